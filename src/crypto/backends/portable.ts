@@ -1,0 +1,88 @@
+/**
+ * The `portable` crypto backend, for browsers (and any JavaScript runtime): audited pure-JavaScript
+ * primitives from @noble (hashes, curves, ciphers, post-quantum) with randomness from WebCrypto's
+ * getRandomValues. It is synchronous like the node backend, so every caller is written once; the same
+ * known-answer suites and a cross-test on random inputs tie the two together.
+ */
+
+import { ctr, gcm } from '@noble/ciphers/aes.js';
+import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { argon2idAsync } from '@noble/hashes/argon2.js';
+import { expand, hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
+import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { AuthenticationError } from '../../errors.ts';
+import type { CryptoBackend } from '../backend.ts';
+import { cachedPerKey } from '../key-cache.ts';
+import { checked, type RawBackend } from './checked.ts';
+
+type NobleCipher = (
+  key: Uint8Array,
+  nonce: Uint8Array,
+  associatedData?: Uint8Array,
+) => { encrypt(data: Uint8Array): Uint8Array; decrypt(data: Uint8Array): Uint8Array };
+
+function nobleAead(name: string, cipher: NobleCipher): RawBackend['aes256gcm'] {
+  return {
+    seal: (key, nonce, plaintext, associatedData) => cipher(key, nonce, associatedData).encrypt(plaintext),
+    open(key, nonce, cipherText, associatedData) {
+      try {
+        return cipher(key, nonce, associatedData).decrypt(cipherText);
+      } catch {
+        throw new AuthenticationError(`${name}: ciphertext failed authentication`);
+      }
+    },
+  };
+}
+
+const mlkemDecapsulationKey = cachedPerKey((seed) => ml_kem768.keygen(seed).secretKey);
+
+const raw: RawBackend = {
+  name: 'portable',
+  sha256: (data) => sha256(data),
+  sha512: (data) => sha512(data),
+  sha3_256: (data) => sha3_256(data),
+  shake256: (data, outputLength) => shake256(data, { dkLen: outputLength }),
+  hmacSha256(key, ...data) {
+    const mac = hmac.create(sha256, key);
+    for (const part of data) mac.update(part);
+    return mac.digest();
+  },
+  hkdfExpandSha256: (pseudorandomKey, info, length) => expand(sha256, pseudorandomKey, info, length),
+  hkdfSha256: (ikm, salt, info, length) => hkdf(sha256, ikm, salt, info, length),
+  hkdfSha3_256: (ikm, salt, info, length) => hkdf(sha3_256, ikm, salt, info, length),
+  aesCtr: (key, iv, data) => ctr(key, iv).encrypt(data),
+  x25519PublicKey: (secretKey) => x25519.getPublicKey(secretKey),
+  x25519(secretKey, publicKey) {
+    try {
+      return x25519.getSharedSecret(secretKey, publicKey);
+    } catch {
+      // noble refuses low-order points; report the all-zero result the wrapper rejects.
+      return new Uint8Array(32);
+    }
+  },
+  ed25519PublicKey: (seed) => ed25519.getPublicKey(seed),
+  ed25519Sign: (seed, message) => ed25519.sign(message, seed),
+  ed25519Verify: (publicKey, message, signature) => ed25519.verify(signature, message, publicKey),
+  mlkem768PublicKey: (seed) => ml_kem768.keygen(seed).publicKey,
+  mlkem768Encapsulate: (publicKey, encapsulationSeed) => ml_kem768.encapsulate(publicKey, encapsulationSeed),
+  mlkem768Decapsulate: (cipherText, seed) => ml_kem768.decapsulate(cipherText, mlkemDecapsulationKey(seed)),
+  mldsa65PublicKey: (seed) => ml_dsa65.keygen(seed).publicKey,
+  mldsa65Sign(seed, message) {
+    const { secretKey } = ml_dsa65.keygen(seed);
+    return ml_dsa65.sign(message, secretKey);
+  },
+  mldsa65Verify: (publicKey, message, signature) => ml_dsa65.verify(signature, message, publicKey),
+  aes256gcm: nobleAead('AES-256-GCM', gcm),
+  chacha20poly1305: nobleAead('ChaCha20-Poly1305', chacha20poly1305),
+  xchacha20poly1305: nobleAead('XChaCha20-Poly1305', xchacha20poly1305),
+  argon2id: (password, salt, { memoryKiB, iterations, parallelism }) =>
+    argon2idAsync(password, salt, { m: memoryKiB, t: iterations, p: parallelism, dkLen: 32 }),
+};
+
+export const portableBackend: CryptoBackend = checked(raw);
+export { portableBackend as backend };

@@ -1,0 +1,557 @@
+/**
+ * The delivery store's rules, written once over `SqlDriver` so that SQLite and PostgreSQL behave alike:
+ * per-stream sequence numbers, the first-commit-wins rule with held Welcomes, idempotent retries, TTL and
+ * quotas, and exactly-once KeyPackages. Group logs and mailboxes are both "streams" (a space number and an
+ * opaque 32-byte ID) sharing one table of items, since they differ only in the commit rule and deletion.
+ *
+ * Every write begins by locking its stream row (or device row) with an UPSERT, so that racing writers on
+ * one stream run one after the other and each sees what the previous one committed; the checks and the
+ * insert that follow are therefore atomic, in any number of processes.
+ */
+import { assertBytes, constantTimeEqual, toHex } from '../../crypto/bytes.ts';
+import { ArgumentError, DeliveryError } from '../../errors.ts';
+import type { SqlDriver, SqlRow, SqlTransaction } from './driver.ts';
+import {
+  type ClaimedKeyPackage,
+  type ClaimResult,
+  type Clock,
+  type DeliveryLimits,
+  type DeliveryStore,
+  type Held,
+  type IdentityRecord,
+  KEY_LENGTH,
+  type KeyPackageCount,
+  type KeyPackagePublication,
+  type KeyPackageUpload,
+  type LogEntry,
+  type LogPage,
+  type LogPost,
+  type LogPostResult,
+  MAX_IDENTITY_KEY_LENGTH,
+  MAX_REGISTRATION_LENGTH,
+  MAX_TAG_LENGTH,
+  type MailboxItem,
+  type MailboxPost,
+  type MailboxPostResult,
+  type MessageKind,
+  type PublishResult,
+  type PurgeCounts,
+  type RegisterResult,
+  type StoreListener,
+} from './types.ts';
+
+const LOG_SPACE = 1;
+const MAILBOX_SPACE = 2;
+type Space = typeof LOG_SPACE | typeof MAILBOX_SPACE;
+
+const KINDS: readonly MessageKind[] = ['commit', 'application', 'welcome'];
+const MAX_BUCKET = 2 ** 31 - 1;
+const HELD: Held = { ok: true, status: 'held' };
+
+/** A post as the shared stream logic sees it: mailbox items have no kind and no commit. */
+interface StreamPost {
+  readonly kind: MessageKind | null;
+  readonly messageId: Uint8Array;
+  readonly blob: Uint8Array;
+  readonly bucket: number;
+  readonly commitMessageId: Uint8Array | null;
+}
+
+// Row readers: a wrong type here is a bug in this module or a corrupted database, never user input.
+function integer(row: SqlRow | undefined, column: string): number {
+  const value = row?.[column];
+  if (typeof value !== 'number') throw new TypeError(`column ${column}: expected an integer`);
+  return value;
+}
+
+function integerOrNull(row: SqlRow | undefined, column: string): number | null {
+  return row?.[column] === null ? null : integer(row, column);
+}
+
+function bytes(row: SqlRow | undefined, column: string): Uint8Array {
+  const value = row?.[column];
+  if (!(value instanceof Uint8Array)) throw new TypeError(`column ${column}: expected bytes`);
+  return value;
+}
+
+function bytesOrNull(row: SqlRow | undefined, column: string): Uint8Array | null {
+  return row?.[column] === null ? null : bytes(row, column);
+}
+
+function assertTag(argument: string, value: unknown): asserts value is Uint8Array {
+  assertBytes(argument, value);
+  if (value.length < 1 || value.length > MAX_TAG_LENGTH) {
+    throw new ArgumentError(argument, `expected 1 to ${MAX_TAG_LENGTH} bytes, got ${value.length}`);
+  }
+}
+
+function assertSized(argument: string, value: unknown, max: number): asserts value is Uint8Array {
+  assertBytes(argument, value);
+  if (value.length < 1 || value.length > max) {
+    throw new ArgumentError(argument, `expected 1 to ${max} bytes, got ${value.length}`);
+  }
+}
+
+function assertCursor(afterSeq: number, limit: number): void {
+  if (!Number.isSafeInteger(afterSeq) || afterSeq < 0)
+    throw new ArgumentError('afterSeq', 'expected an integer >= 0');
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new ArgumentError('limit', 'expected an integer >= 1');
+}
+
+function assertUpload(argument: string, upload: KeyPackageUpload): void {
+  assertTag(`${argument}.id`, upload.id);
+  assertBytes(`${argument}.data`, upload.data);
+}
+
+function mailboxItem(row: SqlRow): MailboxItem {
+  return {
+    seq: integer(row, 'seq'),
+    messageId: bytes(row, 'message_id'),
+    blob: bytes(row, 'blob'),
+    bucket: integer(row, 'bucket'),
+    postedAt: integer(row, 'posted_at'),
+    expiresAt: integer(row, 'expires_at'),
+  };
+}
+
+function logEntry(row: SqlRow): LogEntry {
+  const kind = row.kind;
+  if (!KINDS.includes(kind as MessageKind)) throw new TypeError('column kind: expected a message kind');
+  return {
+    ...mailboxItem(row),
+    kind: kind as MessageKind,
+    commitMessageId: bytesOrNull(row, 'commit_message_id'),
+  };
+}
+
+const ITEM_COLUMNS = 'seq, kind, message_id, commit_message_id, bucket, blob, posted_at, expires_at';
+
+export class SqlStore implements DeliveryStore {
+  readonly backend: 'sqlite' | 'postgres';
+  readonly limits: DeliveryLimits;
+  readonly #driver: SqlDriver;
+  readonly #clock: Clock;
+  #closed = false;
+
+  constructor(driver: SqlDriver, clock: Clock, limits: DeliveryLimits) {
+    this.backend = driver.backend;
+    this.#driver = driver;
+    this.#clock = clock;
+    this.limits = limits;
+  }
+
+  async registerIdentity(
+    handleHash: Uint8Array,
+    identityKey: Uint8Array,
+    registration: Uint8Array,
+  ): Promise<RegisterResult> {
+    assertBytes('handleHash', handleHash, KEY_LENGTH);
+    assertSized('identityKey', identityKey, MAX_IDENTITY_KEY_LENGTH);
+    assertSized('registration', registration, MAX_REGISTRATION_LENGTH);
+    const now = this.#clock();
+    return this.#open().write(async (tx) => {
+      const inserted = await tx.execute(
+        `INSERT INTO identities (handle_hash, identity_key, registration, registered_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (handle_hash) DO NOTHING`,
+        [handleHash, identityKey, registration, now],
+      );
+      if (inserted === 1) return { ok: true, created: true };
+      const [existing] = await tx.query('SELECT identity_key FROM identities WHERE handle_hash = $1', [
+        handleHash,
+      ]);
+      return constantTimeEqual(bytes(existing, 'identity_key'), identityKey)
+        ? { ok: true, created: false }
+        : { ok: false, error: 'handle_taken' };
+    });
+  }
+
+  async getIdentity(handleHash: Uint8Array): Promise<IdentityRecord | undefined> {
+    assertBytes('handleHash', handleHash, KEY_LENGTH);
+    const [row] = await this.#open().read((session) =>
+      session.query(
+        'SELECT identity_key, registration, registered_at FROM identities WHERE handle_hash = $1',
+        [handleHash],
+      ),
+    );
+    if (row === undefined) return undefined;
+    return {
+      identityKey: bytes(row, 'identity_key'),
+      registration: bytes(row, 'registration'),
+      registeredAt: integer(row, 'registered_at'),
+    };
+  }
+
+  async publishKeyPackages(publication: KeyPackagePublication): Promise<PublishResult> {
+    const { handleHash, deviceId, oneTime, lastResort } = publication;
+    assertBytes('handleHash', handleHash, KEY_LENGTH);
+    assertTag('deviceId', deviceId);
+    for (const [index, upload] of oneTime.entries()) assertUpload(`oneTime[${index}]`, upload);
+    if (lastResort !== undefined) assertUpload('lastResort', lastResort);
+    const maxBytes = this.limits.maxKeyPackageBytes;
+    const uploads = lastResort === undefined ? oneTime : [...oneTime, lastResort];
+    if (uploads.some((upload) => upload.data.length > maxBytes))
+      return { ok: false, error: 'too_large', maxBytes };
+    const now = this.#clock();
+    return this.#open().write(async (tx) => {
+      const [identity] = await tx.query('SELECT 1 AS present FROM identities WHERE handle_hash = $1', [
+        handleHash,
+      ]);
+      if (identity === undefined) return { ok: false, error: 'not_found' };
+      // Locks the device, so that racing uploads cannot together overshoot its quota.
+      await tx.execute(
+        `INSERT INTO key_package_devices (handle_hash, device_id) VALUES ($1, $2)
+         ON CONFLICT (handle_hash, device_id) DO UPDATE SET last_resort_at = key_package_devices.last_resort_at`,
+        [handleHash, deviceId],
+      );
+      const fresh = await this.#unknownKeyPackages(tx, handleHash, oneTime);
+      const [stock] = await tx.query(
+        'SELECT COUNT(*) AS n FROM key_packages WHERE handle_hash = $1 AND device_id = $2 AND claimed_at IS NULL',
+        [handleHash, deviceId],
+      );
+      if (integer(stock, 'n') + fresh.length > this.limits.maxKeyPackagesPerDevice) {
+        return { ok: false, error: 'quota_exceeded', limit: 'key_packages' };
+      }
+      let added = 0;
+      for (const upload of fresh) {
+        // Another device of the same handle may have raced us to the same id: the first one keeps it.
+        added += await tx.execute(
+          `INSERT INTO key_packages (handle_hash, device_id, package_id, data, uploaded_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (handle_hash, package_id) DO NOTHING`,
+          [handleHash, deviceId, upload.id, upload.data, now],
+        );
+      }
+      if (lastResort !== undefined) {
+        await tx.execute(
+          `UPDATE key_package_devices SET last_resort_id = $3, last_resort_data = $4, last_resort_at = $5
+           WHERE handle_hash = $1 AND device_id = $2`,
+          [handleHash, deviceId, lastResort.id, lastResort.data, now],
+        );
+      }
+      return { ok: true, added };
+    });
+  }
+
+  async claimKeyPackages(handleHash: Uint8Array): Promise<ClaimResult> {
+    assertBytes('handleHash', handleHash, KEY_LENGTH);
+    const now = this.#clock();
+    return this.#open().write(async (tx) => {
+      const devices = await tx.query(
+        `SELECT device_id, last_resort_id, last_resort_data FROM key_package_devices
+         WHERE handle_hash = $1 ORDER BY device_id`,
+        [handleHash],
+      );
+      const packages: ClaimedKeyPackage[] = [];
+      for (const device of devices) {
+        const deviceId = bytes(device, 'device_id');
+        const [picked] = await tx.query(
+          `SELECT ord, package_id, data FROM key_packages
+           WHERE handle_hash = $1 AND device_id = $2 AND claimed_at IS NULL
+           ORDER BY ord LIMIT 1${this.#driver.skipLockedRows}`,
+          [handleHash, deviceId],
+        );
+        if (picked !== undefined) {
+          // The row stays, without its data, until purged: a re-upload of the same id then changes nothing.
+          await tx.execute('UPDATE key_packages SET claimed_at = $2, data = NULL WHERE ord = $1', [
+            integer(picked, 'ord'),
+            now,
+          ]);
+          packages.push({
+            deviceId,
+            id: bytes(picked, 'package_id'),
+            data: bytes(picked, 'data'),
+            lastResort: false,
+          });
+          continue;
+        }
+        const id = bytesOrNull(device, 'last_resort_id');
+        const data = bytesOrNull(device, 'last_resort_data');
+        if (id !== null && data !== null) packages.push({ deviceId, id, data, lastResort: true });
+      }
+      return packages.length === 0 ? { ok: false, error: 'not_found' } : { ok: true, packages };
+    });
+  }
+
+  async countKeyPackages(handleHash: Uint8Array, deviceId: Uint8Array): Promise<KeyPackageCount> {
+    assertBytes('handleHash', handleHash, KEY_LENGTH);
+    assertTag('deviceId', deviceId);
+    return this.#open().read(async (session) => {
+      const [stock] = await session.query(
+        'SELECT COUNT(*) AS n FROM key_packages WHERE handle_hash = $1 AND device_id = $2 AND claimed_at IS NULL',
+        [handleHash, deviceId],
+      );
+      const [device] = await session.query(
+        'SELECT last_resort_id FROM key_package_devices WHERE handle_hash = $1 AND device_id = $2',
+        [handleHash, deviceId],
+      );
+      return { oneTime: integer(stock, 'n'), lastResort: device?.last_resort_id instanceof Uint8Array };
+    });
+  }
+
+  async postToLog(routingId: Uint8Array, post: LogPost): Promise<LogPostResult> {
+    assertBytes('routingId', routingId, KEY_LENGTH);
+    if (!KINDS.includes(post.kind))
+      throw new ArgumentError('kind', 'expected commit, application or welcome');
+    let commitMessageId: Uint8Array | null = null;
+    if (post.kind === 'welcome') {
+      assertTag('commitMessageId', post.commitMessageId);
+      commitMessageId = post.commitMessageId;
+    }
+    return this.#post(LOG_SPACE, routingId, { ...post, commitMessageId });
+  }
+
+  async fetchLog(routingId: Uint8Array, afterSeq: number, limit: number): Promise<LogPage> {
+    assertBytes('routingId', routingId, KEY_LENGTH);
+    assertCursor(afterSeq, limit);
+    const now = this.#clock();
+    return this.#open().read(async (session) => {
+      const [stream] = await session.query(
+        'SELECT winning_seq FROM streams WHERE space = $1 AND stream_id = $2',
+        [LOG_SPACE, routingId],
+      );
+      const rows = await session.query(
+        `SELECT ${ITEM_COLUMNS} FROM items WHERE space = $1 AND stream_id = $2 AND seq > $3 AND expires_at > $4
+         ORDER BY seq LIMIT $5`,
+        [LOG_SPACE, routingId, afterSeq, now, limit],
+      );
+      return {
+        entries: rows.map(logEntry),
+        winningSeq: stream === undefined ? null : integerOrNull(stream, 'winning_seq'),
+      };
+    });
+  }
+
+  async postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult> {
+    assertBytes('mailboxId', mailboxId, KEY_LENGTH);
+    const { messageId, blob, bucket } = post;
+    // Without a kind, a mailbox post is never held and never stale.
+    return (await this.#post(MAILBOX_SPACE, mailboxId, {
+      kind: null,
+      messageId,
+      blob,
+      bucket,
+      commitMessageId: null,
+    })) as MailboxPostResult;
+  }
+
+  async fetchMailbox(
+    mailboxId: Uint8Array,
+    afterSeq: number,
+    limit: number,
+  ): Promise<readonly MailboxItem[]> {
+    assertBytes('mailboxId', mailboxId, KEY_LENGTH);
+    assertCursor(afterSeq, limit);
+    const now = this.#clock();
+    const rows = await this.#open().read((session) =>
+      session.query(
+        `SELECT ${ITEM_COLUMNS} FROM items WHERE space = $1 AND stream_id = $2 AND seq > $3 AND expires_at > $4
+         ORDER BY seq LIMIT $5`,
+        [MAILBOX_SPACE, mailboxId, afterSeq, now, limit],
+      ),
+    );
+    return rows.map(mailboxItem);
+  }
+
+  async deleteFromMailbox(mailboxId: Uint8Array, messageIds: readonly Uint8Array[]): Promise<number> {
+    assertBytes('mailboxId', mailboxId, KEY_LENGTH);
+    for (const [index, messageId] of messageIds.entries()) assertTag(`messageIds[${index}]`, messageId);
+    const now = this.#clock();
+    return this.#open().write(async (tx) => {
+      let deleted = 0;
+      for (const messageId of messageIds) {
+        deleted += await tx.execute(
+          'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
+          [MAILBOX_SPACE, mailboxId, messageId, now],
+        );
+      }
+      return deleted;
+    });
+  }
+
+  async purgeExpired(now: number = this.#clock()): Promise<PurgeCounts> {
+    if (!Number.isSafeInteger(now)) throw new ArgumentError('now', 'expected milliseconds since the epoch');
+    const { ttlMs, stateRetentionMs } = this.limits;
+    const driver = this.#open();
+    // Three transactions, not one: a purge holding expired items' locks while it waits for a stream lock
+    // could deadlock with a post that holds that stream's lock and replaces one of those items.
+    const items = await driver.write((tx) => tx.execute('DELETE FROM items WHERE expires_at <= $1', [now]));
+    const keyPackages = await driver.write((tx) =>
+      tx.execute('DELETE FROM key_packages WHERE claimed_at IS NOT NULL AND claimed_at <= $1', [now - ttlMs]),
+    );
+    const streams = await driver.write((tx) =>
+      tx.execute(
+        `DELETE FROM streams WHERE touched_at <= $1
+         AND NOT EXISTS (SELECT 1 FROM items WHERE items.space = streams.space AND items.stream_id = streams.stream_id)`,
+        [now - stateRetentionMs],
+      ),
+    );
+    return { items, keyPackages, streams };
+  }
+
+  async subscribe(listener: StoreListener): Promise<() => Promise<void>> {
+    if (typeof listener !== 'function') throw new ArgumentError('listener', 'expected a function');
+    return this.#open().listen(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#driver.close();
+  }
+
+  #open(): SqlDriver {
+    if (this.#closed) throw new DeliveryError('closed', 'the delivery store is closed');
+    return this.#driver;
+  }
+
+  /** The one-time uploads whose ids this handle has never used (claimed ones included), without repeats. */
+  async #unknownKeyPackages(
+    tx: SqlTransaction,
+    handleHash: Uint8Array,
+    uploads: readonly KeyPackageUpload[],
+  ): Promise<KeyPackageUpload[]> {
+    const seen = new Set<string>();
+    const fresh: KeyPackageUpload[] = [];
+    for (const upload of uploads) {
+      const key = toHex(upload.id);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const [known] = await tx.query(
+        'SELECT 1 AS present FROM key_packages WHERE handle_hash = $1 AND package_id = $2',
+        [handleHash, upload.id],
+      );
+      if (known === undefined) fresh.push(upload);
+    }
+    return fresh;
+  }
+
+  async #post(space: Space, streamId: Uint8Array, post: StreamPost): Promise<LogPostResult> {
+    assertTag('messageId', post.messageId);
+    assertBytes('blob', post.blob);
+    if (!Number.isSafeInteger(post.bucket) || post.bucket < 0 || post.bucket > MAX_BUCKET) {
+      throw new ArgumentError('bucket', `expected an integer from 0 to ${MAX_BUCKET}`);
+    }
+    const { maxBytesPerStream, maxItemsPerStream, ttlMs } = this.limits;
+    if (post.blob.length > maxBytesPerStream) {
+      return { ok: false, error: 'too_large', maxBytes: maxBytesPerStream };
+    }
+    const now = this.#clock();
+    return this.#open().write(async (tx) => {
+      // The lock every writer of this stream queues on; refused posts also count as activity, which keeps a
+      // routing ID that stale clients still post to closed for longer.
+      const [stream] = await tx.query(
+        `INSERT INTO streams (space, stream_id, last_seq, touched_at) VALUES ($1, $2, 0, $3)
+         ON CONFLICT (space, stream_id) DO UPDATE SET touched_at = $3
+         RETURNING last_seq, winning_seq, winning_message_id`,
+        [space, streamId, now],
+      );
+      // Expired rows are ignored, not deleted here (one is overwritten below if its message ID comes back):
+      // a post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
+      const [existing] = await tx.query(
+        'SELECT seq FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
+        [space, streamId, post.messageId, now],
+      );
+      if (existing !== undefined) {
+        const seq = integerOrNull(existing, 'seq');
+        return seq === null ? HELD : { ok: true, status: 'duplicate', seq };
+      }
+
+      const winningSeq = integerOrNull(stream, 'winning_seq');
+      if (winningSeq !== null) {
+        const winningMessageId = bytes(stream, 'winning_message_id');
+        const welcomesWinner =
+          post.commitMessageId !== null && constantTimeEqual(post.commitMessageId, winningMessageId);
+        if (!welcomesWinner) return { ok: false, error: 'stale_epoch', winningSeq };
+      }
+
+      const [usage] = await tx.query(
+        `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
+         WHERE space = $1 AND stream_id = $2 AND expires_at > $3`,
+        [space, streamId, now],
+      );
+      if (integer(usage, 'n') >= maxItemsPerStream) {
+        return { ok: false, error: 'quota_exceeded', limit: 'messages' };
+      }
+      if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
+        return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
+      }
+
+      const held = post.kind === 'welcome' && winningSeq === null;
+      let lastSeq = integer(stream, 'last_seq');
+      const seq = held ? null : ++lastSeq;
+      await tx.execute(
+        `INSERT INTO items (space, stream_id, message_id, seq, kind, commit_message_id, bucket, blob, posted_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (space, stream_id, message_id) DO UPDATE SET seq = excluded.seq, kind = excluded.kind,
+           commit_message_id = excluded.commit_message_id, bucket = excluded.bucket, blob = excluded.blob,
+           posted_at = excluded.posted_at, expires_at = excluded.expires_at`,
+        [
+          space,
+          streamId,
+          post.messageId,
+          seq,
+          post.kind,
+          post.commitMessageId,
+          post.bucket,
+          post.blob,
+          now,
+          now + ttlMs,
+        ],
+      );
+      if (seq === null) return HELD;
+      this.#emitPosted(tx, streamId, seq, post.kind);
+      if (post.kind === 'commit') lastSeq = await this.#closeLog(tx, streamId, post.messageId, seq, now);
+      await tx.execute('UPDATE streams SET last_seq = $3 WHERE space = $1 AND stream_id = $2', [
+        space,
+        streamId,
+        lastSeq,
+      ]);
+      return { ok: true, status: 'stored', seq };
+    });
+  }
+
+  /**
+   * Records the winning commit, releases the Welcomes held for it (numbered right after it, in the order
+   * they arrived) and drops those held for any other commit, which can now never win. Returns the last
+   * sequence number used.
+   */
+  async #closeLog(
+    tx: SqlTransaction,
+    routingId: Uint8Array,
+    commitId: Uint8Array,
+    commitSeq: number,
+    now: number,
+  ): Promise<number> {
+    await tx.execute(
+      'UPDATE streams SET winning_seq = $3, winning_message_id = $4 WHERE space = $1 AND stream_id = $2',
+      [LOG_SPACE, routingId, commitSeq, commitId],
+    );
+    const welcomes = await tx.query(
+      `SELECT message_id FROM items
+       WHERE space = $1 AND stream_id = $2 AND seq IS NULL AND commit_message_id = $3 AND expires_at > $4
+       ORDER BY posted_at, message_id`,
+      [LOG_SPACE, routingId, commitId, now],
+    );
+    let lastSeq = commitSeq;
+    for (const welcome of welcomes) {
+      lastSeq += 1;
+      await tx.execute('UPDATE items SET seq = $4 WHERE space = $1 AND stream_id = $2 AND message_id = $3', [
+        LOG_SPACE,
+        routingId,
+        bytes(welcome, 'message_id'),
+        lastSeq,
+      ]);
+      this.#emitPosted(tx, routingId, lastSeq, 'welcome');
+    }
+    await tx.execute(
+      'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND seq IS NULL AND expires_at > $3',
+      [LOG_SPACE, routingId, now],
+    );
+    return lastSeq;
+  }
+
+  /** Mailbox items are the ones without a kind. */
+  #emitPosted(tx: SqlTransaction, streamId: Uint8Array, seq: number, kind: MessageKind | null): void {
+    if (kind === null) tx.emit({ type: 'mailbox', mailboxId: streamId, seq });
+    else tx.emit({ type: 'log', routingId: streamId, seq, kind });
+  }
+}

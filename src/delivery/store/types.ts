@@ -1,0 +1,251 @@
+/**
+ * The delivery service's storage contract (design brief §3): identities, the key-package directory, group
+ * logs keyed by routing IDs, mailboxes, their limits, and change events for live push. Every identifier and
+ * payload is opaque bytes: the service hashes handles with its own key and the clients seal every blob, so
+ * nothing here knows about MLS, handles or contents. Two implementations (SQLite via `node:sqlite`,
+ * PostgreSQL via `pg`) pass one compliance suite, so the service is written once against this interface.
+ *
+ * Expected refusals (a lost commit race, a full quota, a taken handle) are tagged results whose `error` is a
+ * `DeliveryErrorReason`, ready to become the protocol's error code; only a closed store or a database from a
+ * newer umbra throws `DeliveryError`. Malformed arguments (wrong identifier lengths) throw `ArgumentError`:
+ * the service validates wire input before calling.
+ */
+
+/** Milliseconds since the Unix epoch. Injected so that tests can move time; defaults to `Date.now`. */
+export type Clock = () => number;
+
+/** Routing IDs, mailbox IDs and handle hashes are exactly this long (a 256-bit hash or exporter output). */
+export const KEY_LENGTH = 32;
+/** Message IDs, device IDs and key-package IDs are 1 to this many bytes. */
+export const MAX_TAG_LENGTH = 64;
+/** Identity keys (hybrid signature public keys) are 1 to this many bytes. */
+export const MAX_IDENTITY_KEY_LENGTH = 8192;
+/** Signed registrations are 1 to this many bytes. */
+export const MAX_REGISTRATION_LENGTH = 65536;
+
+export interface DeliveryLimits {
+  /** How long a posted item lives (log entries, mailbox items, held Welcomes). */
+  readonly ttlMs: number;
+  /** Items held at once by one routing ID or one mailbox, held Welcomes included. */
+  readonly maxItemsPerStream: number;
+  /** Blob bytes held at once by one routing ID or one mailbox. A single larger blob is `too_large`. */
+  readonly maxBytesPerStream: number;
+  /** Unclaimed one-time KeyPackages kept per device. */
+  readonly maxKeyPackagesPerDevice: number;
+  /** Size of one KeyPackage, one-time or last resort. */
+  readonly maxKeyPackageBytes: number;
+  /**
+   * How long an emptied routing ID or mailbox keeps its sequence counter and its winning commit. Until then a
+   * closed routing ID stays closed and sequence numbers never restart under a client's cursor.
+   */
+  readonly stateRetentionMs: number;
+}
+
+export const DEFAULT_LIMITS: DeliveryLimits = {
+  ttlMs: 72 * 60 * 60 * 1000,
+  maxItemsPerStream: 100,
+  maxBytesPerStream: 1024 * 1024,
+  maxKeyPackagesPerDevice: 100,
+  maxKeyPackageBytes: 64 * 1024,
+  stateRetentionMs: 30 * 24 * 60 * 60 * 1000,
+};
+
+/** Where the data lives: one SQLite file (created with its directory), or a PostgreSQL database. */
+export type StoreLocation =
+  | { readonly sqlitePath: string }
+  | {
+      readonly postgresUrl: string;
+      /** The schema holding the tables, created if missing. Default `umbra_delivery`. */
+      readonly schema?: string;
+      /** Connections in the pool (one more is opened for LISTEN while anyone subscribes). Default 10. */
+      readonly poolSize?: number;
+    };
+
+export type OpenStoreOptions = StoreLocation & {
+  readonly clock?: Clock;
+  readonly limits?: Partial<DeliveryLimits>;
+};
+
+// ---- identities ----
+
+export interface IdentityRecord {
+  readonly identityKey: Uint8Array;
+  /** The signed registration as first stored; re-registering the same key does not replace it. */
+  readonly registration: Uint8Array;
+  readonly registeredAt: number;
+}
+
+export type RegisterResult =
+  | { readonly ok: true; readonly created: boolean }
+  | { readonly ok: false; readonly error: 'handle_taken' };
+
+// ---- key packages ----
+
+export interface KeyPackageUpload {
+  /** Unique per handle (a KeyPackageRef fits). Re-uploading a known id, even a claimed one, changes nothing. */
+  readonly id: Uint8Array;
+  readonly data: Uint8Array;
+}
+
+export interface KeyPackagePublication {
+  readonly handleHash: Uint8Array;
+  readonly deviceId: Uint8Array;
+  /** Handed out once each, oldest first. May be empty when only the last resort is replaced. */
+  readonly oneTime: readonly KeyPackageUpload[];
+  /** Replaces the device's last-resort KeyPackage, which is handed out whenever no one-time one is left. */
+  readonly lastResort?: KeyPackageUpload;
+}
+
+export type PublishResult =
+  | { readonly ok: true; readonly added: number }
+  | { readonly ok: false; readonly error: 'not_found' }
+  | { readonly ok: false; readonly error: 'quota_exceeded'; readonly limit: 'key_packages' }
+  | { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
+
+export interface ClaimedKeyPackage {
+  readonly deviceId: Uint8Array;
+  readonly id: Uint8Array;
+  readonly data: Uint8Array;
+  /** True when the device had no one-time KeyPackage left: this one stays and may be handed out again. */
+  readonly lastResort: boolean;
+}
+
+/** One KeyPackage per device of the handle; `not_found` when no device has any. */
+export type ClaimResult =
+  | { readonly ok: true; readonly packages: readonly ClaimedKeyPackage[] }
+  | { readonly ok: false; readonly error: 'not_found' };
+
+export interface KeyPackageCount {
+  /** Unclaimed one-time KeyPackages: the client refills when this runs low. */
+  readonly oneTime: number;
+  readonly lastResort: boolean;
+}
+
+// ---- group logs and mailboxes ----
+
+export type MessageKind = 'commit' | 'application' | 'welcome';
+
+interface PostBase {
+  /** The poster's idempotency key: a retry with the same id returns the first post's sequence number. */
+  readonly messageId: Uint8Array;
+  /** The sealed, padded message. */
+  readonly blob: Uint8Array;
+  /** The padding bucket the client chose; stored and returned, never interpreted. */
+  readonly bucket: number;
+}
+
+/**
+ * A post to a group log. A Welcome names the commit it belongs to: it is held (unreadable, without a
+ * sequence number) until that commit is accepted, released right after it, and dropped if another commit
+ * wins.
+ */
+export type LogPost =
+  | (PostBase & { readonly kind: 'commit' | 'application' })
+  | (PostBase & { readonly kind: 'welcome'; readonly commitMessageId: Uint8Array });
+
+export type MailboxPost = PostBase;
+
+export interface MailboxItem {
+  readonly seq: number;
+  readonly messageId: Uint8Array;
+  readonly blob: Uint8Array;
+  readonly bucket: number;
+  readonly postedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface LogEntry extends MailboxItem {
+  readonly kind: MessageKind;
+  /** For a Welcome, the commit it belongs to (always the routing ID's winning commit); otherwise null. */
+  readonly commitMessageId: Uint8Array | null;
+}
+
+export interface LogPage {
+  /** Readable entries after the cursor, in sequence order. */
+  readonly entries: readonly LogEntry[];
+  /** The sequence number of the accepted commit once the routing ID is closed, else null. */
+  readonly winningSeq: number | null;
+}
+
+export type QuotaLimit = 'messages' | 'bytes' | 'key_packages';
+
+export type Posted = { readonly ok: true; readonly status: 'stored' | 'duplicate'; readonly seq: number };
+export type Held = { readonly ok: true; readonly status: 'held' };
+export type StaleEpoch = { readonly ok: false; readonly error: 'stale_epoch'; readonly winningSeq: number };
+export type QuotaExceeded = {
+  readonly ok: false;
+  readonly error: 'quota_exceeded';
+  readonly limit: 'messages' | 'bytes';
+};
+export type TooLarge = { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
+
+export type LogPostResult = Posted | Held | StaleEpoch | QuotaExceeded | TooLarge;
+export type MailboxPostResult = Posted | QuotaExceeded | TooLarge;
+
+export interface PurgeCounts {
+  readonly items: number;
+  readonly keyPackages: number;
+  readonly streams: number;
+}
+
+// ---- live push ----
+
+/**
+ * Something became readable. Events carry positions, not blobs: the service fetches from its client's
+ * cursor. `resync` means events may have been missed (the PostgreSQL listener reconnected): re-poll every
+ * subscribed cursor.
+ */
+export type StoreEvent =
+  | { readonly type: 'log'; readonly routingId: Uint8Array; readonly seq: number; readonly kind: MessageKind }
+  | { readonly type: 'mailbox'; readonly mailboxId: Uint8Array; readonly seq: number }
+  | { readonly type: 'resync' };
+
+export type StoreListener = (event: StoreEvent) => void;
+
+export interface DeliveryStore {
+  readonly backend: 'sqlite' | 'postgres';
+  readonly limits: DeliveryLimits;
+
+  /** Binds a handle hash to an identity key. The same key again is a no-op; another key is `handle_taken`. */
+  registerIdentity(
+    handleHash: Uint8Array,
+    identityKey: Uint8Array,
+    registration: Uint8Array,
+  ): Promise<RegisterResult>;
+  getIdentity(handleHash: Uint8Array): Promise<IdentityRecord | undefined>;
+
+  /** Adds one-time KeyPackages and/or replaces the last resort, all or nothing. The handle must be registered. */
+  publishKeyPackages(publication: KeyPackagePublication): Promise<PublishResult>;
+  /** Hands out one KeyPackage per device; each one-time KeyPackage is handed out exactly once, ever. */
+  claimKeyPackages(handleHash: Uint8Array): Promise<ClaimResult>;
+  countKeyPackages(handleHash: Uint8Array, deviceId: Uint8Array): Promise<KeyPackageCount>;
+
+  /**
+   * Appends to a routing ID's log. The first commit accepted closes it: every later post is `stale_epoch`
+   * with that commit's sequence number, except a retry of an accepted post (`duplicate`) and a Welcome of
+   * the winning commit.
+   */
+  postToLog(routingId: Uint8Array, post: LogPost): Promise<LogPostResult>;
+  /** Up to `limit` readable entries with `seq > afterSeq`. */
+  fetchLog(routingId: Uint8Array, afterSeq: number, limit: number): Promise<LogPage>;
+
+  postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult>;
+  fetchMailbox(mailboxId: Uint8Array, afterSeq: number, limit: number): Promise<readonly MailboxItem[]>;
+  /** Deletes acknowledged items by message ID; returns how many unexpired ones existed. Frees their quota. */
+  deleteFromMailbox(mailboxId: Uint8Array, messageIds: readonly Uint8Array[]): Promise<number>;
+
+  /**
+   * Deletes expired items, claimed KeyPackages older than the TTL (kept until then so that a re-upload cannot
+   * hand them out again) and empty streams past their retention. Reads already hide expired items.
+   */
+  purgeExpired(now?: number): Promise<PurgeCounts>;
+
+  /**
+   * Calls `listener` after every commit that makes something readable, from any store instance on the same
+   * database (other processes too on PostgreSQL; the same process on SQLite). Resolves once listening.
+   */
+  subscribe(listener: StoreListener): Promise<() => Promise<void>>;
+
+  /** Waits for running operations, then releases the database. Later calls throw `DeliveryError('closed')`. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,180 @@
+/**
+ * The directory authority's command line (`umbra directory`, or `node src/directory/main.ts` directly): the
+ * options below from a JSON file (`--config`) and flags, JSON logs on standard output, /metrics and /health
+ * when `--ops-port` is given, and a graceful stop on SIGINT/SIGTERM. The Sphinx geometry is derived from
+ * its four choices here, so every party configured with the same choices computes the same geometry hash.
+ * Exit codes: 0 after a clean stop, 1 after a failed one, 2 when the configuration is refused.
+ */
+import { ConfigError } from '../errors.ts';
+import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
+import { createLogger, LOG_LEVELS, type Logger } from '../ops/logger.ts';
+import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
+import { Geometry } from '../sphinx/index.ts';
+import { MAX_LAYERS } from './document.ts';
+import { DEFAULT_EPOCH_PERIOD_MS } from './epoch.ts';
+import { type DirectoryConfig, type DirectoryHandle, startDirectory } from './server.ts';
+
+export const DIRECTORY_OPTIONS = {
+  host: { type: 'string', default: '127.0.0.1', description: 'address the directory API listens on' },
+  port: { type: 'integer', default: 7700, min: 0, max: 65_535, description: 'port of the directory API' },
+  dataDir: {
+    type: 'string',
+    required: true,
+    description: 'directory for the authority keys and descriptors',
+  },
+  devMode: { type: 'boolean', description: 'accept any identity key (development networks only)' },
+  allow: { type: 'list', description: 'hex Ed25519 identity keys allowed to register' },
+  epochPeriodMs: {
+    type: 'integer',
+    default: DEFAULT_EPOCH_PERIOD_MS,
+    min: 1_000,
+    max: 24 * 60 * 60 * 1000,
+    description: 'length of an epoch',
+  },
+  genesisMs: { type: 'integer', default: 0, min: 0, description: 'start of epoch 0, Unix milliseconds' },
+  layers: { type: 'integer', default: 3, min: 1, max: MAX_LAYERS, description: 'mix layers' },
+  roundPeriodMs: { type: 'integer', default: 500, min: 1, max: 60_000, description: 'mixing round period' },
+  batchSize: {
+    type: 'integer',
+    default: 32,
+    min: 1,
+    max: 1_000_000,
+    description: 'packets per mix batch (B)',
+  },
+  clientSendRate: {
+    type: 'number',
+    default: 2,
+    min: 0.001,
+    max: 1_000,
+    description: 'packets per second each client sends (λ), in thousandths',
+  },
+  loopCoverShare: {
+    type: 'number',
+    default: 0.5,
+    min: 0,
+    max: 1,
+    description: 'share of cover packets that loop back (the rest are dropped), in thousandths',
+  },
+  keyGracePeriodMs: {
+    type: 'integer',
+    default: 60_000,
+    min: 0,
+    max: 3_600_000,
+    description: 'how long nodes keep the previous epoch key for packets in flight',
+  },
+  sphinxScheme: {
+    type: 'string',
+    default: 'x25519',
+    choices: ['x25519', 'MLKEM768', 'XWING'],
+    description: 'Sphinx key scheme',
+  },
+  payloadLength: {
+    type: 'integer',
+    default: 2_000,
+    min: 1,
+    max: 65_536,
+    description: 'user forward payload bytes per packet',
+  },
+  withSurb: { type: 'boolean', default: true, description: 'forward payloads reserve room for a SURB' },
+  hops: { type: 'integer', min: 1, max: 32, description: 'Sphinx hops (default: layers + 2 gateways)' },
+  opsHost: { type: 'string', default: '127.0.0.1', description: 'address of /metrics and /health' },
+  opsPort: {
+    type: 'integer',
+    min: 0,
+    max: 65_535,
+    description: 'port of /metrics and /health (off if unset)',
+  },
+  logLevel: { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'lowest log level written' },
+  logReveal: { type: 'list', description: 'log fields to show despite the redaction list' },
+  shutdownTimeoutMs: {
+    type: 'integer',
+    default: 10_000,
+    min: 100,
+    max: 300_000,
+    description: 'time allowed for a graceful stop',
+  },
+} as const satisfies ConfigSchema;
+
+export type DirectoryOptions = ConfigOf<typeof DIRECTORY_OPTIONS>;
+
+/** The `startDirectory` configuration the options describe. */
+export function directoryConfig(options: DirectoryOptions, logger: Logger): DirectoryConfig {
+  let geometry: Geometry;
+  try {
+    geometry = Geometry.create({
+      scheme: options.sphinxScheme,
+      userForwardPayloadLength: options.payloadLength,
+      withSurb: options.withSurb,
+      nrHops: options.hops ?? options.layers + 2,
+    });
+  } catch (error) {
+    throw new ConfigError(
+      'invalid_value',
+      `the Sphinx geometry options are inconsistent: ${(error as Error).message}`,
+    );
+  }
+  if (geometry.nrHops < options.layers + 2) {
+    throw new ConfigError(
+      'invalid_value',
+      `hops: ${options.layers} layers and two gateways need ${options.layers + 2}`,
+    );
+  }
+  return {
+    host: options.host,
+    port: options.port,
+    dataDir: options.dataDir,
+    devMode: options.devMode,
+    allow: options.allow,
+    epochPeriodMs: options.epochPeriodMs,
+    genesisMs: options.genesisMs,
+    geometry,
+    parameters: {
+      layers: options.layers,
+      roundPeriodMs: options.roundPeriodMs,
+      batchSize: options.batchSize,
+      clientSendRate: options.clientSendRate,
+      loopCoverShare: options.loopCoverShare,
+      keyGracePeriodMs: options.keyGracePeriodMs,
+    },
+    ...(options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } }),
+    logger,
+  };
+}
+
+function checkThousandths(name: string, value: number): void {
+  if (Math.abs(Math.round(value * 1000) - value * 1000) > 1e-6) {
+    throw new ConfigError('invalid_value', `${name}: expected a multiple of 0.001, got ${value}`);
+  }
+}
+
+/**
+ * Starts the directory from command-line arguments and stops it on SIGINT/SIGTERM. Returns undefined after
+ * printing help; throws `ConfigError` for a refused configuration.
+ */
+export async function main(
+  argv: readonly string[],
+): Promise<{ readonly directory: DirectoryHandle; readonly shutdown: Shutdown } | undefined> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`usage: umbra directory [options]\n\n${describeOptions(DIRECTORY_OPTIONS)}\n`);
+    return undefined;
+  }
+  const options = loadConfig(DIRECTORY_OPTIONS, argv);
+  checkThousandths('clientSendRate', options.clientSendRate);
+  checkThousandths('loopCoverShare', options.loopCoverShare);
+  const logger = createLogger({ role: 'directory', level: options.logLevel, reveal: options.logReveal });
+  const directory = await startDirectory(directoryConfig(options, logger));
+  const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
+  shutdown.add('directory', () => directory.close());
+  return { directory, shutdown };
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`umbra directory: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`umbra directory: failed to start: ${(error as Error).message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * The egress of a mix node: one persistent link per next hop, opened on first use from the network
+ * document's address and pinned fingerprint, and replaced when the document changes either. A round's batch
+ * is split by next hop and handed to every link in the same tick, so it leaves as one burst per link.
+ */
+import { toHex } from '../crypto/bytes.ts';
+import type { LinkObserver, TlsIdentity } from '../links/index.ts';
+import { Link } from '../links/index.ts';
+import type { PeerDescriptor } from './types.ts';
+
+export interface Outgoing {
+  readonly packet: Uint8Array;
+  readonly nextHop: Uint8Array;
+  readonly peer: PeerDescriptor;
+}
+
+export interface EgressOptions {
+  readonly identity: TlsIdentity;
+  readonly frameLength: number;
+  readonly preamble: Uint8Array;
+  readonly observer: LinkObserver;
+  readonly maxQueuedFrames?: number;
+}
+
+export class Egress {
+  readonly #options: EgressOptions;
+  readonly #links = new Map<string, Link>();
+
+  constructor(options: EgressOptions) {
+    this.#options = options;
+  }
+
+  /** Sends each packet to its next hop, one burst per link. */
+  send(batch: readonly Outgoing[]): void {
+    const byHop = new Map<string, { peer: PeerDescriptor; frames: Uint8Array[] }>();
+    for (const { packet, nextHop, peer } of batch) {
+      const key = toHex(nextHop);
+      const entry = byHop.get(key) ?? { peer, frames: [] };
+      entry.frames.push(packet);
+      byHop.set(key, entry);
+    }
+    for (const [key, { peer, frames }] of byHop) this.#link(key, peer).send(frames);
+  }
+
+  async close(): Promise<void> {
+    const links = [...this.#links.values()];
+    this.#links.clear();
+    await Promise.all(links.map((link) => link.close()));
+  }
+
+  #link(key: string, peer: PeerDescriptor): Link {
+    const existing = this.#links.get(key);
+    const { host, port } = peer.address;
+    if (
+      existing &&
+      existing.peer.host === host &&
+      existing.peer.port === port &&
+      toHex(existing.peer.fingerprint) === toHex(peer.tlsFingerprint)
+    ) {
+      return existing;
+    }
+    void existing?.close();
+    const { identity, frameLength, preamble, observer, maxQueuedFrames } = this.#options;
+    const link = new Link({
+      identity,
+      peer: { host, port, fingerprint: peer.tlsFingerprint },
+      frameLength,
+      preamble,
+      observer,
+      ...(maxQueuedFrames === undefined ? {} : { maxQueuedFrames }),
+    });
+    this.#links.set(key, link);
+    return link;
+  }
+}

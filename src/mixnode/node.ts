@@ -1,0 +1,525 @@
+/**
+ * A mix node: round-based batch mixing of Sphinx packets, as cMix (Chaum et al., ACNS 2017) mixes and the
+ * design brief (§2) describes. The pipeline is ingress (TLS links from the previous layer or the gateways)
+ * → crypto engine (worker threads, one per core) → round queue → egress (links to the next hops). Every
+ * `periodMs`, on wall-clock boundaries, a round takes at most `batchSize` queued packets (oldest first,
+ * honouring each sender's node delay), fills the batch to exactly `batchSize` with the node's own dummy
+ * packets — real Sphinx packets over one random node of each later layer to an exit, which drops them —
+ * shuffles it with a CSPRNG and sends it all at once. Overflow waits for later rounds; a round that cannot
+ * be filled (no dummy route in the document) is held, never sent short. On the wire a node therefore emits
+ * `batchSize` packets per round whatever its traffic.
+ *
+ * Each packet's replay tag is checked and recorded per key epoch in a persistent filter that is committed
+ * before the round leaves. Keys rotate with the directory's epochs: the current epoch's key is tried first,
+ * then, during the grace period, the previous one's; afterwards that key is shredded and its tags dropped.
+ * `stop()` closes the ingress, finishes the unwrapping in progress and the current round, and saves any
+ * packets still queued, which the next `start()` on the same data directory sends.
+ */
+
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { nodeBackend } from '../crypto/backends/node.ts';
+import { toHex } from '../crypto/bytes.ts';
+import { randomInt } from '../crypto/random.ts';
+import { DirectoryStore } from '../crypto/vault/directory-store.ts';
+import { ArgumentError, CodecError, MixnetError } from '../errors.ts';
+import { type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
+import { type Geometry, NODE_ID_LENGTH, type PathHop, Sphinx } from '../sphinx/index.ts';
+import { type CryptoEngine, InlineEngine, WorkerPool } from './crypto-engine.ts';
+import { Egress, type Outgoing } from './egress.ts';
+import { type EpochKey, EpochKeyStore } from './epoch-keys.ts';
+import { ReplayFilter } from './replay-filter.ts';
+import { decodeSavedQueue, encodeSavedQueue, type QueuedPacket, RoundQueue } from './round-queue.ts';
+import { shuffle } from './shuffle.ts';
+import type { DropReason, EpochClock, Logger, Metrics, NodeAddress, Topology } from './types.ts';
+import { buildDummy, type UnwrapOutcome } from './unwrap.ts';
+
+export interface RoundParameters {
+  /** Length of a round; rounds end on multiples of it in wall-clock time. */
+  readonly periodMs: number;
+  /** B: the exact number of packets every round sends. */
+  readonly batchSize: number;
+}
+
+export interface MixNodeOptions {
+  /** The node's 32-byte Sphinx node id, as the network document names it. */
+  readonly id: Uint8Array;
+  readonly geometry: Geometry;
+  /** Holds the TLS identity, the epoch keys, the replay filter and the queue saved at shutdown. */
+  readonly dataDir: string;
+  /** Where the ingress listens (port 0 picks one). */
+  readonly listen: NodeAddress;
+  readonly topology: Topology;
+  /** Which epoch it is; rounds follow real time regardless. */
+  readonly epochs: EpochClock;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly round: RoundParameters;
+  /** How long after its epoch ends a key still opens packets (those in flight at the change). */
+  readonly graceMs: number;
+  /** Crypto worker threads; 0 unwraps on the main thread. Default: one per core. */
+  readonly workers?: number;
+  /** Longest node delay a sender may ask for; packets asking for more are dropped. Default 60 s. */
+  readonly maxDelayMs?: number;
+  /** Bound of the round queue. Default 16 rounds' worth. */
+  readonly maxQueuedPackets?: number;
+}
+
+/** What one round sent. */
+export interface RoundReport {
+  readonly round: number;
+  readonly real: number;
+  readonly dummies: number;
+  /** Packets left in the queue for later rounds. */
+  readonly queued: number;
+}
+
+const SAVED_QUEUE = 'queue.bin';
+const DEFAULT_MAX_DELAY_MS = 60_000;
+const MIN_IN_FLIGHT = 256;
+
+function assertInteger(argument: string, value: number, minimum = 1): void {
+  if (!Number.isSafeInteger(value) || value < minimum) {
+    throw new ArgumentError(argument, `expected an integer ≥ ${minimum}`);
+  }
+}
+
+export class MixNode {
+  readonly #options: MixNodeOptions;
+  readonly #identity: TlsIdentity;
+  readonly #keys: EpochKeyStore;
+  readonly #replay: ReplayFilter;
+  readonly #engine: CryptoEngine;
+  readonly #sphinx: Sphinx;
+  readonly #queue = new RoundQueue();
+  readonly #queueStore: DirectoryStore;
+  readonly #egress: Egress;
+  readonly #maxDelayMs: number;
+  readonly #maxQueued: number;
+  readonly #maxInFlight: number;
+  readonly #listeners = new Set<(report: RoundReport) => void>();
+  readonly #unwrapping = new Set<Promise<void>>();
+  #server: LinkServer | undefined;
+  #inbox: Uint8Array[] = [];
+  #flush: NodeJS.Immediate | undefined;
+  #inFlight = 0;
+  #round = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #nextRoundAt = 0;
+  #epoch = -1;
+  #liveEpochs: readonly number[] = [];
+  #refreshing: Promise<void> | undefined;
+  #reserve: { epoch: number; dummies: Outgoing[] } = { epoch: -1, dummies: [] };
+  #refilling: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    options: MixNodeOptions,
+    parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; engine: CryptoEngine },
+  ) {
+    this.#options = options;
+    this.#identity = parts.identity;
+    this.#keys = parts.keys;
+    this.#replay = parts.replay;
+    this.#engine = parts.engine;
+    this.#sphinx = new Sphinx(options.geometry, nodeBackend);
+    this.#queueStore = new DirectoryStore(join(options.dataDir, 'queue'));
+    this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    this.#maxQueued = options.maxQueuedPackets ?? 16 * options.round.batchSize;
+    this.#maxInFlight = Math.max(MIN_IN_FLIGHT, 2 * options.round.batchSize);
+    this.#egress = new Egress({
+      identity: parts.identity,
+      frameLength: options.geometry.packetLength,
+      preamble: options.geometry.hash(),
+      observer: (event) => this.#onLinkEvent('egress', event),
+    });
+  }
+
+  static async start(options: MixNodeOptions): Promise<MixNode> {
+    const { id, round, graceMs, workers, maxDelayMs, maxQueuedPackets, geometry, dataDir } = options;
+    if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
+      throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
+    }
+    assertInteger('round.periodMs', round.periodMs);
+    assertInteger('round.batchSize', round.batchSize);
+    assertInteger('graceMs', graceMs, 0);
+    if (workers !== undefined) assertInteger('workers', workers, 0);
+    if (maxDelayMs !== undefined) assertInteger('maxDelayMs', maxDelayMs, 0);
+    if (maxQueuedPackets !== undefined) assertInteger('maxQueuedPackets', maxQueuedPackets, round.batchSize);
+
+    const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
+    const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
+    const replay = ReplayFilter.open(join(dataDir, 'replay.sqlite'));
+    const threads = workers ?? availableParallelism();
+    const engine = threads === 0 ? new InlineEngine(geometry) : new WorkerPool(geometry, threads);
+    const node = new MixNode(options, { identity, keys, replay, engine });
+    try {
+      await node.#refreshEpoch();
+      await node.#loadSavedQueue();
+      node.#server = await LinkServer.listen({
+        identity,
+        host: options.listen.host,
+        port: options.listen.port,
+        frameLength: geometry.packetLength,
+        preamble: geometry.hash(),
+        authorize: (fingerprint) => options.topology.isAllowedSender(fingerprint),
+        onFrame: (frame) => node.#receive(frame),
+        observer: (event) => node.#onLinkEvent('ingress', event),
+      });
+    } catch (error) {
+      await node.#release();
+      throw error;
+    }
+    node.#scheduleRound();
+    options.logger.info('mix node started', {
+      address: `${node.address.host}:${node.address.port}`,
+      tlsFingerprint: toHex(identity.fingerprint),
+      epoch: node.#epoch,
+      workers: threads,
+    });
+    return node;
+  }
+
+  get address(): NodeAddress {
+    if (!this.#server) throw new MixnetError('closed', 'the node is not listening');
+    return this.#server.address;
+  }
+
+  /** SHA-256 of the node's TLS certificate, for the network document. */
+  get tlsFingerprint(): Uint8Array {
+    return this.#identity.fingerprint;
+  }
+
+  /** The Sphinx public keys this node holds (the current epoch's and the next's, at least), for the directory. */
+  publicKeys(): { epoch: number; publicKey: Uint8Array }[] {
+    return this.#keys.publicKeys();
+  }
+
+  /** The epochs whose keys unwrap packets now, newest first. */
+  get liveEpochs(): readonly number[] {
+    return this.#liveEpochs;
+  }
+
+  get queueDepth(): number {
+    return this.#queue.depth;
+  }
+
+  /** Calls `listener` after every round sent; returns the function that unsubscribes it. */
+  onRound(listener: (report: RoundReport) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Graceful shutdown: stops accepting packets, finishes unwrapping what arrived, sends the round in progress
+   * at its scheduled end, saves what is still queued for the next start, and closes everything.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#shutdown();
+    return this.#stopping;
+  }
+
+  async #shutdown(): Promise<void> {
+    const { logger } = this.#options;
+    clearTimeout(this.#timer);
+    await this.#server?.close();
+    this.#flushInbox();
+    await Promise.all(this.#unwrapping);
+    await sleep(Math.max(0, this.#nextRoundAt - Date.now()));
+    this.#runRound();
+    const left = this.#queue.drain();
+    if (left.length > 0) {
+      await this.#queueStore.writeNew(SAVED_QUEUE, encodeSavedQueue(this.#options.geometry, left));
+    }
+    await this.#refreshing;
+    await this.#refilling;
+    await this.#release();
+    logger.info('mix node stopped', { rounds: this.#round, saved: left.length });
+  }
+
+  async #release(): Promise<void> {
+    this.#replay.close();
+    await this.#egress.close();
+    await this.#engine.close();
+  }
+
+  // Ingress.
+
+  #receive(frame: Uint8Array): void {
+    this.#options.metrics.increment('mix_packets_in_total');
+    this.#inbox.push(frame);
+    // Frames read in one turn of the event loop go to the engine as one batch.
+    this.#flush ??= setImmediate(() => this.#flushInbox());
+  }
+
+  #flushInbox(): void {
+    clearImmediate(this.#flush);
+    this.#flush = undefined;
+    const packets = this.#inbox;
+    if (packets.length === 0) return;
+    this.#inbox = [];
+    const receivedAt = Date.now();
+    this.#inFlight += packets.length;
+    if (this.#inFlight >= this.#maxInFlight) this.#server?.pause();
+    const task = this.#engine
+      .unwrap(packets)
+      .then(
+        (outcomes) => {
+          for (const outcome of outcomes) this.#admit(outcome, receivedAt);
+        },
+        (error: unknown) => {
+          this.#drop('internal_error', packets.length);
+          this.#options.logger.error('unwrapping failed', {
+            message: String(error),
+            packets: packets.length,
+          });
+        },
+      )
+      .finally(() => {
+        this.#unwrapping.delete(task);
+        this.#inFlight -= packets.length;
+        if (this.#inFlight < this.#maxInFlight / 2) this.#server?.resume();
+      });
+    this.#unwrapping.add(task);
+  }
+
+  #admit(outcome: UnwrapOutcome, receivedAt: number): void {
+    const { metrics, topology, logger } = this.#options;
+    switch (outcome.kind) {
+      case 'mac_failure':
+        metrics.increment('mix_mac_failures_total');
+        return;
+      case 'malformed':
+      case 'not_forward':
+        this.#drop(outcome.kind);
+        return;
+      case 'failed':
+        this.#drop('internal_error');
+        logger.error('unwrapping failed', { message: outcome.message });
+        return;
+      case 'forward':
+        break;
+    }
+    if (!this.#replay.admit(outcome.epoch, outcome.replayTag)) {
+      metrics.increment('mix_replays_total');
+      return;
+    }
+    if (outcome.delay > this.#maxDelayMs) {
+      this.#drop('delay_too_long');
+    } else if (!topology.peer(outcome.nextHop)) {
+      this.#drop('unknown_next_hop');
+    } else if (this.#queue.depth >= this.#maxQueued) {
+      this.#drop('queue_full');
+    } else {
+      const { packet, nextHop, delay } = outcome;
+      this.#queue.push({ packet, nextHop, eligibleAt: receivedAt + delay });
+    }
+    metrics.setGauge('mix_queue_depth', this.#queue.depth);
+  }
+
+  #drop(reason: DropReason, count = 1): void {
+    this.#options.metrics.increment('mix_dropped_total', count, { reason });
+  }
+
+  // Rounds.
+
+  #scheduleRound(): void {
+    const { periodMs } = this.#options.round;
+    const now = Date.now();
+    this.#nextRoundAt = (Math.floor(now / periodMs) + 1) * periodMs;
+    this.#timer = setTimeout(() => {
+      this.#runRound();
+      this.#scheduleRound();
+    }, this.#nextRoundAt - now);
+  }
+
+  #runRound(): void {
+    const { metrics, topology, logger, round } = this.#options;
+    const started = performance.now();
+    this.#followEpochs();
+    const taken: QueuedPacket[] = [];
+    const real: Outgoing[] = [];
+    for (const item of this.#queue.take(Date.now(), round.batchSize)) {
+      const peer = topology.peer(item.nextHop);
+      if (!peer) {
+        this.#drop('unknown_next_hop');
+        continue;
+      }
+      taken.push(item);
+      real.push({ packet: item.packet, nextHop: item.nextHop, peer });
+    }
+    const dummies = this.#takeDummies(round.batchSize - real.length);
+    if (!dummies) {
+      this.#queue.restore(taken);
+      metrics.increment('mix_rounds_held_total');
+      logger.warn('round held: no route for dummies in the network document', { epoch: this.#epoch });
+      return;
+    }
+    // Tags must be durable before the outputs they protect exist anywhere but here.
+    this.#replay.commit();
+    this.#egress.send(shuffle([...real, ...dummies]));
+    this.#round++;
+    metrics.increment('mix_packets_out_total', round.batchSize);
+    metrics.increment('mix_dummies_total', dummies.length);
+    metrics.setGauge('mix_queue_depth', this.#queue.depth);
+    metrics.observe('mix_round_duration_seconds', (performance.now() - started) / 1000);
+    const report = {
+      round: this.#round,
+      real: real.length,
+      dummies: dummies.length,
+      queued: this.#queue.depth,
+    };
+    for (const listener of this.#listeners) listener(report);
+    if (!this.#stopping) this.#refillDummies();
+  }
+
+  /** `count` dummies of the current epoch: from the reserve built in the background, the rest built now. */
+  #takeDummies(count: number): Outgoing[] | undefined {
+    if (this.#reserve.epoch !== this.#epoch) this.#reserve = { epoch: this.#epoch, dummies: [] };
+    const { topology } = this.#options;
+    const taken: Outgoing[] = [];
+    // A reserved dummy whose first hop left the document is discarded.
+    for (const dummy of this.#reserve.dummies.splice(0, count)) {
+      const peer = topology.peer(dummy.nextHop);
+      if (peer) taken.push({ ...dummy, peer });
+    }
+    while (taken.length < count) {
+      const route = this.#dummyRoute();
+      if (!route) return undefined;
+      taken.push(route.complete(buildDummy(this.#sphinx, route.hops)));
+    }
+    return taken;
+  }
+
+  /** Builds the next round's dummies off the main thread while the node waits for it. */
+  #refillDummies(): void {
+    const { batchSize } = this.#options.round;
+    const reserve = this.#reserve;
+    if (this.#refilling || reserve.dummies.length >= batchSize) return;
+    const routes: DummyRoute[] = [];
+    for (let i = reserve.dummies.length; i < batchSize; i++) {
+      const route = this.#dummyRoute();
+      if (!route) return;
+      routes.push(route);
+    }
+    this.#refilling = this.#engine
+      .buildDummies(routes.map((route) => route.hops))
+      .then(
+        (packets) => {
+          if (this.#reserve === reserve) {
+            reserve.dummies.push(...packets.map((packet, i) => (routes[i] as DummyRoute).complete(packet)));
+          }
+        },
+        (error: unknown) => this.#options.logger.error('building dummies failed', { message: String(error) }),
+      )
+      .finally(() => {
+        this.#refilling = undefined;
+      });
+  }
+
+  /** One node of each later layer and an exit, uniformly at random; undefined if some position has none. */
+  #dummyRoute(): DummyRoute | undefined {
+    const { topology } = this.#options;
+    const positions = topology.hopsAfter(this.#epoch);
+    const hops: PathHop[] = [];
+    for (const candidates of positions) {
+      if (candidates.length === 0) return undefined;
+      const node = candidates[randomInt(candidates.length)];
+      if (!node) return undefined;
+      hops.push({ id: node.id, publicKey: node.sphinxPublicKey });
+    }
+    const first = hops[0];
+    const peer = first && topology.peer(first.id);
+    if (!first || !peer) return undefined;
+    return { hops, complete: (packet) => ({ packet, nextHop: first.id, peer }) };
+  }
+
+  // Epochs and keys.
+
+  /** The current epoch and the epochs whose keys should unwrap now, newest first. */
+  #keyWindow(): { epoch: number; live: number[] } {
+    const { epochs, graceMs } = this.#options;
+    const now = epochs.now();
+    const epoch = epochs.epochAt(now);
+    const inGrace = epoch > 0 && now < epochs.startOf(epoch) + graceMs;
+    return { epoch, live: inGrace ? [epoch, epoch - 1] : [epoch] };
+  }
+
+  /** Starts a key refresh when the window has moved since the last one. */
+  #followEpochs(): void {
+    if (this.#refreshing) return;
+    const { epoch, live } = this.#keyWindow();
+    const current = this.#liveEpochs;
+    const possible = live.filter((candidate) => candidate === epoch || this.#keys.get(candidate));
+    if (epoch === this.#epoch && possible.join() === current.join()) return;
+    this.#refreshing = this.#refreshEpoch()
+      .catch((error: unknown) =>
+        this.#options.logger.error('key rotation failed', { message: String(error) }),
+      )
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+  }
+
+  async #refreshEpoch(): Promise<void> {
+    const { epoch, live } = this.#keyWindow();
+    await this.#keys.ensure(epoch);
+    await this.#keys.ensure(epoch + 1);
+    const keys: EpochKey[] = live.flatMap((candidate) => {
+      const pair = this.#keys.get(candidate);
+      return pair ? [{ epoch: candidate, secretKey: pair.secretKey }] : [];
+    });
+    this.#engine.setKeys(keys);
+    const changedEpoch = epoch !== this.#epoch;
+    this.#epoch = epoch;
+    this.#liveEpochs = keys.map((key) => key.epoch);
+    const oldest = Math.min(...this.#liveEpochs);
+    await this.#keys.destroyBefore(oldest);
+    this.#replay.forgetBefore(oldest);
+    if (changedEpoch) {
+      this.#options.logger.info('epoch keys', { epoch, live: this.#liveEpochs.join(',') });
+    }
+  }
+
+  async #loadSavedQueue(): Promise<void> {
+    const { logger, geometry } = this.#options;
+    const bytes = await this.#queueStore.read(SAVED_QUEUE);
+    if (!bytes) return;
+    let saved: QueuedPacket[] | undefined;
+    try {
+      saved = decodeSavedQueue(geometry, bytes);
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+    }
+    for (const item of saved ?? []) this.#queue.push(item);
+    await this.#queueStore.remove(SAVED_QUEUE);
+    if (saved) logger.info('saved queue restored', { packets: saved.length });
+    else logger.warn('saved queue discarded: unreadable or of another geometry');
+  }
+
+  #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
+    const { logger } = this.#options;
+    switch (event.type) {
+      case 'connected':
+      case 'disconnected':
+        logger.info(`${side} link ${event.type}`, { peer: event.peer });
+        return;
+      case 'refused':
+        logger.warn(`${side} link refused`, { peer: event.peer ?? 'none', reason: event.reason });
+        return;
+      case 'error':
+        logger.debug(`${side} link error`, { peer: event.peer ?? 'none', message: event.message });
+        return;
+      case 'dropped':
+        this.#drop('link_queue_full', event.frames);
+        logger.warn('egress link queue full', { peer: event.peer, frames: event.frames });
+        return;
+    }
+  }
+}
+
+interface DummyRoute {
+  readonly hops: readonly PathHop[];
+  readonly complete: (packet: Uint8Array) => Outgoing;
+}

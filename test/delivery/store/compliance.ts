@@ -1,0 +1,878 @@
+// The delivery store's compliance suite: every behaviour the delivery service relies on, run against each
+// implementation through `describeDeliveryStore(target)`. Single-instance tests use an injected clock; the
+// races run in 20 worker threads, each with its own store instance (its own SQLite connection or its own
+// PostgreSQL pool) on the same database, released together through a shared gate.
+import assert from 'node:assert/strict';
+import { after, before, describe, type TestContext, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { toHex } from '../../../src/crypto/bytes.ts';
+import { randomBytes } from '../../../src/crypto/random.ts';
+import type { Migration, SqlDriver } from '../../../src/delivery/store/driver.ts';
+import { openStore } from '../../../src/delivery/store/index.ts';
+import type {
+  ClaimResult,
+  DeliveryLimits,
+  DeliveryStore,
+  LogPost,
+  LogPostResult,
+  MailboxPostResult,
+  RegisterResult,
+  StoreEvent,
+  StoreLocation,
+} from '../../../src/delivery/store/types.ts';
+import { ArgumentError, DeliveryError } from '../../../src/errors.ts';
+import type { RaceCommand, RaceOperation, RacerMessage } from './racer.ts';
+
+export interface ComplianceTarget {
+  readonly name: string;
+  /** A database location that no other test uses; the store creates it on open. */
+  freshLocation(): StoreLocation;
+  /** This backend's migrations and its raw driver, to build a database as an older version left it. */
+  readonly migrations: readonly Migration[];
+  openDriver(location: StoreLocation, now: number, migrations: readonly Migration[]): Promise<SqlDriver>;
+}
+
+const T0 = 1_760_000_000_000;
+const HOUR = 60 * 60 * 1000;
+const RACERS = 20;
+const EVENT_TIMEOUT_MS = 5_000;
+
+/** A clock the test moves by hand. */
+class ManualClock {
+  now = T0;
+  readonly read = (): number => this.now;
+}
+
+const key = (): Uint8Array => randomBytes(32);
+const tag = (): Uint8Array => randomBytes(16);
+
+function application(size = 40): LogPost {
+  return { kind: 'application', messageId: tag(), blob: randomBytes(size), bucket: 1 };
+}
+
+function commit(size = 40): LogPost {
+  return { kind: 'commit', messageId: tag(), blob: randomBytes(size), bucket: 2 };
+}
+
+function welcome(commitMessageId: Uint8Array, size = 40): LogPost {
+  return { kind: 'welcome', messageId: tag(), blob: randomBytes(size), bucket: 3, commitMessageId };
+}
+
+/** Collects a store's events in order; `next` fails the test instead of waiting forever. */
+export async function recordEvents(store: DeliveryStore) {
+  const queue: StoreEvent[] = [];
+  const waiting: ((event: StoreEvent) => void)[] = [];
+  const unsubscribe = await store.subscribe((event) => {
+    const resolve = waiting.shift();
+    if (resolve === undefined) queue.push(event);
+    else resolve(event);
+  });
+  const next = (): Promise<StoreEvent> => {
+    const queued = queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no store event arrived')), EVENT_TIMEOUT_MS);
+      waiting.push((event) => {
+        clearTimeout(timer);
+        resolve(event);
+      });
+    });
+  };
+  return { next, unsubscribe };
+}
+
+/** Twenty worker threads, each holding its own store instance, that run one operation each per race. */
+class Racers {
+  readonly #workers: Worker[] = [];
+
+  constructor(count: number) {
+    for (let i = 0; i < count; i++) {
+      this.#workers.push(new Worker(new URL('./racer.ts', import.meta.url), { workerData: 'racer' }));
+    }
+  }
+
+  /** Runs `operations[i]` on worker i, all released at the same instant; returns their results in order. */
+  async race(
+    location: StoreLocation,
+    limits: Partial<DeliveryLimits>,
+    operations: readonly RaceOperation[],
+  ): Promise<unknown[]> {
+    assert.ok(operations.length <= this.#workers.length);
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const workers = this.#workers.slice(0, operations.length);
+    const arming = workers.map((worker, i) => {
+      const reply = this.#reply(worker);
+      worker.postMessage({ location, limits, gate, operation: operations[i] } as RaceCommand);
+      return reply;
+    });
+    const armed = await Promise.all(arming);
+    const finishing = workers.map((worker, i) =>
+      armed[i]?.type === 'armed' ? this.#reply(worker) : arming[i],
+    );
+    Atomics.store(gate, 0, 1);
+    Atomics.notify(gate, 0);
+    const replies = await Promise.all(finishing);
+    return replies.map((reply) => {
+      if (reply?.type !== 'done') throw new Error(`a racer failed: ${JSON.stringify(reply)}`);
+      return reply.result;
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.#workers.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            worker.once('exit', () => resolve());
+            worker.postMessage('close');
+          }),
+      ),
+    );
+  }
+
+  #reply(worker: Worker): Promise<RacerMessage> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      worker.once('error', onError);
+      worker.once('message', (message: RacerMessage) => {
+        worker.off('error', onError);
+        resolve(message);
+      });
+    });
+  }
+}
+
+export function describeDeliveryStore(target: ComplianceTarget): void {
+  async function open(
+    t: TestContext,
+    options: { clock?: ManualClock; limits?: Partial<DeliveryLimits>; location?: StoreLocation } = {},
+  ): Promise<DeliveryStore> {
+    const clock = options.clock ?? new ManualClock();
+    const store = await openStore({
+      ...(options.location ?? target.freshLocation()),
+      clock: clock.read,
+      limits: options.limits ?? {},
+    });
+    t.after(() => store.close());
+    return store;
+  }
+
+  describe(`${target.name}: identities`, () => {
+    test('binds a handle to the first identity key; the same key again is a no-op, another is refused', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock });
+      const handle = key();
+      const identityKey = randomBytes(64);
+      const registration = randomBytes(100);
+
+      assert.deepEqual(await store.registerIdentity(handle, identityKey, registration), {
+        ok: true,
+        created: true,
+      });
+      clock.now += 1000;
+      assert.deepEqual(await store.registerIdentity(handle, identityKey, randomBytes(100)), {
+        ok: true,
+        created: false,
+      });
+      assert.deepEqual(await store.registerIdentity(handle, randomBytes(64), registration), {
+        ok: false,
+        error: 'handle_taken',
+      });
+      assert.deepEqual(await store.getIdentity(handle), { identityKey, registration, registeredAt: T0 });
+      assert.equal(await store.getIdentity(key()), undefined);
+    });
+
+    test('refuses identifiers of the wrong length with ArgumentError', async (t) => {
+      const store = await open(t);
+      await assert.rejects(
+        store.registerIdentity(randomBytes(31), randomBytes(32), randomBytes(8)),
+        ArgumentError,
+      );
+      await assert.rejects(store.getIdentity(randomBytes(33)), ArgumentError);
+      await assert.rejects(store.registerIdentity(key(), new Uint8Array(0), randomBytes(8)), ArgumentError);
+    });
+  });
+
+  describe(`${target.name}: key packages`, () => {
+    async function registered(t: TestContext, limits: Partial<DeliveryLimits> = {}) {
+      const clock = new ManualClock();
+      const store = await open(t, { clock, limits });
+      const handle = key();
+      await store.registerIdentity(handle, randomBytes(32), randomBytes(32));
+      return { store, clock, handle };
+    }
+
+    const upload = (size = 200) => ({ id: tag(), data: randomBytes(size) });
+
+    test('hands out each one-time KeyPackage once, oldest first, then the flagged last resort', async (t) => {
+      const { store, handle } = await registered(t);
+      const device = tag();
+      const oneTime = [upload(), upload(), upload()];
+      const lastResort = upload();
+      assert.deepEqual(
+        await store.publishKeyPackages({ handleHash: handle, deviceId: device, oneTime, lastResort }),
+        {
+          ok: true,
+          added: 3,
+        },
+      );
+      assert.deepEqual(await store.countKeyPackages(handle, device), { oneTime: 3, lastResort: true });
+
+      for (const [index, expected] of oneTime.entries()) {
+        assert.deepEqual(await store.claimKeyPackages(handle), {
+          ok: true,
+          packages: [{ deviceId: device, id: expected.id, data: expected.data, lastResort: false }],
+        });
+        assert.deepEqual(await store.countKeyPackages(handle, device), {
+          oneTime: 2 - index,
+          lastResort: true,
+        });
+      }
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(await store.claimKeyPackages(handle), {
+          ok: true,
+          packages: [{ deviceId: device, id: lastResort.id, data: lastResort.data, lastResort: true }],
+        });
+      }
+    });
+
+    test('a re-uploaded last resort replaces the old one; one-time ids already seen are not added again', async (t) => {
+      const { store, handle } = await registered(t);
+      const device = tag();
+      const first = upload();
+      const claimed = upload();
+      await store.publishKeyPackages({
+        handleHash: handle,
+        deviceId: device,
+        oneTime: [claimed],
+        lastResort: first,
+      });
+      await store.claimKeyPackages(handle);
+
+      const second = upload();
+      const fresh = upload();
+      assert.deepEqual(
+        await store.publishKeyPackages({
+          handleHash: handle,
+          deviceId: device,
+          oneTime: [claimed, fresh, fresh],
+          lastResort: second,
+        }),
+        { ok: true, added: 1 },
+      );
+      const claims = [await store.claimKeyPackages(handle), await store.claimKeyPackages(handle)];
+      assert.deepEqual(
+        claims.map((claim) => claim.ok && claim.packages.map((p) => [p.id, p.lastResort])),
+        [[[fresh.id, false]], [[second.id, true]]],
+      );
+    });
+
+    test('claims one KeyPackage per device of the handle', async (t) => {
+      const { store, handle } = await registered(t);
+      const [phone, laptop] = [new Uint8Array([1]), new Uint8Array([2])];
+      const phonePackage = upload();
+      const laptopResort = upload();
+      await store.publishKeyPackages({ handleHash: handle, deviceId: phone, oneTime: [phonePackage] });
+      await store.publishKeyPackages({
+        handleHash: handle,
+        deviceId: laptop,
+        oneTime: [],
+        lastResort: laptopResort,
+      });
+      assert.deepEqual(await store.claimKeyPackages(handle), {
+        ok: true,
+        packages: [
+          { deviceId: phone, id: phonePackage.id, data: phonePackage.data, lastResort: false },
+          { deviceId: laptop, id: laptopResort.id, data: laptopResort.data, lastResort: true },
+        ],
+      });
+      assert.deepEqual(await store.claimKeyPackages(handle), {
+        ok: true,
+        packages: [{ deviceId: laptop, id: laptopResort.id, data: laptopResort.data, lastResort: true }],
+      });
+    });
+
+    test('refuses unknown handles, oversized packages and a full device, storing nothing', async (t) => {
+      const { store, handle } = await registered(t, { maxKeyPackagesPerDevice: 3, maxKeyPackageBytes: 500 });
+      const device = tag();
+      assert.deepEqual(
+        await store.publishKeyPackages({ handleHash: key(), deviceId: device, oneTime: [upload()] }),
+        {
+          ok: false,
+          error: 'not_found',
+        },
+      );
+      assert.deepEqual(await store.claimKeyPackages(handle), { ok: false, error: 'not_found' });
+      assert.deepEqual(
+        await store.publishKeyPackages({
+          handleHash: handle,
+          deviceId: device,
+          oneTime: [upload(), upload(501)],
+        }),
+        { ok: false, error: 'too_large', maxBytes: 500 },
+      );
+      await store.publishKeyPackages({ handleHash: handle, deviceId: device, oneTime: [upload(), upload()] });
+      assert.deepEqual(
+        await store.publishKeyPackages({
+          handleHash: handle,
+          deviceId: device,
+          oneTime: [upload(), upload()],
+          lastResort: upload(),
+        }),
+        { ok: false, error: 'quota_exceeded', limit: 'key_packages' },
+      );
+      assert.deepEqual(await store.countKeyPackages(handle, device), { oneTime: 2, lastResort: false });
+    });
+
+    test('forgets claimed ids only after the TTL', async (t) => {
+      const { store, clock, handle } = await registered(t, { ttlMs: HOUR });
+      const device = tag();
+      const once = upload();
+      await store.publishKeyPackages({ handleHash: handle, deviceId: device, oneTime: [once] });
+      await store.claimKeyPackages(handle);
+      clock.now += HOUR - 1;
+      assert.equal((await store.purgeExpired()).keyPackages, 0);
+      clock.now += 1;
+      assert.equal((await store.purgeExpired()).keyPackages, 1);
+      assert.deepEqual(
+        await store.publishKeyPackages({ handleHash: handle, deviceId: device, oneTime: [once] }),
+        {
+          ok: true,
+          added: 1,
+        },
+      );
+    });
+  });
+
+  describe(`${target.name}: group logs`, () => {
+    test('numbers posts from 1 and returns them from a cursor, in order, with what was posted', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock, limits: { ttlMs: HOUR } });
+      const routingId = key();
+      const posts = [application(), application(10), application(300)];
+      for (const [index, post] of posts.entries()) {
+        clock.now += 1;
+        assert.deepEqual(await store.postToLog(routingId, post), {
+          ok: true,
+          status: 'stored',
+          seq: index + 1,
+        });
+      }
+      const page = await store.fetchLog(routingId, 0, 10);
+      assert.equal(page.winningSeq, null);
+      assert.deepEqual(
+        page.entries,
+        posts.map((post, index) => ({
+          seq: index + 1,
+          kind: 'application',
+          messageId: post.messageId,
+          commitMessageId: null,
+          blob: post.blob,
+          bucket: post.bucket,
+          postedAt: T0 + index + 1,
+          expiresAt: T0 + index + 1 + HOUR,
+        })),
+      );
+      assert.deepEqual(
+        (await store.fetchLog(routingId, 1, 1)).entries.map((entry) => entry.seq),
+        [2],
+      );
+      assert.deepEqual(await store.fetchLog(key(), 0, 10), { entries: [], winningSeq: null });
+    });
+
+    test('the first commit closes the routing ID: later posts of any kind are stale_epoch', async (t) => {
+      const store = await open(t);
+      const routingId = key();
+      await store.postToLog(routingId, application());
+      const winner = commit();
+      assert.deepEqual(await store.postToLog(routingId, winner), { ok: true, status: 'stored', seq: 2 });
+      const stale = { ok: false, error: 'stale_epoch', winningSeq: 2 };
+      assert.deepEqual(await store.postToLog(routingId, commit()), stale);
+      assert.deepEqual(await store.postToLog(routingId, application()), stale);
+      assert.deepEqual(await store.postToLog(routingId, welcome(tag())), stale);
+      const page = await store.fetchLog(routingId, 0, 10);
+      assert.equal(page.winningSeq, 2);
+      assert.deepEqual(
+        page.entries.map((entry) => entry.kind),
+        ['application', 'commit'],
+      );
+      assert.deepEqual(await store.postToLog(key(), application()), { ok: true, status: 'stored', seq: 1 });
+    });
+
+    test('a retried post is stored once and answers with its first sequence number, even after closing', async (t) => {
+      const store = await open(t);
+      const routingId = key();
+      const first = application();
+      const winner = commit();
+      await store.postToLog(routingId, first);
+      await store.postToLog(routingId, winner);
+      assert.deepEqual(await store.postToLog(routingId, { ...first, blob: randomBytes(5) }), {
+        ok: true,
+        status: 'duplicate',
+        seq: 1,
+      });
+      assert.deepEqual(await store.postToLog(routingId, winner), { ok: true, status: 'duplicate', seq: 2 });
+      assert.equal((await store.fetchLog(routingId, 0, 10)).entries.length, 2);
+    });
+
+    test('a Welcome is held until its commit wins, then released right after it', async (t) => {
+      const store = await open(t);
+      const routingId = key();
+      const winner = commit();
+      const loser = commit();
+      const early = welcome(winner.messageId);
+      const doomed = welcome(loser.messageId);
+      await store.postToLog(routingId, application());
+      assert.deepEqual(await store.postToLog(routingId, early), { ok: true, status: 'held' });
+      assert.deepEqual(await store.postToLog(routingId, early), { ok: true, status: 'held' });
+      assert.deepEqual(await store.postToLog(routingId, doomed), { ok: true, status: 'held' });
+      assert.deepEqual(
+        (await store.fetchLog(routingId, 0, 10)).entries.map((entry) => entry.kind),
+        ['application'],
+      );
+
+      assert.deepEqual(await store.postToLog(routingId, winner), { ok: true, status: 'stored', seq: 2 });
+      assert.deepEqual(await store.postToLog(routingId, loser), {
+        ok: false,
+        error: 'stale_epoch',
+        winningSeq: 2,
+      });
+      const late = welcome(winner.messageId);
+      assert.deepEqual(await store.postToLog(routingId, late), { ok: true, status: 'stored', seq: 4 });
+      assert.deepEqual(await store.postToLog(routingId, early), { ok: true, status: 'duplicate', seq: 3 });
+      assert.deepEqual(await store.postToLog(routingId, doomed), {
+        ok: false,
+        error: 'stale_epoch',
+        winningSeq: 2,
+      });
+
+      const entries = (await store.fetchLog(routingId, 1, 10)).entries;
+      assert.deepEqual(
+        entries.map((entry) => [entry.seq, entry.kind, entry.messageId, entry.commitMessageId]),
+        [
+          [2, 'commit', winner.messageId, null],
+          [3, 'welcome', early.messageId, winner.messageId],
+          [4, 'welcome', late.messageId, winner.messageId],
+        ],
+      );
+    });
+
+    test('refuses malformed posts with ArgumentError', async (t) => {
+      const store = await open(t);
+      await assert.rejects(store.postToLog(randomBytes(16), application()), ArgumentError);
+      await assert.rejects(
+        store.postToLog(key(), { ...application(), messageId: new Uint8Array(0) }),
+        ArgumentError,
+      );
+      await assert.rejects(store.postToLog(key(), { ...application(), bucket: -1 }), ArgumentError);
+      const kindless = {
+        kind: 'welcome',
+        messageId: tag(),
+        blob: randomBytes(4),
+        bucket: 0,
+      } as unknown as LogPost;
+      await assert.rejects(store.postToLog(key(), kindless), ArgumentError);
+      await assert.rejects(store.fetchLog(key(), -1, 10), ArgumentError);
+      await assert.rejects(store.fetchLog(key(), 0, 0), ArgumentError);
+    });
+  });
+
+  describe(`${target.name}: mailboxes`, () => {
+    test('posts, fetches from a cursor and deletes acknowledged items, freeing their quota', async (t) => {
+      const store = await open(t, { limits: { maxItemsPerStream: 3 } });
+      const mailbox = key();
+      const items = [0, 1, 2].map(() => ({ messageId: tag(), blob: randomBytes(30), bucket: 0 }));
+      for (const item of items) await store.postToMailbox(mailbox, item);
+      assert.deepEqual(await store.postToMailbox(mailbox, items[1] ?? assert.fail()), {
+        ok: true,
+        status: 'duplicate',
+        seq: 2,
+      });
+      assert.deepEqual(
+        await store.postToMailbox(mailbox, { messageId: tag(), blob: randomBytes(1), bucket: 0 }),
+        {
+          ok: false,
+          error: 'quota_exceeded',
+          limit: 'messages',
+        },
+      );
+      assert.deepEqual(
+        (await store.fetchMailbox(mailbox, 1, 10)).map((item) => [item.seq, item.messageId, item.blob]),
+        items.slice(1).map((item, index) => [index + 2, item.messageId, item.blob]),
+      );
+
+      const acknowledged = items.slice(0, 2).map((item) => item.messageId);
+      assert.equal(await store.deleteFromMailbox(mailbox, [...acknowledged, tag()]), 2);
+      assert.equal(await store.deleteFromMailbox(mailbox, acknowledged), 0);
+      assert.deepEqual(
+        await store.postToMailbox(mailbox, { messageId: tag(), blob: randomBytes(1), bucket: 0 }),
+        {
+          ok: true,
+          status: 'stored',
+          seq: 4,
+        },
+      );
+      assert.deepEqual(
+        (await store.fetchMailbox(mailbox, 0, 10)).map((item) => item.seq),
+        [3, 4],
+      );
+    });
+  });
+
+  describe(`${target.name}: limits`, () => {
+    test('items expire after the TTL: reads skip them, quotas ignore them, purgeExpired deletes them', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock, limits: { ttlMs: HOUR, maxItemsPerStream: 2 } });
+      const [routingId, mailbox] = [key(), key()];
+      const first = application();
+      await store.postToLog(routingId, first);
+      await store.postToLog(routingId, application());
+      await store.postToMailbox(mailbox, { messageId: tag(), blob: randomBytes(8), bucket: 0 });
+
+      clock.now = T0 + HOUR - 1;
+      assert.equal((await store.fetchLog(routingId, 0, 10)).entries.length, 2);
+      assert.equal((await store.fetchMailbox(mailbox, 0, 10)).length, 1);
+      assert.deepEqual(await store.purgeExpired(), { items: 0, keyPackages: 0, streams: 0 });
+
+      clock.now = T0 + HOUR;
+      assert.deepEqual(await store.fetchLog(routingId, 0, 10), { entries: [], winningSeq: null });
+      assert.deepEqual(await store.fetchMailbox(mailbox, 0, 10), []);
+      // An expired message ID is free again: this is a new post, not a retry.
+      assert.deepEqual(await store.postToLog(routingId, first), { ok: true, status: 'stored', seq: 3 });
+      assert.deepEqual(await store.purgeExpired(), { items: 2, keyPackages: 0, streams: 0 });
+      assert.deepEqual(
+        (await store.fetchLog(routingId, 0, 10)).entries.map((entry) => entry.seq),
+        [3],
+      );
+    });
+
+    test('a closed routing ID stays closed after its items expire, until its state retention ends', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock, limits: { ttlMs: HOUR, stateRetentionMs: 10 * HOUR } });
+      const routingId = key();
+      await store.postToLog(routingId, commit());
+      clock.now = T0 + 2 * HOUR;
+      assert.deepEqual(await store.purgeExpired(), { items: 1, keyPackages: 0, streams: 0 });
+      assert.deepEqual(await store.postToLog(routingId, commit()), {
+        ok: false,
+        error: 'stale_epoch',
+        winningSeq: 1,
+      });
+      assert.deepEqual(await store.fetchLog(routingId, 0, 10), { entries: [], winningSeq: 1 });
+
+      // The refused post above counts as activity: retention runs from then.
+      assert.deepEqual(await store.purgeExpired(T0 + 12 * HOUR - 1), {
+        items: 0,
+        keyPackages: 0,
+        streams: 0,
+      });
+      assert.deepEqual(await store.purgeExpired(T0 + 12 * HOUR), { items: 0, keyPackages: 0, streams: 1 });
+      assert.deepEqual(await store.fetchLog(routingId, 0, 10), { entries: [], winningSeq: null });
+    });
+
+    test('enforces the message and byte quotas per routing ID and per mailbox', async (t) => {
+      const store = await open(t, { limits: { maxItemsPerStream: 3, maxBytesPerStream: 100 } });
+      const routingId = key();
+      await store.postToLog(routingId, application(60));
+      assert.deepEqual(await store.postToLog(routingId, application(41)), {
+        ok: false,
+        error: 'quota_exceeded',
+        limit: 'bytes',
+      });
+      assert.deepEqual(await store.postToLog(routingId, application(101)), {
+        ok: false,
+        error: 'too_large',
+        maxBytes: 100,
+      });
+      await store.postToLog(routingId, application(20));
+      assert.deepEqual(await store.postToLog(routingId, welcome(tag(), 10)), { ok: true, status: 'held' });
+      assert.deepEqual(await store.postToLog(routingId, commit(1)), {
+        ok: false,
+        error: 'quota_exceeded',
+        limit: 'messages',
+      });
+
+      const mailbox = key();
+      assert.deepEqual(
+        await store.postToMailbox(mailbox, { messageId: tag(), blob: randomBytes(101), bucket: 0 }),
+        {
+          ok: false,
+          error: 'too_large',
+          maxBytes: 100,
+        },
+      );
+      await store.postToMailbox(mailbox, { messageId: tag(), blob: randomBytes(100), bucket: 0 });
+      assert.deepEqual(
+        await store.postToMailbox(mailbox, { messageId: tag(), blob: randomBytes(1), bucket: 0 }),
+        {
+          ok: false,
+          error: 'quota_exceeded',
+          limit: 'bytes',
+        },
+      );
+    });
+  });
+
+  describe(`${target.name}: change events`, () => {
+    test('reports each readable post once, in commit order, to subscribers of another instance', async (t) => {
+      const location = target.freshLocation();
+      const poster = await open(t, { location });
+      const watcher = await open(t, { location });
+      const events = await recordEvents(watcher);
+      const [routingId, mailbox] = [key(), key()];
+      const first = application();
+      const winner = commit();
+
+      await poster.postToLog(routingId, first);
+      await poster.postToLog(routingId, first);
+      await poster.postToLog(routingId, welcome(winner.messageId));
+      await poster.postToLog(routingId, winner);
+      await poster.postToLog(routingId, application());
+      await poster.postToMailbox(mailbox, { messageId: tag(), blob: randomBytes(8), bucket: 0 });
+
+      assert.deepEqual(await events.next(), { type: 'log', routingId, seq: 1, kind: 'application' });
+      assert.deepEqual(await events.next(), { type: 'log', routingId, seq: 2, kind: 'commit' });
+      assert.deepEqual(await events.next(), { type: 'log', routingId, seq: 3, kind: 'welcome' });
+      assert.deepEqual(await events.next(), { type: 'mailbox', mailboxId: mailbox, seq: 1 });
+
+      await events.unsubscribe();
+      const again = await recordEvents(watcher);
+      await poster.postToMailbox(mailbox, { messageId: tag(), blob: randomBytes(8), bucket: 0 });
+      assert.deepEqual(await again.next(), { type: 'mailbox', mailboxId: mailbox, seq: 2 });
+      await again.unsubscribe();
+    });
+  });
+
+  describe(`${target.name}: schema and lifecycle`, () => {
+    test('upgrades a database left at schema version 1, keeping its data', async (t) => {
+      const location = target.freshLocation();
+      const handle = key();
+      const identityKey = randomBytes(32);
+      const old = await target.openDriver(location, T0, target.migrations.slice(0, 1));
+      await old.write((tx) =>
+        tx.execute(
+          'INSERT INTO identities (handle_hash, identity_key, registration, registered_at) VALUES ($1, $2, $3, $4)',
+          [handle, identityKey, identityKey, T0],
+        ),
+      );
+      await old.close();
+
+      const store = await open(t, { location });
+      assert.deepEqual(await store.getIdentity(handle), {
+        identityKey,
+        registration: identityKey,
+        registeredAt: T0,
+      });
+      assert.deepEqual(await store.postToLog(key(), application()), { ok: true, status: 'stored', seq: 1 });
+    });
+
+    test('records each migration once: opening again changes nothing', async (t) => {
+      const location = target.freshLocation();
+      await (await open(t, { location })).close();
+      const clock = new ManualClock();
+      clock.now = T0 + HOUR;
+      await (await open(t, { location, clock })).close();
+      const driver = await target.openDriver(location, T0 + 2 * HOUR, target.migrations);
+      t.after(() => driver.close());
+      const rows = await driver.read((session) =>
+        session.query('SELECT version, applied_at FROM schema_migrations ORDER BY version'),
+      );
+      assert.deepEqual(
+        rows.map((row) => [row.version, row.applied_at]),
+        target.migrations.map((migration) => [migration.version, T0]),
+      );
+    });
+
+    test('refuses a database migrated by a newer build', async () => {
+      const location = target.freshLocation();
+      const driver = await target.openDriver(location, T0, target.migrations);
+      await driver.write((tx) =>
+        tx.execute('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          target.migrations.length + 1,
+          'from the future',
+          T0,
+        ]),
+      );
+      await driver.close();
+      await assert.rejects(
+        openStore(location),
+        (error) => error instanceof DeliveryError && error.reason === 'unsupported_schema',
+      );
+    });
+
+    test('a closed store refuses every call with DeliveryError(closed)', async (t) => {
+      const store = await open(t);
+      await store.close();
+      await store.close();
+      const closed = (error: unknown) => error instanceof DeliveryError && error.reason === 'closed';
+      await assert.rejects(store.postToLog(key(), application()), closed);
+      await assert.rejects(store.fetchMailbox(key(), 0, 1), closed);
+      await assert.rejects(
+        store.subscribe(() => undefined),
+        closed,
+      );
+    });
+  });
+
+  describe(`${target.name}: races between ${RACERS} store instances`, () => {
+    let racers: Racers;
+    before(() => {
+      racers = new Racers(RACERS);
+    });
+    after(() => racers.stop());
+
+    test('exactly one of the racing commits wins; everything else is numbered before it or refused', async () => {
+      const location = target.freshLocation();
+      const routingId = key();
+      const postsPerRacer = Array.from({ length: RACERS }, () => [
+        application(),
+        application(),
+        commit(),
+        application(),
+      ]);
+      const results = (await racers.race(
+        location,
+        {},
+        postsPerRacer.map((posts) => ({ type: 'postLog', routingId, posts })),
+      )) as LogPostResult[][];
+
+      const stored: { seq: number; post: LogPost }[] = [];
+      const refused: number[] = [];
+      results.forEach((racerResults, racer) => {
+        racerResults.forEach((result, index) => {
+          const post = postsPerRacer[racer]?.[index] ?? assert.fail();
+          if (result.ok && result.status === 'stored') stored.push({ seq: result.seq, post });
+          else if (!result.ok && result.error === 'stale_epoch') refused.push(result.winningSeq);
+          else assert.fail(`unexpected ${JSON.stringify(result)}`);
+        });
+      });
+      const commits = stored.filter(({ post }) => post.kind === 'commit');
+      assert.equal(commits.length, 1, 'exactly one commit is accepted');
+      const winningSeq = commits[0]?.seq ?? assert.fail();
+      assert.deepEqual(
+        stored.map(({ seq }) => seq).sort((a, b) => a - b),
+        Array.from({ length: stored.length }, (_, i) => i + 1),
+        'sequence numbers are 1..n without gaps or repeats',
+      );
+      assert.equal(winningSeq, stored.length, 'nothing is stored after the winning commit');
+      assert.equal(stored.length + refused.length, RACERS * 4);
+      assert.ok(refused.length >= RACERS - 1);
+      assert.ok(refused.every((seq) => seq === winningSeq));
+
+      const check = await openStore(location);
+      try {
+        const page = await check.fetchLog(routingId, 0, 1000);
+        assert.equal(page.winningSeq, winningSeq);
+        assert.deepEqual(
+          page.entries.map((entry) => [entry.seq, entry.messageId]),
+          stored.sort((a, b) => a.seq - b.seq).map(({ seq, post }) => [seq, post.messageId]),
+        );
+      } finally {
+        await check.close();
+      }
+    });
+
+    test('the same post retried by every racer is stored once', async () => {
+      const location = target.freshLocation();
+      const routingId = key();
+      const post = commit();
+      const results = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'postLog', routingId, posts: [post] })),
+      )) as LogPostResult[][];
+      const statuses = results.map(([result]) =>
+        result?.ok && result.status !== 'held' ? result : assert.fail(),
+      );
+      assert.deepEqual(
+        statuses.filter((result) => result.status === 'stored'),
+        [{ ok: true, status: 'stored', seq: 1 }],
+      );
+      assert.ok(statuses.every((result) => result.seq === 1));
+    });
+
+    test('racing claims hand out each one-time KeyPackage exactly once', async () => {
+      const location = target.freshLocation();
+      const handle = key();
+      const oneTime = Array.from({ length: RACERS / 2 }, () => ({ id: tag(), data: randomBytes(64) }));
+      const lastResort = { id: tag(), data: randomBytes(64) };
+      const setup = await openStore(location);
+      try {
+        await setup.registerIdentity(handle, randomBytes(32), randomBytes(32));
+        await setup.publishKeyPackages({ handleHash: handle, deviceId: tag(), oneTime, lastResort });
+      } finally {
+        await setup.close();
+      }
+      const results = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'claim', handleHash: handle })),
+      )) as ClaimResult[];
+      const claimed = results.map((result) => (result.ok && result.packages[0]) || assert.fail());
+      const handedOut = claimed.filter((p) => !p.lastResort).map((p) => toHex(p.id));
+      assert.deepEqual(handedOut.sort(), oneTime.map((p) => toHex(p.id)).sort());
+      assert.ok(claimed.filter((p) => p.lastResort).every((p) => toHex(p.id) === toHex(lastResort.id)));
+    });
+
+    test('racing posts never exceed a quota', async () => {
+      const location = target.freshLocation();
+      const [mailbox, routingId] = [key(), key()];
+      const limits = { maxItemsPerStream: RACERS / 2, maxBytesPerStream: 1000 };
+      const mailboxResults = (await racers.race(
+        location,
+        limits,
+        Array.from({ length: RACERS }, () => ({
+          type: 'postMailbox',
+          mailboxId: mailbox,
+          posts: [{ messageId: tag(), blob: randomBytes(10), bucket: 0 }],
+        })),
+      )) as MailboxPostResult[][];
+      const logResults = (await racers.race(
+        location,
+        limits,
+        Array.from({ length: RACERS }, () => ({ type: 'postLog', routingId, posts: [application(300)] })),
+      )) as LogPostResult[][];
+
+      const outcome = (results: (LogPostResult | MailboxPostResult)[][]) =>
+        results.map(([result]) =>
+          result?.ok ? 'stored' : result?.error === 'quota_exceeded' && result.limit,
+        );
+      assert.deepEqual(outcome(mailboxResults).sort(), [
+        ...Array(RACERS / 2).fill('messages'),
+        ...Array(RACERS / 2).fill('stored'),
+      ]);
+      assert.deepEqual(outcome(logResults).sort(), [
+        ...Array(RACERS - 3).fill('bytes'),
+        ...Array(3).fill('stored'),
+      ]);
+
+      const check = await openStore(location);
+      try {
+        assert.equal((await check.fetchMailbox(mailbox, 0, 1000)).length, RACERS / 2);
+        assert.equal((await check.fetchLog(routingId, 0, 1000)).entries.length, 3);
+      } finally {
+        await check.close();
+      }
+    });
+
+    test('racing registrations of one handle bind exactly one identity key', async () => {
+      const location = target.freshLocation();
+      const handle = key();
+      const keys = Array.from({ length: RACERS }, () => randomBytes(32));
+      const results = (await racers.race(
+        location,
+        {},
+        keys.map((identityKey) => ({ type: 'register', handleHash: handle, identityKey })),
+      )) as RegisterResult[];
+      const winners = results.flatMap((result, i) => (result.ok ? [i] : []));
+      assert.equal(winners.length, 1);
+      assert.ok(results.every((result) => result.ok || result.error === 'handle_taken'));
+      const check = await openStore(location);
+      try {
+        assert.deepEqual((await check.getIdentity(handle))?.identityKey, keys[winners[0] ?? assert.fail()]);
+      } finally {
+        await check.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,113 @@
+// The IETF passive-client scenarios run through the facade: join from the vector's Welcome with its
+// KeyPackage and private keys, then verify every proposal and verify-and-merge every commit, checking the
+// epoch authenticator after the join and after each epoch. Suites this installation of ts-mls cannot load
+// are skipped, each with its reason, and counted.
+import assert from 'node:assert/strict';
+import { describe, mock, test } from 'node:test';
+import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { ciphersuiteName, KeyPackageSecrets, Mls, type MlsCiphersuiteName } from '../../src/mls/index.ts';
+import { acceptAllForVectors, readVectors, vectorsPath } from './helpers.ts';
+
+interface PassiveClientVector {
+  cipher_suite: number;
+  external_psks: { psk_id: string; psk: string }[];
+  key_package: string;
+  signature_priv: string;
+  encryption_priv: string;
+  init_priv: string;
+  welcome: string;
+  ratchet_tree: string | null;
+  initial_epoch_authenticator: string;
+  epochs: { proposals: string[]; commit: string; epoch_authenticator: string }[];
+}
+
+/**
+ * Runs every vector of `file`. `clock` is a time inside the lifetimes the vector generator stamped on its
+ * KeyPackages, so that the facade's receive-side lifetime checks stay on.
+ */
+export function passiveClientSuite(file: string, clock: Date): void {
+  const vectors = readVectors<PassiveClientVector[]>(file);
+  describe(file, () => {
+    if (vectors === undefined) {
+      test(file, (t) => t.skip(`MLS vectors not found at ${vectorsPath}`));
+      return;
+    }
+    const skipped = new Map<string, number>();
+    let passed = 0;
+    let epochs = 0;
+
+    vectors.forEach((vector, index) => {
+      const suite = ciphersuiteName(vector.cipher_suite);
+      test(`#${index} ${suite ?? vector.cipher_suite}: ${vector.epochs.length} epochs`, async (t) => {
+        const mls = new Mls({
+          authenticationService: acceptAllForVectors,
+          defaultCiphersuite: suite as MlsCiphersuiteName,
+        });
+        if (suite === undefined || !(await mls.supports(suite))) {
+          const why = suite && (await mls.generateKeyPackage({ identity: new Uint8Array(1) }).catch(String));
+          const reason = `ciphersuite ${vector.cipher_suite} unsupported here: ${why}`;
+          skipped.set(reason, (skipped.get(reason) ?? 0) + 1);
+          t.skip(reason);
+          return;
+        }
+        mock.timers.enable({ apis: ['Date'], now: clock });
+        try {
+          await runVector(mls, vector);
+          passed++;
+          epochs += vector.epochs.length;
+        } finally {
+          mock.timers.reset();
+        }
+      });
+    });
+
+    test('summary', (t) => {
+      for (const [reason, count] of skipped) t.diagnostic(`skipped ${count}: ${reason}`);
+      t.diagnostic(`passed ${passed} of ${vectors.length}, following ${epochs} epochs`);
+      assert.equal(passed + [...skipped.values()].reduce((a, b) => a + b, 0), vectors.length);
+    });
+  });
+}
+
+async function runVector(mls: Mls, vector: PassiveClientVector): Promise<void> {
+  const joined = await mls.joinGroup({
+    welcome: fromHex(vector.welcome),
+    keyPackage: {
+      keyPackage: fromHex(vector.key_package),
+      secrets: new KeyPackageSecrets({
+        initPrivateKey: fromHex(vector.init_priv),
+        hpkePrivateKey: fromHex(vector.encryption_priv),
+        signaturePrivateKey: fromHex(vector.signature_priv),
+      }),
+    },
+    ...(vector.ratchet_tree === null ? {} : { ratchetTree: fromHex(vector.ratchet_tree) }),
+    externalPsks: vector.external_psks.map(({ psk_id, psk }) => ({
+      id: fromHex(psk_id),
+      secret: fromHex(psk),
+    })),
+  });
+  assert.equal(joined.kind, 'joined', joined.kind === 'rejected' ? `${joined.reason}: ${joined.detail}` : '');
+  if (joined.kind !== 'joined') return;
+  const group = joined.group;
+  assert.equal(toHex(group.epochAuthenticator), vector.initial_epoch_authenticator);
+
+  for (const [number, epoch] of vector.epochs.entries()) {
+    for (const proposal of epoch.proposals) {
+      const result = await group.verify(fromHex(proposal));
+      assert.equal(
+        result.kind,
+        'proposal',
+        result.kind === 'rejected' ? `${result.reason}: ${result.detail}` : '',
+      );
+    }
+    const result = await group.verify(fromHex(epoch.commit));
+    assert.equal(
+      result.kind,
+      'commit',
+      result.kind === 'rejected' ? `${result.reason}: ${result.detail}` : '',
+    );
+    if (result.kind !== 'commit') return;
+    assert.equal((await group.merge(result.staged)).kind, 'merged');
+    assert.equal(toHex(group.epochAuthenticator), epoch.epoch_authenticator, `epoch ${number}`);
+  }
+}
