@@ -473,10 +473,12 @@ export class MixNode {
     this.#engine.setKeys(keys);
     const changedEpoch = epoch !== this.#epoch;
     this.#epoch = epoch;
-    this.#liveEpochs = keys.map((key) => key.epoch);
-    const oldest = Math.min(...this.#liveEpochs);
+    const liveEpochs = keys.map((key) => key.epoch);
+    const oldest = Math.min(...liveEpochs);
     await this.#keys.destroyBefore(oldest);
     this.#replay.forgetBefore(oldest);
+    // Published only now, so that whoever sees the new window also sees the expired keys gone.
+    this.#liveEpochs = liveEpochs;
     if (changedEpoch) {
       this.#options.logger.info('epoch keys', { epoch, live: this.#liveEpochs.join(',') });
     }
