@@ -212,3 +212,59 @@ export class MixnetError extends UmbraError {
     this.reason = reason;
   }
 }
+
+export type CarrierErrorReason = 'unreachable' | 'timeout' | 'closed' | 'too_large' | 'protocol';
+
+/**
+ * A carrier could not complete a delivery-protocol exchange: the delivery service or gateway cannot be
+ * reached, no response came in time, the carrier was closed, the request exceeds what the carrier can
+ * carry, or the other side broke the framing. Whether the request was applied is unknown (requests are
+ * idempotent, so the caller may retry).
+ */
+export class CarrierError extends UmbraError {
+  readonly code = 'UMBRA_CARRIER';
+  readonly reason: CarrierErrorReason;
+
+  constructor(reason: CarrierErrorReason, message: string) {
+    super(`${reason}: ${message}`);
+    this.reason = reason;
+  }
+}
+
+export type GatewayErrorReason = 'closed' | 'inbox_full' | 'rate_limited' | 'unknown_service' | 'unauthorized';
+
+/** The gateway refused a client or a service call: closed, an inbox at its quota, a client over its rate. */
+export class GatewayError extends UmbraError {
+  readonly code = 'UMBRA_GATEWAY';
+  readonly reason: GatewayErrorReason;
+
+  constructor(reason: GatewayErrorReason, message: string) {
+    super(`${reason}: ${message}`);
+    this.reason = reason;
+  }
+}
+
+export type ClientErrorReason =
+  | 'privacy_unavailable'
+  | 'not_registered'
+  | 'already_registered'
+  | 'unknown_contact'
+  | 'unknown_conversation'
+  | 'closed'
+  | 'wiped'
+  | 'rejected';
+
+/**
+ * The client SDK refused an operation: the carrier the privacy policy requires is unreachable (the message
+ * is kept and sent when it returns), the client has no identity yet or already has one, a handle or
+ * conversation is unknown, the client was closed or wiped, or the delivery service refused the request.
+ */
+export class ClientError extends UmbraError {
+  readonly code = 'UMBRA_CLIENT';
+  readonly reason: ClientErrorReason;
+
+  constructor(reason: ClientErrorReason, message: string) {
+    super(`${reason}: ${message}`);
+    this.reason = reason;
+  }
+}
