@@ -231,7 +231,12 @@ export class CarrierError extends UmbraError {
   }
 }
 
-export type GatewayErrorReason = 'closed' | 'inbox_full' | 'rate_limited' | 'unknown_service' | 'unauthorized';
+export type GatewayErrorReason =
+  | 'closed'
+  | 'inbox_full'
+  | 'rate_limited'
+  | 'unknown_service'
+  | 'unauthorized';
 
 /** The gateway refused a client or a service call: closed, an inbox at its quota, a client over its rate. */
 export class GatewayError extends UmbraError {
