@@ -123,7 +123,14 @@ export type DeliveryErrorReason =
   | 'handle_taken'
   | 'not_found'
   | 'closed'
-  | 'unsupported_schema';
+  | 'unsupported_schema'
+  | 'bad_request'
+  | 'bad_signature'
+  | 'expired'
+  | 'not_registered'
+  | 'unsupported_version'
+  | 'push_unavailable'
+  | 'internal';
 
 /**
  * The delivery service refused an operation. The reasons are the stable codes of its wire protocol; the store
@@ -236,7 +243,10 @@ export type GatewayErrorReason =
   | 'inbox_full'
   | 'rate_limited'
   | 'unknown_service'
-  | 'unauthorized';
+  | 'unauthorized'
+  | 'protocol'
+  | 'unsupported_version'
+  | 'wrong_geometry';
 
 /** The gateway refused a client or a service call: closed, an inbox at its quota, a client over its rate. */
 export class GatewayError extends UmbraError {
