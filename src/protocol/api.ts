@@ -1,0 +1,272 @@
+/**
+ * The typed delivery API (design brief §3, issue #4): what a client can ask of the delivery service, with the
+ * results it gets back. The client SDK codes against `DeliveryApi`; `DeliveryClient` (client.ts) implements
+ * it over any `Carrier` by encoding each call as one request of the binary protocol (messages.ts) and
+ * decoding the response. Results are tagged unions mirroring the store's (src/delivery/store/types.ts):
+ * an expected refusal (a lost commit race, a full quota, a taken handle) is a result, never an exception.
+ * Anything else the service refuses (a malformed or unsigned request, a bad signature, an unknown version, an
+ * internal failure) rejects with `DeliveryError` whose `reason` is the stable wire code (`DeliveryErrorCode`);
+ * a failed exchange rejects with the carrier's `CarrierError`. Every request is idempotent, so either may be
+ * retried.
+ *
+ * Who proves what (the service verifies all of it; nothing else is trusted):
+ * - **Identity.** An identity key is hybrid: Ed25519 and ML-DSA-65 public keys; an identity signature is
+ *   both signatures, and verifies only if both do (identity.ts). A handle is bound to an identity key by a
+ *   *registration*: the handle, the key and a timestamp, signed by that key. The service stores it as first
+ *   received and returns it with every lookup and claim, so anyone can re-verify the binding without trusting
+ *   the service's word; the service only decides who was first (`handle_taken`). The MLS leaves of a handle
+ *   sign with the identity's Ed25519 key: the SDK's authentication service accepts a basic credential
+ *   naming a handle iff the leaf's signature key equals that handle's registered `identityKey.ed25519`.
+ * - **KeyPackage uploads and counts** are signed by the handle's identity key over the request body and a
+ *   timestamp; the service refuses signatures older or newer than `SIGNED_REQUEST_WINDOW_MS` from its clock
+ *   (`expired`), so a captured upload cannot roll a device's last resort back later. Nobody can publish for,
+ *   or read the refill count of, a handle whose key they do not hold.
+ * - **Group logs** need no signature: a routing ID is derived from the epoch's MLS exporter secret, so
+ *   knowing it is being a member of that epoch. The service sees routing ID, kind, bucket, sequence numbers.
+ * - **Mailboxes**: the mailbox ID is `mailboxIdOf(secret)`, SHA-256 of a 32-byte secret the owner keeps.
+ *   Anyone who knows the ID may post; reading, subscribing and deleting present the secret itself (over the
+ *   mixnet the service cannot tell who presents it). The service derives the ID from it and never stores it.
+ *
+ * At rest the service keeps handles, routing IDs and mailbox IDs only as keyed hashes (docs/delivery.md).
+ */
+import type { DeliveryErrorReason } from '../errors.ts';
+
+/** Handles are 1 to this many bytes of UTF-8, in Unicode NFC, without control characters. */
+export const MAX_HANDLE_BYTES = 64;
+/** Routing IDs, mailbox IDs and mailbox secrets are exactly this long. */
+export const ID_LENGTH = 32;
+/** Message, device and KeyPackage IDs are 1 to this many bytes. */
+export const MAX_TAG_LENGTH = 64;
+/** Signed requests carry the signer's clock; the service accepts them this far from its own. */
+export const SIGNED_REQUEST_WINDOW_MS = 10 * 60 * 1000;
+/** The most entries one fetch returns (the service may return fewer). */
+export const MAX_PAGE_ITEMS = 100;
+
+// ---- identities ----
+
+/** An identity public key: both halves are needed to verify anything it signs. */
+export interface IdentityKey {
+  readonly ed25519: Uint8Array;
+  readonly mldsa65: Uint8Array;
+}
+
+/**
+ * Signs with an identity's secret keys. The client SDK keeps the keys (in its vault) and hands the
+ * `DeliveryClient` a signer; `IdentityKeyPair` (identity.ts) is the in-memory implementation.
+ */
+export interface IdentitySigner {
+  readonly publicKey: IdentityKey;
+  /** The hybrid signature (Ed25519 ‖ ML-DSA-65) of `message`, which already carries its context label. */
+  sign(message: Uint8Array): Promise<Uint8Array> | Uint8Array;
+}
+
+/** What a registration says, once its signatures verified (`verifyRegistration` in identity.ts). */
+export interface Registration {
+  readonly handle: string;
+  readonly identityKey: IdentityKey;
+  /** The registrant's clock when signing, ms since the Unix epoch. */
+  readonly signedAt: number;
+}
+
+export type RegisterResult =
+  | { readonly ok: true; readonly created: boolean }
+  | { readonly ok: false; readonly error: 'handle_taken' };
+
+/** A registered handle: the signed registration (verify it yourself) and what it binds. */
+export interface IdentityInfo {
+  readonly identityKey: IdentityKey;
+  /** The registration as the service first stored it; `verifyRegistration` re-checks it. */
+  readonly registration: Uint8Array;
+  /** When the service stored it. */
+  readonly registeredAt: number;
+}
+
+export type LookupResult =
+  | ({ readonly ok: true } & IdentityInfo)
+  | { readonly ok: false; readonly error: 'not_found' };
+
+// ---- key packages ----
+
+export interface KeyPackageUpload {
+  /** Unique per handle (a KeyPackageRef fits); re-uploading a known id changes nothing. */
+  readonly id: Uint8Array;
+  /** The MLSMessage-framed KeyPackage (RFC 9420), opaque to the service. */
+  readonly data: Uint8Array;
+}
+
+export interface PublishKeyPackagesRequest {
+  readonly handle: string;
+  readonly deviceId: Uint8Array;
+  /** Handed out once each, oldest first. */
+  readonly oneTime: readonly KeyPackageUpload[];
+  /** Replaces the device's last resort, handed out whenever it has no one-time KeyPackage left. */
+  readonly lastResort?: KeyPackageUpload;
+}
+
+export type PublishResult =
+  | { readonly ok: true; readonly added: number }
+  | { readonly ok: false; readonly error: 'quota_exceeded'; readonly limit: 'key_packages' }
+  | { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
+
+export interface ClaimedKeyPackage {
+  readonly deviceId: Uint8Array;
+  readonly id: Uint8Array;
+  readonly data: Uint8Array;
+  /** The device had no one-time KeyPackage left: this one may be handed to others too. */
+  readonly lastResort: boolean;
+}
+
+/** One KeyPackage per device, with the identity it must be authenticated against. */
+export type ClaimResult =
+  | ({ readonly ok: true; readonly packages: readonly ClaimedKeyPackage[] } & IdentityInfo)
+  | { readonly ok: false; readonly error: 'not_found' };
+
+export interface KeyPackageCount {
+  /** Unclaimed one-time KeyPackages of the device: refill when low. */
+  readonly oneTime: number;
+  readonly lastResort: boolean;
+}
+
+// ---- group logs and mailboxes ----
+
+export type MessageKind = 'commit' | 'application' | 'welcome';
+
+interface PostBase {
+  /** Idempotency key: a retry with the same id returns the first post's sequence number. 1–64 bytes. */
+  readonly messageId: Uint8Array;
+  /** The MLS message sealed under the epoch's outer key and padded to `bucket`. */
+  readonly blob: Uint8Array;
+  /** The padding bucket; stored and returned, never interpreted. */
+  readonly bucket: number;
+}
+
+/**
+ * A post to a routing ID. A Welcome names its commit: the service holds it until that commit is accepted,
+ * releases it right after it, and drops it if another commit wins.
+ */
+export type LogPost =
+  | (PostBase & { readonly kind: 'commit' | 'application' })
+  | (PostBase & { readonly kind: 'welcome'; readonly commitMessageId: Uint8Array });
+
+export type MailboxPost = PostBase;
+
+export interface MailboxItem {
+  readonly seq: number;
+  readonly messageId: Uint8Array;
+  readonly blob: Uint8Array;
+  readonly bucket: number;
+  readonly postedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface LogEntry extends MailboxItem {
+  readonly kind: MessageKind;
+  /** For a Welcome, the commit it belongs to; otherwise null. */
+  readonly commitMessageId: Uint8Array | null;
+}
+
+export interface LogPage {
+  /** Entries with `seq` above the cursor, in order; fewer than asked when no more are readable. */
+  readonly entries: readonly LogEntry[];
+  /** Once the routing ID is closed, the accepted commit's sequence number: fetch it and move on. */
+  readonly winningSeq: number | null;
+}
+
+export type Posted = { readonly ok: true; readonly status: 'stored' | 'duplicate'; readonly seq: number };
+/** A Welcome whose commit is not accepted yet. */
+export type Held = { readonly ok: true; readonly status: 'held' };
+/** The routing ID already accepted a commit (at `winningSeq`): catch up and retry in the new epoch. */
+export type StaleEpoch = { readonly ok: false; readonly error: 'stale_epoch'; readonly winningSeq: number };
+export type QuotaExceeded = {
+  readonly ok: false;
+  readonly error: 'quota_exceeded';
+  readonly limit: 'messages' | 'bytes';
+};
+export type TooLarge = { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
+
+export type LogPostResult = Posted | Held | StaleEpoch | QuotaExceeded | TooLarge;
+export type MailboxPostResult = Posted | QuotaExceeded | TooLarge;
+
+// ---- subscriptions and pushes ----
+
+export interface Subscriptions {
+  readonly routingIds: readonly Uint8Array[];
+  /** Mailbox secrets (not IDs): only the owner may watch a mailbox. */
+  readonly mailboxSecrets: readonly Uint8Array[];
+}
+
+/** At most this many routing IDs plus mailboxes per connection. */
+export const MAX_SUBSCRIPTIONS = 1024;
+
+/**
+ * Something became readable. Pushes carry positions, never blobs: fetch from your cursor. `resync` means
+ * pushes may have been missed (a reconnect, a service-side listener restart): re-poll every cursor.
+ */
+export type DeliveryPush =
+  | { readonly type: 'log'; readonly routingId: Uint8Array; readonly seq: number; readonly kind: MessageKind }
+  | { readonly type: 'mailbox'; readonly mailboxId: Uint8Array; readonly seq: number }
+  | { readonly type: 'resync' };
+
+// ---- errors ----
+
+/**
+ * The stable error codes of the wire protocol, raised as `DeliveryError(code)` by the client:
+ * - `bad_request`: the request did not decode, or broke a rule (handle form, ID lengths, limits of a list);
+ * - `bad_signature`: a registration or signed request did not verify, or names another identity;
+ * - `expired`: a signed request's timestamp is outside `SIGNED_REQUEST_WINDOW_MS` of the service's clock;
+ * - `not_registered`: a signed request for a handle nobody registered;
+ * - `too_large`: the request exceeds the service's request size limit;
+ * - `unsupported_version`: a protocol version this service does not speak;
+ * - `push_unavailable`: `subscribe` over a carrier without push (the mixnet): poll instead;
+ * - `internal`: the service failed (its database is down); retry later.
+ */
+export type DeliveryErrorCode = Extract<
+  DeliveryErrorReason,
+  | 'bad_request'
+  | 'bad_signature'
+  | 'expired'
+  | 'not_registered'
+  | 'too_large'
+  | 'unsupported_version'
+  | 'push_unavailable'
+  | 'internal'
+>;
+
+/** The delivery service, as a client sees it. */
+export interface DeliveryApi {
+  /**
+   * Binds `handle` to the signer's identity key with a registration signed by it (built by the client).
+   * The same key again is `created: false`; another key is `handle_taken`.
+   */
+  register(handle: string): Promise<RegisterResult>;
+  /** The identity bound to `handle`. Verify `registration` before trusting it (identity.ts). */
+  lookup(handle: string): Promise<LookupResult>;
+
+  /** Adds one-time KeyPackages and/or replaces the last resort, signed by the handle's identity key. */
+  publishKeyPackages(request: PublishKeyPackagesRequest): Promise<PublishResult>;
+  /** One KeyPackage per device of `handle`, each one-time KeyPackage handed out exactly once. */
+  claimKeyPackages(handle: string): Promise<ClaimResult>;
+  /** The device's unclaimed KeyPackages (refill hint); signed, so only the owner learns it. */
+  countKeyPackages(handle: string, deviceId: Uint8Array): Promise<KeyPackageCount>;
+
+  /** Appends to a routing ID's log. The first commit closes it: later posts are `stale_epoch`. */
+  postToLog(routingId: Uint8Array, post: LogPost): Promise<LogPostResult>;
+  /** Up to `limit` (default and max `MAX_PAGE_ITEMS`) entries with `seq > afterSeq`. */
+  fetchLog(routingId: Uint8Array, afterSeq: number, limit?: number): Promise<LogPage>;
+
+  /** Posts to the mailbox `mailboxId` (= `mailboxIdOf(secret)` of its owner). */
+  postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult>;
+  /** The owner's items with `seq > afterSeq`; proves ownership by presenting the secret. */
+  fetchMailbox(mailboxSecret: Uint8Array, afterSeq: number, limit?: number): Promise<readonly MailboxItem[]>;
+  /** Deletes acknowledged items; resolves with how many unexpired ones existed. Frees their quota. */
+  deleteFromMailbox(mailboxSecret: Uint8Array, messageIds: readonly Uint8Array[]): Promise<number>;
+
+  /**
+   * Replaces this connection's subscriptions (an empty set cancels them). Pushes arrive through
+   * `onPush`; after a reconnect the client re-subscribes by itself and emits `{ type: 'resync' }`.
+   * Rejects with `DeliveryError('push_unavailable')` when the carrier cannot push.
+   */
+  subscribe(subscriptions: Subscriptions): Promise<void>;
+  /** Calls `listener` on every push; returns the unsubscribe function. */
+  onPush(listener: (push: DeliveryPush) => void): () => void;
+}
