@@ -15,9 +15,11 @@ import {
   makePskIndex,
 } from 'ts-mls';
 import { makeKeyPackageRef } from 'ts-mls/keyPackage.js';
+// The platform backend straight from its import condition: src/crypto/index.ts also loads the vault's file
+// store (node:fs), which must stay out of the client SDK's browser bundle.
+import { backend as platformBackend } from '#default-backend';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { assertBytes } from '../crypto/bytes.ts';
-import { cryptoBackend } from '../crypto/index.ts';
 import { randomBytes } from '../crypto/random.ts';
 import type { KeyPair } from '../crypto/secret.ts';
 import { ArgumentError, CodecError } from '../errors.ts';
@@ -103,7 +105,7 @@ export class Mls {
     if (!isCiphersuiteName(suite)) throw new ArgumentError('defaultCiphersuite', 'unknown MLS ciphersuite');
     this.#authenticationService = options.authenticationService;
     this.defaultCiphersuite = suite;
-    this.#backend = options.backend ?? cryptoBackend;
+    this.#backend = options.backend ?? platformBackend;
   }
 
   /** Whether `suite` can be used in this installation (its optional ts-mls dependency is present). */
