@@ -203,7 +203,7 @@ export class DirectoryError extends UmbraError {
   }
 }
 
-export type MixnetErrorReason = 'closed' | 'worker_failed';
+export type MixnetErrorReason = 'closed' | 'worker_failed' | 'no_document';
 
 /**
  * A mix node, a node-to-node link or the crypto worker pool could not do what was asked: it was used after

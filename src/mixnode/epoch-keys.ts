@@ -40,6 +40,8 @@ export class EpochKeyStore extends SecretHolder {
   readonly #store: DirectoryStore;
   readonly #generate: () => KeyPair;
   readonly #keys = new Map<number, KeyPair>();
+  /** Generations in progress, so that two callers asking for the same epoch get the same key. */
+  readonly #generating = new Map<number, Promise<KeyPair>>();
 
   private constructor(store: DirectoryStore, generate: () => KeyPair) {
     super();
@@ -75,6 +77,15 @@ export class EpochKeyStore extends SecretHolder {
       throw new ArgumentError('epoch', 'expected an integer ≥ 0');
     const existing = this.#keys.get(epoch);
     if (existing) return existing;
+    let generating = this.#generating.get(epoch);
+    if (!generating) {
+      generating = this.#create(epoch).finally(() => this.#generating.delete(epoch));
+      this.#generating.set(epoch, generating);
+    }
+    return generating;
+  }
+
+  async #create(epoch: number): Promise<KeyPair> {
     const pair = this.#generate();
     const bytes = concatBytes(pair.publicKey, pair.secretKey);
     try {

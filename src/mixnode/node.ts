@@ -196,6 +196,14 @@ export class MixNode {
     return this.#keys.publicKeys();
   }
 
+  /**
+   * The Sphinx public key of `epoch`, generated and stored first if there is none yet: a node registering
+   * for the next epoch during this one must announce the key of the epoch after that as its `next` key.
+   */
+  async publicKeyFor(epoch: number): Promise<Uint8Array> {
+    return (await this.#keys.ensure(epoch)).publicKey;
+  }
+
   /** The epochs whose keys unwrap packets now, newest first. */
   get liveEpochs(): readonly number[] {
     return this.#liveEpochs;

@@ -1,0 +1,207 @@
+/**
+ * A node's dealings with the directory authority (docs/network.md, "Epochs and registration"), shared by
+ * `umbra mix` and `umbra gateway`: its long-term Ed25519 identity key kept in its data directory, the
+ * verified network documents it follows, and its signed descriptor, registered for the current and the next
+ * epoch so that the next document lists it before that epoch starts. Every `pollMs` it fetches the current
+ * and next documents (verified against the pinned authority keys and its geometry) into its `NetworkView`,
+ * and registers again for any of the two epochs whose document does not list it yet — registration is
+ * idempotent, so an authority that lost its state, or a node that came back on another port, heals itself.
+ */
+import { join } from 'node:path';
+import type { CryptoBackend } from '../crypto/backend.ts';
+import { nodeBackend } from '../crypto/backends/node.ts';
+import { wipe } from '../crypto/bytes.ts';
+import { randomBytes } from '../crypto/random.ts';
+import type { KeyPair } from '../crypto/secret.ts';
+import { DirectoryStore } from '../crypto/vault/directory-store.ts';
+import type { AuthorityPublicKeys } from '../directory/authority-keys.ts';
+import { fetchNetworkDocument, registerDescriptor } from '../directory/client.ts';
+import { type NetworkDocument, nodeId, signDescriptor } from '../directory/document.ts';
+import { ConfigError, DirectoryError } from '../errors.ts';
+import type { HealthStatus } from '../ops/http.ts';
+import type { Logger } from '../ops/logger.ts';
+import type { Geometry } from '../sphinx/index.ts';
+import type { NetworkView } from './network-view.ts';
+
+const IDENTITY_FILE = 'identity.key';
+const SEED_LENGTH = 32;
+export const DEFAULT_POLL_MS = 2_000;
+
+/** The node's Ed25519 identity key pair, from `<dataDir>/identity.key` (a 32-byte seed, mode 0600), created on first use. */
+export async function loadOrCreateNodeIdentity(
+  dataDir: string,
+  backend: CryptoBackend = nodeBackend,
+): Promise<KeyPair> {
+  const store = new DirectoryStore(join(dataDir, 'identity'));
+  const stored = await store.read(IDENTITY_FILE);
+  if (stored && stored.length === SEED_LENGTH) return backend.ed25519.generateKeyPair(stored);
+  if (stored) throw new ConfigError('malformed_file', `${IDENTITY_FILE} is not a ${SEED_LENGTH}-byte seed`);
+  const seed = randomBytes(SEED_LENGTH);
+  try {
+    // Exclusive: if another process created it meanwhile, use that one.
+    if (!(await store.writeNew(IDENTITY_FILE, seed))) return loadOrCreateNodeIdentity(dataDir, backend);
+    return backend.ed25519.generateKeyPair(seed);
+  } finally {
+    wipe(seed);
+  }
+}
+
+export interface DirectoryLink {
+  /** http(s) URL of the directory API. */
+  readonly url: string;
+  readonly authorityKeys: AuthorityPublicKeys;
+  readonly geometry: Geometry;
+  readonly timeoutMs?: number;
+}
+
+/** Fetches and verifies the current document, retrying while the directory is unreachable, until `deadlineMs`. */
+export async function fetchFirstDocument(
+  directory: DirectoryLink,
+  deadlineMs: number,
+  logger: Logger,
+): Promise<NetworkDocument> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { document } = await fetchNetworkDocument(directory.url, {
+        authorityKeys: directory.authorityKeys,
+        expectedGeometryHash: directory.geometry.hash(),
+        ...(directory.timeoutMs === undefined ? {} : { timeoutMs: directory.timeoutMs }),
+      });
+      return document;
+    } catch (error) {
+      // Only an unreachable directory is worth waiting for; a refused document is a configuration fault.
+      if (!(error instanceof DirectoryError) || error.reason !== 'unavailable' || Date.now() >= deadlineMs)
+        throw error;
+      if (attempt === 0) logger.warn('directory unreachable, retrying', { reason: error.reason });
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)));
+    }
+  }
+}
+
+export interface DirectorySessionOptions {
+  readonly directory: DirectoryLink;
+  readonly identity: KeyPair;
+  readonly role: 'mix' | 'gateway';
+  /** 1..layers for a mix, 0 for a gateway. */
+  readonly layer: number;
+  /** host:port other nodes reach its link listener at. */
+  readonly address: string;
+  readonly tlsFingerprint: Uint8Array;
+  /** The node's Sphinx public key for an epoch (created if needed). */
+  readonly publicKeyFor: (epoch: number) => Promise<Uint8Array>;
+  readonly view: NetworkView;
+  readonly logger: Logger;
+  /** Default `DEFAULT_POLL_MS`. */
+  readonly pollMs?: number;
+  readonly backend?: CryptoBackend;
+}
+
+export class DirectorySession {
+  readonly id: Uint8Array;
+  readonly #options: DirectorySessionOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #everListed = false;
+  #lastError: string | undefined;
+
+  constructor(options: DirectorySessionOptions) {
+    this.#options = options;
+    this.id = nodeId(options.identity.publicKey);
+  }
+
+  /** Registers and fetches once (throwing what the directory refuses), then keeps doing so every `pollMs`. */
+  async start(): Promise<void> {
+    await this.sync();
+    this.#schedule();
+  }
+
+  /** Whether the current document lists this node: 'ok'; not yet: 'starting'; no longer: 'degraded'. */
+  health(): HealthStatus {
+    if (this.#options.view.lists(this.id)) return 'ok';
+    return this.#everListed ? 'degraded' : 'starting';
+  }
+
+  /** One round of fetching documents and registering where the node is missing. */
+  async sync(): Promise<void> {
+    const { view } = this.#options;
+    await this.#fetch();
+    const epoch = view.epochAt(view.now());
+    let registered = false;
+    for (const target of [epoch, epoch + 1]) {
+      if (view.lists(this.id, target)) continue;
+      await this.#register(target);
+      registered = true;
+    }
+    if (registered) await this.#fetch();
+    if (view.lists(this.id)) this.#everListed = true;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.sync()
+        .then(
+          () => {
+            if (this.#lastError !== undefined) this.#options.logger.info('directory reachable again');
+            this.#lastError = undefined;
+          },
+          (error: unknown) => {
+            const message = error instanceof Error ? error.message : String(error);
+            if (message !== this.#lastError) this.#options.logger.warn('directory sync failed', { message });
+            this.#lastError = message;
+          },
+        )
+        .finally(() => this.#schedule());
+    }, this.#options.pollMs ?? DEFAULT_POLL_MS);
+  }
+
+  async #fetch(): Promise<void> {
+    const { directory, view } = this.#options;
+    const verify = {
+      authorityKeys: directory.authorityKeys,
+      expectedGeometryHash: directory.geometry.hash(),
+      ...(directory.timeoutMs === undefined ? {} : { timeoutMs: directory.timeoutMs }),
+    };
+    const { document } = await fetchNetworkDocument(directory.url, verify);
+    view.update(document);
+    const next = document.epoch + 1;
+    try {
+      // The next epoch's document is checked as of its own start: it is not valid yet, by design.
+      const upcoming = await fetchNetworkDocument(directory.url, {
+        ...verify,
+        epoch: next,
+        now: view.startOf(next),
+      });
+      view.update(upcoming.document);
+    } catch (error) {
+      if (!(error instanceof DirectoryError) || error.reason !== 'not_found') throw error;
+    }
+  }
+
+  async #register(epoch: number): Promise<void> {
+    const { directory, identity, role, layer, address, tlsFingerprint, publicKeyFor, logger } = this.#options;
+    const descriptor = {
+      epoch,
+      identityKey: identity.publicKey,
+      role,
+      layer,
+      address,
+      tlsFingerprint,
+      sphinxKeys: { current: await publicKeyFor(epoch), next: await publicKeyFor(epoch + 1) },
+    };
+    const signed = signDescriptor(descriptor, identity, this.#options.backend ?? nodeBackend);
+    await registerDescriptor(
+      directory.url,
+      signed,
+      directory.timeoutMs === undefined ? {} : { timeoutMs: directory.timeoutMs },
+    );
+    logger.info('registered with the directory', { epoch, role, layer });
+  }
+}

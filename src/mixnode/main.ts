@@ -1,0 +1,195 @@
+/**
+ * `umbra mix` (or `node src/mixnode/main.ts`): one mix node as a process (docs/gateway.md, "The mix
+ * process"; the pipeline is docs/mixnode.md). It keeps its Ed25519 identity, TLS identity, per-epoch
+ * Sphinx keys and replay filter in `--data-dir`; fetches the current network document, verified against the
+ * pinned authority keys and its geometry, and takes the mixing parameters from it; starts the `MixNode` on
+ * its link listener; registers its signed descriptor for the current and next epoch and keeps following the
+ * documents; serves /metrics and /health on `--ops-port`; and on SIGINT/SIGTERM stops gracefully (the round
+ * in progress is sent, the rest of the queue saved). `startMix` is the same without the process around it,
+ * for the development network. Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused
+ * configuration.
+ */
+import { availableParallelism } from 'node:os';
+import { nodeId } from '../directory/document.ts';
+import { ConfigError } from '../errors.ts';
+import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
+import { type HealthStatus, type OpsServer, startOpsServer } from '../ops/http.ts';
+import { createLogger, type Logger } from '../ops/logger.ts';
+import { MetricsRegistry } from '../ops/metrics.ts';
+import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
+import type { DirectoryLink } from './directory-session.ts';
+import { DirectorySession, fetchFirstDocument, loadOrCreateNodeIdentity } from './directory-session.ts';
+import { mixSenders, NetworkView } from './network-view.ts';
+import { MixNode } from './node.ts';
+import { registryMetrics } from './ops-metrics.ts';
+import { authorityKeysFromOptions, formatAddress, geometryFromOptions, NODE_OPTIONS } from './options.ts';
+import type { NodeAddress } from './types.ts';
+
+export const MIX_OPTIONS = {
+  ...NODE_OPTIONS,
+  layer: { type: 'integer', required: true, min: 1, max: 16, description: 'the mix layer this node serves' },
+  workers: {
+    type: 'integer',
+    min: 0,
+    max: 256,
+    description: 'crypto worker threads (0: unwrap on the main thread; default one per core)',
+  },
+  startupTimeoutMs: {
+    type: 'integer',
+    default: 30_000,
+    min: 0,
+    max: 600_000,
+    description: 'how long to wait for the directory at start',
+  },
+} as const satisfies ConfigSchema;
+
+export type MixOptions = ConfigOf<typeof MIX_OPTIONS>;
+
+export interface MixConfig {
+  readonly dataDir: string;
+  readonly directory: DirectoryLink;
+  readonly layer: number;
+  /** Where the link listener binds (port 0: any). */
+  readonly listen: NodeAddress;
+  /** The host registered for it; default `listen.host`. */
+  readonly advertiseHost?: string;
+  /** Default one per core. */
+  readonly workers?: number;
+  readonly pollMs?: number;
+  readonly startupTimeoutMs?: number;
+  /** Where /metrics and /health listen; absent, they are not served. */
+  readonly ops?: { readonly host: string; readonly port: number };
+  readonly logger: Logger;
+  readonly metrics?: MetricsRegistry;
+}
+
+export interface MixHandle {
+  /** The node's Sphinx id, BLAKE2b-256 of its identity key. */
+  readonly id: Uint8Array;
+  readonly node: MixNode;
+  readonly address: NodeAddress;
+  readonly view: NetworkView;
+  readonly session: DirectorySession;
+  readonly ops: OpsServer | undefined;
+  health(): HealthStatus;
+  /** Graceful: stops following the directory, then the node (round sent, queue saved), then /metrics. */
+  stop(): Promise<void>;
+}
+
+/** Starts a mix node that follows the directory. Throws `ConfigError` when the document has no such layer. */
+export async function startMix(config: MixConfig): Promise<MixHandle> {
+  const { logger, directory, layer } = config;
+  const metrics = config.metrics ?? new MetricsRegistry();
+  const identity = await loadOrCreateNodeIdentity(config.dataDir);
+  const id = nodeId(identity.publicKey);
+  const view = new NetworkView({ layer, allowSender: mixSenders(layer) });
+  const first = await fetchFirstDocument(directory, Date.now() + (config.startupTimeoutMs ?? 30_000), logger);
+  view.update(first);
+  const { parameters } = first;
+  if (layer > parameters.layers) {
+    throw new ConfigError('invalid_value', `layer: the network has ${parameters.layers} layers`);
+  }
+  const node = await MixNode.start({
+    id,
+    geometry: directory.geometry,
+    dataDir: config.dataDir,
+    listen: config.listen,
+    topology: view,
+    epochs: view,
+    metrics: registryMetrics(metrics),
+    logger,
+    round: { periodMs: parameters.roundPeriodMs, batchSize: parameters.batchSize },
+    graceMs: parameters.keyGracePeriodMs,
+    workers: config.workers ?? availableParallelism(),
+  });
+  const session = new DirectorySession({
+    directory,
+    identity,
+    role: 'mix',
+    layer,
+    address: formatAddress(config.advertiseHost ?? config.listen.host, node.address.port),
+    tlsFingerprint: node.tlsFingerprint,
+    publicKeyFor: (epoch) => node.publicKeyFor(epoch),
+    view,
+    logger,
+    ...(config.pollMs === undefined ? {} : { pollMs: config.pollMs }),
+  });
+  let ops: OpsServer | undefined;
+  try {
+    await session.start();
+    const health = (): { status: HealthStatus; epoch: number } => ({
+      status: session.health(),
+      epoch: view.epochAt(view.now()),
+    });
+    if (config.ops) ops = await startOpsServer({ role: 'mix', metrics, health, ...config.ops, logger });
+  } catch (error) {
+    await session.stop();
+    await node.stop();
+    throw error;
+  }
+  logger.info('mix node ready', { port: node.address.port, layer, epoch: view.epochAt(view.now()) });
+  return {
+    id,
+    node,
+    address: node.address,
+    view,
+    session,
+    ops,
+    health: () => session.health(),
+    async stop() {
+      await session.stop();
+      await node.stop();
+      await ops?.close();
+    },
+  };
+}
+
+/** The `startMix` configuration the options describe. */
+export function mixConfig(options: MixOptions, logger: Logger): MixConfig {
+  return {
+    dataDir: options.dataDir,
+    directory: {
+      url: options.directoryUrl,
+      authorityKeys: authorityKeysFromOptions(options),
+      geometry: geometryFromOptions(options),
+    },
+    layer: options.layer,
+    listen: { host: options.host, port: options.port },
+    ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    pollMs: options.pollMs,
+    startupTimeoutMs: options.startupTimeoutMs,
+    ...(options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } }),
+    logger,
+  };
+}
+
+/**
+ * Starts a mix node from command-line arguments and stops it on SIGINT/SIGTERM. Returns undefined after
+ * printing help; throws `ConfigError` for a refused configuration.
+ */
+export async function main(
+  argv: readonly string[],
+): Promise<{ readonly mix: MixHandle; readonly shutdown: Shutdown } | undefined> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`usage: umbra mix [options]\n\n${describeOptions(MIX_OPTIONS)}\n`);
+    return undefined;
+  }
+  const options = loadConfig(MIX_OPTIONS, argv);
+  const logger = createLogger({ role: 'mix', level: options.logLevel, reveal: options.logReveal });
+  const mix = await startMix(mixConfig(options, logger));
+  const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
+  shutdown.add('mix', () => mix.stop());
+  return { mix, shutdown };
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`umbra mix: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`umbra mix: failed to start: ${(error as Error).message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * Options every network node process shares (`umbra mix`, `umbra gateway`), in the schema language of
+ * src/ops/config.ts: where the directory is and which authority keys to pin, the Sphinx geometry (the same
+ * four choices and defaults as `umbra directory`, so equal options derive an equal geometry hash), the link
+ * listener, the operator endpoints and logging. Also the helpers that turn them into values.
+ */
+import { readFileSync } from 'node:fs';
+import { type AuthorityPublicKeys, parseAuthorityPublicKeys } from '../directory/authority-keys.ts';
+import { CodecError, ConfigError } from '../errors.ts';
+import type { ConfigSchema } from '../ops/config.ts';
+import { LOG_LEVELS } from '../ops/logger.ts';
+import { Geometry } from '../sphinx/index.ts';
+import { DEFAULT_POLL_MS } from './directory-session.ts';
+
+export const NODE_OPTIONS = {
+  dataDir: {
+    type: 'string',
+    required: true,
+    description: 'directory for the identity, TLS and Sphinx keys, the replay filter and queues',
+  },
+  directoryUrl: { type: 'string', required: true, description: 'http(s) URL of the directory authority' },
+  authorityKeys: {
+    type: 'string',
+    description: 'the authority public keys (base64url text of authority.pub); or --authority-keys-file',
+  },
+  authorityKeysFile: { type: 'string', description: 'a file holding the authority public keys' },
+  host: { type: 'string', default: '127.0.0.1', description: 'address the link (TLS) listener binds' },
+  port: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 65_535,
+    description: 'port of the link listener (0: any)',
+  },
+  advertiseHost: {
+    type: 'string',
+    description: 'host other nodes reach the link listener at, as registered (default: --host)',
+  },
+  sphinxScheme: {
+    type: 'string',
+    default: 'x25519',
+    choices: ['x25519', 'MLKEM768', 'XWING'],
+    description: 'Sphinx key scheme',
+  },
+  payloadLength: {
+    type: 'integer',
+    default: 2_000,
+    min: 1,
+    max: 65_536,
+    description: 'user forward payload bytes per packet',
+  },
+  withSurb: { type: 'boolean', default: true, description: 'forward payloads reserve room for a SURB' },
+  hops: { type: 'integer', default: 5, min: 1, max: 32, description: 'Sphinx hops (layers + 2 gateways)' },
+  pollMs: {
+    type: 'integer',
+    default: DEFAULT_POLL_MS,
+    min: 50,
+    max: 600_000,
+    description: 'how often the network document is fetched and the registration checked',
+  },
+  opsHost: { type: 'string', default: '127.0.0.1', description: 'address of /metrics and /health' },
+  opsPort: {
+    type: 'integer',
+    min: 0,
+    max: 65_535,
+    description: 'port of /metrics and /health (off if unset)',
+  },
+  logLevel: { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'lowest log level written' },
+  logReveal: { type: 'list', description: 'log fields to show despite the redaction list' },
+  shutdownTimeoutMs: {
+    type: 'integer',
+    default: 10_000,
+    min: 100,
+    max: 300_000,
+    description: 'time allowed for a graceful stop',
+  },
+} as const satisfies ConfigSchema;
+
+/** The geometry the four Sphinx options derive; `ConfigError` if they are inconsistent. */
+export function geometryFromOptions(options: {
+  readonly sphinxScheme: 'x25519' | 'MLKEM768' | 'XWING';
+  readonly payloadLength: number;
+  readonly withSurb: boolean;
+  readonly hops: number;
+}): Geometry {
+  try {
+    return Geometry.create({
+      scheme: options.sphinxScheme,
+      userForwardPayloadLength: options.payloadLength,
+      withSurb: options.withSurb,
+      nrHops: options.hops,
+    });
+  } catch (error) {
+    throw new ConfigError(
+      'invalid_value',
+      `the Sphinx geometry options are inconsistent: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** The pinned authority keys, from `--authority-keys` or `--authority-keys-file` (exactly one). */
+export function authorityKeysFromOptions(options: {
+  readonly authorityKeys: string | undefined;
+  readonly authorityKeysFile: string | undefined;
+}): AuthorityPublicKeys {
+  const { authorityKeys, authorityKeysFile } = options;
+  if ((authorityKeys === undefined) === (authorityKeysFile === undefined)) {
+    throw new ConfigError('missing_value', 'pass exactly one of --authority-keys and --authority-keys-file');
+  }
+  let text = authorityKeys ?? '';
+  if (authorityKeysFile !== undefined) {
+    try {
+      text = readFileSync(authorityKeysFile, 'utf8');
+    } catch {
+      throw new ConfigError('unreadable_file', `cannot read the authority keys file ${authorityKeysFile}`);
+    }
+  }
+  try {
+    return parseAuthorityPublicKeys(text);
+  } catch (error) {
+    if (error instanceof CodecError)
+      throw new ConfigError('invalid_value', 'authority keys: not the text of authority.pub');
+    throw error;
+  }
+}
+
+/** host:port as the directory expects it (IPv6 in brackets). */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
