@@ -1,0 +1,462 @@
+/**
+ * The signed-in screen: the conversation list, starting a 1:1 or group conversation by handle, the open
+ * conversation with its members (add, remove, safety numbers) and its messages with their delivery state,
+ * and the composer with the privacy indicator beside it. On 🔴 the composer's Send is disabled and the typed
+ * text stays where it is (per conversation, in this page's memory only) until privacy returns.
+ */
+import { append, errorText, h, parseHandles, replace } from './dom.ts';
+import { observerPanel } from './observer.ts';
+import { privacyIndicator } from './privacy.ts';
+import type { ConversationView, DeliveryState, MessageView, SafetyNumberView, Session } from './session.ts';
+
+const STATE_LABELS: Readonly<Record<DeliveryState, string>> = {
+  queued: 'queued',
+  sent: 'sent',
+  acknowledged: 'acknowledged',
+  delivered: 'delivered',
+  failed: 'not sent',
+};
+
+const STATE_HELP: Readonly<Record<DeliveryState, string>> = {
+  queued: 'Kept on this device until it can be sent with the privacy this conversation requires',
+  sent: 'Handed to the network',
+  acknowledged: 'The delivery service stored it',
+  delivered: 'Received',
+  failed: 'Could not be sent; it is kept in the box below',
+};
+
+function conversationTitle(session: Session, conversation: ConversationView): string {
+  const others = conversation.members.filter((member) => member !== session.handle);
+  return others.length === 0 ? 'Only you' : others.join(', ');
+}
+
+function timeText(time: number): string {
+  return new Date(time).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+export interface ChatScreen {
+  readonly element: HTMLElement;
+  dispose(): void;
+}
+
+export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
+  let current: string | undefined;
+  const drafts = new Map<string, string>();
+  const disposers: (() => void)[] = [];
+
+  // ── header ──────────────────────────────────────────────────────────────────────────────────────────
+  const globalPrivacy = privacyIndicator(session.privacy());
+  const observerToggle = h(
+    'button',
+    { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'observer-region' },
+    'What an observer sees',
+  );
+  const panic = h('button', { type: 'button', class: 'danger', 'data-testid': 'panic' }, 'Panic: wipe');
+  const header = h(
+    'header',
+    { class: 'topbar' },
+    h('span', { class: 'brand' }, 'umbra'),
+    h('span', { class: 'whoami', 'data-testid': 'whoami' }, `@${session.handle}`),
+    globalPrivacy.element,
+    h('span', { class: 'spacer' }),
+    observerToggle,
+    panic,
+  );
+
+  // ── conversation list and "new conversation" ────────────────────────────────────────────────────────
+  const list = h('ul', { class: 'conversations', 'data-testid': 'conversation-list' });
+  const newHandles = h('input', {
+    id: 'new-conversation-handles',
+    autocapitalize: 'none',
+    spellcheck: 'false',
+    placeholder: 'bob, or bob, carol',
+    required: true,
+    'aria-describedby': 'new-conversation-help',
+  });
+  const newStatus = h('p', { class: 'status', role: 'status' });
+  const newForm = h(
+    'form',
+    { class: 'new-conversation' },
+    h('label', { for: 'new-conversation-handles' }, 'Start a conversation with'),
+    newHandles,
+    h('p', { id: 'new-conversation-help', class: 'help' }, 'One handle for a 1:1, several for a group.'),
+    h('button', { type: 'submit' }, 'Start'),
+    newStatus,
+  );
+  newForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const handles = parseHandles(newHandles.value).filter((handle) => handle !== session.handle);
+    if (handles.length === 0) {
+      newStatus.textContent = 'Name at least one other person.';
+      return;
+    }
+    newStatus.textContent = 'Starting…';
+    newForm.setAttribute('aria-busy', 'true');
+    session.createConversation(handles).then(
+      (conversation) => {
+        newForm.removeAttribute('aria-busy');
+        newHandles.value = '';
+        newStatus.textContent = '';
+        open(conversation.id);
+      },
+      (error: unknown) => {
+        newForm.removeAttribute('aria-busy');
+        newStatus.textContent = `Could not start it: ${errorText(error)}`;
+      },
+    );
+  });
+  const sidebar = h(
+    'nav',
+    { class: 'sidebar', 'aria-label': 'Conversations' },
+    h('h2', {}, 'Conversations'),
+    list,
+    newForm,
+  );
+
+  // ── the open conversation ───────────────────────────────────────────────────────────────────────────
+  const pane = h('section', { class: 'conversation', 'aria-label': 'Conversation' });
+  const observerRegion = h('div', { id: 'observer-region', hidden: true });
+  let observer: ReturnType<typeof observerPanel> | undefined;
+  observerToggle.addEventListener('click', () => {
+    const show = observerRegion.hidden;
+    observerRegion.hidden = !show;
+    observerToggle.setAttribute('aria-expanded', String(show));
+    if (show) {
+      observer = observerPanel(session);
+      replace(observerRegion, observer.element);
+    } else {
+      observer?.stop();
+      observer = undefined;
+      replace(observerRegion);
+    }
+  });
+
+  const safetyDialog = h('dialog', { class: 'safety', 'aria-labelledby': 'safety-title' });
+  const panicDialog = panicConfirmation(session, onWiped);
+  panic.addEventListener('click', () => panicDialog.showModal());
+
+  function renderList(): void {
+    const items = session.conversations().map((conversation) => {
+      const button = h(
+        'button',
+        {
+          type: 'button',
+          class: 'conversation-link',
+          'aria-current': conversation.id === current ? 'true' : undefined,
+        },
+        conversationTitle(session, conversation),
+      );
+      button.addEventListener('click', () => open(conversation.id));
+      return h('li', {}, button);
+    });
+    replace(list, ...(items.length > 0 ? items : [h('li', { class: 'empty' }, 'No conversations yet.')]));
+  }
+
+  function messageItem(message: MessageView): HTMLElement {
+    return h(
+      'li',
+      {
+        class: `message ${message.outgoing ? 'outgoing' : 'incoming'}`,
+        'data-testid': 'message',
+        'data-state': message.state,
+      },
+      h('span', { class: 'sender' }, message.outgoing ? 'You' : `@${message.sender}`),
+      h('p', { class: 'text' }, message.text),
+      h(
+        'span',
+        { class: 'meta' },
+        h('time', { datetime: new Date(message.time).toISOString() }, timeText(message.time)),
+        message.outgoing &&
+          h(
+            'span',
+            { class: `state state-${message.state}`, title: STATE_HELP[message.state] },
+            ` · ${STATE_LABELS[message.state]}`,
+          ),
+      ),
+    );
+  }
+
+  let messagesList: HTMLOListElement | undefined;
+  let composer: { refresh(): void } | undefined;
+
+  function renderMessages(): void {
+    if (current === undefined || messagesList === undefined) return;
+    const atBottom = messagesList.scrollHeight - messagesList.scrollTop - messagesList.clientHeight < 40;
+    replace(messagesList, ...session.messages(current).map(messageItem));
+    if (atBottom) messagesList.scrollTop = messagesList.scrollHeight;
+  }
+
+  function open(conversationId: string): void {
+    current = conversationId;
+    renderList();
+    const conversation = session.conversations().find((candidate) => candidate.id === conversationId);
+    if (conversation === undefined) {
+      replace(pane, h('p', { class: 'empty' }, 'This conversation is gone.'));
+      return;
+    }
+    messagesList = h('ol', {
+      class: 'messages',
+      role: 'log',
+      'aria-live': 'polite',
+      'aria-label': 'Messages',
+      tabindex: '0',
+      'data-testid': 'messages',
+    });
+    const compose = composerFor(conversation);
+    composer = compose;
+    replace(
+      pane,
+      h('h2', { class: 'conversation-title' }, conversationTitle(session, conversation)),
+      membersPanel(conversation),
+      messagesList,
+      compose.element,
+    );
+    renderMessages();
+    compose.focus();
+  }
+
+  function membersPanel(conversation: ConversationView): HTMLElement {
+    const others = conversation.members.filter((member) => member !== session.handle);
+    const status = h('p', { class: 'status', role: 'status' });
+    const rows = others.map((member) => {
+      const safety = h('button', { type: 'button' }, 'Safety number');
+      safety.addEventListener('click', () => showSafety(member));
+      const remove = h('button', { type: 'button', class: 'danger' }, 'Remove');
+      remove.setAttribute('aria-label', `Remove @${member}`);
+      remove.addEventListener('click', () => {
+        status.textContent = `Removing @${member}…`;
+        session.removeMember(conversation.id, member).then(
+          () => open(conversation.id),
+          (error: unknown) => {
+            status.textContent = `Could not remove @${member}: ${errorText(error)}`;
+          },
+        );
+      });
+      return h('li', {}, h('span', { class: 'member' }, `@${member}`), safety, others.length > 1 && remove);
+    });
+    const addInput = h('input', {
+      id: `add-member-${conversation.id}`,
+      autocapitalize: 'none',
+      spellcheck: 'false',
+      required: true,
+    });
+    const addForm = h(
+      'form',
+      { class: 'add-member' },
+      h('label', { for: addInput.id }, 'Add someone'),
+      addInput,
+      h('button', { type: 'submit' }, 'Add'),
+    );
+    addForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const [handle] = parseHandles(addInput.value);
+      if (handle === undefined) return;
+      status.textContent = `Adding @${handle}…`;
+      session.addMember(conversation.id, handle).then(
+        () => open(conversation.id),
+        (error: unknown) => {
+          status.textContent = `Could not add @${handle}: ${errorText(error)}`;
+        },
+      );
+    });
+    return h(
+      'details',
+      { class: 'members' },
+      h('summary', {}, `Members (${conversation.members.length})`),
+      h('ul', {}, ...rows),
+      addForm,
+      status,
+    );
+  }
+
+  function composerFor(conversation: ConversationView): {
+    element: HTMLElement;
+    refresh(): void;
+    focus(): void;
+  } {
+    const indicator = privacyIndicator(session.privacy(conversation.id));
+    const input = h('textarea', {
+      id: 'composer-input',
+      rows: 2,
+      'data-testid': 'composer',
+      'aria-describedby': 'composer-status',
+    });
+    input.value = drafts.get(conversation.id) ?? '';
+    const send = h('button', { type: 'submit', class: 'primary', 'data-testid': 'send' }, 'Send');
+    const status = h('p', { id: 'composer-status', class: 'status', role: 'status' });
+    const form = h(
+      'form',
+      { class: 'composer' },
+      h('label', { for: 'composer-input', class: 'visually-hidden' }, 'Message'),
+      input,
+      h('div', { class: 'composer-actions' }, indicator.element, send),
+      status,
+    );
+    const refresh = () => {
+      const privacy = session.privacy(conversation.id);
+      indicator.update(privacy);
+      const blocked = privacy.level === 'none';
+      send.disabled = blocked;
+      status.textContent = blocked
+        ? `Sending is paused: ${privacy.reason}. What you type stays here until privacy returns.`
+        : '';
+    };
+    input.addEventListener('input', () => drafts.set(conversation.id, input.value));
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const text = input.value.trim();
+      if (text === '' || send.disabled) return;
+      // Cleared only once the SDK has taken the message (it then keeps it, queued, whatever happens).
+      session.send(conversation.id, text).then(
+        () => {
+          if (input.value.trim() === text) input.value = '';
+          drafts.delete(conversation.id);
+          refresh();
+        },
+        (error: unknown) => {
+          status.textContent = `Not sent: ${errorText(error)}. Your message is still here.`;
+        },
+      );
+    });
+    refresh();
+    return { element: form, refresh, focus: () => input.focus() };
+  }
+
+  function showSafety(handle: string): void {
+    replace(safetyDialog, h('p', {}, 'Computing…'));
+    safetyDialog.showModal();
+    session.safetyNumber(handle).then(
+      (view) => renderSafety(view),
+      (error: unknown) =>
+        replace(safetyDialog, h('p', {}, `Could not compute it: ${errorText(error)}`), closeButton()),
+    );
+  }
+
+  function closeButton(): HTMLButtonElement {
+    const close = h('button', { type: 'button' }, 'Close');
+    close.addEventListener('click', () => safetyDialog.close());
+    return close;
+  }
+
+  function renderSafety(view: SafetyNumberView): void {
+    const verify = h('button', { type: 'button', class: 'primary' }, 'Mark as verified');
+    verify.addEventListener('click', () => {
+      session.markVerified(view.handle).then(
+        () => session.safetyNumber(view.handle).then(renderSafety),
+        (error: unknown) => append(safetyDialog, h('p', { role: 'alert' }, errorText(error))),
+      );
+    });
+    replace(
+      safetyDialog,
+      h('h2', { id: 'safety-title' }, `Safety number with @${view.handle}`),
+      view.keyChanged &&
+        h(
+          'p',
+          { class: 'warning', role: 'alert', 'data-testid': 'key-changed' },
+          `@${view.handle}'s key has changed since you last verified it. Compare the new number before you trust this conversation again.`,
+        ),
+      h(
+        'p',
+        {},
+        'Compare these digits with the ones on their device, in person or on a call. If they match, nobody is in the middle.',
+      ),
+      h('p', { class: 'digits', 'data-testid': 'safety-digits' }, view.digits),
+      view.verified && !view.keyChanged
+        ? h('p', { class: 'verified', 'data-testid': 'verified' }, '✔ Verified')
+        : verify,
+      closeButton(),
+    );
+  }
+
+  const main = h(
+    'div',
+    { class: 'app' },
+    header,
+    observerRegion,
+    h('div', { class: 'layout' }, sidebar, pane),
+    safetyDialog,
+    panicDialog,
+  );
+
+  disposers.push(
+    session.on((event) => {
+      switch (event.type) {
+        case 'privacy':
+          globalPrivacy.update(session.privacy());
+          composer?.refresh();
+          break;
+        case 'conversations':
+          renderList();
+          break;
+        case 'message':
+          if (event.message.conversationId === current) renderMessages();
+          else renderList();
+          break;
+      }
+    }),
+  );
+
+  renderList();
+  replace(
+    pane,
+    h('p', { class: 'empty' }, 'Choose a conversation, or start one by naming someone’s handle.'),
+  );
+  const first = session.conversations()[0];
+  if (first !== undefined) open(first.id);
+
+  return {
+    element: main,
+    dispose() {
+      observer?.stop();
+      for (const dispose of disposers) dispose();
+    },
+  };
+}
+
+function panicConfirmation(session: Session, onWiped: () => void): HTMLDialogElement {
+  const confirm = h(
+    'button',
+    { type: 'button', class: 'danger', 'data-testid': 'panic-confirm' },
+    'Wipe now',
+  );
+  const cancel = h('button', { type: 'button' }, 'Cancel');
+  const status = h('p', { class: 'status', role: 'status' });
+  const dialog = h(
+    'dialog',
+    { class: 'panic', 'aria-labelledby': 'panic-title', 'aria-describedby': 'panic-text' },
+    h('h2', { id: 'panic-title' }, 'Wipe this device?'),
+    h(
+      'p',
+      { id: 'panic-text' },
+      'This destroys your keys and every conversation stored on this device, at once and for good. People you talk to will not be told.',
+    ),
+    h('div', { class: 'dialog-actions' }, cancel, confirm),
+    status,
+  );
+  cancel.addEventListener('click', () => dialog.close());
+  confirm.addEventListener('click', () => {
+    confirm.disabled = true;
+    status.textContent = 'Wiping…';
+    session.wipe().then(
+      () => {
+        dialog.close();
+        onWiped();
+      },
+      (error: unknown) => {
+        confirm.disabled = false;
+        status.textContent = `Wipe failed: ${errorText(error)}`;
+      },
+    );
+  });
+  // Opening the dialog puts focus on Cancel, so Enter never wipes by accident.
+  dialog.addEventListener('toggle', () => {
+    if (dialog.open) cancel.focus();
+  });
+  return dialog;
+}

@@ -1,0 +1,104 @@
+/**
+ * What the web app's screens need from an open account, in the app's own terms. `sdk.ts` implements it over
+ * the client SDK (`src/client/`); the screens depend only on this, so they stay plain DOM code that never
+ * touches keys, carriers or the wire. Every value here is local to the page: plaintext is shown, never sent.
+ */
+
+/** The privacy indicator's three states (design brief §1), with the reason shown on hover or tap. */
+export type PrivacyLevel = 'full' | 'partial' | 'none';
+
+export interface PrivacyState {
+  readonly level: PrivacyLevel;
+  readonly reason: string;
+}
+
+/** Where an outgoing message is on its way; incoming messages are always 'delivered'. */
+export type DeliveryState = 'queued' | 'sent' | 'acknowledged' | 'delivered' | 'failed';
+
+export interface MessageView {
+  readonly id: string;
+  readonly conversationId: string;
+  readonly sender: string;
+  readonly outgoing: boolean;
+  readonly text: string;
+  /** Milliseconds since the Unix epoch, on this device's clock. */
+  readonly time: number;
+  readonly state: DeliveryState;
+}
+
+export interface ConversationView {
+  readonly id: string;
+  /** Every member's handle, this user included. */
+  readonly members: readonly string[];
+  /** What this conversation's privacy policy allows: the mixnet only (fail-closed) or a direct fallback. */
+  readonly policy: 'mixnet' | 'mixnet-or-direct' | 'direct';
+}
+
+export interface SafetyNumberView {
+  readonly handle: string;
+  /** Sixty digits in twelve groups of five, to read aloud or compare. */
+  readonly digits: string;
+  readonly verified: boolean;
+  /** The contact's identity key differs from the one this device saw first (or verified). */
+  readonly keyChanged: boolean;
+}
+
+/** Packets per second this client put on the wire in one second, by kind; an observer sees only the total. */
+export interface TrafficSample {
+  readonly time: number;
+  readonly real: number;
+  readonly loop: number;
+  readonly drop: number;
+}
+
+export type SessionEvent =
+  | { readonly type: 'privacy'; readonly privacy: PrivacyState }
+  | { readonly type: 'conversations' }
+  | { readonly type: 'message'; readonly message: MessageView };
+
+export interface Session {
+  readonly handle: string;
+  /**
+   * The privacy a message sent now would get: the client's, or a conversation's under its policy (a
+   * conversation that requires the mixnet is 'none' while only the direct carrier is up: it fails closed).
+   */
+  privacy(conversationId?: string): PrivacyState;
+  conversations(): readonly ConversationView[];
+  /** The conversation's messages, oldest first. */
+  messages(conversationId: string): readonly MessageView[];
+  createConversation(handles: readonly string[]): Promise<ConversationView>;
+  addMember(conversationId: string, handle: string): Promise<void>;
+  removeMember(conversationId: string, handle: string): Promise<void>;
+  /** Resolves once the message is handed to the carrier ('sent'); later states arrive as events. */
+  send(conversationId: string, text: string): Promise<void>;
+  safetyNumber(handle: string): Promise<SafetyNumberView>;
+  markVerified(handle: string): Promise<void>;
+  /** The last minute of this client's wire traffic, one sample per second, oldest first. */
+  traffic(): readonly TrafficSample[];
+  on(listener: (event: SessionEvent) => void): () => void;
+  /** The panic button: destroys this device's keys and history, irrevocably. */
+  wipe(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function privacyLabel(level: PrivacyLevel): string {
+  switch (level) {
+    case 'full':
+      return 'Full privacy';
+    case 'partial':
+      return 'Partial privacy';
+    case 'none':
+      return 'No privacy';
+  }
+}
+
+export function privacySymbol(level: PrivacyLevel): string {
+  switch (level) {
+    case 'full':
+      return '🟢';
+    case 'partial':
+      return '🟡';
+    case 'none':
+      return '🔴';
+  }
+}
