@@ -1,0 +1,290 @@
+/**
+ * `DeliveryClient`: the delivery API (api.ts) over any carrier (carrier.ts). Each call becomes one request of
+ * the binary protocol (messages.ts); the response is decoded and checked to answer that request. The client
+ * trusts the service for ordering and storage only: registrations it returns (lookup, claim) are verified
+ * here against the handle asked for, so a lying service can withhold an identity but never substitute one.
+ *
+ * Failures: `DeliveryError(code)` when the service refused the request (api.ts lists the codes),
+ * `CarrierError` when the exchange failed (including 'protocol' for a response that does not decode or
+ * answers another request), `ArgumentError` for invalid arguments (caught before anything is sent).
+ */
+import { constantTimeEqual } from '../crypto/index.ts';
+import { ArgumentError, CarrierError, CodecError, DeliveryError } from '../errors.ts';
+import {
+  type ClaimResult,
+  type DeliveryApi,
+  type DeliveryPush,
+  type IdentityInfo,
+  type IdentitySigner,
+  type KeyPackageCount,
+  type LogPage,
+  type LogPost,
+  type LogPostResult,
+  type LookupResult,
+  MAX_PAGE_ITEMS,
+  type MailboxItem,
+  type MailboxPost,
+  type MailboxPostResult,
+  type PublishKeyPackagesRequest,
+  type PublishResult,
+  type RegisterResult,
+  type Subscriptions,
+} from './api.ts';
+import type { Carrier, CarrierRequestOptions } from './carrier.ts';
+import { createRegistration, encodeIdentityKey, signWith, verifyRegistration } from './identity.ts';
+import {
+  type DeliveryRequest,
+  decodePush,
+  decodeResponse,
+  encodeRequest,
+  type RequestKind,
+  type ResponseOf,
+  signedRequestMessage,
+} from './messages.ts';
+
+export interface DeliveryClientOptions {
+  readonly carrier: Carrier;
+  /** Signs registrations and KeyPackage uploads and counts; needed only for those calls. */
+  readonly identity?: IdentitySigner;
+  /** Per-request timeout handed to the carrier unless a call gives its own. Default: the carrier's. */
+  readonly timeoutMs?: number;
+  /** The clock signed requests carry (ms since the Unix epoch). Default `Date.now`. */
+  readonly clock?: () => number;
+}
+
+export class DeliveryClient implements DeliveryApi {
+  readonly carrier: Carrier;
+  readonly #identity: IdentitySigner | undefined;
+  readonly #timeoutMs: number | undefined;
+  readonly #clock: () => number;
+  readonly #pushListeners = new Set<(push: DeliveryPush) => void>();
+  readonly #detach: (() => void)[] = [];
+  #subscriptions: Subscriptions = { routingIds: [], mailboxSecrets: [] };
+  #wasUp: boolean;
+
+  constructor(options: DeliveryClientOptions) {
+    this.carrier = options.carrier;
+    this.#identity = options.identity;
+    this.#timeoutMs = options.timeoutMs;
+    this.#clock = options.clock ?? Date.now;
+    this.#wasUp = this.carrier.status().state === 'up';
+    if (this.carrier.onPush !== undefined) {
+      this.#detach.push(this.carrier.onPush((bytes) => this.#receivePush(bytes)));
+    }
+    this.#detach.push(this.carrier.onStatus((status) => this.#statusChanged(status.state === 'up')));
+  }
+
+  async register(handle: string, options?: CarrierRequestOptions): Promise<RegisterResult> {
+    const registration = await createRegistration(this.#signer(), handle, this.#clock());
+    return this.#call({ kind: 'register', value: { registration } }, options);
+  }
+
+  async lookup(handle: string, options?: CarrierRequestOptions): Promise<LookupResult> {
+    const result = await this.#call({ kind: 'lookup', value: { handle } }, options);
+    if (result.ok) checkIdentity(handle, result);
+    return result;
+  }
+
+  async publishKeyPackages(
+    request: PublishKeyPackagesRequest,
+    options?: CarrierRequestOptions,
+  ): Promise<PublishResult> {
+    const body = {
+      handle: request.handle,
+      deviceId: request.deviceId,
+      signedAt: this.#clock(),
+      oneTime: request.oneTime,
+      lastResort: request.lastResort,
+    };
+    const signature = await signWith(this.#signer(), signedRequestMessage('publishKeyPackages', body));
+    return this.#call({ kind: 'publishKeyPackages', value: { body, signature } }, options);
+  }
+
+  async claimKeyPackages(handle: string, options?: CarrierRequestOptions): Promise<ClaimResult> {
+    const result = await this.#call({ kind: 'claimKeyPackages', value: { handle } }, options);
+    if (result.ok) checkIdentity(handle, result);
+    return result;
+  }
+
+  async countKeyPackages(
+    handle: string,
+    deviceId: Uint8Array,
+    options?: CarrierRequestOptions,
+  ): Promise<KeyPackageCount> {
+    const body = { handle, deviceId, signedAt: this.#clock() };
+    const signature = await signWith(this.#signer(), signedRequestMessage('countKeyPackages', body));
+    return this.#call({ kind: 'countKeyPackages', value: { body, signature } }, options);
+  }
+
+  postToLog(routingId: Uint8Array, post: LogPost, options?: CarrierRequestOptions): Promise<LogPostResult> {
+    return this.#call({ kind: 'postToLog', value: { routingId, post } }, options);
+  }
+
+  fetchLog(
+    routingId: Uint8Array,
+    afterSeq: number,
+    limit = MAX_PAGE_ITEMS,
+    options?: CarrierRequestOptions,
+  ): Promise<LogPage> {
+    return this.#call({ kind: 'fetchLog', value: { routingId, afterSeq, limit: pageLimit(limit) } }, options);
+  }
+
+  postToMailbox(
+    mailboxId: Uint8Array,
+    post: MailboxPost,
+    options?: CarrierRequestOptions,
+  ): Promise<MailboxPostResult> {
+    return this.#call({ kind: 'postToMailbox', value: { mailboxId, post } }, options);
+  }
+
+  fetchMailbox(
+    mailboxSecret: Uint8Array,
+    afterSeq: number,
+    limit = MAX_PAGE_ITEMS,
+    options?: CarrierRequestOptions,
+  ): Promise<readonly MailboxItem[]> {
+    return this.#call(
+      { kind: 'fetchMailbox', value: { mailboxSecret, afterSeq, limit: pageLimit(limit) } },
+      options,
+    );
+  }
+
+  async deleteFromMailbox(
+    mailboxSecret: Uint8Array,
+    messageIds: readonly Uint8Array[],
+    options?: CarrierRequestOptions,
+  ): Promise<number> {
+    const { deleted } = await this.#call(
+      { kind: 'deleteFromMailbox', value: { mailboxSecret, messageIds } },
+      options,
+    );
+    return deleted;
+  }
+
+  async subscribe(subscriptions: Subscriptions, options?: CarrierRequestOptions): Promise<void> {
+    if (this.carrier.onPush === undefined) {
+      throw new DeliveryError(
+        'push_unavailable',
+        `the ${this.carrier.kind} carrier cannot push: poll instead`,
+      );
+    }
+    const copy = {
+      routingIds: subscriptions.routingIds.map((id) => Uint8Array.from(id)),
+      mailboxSecrets: subscriptions.mailboxSecrets.map((secret) => Uint8Array.from(secret)),
+    };
+    await this.#call({ kind: 'subscribe', value: copy }, options);
+    this.#subscriptions = copy;
+  }
+
+  onPush(listener: (push: DeliveryPush) => void): () => void {
+    this.#pushListeners.add(listener);
+    return () => this.#pushListeners.delete(listener);
+  }
+
+  /** Stops listening to the carrier (which stays open: close it yourself) and drops every push listener. */
+  close(): void {
+    for (const detach of this.#detach.splice(0)) detach();
+    this.#pushListeners.clear();
+  }
+
+  #signer(): IdentitySigner {
+    if (this.#identity === undefined) {
+      throw new ArgumentError('identity', 'this call is signed: construct the client with an identity');
+    }
+    return this.#identity;
+  }
+
+  async #call<K extends RequestKind>(
+    request: DeliveryRequest & { readonly kind: K },
+    options: CarrierRequestOptions = {},
+  ): Promise<ResponseOf<K>> {
+    const encoded = encodeRequest(request);
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const bytes = await this.carrier.request(encoded, {
+      ...options,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    });
+    let response: ReturnType<typeof decodeResponse>;
+    try {
+      response = decodeResponse(bytes);
+    } catch (error) {
+      if (error instanceof CodecError) {
+        throw new CarrierError(
+          'protocol',
+          `the delivery service sent a malformed response (${error.reason})`,
+        );
+      }
+      throw error;
+    }
+    if (response.kind === 'error') {
+      throw new DeliveryError(
+        response.value.code,
+        `the delivery service refused the ${request.kind} request`,
+      );
+    }
+    if (response.kind !== request.kind) {
+      throw new CarrierError('protocol', `a ${response.kind} response answered a ${request.kind} request`);
+    }
+    return response.value as ResponseOf<K>;
+  }
+
+  #receivePush(bytes: Uint8Array): void {
+    let push: DeliveryPush;
+    try {
+      push = decodePush(bytes);
+    } catch {
+      return; // A malformed push carries nothing to act on; the next poll catches up.
+    }
+    this.#emit(push);
+  }
+
+  #emit(push: DeliveryPush): void {
+    for (const listener of [...this.#pushListeners]) listener(push);
+  }
+
+  /**
+   * A carrier that came back up has a new connection without subscriptions, and pushes may have been missed
+   * while it was down: subscribe again, then tell the listeners to re-poll. A failed re-subscription is
+   * retried at the next reconnect; until then the listeners still re-poll.
+   */
+  #statusChanged(up: boolean): void {
+    const cameBack = up && !this.#wasUp;
+    this.#wasUp = up;
+    if (!cameBack) return;
+    const { routingIds, mailboxSecrets } = this.#subscriptions;
+    if (routingIds.length + mailboxSecrets.length === 0) {
+      this.#emit({ type: 'resync' });
+      return;
+    }
+    this.#call({ kind: 'subscribe', value: this.#subscriptions })
+      .catch(() => undefined)
+      .finally(() => this.#emit({ type: 'resync' }));
+  }
+}
+
+function pageLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_ITEMS) {
+    throw new ArgumentError('limit', `must be an integer from 1 to ${MAX_PAGE_ITEMS}`);
+  }
+  return limit;
+}
+
+/** Refuses an identity whose registration is not a valid binding of `handle` to the key returned with it. */
+function checkIdentity(handle: string, info: IdentityInfo): void {
+  let bound: boolean;
+  try {
+    const registration = verifyRegistration(info.registration);
+    bound =
+      registration.handle === handle &&
+      constantTimeEqual(encodeIdentityKey(registration.identityKey), encodeIdentityKey(info.identityKey));
+  } catch (error) {
+    if (!(error instanceof CodecError || error instanceof DeliveryError)) throw error;
+    bound = false;
+  }
+  if (!bound) {
+    throw new DeliveryError(
+      'bad_signature',
+      'the service returned an identity its registration does not bind',
+    );
+  }
+}
