@@ -1,0 +1,356 @@
+// Scaffolding for the mixnet carrier's tests: virtual time and a seeded random source for the statistical
+// tests, and an in-test mix network — a network document over real X25519 Sphinx keys, and a gateway that
+// speaks the real client protocol over a real WebSocket, routes each packet through every hop by unwrapping
+// it with the hop's key (no mixing delay), runs the echo service at the exit, sends replies over the SURBs,
+// and records what it saw per packet kind, as an observer at the gateways would.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, WebSocket as WsSocket } from 'ws';
+import type { CarrierClock } from '../../../src/client/carrier/poisson.ts';
+import { nodeBackend } from '../../../src/crypto/backends/node.ts';
+import { toHex } from '../../../src/crypto/bytes.ts';
+import { randomBytes } from '../../../src/crypto/random.ts';
+import {
+  decodeNetworkDocument,
+  encodeNetworkDocument,
+  type MixingParameters,
+  type NetworkDocument,
+  type NodeEntry,
+  sortNodes,
+} from '../../../src/directory/document.ts';
+import {
+  CLIENT_PROTOCOL_VERSION,
+  ClientProtocol,
+  type GatewayMessage,
+  inboxId,
+} from '../../../src/gateway/client-protocol.ts';
+import {
+  decodeRequestFragment,
+  ECHO_SERVICE,
+  Reassembler,
+  serviceId,
+  splitReply,
+} from '../../../src/gateway/service-framing.ts';
+import { decodeForwardPayload, Geometry, Sphinx } from '../../../src/sphinx/index.ts';
+
+export const geometry = Geometry.create({
+  scheme: 'x25519',
+  userForwardPayloadLength: 512,
+  withSurb: true,
+  nrHops: 5,
+});
+export const sphinx = new Sphinx(geometry, nodeBackend);
+const protocol = new ClientProtocol(geometry);
+
+/** Timers that fire only when the test advances time, in time order. */
+export class VirtualClock implements CarrierClock {
+  #now: number;
+  #nextId = 1;
+  readonly #timers = new Map<number, { at: number; callback: () => void }>();
+
+  constructor(start = 1_000_000) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(callback: () => void, delayMs: number): unknown {
+    const id = this.#nextId++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, delayMs), callback });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+
+  /** Moves time on without firing anything (a suspended machine), then fires what is overdue. */
+  jump(ms: number): void {
+    this.#now += ms;
+    this.advance(0);
+  }
+
+  /** Runs every timer due up to now + `ms`, earliest first (timers they set included). */
+  advance(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      let next: [number, { at: number; callback: () => void }] | undefined;
+      for (const entry of this.#timers) if (!next || entry[1].at < next[1].at) next = entry;
+      if (!next || next[1].at > end) break;
+      this.#timers.delete(next[0]);
+      this.#now = Math.max(this.#now, next[1].at);
+      next[1].callback();
+    }
+    this.#now = end;
+  }
+}
+
+/** mulberry32: a small seeded generator, so statistical tests are reproducible. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+export const defaultParameters: MixingParameters = {
+  epochPeriodMs: 3_600_000,
+  layers: 3,
+  roundPeriodMs: 50,
+  batchSize: 8,
+  clientSendRate: 50,
+  loopCoverShare: 0.5,
+  keyGracePeriodMs: 60_000,
+};
+
+/** A network document over fresh X25519 keys, and the keys, by node id. */
+export class TestNetwork {
+  readonly document: NetworkDocument;
+  readonly #secretKeys = new Map<string, Uint8Array>();
+
+  constructor(
+    options: { gateways?: number; perLayer?: number; parameters?: Partial<MixingParameters> } = {},
+  ) {
+    const parameters = { ...defaultParameters, ...options.parameters };
+    const entries: NodeEntry[] = [];
+    const secrets: Uint8Array[] = [];
+    const add = (role: 'gateway' | 'mix', layer: number): void => {
+      const keys = nodeBackend.x25519.generateKeyPair();
+      entries.push({
+        identityKey: randomBytes(32),
+        role,
+        layer,
+        address: `127.0.0.1:${1000 + entries.length}`,
+        tlsFingerprint: randomBytes(32),
+        sphinxKeys: { current: keys.publicKey, next: keys.publicKey },
+      });
+      secrets.push(keys.secretKey);
+    };
+    for (let i = 0; i < (options.gateways ?? 2); i++) add('gateway', 0);
+    for (let layer = 1; layer <= parameters.layers; layer++) {
+      for (let i = 0; i < (options.perLayer ?? 2); i++) add('mix', layer);
+    }
+    const now = Date.now();
+    this.document = decodeNetworkDocument(
+      encodeNetworkDocument({
+        epoch: 1,
+        validFrom: now - 60_000,
+        validUntil: now + 3_600_000,
+        issuedAt: now,
+        geometryHash: geometry.hash(),
+        parameters,
+        nodes: sortNodes(entries),
+      }),
+    );
+    for (const node of this.document.nodes) {
+      const index = entries.findIndex((entry) => toHex(entry.identityKey) === toHex(node.identityKey));
+      this.#secretKeys.set(toHex(node.id), secrets[index] as Uint8Array);
+    }
+  }
+
+  get gateways() {
+    return this.document.nodes.filter((node) => node.role === 'gateway');
+  }
+
+  mixes(layer: number) {
+    return this.document.nodes.filter((node) => node.role === 'mix' && node.layer === layer);
+  }
+
+  secretKey(id: Uint8Array): Uint8Array {
+    const key = this.#secretKeys.get(toHex(id));
+    if (!key) throw new Error('unknown node');
+    return key;
+  }
+}
+
+export type SeenKind = 'request' | 'loop' | 'drop' | 'reply' | 'lost';
+
+interface Inbox {
+  sequence: bigint;
+  readonly items: Map<bigint, GatewayMessage>;
+  socket: WsSocket | undefined;
+}
+
+/**
+ * The gateway of a TestNetwork (its first gateway, which also hosts the echo service): the real client
+ * protocol over a real WebSocket server. Packets go through all their hops at once; `lose` may drop a
+ * packet at any hop (a dead node).
+ */
+export class TestGateway {
+  readonly network: TestNetwork;
+  /** What arrived at the final hops, per packet the client sent and per reply. */
+  readonly seen: { kind: SeenKind; at: number }[] = [];
+  /** Packets received from clients, with their arrival time. */
+  readonly received: number[] = [];
+  readonly serviceCalls: Uint8Array[] = [];
+  lose: (hop: Uint8Array) => boolean = () => false;
+  handler: (request: Uint8Array) => Promise<Uint8Array> = async (request) => request;
+  readonly #inboxes = new Map<string, Inbox>();
+  readonly #requests = new Reassembler<Uint8Array | undefined>({
+    maxPending: 64,
+    maxPendingBytes: 1 << 22,
+    maxAgeMs: 60_000,
+  });
+  #server: WebSocketServer | undefined;
+  #port = 0;
+
+  constructor(network: TestNetwork) {
+    this.network = network;
+  }
+
+  get id(): Uint8Array {
+    return (this.network.gateways[0] as { id: Uint8Array }).id;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.#port}/v1/client`;
+  }
+
+  async start(): Promise<this> {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: this.#port, path: '/v1/client' });
+    await once(server, 'listening');
+    this.#port = (server.address() as AddressInfo).port;
+    server.on('connection', (socket) => this.#accept(socket));
+    this.#server = server;
+    return this;
+  }
+
+  /** Closes the listener and every connection, as a killed gateway would. Inboxes survive for a restart. */
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = undefined;
+    for (const client of server.clients) client.terminate();
+    server.close();
+    await once(server, 'close');
+  }
+
+  count(kind: SeenKind): number {
+    return this.seen.filter((entry) => entry.kind === kind).length;
+  }
+
+  #accept(socket: WsSocket): void {
+    let inbox: Inbox | undefined;
+    socket.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) return socket.close();
+      const message = protocol.decodeClientMessage(new Uint8Array(data));
+      if (message.kind === 'hello') {
+        const id = toHex(inboxId(message.value.inboxSecret));
+        inbox = this.#inboxes.get(id) ?? { sequence: 0n, items: new Map(), socket: undefined };
+        this.#inboxes.set(id, inbox);
+        inbox.socket = socket;
+        this.#send(socket, {
+          kind: 'welcome',
+          value: {
+            version: CLIENT_PROTOCOL_VERSION,
+            gatewayId: this.id,
+            inboxId: inboxId(message.value.inboxSecret),
+            pending: inbox.items.size,
+            dropped: 0,
+            inboxQuota: 1000,
+            itemTtlSeconds: 72 * 3600,
+            sendRate: 1_000_000,
+            burst: 1000,
+          },
+        });
+        for (const item of inbox.items.values()) this.#send(socket, item);
+      } else if (message.kind === 'packet') {
+        this.received.push(performance.now());
+        this.#route(message.value.packet, this.id);
+      } else if (inbox) {
+        for (const sequence of message.value.sequences) inbox.items.delete(sequence);
+      }
+    });
+  }
+
+  #send(socket: WsSocket, message: GatewayMessage): void {
+    if (socket.readyState === WsSocket.OPEN) socket.send(protocol.encodeGatewayMessage(message));
+  }
+
+  #deliver(recipient: Uint8Array, content: GatewayMessage & { kind: 'item' }): void {
+    const inbox = this.#inboxes.get(toHex(recipient));
+    if (!inbox) return;
+    inbox.items.set(content.value.sequence, content);
+    if (inbox.socket) this.#send(inbox.socket, content);
+  }
+
+  #item(recipient: Uint8Array, content: (GatewayMessage & { kind: 'item' })['value']['content']): void {
+    const inbox = this.#inboxes.get(toHex(recipient));
+    if (!inbox) return;
+    inbox.sequence++;
+    this.#deliver(recipient, {
+      kind: 'item',
+      value: { sequence: inbox.sequence, receivedAt: BigInt(Date.now()), content },
+    });
+  }
+
+  /** Takes `packet` through every hop from `hop`, then acts as its final hop would. */
+  #route(packet: Uint8Array, hop: Uint8Array): void {
+    let current = packet;
+    let at = hop;
+    for (;;) {
+      if (this.lose(at)) {
+        this.seen.push({ kind: 'lost', at: performance.now() });
+        return;
+      }
+      const result = sphinx.unwrap(this.network.secretKey(at), current);
+      if (result.kind === 'forward') {
+        current = result.packet;
+        at = result.nextHop;
+        continue;
+      }
+      if (result.kind === 'reply') {
+        this.seen.push({ kind: 'reply', at: performance.now() });
+        if (result.recipient) {
+          this.#item(result.recipient, {
+            kind: 'reply',
+            value: { surbId: result.surbId, payload: result.payload },
+          });
+        }
+        return;
+      }
+      const recipient = result.recipient;
+      if (!recipient) {
+        this.seen.push({ kind: 'drop', at: performance.now() });
+        return;
+      }
+      if (toHex(recipient) === toHex(serviceId(ECHO_SERVICE))) {
+        this.seen.push({ kind: 'request', at: performance.now() });
+        void this.#serve(result.payload);
+        return;
+      }
+      this.seen.push({ kind: 'loop', at: performance.now() });
+      this.#item(recipient, { kind: 'message', value: { payload: result.payload } });
+      return;
+    }
+  }
+
+  async #serve(payload: Uint8Array): Promise<void> {
+    const { userPayload, surb } = decodeForwardPayload(geometry, payload);
+    const fragment = decodeRequestFragment(geometry, userPayload);
+    const complete = this.#requests.add(fragment, surb);
+    if (!complete) return;
+    this.serviceCalls.push(complete.data);
+    const surbs = complete.attachments.filter((attachment) => attachment !== undefined);
+    const response = await this.handler(complete.data);
+    const replies = splitReply(geometry, fragment.requestId, 'ok', response, surbs.length);
+    replies.forEach((reply, index) => {
+      const { packet, firstHop } = sphinx.newPacketFromSurb(surbs[index] as Uint8Array, reply);
+      this.#route(packet, firstHop);
+    });
+  }
+}
+
+export async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
