@@ -267,7 +267,12 @@ export type ClientErrorReason =
   | 'unknown_conversation'
   | 'closed'
   | 'wiped'
-  | 'rejected';
+  | 'rejected'
+  | 'unreachable'
+  | 'quota_exceeded'
+  | 'too_large'
+  | 'handle_taken'
+  | 'not_a_member';
 
 /**
  * The client SDK refused an operation: the carrier the privacy policy requires is unreachable (the message
