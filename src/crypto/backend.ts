@@ -88,6 +88,11 @@ export interface CryptoBackend {
   hkdfSha3_256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   /** AES-CTR keystream XOR with a 16-byte initial counter block; 16- or 32-byte keys (AES-128 / AES-256). */
   aesCtr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * ChaCha20 keystream XOR as Bernstein first defined it: 32-byte key, 8-byte nonce, 64-bit block counter
+   * from 0 (not RFC 8439's 12-byte nonce). Katzenpost's Sphinx derives its blinding factors with it.
+   */
+  chacha20(key: Uint8Array, nonce: Uint8Array, data: Uint8Array): Uint8Array;
 
   readonly x25519: Nike;
   readonly ed25519: SignatureScheme;

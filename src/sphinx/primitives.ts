@@ -6,8 +6,7 @@
  * IV. Katzenpost turns the blinding seed into a scalar by reading 32 bytes of a ChaCha20 keystream (64-bit zero
  * nonce) keyed by it; the scalar is then used, clamped, as an X25519 secret.
  */
-import { chacha20orig } from '@noble/ciphers/chacha.js';
-import { aezDecrypt, aezEncrypt } from '../crypto/aez/index.ts';
+import { aezEncipherInPlace } from '../crypto/aez/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { utf8, wipe } from '../crypto/bytes.ts';
 import { MAC_LENGTH, SPRP_IV_LENGTH, SPRP_KEY_LENGTH } from './geometry.ts';
@@ -41,8 +40,10 @@ export interface SphinxPrimitives {
   kdf(sharedSecret: Uint8Array, withBlindingFactor: boolean): PacketKeys;
   /** `data` XOR the AES-256-CTR keystream (the header stream). */
   headerStream(keys: PacketKeys, data: Uint8Array): Uint8Array;
-  sprpEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
-  sprpDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
+  /** Enciphers `data` in place with the payload SPRP. */
+  sprpEncrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): void;
+  /** Deciphers `data` in place with the payload SPRP. */
+  sprpDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): void;
   hash(data: Uint8Array): Uint8Array;
 }
 
@@ -55,18 +56,17 @@ export function createPrimitives(backend: CryptoBackend): SphinxPrimitives {
     );
     const streamKeyEnd = MAC_LENGTH + STREAM_KEY_LENGTH;
     const ivEnd = streamKeyEnd + SPRP_IV_LENGTH;
+    const blindingSeed = okm.subarray(KEYS_LENGTH, KEYS_LENGTH + BLINDING_SEED_LENGTH);
+    const blindingFactor = withBlindingFactor
+      ? backend.chacha20(blindingSeed, CHACHA_ZERO_NONCE, new Uint8Array(BLINDING_SEED_LENGTH))
+      : undefined;
+    blindingSeed.fill(0);
     return {
       headerMac: okm.subarray(0, MAC_LENGTH),
       headerKey: okm.subarray(MAC_LENGTH, streamKeyEnd),
       headerIv: okm.subarray(streamKeyEnd, ivEnd),
       payloadKey: okm.subarray(ivEnd, KEYS_LENGTH),
-      blindingFactor: withBlindingFactor
-        ? chacha20orig(
-            okm.subarray(KEYS_LENGTH, KEYS_LENGTH + BLINDING_SEED_LENGTH),
-            CHACHA_ZERO_NONCE,
-            new Uint8Array(BLINDING_SEED_LENGTH),
-          )
-        : undefined,
+      blindingFactor,
     };
   }
 
@@ -74,8 +74,8 @@ export function createPrimitives(backend: CryptoBackend): SphinxPrimitives {
     mac: backend.hmacSha256,
     kdf,
     headerStream: (keys, data) => backend.aesCtr(keys.headerKey, keys.headerIv, data),
-    sprpEncrypt: (key, iv, data) => aezEncrypt(key, iv, NO_ASSOCIATED_DATA, 0, data),
-    sprpDecrypt: (key, iv, data) => aezDecrypt(key, iv, NO_ASSOCIATED_DATA, 0, data),
+    sprpEncrypt: (key, iv, data) => aezEncipherInPlace(key, iv, NO_ASSOCIATED_DATA, data, false),
+    sprpDecrypt: (key, iv, data) => aezEncipherInPlace(key, iv, NO_ASSOCIATED_DATA, data, true),
     hash: backend.sha256,
   };
 }

@@ -144,6 +144,8 @@ export class Sphinx {
   readonly #routingOffset: number;
   readonly #macOffset: number;
   readonly #payloadOffset: number;
+  /** Scratch for the header stream's input (not secret: the packet's routing information and zeros). */
+  readonly #streamInput: Uint8Array;
 
   constructor(geometry: Geometry, backend: CryptoBackend, options: SphinxOptions = {}) {
     this.geometry = geometry;
@@ -160,6 +162,7 @@ export class Sphinx {
     this.#routingOffset = AD_LENGTH + geometry.elementLength;
     this.#macOffset = this.#routingOffset + geometry.routingInfoLength;
     this.#payloadOffset = this.#macOffset + MAC_LENGTH;
+    this.#streamInput = new Uint8Array(geometry.routingInfoLength + geometry.perHopRoutingInfoLength);
   }
 
   /** Length of a hop's public key in this geometry's scheme. */
@@ -177,14 +180,16 @@ export class Sphinx {
    * are zero-padded, so the final hop returns exactly `forwardPayloadLength` bytes).
    */
   newPacket(path: readonly PathHop[], payload: Uint8Array): Uint8Array {
-    let body = this.#paddedPayload(payload);
+    const packet = new Uint8Array(this.geometry.packetLength);
+    const body = this.#paddedPayload(payload, packet.subarray(this.#payloadOffset));
     const { header, keys } = this.#createHeader(path);
+    packet.set(header);
     try {
       for (let i = keys.length - 1; i >= 0; i--) {
         const { payloadKey, headerIv } = keys[i] as PacketKeys;
-        body = this.#primitives.sprpEncrypt(payloadKey, headerIv, body);
+        this.#primitives.sprpEncrypt(payloadKey, headerIv, body);
       }
-      return concatBytes(header, body);
+      return packet;
     } finally {
       keys.forEach(wipeKeys);
     }
@@ -219,15 +224,11 @@ export class Sphinx {
       }
 
       const perHop = geometry.perHopRoutingInfoLength;
-      const padded = new Uint8Array(geometry.routingInfoLength + perHop);
+      // The routing information, then perHop zero bytes whose keystream becomes the next hop's last block.
+      const padded = this.#streamInput;
       padded.set(packet.subarray(this.#routingOffset, this.#macOffset));
       const routing = this.#primitives.headerStream(keys, padded);
       const commands = decodeCommands(routing.subarray(0, geometry.commandsLength));
-      const payload = this.#primitives.sprpDecrypt(
-        keys.payloadKey,
-        keys.headerIv,
-        packet.subarray(this.#payloadOffset),
-      );
 
       let nextHop: NextNodeHop | undefined;
       let surbReply: SurbReply | undefined;
@@ -241,6 +242,7 @@ export class Sphinx {
       }
 
       if (nextHop) {
+        // The payload is deciphered where the next packet carries it: no copy of it is ever made.
         const next = new Uint8Array(geometry.packetLength);
         next.set(
           kem
@@ -250,9 +252,13 @@ export class Sphinx {
         );
         next.set(routing.subarray(perHop), this.#routingOffset);
         next.set(nextHop.mac, this.#macOffset);
-        next.set(payload, this.#payloadOffset);
+        const body = next.subarray(this.#payloadOffset);
+        body.set(packet.subarray(this.#payloadOffset));
+        this.#primitives.sprpDecrypt(keys.payloadKey, keys.headerIv, body);
         return { kind: 'forward', packet: next, nextHop: nextHop.id, delay, commands, replayTag };
       }
+      const payload = packet.slice(this.#payloadOffset);
+      this.#primitives.sprpDecrypt(keys.payloadKey, keys.headerIv, payload);
       if (surbReply) {
         return { kind: 'reply', payload, surbId: surbReply.id, recipient, commands, replayTag };
       }
@@ -290,14 +296,14 @@ export class Sphinx {
     if (!(surb instanceof Uint8Array) || surb.length !== surbLength) {
       throw new SphinxError('bad_length', `a SURB of this geometry is ${surbLength} bytes`);
     }
-    const body = this.#paddedPayload(payload);
+    const packet = new Uint8Array(this.geometry.packetLength);
+    const body = this.#paddedPayload(payload, packet.subarray(headerLength));
+    packet.set(surb.subarray(0, headerLength));
     const keyOffset = headerLength + NODE_ID_LENGTH;
     const key = surb.subarray(keyOffset, keyOffset + SPRP_KEY_LENGTH);
     const iv = surb.subarray(keyOffset + SPRP_KEY_LENGTH, surbLength);
-    return {
-      packet: concatBytes(surb.subarray(0, headerLength), this.#primitives.sprpEncrypt(key, iv, body)),
-      firstHop: surb.slice(headerLength, keyOffset),
-    };
+    this.#primitives.sprpEncrypt(key, iv, body);
+    return { packet, firstHop: surb.slice(headerLength, keyOffset) };
   }
 
   /**
@@ -313,16 +319,14 @@ export class Sphinx {
       throw new SphinxError('invalid_key', 'expected the SurbKeys of the SURB');
     const material = keys.bytes;
     const count = material.length / SPRP_KEY_MATERIAL;
-    let body = payload;
+    const body = payload.slice();
     for (let i = 0; i < count; i++) {
       const offset = i * SPRP_KEY_MATERIAL;
       const key = material.subarray(offset, offset + SPRP_KEY_LENGTH);
       const iv = material.subarray(offset + SPRP_KEY_LENGTH, offset + SPRP_KEY_MATERIAL);
       // Each hop decrypted once on the way; encrypting undoes it, then the SURB's own key deciphers the reply.
-      body =
-        i === count - 1
-          ? this.#primitives.sprpDecrypt(key, iv, body)
-          : this.#primitives.sprpEncrypt(key, iv, body);
+      if (i === count - 1) this.#primitives.sprpDecrypt(key, iv, body);
+      else this.#primitives.sprpEncrypt(key, iv, body);
     }
     if (!isZero(body.subarray(0, PAYLOAD_TAG_LENGTH))) {
       throw new SphinxError('payload_tag_mismatch', 'the reply was altered, or these are not its SURB keys');
@@ -330,7 +334,8 @@ export class Sphinx {
     return body.subarray(PAYLOAD_TAG_LENGTH);
   }
 
-  #paddedPayload(payload: Uint8Array): Uint8Array {
+  /** Writes the zero tag and `payload`, zero-padded, into `body` (which the caller allocated zeroed). */
+  #paddedPayload(payload: Uint8Array, body: Uint8Array): Uint8Array {
     const { forwardPayloadLength } = this.geometry;
     if (!(payload instanceof Uint8Array)) throw new ArgumentError('payload', 'expected a Uint8Array');
     if (payload.length > forwardPayloadLength) {
@@ -339,7 +344,6 @@ export class Sphinx {
         `${payload.length} bytes, the geometry carries ${forwardPayloadLength}`,
       );
     }
-    const body = new Uint8Array(PAYLOAD_TAG_LENGTH + forwardPayloadLength);
     body.set(payload, PAYLOAD_TAG_LENGTH);
     return body;
   }

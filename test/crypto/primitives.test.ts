@@ -1,7 +1,8 @@
 // Known-answer tests for every primitive of the crypto core, run on both backends, plus a cross-test of the
 // two backends on random inputs. Vectors: FIPS 180-4/202 examples, RFC 4231 (HMAC), RFC 5869 (HKDF),
-// RFC 7748 (X25519), RFC 8032 (Ed25519), RFC 8439 (ChaCha20-Poly1305), draft-irtf-cfrg-xchacha (XChaCha20-
-// Poly1305), the GCM specification's test case 16 (AES-256-GCM) and the Argon2 reference implementation.
+// RFC 7748 (X25519), RFC 8032 (Ed25519), RFC 8439 and draft-agl-tls-chacha20poly1305 (ChaCha20), RFC 8439
+// (ChaCha20-Poly1305), draft-irtf-cfrg-xchacha (XChaCha20-Poly1305), the GCM specification's test case 16
+// (AES-256-GCM) and the Argon2 reference implementation.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
@@ -106,6 +107,24 @@ for (const backend of backends) {
         fromHex('6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51'),
       );
       assert.equal(toHex(out), '874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff');
+    });
+
+    test('ChaCha20 with an 8-byte nonce (zero key and nonce: the first two keystream blocks)', () => {
+      // Block 0 is draft-agl-tls-chacha20poly1305 §7 test vector 1; block 1 is RFC 8439 §A.1 test vector 2
+      // (counter 1, zero nonce), which the 64-bit-nonce construction shares.
+      const out = backend.chacha20(new Uint8Array(32), new Uint8Array(8), new Uint8Array(128));
+      assert.equal(
+        toHex(out),
+        '76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a37' +
+          '6a43b8f41518a11cc387b669b2ee6586' +
+          '9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed29b721769ce64e43d57133b074d839d5' +
+          '31ed1f28510afb45ace10a1f4b794d6f',
+      );
+      const message = range(100);
+      assert.deepEqual(
+        backend.chacha20(range(32), range(8), backend.chacha20(range(32), range(8), message)),
+        message,
+      );
     });
 
     test('X25519 (RFC 7748 §5.2 and §6.1)', () => {
@@ -240,6 +259,8 @@ for (const backend of backends) {
         argument: 'length',
       });
       assert.throws(() => backend.aesCtr(range(24), range(16), range(1)), { argument: 'key' });
+      assert.throws(() => backend.chacha20(range(32), range(12), range(1)), { argument: 'nonce' });
+      assert.throws(() => backend.chacha20(range(16), range(8), range(1)), { argument: 'key' });
       assert.equal(backend.mldsa65.verify(range(10), range(1), range(3309)), false);
     });
 
@@ -284,6 +305,22 @@ describe('cross-test: node and portable backends agree on random inputs', () => 
         const aesKey = nodeBackend.sha256(key);
         const iv = aesKey.subarray(0, 16);
         assert.deepEqual(nodeBackend.aesCtr(aesKey, iv, data), portableBackend.aesCtr(aesKey, iv, data));
+        assert.deepEqual(
+          nodeBackend.chacha20(aesKey, iv.subarray(0, 8), data),
+          portableBackend.chacha20(aesKey, iv.subarray(0, 8), data),
+        );
+      }),
+      runs,
+    );
+  });
+
+  test('HKDF-Expand from pseudorandom keys of 32 to 100 bytes, any info, any length', () => {
+    fc.assert(
+      fc.property(bytes(32, 100), bytes(0, 80), fc.integer({ min: 1, max: 400 }), (prk, info, length) => {
+        assert.deepEqual(
+          nodeBackend.hkdfExpandSha256(prk, info, length),
+          portableBackend.hkdfExpandSha256(prk, info, length),
+        );
       }),
       runs,
     );

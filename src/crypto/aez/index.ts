@@ -9,7 +9,7 @@
 import { ArgumentError, AuthenticationError } from '../../errors.ts';
 import { assertBytes } from '../bytes.ts';
 import { SecretHolder } from '../secret.ts';
-import { encipher, expandKey, extract, KEY_SCHEDULE_WORDS, prf } from './core.ts';
+import { EXTRACTED_KEY_BYTES, encipher, expandKey, extract, KEY_SCHEDULE_WORDS, prf } from './core.ts';
 
 /** The largest tag accepted, in bytes. The spec allows more; nothing needs it and it bounds allocations. */
 export const AEZ_MAX_TAU = 65_536;
@@ -30,6 +30,17 @@ function checkTweak(
   }
 }
 
+/** Fills `schedule` from `key`: Extract (BLAKE2b-384) unless the key already has 48 bytes. */
+function scheduleKey(key: Uint8Array, schedule: Int32Array): void {
+  if (key.length === EXTRACTED_KEY_BYTES) {
+    expandKey(key, schedule);
+    return;
+  }
+  const extracted = extract(key);
+  expandKey(extracted, schedule);
+  extracted.fill(0);
+}
+
 /** An AEZ key with its schedule computed once, for many messages under the same key. */
 export class Aez extends SecretHolder {
   readonly #schedule = new Int32Array(KEY_SCHEDULE_WORDS);
@@ -39,9 +50,7 @@ export class Aez extends SecretHolder {
   constructor(key: Uint8Array) {
     super();
     assertBytes('key', key);
-    const extracted = extract(key);
-    expandKey(extracted, this.#schedule);
-    extracted.fill(0);
+    scheduleKey(key, this.#schedule);
   }
 
   #liveSchedule(): Int32Array {
@@ -139,5 +148,31 @@ export function aezDecrypt(
     return aez.decrypt(nonce, associatedData, tau, cipherText);
   } finally {
     aez.wipe();
+  }
+}
+
+/** Key schedule of `aezEncipherInPlace`; it is synchronous and wipes the schedule before returning. */
+const inPlaceSchedule = new Int32Array(KEY_SCHEDULE_WORDS);
+
+/**
+ * AEZ v5 with tau = 0 (the length-preserving SPRP) applied to `bytes` in place: enciphers them, or deciphers
+ * them when `decipher` is true. The same bytes as `aezEncrypt`/`aezDecrypt` with tau 0, without allocating a
+ * key object or an output: Sphinx runs it on every packet's payload at every hop.
+ */
+export function aezEncipherInPlace(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  associatedData: readonly Uint8Array[],
+  bytes: Uint8Array,
+  decipher: boolean,
+): void {
+  assertBytes('key', key);
+  checkTweak(nonce, associatedData, 0);
+  assertBytes('bytes', bytes);
+  scheduleKey(key, inPlaceSchedule);
+  try {
+    encipher(inPlaceSchedule, 0, nonce, associatedData, bytes, decipher);
+  } finally {
+    inPlaceSchedule.fill(0);
   }
 }

@@ -22,6 +22,7 @@ export interface RawBackend {
   hkdfExpandSha256(pseudorandomKey: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   hkdfSha3_256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   aesCtr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
+  chacha20(key: Uint8Array, nonce: Uint8Array, data: Uint8Array): Uint8Array;
   x25519PublicKey(secretKey: Uint8Array): Uint8Array;
   /** Returns the raw result; the wrapper rejects the all-zero output. */
   x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
@@ -248,6 +249,12 @@ export function checked(raw: RawBackend): CryptoBackend {
       assertBytes('iv', iv, 16);
       assertBytes('data', data);
       return raw.aesCtr(key, iv, data);
+    },
+    chacha20(key, nonce, data) {
+      assertBytes('key', key, 32);
+      assertBytes('nonce', nonce, 8);
+      assertBytes('data', data);
+      return raw.chacha20(key, nonce, data);
     },
     x25519: x25519Nike(raw),
     ed25519: signatureScheme(

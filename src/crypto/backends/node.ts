@@ -130,8 +130,84 @@ function ed25519SecretKey(seed: Uint8Array): { publicKey: Uint8Array; secretKey:
   return { publicKey, secretKey };
 }
 
-const sha256 = (data: Uint8Array) => digest('sha256', data);
+/** libsodium calls that types/sodium-native.d.ts does not declare (sodium-native 5 has them). */
+interface SodiumHashAndStream {
+  readonly crypto_hash_sha256_STATEBYTES: number;
+  crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
+  crypto_hash_sha256_init(state: Uint8Array): void;
+  crypto_hash_sha256_update(state: Uint8Array, input: Uint8Array): void;
+  crypto_hash_sha256_final(state: Uint8Array, out: Uint8Array): void;
+  crypto_stream_chacha20_xor(out: Uint8Array, input: Uint8Array, nonce: Uint8Array, key: Uint8Array): void;
+}
+const libsodium = sodium as typeof sodium & SodiumHashAndStream;
+
+/**
+ * Below this many bytes libsodium's SHA-256 beats OpenSSL's: node:crypto's per-call setup costs more than
+ * OpenSSL's SHA-NI saves on a few blocks (measured for bench/results/sphinx.md). Sphinx hashes 32 to 126 bytes
+ * a dozen times per packet.
+ */
+const SODIUM_SHA256_BELOW = 192;
+
+function sha256(data: Uint8Array): Uint8Array {
+  if (data.length >= SODIUM_SHA256_BELOW) return digest('sha256', data);
+  const out = new Uint8Array(32);
+  libsodium.crypto_hash_sha256(out, data);
+  return out;
+}
+
 const fastHmac = hmacFromHash(sha256);
+
+// HKDF-Expand's scratch: each call is synchronous and wipes them before returning.
+const SHA256_BLOCK = 64;
+const innerState = new Uint8Array(libsodium.crypto_hash_sha256_STATEBYTES);
+const outerState = new Uint8Array(libsodium.crypto_hash_sha256_STATEBYTES);
+const workState = new Uint8Array(libsodium.crypto_hash_sha256_STATEBYTES);
+const padBlock = new Uint8Array(SHA256_BLOCK);
+
+/** A SHA-256 state that has absorbed one block of `key` XOR `pad` (HMAC's ipad or opad). */
+function absorbPaddedKey(state: Uint8Array, key: Uint8Array, pad: number): void {
+  padBlock.fill(pad);
+  for (let i = 0; i < key.length; i++) padBlock[i] = pad ^ (key[i] as number);
+  libsodium.crypto_hash_sha256_init(state);
+  libsodium.crypto_hash_sha256_update(state, padBlock);
+}
+
+/**
+ * HKDF-Expand (RFC 5869 §2.3) with the HMAC key's two padded blocks hashed once and every T(n) started from
+ * copies of those states: a third fewer SHA-256 compressions than hashing each HMAC whole, and no allocation
+ * per block. Sphinx derives 160 bytes per packet this way.
+ */
+function hkdfExpandSha256(pseudorandomKey: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  const key = pseudorandomKey.length > SHA256_BLOCK ? sha256(pseudorandomKey) : pseudorandomKey;
+  absorbPaddedKey(innerState, key, 0x36);
+  absorbPaddedKey(outerState, key, 0x5c);
+  padBlock.fill(0);
+  const blocks = Math.ceil(length / 32);
+  const out = new Uint8Array(blocks * 32);
+  // T(n) = HMAC(PRK, T(n-1) ‖ info ‖ n): T(n-1) goes in front of info, T(0) is empty.
+  const message = new Uint8Array(32 + info.length + 1);
+  message.set(info, 32);
+  for (let block = 0; block < blocks; block++) {
+    const t = out.subarray(block * 32, block * 32 + 32);
+    message[message.length - 1] = block + 1;
+    workState.set(innerState);
+    if (block === 0) {
+      libsodium.crypto_hash_sha256_update(workState, message.subarray(32));
+    } else {
+      message.set(out.subarray((block - 1) * 32, block * 32));
+      libsodium.crypto_hash_sha256_update(workState, message);
+    }
+    libsodium.crypto_hash_sha256_final(workState, t);
+    workState.set(outerState);
+    libsodium.crypto_hash_sha256_update(workState, t);
+    libsodium.crypto_hash_sha256_final(workState, t);
+  }
+  innerState.fill(0);
+  outerState.fill(0);
+  workState.fill(0);
+  message.fill(0);
+  return length === out.length ? out : out.slice(0, length);
+}
 
 const raw: RawBackend = {
   name: 'node',
@@ -140,7 +216,7 @@ const raw: RawBackend = {
   sha3_256: (data) => digest('sha3-256', data),
   shake256: (data, outputLength) => view(hash('shake256', data, { outputEncoding: 'buffer', outputLength })),
   hmacSha256: fastHmac.hmac,
-  hkdfExpandSha256: fastHmac.expand,
+  hkdfExpandSha256,
   hkdfSha256: hkdf('sha256'),
   hkdfSha3_256: hkdf('sha3-256'),
   aesCtr(key, iv, data) {
@@ -151,6 +227,11 @@ const raw: RawBackend = {
       iv,
     );
     return view(cipher.update(data));
+  },
+  chacha20(key, nonce, data) {
+    const out = new Uint8Array(data.length);
+    libsodium.crypto_stream_chacha20_xor(out, data, nonce, key);
+    return out;
   },
   x25519PublicKey(secretKey) {
     const out = new Uint8Array(32);

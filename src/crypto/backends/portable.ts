@@ -6,7 +6,7 @@
  */
 
 import { ctr, gcm } from '@noble/ciphers/aes.js';
-import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { chacha20orig, chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { argon2idAsync } from '@noble/hashes/argon2.js';
 import { expand, hkdf } from '@noble/hashes/hkdf.js';
@@ -56,6 +56,7 @@ const raw: RawBackend = {
   hkdfSha256: (ikm, salt, info, length) => hkdf(sha256, ikm, salt, info, length),
   hkdfSha3_256: (ikm, salt, info, length) => hkdf(sha3_256, ikm, salt, info, length),
   aesCtr: (key, iv, data) => ctr(key, iv).encrypt(data),
+  chacha20: (key, nonce, data) => chacha20orig(key, nonce, data),
   x25519PublicKey: (secretKey) => x25519.getPublicKey(secretKey),
   x25519(secretKey, publicKey) {
     try {
