@@ -63,6 +63,8 @@ import {
 export const PROTOCOL_VERSION = 1;
 /** The largest blob one post may carry, whatever the service's stream quota. */
 export const MAX_BLOB_BYTES = 1024 * 1024;
+/** The request size limit services apply by default and carriers check before sending: a full-size blob and its framing. */
+export const DEFAULT_MAX_REQUEST_BYTES = MAX_BLOB_BYTES + 64 * 1024;
 /** The largest KeyPackage. */
 export const MAX_KEY_PACKAGE_BYTES = 64 * 1024;
 /** One-time KeyPackages per publish request. */

@@ -1,0 +1,243 @@
+/**
+ * The delivery service as a network server (node:http and the `ws` package), serving the protocol handler
+ * (service.ts) two ways:
+ *
+ *   GET  /v1/ws        WebSocket for the direct carrier: binary frames (src/protocol/frames.ts) carrying
+ *                      requests and responses by request id, and pushes for the connection's subscriptions
+ *   POST /v1/request   one request, application/octet-stream in and out, always answered 200 with an encoded
+ *                      response (refusals are protocol errors); what the mixnet exit gateway calls
+ *
+ * Operator endpoints (/metrics, /health) listen on a separate, private address when `ops` is set. A
+ * WebSocket that sends a malformed frame or keeps more than `MAX_IN_FLIGHT` requests waiting is closed; one
+ * that stops answering pings is dropped. Logs carry counts and close codes, never identifiers.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { CodecError } from '../errors.ts';
+import {
+  closeServer,
+  createHttpServer,
+  listen,
+  type OpsServer,
+  readBody,
+  startOpsServer,
+} from '../ops/http.ts';
+import { type Logger, silentLogger } from '../ops/logger.ts';
+import { MetricsRegistry } from '../ops/metrics.ts';
+import { decodeFrame, encodeFrame, FRAME_OVERHEAD } from '../protocol/frames.ts';
+import { encodeErrorResponse } from '../protocol/messages.ts';
+import { DeliveryService, type DeliveryServiceOptions } from './service.ts';
+
+/** Requests one WebSocket may have waiting at once; more closes it (policy violation). */
+export const MAX_IN_FLIGHT = 256;
+/** Interval of WebSocket pings; a connection that missed the previous pong is dropped. */
+export const DEFAULT_PING_INTERVAL_MS = 30_000;
+export const WEBSOCKET_PATH = '/v1/ws';
+export const REQUEST_PATH = '/v1/request';
+
+const CLOSE_PROTOCOL_ERROR = 1002;
+const CLOSE_POLICY_VIOLATION = 1008;
+const CLOSE_GOING_AWAY = 1001;
+
+export interface DeliveryServerConfig extends Omit<DeliveryServiceOptions, 'metrics' | 'logger'> {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 0 (any free port; the handle tells which). */
+  readonly port?: number;
+  /** Where /metrics and /health listen; absent, they are not served. */
+  readonly ops?: { readonly host?: string; readonly port: number };
+  readonly pingIntervalMs?: number;
+  readonly logger?: Logger;
+  readonly metrics?: MetricsRegistry;
+}
+
+export interface DeliveryServerHandle {
+  /** http://host:port (POST `${url}/v1/request`). */
+  readonly url: string;
+  /** ws://host:port/v1/ws, for `DirectCarrier`. */
+  readonly webSocketUrl: string;
+  readonly port: number;
+  readonly service: DeliveryService;
+  readonly ops: OpsServer | undefined;
+  /** Closes every connection and stops serving. The store stays open: close it after. */
+  close(): Promise<void>;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+export async function startDeliveryServer(config: DeliveryServerConfig): Promise<DeliveryServerHandle> {
+  const logger = config.logger ?? silentLogger;
+  const metrics = config.metrics ?? new MetricsRegistry();
+  const host = config.host ?? '127.0.0.1';
+  const service = await DeliveryService.start({ ...config, logger, metrics });
+  const maxFrameBytes = service.maxRequestBytes + FRAME_OVERHEAD;
+  let stopping = false;
+
+  const connections = metrics.gauge({
+    name: 'umbra_delivery_websocket_connections',
+    help: 'Open direct-carrier WebSocket connections.',
+  });
+  const closedConnections = metrics.counter({
+    name: 'umbra_delivery_websocket_closed_total',
+    help: 'WebSocket connections closed by the server, by reason.',
+    labelNames: ['reason'],
+  });
+
+  async function serveRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/octet-stream') {
+      request.resume();
+      response.writeHead(415, { connection: 'close' }).end();
+      return;
+    }
+    const body = await readBody(request, service.maxRequestBytes);
+    const answer = body === undefined ? encodeErrorResponse('too_large') : await service.handle(body);
+    response.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': answer.length,
+      'cache-control': 'no-store',
+      ...(body === undefined ? { connection: 'close' } : {}),
+    });
+    response.end(answer);
+  }
+
+  const server = createHttpServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path !== REQUEST_PATH) {
+      request.resume();
+      response.writeHead(404).end();
+      return;
+    }
+    if (request.method !== 'POST') {
+      request.resume();
+      response.writeHead(405, { allow: 'POST', connection: 'close' }).end();
+      return;
+    }
+    serveRequest(request, response).catch((error: unknown) => {
+      logger.error('request failed', { error });
+      if (!response.headersSent) response.writeHead(500, { connection: 'close' }).end();
+      else response.destroy();
+    });
+  });
+
+  const webSockets = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes });
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path !== WEBSOCKET_PATH || stopping) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    webSockets.handleUpgrade(request, socket, head, (ws) => serveWebSocket(ws));
+  });
+
+  function serveWebSocket(ws: WebSocket): void {
+    connections.inc();
+    let inFlight = 0;
+    let alive = true;
+    const send = (bytes: Uint8Array) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(bytes);
+    };
+    const session = service.openSession((push) => send(encodeFrame({ type: 'push', payload: push })));
+    const closeWith = (code: number, reason: string) => {
+      closedConnections.inc(1, { reason });
+      ws.close(code, reason);
+    };
+    const pinger = setInterval(() => {
+      if (!alive) {
+        closedConnections.inc(1, { reason: 'no_pong' });
+        ws.terminate();
+        return;
+      }
+      alive = false;
+      ws.ping();
+    }, config.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
+    pinger.unref();
+    ws.on('pong', () => {
+      alive = true;
+    });
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        closeWith(CLOSE_PROTOCOL_ERROR, 'text_frame');
+        return;
+      }
+      let frame: ReturnType<typeof decodeFrame>;
+      try {
+        frame = decodeFrame(toBytes(data));
+      } catch (error) {
+        if (!(error instanceof CodecError)) throw error;
+        closeWith(CLOSE_PROTOCOL_ERROR, 'malformed_frame');
+        return;
+      }
+      if (frame.type !== 'request') {
+        closeWith(CLOSE_PROTOCOL_ERROR, 'unexpected_frame');
+        return;
+      }
+      if (inFlight >= MAX_IN_FLIGHT) {
+        closeWith(CLOSE_POLICY_VIOLATION, 'too_many_requests');
+        return;
+      }
+      inFlight++;
+      const { id } = frame;
+      void service.handle(frame.payload, { session }).then((answer) => {
+        inFlight--;
+        send(encodeFrame({ type: 'response', id, payload: answer }));
+      });
+    });
+    ws.on('error', (error) => logger.debug('websocket error', { error }));
+    ws.on('close', () => {
+      clearInterval(pinger);
+      session.close();
+      connections.dec();
+    });
+  }
+
+  const port = await listen(server, host, config.port ?? 0);
+  let ops: OpsServer | undefined;
+  try {
+    ops =
+      config.ops === undefined
+        ? undefined
+        : await startOpsServer({
+            host: config.ops.host ?? '127.0.0.1',
+            port: config.ops.port,
+            role: 'delivery',
+            metrics,
+            logger,
+            health: () => ({ status: stopping ? 'stopping' : 'ok' }),
+          });
+  } catch (error) {
+    await closeServer(server);
+    await service.close();
+    throw error;
+  }
+  logger.info('delivery service listening', { port, backend: service.store.backend });
+
+  return {
+    url: `http://${hostForUrl(host)}:${port}`,
+    webSocketUrl: `ws://${hostForUrl(host)}:${port}${WEBSOCKET_PATH}`,
+    port,
+    service,
+    ops,
+    async close() {
+      stopping = true;
+      for (const ws of webSockets.clients) ws.close(CLOSE_GOING_AWAY, 'shutting_down');
+      const closing = closeServer(server);
+      // Clients that do not answer the close handshake in time are cut off with the server's sockets.
+      const cutoff = setTimeout(() => {
+        for (const ws of webSockets.clients) ws.terminate();
+      }, 1_000);
+      await closing;
+      clearTimeout(cutoff);
+      await new Promise<void>((resolve) => webSockets.close(() => resolve()));
+      await Promise.all([ops?.close(), service.close()]);
+    },
+  };
+}

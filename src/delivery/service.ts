@@ -1,0 +1,481 @@
+/**
+ * The delivery service's protocol handler (design brief §3, docs/delivery.md): one encoded request in, one
+ * encoded response out, over a `DeliveryStore`. The same handler serves every carrier: the WebSocket server
+ * calls it with a push session per connection, the mixnet exit gateway's HTTP call without one.
+ *
+ * What it enforces beyond the store: registrations and signed requests verify (identity.ts), signed
+ * requests are fresh (`SIGNED_REQUEST_WINDOW_MS`), requests stay under a size limit, mailbox reads and
+ * deletes present the mailbox secret. What it hides: handles, routing IDs and mailbox IDs reach the store
+ * only as HMAC-SHA256 under the service's identifier key, with a label per kind, so a copy of the database
+ * without that key names nobody; every instance on one database must share the key. Logs and metrics carry
+ * request kinds, outcomes and durations only.
+ *
+ * `handle` never throws: hostile bytes get an encoded `bad_request`, another version `unsupported_version`,
+ * and a failing store `internal` (logged with its error class, never with request contents).
+ */
+import { type CryptoBackend, cryptoBackend, toHex, utf8 } from '../crypto/index.ts';
+import { ArgumentError, CodecError, DeliveryError } from '../errors.ts';
+import { type Logger, silentLogger } from '../ops/logger.ts';
+import { type Counter, DURATION_BUCKETS, type Histogram, MetricsRegistry } from '../ops/metrics.ts';
+import {
+  type ClaimResult,
+  type DeliveryErrorCode,
+  type DeliveryPush,
+  type IdentityInfo,
+  type IdentityKey,
+  type LookupResult,
+  SIGNED_REQUEST_WINDOW_MS,
+} from '../protocol/api.ts';
+import type { RequestHandler } from '../protocol/carrier.ts';
+import {
+  decodeIdentityKey,
+  encodeIdentityKey,
+  mailboxIdOf,
+  verifyIdentitySignature,
+  verifyRegistration,
+} from '../protocol/identity.ts';
+import {
+  DEFAULT_MAX_REQUEST_BYTES,
+  type DeliveryRequest,
+  type DeliveryResponse,
+  decodeRequest,
+  encodeErrorResponse,
+  encodePush,
+  encodeResponse,
+  messageVersion,
+  PROTOCOL_VERSION,
+  type RequestOf,
+  signedRequestMessage,
+} from '../protocol/messages.ts';
+import type { Clock, DeliveryStore, StoreEvent } from './store/index.ts';
+
+/** How often expired items are purged by default. */
+export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
+/** Length of the identifier key. */
+export const IDENTIFIER_KEY_LENGTH = 32;
+
+const LABELS = {
+  handle: utf8('umbra/delivery/v1 handle\0'),
+  routing: utf8('umbra/delivery/v1 routing id\0'),
+  mailbox: utf8('umbra/delivery/v1 mailbox id\0'),
+} as const;
+
+export interface DeliveryServiceOptions {
+  readonly store: DeliveryStore;
+  /** 32 secret bytes keying the hashes of identifiers at rest; the same for every instance on one database. */
+  readonly identifierKey: Uint8Array;
+  /** Requests longer than this are refused with `too_large`. Default `DEFAULT_MAX_REQUEST_BYTES`. */
+  readonly maxRequestBytes?: number;
+  /** Interval of the TTL purge; 0 turns it off. Default `DEFAULT_PURGE_INTERVAL_MS`. */
+  readonly purgeIntervalMs?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly metrics?: MetricsRegistry;
+  readonly backend?: CryptoBackend;
+}
+
+/**
+ * A connection that can receive pushes. `send` gets encoded pushes (messages.ts) and must not throw; the
+ * service never blocks on it.
+ */
+export interface PushSession {
+  /** Replaces the subscriptions (routing IDs, mailbox IDs as clients know them). */
+  replace(routingIds: readonly Uint8Array[], mailboxIds: readonly Uint8Array[]): void;
+  /** Forgets every subscription; the session receives nothing more. */
+  close(): void;
+}
+
+export interface RequestContext {
+  /** The requesting connection's push session; absent on carriers without push (the mixnet). */
+  readonly session?: PushSession;
+}
+
+/** One subscribed stream of one session: what to call and the identifier the client knows. */
+interface Subscriber {
+  readonly session: Session;
+  readonly clientId: Uint8Array;
+}
+
+class Session implements PushSession {
+  readonly send: (push: Uint8Array) => void;
+  readonly #service: DeliveryService;
+  /** Hex of the hashed identifier → the subscription, per kind. */
+  routing = new Map<string, Subscriber>();
+  mailbox = new Map<string, Subscriber>();
+
+  constructor(service: DeliveryService, send: (push: Uint8Array) => void) {
+    this.#service = service;
+    this.send = send;
+  }
+
+  replace(routingIds: readonly Uint8Array[], mailboxIds: readonly Uint8Array[]): void {
+    this.#service.unsubscribeSession(this);
+    this.routing = new Map(
+      routingIds.map((id) => [toHex(this.#service.hash('routing', id)), { session: this, clientId: id }]),
+    );
+    this.mailbox = new Map(
+      mailboxIds.map((id) => [toHex(this.#service.hash('mailbox', id)), { session: this, clientId: id }]),
+    );
+    this.#service.subscribeSession(this);
+  }
+
+  close(): void {
+    this.#service.unsubscribeSession(this);
+    this.routing = new Map();
+    this.mailbox = new Map();
+    this.#service.sessions.delete(this);
+  }
+}
+
+type Outcome = string;
+
+export class DeliveryService {
+  readonly store: DeliveryStore;
+  readonly maxRequestBytes: number;
+  /** `handle` without a push session: what the mixnet exit gateway calls. */
+  readonly handler: RequestHandler;
+  readonly sessions = new Set<Session>();
+  readonly #identifierKey: Uint8Array;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #backend: CryptoBackend;
+  readonly #routingSubscribers = new Map<string, Set<Subscriber>>();
+  readonly #mailboxSubscribers = new Map<string, Set<Subscriber>>();
+  readonly #requests: Counter<'kind' | 'outcome'>;
+  readonly #duration: Histogram<'kind'>;
+  readonly #purgeTimer: ReturnType<typeof setInterval> | undefined;
+  #unsubscribeStore: (() => Promise<void>) | undefined;
+  #purging = false;
+  #closed = false;
+
+  private constructor(options: DeliveryServiceOptions) {
+    if (
+      !(options.identifierKey instanceof Uint8Array) ||
+      options.identifierKey.length !== IDENTIFIER_KEY_LENGTH
+    ) {
+      throw new ArgumentError('identifierKey', `must be ${IDENTIFIER_KEY_LENGTH} bytes`);
+    }
+    this.store = options.store;
+    this.#identifierKey = Uint8Array.from(options.identifierKey);
+    this.maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    this.#clock = options.clock ?? Date.now;
+    this.#logger = options.logger ?? silentLogger;
+    this.#backend = options.backend ?? cryptoBackend;
+    const metrics = options.metrics ?? new MetricsRegistry();
+    this.#requests = metrics.counter({
+      name: 'umbra_delivery_requests_total',
+      help: 'Delivery requests handled, by kind and outcome (ok, a refusal, or an error code).',
+      labelNames: ['kind', 'outcome'],
+    });
+    this.#duration = metrics.histogram({
+      name: 'umbra_delivery_request_duration_seconds',
+      help: 'Time to handle one delivery request, by kind.',
+      labelNames: ['kind'],
+      buckets: DURATION_BUCKETS,
+    });
+    const sessionsGauge = metrics.gauge({
+      name: 'umbra_delivery_push_sessions',
+      help: 'Connections that can receive pushes.',
+    });
+    metrics.onCollect(() => sessionsGauge.set(this.sessions.size));
+    this.handler = (request) => this.handle(request);
+    const purgeIntervalMs = options.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
+    if (purgeIntervalMs > 0) {
+      this.#purgeTimer = setInterval(() => void this.purge(), purgeIntervalMs);
+      this.#purgeTimer.unref();
+    }
+  }
+
+  /** A service over `options.store`, listening to its change events for pushes. */
+  static async start(options: DeliveryServiceOptions): Promise<DeliveryService> {
+    const service = new DeliveryService(options);
+    try {
+      service.#unsubscribeStore = await service.store.subscribe((event) => service.#onStoreEvent(event));
+    } catch (error) {
+      await service.close();
+      throw error;
+    }
+    return service;
+  }
+
+  /** The keyed hash under which the store knows an identifier. */
+  hash(kind: keyof typeof LABELS, id: Uint8Array): Uint8Array {
+    return this.#backend.hmacSha256(this.#identifierKey, LABELS[kind], id);
+  }
+
+  /** A push session for a connection; `send` receives encoded pushes. Close it when the connection ends. */
+  openSession(send: (push: Uint8Array) => void): PushSession {
+    const session = new Session(this, send);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Handles one encoded request; never throws. */
+  async handle(request: Uint8Array, context: RequestContext = {}): Promise<Uint8Array> {
+    const started = performance.now();
+    let kind = 'unknown';
+    let outcome: Outcome = 'ok';
+    let response: Uint8Array;
+    try {
+      if (request.length > this.maxRequestBytes) {
+        outcome = 'too_large';
+        return encodeErrorResponse('too_large');
+      }
+      if (messageVersion(request) !== PROTOCOL_VERSION) {
+        outcome = request.length === 0 ? 'bad_request' : 'unsupported_version';
+        return encodeErrorResponse(outcome === 'bad_request' ? 'bad_request' : 'unsupported_version');
+      }
+      let decoded: DeliveryRequest;
+      try {
+        decoded = decodeRequest(request);
+      } catch (error) {
+        if (!(error instanceof CodecError)) throw error;
+        outcome = 'bad_request';
+        return encodeErrorResponse('bad_request');
+      }
+      kind = decoded.kind;
+      const answer = await this.#dispatch(decoded, context);
+      outcome = outcomeOf(answer);
+      response = encodeResponse(answer);
+    } catch (error) {
+      outcome = 'internal';
+      this.#logger.error('request failed', { kind, error });
+      return encodeErrorResponse('internal');
+    } finally {
+      this.#requests.inc(1, { kind, outcome });
+      this.#duration.observe((performance.now() - started) / 1000, { kind });
+      this.#logger.debug('request', { kind, outcome, ms: Math.round(performance.now() - started) });
+    }
+    return response;
+  }
+
+  /** Deletes expired items now (the timer calls this); resolves once done, never rejects. */
+  async purge(): Promise<void> {
+    if (this.#purging || this.#closed) return;
+    this.#purging = true;
+    try {
+      const counts = await this.store.purgeExpired(this.#clock());
+      if (counts.items + counts.keyPackages + counts.streams > 0) this.#logger.debug('purged', { ...counts });
+    } catch (error) {
+      this.#logger.warn('purge failed', { error });
+    } finally {
+      this.#purging = false;
+    }
+  }
+
+  /** Stops the purge timer and the store listener and forgets every session. The store stays open. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#purgeTimer !== undefined) clearInterval(this.#purgeTimer);
+    for (const session of [...this.sessions]) session.close();
+    const unsubscribe = this.#unsubscribeStore;
+    this.#unsubscribeStore = undefined;
+    await unsubscribe?.();
+  }
+
+  subscribeSession(session: Session): void {
+    for (const [key, subscriber] of session.routing) addTo(this.#routingSubscribers, key, subscriber);
+    for (const [key, subscriber] of session.mailbox) addTo(this.#mailboxSubscribers, key, subscriber);
+  }
+
+  unsubscribeSession(session: Session): void {
+    for (const [key, subscriber] of session.routing) removeFrom(this.#routingSubscribers, key, subscriber);
+    for (const [key, subscriber] of session.mailbox) removeFrom(this.#mailboxSubscribers, key, subscriber);
+  }
+
+  #onStoreEvent(event: StoreEvent): void {
+    switch (event.type) {
+      case 'log':
+        for (const { session, clientId } of this.#routingSubscribers.get(toHex(event.routingId)) ?? []) {
+          this.#push(session, { type: 'log', routingId: clientId, seq: event.seq, kind: event.kind });
+        }
+        return;
+      case 'mailbox':
+        for (const { session, clientId } of this.#mailboxSubscribers.get(toHex(event.mailboxId)) ?? []) {
+          this.#push(session, { type: 'mailbox', mailboxId: clientId, seq: event.seq });
+        }
+        return;
+      case 'resync':
+        for (const session of this.sessions) this.#push(session, { type: 'resync' });
+        return;
+    }
+  }
+
+  #push(session: Session, push: DeliveryPush): void {
+    session.send(encodePush(push));
+  }
+
+  async #dispatch(request: DeliveryRequest, context: RequestContext): Promise<DeliveryResponse> {
+    switch (request.kind) {
+      case 'register':
+        return this.#register(request.value);
+      case 'lookup':
+        return { kind: 'lookup', value: await this.#lookup(request.value.handle) };
+      case 'publishKeyPackages':
+        return this.#publish(request.value);
+      case 'claimKeyPackages':
+        return { kind: 'claimKeyPackages', value: await this.#claim(request.value.handle) };
+      case 'countKeyPackages':
+        return this.#count(request.value);
+      case 'postToLog': {
+        const { routingId, post } = request.value;
+        return {
+          kind: 'postToLog',
+          value: await this.store.postToLog(this.hash('routing', routingId), post),
+        };
+      }
+      case 'fetchLog': {
+        const { routingId, afterSeq, limit } = request.value;
+        const page = await this.store.fetchLog(this.hash('routing', routingId), afterSeq, limit);
+        return { kind: 'fetchLog', value: page };
+      }
+      case 'postToMailbox': {
+        const { mailboxId, post } = request.value;
+        return {
+          kind: 'postToMailbox',
+          value: await this.store.postToMailbox(this.hash('mailbox', mailboxId), post),
+        };
+      }
+      case 'fetchMailbox': {
+        const { mailboxSecret, afterSeq, limit } = request.value;
+        const items = await this.store.fetchMailbox(this.#mailboxKey(mailboxSecret), afterSeq, limit);
+        return { kind: 'fetchMailbox', value: items };
+      }
+      case 'deleteFromMailbox': {
+        const { mailboxSecret, messageIds } = request.value;
+        const deleted = await this.store.deleteFromMailbox(this.#mailboxKey(mailboxSecret), messageIds);
+        return { kind: 'deleteFromMailbox', value: { deleted } };
+      }
+      case 'subscribe': {
+        if (context.session === undefined) return refusal('push_unavailable');
+        const { routingIds, mailboxSecrets } = request.value;
+        context.session.replace(
+          routingIds,
+          mailboxSecrets.map((secret) => mailboxIdOf(secret, this.#backend)),
+        );
+        return { kind: 'subscribe', value: {} };
+      }
+    }
+  }
+
+  #mailboxKey(secret: Uint8Array): Uint8Array {
+    return this.hash('mailbox', mailboxIdOf(secret, this.#backend));
+  }
+
+  async #register({ registration }: RequestOf<'register'>): Promise<DeliveryResponse> {
+    let handle: string;
+    let identityKey: IdentityKey;
+    try {
+      ({ handle, identityKey } = verifyRegistration(registration, this.#backend));
+    } catch (error) {
+      if (error instanceof CodecError) return refusal('bad_request');
+      if (error instanceof DeliveryError) return refusal('bad_signature');
+      throw error;
+    }
+    const result = await this.store.registerIdentity(
+      this.hash('handle', utf8(handle)),
+      encodeIdentityKey(identityKey),
+      registration,
+    );
+    return { kind: 'register', value: result };
+  }
+
+  async #identity(handle: string): Promise<IdentityInfo | undefined> {
+    const record = await this.store.getIdentity(this.hash('handle', utf8(handle)));
+    if (record === undefined) return undefined;
+    return {
+      identityKey: decodeIdentityKey(record.identityKey),
+      registration: record.registration,
+      registeredAt: record.registeredAt,
+    };
+  }
+
+  async #lookup(handle: string): Promise<LookupResult> {
+    const identity = await this.#identity(handle);
+    return identity === undefined ? { ok: false, error: 'not_found' } : { ok: true, ...identity };
+  }
+
+  async #claim(handle: string): Promise<ClaimResult> {
+    const identity = await this.#identity(handle);
+    if (identity === undefined) return { ok: false, error: 'not_found' };
+    const claimed = await this.store.claimKeyPackages(this.hash('handle', utf8(handle)));
+    return claimed.ok ? { ok: true, ...identity, packages: claimed.packages } : claimed;
+  }
+
+  /** Undefined when the signed request may proceed, else the error code to answer. */
+  async #checkSigned(
+    kind: 'publishKeyPackages' | 'countKeyPackages',
+    body: RequestOf<'countKeyPackages'>['body'],
+    message: Uint8Array,
+    signature: Uint8Array,
+  ): Promise<DeliveryErrorCode | undefined> {
+    if (Math.abs(this.#clock() - body.signedAt) > SIGNED_REQUEST_WINDOW_MS) return 'expired';
+    const identity = await this.#identity(body.handle);
+    if (identity === undefined) return 'not_registered';
+    if (!verifyIdentitySignature(identity.identityKey, message, signature, this.#backend)) {
+      this.#logger.info('signature refused', { kind });
+      return 'bad_signature';
+    }
+    return undefined;
+  }
+
+  async #publish({ body, signature }: RequestOf<'publishKeyPackages'>): Promise<DeliveryResponse> {
+    const message = signedRequestMessage('publishKeyPackages', body);
+    const problem = await this.#checkSigned('publishKeyPackages', body, message, signature);
+    if (problem !== undefined) return refusal(problem);
+    const result = await this.store.publishKeyPackages({
+      handleHash: this.hash('handle', utf8(body.handle)),
+      deviceId: body.deviceId,
+      oneTime: body.oneTime,
+      ...(body.lastResort === undefined ? {} : { lastResort: body.lastResort }),
+    });
+    // The handle was registered a moment ago and registrations are never removed.
+    if (!result.ok && result.error === 'not_found') return refusal('not_registered');
+    return { kind: 'publishKeyPackages', value: result };
+  }
+
+  async #count({ body, signature }: RequestOf<'countKeyPackages'>): Promise<DeliveryResponse> {
+    const message = signedRequestMessage('countKeyPackages', body);
+    const problem = await this.#checkSigned('countKeyPackages', body, message, signature);
+    if (problem !== undefined) return refusal(problem);
+    const count = await this.store.countKeyPackages(this.hash('handle', utf8(body.handle)), body.deviceId);
+    return { kind: 'countKeyPackages', value: count };
+  }
+}
+
+function refusal(code: DeliveryErrorCode): DeliveryResponse {
+  return { kind: 'error', value: { code } };
+}
+
+/** The metric label of a response: 'ok', the refusal of a tagged result, or the error code. */
+function outcomeOf(response: DeliveryResponse): Outcome {
+  if (response.kind === 'error') return response.value.code;
+  const value: unknown = response.value;
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    'ok' in value &&
+    value.ok === false &&
+    'error' in value
+  ) {
+    return String(value.error);
+  }
+  return 'ok';
+}
+
+function addTo(index: Map<string, Set<Subscriber>>, key: string, subscriber: Subscriber): void {
+  let set = index.get(key);
+  if (set === undefined) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(subscriber);
+}
+
+function removeFrom(index: Map<string, Set<Subscriber>>, key: string, subscriber: Subscriber): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(subscriber);
+  if (set.size === 0) index.delete(key);
+}
