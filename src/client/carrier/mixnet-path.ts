@@ -5,6 +5,10 @@
  * hosts the service, or the one that keeps the recipient's inbox. Paths come from the signed document only,
  * never from peers (a partial view would fingerprint the client), and every choice is fresh, so two packets
  * of one message share no more than chance.
+ *
+ * `NodeHealth` learns from the client's own loop packets which mix nodes lose packets: a node on whose
+ * paths nearly every recent loop was lost is avoided by real packets and SURBs (uniformly among the rest of
+ * its layer) until loops through it come back. Loops themselves keep using every node, so they keep probing.
  */
 import { toHex } from '../../crypto/bytes.ts';
 import { randomInt } from '../../crypto/random.ts';
@@ -42,9 +46,20 @@ function hop(node: DocumentNode, commands: readonly HopCommand[] = []): PathHop 
   return { id: node.id, publicKey: node.sphinxKeys.current, commands };
 }
 
-/** One mix node per layer, each uniformly among its layer's nodes. */
-export function pickMixes(candidates: PathCandidates, pick: PickIndex = randomInt): DocumentNode[] {
-  return candidates.layers.map((nodes) => nodes[pick(nodes.length)] as DocumentNode);
+/**
+ * One mix node per layer, each uniformly among its layer's nodes that `avoid` does not name (among all of
+ * them when it names every one).
+ */
+export function pickMixes(
+  candidates: PathCandidates,
+  pick: PickIndex = randomInt,
+  avoid?: (id: Uint8Array) => boolean,
+): DocumentNode[] {
+  return candidates.layers.map((nodes) => {
+    const usable = avoid ? nodes.filter((node) => !avoid(node.id)) : nodes;
+    const from = usable.length > 0 ? usable : nodes;
+    return from[pick(from.length)] as DocumentNode;
+  });
 }
 
 export interface PathRequest {
@@ -54,6 +69,8 @@ export interface PathRequest {
   /** Commands the exit must find: a recipient for an inbox or service, a surb_reply id for a SURB. */
   readonly exitCommands?: readonly HopCommand[];
   readonly pick?: PickIndex;
+  /** Mix nodes to leave out where their layer has others (see `NodeHealth`). */
+  readonly avoid?: (id: Uint8Array) => boolean;
 }
 
 /**
@@ -61,7 +78,40 @@ export interface PathRequest {
  * whichever node the replying gateway hands the reply to, so callers building SURBs may omit `entry`.
  */
 export function selectPath(candidates: PathCandidates, request: PathRequest): PathHop[] {
-  const mixes = pickMixes(candidates, request.pick).map((node) => hop(node));
+  const mixes = pickMixes(candidates, request.pick, request.avoid).map((node) => hop(node));
   const exit = hop(request.exit, request.exitCommands);
   return request.entry ? [hop(request.entry), ...mixes, exit] : [...mixes, exit];
+}
+
+/** Outcomes kept per node: enough to tell a dead node (all lost) from one that shares paths with it (half). */
+const HEALTH_WINDOW = 16;
+const MIN_OUTCOMES = 4;
+/** A node is suspect when at least this share of its recent loops was lost. */
+const SUSPECT_LOSS = 0.8;
+
+/**
+ * Per mix node, the fate of the last loops whose path crossed it. A lost loop counts against every node of
+ * its path; a node that shares paths with a dead one loses about half its loops, the dead node all of them.
+ */
+export class NodeHealth {
+  readonly #outcomes = new Map<string, boolean[]>();
+
+  /** Records a loop through `path` (its node ids) as returned or lost. */
+  record(path: readonly Uint8Array[], returned: boolean): void {
+    for (const id of path) {
+      const key = toHex(id);
+      const outcomes = this.#outcomes.get(key) ?? [];
+      outcomes.push(returned);
+      if (outcomes.length > HEALTH_WINDOW) outcomes.shift();
+      this.#outcomes.set(key, outcomes);
+    }
+  }
+
+  /** Whether recent loops say `id` loses packets. */
+  readonly isSuspect = (id: Uint8Array): boolean => {
+    const outcomes = this.#outcomes.get(toHex(id));
+    if (!outcomes || outcomes.length < MIN_OUTCOMES) return false;
+    const lost = outcomes.filter((returned) => !returned).length;
+    return lost / outcomes.length >= SUSPECT_LOSS;
+  };
 }

@@ -4,7 +4,7 @@
 // with an empty layer is refused.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { pathCandidates, selectPath } from '../../../src/client/carrier/mixnet-path.ts';
+import { NodeHealth, pathCandidates, selectPath } from '../../../src/client/carrier/mixnet-path.ts';
 import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { CarrierError } from '../../../src/errors.ts';
@@ -100,5 +100,30 @@ describe('path selection', () => {
       () => pathCandidates(sparse),
       (error: unknown) => error instanceof CarrierError && error.reason === 'unreachable',
     );
+  });
+
+  test('NodeHealth: a node on which every recent loop was lost is avoided; one sharing its paths is not', () => {
+    const health = new NodeHealth();
+    const [dead, twin] = network.mixes(2);
+    const [shared] = network.mixes(1);
+    if (!dead || !twin || !shared) throw new Error('the test network has two mixes per layer');
+    for (let i = 0; i < 8; i++) {
+      health.record([shared.id, dead.id], false);
+      health.record([shared.id, twin.id], true);
+    }
+    assert.equal(health.isSuspect(dead.id), true);
+    assert.equal(health.isSuspect(twin.id), false);
+    assert.equal(health.isSuspect(shared.id), false, 'half its loops were lost, through the dead node');
+    for (let i = 0; i < 200; i++) {
+      const path = selectPath(candidates, { entry, exit, avoid: health.isSuspect });
+      assert.notEqual(toHex(path[2]?.id ?? new Uint8Array()), toHex(dead.id));
+    }
+    // Loops through it coming back clear it.
+    for (let i = 0; i < 4; i++) health.record([dead.id], true);
+    assert.equal(health.isSuspect(dead.id), false);
+    // When a whole layer is suspect, the layer is used as is rather than not at all.
+    const layer3 = network.mixes(3).map((node) => node.id);
+    for (let i = 0; i < 4; i++) health.record(layer3, false);
+    assert.equal(selectPath(candidates, { entry, exit, avoid: health.isSuspect }).length, 5);
   });
 });

@@ -1,0 +1,865 @@
+/**
+ * The mixnet carrier (design brief §1, §5; docs/mixnet-carrier.md): delivery-protocol requests travel as
+ * Sphinx packets from the client's gateway through one mix node of each layer to the exit gateway that
+ * hosts the service, and the response comes back in single-use reply blocks (SURBs) to the client's inbox
+ * at its gateway, so the service never learns who asked. It implements `Carrier` (src/protocol/carrier.ts)
+ * over the gateway's client protocol and service framing (src/gateway/client-protocol.ts,
+ * service-framing.ts), with the Loopix sending discipline (Piotrowska et al., 2017, §4):
+ *
+ * - one packet per tick of a Poisson process of rate λ = the document's `clientSendRate`: the next queued
+ *   real packet, else a loop packet (to the client's own inbox; its return measures loss) with probability
+ *   `loopCoverShare`, else a drop packet (which its exit discards) — the same rate whatever the user does;
+ * - a request is cut into fragments, each carrying a SURB for the reply; any reply fragment acknowledges
+ *   the whole request (the exit answers only once every fragment arrived); an attempt answered by nothing
+ *   within its timeout is sent again whole, over fresh paths, with fresh SURBs and a fresh request id,
+ *   with doubling timeouts; the first complete response settles the request, later ones are discarded, so
+ *   the caller sees each response exactly once;
+ * - no fallback: while the gateway or a valid network document is missing, status says why and requests
+ *   wait (connecting) or fail with `CarrierError('unreachable')` (down).
+ *
+ * Browser and Node alike: the global `WebSocket`, `fetch` for the directory, and `#default-backend` (the
+ * portable backend in browsers) for packet creation.
+ */
+import { backend as platformBackend } from '#default-backend';
+import type { CryptoBackend } from '../../crypto/backend.ts';
+import { toHex } from '../../crypto/bytes.ts';
+import { randomBytes } from '../../crypto/random.ts';
+import type { AuthorityPublicKeys } from '../../directory/authority-keys.ts';
+import { fetchNetworkDocument } from '../../directory/client.ts';
+import type { DocumentNode, NetworkDocument } from '../../directory/document.ts';
+import { ArgumentError, CarrierError, CodecError, SphinxError, UmbraError } from '../../errors.ts';
+import {
+  ClientProtocol,
+  INBOX_SECRET_LENGTH,
+  type InboxItem,
+  inboxId,
+  type ProtocolErrorMessage,
+} from '../../gateway/client-protocol.ts';
+import {
+  DELIVERY_SERVICE,
+  decodeReplyFragment,
+  MAX_FRAGMENTS,
+  newRequestId,
+  Reassembler,
+  type ReplyFragment,
+  requestCapacity,
+  serviceId,
+  splitRequest,
+} from '../../gateway/service-framing.ts';
+import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../protocol/carrier.ts';
+import {
+  decodeForwardPayload,
+  encodeForwardPayload,
+  type Geometry,
+  Sphinx,
+  SURB_ID_LENGTH,
+  type SurbKeys,
+} from '../../sphinx/index.ts';
+import { GatewayConnection } from './mixnet-gateway.ts';
+import { NodeHealth, type PathCandidates, pathCandidates, selectPath } from './mixnet-path.ts';
+import { type CarrierClock, PoissonScheduler, secureRandom, systemClock } from './poisson.ts';
+
+export const DEFAULT_MIXNET_TIMEOUT_MS = 60_000;
+export const DEFAULT_DOCUMENT_REFRESH_MS = 60_000;
+/** SURBs a request carries at least, so that a response up to this many reply fragments comes back at once. */
+export const DEFAULT_MIN_REPLY_SURBS = 2;
+const GATEWAY_OPEN_TIMEOUT_MS = 10_000;
+const RECONNECT_MIN_MS = 250;
+const RECONNECT_MAX_MS = 10_000;
+const MAX_RETRANSMIT_TIMEOUT_MS = 60_000;
+const LOOP_ID_LENGTH = 16;
+/** Reply reassembly bounds: partial responses held and their bytes. */
+const MAX_PENDING_REPLIES = 64;
+const MAX_PENDING_REPLY_BYTES = 8 * 1024 * 1024;
+
+export type PacketKind = 'real' | 'loop' | 'drop';
+
+/** One packet handed to the gateway: what an observer of the client's link sees, minus the kind. */
+export interface PacketEvent {
+  readonly kind: PacketKind;
+  /** The carrier clock's time (Unix milliseconds in production). */
+  readonly at: number;
+}
+
+export interface LoopStats {
+  readonly sent: number;
+  readonly returned: number;
+  /** Loops not back within the loop timeout. */
+  readonly lost: number;
+  /** Sent, neither returned nor yet counted lost. */
+  readonly pending: number;
+  /** lost / (returned + lost); undefined before any loop settled. */
+  readonly lossRate: number | undefined;
+  /** Round-trip time of the last loop that came back, in milliseconds. */
+  readonly lastRoundTripMs: number | undefined;
+}
+
+export interface MixnetCarrierStats {
+  /** Packets sent since the carrier started, by kind. */
+  readonly sent: Readonly<Record<PacketKind, number>>;
+  /** Request attempts beyond each request's first. */
+  readonly retransmissions: number;
+  /** Real packets built and waiting for a tick. */
+  readonly queued: number;
+  readonly loops: LoopStats;
+  /** Packets the gateway reported dropping over its rate limit. */
+  readonly rateLimited: number;
+  /** λ in packets per second, from the network document; undefined until one is held. */
+  readonly ratePerSecond: number | undefined;
+  /** The epoch of the network document held. */
+  readonly epoch: number | undefined;
+}
+
+export interface MixnetCarrierOptions {
+  /** The gateway's client endpoint, `wss://host:port/v1/client` (`ws://` only on loopback). */
+  readonly gatewayUrl: string | URL;
+  /** The network's Sphinx geometry; documents for another geometry are refused. */
+  readonly geometry: Geometry;
+  /** Where to fetch the network document, verified under `authorityPublicKeys`. */
+  readonly directoryUrl?: string | URL;
+  readonly authorityPublicKeys?: AuthorityPublicKeys;
+  /** Instead of `directoryUrl`: a source of already verified documents (for the geometry above). */
+  readonly fetchDocument?: () => Promise<NetworkDocument>;
+  /** The service requests go to, at the exit gateway; default 'delivery'. */
+  readonly service?: string;
+  /** Node id of the exit gateway hosting the service; default the gateway the client connects to. */
+  readonly exitGatewayId?: Uint8Array;
+  /** 32 bytes owning the client's inbox at its gateway; default random (a fresh inbox per carrier). */
+  readonly inboxSecret?: Uint8Array;
+  /** Default for `request`'s `timeoutMs`: `DEFAULT_MIXNET_TIMEOUT_MS`. */
+  readonly timeoutMs?: number;
+  /** SURBs each request carries at least; default `DEFAULT_MIN_REPLY_SURBS`. */
+  readonly minReplySurbs?: number;
+  /** How often the network document is fetched again; default `DEFAULT_DOCUMENT_REFRESH_MS`. */
+  readonly documentRefreshMs?: number;
+  /** Crypto for packet creation; default the platform's (`#default-backend`). */
+  readonly backend?: CryptoBackend;
+  /** Timers; default the system's. Tests inject virtual time. */
+  readonly clock?: CarrierClock;
+  /** Uniform in [0, 1) for the Poisson gaps and cover choices; default the CSPRNG. */
+  readonly random?: () => number;
+}
+
+interface Attempt {
+  readonly requestId: Uint8Array;
+  readonly key: string;
+  unsent: number;
+  timer: unknown;
+}
+
+interface PendingRequest {
+  readonly bytes: Uint8Array;
+  readonly resolve: (response: Uint8Array) => void;
+  readonly reject: (error: unknown) => void;
+  readonly attempts: Attempt[];
+  readonly cleanup: (() => void)[];
+  surbCount: number;
+  settled: boolean;
+}
+
+interface QueuedPacket {
+  readonly packet: Uint8Array;
+  readonly request: PendingRequest;
+  readonly attempt: Attempt;
+}
+
+interface SurbEntry {
+  readonly keys: SurbKeys;
+  readonly request: PendingRequest;
+  readonly attempt: Attempt;
+}
+
+interface Route {
+  readonly candidates: PathCandidates;
+  readonly entry: DocumentNode;
+  readonly exit: DocumentNode;
+}
+
+interface PreparedLoop {
+  readonly packet: Uint8Array;
+  readonly id: string;
+  /** The mix nodes it crosses, for `NodeHealth`. */
+  readonly mixes: readonly Uint8Array[];
+}
+
+interface SentLoop {
+  readonly sentAt: number;
+  readonly mixes: readonly Uint8Array[];
+}
+
+function sameStatus(a: CarrierStatus, b: CarrierStatus): boolean {
+  return a.state === b.state && (a.state === 'up' || (b.state !== 'up' && a.reason === b.reason));
+}
+
+export class MixnetCarrier implements Carrier {
+  readonly kind = 'mixnet' as const;
+  readonly #options: MixnetCarrierOptions;
+  readonly #geometry: Geometry;
+  readonly #sphinx: Sphinx;
+  readonly #protocol: ClientProtocol;
+  readonly #clock: CarrierClock;
+  readonly #random: () => number;
+  readonly #inboxSecret: Uint8Array;
+  readonly #inboxId: Uint8Array;
+  readonly #serviceId: Uint8Array;
+  readonly #fetchDocument: () => Promise<NetworkDocument>;
+  readonly #statusListeners = new Set<(status: CarrierStatus) => void>();
+  readonly #packetListeners = new Set<(event: PacketEvent) => void>();
+  readonly #attempts = new Map<string, PendingRequest>();
+  readonly #surbs = new Map<string, SurbEntry>();
+  readonly #waiting = new Set<PendingRequest>();
+  readonly #replies: Reassembler<undefined>;
+  readonly #loops = new Map<string, SentLoop>();
+  readonly #health = new NodeHealth();
+  #queue: QueuedPacket[] = [];
+  #acks: bigint[] = [];
+  #status: CarrierStatus = { state: 'connecting', reason: 'fetching the network document' };
+  #document: NetworkDocument | undefined;
+  #candidates: PathCandidates | undefined;
+  #documentProblem: string | undefined;
+  #connection: GatewayConnection | undefined;
+  #gatewayId: Uint8Array | undefined;
+  #gatewayProblem: string | undefined;
+  #reconnectDelay = RECONNECT_MIN_MS;
+  #reconnectTimer: unknown;
+  #refreshTimer: unknown;
+  #connecting: Promise<void> | undefined;
+  #scheduler: PoissonScheduler | undefined;
+  #preparedLoop: PreparedLoop | undefined;
+  #preparedDrop: Uint8Array | undefined;
+  #prepareTimer: unknown;
+  #closed = false;
+  readonly #sent: Record<PacketKind, number> = { real: 0, loop: 0, drop: 0 };
+  #retransmissions = 0;
+  #rateLimited = 0;
+  #loopsSent = 0;
+  #loopsReturned = 0;
+  #loopsLost = 0;
+  #lastLoopRoundTrip: number | undefined;
+
+  private constructor(options: MixnetCarrierOptions) {
+    const { geometry } = options;
+    if (!geometry.withSurb) {
+      throw new ArgumentError('geometry', 'the mixnet carrier needs a geometry built withSurb');
+    }
+    const inboxSecret = options.inboxSecret ?? randomBytes(INBOX_SECRET_LENGTH);
+    if (!(inboxSecret instanceof Uint8Array) || inboxSecret.length !== INBOX_SECRET_LENGTH) {
+      throw new ArgumentError('inboxSecret', `expected ${INBOX_SECRET_LENGTH} bytes`);
+    }
+    if (options.fetchDocument === undefined) {
+      if (options.directoryUrl === undefined || options.authorityPublicKeys === undefined) {
+        throw new ArgumentError(
+          'directoryUrl',
+          'give directoryUrl and authorityPublicKeys, or fetchDocument',
+        );
+      }
+    }
+    for (const name of ['timeoutMs', 'minReplySurbs', 'documentRefreshMs'] as const) {
+      const value = options[name];
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+        throw new ArgumentError(name, 'expected a positive integer');
+      }
+    }
+    if ((options.minReplySurbs ?? 1) > MAX_FRAGMENTS) {
+      throw new ArgumentError('minReplySurbs', `at most ${MAX_FRAGMENTS}`);
+    }
+    this.#options = options;
+    this.#geometry = geometry;
+    const backend = options.backend ?? platformBackend;
+    this.#sphinx = new Sphinx(geometry, backend);
+    this.#protocol = new ClientProtocol(geometry);
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? secureRandom;
+    this.#inboxSecret = Uint8Array.from(inboxSecret);
+    this.#inboxId = inboxId(this.#inboxSecret);
+    this.#serviceId = serviceId(options.service ?? DELIVERY_SERVICE);
+    const { directoryUrl, authorityPublicKeys } = options;
+    this.#fetchDocument =
+      options.fetchDocument ??
+      (async () => {
+        const { document } = await fetchNetworkDocument(directoryUrl as string | URL, {
+          authorityKeys: authorityPublicKeys as AuthorityPublicKeys,
+          expectedGeometryHash: geometry.hash(),
+          now: this.#clock.now(),
+          backend,
+        });
+        return document;
+      });
+    this.#replies = new Reassembler({
+      maxPending: MAX_PENDING_REPLIES,
+      maxPendingBytes: MAX_PENDING_REPLY_BYTES,
+      maxAgeMs: options.timeoutMs ?? DEFAULT_MIXNET_TIMEOUT_MS,
+      now: () => this.#clock.now(),
+    });
+  }
+
+  /**
+   * Starts a carrier: fetches the network document, connects to the gateway, starts sending cover at the
+   * document's rate. Resolves once the first attempt at both has finished, whether the carrier is then
+   * 'up' or 'down' (see `status()`; it keeps retrying). Throws only `ArgumentError` for bad options.
+   */
+  static async connect(options: MixnetCarrierOptions): Promise<MixnetCarrier> {
+    const carrier = new MixnetCarrier(options);
+    await carrier.#refreshDocument();
+    await carrier.#connect();
+    return carrier;
+  }
+
+  status(): CarrierStatus {
+    return this.#status;
+  }
+
+  onStatus(listener: (status: CarrierStatus) => void): () => void {
+    this.#statusListeners.add(listener);
+    return () => this.#statusListeners.delete(listener);
+  }
+
+  /** Calls `listener` for every packet sent (real, loop or drop); returns the unsubscribe function. */
+  onPacket(listener: (event: PacketEvent) => void): () => void {
+    this.#packetListeners.add(listener);
+    return () => this.#packetListeners.delete(listener);
+  }
+
+  /** The Sphinx recipient id of this client's inbox (what its gateway stores replies and loops under). */
+  get inboxId(): Uint8Array {
+    return Uint8Array.from(this.#inboxId);
+  }
+
+  stats(): MixnetCarrierStats {
+    const settled = this.#loopsReturned + this.#loopsLost;
+    return {
+      sent: { ...this.#sent },
+      retransmissions: this.#retransmissions,
+      queued: this.#queue.length,
+      loops: {
+        sent: this.#loopsSent,
+        returned: this.#loopsReturned,
+        lost: this.#loopsLost,
+        pending: this.#loops.size,
+        lossRate: settled === 0 ? undefined : this.#loopsLost / settled,
+        lastRoundTripMs: this.#lastLoopRoundTrip,
+      },
+      rateLimited: this.#rateLimited,
+      ratePerSecond: this.#scheduler?.ratePerSecond,
+      epoch: this.#document?.epoch,
+    };
+  }
+
+  /**
+   * Sends `request` to the service and resolves with its response. Rejects with `CarrierError`: 'closed',
+   * 'unreachable' (the carrier is down, or went down before the response came), 'timeout' (default
+   * `DEFAULT_MIXNET_TIMEOUT_MS`), 'too_large' (more than `MAX_FRAGMENTS` fragments either way); or with
+   * the signal's reason when aborted.
+   */
+  request(request: Uint8Array, options: CarrierRequestOptions = {}): Promise<Uint8Array> {
+    if (!(request instanceof Uint8Array)) throw new ArgumentError('request', 'expected a Uint8Array');
+    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_MIXNET_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new ArgumentError('timeoutMs', 'expected > 0');
+    if (this.#closed) return Promise.reject(new CarrierError('closed', 'the carrier is closed'));
+    if (this.#status.state === 'down') {
+      return Promise.reject(new CarrierError('unreachable', this.#status.reason));
+    }
+    const fragments = Math.ceil(request.length / requestCapacity(this.#geometry));
+    if (fragments > MAX_FRAGMENTS) {
+      return Promise.reject(
+        new CarrierError('too_large', `${request.length} bytes need more than ${MAX_FRAGMENTS} packets`),
+      );
+    }
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const pending: PendingRequest = {
+        bytes: Uint8Array.from(request),
+        resolve,
+        reject,
+        attempts: [],
+        cleanup: [],
+        surbCount: Math.min(MAX_FRAGMENTS, this.#options.minReplySurbs ?? DEFAULT_MIN_REPLY_SURBS),
+        settled: false,
+      };
+      const timer = this.#clock.setTimeout(
+        () => this.#fail(pending, new CarrierError('timeout', `no response within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      pending.cleanup.push(() => this.#clock.clearTimeout(timer));
+      if (signal) {
+        const onAbort = (): void => this.#fail(pending, signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        pending.cleanup.push(() => signal.removeEventListener('abort', onAbort));
+      }
+      if (this.#status.state === 'up') this.#startAttempt(pending);
+      else this.#waiting.add(pending);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#scheduler?.stop();
+    this.#clock.clearTimeout(this.#reconnectTimer);
+    this.#clock.clearTimeout(this.#refreshTimer);
+    this.#clock.clearTimeout(this.#prepareTimer);
+    this.#connection?.close();
+    this.#connection = undefined;
+    const error = new CarrierError('closed', 'the carrier was closed');
+    for (const pending of this.#allPending()) this.#fail(pending, error);
+    this.#surbs.clear();
+    this.#replies.clear();
+    this.#inboxSecret.fill(0);
+    this.#setStatus({ state: 'down', reason: 'closed' });
+  }
+
+  // Status.
+
+  #computeStatus(): CarrierStatus {
+    if (this.#closed) return { state: 'down', reason: 'closed' };
+    if (!this.#candidates) {
+      return this.#documentProblem
+        ? { state: 'down', reason: this.#documentProblem }
+        : { state: 'connecting', reason: 'fetching the network document' };
+    }
+    if (!this.#connection) {
+      return this.#gatewayProblem
+        ? { state: 'down', reason: this.#gatewayProblem }
+        : { state: 'connecting', reason: 'connecting to the gateway' };
+    }
+    if (!this.#entry() || !this.#exit()) {
+      return { state: 'down', reason: 'the gateway is not in the network document' };
+    }
+    return { state: 'up' };
+  }
+
+  #updateStatus(): void {
+    this.#setStatus(this.#computeStatus());
+  }
+
+  #setStatus(status: CarrierStatus): void {
+    if (sameStatus(status, this.#status)) return;
+    this.#status = status;
+    if (status.state === 'up') {
+      this.#scheduler?.start();
+      for (const pending of this.#waiting) this.#startAttempt(pending);
+      this.#waiting.clear();
+    } else {
+      this.#scheduler?.stop();
+    }
+    if (status.state === 'down') {
+      // Fail closed: nothing waits for a network that is not there; the caller retries (requests are idempotent).
+      const error = new CarrierError('unreachable', status.reason);
+      for (const pending of this.#allPending()) this.#fail(pending, error);
+    }
+    for (const listener of this.#statusListeners) listener(status);
+  }
+
+  #allPending(): PendingRequest[] {
+    return [...new Set([...this.#waiting, ...this.#attempts.values()])];
+  }
+
+  // The network document.
+
+  async #refreshDocument(): Promise<void> {
+    this.#clock.clearTimeout(this.#refreshTimer);
+    try {
+      const document = await this.#fetchDocument();
+      if (this.#closed) return;
+      this.#acceptDocument(document);
+    } catch (error) {
+      if (this.#closed) return;
+      const expired = this.#document && this.#clock.now() >= this.#document.validUntil;
+      if (!this.#document || expired) {
+        this.#document = undefined;
+        this.#candidates = undefined;
+        this.#documentProblem = `no valid network document (${reasonOf(error)})`;
+      }
+    }
+    if (this.#closed) return;
+    const untilExpiry = this.#document ? this.#document.validUntil - this.#clock.now() : Infinity;
+    const refreshMs = this.#options.documentRefreshMs ?? DEFAULT_DOCUMENT_REFRESH_MS;
+    this.#refreshTimer = this.#clock.setTimeout(
+      () => void this.#refreshDocument(),
+      Math.max(1_000, Math.min(refreshMs, untilExpiry)),
+    );
+    this.#updateStatus();
+  }
+
+  #acceptDocument(document: NetworkDocument): void {
+    const { layers, clientSendRate } = document.parameters;
+    if (layers + 2 > this.#geometry.nrHops) {
+      throw new CarrierError('unreachable', `${layers} layers need ${layers + 2} Sphinx hops`);
+    }
+    const candidates = pathCandidates(document);
+    this.#document = document;
+    this.#candidates = candidates;
+    this.#documentProblem = undefined;
+    this.#preparedLoop = undefined;
+    this.#preparedDrop = undefined;
+    if (this.#scheduler) this.#scheduler.setRate(clientSendRate);
+    else {
+      this.#scheduler = new PoissonScheduler({
+        ratePerSecond: clientSendRate,
+        clock: this.#clock,
+        random: this.#random,
+        onTick: () => this.#tick(),
+      });
+    }
+  }
+
+  // The gateway.
+
+  #connect(): Promise<void> {
+    this.#connecting ??= this.#openGateway().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #openGateway(): Promise<void> {
+    try {
+      const connection = await GatewayConnection.open({
+        url: this.#options.gatewayUrl,
+        protocol: this.#protocol,
+        inboxSecret: this.#inboxSecret,
+        clock: this.#clock,
+        timeoutMs: GATEWAY_OPEN_TIMEOUT_MS,
+        handlers: {
+          onItem: (item) => this.#onItem(item),
+          onError: (error) => this.#onGatewayError(error),
+          onClose: (reason) => this.#onGatewayClosed(reason),
+        },
+      });
+      if (this.#closed) {
+        connection.close();
+        return;
+      }
+      const previous = this.#gatewayId;
+      this.#connection = connection;
+      this.#gatewayId = connection.welcome.gatewayId;
+      this.#gatewayProblem = undefined;
+      this.#reconnectDelay = RECONNECT_MIN_MS;
+      if (previous && toHex(previous) !== toHex(connection.welcome.gatewayId)) this.#restartAll();
+      this.#updateStatus();
+    } catch (error) {
+      if (this.#closed) return;
+      this.#gatewayProblem =
+        error instanceof CarrierError ? error.message.replace(/^unreachable: /, '') : 'gateway unreachable';
+      this.#updateStatus();
+      this.#scheduleReconnect();
+    }
+  }
+
+  #scheduleReconnect(): void {
+    const delay = this.#reconnectDelay * (0.5 + this.#random());
+    this.#reconnectDelay = Math.min(RECONNECT_MAX_MS, this.#reconnectDelay * 2);
+    this.#reconnectTimer = this.#clock.setTimeout(() => void this.#connect(), delay);
+  }
+
+  #onGatewayClosed(reason: string): void {
+    this.#connection = undefined;
+    this.#acks = [];
+    this.#gatewayProblem = undefined;
+    this.#setStatus({ state: 'connecting', reason: `reconnecting to the gateway (${reason})` });
+    void this.#connect();
+  }
+
+  #onGatewayError(error: ProtocolErrorMessage): void {
+    if (error.reason === 'rate_limited') this.#rateLimited++;
+  }
+
+  /** The gateway changed (another node behind the URL): packets built for the old one cannot enter here. */
+  #restartAll(): void {
+    this.#queue = [];
+    for (const pending of new Set(this.#attempts.values())) this.#startAttempt(pending);
+  }
+
+  #entry(): DocumentNode | undefined {
+    const candidates = this.#candidates;
+    const id = this.#gatewayId;
+    return candidates && id ? candidates.gateways.get(toHex(id)) : undefined;
+  }
+
+  #exit(): DocumentNode | undefined {
+    const id = this.#options.exitGatewayId;
+    if (id === undefined) return this.#entry();
+    return this.#candidates?.gateways.get(toHex(id));
+  }
+
+  // Sending.
+
+  #tick(): void {
+    const connection = this.#connection;
+    if (!connection?.isOpen) return;
+    try {
+      connection.sendAck(this.#acks);
+      this.#acks = [];
+      this.#expireLoops();
+      const real = this.#queue.shift();
+      if (real) {
+        connection.sendPacket(real.packet);
+        this.#count('real');
+        this.#onFragmentSent(real);
+        return;
+      }
+      const share = this.#document?.parameters.loopCoverShare ?? 0;
+      if (this.#random() < share) {
+        const loop = this.#preparedLoop ?? this.#buildLoop();
+        this.#preparedLoop = undefined;
+        connection.sendPacket(loop.packet);
+        this.#loops.set(loop.id, { sentAt: this.#clock.now(), mixes: loop.mixes });
+        this.#loopsSent++;
+        this.#count('loop');
+      } else {
+        const drop = this.#preparedDrop ?? this.#buildDrop();
+        this.#preparedDrop = undefined;
+        connection.sendPacket(drop);
+        this.#count('drop');
+      }
+      this.#prepareCover();
+    } catch (error) {
+      // A document without a route (the status says so) or a closed socket: this tick sends nothing.
+      if (!(error instanceof UmbraError)) throw error;
+    }
+  }
+
+  #count(kind: PacketKind): void {
+    this.#sent[kind]++;
+    const event = { kind, at: this.#clock.now() };
+    for (const listener of this.#packetListeners) listener(event);
+  }
+
+  /** Builds the next cover packets between ticks, so a tick only hands a ready packet to the socket. */
+  #prepareCover(): void {
+    if (this.#prepareTimer !== undefined) return;
+    this.#prepareTimer = this.#clock.setTimeout(() => {
+      this.#prepareTimer = undefined;
+      if (this.#closed || !this.#candidates || !this.#entry()) return;
+      try {
+        this.#preparedLoop ??= this.#buildLoop();
+        this.#preparedDrop ??= this.#buildDrop();
+      } catch (error) {
+        if (!(error instanceof UmbraError)) throw error;
+      }
+    }, 0);
+  }
+
+  #requireRoute(): Route {
+    const candidates = this.#candidates;
+    const entry = this.#entry();
+    const exit = this.#exit();
+    if (!candidates || !entry || !exit) {
+      throw new CarrierError('unreachable', 'no route: the network document or the gateway is missing');
+    }
+    return { candidates, entry, exit };
+  }
+
+  #buildLoop(): PreparedLoop {
+    const { candidates, entry } = this.#requireRoute();
+    const id = randomBytes(LOOP_ID_LENGTH);
+    const path = selectPath(candidates, {
+      entry,
+      exit: entry,
+      exitCommands: [{ type: 'recipient', id: this.#inboxId }],
+      pick: this.#pick,
+    });
+    return {
+      packet: this.#sphinx.newPacket(path, encodeForwardPayload(this.#geometry, id)),
+      id: toHex(id),
+      mixes: path.slice(1, -1).map((hop) => hop.id),
+    };
+  }
+
+  #buildDrop(): Uint8Array {
+    const { candidates, entry } = this.#requireRoute();
+    const gateways = [...candidates.gateways.values()];
+    const exit = gateways[this.#pick(gateways.length)] as DocumentNode;
+    const path = selectPath(candidates, { entry, exit, pick: this.#pick });
+    return this.#sphinx.newPacket(path, encodeForwardPayload(this.#geometry, new Uint8Array(0)));
+  }
+
+  readonly #pick = (bound: number): number => Math.floor(this.#random() * bound);
+
+  #expireLoops(): void {
+    const now = this.#clock.now();
+    const timeout = 2 * this.#baseRetransmitMs();
+    for (const [id, loop] of this.#loops) {
+      if (now - loop.sentAt < timeout) break;
+      this.#loops.delete(id);
+      this.#loopsLost++;
+      this.#health.record(loop.mixes, false);
+    }
+  }
+
+  // Requests.
+
+  /**
+   * The first retransmission timeout: L rounds out and L rounds back, doubled for queueing at the mixes,
+   * plus four mean sending gaps and half a second for the links.
+   */
+  #baseRetransmitMs(): number {
+    const parameters = this.#document?.parameters;
+    if (!parameters) return 10_000;
+    const rounds = 2 * parameters.layers * parameters.roundPeriodMs;
+    return 2 * rounds + 4_000 / parameters.clientSendRate + 500;
+  }
+
+  /** Builds every fragment of a fresh attempt (new request id, paths and SURBs) and queues it for sending. */
+  #startAttempt(pending: PendingRequest): void {
+    if (pending.settled) return;
+    let route: Route;
+    try {
+      route = this.#requireRoute();
+    } catch (error) {
+      this.#fail(pending, error);
+      return;
+    }
+    const { candidates, entry, exit } = route;
+    const requestId = newRequestId();
+    const attempt: Attempt = { requestId, key: toHex(requestId), unsent: 0, timer: undefined };
+    if (pending.attempts.length > 0) this.#retransmissions++;
+    const payloads = splitRequest(this.#geometry, requestId, pending.bytes, pending.surbCount);
+    for (const payload of payloads) {
+      const surbId = randomBytes(SURB_ID_LENGTH);
+      const surb = this.#sphinx.newSurb(
+        selectPath(candidates, {
+          exit: entry,
+          exitCommands: [
+            { type: 'recipient', id: this.#inboxId },
+            { type: 'surb_reply', id: surbId },
+          ],
+          pick: this.#pick,
+          avoid: this.#health.isSuspect,
+        }),
+      );
+      this.#surbs.set(toHex(surbId), { keys: surb.keys, request: pending, attempt });
+      const path = selectPath(candidates, {
+        entry,
+        exit,
+        exitCommands: [{ type: 'recipient', id: this.#serviceId }],
+        pick: this.#pick,
+        avoid: this.#health.isSuspect,
+      });
+      const packet = this.#sphinx.newPacket(path, encodeForwardPayload(this.#geometry, payload, surb.surb));
+      this.#queue.push({ packet, request: pending, attempt });
+    }
+    attempt.unsent = payloads.length;
+    pending.attempts.push(attempt);
+    this.#attempts.set(attempt.key, pending);
+  }
+
+  #onFragmentSent({ request, attempt }: QueuedPacket): void {
+    attempt.unsent--;
+    if (attempt.unsent === 0) this.#armRetransmit(request, attempt);
+  }
+
+  /**
+   * Starts the attempt's retransmission timer: from its last packet, or from a partial response (wait one
+   * more timeout for the rest), doubling with every attempt. Only the newest attempt retransmits.
+   */
+  #armRetransmit(request: PendingRequest, attempt: Attempt): void {
+    if (request.settled) return;
+    // Retransmissions add no load to the network (they take cover packets' places), so the backoff is
+    // gentle: ×1.5 per attempt, at most four base timeouts.
+    const base = this.#baseRetransmitMs();
+    const backoff = Math.min(4, 1.5 ** (request.attempts.length - 1));
+    const timeout = Math.min(MAX_RETRANSMIT_TIMEOUT_MS, base * backoff);
+    attempt.timer = this.#clock.setTimeout(() => {
+      if (request.settled || request.attempts[request.attempts.length - 1] !== attempt) return;
+      this.#startAttempt(request);
+    }, timeout);
+  }
+
+  #settle(pending: PendingRequest): void {
+    pending.settled = true;
+    for (const cleanup of pending.cleanup) cleanup();
+    this.#waiting.delete(pending);
+    for (const attempt of pending.attempts) {
+      this.#clock.clearTimeout(attempt.timer);
+      this.#attempts.delete(attempt.key);
+    }
+    this.#queue = this.#queue.filter((queued) => queued.request !== pending);
+    for (const [id, entry] of this.#surbs) if (entry.request === pending) this.#surbs.delete(id);
+  }
+
+  #fail(pending: PendingRequest, error: unknown): void {
+    if (pending.settled) return;
+    this.#settle(pending);
+    pending.reject(error);
+  }
+
+  // Receiving.
+
+  #onItem(item: InboxItem): void {
+    this.#acks.push(item.sequence);
+    const { content } = item;
+    if (content.kind === 'message') this.#onMessage(content.value.payload);
+    else this.#onReply(content.value.surbId, content.value.payload);
+  }
+
+  /** A forward payload addressed to the inbox: one of our loops coming back, or something to ignore. */
+  #onMessage(payload: Uint8Array): void {
+    let id: string;
+    try {
+      id = toHex(decodeForwardPayload(this.#geometry, payload).userPayload.subarray(0, LOOP_ID_LENGTH));
+    } catch (error) {
+      if (error instanceof CodecError || error instanceof SphinxError) return;
+      throw error;
+    }
+    const loop = this.#loops.get(id);
+    if (loop === undefined) return;
+    this.#loops.delete(id);
+    this.#loopsReturned++;
+    this.#lastLoopRoundTrip = this.#clock.now() - loop.sentAt;
+    this.#health.record(loop.mixes, true);
+  }
+
+  #onReply(surbId: Uint8Array, payload: Uint8Array): void {
+    const key = toHex(surbId);
+    const entry = this.#surbs.get(key);
+    if (!entry) return;
+    this.#surbs.delete(key);
+    let fragment: ReplyFragment;
+    try {
+      fragment = decodeReplyFragment(this.#geometry, this.#sphinx.decryptSurbPayload(payload, entry.keys));
+    } catch (error) {
+      if (error instanceof CodecError || error instanceof SphinxError) return;
+      throw error;
+    }
+    const { request, attempt } = entry;
+    if (request.settled || toHex(fragment.requestId) !== attempt.key) return;
+    // Any reply fragment proves the exit holds the whole request: this attempt needs no retransmission.
+    this.#clock.clearTimeout(attempt.timer);
+    switch (fragment.status) {
+      case 'ok': {
+        this.#replies.prune();
+        const complete = this.#replies.add(fragment, undefined);
+        if (complete) {
+          this.#settle(request);
+          request.resolve(complete.data);
+        } else this.#armRetransmit(request, attempt);
+        return;
+      }
+      case 'too_large':
+        if (request.surbCount >= MAX_FRAGMENTS) {
+          this.#fail(
+            request,
+            new CarrierError('too_large', `the response needs more than ${MAX_FRAGMENTS} SURBs`),
+          );
+        } else {
+          request.surbCount = Math.min(MAX_FRAGMENTS, request.surbCount * 2);
+          this.#startAttempt(request);
+        }
+        return;
+      case 'unknown_service':
+        this.#fail(request, new CarrierError('unreachable', 'the exit gateway does not offer this service'));
+        return;
+      case 'failed':
+        this.#fail(request, new CarrierError('unreachable', 'the service failed to answer'));
+        return;
+    }
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof UmbraError) return error.message;
+  return 'unexpected failure';
+}

@@ -1,0 +1,197 @@
+// The mixnet carrier against an in-test network (support.ts): a real WebSocket gateway speaking the client
+// protocol, real Sphinx packets unwrapped at every hop with the nodes' keys, the echo service at the exit,
+// replies over the client's SURBs. Covered: request/response; requests and responses of several fragments;
+// a response larger than the SURBs sent (too_large, then more SURBs); cover traffic at rate λ with nothing
+// to send, loops returning; a dead mix node (loss measured by loops, requests still answered exactly once
+// through retransmission over fresh paths); gateway killed and restarted; no valid document; timeout,
+// abort and close.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { MixnetCarrier, type MixnetCarrierOptions } from '../../../src/client/carrier/mixnet.ts';
+import { toHex } from '../../../src/crypto/bytes.ts';
+import { randomBytes } from '../../../src/crypto/random.ts';
+import { CarrierError, DirectoryError } from '../../../src/errors.ts';
+import { ECHO_SERVICE, replyCapacity, requestCapacity } from '../../../src/gateway/service-framing.ts';
+import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
+import { geometry, TestGateway, TestNetwork, until } from './support.ts';
+
+const open: MixnetCarrier[] = [];
+const gateways: TestGateway[] = [];
+
+after(async () => {
+  await Promise.all(open.map((carrier) => carrier.close()));
+  await Promise.all(gateways.map((gateway) => gateway.stop()));
+});
+
+async function setup(
+  options: Partial<MixnetCarrierOptions> = {},
+  network = new TestNetwork(),
+): Promise<{ gateway: TestGateway; carrier: MixnetCarrier }> {
+  const gateway = await new TestGateway(network).start();
+  gateways.push(gateway);
+  const carrier = await MixnetCarrier.connect({
+    gatewayUrl: gateway.url,
+    geometry,
+    fetchDocument: async () => network.document,
+    service: ECHO_SERVICE,
+    ...options,
+  });
+  open.push(carrier);
+  return { gateway, carrier };
+}
+
+function isCarrierError(reason: string) {
+  return (error: unknown) => error instanceof CarrierError && error.reason === reason;
+}
+
+describe('MixnetCarrier', () => {
+  test('is up once connected, and a request comes back from the echo service over SURBs', async () => {
+    const { gateway, carrier } = await setup();
+    assert.deepEqual(carrier.status(), { state: 'up' });
+    assert.equal(carrier.kind, 'mixnet');
+    const request = randomBytes(200);
+    const response = await carrier.request(request);
+    assert.deepEqual(response, request);
+    assert.equal(gateway.serviceCalls.length, 1);
+    const stats = carrier.stats();
+    assert.ok(stats.sent.real >= 2, 'a request carries at least two SURB-bearing fragments by default');
+    assert.equal(stats.ratePerSecond, 50);
+    assert.equal(stats.epoch, 1);
+  });
+
+  test('requests and responses of several fragments reassemble', async () => {
+    const { gateway, carrier } = await setup();
+    gateway.handler = async (request) => Uint8Array.from([...request, ...request, ...request]);
+    const request = randomBytes(3 * requestCapacity(geometry) + 17);
+    const response = await carrier.request(request);
+    assert.equal(response.length, 3 * request.length);
+    assert.deepEqual(response.subarray(0, request.length), request);
+    assert.deepEqual(response.subarray(2 * request.length), request);
+    assert.ok(response.length > 3 * replyCapacity(geometry), 'the response needed several SURBs');
+    assert.equal(toHex(gateway.serviceCalls[0] ?? new Uint8Array()), toHex(request));
+  });
+
+  test('a response larger than the SURBs sent comes back after a retry with more SURBs', async () => {
+    const { gateway, carrier } = await setup({ minReplySurbs: 1 });
+    const big = randomBytes(6 * replyCapacity(geometry));
+    gateway.handler = async () => big;
+    const response = await carrier.request(Uint8Array.of(1));
+    assert.deepEqual(response, big);
+    assert.ok(gateway.serviceCalls.length >= 2, 'the first attempt was answered too_large');
+    assert.ok(carrier.stats().retransmissions >= 1);
+  });
+
+  test('with nothing to send it keeps sending at λ: loops and drops, and the loops come back', async () => {
+    const { gateway, carrier } = await setup();
+    const events: string[] = [];
+    carrier.onPacket((event) => events.push(event.kind));
+    await until(() => carrier.stats().loops.returned >= 10 && gateway.count('drop') >= 10, 'cover traffic');
+    assert.ok(events.every((kind) => kind === 'loop' || kind === 'drop'));
+    assert.equal(gateway.count('request'), 0);
+    const { loops, sent } = carrier.stats();
+    assert.equal(loops.lost, 0);
+    assert.equal(loops.lossRate, 0);
+    assert.ok((loops.lastRoundTripMs ?? -1) >= 0);
+    assert.equal(sent.real, 0);
+    // What the gateway received is exactly what the carrier reports sending.
+    await until(() => gateway.received.length >= sent.loop + sent.drop, 'packets to arrive');
+  });
+
+  test('the packet rate is the same whether requests are made or not', async () => {
+    const { gateway, carrier } = await setup();
+    const idleStart = gateway.received.length;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const idle = gateway.received.length - idleStart;
+    const busyStart = gateway.received.length;
+    const started = Date.now();
+    while (Date.now() - started < 1000) await carrier.request(randomBytes(50));
+    const busy = gateway.received.length - busyStart;
+    // λ = 50/s: both counts are Poisson(≈ 50); real packets took cover slots instead of adding to them.
+    assert.ok(carrier.stats().sent.real > 0);
+    assert.ok(Math.abs(busy - idle) < 45, `idle ${idle}, busy ${busy}`);
+    assert.ok(busy < 100, `busy ${busy}`);
+  });
+
+  test('a dead mix node loses packets: loops measure it, retransmission over fresh paths then routes around it', async () => {
+    const network = new TestNetwork();
+    const dead = toHex((network.mixes(2)[0] as { id: Uint8Array }).id);
+    const { gateway, carrier } = await setup({}, network);
+    gateway.lose = (hop) => toHex(hop) === dead;
+    const requests = Array.from({ length: 6 }, () => randomBytes(100));
+    assert.deepEqual(await Promise.all(requests.map((request) => carrier.request(request))), requests);
+    await until(() => carrier.stats().loops.lost >= 8, 'loops counted lost', 20_000);
+    const stats = carrier.stats();
+    assert.ok(stats.retransmissions > 0, 'some attempt went through the dead node');
+    assert.ok(gateway.count('lost') > 0);
+    assert.ok((stats.loops.lossRate ?? 0) > 0);
+
+    // Every lost loop crossed the dead node: real packets and SURBs now avoid it, so nothing is lost.
+    const later = Array.from({ length: 6 }, () => randomBytes(100));
+    assert.deepEqual(await Promise.all(later.map((request) => carrier.request(request))), later);
+    assert.equal(carrier.stats().retransmissions, stats.retransmissions);
+  });
+
+  test('gateway killed: status down, requests refused as unreachable; restarted: up and working again', async () => {
+    const { gateway, carrier } = await setup();
+    const statuses: CarrierStatus[] = [];
+    carrier.onStatus((status) => statuses.push(status));
+    await gateway.stop();
+    await until(() => carrier.status().state === 'down', 'status down');
+    const status = carrier.status();
+    assert.equal(status.state, 'down');
+    assert.match(status.state === 'down' ? status.reason : '', /gateway/);
+    await assert.rejects(carrier.request(Uint8Array.of(1)), isCarrierError('unreachable'));
+    const sentWhileDown = carrier.stats().sent;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(carrier.stats().sent, sentWhileDown, 'nothing is sent while the gateway is down');
+
+    await gateway.start();
+    await until(() => carrier.status().state === 'up', 'status up again', 20_000);
+    const request = randomBytes(64);
+    assert.deepEqual(await carrier.request(request), request);
+    assert.ok(statuses.some((entry) => entry.state === 'connecting'));
+  });
+
+  test('without a valid network document it is down and sends nothing', async () => {
+    const network = new TestNetwork();
+    const gateway = await new TestGateway(network).start();
+    gateways.push(gateway);
+    const carrier = await MixnetCarrier.connect({
+      gatewayUrl: gateway.url,
+      geometry,
+      fetchDocument: async () => {
+        throw new DirectoryError('bad_signature', 'the Ed25519 signature does not verify');
+      },
+    });
+    open.push(carrier);
+    const status = carrier.status();
+    assert.equal(status.state, 'down');
+    assert.match(status.state === 'down' ? status.reason : '', /no valid network document/);
+    await assert.rejects(carrier.request(Uint8Array.of(1)), isCarrierError('unreachable'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(gateway.received.length, 0);
+  });
+
+  test('timeout, abort and close reject with their reasons', async () => {
+    const { gateway, carrier } = await setup();
+    gateway.handler = () => new Promise(() => undefined);
+    await assert.rejects(carrier.request(Uint8Array.of(1), { timeoutMs: 300 }), isCarrierError('timeout'));
+    const controller = new AbortController();
+    const aborted = carrier.request(Uint8Array.of(2), { signal: controller.signal });
+    controller.abort(new Error('stop'));
+    await assert.rejects(aborted, /stop/);
+    const pending = carrier.request(Uint8Array.of(3));
+    await carrier.close();
+    await assert.rejects(pending, isCarrierError('closed'));
+    await assert.rejects(carrier.request(Uint8Array.of(4)), isCarrierError('closed'));
+    assert.deepEqual(carrier.status(), { state: 'down', reason: 'closed' });
+  });
+
+  test('a request beyond 256 fragments is too large', async () => {
+    const { carrier } = await setup();
+    await assert.rejects(
+      carrier.request(new Uint8Array(257 * requestCapacity(geometry))),
+      isCarrierError('too_large'),
+    );
+  });
+});
