@@ -112,6 +112,8 @@ export const defaultParameters: MixingParameters = {
 /** A network document over fresh X25519 keys, and the keys, by node id. */
 export class TestNetwork {
   readonly document: NetworkDocument;
+  /** The document's encoded body (unsigned), for passing it to a browser page. */
+  readonly body: Uint8Array;
   readonly #secretKeys = new Map<string, Uint8Array>();
 
   constructor(
@@ -137,17 +139,16 @@ export class TestNetwork {
       for (let i = 0; i < (options.perLayer ?? 2); i++) add('mix', layer);
     }
     const now = Date.now();
-    this.document = decodeNetworkDocument(
-      encodeNetworkDocument({
-        epoch: 1,
-        validFrom: now - 60_000,
-        validUntil: now + 3_600_000,
-        issuedAt: now,
-        geometryHash: geometry.hash(),
-        parameters,
-        nodes: sortNodes(entries),
-      }),
-    );
+    this.body = encodeNetworkDocument({
+      epoch: 1,
+      validFrom: now - 60_000,
+      validUntil: now + 3_600_000,
+      issuedAt: now,
+      geometryHash: geometry.hash(),
+      parameters,
+      nodes: sortNodes(entries),
+    });
+    this.document = decodeNetworkDocument(this.body);
     for (const node of this.document.nodes) {
       const index = entries.findIndex((entry) => toHex(entry.identityKey) === toHex(node.identityKey));
       this.#secretKeys.set(toHex(node.id), secrets[index] as Uint8Array);

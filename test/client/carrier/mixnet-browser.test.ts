@@ -1,0 +1,144 @@
+// The mixnet carrier in a real browser: bundled for browsers (the `browser` condition, as the web app is),
+// its import graph holds the portable crypto backend and not the Node one, and no Node built-in at all;
+// loaded into Debian's Chromium, it
+// connects to the in-test gateway over the page's own WebSocket and gets an echo back through the mix
+// layers. Skipped, with a line saying so, when no Chromium is installed.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { toHex } from '../../../src/crypto/bytes.ts';
+import { randomBytes } from '../../../src/crypto/random.ts';
+import { TestGateway, TestNetwork } from './support.ts';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+
+const ENTRY = `
+import { MixnetCarrier } from './src/client/carrier/mixnet.ts';
+import { fromHex, toHex } from './src/crypto/bytes.ts';
+import { decodeNetworkDocument } from './src/directory/document.ts';
+import { ECHO_SERVICE } from './src/gateway/service-framing.ts';
+import { Geometry } from './src/sphinx/geometry.ts';
+
+globalThis.echoThroughMixnet = async (gatewayUrl, documentHex, requestHex) => {
+  const geometry = Geometry.create({ scheme: 'x25519', userForwardPayloadLength: 512, withSurb: true, nrHops: 5 });
+  const document = decodeNetworkDocument(fromHex(documentHex));
+  const carrier = await MixnetCarrier.connect({
+    gatewayUrl, geometry, fetchDocument: async () => document, service: ECHO_SERVICE,
+  });
+  try {
+    const status = carrier.status().state;
+    const response = toHex(await carrier.request(fromHex(requestHex)));
+    return { status, response, sent: carrier.stats().sent, node: typeof process !== 'undefined' };
+  } finally {
+    await carrier.close();
+  }
+};
+`;
+
+async function bundle(): Promise<{
+  js: Uint8Array;
+  inputs: Record<string, { imports: { path: string }[] }>;
+}> {
+  const esbuild = await import('esbuild-wasm');
+  try {
+    const result = await esbuild.build({
+      absWorkingDir: ROOT,
+      stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'ts', sourcefile: 'entry.ts' },
+      bundle: true,
+      write: false,
+      platform: 'browser',
+      format: 'esm',
+      target: 'es2023',
+      conditions: ['browser'],
+      metafile: true,
+      logLevel: 'silent',
+      outfile: 'carrier.js',
+      plugins: [
+        {
+          name: 'node-builtins',
+          setup(build) {
+            build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'stub' }));
+            build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+              contents: 'module.exports = {};',
+              loader: 'js',
+            }));
+          },
+        },
+      ],
+    });
+    const output = result.outputFiles.find((file) => file.path.endsWith('.js'));
+    if (!output) throw new Error('esbuild produced no JavaScript');
+    return { js: output.contents, inputs: result.metafile.inputs };
+  } finally {
+    await esbuild.stop();
+  }
+}
+
+describe('MixnetCarrier in a browser', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  test('bundles without the Node backend and echoes through the mix layers from Chromium', async (t) => {
+    if (!CHROMIUM) {
+      t.skip('SKIP: no Chromium installed (/usr/bin/chromium); the browser test did not run');
+      return;
+    }
+    const { js, inputs } = await bundle();
+    const files = Object.keys(inputs);
+    assert.ok(files.includes('src/crypto/backends/portable.ts'), 'the portable backend is bundled');
+    assert.ok(!files.includes('src/crypto/backends/node.ts'), 'the Node backend is not');
+    const withBuiltins = files.filter((file) =>
+      (inputs[file]?.imports ?? []).some((entry) => entry.path.startsWith('node:')),
+    );
+    assert.deepEqual(withBuiltins, [], 'no module of the carrier’s graph imports a Node built-in');
+
+    const network = new TestNetwork();
+    const gateway = await new TestGateway(network).start();
+    cleanups.push(() => gateway.stop());
+    const server = createServer((request, response) => {
+      if (request.url === '/carrier.js') {
+        response.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
+      } else {
+        response
+          .writeHead(200, { 'content-type': 'text/html' })
+          .end('<!doctype html><script type="module" src="/carrier.js"></script>');
+      }
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((ready) => server.once('listening', ready));
+    cleanups.push(() => new Promise((done) => server.close(() => done())));
+    const { port } = server.address() as AddressInfo;
+
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForFunction(() => 'echoThroughMixnet' in globalThis);
+    const request = randomBytes(1500);
+    const result = await page.evaluate(
+      ([url, document, bytes]) =>
+        (
+          globalThis as unknown as {
+            echoThroughMixnet: (
+              url: string,
+              document: string,
+              bytes: string,
+            ) => Promise<{ status: string; response: string; sent: { real: number }; node: boolean }>;
+          }
+        ).echoThroughMixnet(url, document, bytes),
+      [gateway.url, toHex(network.body), toHex(request)] as const,
+    );
+    assert.equal(result.node, false, 'the page is not Node');
+    assert.equal(result.status, 'up');
+    assert.equal(result.response, toHex(request));
+    assert.ok(result.sent.real >= 4, 'a 1,500-byte request took several fragments');
+    assert.equal(gateway.serviceCalls.length, 1);
+  });
+});
