@@ -1,0 +1,151 @@
+// Shared by the delivery-service tests: both databases (PostgreSQL only when DATABASE_URL is set, else a
+// visible skip), a fresh database per server, real servers on ephemeral ports, and clients over real
+// WebSockets.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import pg from 'pg';
+import { DirectCarrier, type DirectCarrierOptions } from '../../src/client/carrier/direct.ts';
+import { toHex } from '../../src/crypto/bytes.ts';
+import { randomBytes } from '../../src/crypto/random.ts';
+import {
+  type DeliveryServerConfig,
+  type DeliveryServerHandle,
+  startDeliveryServer,
+} from '../../src/delivery/server.ts';
+import {
+  type DeliveryStore,
+  type OpenStoreOptions,
+  openStore,
+  type StoreLocation,
+} from '../../src/delivery/store/index.ts';
+import type { IdentitySigner } from '../../src/protocol/api.ts';
+import { DeliveryClient } from '../../src/protocol/client.ts';
+
+export interface Backend {
+  readonly name: 'SQLite' | 'PostgreSQL';
+  /** A database nobody else uses; the store creates it. */
+  fresh(): StoreLocation;
+}
+
+const databaseUrl = process.env.DATABASE_URL ?? '';
+const run = `umbra_dtest_${toHex(randomBytes(4))}`;
+let count = 0;
+let root: string | undefined;
+let usedPostgres = false;
+
+const sqlite: Backend = {
+  name: 'SQLite',
+  fresh() {
+    root ??= mkdtempSync(join(tmpdir(), 'umbra-delivery-test-'));
+    count += 1;
+    return { sqlitePath: join(root, `db-${count}`, 'delivery.sqlite') };
+  },
+};
+
+const postgres: Backend = {
+  name: 'PostgreSQL',
+  fresh() {
+    usedPostgres = true;
+    count += 1;
+    return { postgresUrl: databaseUrl, schema: `${run}_${count}`, poolSize: 4 };
+  },
+};
+
+after(async () => {
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  if (!usedPostgres) return;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT nspname FROM pg_namespace WHERE nspname LIKE $1', [
+      `${run}\\_%`,
+    ]);
+    for (const { nspname } of rows) await client.query(`DROP SCHEMA "${String(nspname)}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+});
+
+export const hasPostgres = databaseUrl !== '';
+export const postgresBackend = postgres;
+
+/** Runs `body` once per database; PostgreSQL prints a skip line when DATABASE_URL is unset. */
+export function describeOnBackends(title: string, body: (backend: Backend) => void): void {
+  describe(`${title} (SQLite)`, () => body(sqlite));
+  if (hasPostgres) describe(`${title} (PostgreSQL)`, () => body(postgres));
+  else test(`${title} (PostgreSQL)`, (t) => t.skip('DATABASE_URL not set: PostgreSQL tests skipped'));
+}
+
+export const IDENTIFIER_KEY = new Uint8Array(32).fill(0x5a);
+
+export interface TestServer {
+  readonly server: DeliveryServerHandle;
+  readonly store: DeliveryStore;
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  location: StoreLocation,
+  config: Partial<DeliveryServerConfig> & Pick<OpenStoreOptions, 'clock' | 'limits'> = {},
+): Promise<TestServer> {
+  const store = await openStore({
+    ...location,
+    ...(config.clock ? { clock: config.clock } : {}),
+    limits: config.limits ?? {},
+  });
+  const server = await startDeliveryServer({ identifierKey: IDENTIFIER_KEY, ...config, store });
+  return {
+    server,
+    store,
+    async close() {
+      await server.close();
+      await store.close();
+    },
+  };
+}
+
+export interface TestClient {
+  readonly carrier: DirectCarrier;
+  readonly client: DeliveryClient;
+  close(): Promise<void>;
+}
+
+/** A client over its own WebSocket, resolved once the socket is up. */
+export async function connect(
+  server: DeliveryServerHandle,
+  identity?: IdentitySigner,
+  options: Partial<DirectCarrierOptions> = {},
+): Promise<TestClient> {
+  const carrier = new DirectCarrier({ url: server.webSocketUrl, ...options });
+  await waitUp(carrier);
+  const client = new DeliveryClient({ carrier, ...(identity ? { identity } : {}) });
+  return {
+    carrier,
+    client,
+    async close() {
+      client.close();
+      await carrier.close();
+    },
+  };
+}
+
+export function waitUp(carrier: DirectCarrier): Promise<void> {
+  return waitFor(carrier, 'up');
+}
+
+export function waitFor(carrier: DirectCarrier, state: 'up' | 'down' | 'connecting'): Promise<void> {
+  if (carrier.status().state === state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const off = carrier.onStatus((status) => {
+      if (status.state === state) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+export const id32 = (): Uint8Array => randomBytes(32);
+export const tag = (): Uint8Array => randomBytes(16);
