@@ -246,7 +246,8 @@ export type GatewayErrorReason =
   | 'unauthorized'
   | 'protocol'
   | 'unsupported_version'
-  | 'wrong_geometry';
+  | 'wrong_geometry'
+  | 'service_failed';
 
 /** The gateway refused a client or a service call: closed, an inbox at its quota, a client over its rate. */
 export class GatewayError extends UmbraError {

@@ -10,6 +10,7 @@
  * configuration.
  */
 import { availableParallelism } from 'node:os';
+import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
@@ -127,7 +128,12 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
     await node.stop();
     throw error;
   }
-  logger.info('mix node ready', { port: node.address.port, layer, epoch: view.epochAt(view.now()) });
+  logger.info('mix node ready', {
+    port: node.address.port,
+    nodeId: toHex(id),
+    layer,
+    epoch: view.epochAt(view.now()),
+  });
   return {
     id,
     node,

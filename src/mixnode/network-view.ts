@@ -30,8 +30,8 @@ export function mixSenders(layer: number): SenderPolicy {
 }
 
 /** Senders a gateway receives from: the last layer (exit traffic) and other gateways (SURB replies' first hop). */
-export function gatewaySenders(layers: () => number): SenderPolicy {
-  return (node) => node.role === 'gateway' || (node.role === 'mix' && node.layer === layers());
+export function gatewaySenders(layers: number): SenderPolicy {
+  return (node) => node.role === 'gateway' || (node.role === 'mix' && node.layer === layers);
 }
 
 export class NetworkView implements Topology, EpochClock {

@@ -1,0 +1,911 @@
+/**
+ * A gateway (docs/gateway.md): the first and the last Sphinx hop of every path, as the design brief (§2)
+ * and issue #5 describe.
+ *
+ * - **Entry.** Clients connect over WebSocket (client-protocol.ts; TLS unless on loopback), say hello with
+ *   their inbox secret, and send Sphinx packets whose first hop is this gateway. Each client is held to a
+ *   token-bucket rate; the gateway unwraps its hop and forwards the packet to the next hop (a layer-1 mix)
+ *   over a pinned TLS link, honouring a requested node delay. A client packet that would end here is dropped:
+ *   every packet a client sends must cross the mix layers.
+ * - **Exit.** A link listener takes packets from the last mix layer (and from other gateways, for SURB
+ *   replies whose first hop they are). A final hop naming a client inbox is stored (inbox-store.ts) and
+ *   pushed if the owner is connected; a SURB reply likewise; a final hop naming a service is collected into
+ *   its request (service-framing.ts), handed to the service, and the response sent back through the SURBs the
+ *   request carried; a final hop with no recipient (a mix's dummy, a client's drop cover) is dropped.
+ *
+ * Keys rotate with the directory's epochs as a mix node's do (current key, the previous one during the grace
+ * period); every unwrap's replay tag goes through the persistent replay filter, committed before anything the
+ * batch produced leaves. Logs carry counts and reasons only: never client addresses, inbox ids or payloads.
+ */
+
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { nodeBackend } from '../crypto/backends/node.ts';
+import { constantTimeEqual, toHex } from '../crypto/bytes.ts';
+import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
+import { type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
+import { Egress, type Outgoing } from '../mixnode/egress.ts';
+import { type EpochKey, EpochKeyStore } from '../mixnode/epoch-keys.ts';
+import { ReplayFilter } from '../mixnode/replay-filter.ts';
+import type { EpochClock, NodeAddress, Topology } from '../mixnode/types.ts';
+import { closeServer, createHttpServer, listen } from '../ops/http.ts';
+import type { Logger } from '../ops/logger.ts';
+import { DURATION_BUCKETS, MetricsRegistry } from '../ops/metrics.ts';
+import type { RequestHandler } from '../protocol/carrier.ts';
+import {
+  decodeForwardPayload,
+  type FinalResult,
+  type Geometry,
+  NODE_ID_LENGTH,
+  type ReplyResult,
+  Sphinx,
+  type UnwrapResult,
+} from '../sphinx/index.ts';
+import {
+  CLIENT_PROTOCOL_PATH,
+  CLIENT_PROTOCOL_VERSION,
+  ClientProtocol,
+  type ClientProtocolErrorReason,
+  errorMessage,
+  type GatewayMessage,
+  type InboxContent,
+  inboxId,
+} from './client-protocol.ts';
+import {
+  DEFAULT_INBOX_IDLE_MS,
+  DEFAULT_INBOX_QUOTA,
+  DEFAULT_ITEM_TTL_MS,
+  InboxStore,
+} from './inbox-store.ts';
+import {
+  DELIVERY_SERVICE,
+  decodeRequestFragment,
+  ECHO_SERVICE,
+  Reassembler,
+  type ReplyStatus,
+  serviceId,
+  splitReply,
+} from './service-framing.ts';
+
+export interface GatewayLimits {
+  /** Most items one inbox keeps. */
+  readonly inboxQuota: number;
+  /** How long an unacknowledged item is kept (72 hours). */
+  readonly itemTtlMs: number;
+  /** How long an inbox whose owner never connects is kept (30 days). */
+  readonly inboxIdleMs: number;
+  /** Packets per second one client connection may send, on average. */
+  readonly sendRate: number;
+  /** Packets a client may send at once above its rate. */
+  readonly burst: number;
+  /** Most client connections at once. */
+  readonly maxClients: number;
+  /** Longest a service may take to answer. */
+  readonly serviceTimeoutMs: number;
+  /** Longest node delay a packet may ask of this gateway. */
+  readonly maxDelayMs: number;
+  /** Items pushed to a client and not yet acknowledged, at most. */
+  readonly pushWindow: number;
+  /** Incomplete service requests kept, and their bytes, and for how long. */
+  readonly maxPendingRequests: number;
+  readonly maxPendingRequestBytes: number;
+  readonly requestMaxAgeMs: number;
+}
+
+export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
+  inboxQuota: DEFAULT_INBOX_QUOTA,
+  itemTtlMs: DEFAULT_ITEM_TTL_MS,
+  inboxIdleMs: DEFAULT_INBOX_IDLE_MS,
+  sendRate: 10,
+  burst: 20,
+  maxClients: 10_000,
+  serviceTimeoutMs: 15_000,
+  maxDelayMs: 60_000,
+  pushWindow: 256,
+  maxPendingRequests: 4_096,
+  maxPendingRequestBytes: 64 * 1024 * 1024,
+  requestMaxAgeMs: 120_000,
+};
+
+export interface GatewayOptions {
+  /** The gateway's 32-byte Sphinx node id, as the network document names it. */
+  readonly id: Uint8Array;
+  readonly geometry: Geometry;
+  /** Holds the TLS identity, the epoch keys, the replay filter and the inboxes. */
+  readonly dataDir: string;
+  /** The TLS link listener (from mixes and gateways). */
+  readonly linkListen: NodeAddress;
+  /** The WebSocket listener for clients. */
+  readonly clientListen: NodeAddress;
+  /** PEM certificate and key for `wss://`; required unless `clientListen.host` is loopback. */
+  readonly clientTls?: { readonly cert: string; readonly key: string };
+  readonly topology: Topology;
+  readonly epochs: EpochClock;
+  /** How long after its epoch ends a key still opens packets. */
+  readonly graceMs: number;
+  /** Service name → handler (`echo`, `delivery`, …). */
+  readonly services: ReadonlyMap<string, RequestHandler>;
+  readonly limits?: Partial<GatewayLimits>;
+  readonly metrics?: MetricsRegistry;
+  readonly logger: Logger;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+const HOUSEKEEPING_MS = 1_000;
+const EXPIRY_EVERY = 60;
+/** At most one rate_limited notice per second per client. */
+const NOTICE_INTERVAL_MS = 1_000;
+/** Reasons a packet is dropped (the `reason` label of gateway_dropped_total). */
+type DropReason =
+  | 'malformed'
+  | 'not_forward'
+  | 'unknown_next_hop'
+  | 'delay_too_long'
+  | 'unknown_inbox'
+  | 'inbox_full'
+  | 'bad_request'
+  | 'bad_surb'
+  | 'stopping';
+
+class TokenBucket {
+  readonly #rate: number;
+  readonly #burst: number;
+  #tokens: number;
+  #last = performance.now();
+
+  constructor(rate: number, burst: number) {
+    this.#rate = rate;
+    this.#burst = burst;
+    this.#tokens = burst;
+  }
+
+  take(): boolean {
+    const now = performance.now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
+    this.#last = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
+interface ClientSession {
+  readonly socket: WebSocket;
+  readonly bucket: TokenBucket;
+  inbox: Uint8Array | undefined;
+  key: string;
+  /** Highest sequence number pushed on this connection. */
+  sentUpTo: bigint;
+  readonly inFlight: Set<bigint>;
+  lastNotice: number;
+}
+
+interface Pending {
+  readonly packet: Uint8Array;
+  readonly fromClient: boolean;
+}
+
+type Unwrapped =
+  | { readonly kind: 'ok'; readonly epoch: number; readonly result: UnwrapResult }
+  | { readonly kind: 'mac_failure' | 'malformed' };
+
+function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+export class Gateway {
+  readonly id: Uint8Array;
+  readonly protocol: ClientProtocol;
+  readonly #options: GatewayOptions;
+  readonly #limits: GatewayLimits;
+  readonly #identity: TlsIdentity;
+  readonly #keys: EpochKeyStore;
+  readonly #replay: ReplayFilter;
+  readonly #store: InboxStore;
+  readonly #sphinx: Sphinx;
+  readonly #egress: Egress;
+  readonly #metrics: ReturnType<typeof createMetrics>;
+  readonly #services = new Map<
+    string,
+    { readonly name: string; readonly handler: RequestHandler | undefined }
+  >();
+  readonly #requests: Reassembler<Uint8Array | undefined>;
+  readonly #sessions = new Map<string, ClientSession>();
+  readonly #clients = new Set<ClientSession>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #calls = new Set<Promise<void>>();
+  #links: LinkServer | undefined;
+  #http: Server | undefined;
+  #wss: WebSocketServer | undefined;
+  #clientAddress: NodeAddress | undefined;
+  #pending: Pending[] = [];
+  #flush: NodeJS.Immediate | undefined;
+  #liveKeys: readonly EpochKey[] = [];
+  #epoch = -1;
+  #refreshing: Promise<void> | undefined;
+  #housekeeping: NodeJS.Timeout | undefined;
+  #ticks = 0;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    options: GatewayOptions,
+    parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; store: InboxStore },
+  ) {
+    this.id = options.id;
+    this.#options = options;
+    this.#limits = { ...DEFAULT_GATEWAY_LIMITS, ...options.limits };
+    this.protocol = new ClientProtocol(options.geometry);
+    this.#identity = parts.identity;
+    this.#keys = parts.keys;
+    this.#replay = parts.replay;
+    this.#store = parts.store;
+    this.#sphinx = new Sphinx(options.geometry, nodeBackend);
+    this.#metrics = createMetrics(options.metrics ?? new MetricsRegistry());
+    this.#metrics.registry.onCollect(() => this.#metrics.clients.set(this.#clients.size));
+    this.#egress = new Egress({
+      identity: parts.identity,
+      frameLength: options.geometry.packetLength,
+      preamble: options.geometry.hash(),
+      observer: (event) => this.#onLinkEvent('egress', event),
+    });
+    this.#requests = new Reassembler({
+      maxPending: this.#limits.maxPendingRequests,
+      maxPendingBytes: this.#limits.maxPendingRequestBytes,
+      maxAgeMs: this.#limits.requestMaxAgeMs,
+    });
+    for (const name of [ECHO_SERVICE, DELIVERY_SERVICE, ...options.services.keys()]) {
+      this.#services.set(toHex(serviceId(name)), { name, handler: options.services.get(name) });
+    }
+  }
+
+  /** Opens its stores, listens for links and clients, and follows the epochs. */
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const { id, geometry, dataDir, clientListen, clientTls } = options;
+    if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
+      throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
+    }
+    if (!clientTls && !isLoopback(clientListen.host)) {
+      throw new ConfigError(
+        'invalid_value',
+        'clients must connect over TLS unless the client listener is on loopback: give a certificate and key',
+      );
+    }
+    const limits = { ...DEFAULT_GATEWAY_LIMITS, ...options.limits };
+    const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
+    const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
+    const replay = ReplayFilter.open(join(dataDir, 'replay.sqlite'));
+    let store: InboxStore | undefined;
+    try {
+      store = InboxStore.open(join(dataDir, 'inboxes.sqlite'), {
+        quota: limits.inboxQuota,
+        ttlMs: limits.itemTtlMs,
+        idleMs: limits.inboxIdleMs,
+      });
+      const gateway = new Gateway(options, { identity, keys, replay, store });
+      try {
+        await gateway.#listen();
+      } catch (error) {
+        await gateway.#release();
+        throw error;
+      }
+      return gateway;
+    } catch (error) {
+      store?.close();
+      replay.close();
+      throw error;
+    }
+  }
+
+  /** Where the link listener is (what the gateway registers). */
+  get linkAddress(): NodeAddress {
+    if (!this.#links) throw new GatewayError('closed', 'the gateway is not listening');
+    return this.#links.address;
+  }
+
+  /** Where clients connect. */
+  get clientAddress(): NodeAddress {
+    if (!this.#clientAddress) throw new GatewayError('closed', 'the gateway is not listening');
+    return this.#clientAddress;
+  }
+
+  /** `ws://` or `wss://` URL of the client endpoint. */
+  get clientUrl(): string {
+    const { host, port } = this.clientAddress;
+    const scheme = this.#options.clientTls ? 'wss' : 'ws';
+    return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}${CLIENT_PROTOCOL_PATH}`;
+  }
+
+  /** SHA-256 of the link certificate, for the network document. */
+  get tlsFingerprint(): Uint8Array {
+    return this.#identity.fingerprint;
+  }
+
+  get clientCount(): number {
+    return this.#clients.size;
+  }
+
+  /** The Sphinx public key of `epoch`, created and stored first if needed. */
+  async publicKeyFor(epoch: number): Promise<Uint8Array> {
+    return (await this.#keys.ensure(epoch)).publicKey;
+  }
+
+  /**
+   * Graceful stop: refuses new clients and tells connected ones, stops the link listener, processes what
+   * already arrived, waits for service calls in progress (their replies leave), and closes the stores.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#shutdown();
+    return this.#stopping;
+  }
+
+  async #listen(): Promise<void> {
+    const { geometry, topology, clientListen, clientTls, logger } = this.#options;
+    await this.#refreshKeys();
+    this.#links = await LinkServer.listen({
+      identity: this.#identity,
+      host: this.#options.linkListen.host,
+      port: this.#options.linkListen.port,
+      frameLength: geometry.packetLength,
+      preamble: geometry.hash(),
+      authorize: (fingerprint) => topology.isAllowedSender(fingerprint),
+      onFrame: (frame) => {
+        this.#metrics.linkPacketsIn.inc();
+        this.#enqueue(frame, false);
+      },
+      observer: (event) => this.#onLinkEvent('ingress', event),
+    });
+    const refuse = (_request: IncomingMessage, response: ServerResponse) => {
+      response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('WebSocket only\n');
+    };
+    const server = clientTls
+      ? createHttpsServer({ cert: clientTls.cert, key: clientTls.key, minVersion: 'TLSv1.3' }, refuse)
+      : createHttpServer(refuse);
+    this.#http = server;
+    const wss = new WebSocketServer({
+      server,
+      path: CLIENT_PROTOCOL_PATH,
+      maxPayload: this.protocol.maxMessageLength,
+      perMessageDeflate: false,
+    });
+    this.#wss = wss;
+    wss.on('connection', (socket) => this.#accept(socket));
+    const port = await listen(server, clientListen.host, clientListen.port);
+    this.#clientAddress = { host: clientListen.host, port };
+    this.#housekeeping = setInterval(() => this.#housekeep(), HOUSEKEEPING_MS);
+    this.#housekeeping.unref();
+    logger.info('gateway listening', {
+      linkPort: this.#links.address.port,
+      clientPort: port,
+      tls: clientTls !== undefined,
+      services: [...this.#options.services.keys()].join(','),
+      epoch: this.#epoch,
+    });
+  }
+
+  async #shutdown(): Promise<void> {
+    const { logger } = this.#options;
+    clearInterval(this.#housekeeping);
+    for (const session of this.#clients) this.#fail(session, 'closed', 'the gateway is stopping');
+    this.#wss?.close();
+    if (this.#http) await closeServer(this.#http);
+    await this.#links?.close();
+    this.#process();
+    while (this.#calls.size > 0) await Promise.all(this.#calls);
+    this.#process();
+    for (const timer of this.#timers) clearTimeout(timer);
+    if (this.#timers.size > 0) this.#drop('stopping', this.#timers.size);
+    this.#timers.clear();
+    await this.#refreshing;
+    await this.#release();
+    logger.info('gateway stopped');
+  }
+
+  async #release(): Promise<void> {
+    clearInterval(this.#housekeeping);
+    await this.#egress.close();
+    this.#replay.close();
+    this.#store.close();
+  }
+
+  // Clients.
+
+  #accept(socket: WebSocket): void {
+    const { sendRate, burst, maxClients } = this.#limits;
+    const session: ClientSession = {
+      socket,
+      bucket: new TokenBucket(sendRate, burst),
+      inbox: undefined,
+      key: '',
+      sentUpTo: 0n,
+      inFlight: new Set(),
+      lastNotice: Number.NEGATIVE_INFINITY,
+    };
+    if (this.#stopping || this.#clients.size >= maxClients) {
+      this.#fail(session, 'closed', this.#stopping ? 'the gateway is stopping' : 'the gateway is full');
+      return;
+    }
+    this.#clients.add(session);
+    this.#metrics.connections.inc();
+    socket.on('message', (data, isBinary) => this.#onMessage(session, data, isBinary));
+    socket.on('error', () => socket.terminate());
+    socket.on('close', () => {
+      this.#clients.delete(session);
+      if (session.inbox && this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
+    });
+  }
+
+  #onMessage(session: ClientSession, data: RawData, isBinary: boolean): void {
+    if (!isBinary) {
+      this.#fail(session, 'protocol', 'binary messages only');
+      return;
+    }
+    let message: ReturnType<ClientProtocol['decodeClientMessage']>;
+    try {
+      message = this.protocol.decodeClientMessage(new Uint8Array(data as Buffer));
+    } catch (error) {
+      if (!(error instanceof CodecError)) throw error;
+      this.#fail(session, 'protocol', `malformed message: ${error.reason}`);
+      return;
+    }
+    if (message.kind !== 'hello' && !session.inbox) {
+      this.#fail(session, 'unauthorized', 'send hello first');
+      return;
+    }
+    switch (message.kind) {
+      case 'hello':
+        this.#hello(session, message.value);
+        return;
+      case 'packet':
+        this.#metrics.clientPackets.inc();
+        if (!session.bucket.take()) {
+          this.#metrics.rateLimited.inc();
+          const now = performance.now();
+          if (now - session.lastNotice >= NOTICE_INTERVAL_MS) {
+            session.lastNotice = now;
+            this.#send(
+              session,
+              errorMessage('rate_limited', `over ${this.#limits.sendRate} packets/s`, false),
+            );
+          }
+          return;
+        }
+        this.#enqueue(message.value.packet, true);
+        return;
+      case 'ack': {
+        const inbox = session.inbox as Uint8Array;
+        const deleted = this.#store.ack(inbox, message.value.sequences);
+        this.#metrics.acked.inc(deleted);
+        for (const sequence of message.value.sequences) session.inFlight.delete(sequence);
+        this.#pushMore(session);
+        return;
+      }
+    }
+  }
+
+  #hello(
+    session: ClientSession,
+    hello: { version: number; geometryHash: Uint8Array; inboxSecret: Uint8Array },
+  ): void {
+    if (session.inbox) {
+      this.#fail(session, 'protocol', 'hello was already sent');
+      return;
+    }
+    if (hello.version !== CLIENT_PROTOCOL_VERSION) {
+      this.#fail(session, 'unsupported_version', `this gateway speaks version ${CLIENT_PROTOCOL_VERSION}`);
+      return;
+    }
+    if (!constantTimeEqual(hello.geometryHash, this.#options.geometry.hash())) {
+      this.#fail(session, 'wrong_geometry', 'this gateway uses another Sphinx geometry');
+      return;
+    }
+    const inbox = inboxId(hello.inboxSecret);
+    const key = toHex(inbox);
+    const previous = this.#sessions.get(key);
+    if (previous) this.#fail(previous, 'closed', 'the inbox was opened on another connection');
+    session.inbox = inbox;
+    session.key = key;
+    this.#sessions.set(key, session);
+    const { pending, dropped } = this.#store.open(inbox);
+    const { inboxQuota, itemTtlMs, sendRate, burst } = this.#limits;
+    this.#send(session, {
+      kind: 'welcome',
+      value: {
+        version: CLIENT_PROTOCOL_VERSION,
+        gatewayId: this.id,
+        inboxId: inbox,
+        pending,
+        dropped,
+        inboxQuota,
+        itemTtlSeconds: Math.floor(itemTtlMs / 1000),
+        sendRate: Math.round(sendRate * 1000),
+        burst,
+      },
+    });
+    this.#pushMore(session);
+  }
+
+  /** Pushes stored items the client has not been sent, up to the window of unacknowledged ones. */
+  #pushMore(session: ClientSession): void {
+    const inbox = session.inbox;
+    if (!inbox || this.#sessions.get(session.key) !== session) return;
+    const room = this.#limits.pushWindow - session.inFlight.size;
+    if (room <= 0) return;
+    for (const item of this.#store.items(inbox, session.sentUpTo, room)) {
+      session.sentUpTo = item.sequence;
+      session.inFlight.add(item.sequence);
+      this.#send(session, { kind: 'item', value: item });
+    }
+  }
+
+  #send(session: ClientSession, message: GatewayMessage): void {
+    if (session.socket.readyState !== session.socket.OPEN) return;
+    session.socket.send(this.protocol.encodeGatewayMessage(message));
+  }
+
+  /** Sends an error; a fatal one closes the connection. */
+  #fail(session: ClientSession, reason: ClientProtocolErrorReason, message: string): void {
+    this.#send(session, errorMessage(reason, message, true));
+    session.socket.close(reason === 'closed' ? 1001 : 1008, reason);
+    if (session.inbox && this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
+  }
+
+  // Packets.
+
+  #enqueue(packet: Uint8Array, fromClient: boolean): void {
+    this.#pending.push({ packet, fromClient });
+    // Packets read in one turn of the event loop are unwrapped together and share one filter commit.
+    this.#flush ??= setImmediate(() => this.#process());
+  }
+
+  #process(): void {
+    clearImmediate(this.#flush);
+    this.#flush = undefined;
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    this.#followEpochs();
+    const { topology, logger } = this.#options;
+    const outgoing: Outgoing[] = [];
+    const delayed: { outgoing: Outgoing; delay: number }[] = [];
+    const arrivals: (FinalResult | ReplyResult)[] = [];
+    for (const { packet, fromClient } of batch) {
+      const unwrapped = this.#unwrap(packet);
+      if (unwrapped.kind === 'mac_failure') {
+        this.#metrics.macFailures.inc();
+        continue;
+      }
+      if (unwrapped.kind !== 'ok') {
+        this.#drop('malformed');
+        continue;
+      }
+      const { epoch, result } = unwrapped;
+      if (!this.#replay.admit(epoch, result.replayTag)) {
+        this.#metrics.replays.inc();
+        continue;
+      }
+      if (result.kind !== 'forward') {
+        if (fromClient) this.#drop('not_forward');
+        else arrivals.push(result);
+        continue;
+      }
+      const delay = result.delay ?? 0;
+      const peer = topology.peer(result.nextHop);
+      if (delay > this.#limits.maxDelayMs) this.#drop('delay_too_long');
+      else if (!peer) this.#drop('unknown_next_hop');
+      else if (delay > 0)
+        delayed.push({ outgoing: { packet: result.packet, nextHop: result.nextHop, peer }, delay });
+      else outgoing.push({ packet: result.packet, nextHop: result.nextHop, peer });
+    }
+    // Tags must be durable before anything these packets caused exists outside this process.
+    this.#replay.commit();
+    this.#egress.send(outgoing);
+    this.#metrics.forwarded.inc(outgoing.length);
+    for (const { outgoing: item, delay } of delayed) {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        this.#egress.send([item]);
+        this.#metrics.forwarded.inc();
+      }, delay);
+      this.#timers.add(timer);
+    }
+    for (const arrival of arrivals) {
+      try {
+        this.#arrive(arrival);
+      } catch (error) {
+        logger.error('delivering a packet failed', { message: String(error) });
+      }
+    }
+  }
+
+  #unwrap(packet: Uint8Array): Unwrapped {
+    for (const { epoch, secretKey } of this.#liveKeys) {
+      try {
+        return { kind: 'ok', epoch, result: this.#sphinx.unwrap(secretKey, packet) };
+      } catch (error) {
+        if (!(error instanceof SphinxError)) throw error;
+        // Only a MAC failure can mean "another key": every other reason is the packet's own.
+        if (error.reason !== 'mac_mismatch') return { kind: 'malformed' };
+      }
+    }
+    return { kind: 'mac_failure' };
+  }
+
+  #arrive(result: FinalResult | ReplyResult): void {
+    const { recipient } = result;
+    if (!recipient) {
+      this.#metrics.dummies.inc();
+      return;
+    }
+    const service = this.#services.get(toHex(recipient));
+    if (result.kind === 'reply') {
+      if (service) this.#drop('bad_request');
+      else
+        this.#deliver(recipient, {
+          kind: 'reply',
+          value: { surbId: result.surbId, payload: result.payload },
+        });
+      return;
+    }
+    if (service) this.#serviceFragment(service.name, service.handler, result.payload);
+    else this.#deliver(recipient, { kind: 'message', value: { payload: result.payload } });
+  }
+
+  #deliver(inbox: Uint8Array, content: InboxContent): void {
+    let item: ReturnType<InboxStore['put']>;
+    try {
+      item = this.#store.put(inbox, content);
+    } catch (error) {
+      if (!(error instanceof GatewayError) || error.reason !== 'inbox_full') throw error;
+      this.#drop('inbox_full');
+      const owner = this.#sessions.get(toHex(inbox));
+      if (owner) this.#send(owner, errorMessage('inbox_full', error.message, false));
+      return;
+    }
+    if (!item) {
+      this.#drop('unknown_inbox');
+      return;
+    }
+    this.#metrics.stored.inc(1, { kind: content.kind });
+    const owner = this.#sessions.get(toHex(inbox));
+    if (owner) this.#pushMore(owner);
+  }
+
+  // Services.
+
+  #serviceFragment(name: string, handler: RequestHandler | undefined, payload: Uint8Array): void {
+    let request: ReturnType<Reassembler<Uint8Array | undefined>['add']>;
+    let requestId: Uint8Array;
+    try {
+      const { userPayload, surb } = decodeForwardPayload(this.#options.geometry, payload);
+      const fragment = decodeRequestFragment(this.#options.geometry, userPayload);
+      requestId = fragment.requestId;
+      request = this.#requests.add(fragment, surb);
+    } catch (error) {
+      if (!(error instanceof CodecError || error instanceof SphinxError)) throw error;
+      this.#drop('bad_request');
+      return;
+    }
+    if (!request) return;
+    const surbs = request.attachments.filter((surb): surb is Uint8Array => surb !== undefined);
+    const call = this.#call(name, handler, request.data).then(({ status, response }) =>
+      this.#reply(requestId, status, response, surbs),
+    );
+    const tracked = call.finally(() => this.#calls.delete(tracked));
+    this.#calls.add(tracked);
+  }
+
+  async #call(
+    name: string,
+    handler: RequestHandler | undefined,
+    request: Uint8Array,
+  ): Promise<{ status: ReplyStatus; response: Uint8Array }> {
+    const none = new Uint8Array(0);
+    if (!handler) {
+      this.#metrics.serviceRequests.inc(1, { service: name, outcome: 'unknown_service' });
+      return { status: 'unknown_service', response: none };
+    }
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new GatewayError('service_failed', 'the service did not answer in time')),
+          this.#limits.serviceTimeoutMs,
+        );
+      });
+      const response = await Promise.race([handler(request), timeout]);
+      this.#metrics.serviceRequests.inc(1, { service: name, outcome: 'ok' });
+      return { status: 'ok', response };
+    } catch (error) {
+      this.#metrics.serviceRequests.inc(1, { service: name, outcome: 'failed' });
+      this.#options.logger.warn('service call failed', {
+        service: name,
+        reason: error instanceof GatewayError ? error.reason : 'exception',
+      });
+      return { status: 'failed', response: none };
+    } finally {
+      clearTimeout(timer);
+      this.#metrics.serviceSeconds.observe((performance.now() - started) / 1000, { service: name });
+    }
+  }
+
+  /** Sends the response back, one reply fragment per SURB the request carried. */
+  #reply(
+    requestId: Uint8Array,
+    status: ReplyStatus,
+    response: Uint8Array,
+    surbs: readonly Uint8Array[],
+  ): void {
+    const { geometry, topology } = this.#options;
+    const payloads = splitReply(geometry, requestId, status, response, surbs.length);
+    const outgoing: Outgoing[] = [];
+    payloads.forEach((payload, index) => {
+      let built: { packet: Uint8Array; firstHop: Uint8Array };
+      try {
+        built = this.#sphinx.newPacketFromSurb(surbs[index] as Uint8Array, payload);
+      } catch (error) {
+        if (!(error instanceof SphinxError)) throw error;
+        this.#drop('bad_surb');
+        return;
+      }
+      // A SURB whose first hop is this gateway enters here like any packet from a link.
+      if (constantTimeEqual(built.firstHop, this.id)) {
+        this.#enqueue(built.packet, false);
+        return;
+      }
+      const peer = topology.peer(built.firstHop);
+      if (peer) outgoing.push({ packet: built.packet, nextHop: built.firstHop, peer });
+      else this.#drop('unknown_next_hop');
+    });
+    this.#egress.send(outgoing);
+    this.#metrics.replies.inc(payloads.length);
+  }
+
+  // Keys, epochs, housekeeping.
+
+  #keyWindow(): { epoch: number; live: number[] } {
+    const { epochs, graceMs } = this.#options;
+    const now = epochs.now();
+    const epoch = epochs.epochAt(now);
+    const inGrace = epoch > 0 && now < epochs.startOf(epoch) + graceMs;
+    return { epoch, live: inGrace ? [epoch, epoch - 1] : [epoch] };
+  }
+
+  #followEpochs(): void {
+    if (this.#refreshing) return;
+    const { epoch, live } = this.#keyWindow();
+    const possible = live.filter((candidate) => candidate === epoch || this.#keys.get(candidate));
+    if (epoch === this.#epoch && possible.join() === this.#liveKeys.map((key) => key.epoch).join()) return;
+    this.#refreshing = this.#refreshKeys()
+      .catch((error: unknown) =>
+        this.#options.logger.error('key rotation failed', { message: String(error) }),
+      )
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+  }
+
+  async #refreshKeys(): Promise<void> {
+    const { epoch, live } = this.#keyWindow();
+    await this.#keys.ensure(epoch);
+    await this.#keys.ensure(epoch + 1);
+    const keys = live.flatMap((candidate): EpochKey[] => {
+      const pair = this.#keys.get(candidate);
+      return pair ? [{ epoch: candidate, secretKey: pair.secretKey }] : [];
+    });
+    const oldest = Math.min(...keys.map((key) => key.epoch));
+    // The new window is published before expired keys are shredded, so no unwrap uses a wiped key.
+    this.#liveKeys = keys;
+    const changed = epoch !== this.#epoch;
+    this.#epoch = epoch;
+    await this.#keys.destroyBefore(oldest);
+    this.#replay.forgetBefore(oldest);
+    if (changed)
+      this.#options.logger.info('epoch keys', { epoch, live: keys.map((key) => key.epoch).join(',') });
+  }
+
+  #housekeep(): void {
+    this.#followEpochs();
+    this.#requests.prune();
+    if (++this.#ticks % EXPIRY_EVERY === 0) {
+      const expired = this.#store.expire();
+      if (expired > 0) this.#metrics.expired.inc(expired);
+    }
+  }
+
+  #drop(reason: DropReason, count = 1): void {
+    this.#metrics.dropped.inc(count, { reason });
+  }
+
+  #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
+    const { logger } = this.#options;
+    switch (event.type) {
+      case 'connected':
+      case 'disconnected':
+        logger.info(`${side} link ${event.type}`, { peer: event.peer });
+        return;
+      case 'refused':
+        logger.warn(`${side} link refused`, { peer: event.peer ?? 'none', reason: event.reason });
+        return;
+      case 'error':
+        logger.debug(`${side} link error`, { peer: event.peer ?? 'none', message: event.message });
+        return;
+      case 'dropped':
+        this.#metrics.linkDropped.inc(event.frames);
+        logger.warn('egress link queue full', { peer: event.peer, frames: event.frames });
+        return;
+    }
+  }
+}
+
+function createMetrics(registry: MetricsRegistry) {
+  return {
+    registry,
+    clients: registry.gauge({ name: 'gateway_clients', help: 'Client connections open.' }),
+    connections: registry.counter({
+      name: 'gateway_client_connections_total',
+      help: 'Client connections accepted.',
+    }),
+    clientPackets: registry.counter({
+      name: 'gateway_client_packets_total',
+      help: 'Packets received from clients.',
+    }),
+    rateLimited: registry.counter({
+      name: 'gateway_rate_limited_total',
+      help: 'Client packets dropped for exceeding the client rate.',
+    }),
+    linkPacketsIn: registry.counter({
+      name: 'gateway_link_packets_in_total',
+      help: 'Packets received from mixes and gateways.',
+    }),
+    forwarded: registry.counter({
+      name: 'gateway_forwarded_total',
+      help: 'Packets forwarded to a next hop.',
+    }),
+    replays: registry.counter({
+      name: 'gateway_replays_total',
+      help: 'Packets whose replay tag was seen before.',
+    }),
+    macFailures: registry.counter({
+      name: 'gateway_mac_failures_total',
+      help: 'Packets whose header MAC verified under none of the live keys.',
+    }),
+    dummies: registry.counter({
+      name: 'gateway_dummies_total',
+      help: 'Final hops with no recipient (mix dummies, drop cover), dropped.',
+    }),
+    dropped: registry.counter({
+      name: 'gateway_dropped_total',
+      help: 'Packets dropped, by reason.',
+      labelNames: ['reason'],
+    }),
+    stored: registry.counter({
+      name: 'gateway_inbox_stored_total',
+      help: 'Inbox items stored.',
+      labelNames: ['kind'],
+    }),
+    acked: registry.counter({
+      name: 'gateway_inbox_acked_total',
+      help: 'Inbox items acknowledged and deleted.',
+    }),
+    expired: registry.counter({ name: 'gateway_inbox_expired_total', help: 'Inbox items deleted unread.' }),
+    serviceRequests: registry.counter({
+      name: 'gateway_service_requests_total',
+      help: 'Complete service requests, by service and outcome.',
+      labelNames: ['service', 'outcome'],
+    }),
+    serviceSeconds: registry.histogram({
+      name: 'gateway_service_duration_seconds',
+      help: 'Time a service took to answer.',
+      labelNames: ['service'],
+      buckets: DURATION_BUCKETS,
+    }),
+    replies: registry.counter({ name: 'gateway_replies_total', help: 'Reply packets sent through SURBs.' }),
+    linkDropped: registry.counter({
+      name: 'gateway_link_dropped_total',
+      help: 'Frames dropped because an egress link was down too long.',
+    }),
+  };
+}

@@ -1,0 +1,297 @@
+/**
+ * `umbra gateway` (or `node src/gateway/main.ts`): a gateway as a process (docs/gateway.md). Like `umbra
+ * mix` it keeps its identity, TLS and Sphinx keys and replay filter in `--data-dir`, follows the verified
+ * network document and registers itself (role gateway) for the current and next epoch; in addition it keeps
+ * the client inboxes there (`inboxes.sqlite`), listens for clients on `--client-host`/`--client-port`
+ * (WebSocket; TLS with `--client-tls-cert`/`--client-tls-key`, which only loopback may go without), and
+ * offers the services given with `--service` (`echo`, or `name=url` for an HTTP service such as
+ * `delivery=http://127.0.0.1:7900/v1/request`). /metrics and /health on `--ops-port`; SIGINT/SIGTERM stop
+ * it gracefully. `startGateway` is the same without the process, for the development network.
+ * Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused configuration.
+ */
+import { readFileSync } from 'node:fs';
+import { toHex } from '../crypto/bytes.ts';
+import { nodeId } from '../directory/document.ts';
+import { ConfigError } from '../errors.ts';
+import {
+  type DirectoryLink,
+  DirectorySession,
+  fetchFirstDocument,
+  loadOrCreateNodeIdentity,
+} from '../mixnode/directory-session.ts';
+import { gatewaySenders, NetworkView } from '../mixnode/network-view.ts';
+import {
+  authorityKeysFromOptions,
+  formatAddress,
+  geometryFromOptions,
+  NODE_OPTIONS,
+} from '../mixnode/options.ts';
+import type { NodeAddress } from '../mixnode/types.ts';
+import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
+import { type HealthStatus, type OpsServer, startOpsServer } from '../ops/http.ts';
+import { createLogger, type Logger } from '../ops/logger.ts';
+import { MetricsRegistry } from '../ops/metrics.ts';
+import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
+import type { RequestHandler } from '../protocol/carrier.ts';
+import { DEFAULT_GATEWAY_LIMITS, Gateway, type GatewayLimits } from './gateway.ts';
+import { DEFAULT_INBOX_QUOTA } from './inbox-store.ts';
+import { DEFAULT_SERVICE_TIMEOUT_MS, parseServices } from './services.ts';
+
+export const GATEWAY_OPTIONS = {
+  ...NODE_OPTIONS,
+  clientHost: {
+    type: 'string',
+    default: '127.0.0.1',
+    description: 'address the client WebSocket listener binds',
+  },
+  clientPort: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 65_535,
+    description: 'port of the client listener (0: any)',
+  },
+  clientTlsCert: { type: 'string', description: 'PEM certificate file for wss:// (required off loopback)' },
+  clientTlsKey: { type: 'string', description: 'PEM private key file for wss://' },
+  service: {
+    type: 'list',
+    default: ['echo'],
+    description: 'services offered: echo, or name=http(s)://… (an HTTP service, e.g. delivery=…/v1/request)',
+  },
+  inboxQuota: {
+    type: 'integer',
+    default: DEFAULT_INBOX_QUOTA,
+    min: 1,
+    max: 1_000_000,
+    description: 'most items one inbox keeps',
+  },
+  itemTtlMs: {
+    type: 'integer',
+    default: DEFAULT_GATEWAY_LIMITS.itemTtlMs,
+    min: 1_000,
+    description: 'how long an unacknowledged inbox item is kept (72 h)',
+  },
+  clientRate: {
+    type: 'number',
+    min: 0.001,
+    max: 100_000,
+    description: 'packets/s one client may send (default: twice the document’s clientSendRate)',
+  },
+  clientBurst: {
+    type: 'integer',
+    default: DEFAULT_GATEWAY_LIMITS.burst,
+    min: 1,
+    max: 100_000,
+    description: 'packets a client may send at once above its rate',
+  },
+  maxClients: {
+    type: 'integer',
+    default: DEFAULT_GATEWAY_LIMITS.maxClients,
+    min: 1,
+    max: 1_000_000,
+    description: 'most client connections at once',
+  },
+  serviceTimeoutMs: {
+    type: 'integer',
+    default: DEFAULT_SERVICE_TIMEOUT_MS,
+    min: 100,
+    max: 600_000,
+    description: 'longest a service may take to answer',
+  },
+  startupTimeoutMs: {
+    type: 'integer',
+    default: 30_000,
+    min: 0,
+    max: 600_000,
+    description: 'how long to wait for the directory at start',
+  },
+} as const satisfies ConfigSchema;
+
+export type GatewayOptions = ConfigOf<typeof GATEWAY_OPTIONS>;
+
+export interface GatewayConfig {
+  readonly dataDir: string;
+  readonly directory: DirectoryLink;
+  /** The TLS link listener (port 0: any). */
+  readonly linkListen: NodeAddress;
+  /** The host registered for it; default `linkListen.host`. */
+  readonly advertiseHost?: string;
+  readonly clientListen: NodeAddress;
+  /** PEM certificate and key for `wss://`. */
+  readonly clientTls?: { readonly cert: string; readonly key: string };
+  readonly services: ReadonlyMap<string, RequestHandler>;
+  /** Unset limits take `DEFAULT_GATEWAY_LIMITS`; the client rate defaults to 2 × the document's λ. */
+  readonly limits?: Partial<GatewayLimits>;
+  readonly pollMs?: number;
+  readonly startupTimeoutMs?: number;
+  readonly ops?: { readonly host: string; readonly port: number };
+  readonly logger: Logger;
+  readonly metrics?: MetricsRegistry;
+}
+
+export interface GatewayHandle {
+  /** The gateway's Sphinx node id. */
+  readonly id: Uint8Array;
+  readonly gateway: Gateway;
+  /** ws:// or wss:// URL of the client endpoint. */
+  readonly clientUrl: string;
+  readonly linkAddress: NodeAddress;
+  readonly view: NetworkView;
+  readonly session: DirectorySession;
+  readonly ops: OpsServer | undefined;
+  health(): HealthStatus;
+  /** Graceful: stops following the directory, then the gateway, then /metrics. */
+  stop(): Promise<void>;
+}
+
+/** Starts a gateway that follows the directory. */
+export async function startGateway(config: GatewayConfig): Promise<GatewayHandle> {
+  const { logger, directory } = config;
+  const metrics = config.metrics ?? new MetricsRegistry();
+  const identity = await loadOrCreateNodeIdentity(config.dataDir);
+  const id = nodeId(identity.publicKey);
+  const first = await fetchFirstDocument(directory, Date.now() + (config.startupTimeoutMs ?? 30_000), logger);
+  const { parameters } = first;
+  const view = new NetworkView({ layer: 0, allowSender: gatewaySenders(parameters.layers) });
+  view.update(first);
+  const gateway = await Gateway.start({
+    id,
+    geometry: directory.geometry,
+    dataDir: config.dataDir,
+    linkListen: config.linkListen,
+    clientListen: config.clientListen,
+    ...(config.clientTls ? { clientTls: config.clientTls } : {}),
+    topology: view,
+    epochs: view,
+    graceMs: parameters.keyGracePeriodMs,
+    services: config.services,
+    limits: { sendRate: Math.max(2 * parameters.clientSendRate, 1), ...config.limits },
+    metrics,
+    logger,
+  });
+  const session = new DirectorySession({
+    directory,
+    identity,
+    role: 'gateway',
+    layer: 0,
+    address: formatAddress(config.advertiseHost ?? config.linkListen.host, gateway.linkAddress.port),
+    tlsFingerprint: gateway.tlsFingerprint,
+    publicKeyFor: (epoch) => gateway.publicKeyFor(epoch),
+    view,
+    logger,
+    ...(config.pollMs === undefined ? {} : { pollMs: config.pollMs }),
+  });
+  let ops: OpsServer | undefined;
+  try {
+    await session.start();
+    const health = (): { status: HealthStatus; epoch: number } => ({
+      status: session.health(),
+      epoch: view.epochAt(view.now()),
+    });
+    if (config.ops) ops = await startOpsServer({ role: 'gateway', metrics, health, ...config.ops, logger });
+  } catch (error) {
+    await session.stop();
+    await gateway.stop();
+    throw error;
+  }
+  logger.info('gateway ready', {
+    linkPort: gateway.linkAddress.port,
+    clientPort: gateway.clientAddress.port,
+    nodeId: toHex(id),
+    epoch: view.epochAt(view.now()),
+  });
+  return {
+    id,
+    gateway,
+    clientUrl: gateway.clientUrl,
+    linkAddress: gateway.linkAddress,
+    view,
+    session,
+    ops,
+    health: () => session.health(),
+    async stop() {
+      await session.stop();
+      await gateway.stop();
+      await ops?.close();
+    },
+  };
+}
+
+function readPem(option: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError('unreadable_file', `${option}: cannot read ${path}`);
+  }
+}
+
+/** The `startGateway` configuration the options describe. */
+export function gatewayConfig(options: GatewayOptions, logger: Logger): GatewayConfig {
+  const { clientTlsCert, clientTlsKey } = options;
+  if ((clientTlsCert === undefined) !== (clientTlsKey === undefined)) {
+    throw new ConfigError('missing_value', 'give both --client-tls-cert and --client-tls-key, or neither');
+  }
+  const limits: Partial<GatewayLimits> = {
+    inboxQuota: options.inboxQuota,
+    itemTtlMs: options.itemTtlMs,
+    burst: options.clientBurst,
+    maxClients: options.maxClients,
+    serviceTimeoutMs: options.serviceTimeoutMs,
+    ...(options.clientRate === undefined ? {} : { sendRate: options.clientRate }),
+  };
+  return {
+    dataDir: options.dataDir,
+    directory: {
+      url: options.directoryUrl,
+      authorityKeys: authorityKeysFromOptions(options),
+      geometry: geometryFromOptions(options),
+    },
+    linkListen: { host: options.host, port: options.port },
+    ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
+    clientListen: { host: options.clientHost, port: options.clientPort },
+    ...(clientTlsCert !== undefined && clientTlsKey !== undefined
+      ? {
+          clientTls: {
+            cert: readPem('client-tls-cert', clientTlsCert),
+            key: readPem('client-tls-key', clientTlsKey),
+          },
+        }
+      : {}),
+    services: parseServices(options.service, { timeoutMs: options.serviceTimeoutMs }),
+    limits,
+    pollMs: options.pollMs,
+    startupTimeoutMs: options.startupTimeoutMs,
+    ...(options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } }),
+    logger,
+  };
+}
+
+/**
+ * Starts a gateway from command-line arguments and stops it on SIGINT/SIGTERM. Returns undefined after
+ * printing help; throws `ConfigError` for a refused configuration.
+ */
+export async function main(
+  argv: readonly string[],
+): Promise<{ readonly gateway: GatewayHandle; readonly shutdown: Shutdown } | undefined> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`usage: umbra gateway [options]\n\n${describeOptions(GATEWAY_OPTIONS)}\n`);
+    return undefined;
+  }
+  const options = loadConfig(GATEWAY_OPTIONS, argv);
+  const logger = createLogger({ role: 'gateway', level: options.logLevel, reveal: options.logReveal });
+  const gateway = await startGateway(gatewayConfig(options, logger));
+  const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
+  shutdown.add('gateway', () => gateway.stop());
+  return { gateway, shutdown };
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`umbra gateway: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`umbra gateway: failed to start: ${(error as Error).message}\n`);
+    process.exit(1);
+  });
+}
