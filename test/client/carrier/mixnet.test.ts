@@ -7,13 +7,17 @@
 // abort and close.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { MixnetCarrier, type MixnetCarrierOptions } from '../../../src/client/carrier/mixnet.ts';
+import {
+  MixnetCarrier,
+  type MixnetCarrierOptions,
+  type TrafficSecond,
+} from '../../../src/client/carrier/mixnet.ts';
 import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { CarrierError, DirectoryError } from '../../../src/errors.ts';
 import { ECHO_SERVICE, replyCapacity, requestCapacity } from '../../../src/gateway/service-framing.ts';
 import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
-import { geometry, TestGateway, TestNetwork, until } from './support.ts';
+import { geometry, seededRandom, TestGateway, TestNetwork, until, VirtualClock } from './support.ts';
 
 const open: MixnetCarrier[] = [];
 const gateways: TestGateway[] = [];
@@ -97,19 +101,48 @@ describe('MixnetCarrier', () => {
     await until(() => gateway.received.length >= sent.loop + sent.drop, 'packets to arrive');
   });
 
-  test('the packet rate is the same whether requests are made or not', async () => {
-    const { gateway, carrier } = await setup();
-    const idleStart = gateway.received.length;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const idle = gateway.received.length - idleStart;
-    const busyStart = gateway.received.length;
-    const started = Date.now();
-    while (Date.now() - started < 1000) await carrier.request(randomBytes(50));
-    const busy = gateway.received.length - busyStart;
-    // λ = 50/s: both counts are Poisson(≈ 50); real packets took cover slots instead of adding to them.
-    assert.ok(carrier.stats().sent.real > 0);
-    assert.ok(Math.abs(busy - idle) < 45, `idle ${idle}, busy ${busy}`);
-    assert.ok(busy < 100, `busy ${busy}`);
+  test('in virtual time: the per-second packet count is λ whether requests are made or not', async () => {
+    const clock = new VirtualClock(Math.floor(Date.now() / 1000) * 1000);
+    const { gateway, carrier } = await setup({ clock, random: seededRandom(9) });
+    const run = async (ms: number): Promise<void> => {
+      for (let elapsed = 0; elapsed < ms; elapsed += 25) {
+        clock.advance(25);
+        // Let the socket deliver replies and loops between steps of virtual time.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    await run(30_000);
+    const idle = carrier.traffic().slice(-30);
+    let busy = true;
+    let answered = 0;
+    const requests = (async () => {
+      while (busy) {
+        const request = randomBytes(300);
+        assert.deepEqual(await carrier.request(request), request);
+        answered++;
+      }
+    })();
+    await run(30_000);
+    busy = false;
+    const active = carrier.traffic().slice(-30);
+    await run(3_000);
+    await requests;
+
+    const total = (second: TrafficSecond) => second.real + second.loop + second.drop;
+    const mean = (seconds: TrafficSecond[]) =>
+      seconds.reduce((sum, second) => sum + total(second), 0) / seconds.length;
+    assert.equal(carrier.traffic().length, 60);
+    assert.equal((active[29]?.time ?? 0) - (active[0]?.time ?? 0), 29_000, 'consecutive whole seconds');
+    assert.ok(idle.every((second) => second.real === 0));
+    const realPackets = active.reduce((sum, second) => sum + second.real, 0);
+    assert.ok(answered > 10 && realPackets > 50, `${answered} requests, ${realPackets} real packets`);
+    // λ = 50/s; over 30 s the mean's standard error is ≈ 1.3 packets per second.
+    assert.ok(Math.abs(mean(idle) - 50) < 5, `idle ${mean(idle)}`);
+    assert.ok(Math.abs(mean(active) - 50) < 5, `active ${mean(active)}`);
+    await until(
+      () => gateway.received.length === total({ time: 0, ...carrier.stats().sent }),
+      'every packet',
+    );
   });
 
   test('a dead mix node loses packets: loops measure it, retransmission over fresh paths then routes around it', async () => {

@@ -1,0 +1,631 @@
+/**
+ * The umbra client SDK (design brief §5, issue #4): a user's identity, contacts and conversations, kept in an
+ * encrypted vault and carried to the delivery service by the carriers the privacy policy allows.
+ *
+ *     const client = await Client.open({ storage, passphrase, carriers: [mixnet, direct], privacy: 'mixnet' });
+ *     await client.register('alice');
+ *     const chat = await client.createConversation(['bob']);
+ *     chat.on('message', (m) => …);
+ *     await chat.send({ text: 'hello' });
+ *
+ * Every conversation is an MLS group (conversation.ts). The authentication service is real: a member's
+ * credential must name a handle whose registration at the delivery service binds the leaf's signature key
+ * (contacts.ts). Invitations arrive in this client's mailbox, which it polls (and watches through pushes on
+ * carriers that have them and that the policy allows). The mixnet has no push, so the client also polls every
+ * conversation's log on an interval.
+ *
+ * The SDK imports nothing from Node: storage and carriers are injected, so it bundles for browsers.
+ */
+import { constantTimeEqual } from '../crypto/bytes.ts';
+import type { SafetyNumber } from '../crypto/safety-number.ts';
+import { ArgumentError, ClientError, DeliveryError } from '../errors.ts';
+import { type Group, Mls, type MlsCiphersuiteName } from '../mls/index.ts';
+import type { DeliveryApi, DeliveryPush, IdentityInfo } from '../protocol/api.ts';
+import type { Carrier, CarrierKind } from '../protocol/carrier.ts';
+import { DeliveryClient } from '../protocol/client.ts';
+import { type Contact, Contacts, type KeyChange, safetyNumberOf } from './contacts.ts';
+import { type Claimed, Conversation, type ConversationContext, isTransient } from './conversation.ts';
+import { Emitter } from './events.ts';
+import {
+  dropKeyPackage,
+  IdentitySlot,
+  loadKeyPackage,
+  newKeyPackage,
+  OwnIdentity,
+  type StoredKeyPackage,
+} from './identity.ts';
+import { decodeInvitation } from './invitation.ts';
+import {
+  allowedCarriers,
+  isPrivacyPolicy,
+  type PrivacyPolicy,
+  type PrivacyState,
+  privacyState,
+  samePrivacy,
+} from './privacy.ts';
+import { type ClientStorage, type ClientVault, type Passphrase, RECORD } from './storage.ts';
+
+export interface ClientOptions {
+  /** Where the vault lives: `directoryStorage(dataDir)` in Node, an IndexedDB storage in browsers. */
+  readonly storage: ClientStorage;
+  readonly passphrase: Passphrase;
+  /** At most one per kind ('mixnet', 'direct'). The app owns them: `close()` does not close them. */
+  readonly carriers: readonly Carrier[];
+  /** The client's policy, and that of conversations without their own. Default 'mixnet' (fail closed). */
+  readonly privacy?: PrivacyPolicy;
+  /** How often logs and the mailbox are polled. Default 2000 ms. Pushes trigger reads at once. */
+  readonly pollIntervalMs?: number;
+  /** One-time KeyPackages kept published (refilled below half). Default 10. */
+  readonly keyPackages?: number;
+  /** The MLS ciphersuite of new groups and KeyPackages. Default MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519. */
+  readonly ciphersuite?: MlsCiphersuiteName;
+  /** Timeout of each delivery request. Default: the carrier's. */
+  readonly requestTimeoutMs?: number;
+}
+
+export interface ClientEvents {
+  /** The privacy the client's policy gets from its carriers changed. */
+  privacy: PrivacyState;
+  /** This client was added to a conversation by someone else. */
+  conversation: Conversation;
+  /** A contact's identity key changed at the delivery service: compare safety numbers again. */
+  keychange: KeyChange;
+  /** A background poll failed for a reason other than an unreachable carrier. */
+  error: unknown;
+}
+
+export const DEFAULT_POLL_INTERVAL_MS = 2000;
+export const DEFAULT_KEY_PACKAGES = 10;
+
+interface Route {
+  readonly carrier: Carrier;
+  readonly api: DeliveryClient;
+}
+
+type State = 'open' | 'closed' | 'wiped';
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const chosen = value ?? fallback;
+  if (!Number.isSafeInteger(chosen) || chosen <= 0)
+    throw new ArgumentError(name, 'expected a positive integer');
+  return chosen;
+}
+
+export class Client extends Emitter<ClientEvents> {
+  readonly #vault: ClientVault;
+  readonly #routes = new Map<CarrierKind, Route>();
+  readonly #identity = new IdentitySlot();
+  readonly #conversations = new Map<string, Conversation>();
+  readonly #keyPackages: number;
+  readonly #pollIntervalMs: number;
+  readonly #detach: (() => void)[] = [];
+  #contacts: Contacts | undefined;
+  #mls: Mls | undefined;
+  #policy: PrivacyPolicy;
+  #privacy: PrivacyState;
+  #state: State = 'open';
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking: Promise<void> | undefined;
+  #mailbox: Promise<unknown> = Promise.resolve();
+  #resubscribing = false;
+  readonly #ciphersuite: MlsCiphersuiteName | undefined;
+
+  private constructor(vault: ClientVault, options: ClientOptions) {
+    super();
+    this.#vault = vault;
+    this.#policy = options.privacy ?? 'mixnet';
+    this.#keyPackages = positiveInteger('keyPackages', options.keyPackages, DEFAULT_KEY_PACKAGES);
+    this.#pollIntervalMs = positiveInteger(
+      'pollIntervalMs',
+      options.pollIntervalMs,
+      DEFAULT_POLL_INTERVAL_MS,
+    );
+    this.#ciphersuite = options.ciphersuite;
+    for (const carrier of options.carriers) {
+      const api = new DeliveryClient({
+        carrier,
+        identity: this.#identity,
+        ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
+      });
+      this.#routes.set(carrier.kind, { carrier, api });
+    }
+    this.#privacy = privacyState(this.#policy, this.#carriers());
+  }
+
+  /** Opens the vault (creating it the first time) and resumes every conversation in it. */
+  static async open(options: ClientOptions): Promise<Client> {
+    if (typeof options !== 'object' || options === null)
+      throw new ArgumentError('options', 'expected an object');
+    if (typeof options.storage?.open !== 'function') {
+      throw new ArgumentError('storage', 'expected a ClientStorage (directoryStorage(dataDir) in Node)');
+    }
+    if (options.privacy !== undefined && !isPrivacyPolicy(options.privacy)) {
+      throw new ArgumentError('privacy', "expected 'mixnet', 'mixnet-or-direct' or 'direct'");
+    }
+    if (!Array.isArray(options.carriers))
+      throw new ArgumentError('carriers', 'expected an array of carriers');
+    const kinds = new Set(options.carriers.map((carrier) => carrier.kind));
+    if (kinds.size !== options.carriers.length) throw new ArgumentError('carriers', 'at most one per kind');
+    const vault = await options.storage.open(options.passphrase);
+    const client = new Client(vault, options);
+    try {
+      await client.#load();
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
+    client.#start();
+    return client;
+  }
+
+  // ---- public API ----
+
+  /** The registered handle, or undefined before `register`. */
+  get handle(): string | undefined {
+    return this.#identity.current?.handle;
+  }
+
+  get policy(): PrivacyPolicy {
+    return this.#policy;
+  }
+
+  /** The privacy the client's policy gets now. */
+  get privacy(): PrivacyState {
+    return this.#privacy;
+  }
+
+  /** Changes the client's policy (conversations with their own keep theirs). */
+  setPolicy(policy: PrivacyPolicy): void {
+    if (!isPrivacyPolicy(policy)) throw new ArgumentError('policy', 'unknown privacy policy');
+    this.#policy = policy;
+    this.#statusChanged();
+    this.#resubscribe();
+  }
+
+  /**
+   * Creates this client's identity (hybrid Ed25519 + ML-DSA-65 key), binds `handle` to it at the delivery
+   * service and publishes KeyPackages. `handle_taken` when someone else holds the handle. Calling it again
+   * with the same handle (say after a network failure) completes a registration; another handle is
+   * `already_registered`.
+   */
+  async register(handle: string): Promise<void> {
+    this.#assertOpen();
+    const existing = this.#identity.current;
+    if (existing !== undefined && existing.handle !== handle) {
+      throw new ClientError('already_registered', 'this client already has a handle');
+    }
+    const identity = existing ?? OwnIdentity.create(handle);
+    if (existing === undefined) {
+      await identity.save(this.#vault);
+      this.#identity.set(identity);
+    }
+    const api = this.#api(this.#policy);
+    let result: Awaited<ReturnType<DeliveryApi['register']>>;
+    try {
+      result = await api.register(handle);
+    } catch (error) {
+      throw wrap(error);
+    }
+    if (!result.ok) {
+      if (existing === undefined) {
+        this.#identity.set(undefined);
+        await this.#vault.delete(RECORD.identity);
+      }
+      throw new ClientError('handle_taken', 'another identity holds this handle');
+    }
+    await this.#requireContacts().observe(handle, identity.publicKey);
+    await this.#publishKeyPackages(this.#keyPackages, true);
+    this.#resubscribe();
+  }
+
+  /** A new conversation with `handles` (others than this client), each added with one of its KeyPackages. */
+  async createConversation(
+    handles: readonly string[],
+    options: { readonly privacy?: PrivacyPolicy } = {},
+  ): Promise<Conversation> {
+    this.#assertOpen();
+    if (!Array.isArray(handles) || handles.some((h) => typeof h !== 'string')) {
+      throw new ArgumentError('handles', 'expected an array of handles');
+    }
+    if (options.privacy !== undefined && !isPrivacyPolicy(options.privacy)) {
+      throw new ArgumentError('privacy', 'unknown privacy policy');
+    }
+    const identity = this.#requireIdentity();
+    const mls = this.#requireMls();
+    const own = await mls.generateKeyPackage({
+      identity: new TextEncoder().encode(identity.handle),
+      signatureKeyPair: identity.keys.ed25519,
+    });
+    const group = await mls.createGroup({ keyPackage: own });
+    own.secrets.wipe();
+    const conversation = await Conversation.start(this.#context(), group, options.privacy);
+    this.#conversations.set(conversation.id, conversation);
+    this.#resubscribe();
+    const others = [...new Set(handles)].filter((h) => h !== identity.handle);
+    if (others.length > 0) await conversation.add(others);
+    return conversation;
+  }
+
+  conversations(): Conversation[] {
+    return [...this.#conversations.values()];
+  }
+
+  conversation(id: string): Conversation | undefined {
+    return this.#conversations.get(id);
+  }
+
+  contacts(): Contact[] {
+    return this.#requireContacts().list();
+  }
+
+  contact(handle: string): Contact | undefined {
+    return this.#requireContacts().get(handle);
+  }
+
+  /**
+   * The 60-digit safety number of this client and `handle`: the same on both devices when each has the
+   * other's real identity key. Compare it out of band, then `markVerified`.
+   */
+  async safetyNumber(handle: string): Promise<SafetyNumber> {
+    this.#assertOpen();
+    const identity = this.#requireIdentity();
+    const key = await this.#requireContacts()
+      .resolve(handle)
+      .catch((error: unknown) => {
+        throw wrap(error);
+      });
+    if (key === undefined)
+      throw new ClientError('unknown_contact', 'no identity is registered for this handle');
+    return safetyNumberOf(
+      { handle: identity.handle, identityKey: identity.publicKey },
+      { handle, identityKey: key },
+    );
+  }
+
+  /** Remembers that the user verified `handle`'s current key; a later key change clears it and warns. */
+  async markVerified(handle: string, verified = true): Promise<void> {
+    this.#assertOpen();
+    const contacts = this.#requireContacts();
+    if (contacts.get(handle) === undefined) await this.safetyNumber(handle);
+    await contacts.markVerified(handle, verified);
+  }
+
+  /** Reads the mailbox and every conversation now, then sends what is queued. */
+  async sync(): Promise<void> {
+    this.#assertOpen();
+    await this.#tick(true);
+  }
+
+  /** Stops polling and closes the vault; queued messages stay in it. The carriers stay open (the app's). */
+  async close(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'closed';
+    await this.#stop();
+    await this.#vault.close();
+  }
+
+  /**
+   * The panic button: destroys the vault (identity keys, group states, contacts, history, queue) beyond
+   * recovery by any passphrase, and closes the client.
+   */
+  async wipe(): Promise<void> {
+    if (this.#state === 'wiped') return;
+    if (this.#state === 'closed') throw new ClientError('closed', 'the client is closed');
+    this.#state = 'wiped';
+    await this.#stop();
+    await this.#vault.wipe();
+  }
+
+  // ---- internals ----
+
+  #assertOpen(): void {
+    if (this.#state !== 'open') throw new ClientError(this.#state, `the client is ${this.#state}`);
+  }
+
+  #requireIdentity(): OwnIdentity {
+    const identity = this.#identity.current;
+    if (identity === undefined) throw new ClientError('not_registered', 'register a handle first');
+    return identity;
+  }
+
+  #requireContacts(): Contacts {
+    if (this.#contacts === undefined) throw new ClientError('closed', 'the client is not open');
+    return this.#contacts;
+  }
+
+  #requireMls(): Mls {
+    if (this.#mls === undefined) throw new ClientError('closed', 'the client is not open');
+    return this.#mls;
+  }
+
+  #carriers(): Map<CarrierKind, Carrier> {
+    return new Map([...this.#routes].map(([kind, route]) => [kind, route.carrier]));
+  }
+
+  /** The delivery API over the carrier `policy` allows now, or `privacy_unavailable`. */
+  #api(policy: PrivacyPolicy): DeliveryApi {
+    const state = privacyState(policy, this.#carriers());
+    const route = state.carrier === undefined ? undefined : this.#routes.get(state.carrier);
+    if (route === undefined) {
+      throw new ClientError(
+        'privacy_unavailable',
+        `no carrier the ${policy} policy allows is up (${state.reason})`,
+      );
+    }
+    return route.api;
+  }
+
+  async #lookup(handle: string): Promise<IdentityInfo | undefined> {
+    const result = await this.#api(this.#policy).lookup(handle);
+    return result.ok ? result : undefined;
+  }
+
+  async #claim(handles: readonly string[], policy: PrivacyPolicy): Promise<readonly Claimed[]> {
+    const api = this.#api(policy);
+    const contacts = this.#requireContacts();
+    const claimed: Claimed[] = [];
+    for (const handle of handles) {
+      const result = await api.claimKeyPackages(handle);
+      if (!result.ok) throw new ClientError('unknown_contact', 'a handle has no registered identity');
+      await contacts.observe(handle, result.identityKey);
+      for (const keyPackage of result.packages) claimed.push({ handle, keyPackage });
+    }
+    return claimed;
+  }
+
+  #context(): ConversationContext {
+    const identity = this.#requireIdentity();
+    return {
+      vault: this.#vault,
+      handle: identity.handle,
+      clientPolicy: () => this.#policy,
+      privacy: (policy) => privacyState(policy, this.#carriers()),
+      api: (policy) => this.#api(policy),
+      claim: (handles, policy) => this.#claim(handles, policy),
+      routingChanged: () => this.#resubscribe(),
+      clock: Date.now,
+    };
+  }
+
+  async #load(): Promise<void> {
+    const identity = await OwnIdentity.load(this.#vault);
+    this.#identity.set(identity);
+    this.#contacts = await Contacts.load(
+      this.#vault,
+      (handle) => this.#lookup(handle),
+      (change) => this.emit('keychange', change),
+    );
+    this.#mls = new Mls({
+      authenticationService: this.#contacts.authenticationService(),
+      ...(this.#ciphersuite === undefined ? {} : { defaultCiphersuite: this.#ciphersuite }),
+    });
+    if (identity === undefined) return;
+    const mls = this.#mls;
+    const restore = (bytes: Uint8Array): Promise<Group> => mls.restoreGroup(bytes);
+    const context = this.#context();
+    for (const name of await this.#vault.list()) {
+      if (!name.startsWith(RECORD.conversationPrefix)) continue;
+      const conversation = await Conversation.load(
+        context,
+        name.slice(RECORD.conversationPrefix.length),
+        restore,
+      );
+      if (conversation !== undefined) this.#conversations.set(conversation.id, conversation);
+    }
+  }
+
+  #start(): void {
+    for (const { carrier, api } of this.#routes.values()) {
+      this.#detach.push(carrier.onStatus(() => this.#statusChanged()));
+      this.#detach.push(api.onPush((push) => this.#pushed(push)));
+    }
+    this.#timer = setInterval(() => void this.#tick(false), this.#pollIntervalMs);
+    // In Node, polling alone must not keep a process alive; browsers return a number here.
+    if (typeof this.#timer === 'object' && 'unref' in this.#timer) this.#timer.unref();
+    this.#resubscribe();
+    void this.#tick(false);
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    for (const detach of this.#detach.splice(0)) detach();
+    await this.#ticking?.catch(() => undefined);
+    for (const conversation of this.#conversations.values()) conversation.detach();
+    for (const { api } of this.#routes.values()) api.close();
+    this.removeAllListeners();
+  }
+
+  #statusChanged(): void {
+    if (this.#state !== 'open') return;
+    const next = privacyState(this.#policy, this.#carriers());
+    const changed = !samePrivacy(next, this.#privacy);
+    const cameUp = next.level !== 'none' && this.#privacy.level === 'none';
+    this.#privacy = next;
+    if (changed) this.emit('privacy', next);
+    // Any carrier coming up may unblock a conversation (with its own policy): read and send now.
+    if (changed || cameUp) void this.#tick(false);
+  }
+
+  #pushed(push: DeliveryPush): void {
+    if (this.#state !== 'open') return;
+    if (push.type === 'log') {
+      const conversation = this.conversations().find((c) => {
+        const routingId = c.routingId;
+        return (
+          routingId !== undefined &&
+          routingId.length === push.routingId.length &&
+          constantTimeEqual(routingId, push.routingId)
+        );
+      });
+      conversation?.poll().catch((error: unknown) => this.#background(error));
+    } else if (push.type === 'mailbox') {
+      this.#pollMailbox().catch((error: unknown) => this.#background(error));
+    } else {
+      void this.#tick(false);
+    }
+  }
+
+  #background(error: unknown): void {
+    if (this.#state === 'open' && !isTransient(error)) this.emit('error', error);
+  }
+
+  /** One round of reading and sending; rounds do not overlap. `strict` rethrows the first failure. */
+  #tick(strict: boolean): Promise<void> {
+    if (this.#ticking !== undefined && !strict) return this.#ticking;
+    const round = (async () => {
+      await this.#ticking?.catch(() => undefined);
+      if (this.#state !== 'open' || this.#identity.current === undefined) return;
+      let failure: unknown;
+      const attempt = async (operation: () => Promise<void>) => {
+        try {
+          await operation();
+        } catch (error) {
+          failure ??= error;
+          this.#background(error);
+        }
+      };
+      await attempt(() => this.#pollMailbox());
+      for (const conversation of this.#conversations.values()) {
+        if (conversation.status === 'active') await attempt(() => conversation.poll());
+      }
+      if (strict && failure !== undefined) throw wrap(failure);
+    })();
+    const tracked = round.finally(() => {
+      if (this.#ticking === tracked) this.#ticking = undefined;
+    });
+    this.#ticking = tracked;
+    return tracked;
+  }
+
+  /** Joins the conversations this client was invited to; one reader at a time. */
+  #pollMailbox(): Promise<void> {
+    const run = this.#mailbox.then(() => this.#readMailbox());
+    this.#mailbox = run.catch(() => undefined);
+    return run;
+  }
+
+  async #readMailbox(): Promise<void> {
+    const identity = this.#identity.current;
+    if (identity === undefined || this.#state !== 'open') return;
+    const api = this.#api(this.#policy);
+    const items = await api.fetchMailbox(identity.mailboxSecret, identity.mailboxCursor);
+    if (items.length === 0) return;
+    const joined: Conversation[] = [];
+    let usedOneTime = false;
+    for (const item of items) {
+      const conversation = await this.#accept(item.blob).catch((error: unknown) => {
+        if (isTransient(error)) throw error; // Keep the cursor: try this invitation again later.
+        return undefined;
+      });
+      if (conversation !== undefined) {
+        joined.push(conversation.conversation);
+        usedOneTime ||= !conversation.lastResort;
+      }
+      identity.mailboxCursor = item.seq;
+      await identity.save(this.#vault);
+    }
+    await api.deleteFromMailbox(
+      identity.mailboxSecret,
+      items.map((item) => item.messageId),
+    );
+    if (joined.length > 0) this.#resubscribe();
+    for (const conversation of joined) this.emit('conversation', conversation);
+    if (usedOneTime) await this.#refill();
+    for (const conversation of joined) {
+      conversation.poll().catch((error: unknown) => this.#background(error));
+    }
+  }
+
+  async #accept(blob: Uint8Array): Promise<{ conversation: Conversation; lastResort: boolean } | undefined> {
+    let invitation: ReturnType<typeof decodeInvitation>;
+    try {
+      invitation = decodeInvitation(blob);
+    } catch {
+      return undefined;
+    }
+    const stored: StoredKeyPackage | undefined = await loadKeyPackage(this.#vault, invitation.keyPackageId);
+    if (stored === undefined) return undefined;
+    const result = await this.#requireMls().joinGroup({ welcome: invitation.welcome, keyPackage: stored });
+    if (result.kind !== 'joined') {
+      if (result.reason === 'credential_unverifiable') {
+        throw new ClientError('unreachable', 'could not check the members of an invitation; will retry');
+      }
+      return undefined;
+    }
+    const previous = this.#conversations.get(Conversation.idOf(result.group));
+    if (previous?.status === 'active') return undefined; // A Welcome delivered twice.
+    previous?.detach();
+    const conversation = await Conversation.start(this.#context(), result.group, undefined);
+    this.#conversations.set(conversation.id, conversation);
+    if (!stored.lastResort) await dropKeyPackage(this.#vault, stored);
+    return { conversation, lastResort: stored.lastResort };
+  }
+
+  /** Generates, stores and publishes `count` one-time KeyPackages (and a new last resort if asked). */
+  async #publishKeyPackages(count: number, lastResort: boolean): Promise<void> {
+    const identity = this.#requireIdentity();
+    const mls = this.#requireMls();
+    const oneTime: StoredKeyPackage[] = [];
+    for (let i = 0; i < count; i++) oneTime.push(await newKeyPackage(mls, identity, this.#vault, false));
+    const resort = lastResort ? await newKeyPackage(mls, identity, this.#vault, true) : undefined;
+    const upload = (stored: StoredKeyPackage) => ({ id: stored.uploadId, data: stored.keyPackage });
+    const result = await this.#api(this.#policy)
+      .publishKeyPackages({
+        handle: identity.handle,
+        deviceId: identity.deviceId,
+        oneTime: oneTime.map(upload),
+        ...(resort === undefined ? {} : { lastResort: upload(resort) }),
+      })
+      .catch((error: unknown) => {
+        throw wrap(error);
+      });
+    if (!result.ok) {
+      throw new ClientError(result.error, `the delivery service refused the KeyPackages (${result.error})`);
+    }
+  }
+
+  /** Tops the one-time KeyPackages back up once fewer than half are left. */
+  async #refill(): Promise<void> {
+    const identity = this.#requireIdentity();
+    const count = await this.#api(this.#policy).countKeyPackages(identity.handle, identity.deviceId);
+    if (count.oneTime * 2 < this.#keyPackages || !count.lastResort) {
+      await this.#publishKeyPackages(this.#keyPackages - count.oneTime, !count.lastResort);
+    }
+  }
+
+  /**
+   * Pushes go where the policy lets requests go: each push-capable carrier watches the mailbox if the
+   * client's policy allows that carrier, and each conversation's routing ID if the conversation's does.
+   */
+  #resubscribe(): void {
+    if (this.#resubscribing || this.#state !== 'open') return;
+    this.#resubscribing = true;
+    queueMicrotask(() => {
+      this.#resubscribing = false;
+      const identity = this.#identity.current;
+      if (identity === undefined || this.#state !== 'open') return;
+      for (const [kind, { carrier, api }] of this.#routes) {
+        if (carrier.onPush === undefined || carrier.status().state !== 'up') continue;
+        const routingIds = this.conversations().flatMap((c) =>
+          c.status === 'active' && c.routingId !== undefined && allowedCarriers(c.policy).includes(kind)
+            ? [c.routingId]
+            : [],
+        );
+        const mailboxSecrets = allowedCarriers(this.#policy).includes(kind) ? [identity.mailboxSecret] : [];
+        api.subscribe({ routingIds, mailboxSecrets }).catch(() => undefined);
+      }
+    });
+  }
+}
+
+/** Failures of the delivery exchange as the SDK reports them. */
+function wrap(error: unknown): unknown {
+  if (error instanceof ClientError) return error;
+  if (isTransient(error)) {
+    return new ClientError('unreachable', 'the delivery service could not be reached');
+  }
+  if (error instanceof DeliveryError) {
+    return new ClientError('rejected', `the delivery service refused the request (${error.reason})`);
+  }
+  return error;
+}

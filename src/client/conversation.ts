@@ -1,0 +1,790 @@
+/**
+ * A conversation: one MLS group (RFC 9420, src/mls) and its log at the delivery service (design brief §3).
+ *
+ * Each epoch has its own routing ID (an MLS exporter value), so the service cannot link a group's epochs.
+ * The conversation reads its current routing ID's log from a cursor, in the service's order: application
+ * messages are decrypted and emitted once each, in that order; the first commit of the routing ID is the one
+ * the service accepted, so it is merged and reading moves to the next epoch's routing ID from sequence 0.
+ *
+ * Commits (add, remove, key update, committing a member's leave proposal) race at the service: the first
+ * commit posted to a routing ID wins, later ones get `stale_epoch`. The loser catches up (merges the winner)
+ * and commits again in the new epoch, with its request re-checked against the new membership. Welcomes go to
+ * the invitees' mailboxes only after their commit was merged. Messages posted after a commit closed their
+ * routing ID are re-encrypted in the new epoch and posted again, under the same message ID.
+ *
+ * Durability: before anything leaves the client, the state that produced it is in the vault (the group
+ * first, then this record); events are emitted only after the state that reflects them is saved, so a crash
+ * can repeat work (re-posting the same blob, which the service de-duplicates) but never emit a message twice
+ * or re-use an MLS key. Operations on one conversation run one at a time.
+ */
+import { backend as platformBackend } from '#default-backend';
+import { fromBase64Url, fromUtf8, toBase64Url, toHex } from '../crypto/bytes.ts';
+import { randomBytes } from '../crypto/random.ts';
+import { CarrierError, ClientError, CodecError, DeliveryError } from '../errors.ts';
+import type { Group, Member, CommitRequest as MlsCommitRequest, StagedCommit } from '../mls/index.ts';
+import type { ClaimedKeyPackage, DeliveryApi, LogEntry, LogPostResult } from '../protocol/api.ts';
+import { type Content, checkContent, decodeEnvelope, encodeEnvelope, MESSAGE_ID_LENGTH } from './content.ts';
+import { Emitter } from './events.ts';
+import { mailboxOfUploadId } from './identity.ts';
+import { encodeInvitation } from './invitation.ts';
+import type { PrivacyPolicy, PrivacyState } from './privacy.ts';
+import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';
+
+/** An own message: waiting for a carrier, handed to one, stored by the service; or refused for good. */
+export type DeliveryState = 'queued' | 'sent' | 'acknowledged' | 'failed';
+
+export interface Message {
+  /** The sender's message ID (base64url), the same on every member's device. */
+  readonly id: string;
+  readonly conversationId: string;
+  readonly sender: string;
+  readonly own: boolean;
+  readonly content: Content;
+  /** The sender's clock (display only). */
+  readonly sentAt: number;
+  /** This device's clock when it read the message; undefined for own messages. */
+  readonly receivedAt: number | undefined;
+  /** Own messages: their delivery state. Received ones: 'received'. */
+  readonly state: DeliveryState | 'received';
+}
+
+export interface MembershipChange {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** The member whose commit made the change (undefined when unknown). */
+  readonly by: string | undefined;
+}
+
+export type ConversationStatus = 'active' | 'removed' | 'left';
+
+export interface ConversationEvents {
+  /** A message from another member: in the service's order, exactly once. */
+  message: Message;
+  /** An own message changed delivery state. */
+  status: Message;
+  members: MembershipChange;
+  /** This client was removed from the group: nothing sent afterwards can be read. */
+  removed: { readonly by: string | undefined };
+  error: unknown;
+}
+
+/** What a conversation needs from its client. */
+export interface ConversationContext {
+  readonly vault: ClientVault;
+  readonly handle: string;
+  readonly clientPolicy: () => PrivacyPolicy;
+  readonly privacy: (policy: PrivacyPolicy) => PrivacyState;
+  /** The delivery API over the carrier `policy` allows now; throws `ClientError('privacy_unavailable')`. */
+  readonly api: (policy: PrivacyPolicy) => DeliveryApi;
+  /** One KeyPackage per device of each handle, authenticated against the handle's identity. */
+  readonly claim: (handles: readonly string[], policy: PrivacyPolicy) => Promise<readonly Claimed[]>;
+  /** The routing IDs to watch changed (a new epoch, a conversation ended). */
+  readonly routingChanged: () => void;
+  readonly clock: () => number;
+}
+
+/** A KeyPackage claimed for `handle`. */
+export interface Claimed {
+  readonly handle: string;
+  readonly keyPackage: ClaimedKeyPackage;
+}
+
+interface StoredMessage {
+  readonly id: string;
+  readonly sender: string;
+  readonly own: boolean;
+  readonly text: string;
+  readonly sentAt: number;
+  readonly receivedAt: number | null;
+  state: DeliveryState | 'received';
+}
+
+/** An own message not yet acknowledged; once encrypted, the exact blob and where it goes. */
+interface Outgoing {
+  readonly id: string;
+  routingId: string | null;
+  blob: string | null;
+}
+
+interface PendingWelcome {
+  /** The commit it belongs to: delivered only once that commit is merged. */
+  readonly commitId: string;
+  readonly mailboxId: string;
+  readonly keyPackageId: string;
+  readonly welcome: string;
+  ready: boolean;
+}
+
+interface ConversationRecord {
+  readonly id: string;
+  policy: PrivacyPolicy | null;
+  status: ConversationStatus;
+  routingId: string | null;
+  cursor: number;
+  history: StoredMessage[];
+  outgoing: Outgoing[];
+  welcomes: PendingWelcome[];
+}
+
+/** Messages kept in the history of a conversation, newest last. */
+export const HISTORY_LIMIT = 1000;
+/** A member commits a key update before its routing ID holds this many posts (the service keeps 100). */
+export const ROTATE_AFTER_POSTS = 64;
+/** Attempts at a commit that keeps losing races before giving up. */
+const COMMIT_ATTEMPTS = 10;
+
+type CommitRequest =
+  | { readonly kind: 'add'; readonly handles: readonly string[] }
+  | { readonly kind: 'remove'; readonly handles: readonly string[] }
+  | { readonly kind: 'update' }
+  | { readonly kind: 'proposals' };
+
+function handleOf(member: Member | undefined): string | undefined {
+  if (member === undefined || member.credential.kind !== 'basic') return undefined;
+  try {
+    return fromUtf8(member.credential.identity);
+  } catch {
+    return undefined;
+  }
+}
+
+function shortHash(bytes: Uint8Array): Uint8Array {
+  return platformBackend.sha256(bytes).slice(0, MESSAGE_ID_LENGTH);
+}
+
+export function isTransient(error: unknown): boolean {
+  return (
+    error instanceof CarrierError ||
+    (error instanceof DeliveryError && error.reason === 'internal') ||
+    (error instanceof ClientError && error.reason === 'privacy_unavailable')
+  );
+}
+
+/** A carrier failure as the SDK reports it; anything else unchanged. */
+function asClientError(error: unknown): unknown {
+  if (error instanceof CarrierError || (error instanceof DeliveryError && error.reason === 'internal')) {
+    return new ClientError('unreachable', `the delivery service could not be reached (${error.reason})`);
+  }
+  return error;
+}
+
+function refusal(result: Exclude<LogPostResult, { ok: true }>): ClientError {
+  switch (result.error) {
+    case 'quota_exceeded':
+      return new ClientError(
+        'quota_exceeded',
+        `the conversation's log is full (${result.limit}); wait for older messages to expire`,
+      );
+    case 'too_large':
+      return new ClientError('too_large', `the message exceeds the service's ${result.maxBytes} bytes`);
+    case 'stale_epoch':
+      return new ClientError('rejected', 'the epoch kept changing');
+  }
+}
+
+export class Conversation extends Emitter<ConversationEvents> {
+  readonly id: string;
+  readonly #context: ConversationContext;
+  #group: Group | undefined;
+  readonly #record: ConversationRecord;
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #waiting = new Map<string, { resolve: (m: Message) => void; reject: (e: unknown) => void }>();
+  #autoCommitScheduled = false;
+
+  private constructor(context: ConversationContext, group: Group | undefined, record: ConversationRecord) {
+    super();
+    this.#context = context;
+    this.#group = group;
+    this.#record = record;
+    this.id = record.id;
+  }
+
+  /** The conversation ID of a group: its MLS group ID in hex. */
+  static idOf(group: Group): string {
+    return toHex(group.groupId);
+  }
+
+  /** A conversation for a group this client just created or joined (already saved by the caller). */
+  static async start(
+    context: ConversationContext,
+    group: Group,
+    policy: PrivacyPolicy | undefined,
+  ): Promise<Conversation> {
+    const record: ConversationRecord = {
+      id: Conversation.idOf(group),
+      policy: policy ?? null,
+      status: 'active',
+      routingId: toBase64Url(await group.routingId()),
+      cursor: 0,
+      history: [],
+      outgoing: [],
+      welcomes: [],
+    };
+    const conversation = new Conversation(context, group, record);
+    await conversation.#save();
+    return conversation;
+  }
+
+  static async load(
+    context: ConversationContext,
+    id: string,
+    restore: (bytes: Uint8Array) => Promise<Group>,
+  ): Promise<Conversation | undefined> {
+    const record = await getJson<ConversationRecord>(context.vault, `${RECORD.conversationPrefix}${id}`);
+    if (record === undefined) return undefined;
+    const saved = await context.vault.get(`${RECORD.groupPrefix}${id}`);
+    const group = saved === undefined ? undefined : await restore(saved);
+    return new Conversation(context, group, record);
+  }
+
+  // ---- public API ----
+
+  get status(): ConversationStatus {
+    return this.#record.status;
+  }
+
+  /** The handles of the current members, this client included, sorted. */
+  get members(): readonly string[] {
+    const handles = new Set((this.#group?.members ?? []).flatMap((m) => handleOf(m) ?? []));
+    return [...handles].sort();
+  }
+
+  /** The MLS epoch the conversation is in. */
+  get epoch(): bigint | undefined {
+    return this.#group?.epoch;
+  }
+
+  /** The current epoch's routing ID at the delivery service (what the service sees; not secret from it). */
+  get routingId(): Uint8Array | undefined {
+    return this.#record.routingId === null ? undefined : fromBase64Url(this.#record.routingId);
+  }
+
+  /** This conversation's policy: its own if set, else the client's. */
+  get policy(): PrivacyPolicy {
+    return this.#record.policy ?? this.#context.clientPolicy();
+  }
+
+  get privacy(): PrivacyState {
+    return this.#context.privacy(this.policy);
+  }
+
+  /** Sets this conversation's own policy (undefined: follow the client's). */
+  async setPolicy(policy: PrivacyPolicy | undefined): Promise<void> {
+    await this.#exclusive(async () => {
+      this.#record.policy = policy ?? null;
+      await this.#save();
+    });
+  }
+
+  /** The stored messages, oldest first (at most `HISTORY_LIMIT`). */
+  history(): Message[] {
+    return this.#record.history.map((stored) => this.#message(stored));
+  }
+
+  /**
+   * Sends `content` ({ text }). Resolves once the delivery service stored it ('acknowledged'). When no
+   * carrier the policy allows is up it rejects with `ClientError('privacy_unavailable')` and keeps the
+   * message queued: it is sent, once, when a carrier returns (watch the `status` event). A carrier failing
+   * mid-way rejects with `ClientError('unreachable')`, the message likewise kept. `quota_exceeded` and
+   * `too_large` are final: the message is marked 'failed'.
+   */
+  async send(content: Content): Promise<Message> {
+    const checked = checkContent(content);
+    this.#assertActive();
+    const id = toBase64Url(randomBytes(MESSAGE_ID_LENGTH));
+    const stored: StoredMessage = {
+      id,
+      sender: this.#context.handle,
+      own: true,
+      text: checked.text,
+      sentAt: this.#context.clock(),
+      receivedAt: null,
+      state: 'queued',
+    };
+    const acknowledged = new Promise<Message>((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+    });
+    // Handled here so that a rejection nobody awaits (the caller got privacy_unavailable) is not unhandled.
+    acknowledged.catch(() => undefined);
+    await this.#exclusive(async () => {
+      this.#pushHistory(stored);
+      this.#record.outgoing.push({ id, routingId: null, blob: null });
+      await this.#save();
+    });
+    if (this.privacy.level === 'none') {
+      this.#waiting.delete(id);
+      throw new ClientError(
+        'privacy_unavailable',
+        `no carrier the ${this.policy} policy allows is up (${this.privacy.reason}); the message is queued`,
+      );
+    }
+    await this.flush().catch((error: unknown) => this.#failWaiting(asClientError(error)));
+    return acknowledged;
+  }
+
+  /** Adds members by handle (one commit); resolves once the commit won its epoch and Welcomes were sent. */
+  add(handles: readonly string[]): Promise<void> {
+    return this.#userCommit({ kind: 'add', handles: [...handles] });
+  }
+
+  /** Removes members by handle (one commit). They cannot read anything sent afterwards. */
+  remove(handles: readonly string[]): Promise<void> {
+    return this.#userCommit({ kind: 'remove', handles: [...handles] });
+  }
+
+  /** A key update (an empty commit with a full UpdatePath): post-compromise security for this member. */
+  updateKeys(): Promise<void> {
+    return this.#userCommit({ kind: 'update' });
+  }
+
+  /**
+   * Leaves: posts a proposal to remove this member (RFC 9420 §12.1.3: a member cannot commit its own
+   * removal), which the other members commit, then forgets the group's keys here.
+   */
+  async leave(): Promise<void> {
+    await this.#exclusive(async () => {
+      this.#assertActive();
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+        await this.#catchUp();
+        const group = this.#activeGroup();
+        const proposal = await group.proposeLeave();
+        await this.#saveGroup();
+        const result = await this.#post('application', proposal, shortHash(proposal));
+        if (result.ok) {
+          await this.#end('left');
+          return;
+        }
+        if (result.error !== 'stale_epoch') throw refusal(result);
+      }
+      throw new ClientError('rejected', 'the epoch kept changing');
+    }).catch((error: unknown) => {
+      throw asClientError(error);
+    });
+  }
+
+  /** Reads the log now (the client also does it on pushes and on its polling interval). */
+  async sync(): Promise<void> {
+    await this.#exclusive(() => this.#catchUp());
+  }
+
+  // ---- driven by the client ----
+
+  /** Posts queued messages, oldest first. Stops (keeping them) when no allowed carrier is reachable. */
+  flush(): Promise<void> {
+    return this.#exclusive(() => this.#flush());
+  }
+
+  /** Reads the log, then posts what is queued and commits proposals left by members who leave. */
+  async poll(): Promise<void> {
+    await this.#exclusive(async () => {
+      await this.#catchUp();
+      await this.#deliverWelcomes();
+      await this.#flush();
+    });
+    this.#scheduleAutoCommit();
+  }
+
+  /** Rejects waiting `send`s (the client is closing); their messages stay queued in the vault. */
+  detach(): void {
+    this.#failWaiting(new ClientError('closed', 'the client was closed; the message stays queued'));
+    this.removeAllListeners();
+  }
+
+  // ---- internals ----
+
+  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(operation, operation);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  #assertActive(): void {
+    if (this.#record.status !== 'active' || this.#group === undefined) {
+      throw new ClientError('not_a_member', `this conversation is ${this.#record.status}`);
+    }
+  }
+
+  #activeGroup(): Group {
+    this.#assertActive();
+    if (this.#group === undefined) throw new ClientError('not_a_member', 'no group state');
+    return this.#group;
+  }
+
+  #api(): DeliveryApi {
+    return this.#context.api(this.policy);
+  }
+
+  #message(stored: StoredMessage): Message {
+    return {
+      id: stored.id,
+      conversationId: this.id,
+      sender: stored.sender,
+      own: stored.own,
+      content: { text: stored.text },
+      sentAt: stored.sentAt,
+      receivedAt: stored.receivedAt ?? undefined,
+      state: stored.state,
+    };
+  }
+
+  #pushHistory(stored: StoredMessage): void {
+    this.#record.history.push(stored);
+    const excess = this.#record.history.length - HISTORY_LIMIT;
+    if (excess > 0) this.#record.history.splice(0, excess);
+  }
+
+  #failWaiting(error: unknown): void {
+    for (const [id, waiting] of this.#waiting) {
+      this.#waiting.delete(id);
+      waiting.reject(error);
+    }
+  }
+
+  async #saveGroup(): Promise<void> {
+    if (this.#group !== undefined) {
+      await this.#context.vault.put(`${RECORD.groupPrefix}${this.id}`, this.#group.save());
+    }
+  }
+
+  async #save(): Promise<void> {
+    await this.#saveGroup();
+    await putJson(this.#context.vault, `${RECORD.conversationPrefix}${this.id}`, this.#record);
+  }
+
+  async #post(kind: 'commit' | 'application', message: Uint8Array, messageId: Uint8Array) {
+    const group = this.#activeGroup();
+    const routingId = await group.routingId();
+    const outerKey = await group.outerKey();
+    const blob = outerKey.seal(message, { routingId, kind });
+    outerKey.wipe();
+    return this.#api().postToLog(routingId, { kind, messageId, blob, bucket: blob.length });
+  }
+
+  /** Reads the current routing ID's log until nothing is left, following every merged commit. */
+  async #catchUp(): Promise<void> {
+    while (this.#record.status === 'active' && this.#record.routingId !== null) {
+      const routingId = fromBase64Url(this.#record.routingId);
+      const page = await this.#api().fetchLog(routingId, this.#record.cursor);
+      if (page.entries.length === 0) return;
+      const events: (() => void)[] = [];
+      let moved = false;
+      for (const entry of page.entries) {
+        moved = await this.#process(entry, events);
+        if (moved) break;
+      }
+      await this.#save();
+      for (const emit of events) emit();
+      if (moved) this.#context.routingChanged();
+    }
+  }
+
+  /** One log entry; true when it moved the conversation to another routing ID (or ended it). */
+  async #process(entry: LogEntry, events: (() => void)[]): Promise<boolean> {
+    const group = this.#activeGroup();
+    this.#record.cursor = entry.seq;
+    if (entry.kind === 'welcome') return false;
+    const messageId = toBase64Url(entry.messageId);
+    const own = this.#record.history.find((m) => m.own && m.id === messageId);
+    if (own !== undefined) {
+      this.#acknowledge(own, events);
+      return false;
+    }
+    const routingId = await group.routingId();
+    const outerKey = await group.outerKey();
+    let inner: Uint8Array;
+    try {
+      inner = outerKey.open(entry.blob, { routingId, kind: entry.kind });
+    } catch {
+      return false; // Altered or misfiled: the service (or someone with the routing ID) posted garbage.
+    } finally {
+      outerKey.wipe();
+    }
+    let verified: Awaited<ReturnType<Group['verify']>>;
+    try {
+      verified = await group.verify(inner);
+    } catch (error) {
+      if (error instanceof CodecError) return false;
+      throw error;
+    }
+    switch (verified.kind) {
+      case 'application':
+        this.#receive(verified.sender, verified.data, events);
+        return false;
+      case 'proposal':
+        return false; // Kept by the group for the next commit (see #scheduleAutoCommit).
+      case 'commit':
+        return this.#merge(verified.staged, events);
+      case 'rejected':
+        if (verified.reason === 'credential_unverifiable' && entry.kind === 'commit') {
+          // The winning commit must be merged: stop here and try again at the next poll.
+          this.#record.cursor = entry.seq - 1;
+          throw new ClientError('unreachable', 'could not check a credential in a commit; will retry');
+        }
+        return false; // Replays, other epochs' messages, forgeries: nothing to read.
+    }
+  }
+
+  #receive(sender: Member, data: Uint8Array, events: (() => void)[]): void {
+    let envelope: ReturnType<typeof decodeEnvelope>;
+    try {
+      envelope = decodeEnvelope(data);
+    } catch {
+      return;
+    }
+    const id = toBase64Url(envelope.id);
+    const handle = handleOf(sender) ?? '';
+    if (this.#record.history.some((m) => m.id === id && m.sender === handle)) return;
+    const stored: StoredMessage = {
+      id,
+      sender: handle,
+      own: false,
+      text: envelope.content.text,
+      sentAt: envelope.sentAt,
+      receivedAt: this.#context.clock(),
+      state: 'received',
+    };
+    this.#pushHistory(stored);
+    const message = this.#message(stored);
+    events.push(() => this.emit('message', message));
+  }
+
+  #acknowledge(stored: StoredMessage, events: (() => void)[]): void {
+    this.#record.outgoing = this.#record.outgoing.filter((o) => o.id !== stored.id);
+    if (stored.state === 'acknowledged') return;
+    stored.state = 'acknowledged';
+    const message = this.#message(stored);
+    events.push(() => {
+      this.emit('status', message);
+      const waiting = this.#waiting.get(stored.id);
+      this.#waiting.delete(stored.id);
+      waiting?.resolve(message);
+    });
+  }
+
+  async #merge(staged: StagedCommit, events: (() => void)[]): Promise<boolean> {
+    const group = this.#activeGroup();
+    const commitId = toBase64Url(shortHash(staged.commit));
+    const result = await group.merge(staged);
+    // Welcomes are delivered only for the commit that won; those of a losing own commit are dropped.
+    this.#record.welcomes = this.#record.welcomes.filter((w) => w.commitId === commitId || w.ready);
+    for (const welcome of this.#record.welcomes) welcome.ready = true;
+    const change: MembershipChange = {
+      added: staged.added.flatMap((m) => handleOf(m) ?? []),
+      removed: staged.removed.flatMap((m) => handleOf(m) ?? []),
+      by: handleOf(staged.committer),
+    };
+    if (change.added.length + change.removed.length > 0) events.push(() => this.emit('members', change));
+    if (result.kind === 'removed') {
+      await this.#end('removed');
+      events.push(() => this.emit('removed', { by: change.by }));
+      return true;
+    }
+    // Own messages posted in the old epoch and refused there are re-encrypted in the new one.
+    for (const outgoing of this.#record.outgoing) {
+      outgoing.routingId = null;
+      outgoing.blob = null;
+    }
+    this.#record.routingId = toBase64Url(await group.routingId());
+    this.#record.cursor = 0;
+    return true;
+  }
+
+  /** The group is over for this client: its keys are deleted; the history stays. */
+  async #end(status: 'removed' | 'left'): Promise<void> {
+    this.#record.status = status;
+    this.#record.routingId = null;
+    this.#record.welcomes = [];
+    for (const outgoing of this.#record.outgoing) {
+      const stored = this.#record.history.find((m) => m.id === outgoing.id);
+      if (stored !== undefined) stored.state = 'failed';
+    }
+    this.#record.outgoing = [];
+    this.#group = undefined;
+    await this.#context.vault.delete(`${RECORD.groupPrefix}${this.id}`);
+    await putJson(this.#context.vault, `${RECORD.conversationPrefix}${this.id}`, this.#record);
+    this.#failWaiting(new ClientError('not_a_member', `this conversation is ${status}`));
+    this.#context.routingChanged();
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#record.status === 'active') {
+      const outgoing = this.#record.outgoing[0];
+      if (outgoing === undefined) return;
+      const stored = this.#record.history.find((m) => m.id === outgoing.id);
+      if (stored === undefined) {
+        this.#record.outgoing.shift();
+        continue;
+      }
+      if (outgoing.blob === null || outgoing.routingId === null) {
+        if (this.#record.cursor >= ROTATE_AFTER_POSTS) await this.#commit({ kind: 'update' });
+        await this.#encrypt(outgoing, stored);
+      }
+      const { routingId, blob } = outgoing;
+      if (routingId === null || blob === null) continue;
+      const api = this.#api();
+      if (stored.state === 'queued') {
+        stored.state = 'sent';
+        this.emit('status', this.#message(stored));
+      }
+      const bytes = fromBase64Url(blob);
+      const result = await api.postToLog(fromBase64Url(routingId), {
+        kind: 'application',
+        messageId: fromBase64Url(outgoing.id),
+        blob: bytes,
+        bucket: bytes.length,
+      });
+      if (result.ok) {
+        const events: (() => void)[] = [];
+        this.#acknowledge(stored, events);
+        await this.#save();
+        for (const emit of events) emit();
+      } else if (result.error === 'stale_epoch') {
+        await this.#catchUp(); // Merging the winner clears the blob: re-encrypted in the new epoch.
+      } else {
+        this.#record.outgoing.shift();
+        stored.state = 'failed';
+        await this.#save();
+        const message = this.#message(stored);
+        this.emit('status', message);
+        const waiting = this.#waiting.get(stored.id);
+        this.#waiting.delete(stored.id);
+        waiting?.reject(refusal(result));
+      }
+    }
+  }
+
+  /** Encrypts and seals an own message in the current epoch and saves the ratchet before it is posted. */
+  async #encrypt(outgoing: Outgoing, stored: StoredMessage): Promise<void> {
+    const group = this.#activeGroup();
+    const data = encodeEnvelope({
+      id: fromBase64Url(stored.id),
+      sentAt: stored.sentAt,
+      content: { text: stored.text },
+    });
+    const routingId = await group.routingId();
+    const outerKey = await group.outerKey();
+    const sealed = outerKey.seal(await group.encrypt(data), { routingId, kind: 'application' });
+    outerKey.wipe();
+    outgoing.routingId = toBase64Url(routingId);
+    outgoing.blob = toBase64Url(sealed);
+    await this.#save();
+  }
+
+  async #userCommit(request: CommitRequest): Promise<void> {
+    try {
+      await this.#exclusive(() => this.#commit(request));
+    } catch (error) {
+      throw asClientError(error);
+    }
+  }
+
+  /** Makes one commit win an epoch, retrying in each new epoch after losing a race. */
+  async #commit(request: CommitRequest): Promise<void> {
+    const claimed =
+      request.kind === 'add' ? await this.#context.claim(request.handles, this.policy) : undefined;
+    for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+      await this.#catchUp();
+      const group = this.#activeGroup();
+      const stale = group.pendingCommit;
+      if (stale !== undefined) {
+        // Staged before a crash or a lost race and never merged: its epoch decides; drop it and start over.
+        group.discard(stale);
+      }
+      const plan = this.#plan(group, request, claimed);
+      if (plan === undefined) return;
+      const result = await group.commit(plan.request);
+      if (result.kind === 'rejected') {
+        throw new ClientError('rejected', `the commit was refused: ${result.reason}`);
+      }
+      const { staged } = result;
+      const commitId = shortHash(staged.commit);
+      for (const invitee of staged.welcome === undefined ? [] : plan.invitees) {
+        const mailboxId = mailboxOfUploadId(invitee.keyPackage.id);
+        if (mailboxId === undefined || staged.welcome === undefined) continue;
+        this.#record.welcomes.push({
+          commitId: toBase64Url(commitId),
+          mailboxId: toBase64Url(mailboxId),
+          keyPackageId: toBase64Url(invitee.keyPackage.id),
+          welcome: toBase64Url(staged.welcome),
+          ready: false,
+        });
+      }
+      await this.#save();
+      const posted = await this.#post('commit', staged.commit, commitId);
+      if (posted.ok) {
+        await this.#catchUp(); // Reads up to the commit and merges it (it is recognised as our own).
+        await this.#deliverWelcomes();
+        return;
+      }
+      group.discard(staged);
+      this.#record.welcomes = this.#record.welcomes.filter((w) => w.commitId !== toBase64Url(commitId));
+      await this.#save();
+      if (posted.error !== 'stale_epoch') throw refusal(posted);
+    }
+    throw new ClientError('rejected', 'the commit lost its epoch too many times');
+  }
+
+  /** What to commit in the current epoch for `request`, or undefined when there is nothing left to do. */
+  #plan(
+    group: Group,
+    request: CommitRequest,
+    claimed: readonly Claimed[] | undefined,
+  ): { request: MlsCommitRequest; invitees: readonly Claimed[] } | undefined {
+    switch (request.kind) {
+      case 'update':
+        return { request: {}, invitees: [] };
+      case 'proposals':
+        return group.pendingProposals.length > 0 ? { request: {}, invitees: [] } : undefined;
+      case 'add': {
+        const present = new Set(this.members);
+        const invitees = (claimed ?? []).filter((claim) => !present.has(claim.handle));
+        if (invitees.length === 0) return undefined;
+        return { request: { add: invitees.map((claim) => claim.keyPackage.data) }, invitees };
+      }
+      case 'remove': {
+        const targets = new Set(request.handles);
+        if (targets.has(this.#context.handle)) {
+          throw new ClientError('rejected', 'use leave() to remove yourself');
+        }
+        const remove = group.members
+          .filter((m) => targets.has(handleOf(m) ?? ''))
+          .map((m) => ({ signaturePublicKey: m.signaturePublicKey }));
+        return remove.length > 0 ? { request: { remove }, invitees: [] } : undefined;
+      }
+    }
+  }
+
+  async #deliverWelcomes(): Promise<void> {
+    const ready = this.#record.welcomes.filter((w) => w.ready);
+    if (ready.length === 0) return;
+    const api = this.#api();
+    for (const pending of ready) {
+      const blob = encodeInvitation({
+        keyPackageId: fromBase64Url(pending.keyPackageId),
+        welcome: fromBase64Url(pending.welcome),
+      });
+      // A full mailbox or a refused post is not retried: retrying cannot help; the invitee is invited again.
+      await api.postToMailbox(fromBase64Url(pending.mailboxId), {
+        messageId: shortHash(fromBase64Url(pending.keyPackageId)),
+        blob,
+        bucket: blob.length,
+      });
+      this.#record.welcomes = this.#record.welcomes.filter((w) => w !== pending);
+      await this.#save();
+    }
+  }
+
+  /** Commits proposals members left (a leave) once this conversation is idle; the first committer wins. */
+  #scheduleAutoCommit(): void {
+    const group = this.#group;
+    if (this.#autoCommitScheduled || group === undefined || group.pendingProposals.length === 0) return;
+    this.#autoCommitScheduled = true;
+    this.#exclusive(() => this.#commit({ kind: 'proposals' }))
+      .catch((error: unknown) => {
+        if (!isTransient(error)) this.emit('error', error);
+      })
+      .finally(() => {
+        this.#autoCommitScheduled = false;
+      });
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The umbra client SDK, browser-safe (no Node built-ins in its import graph): `Client`, conversations, the
+ * privacy policy, the storage seam and the seeds' `ISecureTransport` / `ISecureCrypto`. In Node, the package
+ * root (src/index.ts) adds `directoryStorage`. docs/client.md describes the API.
+ */
+export {
+  Client,
+  type ClientEvents,
+  type ClientOptions,
+  DEFAULT_KEY_PACKAGES,
+  DEFAULT_POLL_INTERVAL_MS,
+} from './client.ts';
+export type { Contact, KeyChange } from './contacts.ts';
+export { CONTENT_VERSION, type Content, MAX_TEXT_BYTES, type TextContent } from './content.ts';
+export {
+  Conversation,
+  type ConversationEvents,
+  type ConversationStatus,
+  type DeliveryState,
+  HISTORY_LIMIT,
+  type MembershipChange,
+  type Message,
+  ROTATE_AFTER_POSTS,
+} from './conversation.ts';
+export {
+  allowedCarriers,
+  PRIVACY_POLICIES,
+  type PrivacyLevel,
+  type PrivacyPolicy,
+  type PrivacyState,
+  privacyState,
+} from './privacy.ts';
+export { clientTransport, type ISecureCrypto, type ISecureTransport, secureCrypto } from './secure.ts';
+export type { ClientStorage, ClientVault, Passphrase } from './storage.ts';

@@ -1,0 +1,58 @@
+/**
+ * Where the client SDK keeps its state: records in an encrypted vault (src/crypto/vault.ts), reached only
+ * through the `ClientVault` interface, which `Vault` implements. The SDK itself never imports the vault's
+ * file-system store, so it bundles for browsers: the app chooses the storage — `directoryStorage(dataDir)`
+ * (directory-storage.ts, Node only) or a browser one over IndexedDB — and the SDK opens it with the user's
+ * passphrase.
+ *
+ * Records (names are umbra's own identifiers, never user text; values are JSON unless noted):
+ *
+ *     client/identity                  handle, identity key seeds, device ID, mailbox secret and cursor
+ *     client/contacts                  handle → identity key, verified flag, key-change warning
+ *     client/key-package/<id hex>      a published KeyPackage and its private keys (one-time or last resort)
+ *     conversation/<group id hex>      routing cursor, policy, history, outgoing queue, Welcomes to deliver
+ *     group/<group id hex>             the MLS group state (`Group.save()` bytes, not JSON)
+ *
+ * A conversation's group record is written before its conversation record: after a crash the cursor may lag
+ * the group (the repeated log entries then fail MLS verification and are skipped), never lead it.
+ */
+import type { Passphrase } from '../crypto/vault.ts';
+
+/** The record store the SDK needs; `Vault` (src/crypto/vault.ts) is one. */
+export interface ClientVault {
+  get(name: string): Promise<Uint8Array | undefined>;
+  put(name: string, value: Uint8Array): Promise<void>;
+  delete(name: string): Promise<boolean>;
+  list(): Promise<string[]>;
+  /** Destroys every record and the keys: nothing can be read afterwards, with any passphrase. */
+  wipe(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens (or, the first time, creates) the client's vault. */
+export interface ClientStorage {
+  open(passphrase: Passphrase): Promise<ClientVault>;
+}
+
+export type { Passphrase };
+
+export const RECORD = {
+  identity: 'client/identity',
+  contacts: 'client/contacts',
+  keyPackagePrefix: 'client/key-package/',
+  conversationPrefix: 'conversation/',
+  groupPrefix: 'group/',
+} as const;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** JSON records: the vault authenticates them, so they are parsed without defensive checks beyond shape. */
+export async function getJson<T>(vault: ClientVault, name: string): Promise<T | undefined> {
+  const bytes = await vault.get(name);
+  return bytes === undefined ? undefined : (JSON.parse(decoder.decode(bytes)) as T);
+}
+
+export function putJson(vault: ClientVault, name: string, value: unknown): Promise<void> {
+  return vault.put(name, encoder.encode(JSON.stringify(value)));
+}

@@ -1,0 +1,129 @@
+// Shared by the SDK tests: clients with their vault in a temp directory (fast test KDF), each over its own
+// DirectCarrier to a real delivery server (test/delivery/support.ts starts it on SQLite or PostgreSQL), and
+// waiting helpers driven by the SDK's events.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DirectCarrier } from '../../src/client/carrier/direct.ts';
+import { Client, type ClientOptions } from '../../src/client/client.ts';
+import type { Conversation, Message } from '../../src/client/conversation.ts';
+import { directoryStorage } from '../../src/client/directory-storage.ts';
+import { UNSAFE_TEST_KDF_PARAMETERS } from '../../src/crypto/vault.ts';
+import type { DeliveryServerHandle } from '../../src/delivery/server.ts';
+import type { Carrier } from '../../src/protocol/carrier.ts';
+import { waitUp } from '../delivery/support.ts';
+
+export const PASSPHRASE = 'correct horse battery staple';
+const roots: string[] = [];
+
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'umbra-client-test-'));
+  roots.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of roots.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+export interface TestUser {
+  readonly name: string;
+  readonly dataDir: string;
+  client: Client;
+  carrier: DirectCarrier;
+  /** Closes the client and its carrier, then opens both again from the same vault. */
+  restart(options?: Partial<ClientOptions>): Promise<Client>;
+  close(): Promise<void>;
+}
+
+export type OpenOptions = Partial<ClientOptions> & { readonly wrap?: (carrier: DirectCarrier) => Carrier };
+
+export async function openClient(
+  server: DeliveryServerHandle,
+  dataDir: string,
+  options: OpenOptions = {},
+): Promise<{ client: Client; carrier: DirectCarrier }> {
+  const carrier = new DirectCarrier({
+    url: server.webSocketUrl,
+    minReconnectDelayMs: 20,
+    maxReconnectDelayMs: 200,
+  });
+  await waitUp(carrier);
+  const { wrap, ...rest } = options;
+  const client = await Client.open({
+    storage: directoryStorage(dataDir, { unsafeKdfForTests: UNSAFE_TEST_KDF_PARAMETERS }),
+    passphrase: PASSPHRASE,
+    carriers: [wrap ? wrap(carrier) : carrier],
+    privacy: 'direct',
+    pollIntervalMs: 100,
+    keyPackages: 3,
+    ...rest,
+  });
+  return { client, carrier };
+}
+
+/** A registered user over the direct carrier. */
+export async function user(
+  server: DeliveryServerHandle,
+  name: string,
+  options: OpenOptions = {},
+): Promise<TestUser> {
+  const dataDir = tempDir();
+  const opened = await openClient(server, dataDir, options);
+  await opened.client.register(name);
+  const result: TestUser = {
+    name,
+    dataDir,
+    client: opened.client,
+    carrier: opened.carrier,
+    async restart(more = {}) {
+      await result.close();
+      const again = await openClient(server, dataDir, { ...options, ...more });
+      result.client = again.client;
+      result.carrier = again.carrier;
+      return again.client;
+    },
+    async close() {
+      await result.client.close();
+      await result.carrier.close();
+    },
+  };
+  return result;
+}
+
+/** Resolves with the first value `probe` returns other than undefined, re-checked on every event tick. */
+export async function eventually<T>(
+  probe: () => T | undefined,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The conversation `id` once `client` has joined it. */
+export function joined(client: Client, id: string): Promise<Conversation> {
+  return eventually(() => client.conversation(id), `${client.handle} to join`);
+}
+
+/** Collects every 'message' event of a conversation. */
+export function inbox(conversation: Conversation): Message[] {
+  const received: Message[] = [];
+  conversation.on('message', (message) => received.push(message));
+  return received;
+}
+
+/** Waits until `messages` holds `count` entries and returns their texts. */
+export async function texts(
+  messages: readonly Message[],
+  count: number,
+  what = 'messages',
+): Promise<string[]> {
+  await eventually(() => (messages.length >= count ? true : undefined), `${count} ${what}`);
+  return messages.map((m) => m.content.text);
+}
