@@ -81,6 +81,18 @@ export interface PacketEvent {
   readonly at: number;
 }
 
+/** Packets sent in one whole second, by kind: an observer of the link sees only their sum. */
+export interface TrafficSecond {
+  /** Start of the second, carrier-clock milliseconds. */
+  readonly time: number;
+  readonly real: number;
+  readonly loop: number;
+  readonly drop: number;
+}
+
+/** Seconds of per-second traffic kept for `traffic()`. */
+export const TRAFFIC_WINDOW_SECONDS = 60;
+
 export interface LoopStats {
   readonly sent: number;
   readonly returned: number;
@@ -230,6 +242,7 @@ export class MixnetCarrier implements Carrier {
   #prepareTimer: unknown;
   #closed = false;
   readonly #sent: Record<PacketKind, number> = { real: 0, loop: 0, drop: 0 };
+  readonly #perSecond = new Map<number, Record<PacketKind, number>>();
   #retransmissions = 0;
   #rateLimited = 0;
   #loopsSent = 0;
@@ -323,6 +336,20 @@ export class MixnetCarrier implements Carrier {
   /** The Sphinx recipient id of this client's inbox (what its gateway stores replies and loops under). */
   get inboxId(): Uint8Array {
     return Uint8Array.from(this.#inboxId);
+  }
+
+  /**
+   * Packets sent in each of the last `TRAFFIC_WINDOW_SECONDS` whole seconds, oldest first, idle seconds
+   * included: what the web app charts as "what an observer sees" (the sum stays level; the split is private).
+   */
+  traffic(): TrafficSecond[] {
+    const current = Math.floor(this.#clock.now() / 1000);
+    const seconds: TrafficSecond[] = [];
+    for (let second = current - TRAFFIC_WINDOW_SECONDS; second < current; second++) {
+      const counts = this.#perSecond.get(second) ?? { real: 0, loop: 0, drop: 0 };
+      seconds.push({ time: second * 1000, ...counts });
+    }
+    return seconds;
   }
 
   stats(): MixnetCarrierStats {
@@ -624,6 +651,17 @@ export class MixnetCarrier implements Carrier {
   #count(kind: PacketKind): void {
     this.#sent[kind]++;
     const event = { kind, at: this.#clock.now() };
+    const second = Math.floor(event.at / 1000);
+    let counts = this.#perSecond.get(second);
+    if (!counts) {
+      counts = { real: 0, loop: 0, drop: 0 };
+      this.#perSecond.set(second, counts);
+      for (const old of this.#perSecond.keys()) {
+        if (old > second - TRAFFIC_WINDOW_SECONDS) break;
+        this.#perSecond.delete(old);
+      }
+    }
+    counts[kind]++;
     for (const listener of this.#packetListeners) listener(event);
   }
 
