@@ -363,11 +363,10 @@ export class DeliveryService {
     return this.hash('mailbox', mailboxIdOf(secret, this.#backend));
   }
 
-  async #register({ registration }: RequestOf<'register'>): Promise<DeliveryResponse> {
-    let handle: string;
+  async #register({ handle, registration }: RequestOf<'register'>): Promise<DeliveryResponse> {
     let identityKey: IdentityKey;
     try {
-      ({ handle, identityKey } = verifyRegistration(registration, this.#backend));
+      ({ identityKey } = verifyRegistration(registration, handle, this.#backend));
     } catch (error) {
       if (error instanceof CodecError) return refusal('bad_request');
       if (error instanceof DeliveryError) return refusal('bad_signature');

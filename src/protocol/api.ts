@@ -12,9 +12,11 @@
  * Who proves what (the service verifies all of it; nothing else is trusted):
  * - **Identity.** An identity key is hybrid: Ed25519 and ML-DSA-65 public keys; an identity signature is
  *   both signatures, and verifies only if both do (identity.ts). A handle is bound to an identity key by a
- *   *registration*: the handle, the key and a timestamp, signed by that key. The service stores it as first
- *   received and returns it with every lookup and claim, so anyone can re-verify the binding without trusting
- *   the service's word; the service only decides who was first (`handle_taken`). The MLS leaves of a handle
+ *   *registration*: the key and a timestamp, with a signature by that key over the handle, the key and the
+ *   timestamp (the handle itself is left out of the stored bytes, so the database keeps handles only as
+ *   keyed hashes). The service stores it as first received and returns it with every lookup and claim, so
+ *   anyone who knows the handle can re-verify the binding without trusting the service's word (the
+ *   `DeliveryClient` does); the service only decides who was first (`handle_taken`). The MLS leaves of a handle
  *   sign with the identity's Ed25519 key: the SDK's authentication service accepts a basic credential
  *   naming a handle iff the leaf's signature key equals that handle's registered `identityKey.ed25519`.
  * - **KeyPackage uploads and counts** are signed by the handle's identity key over the request body and a
@@ -75,7 +77,7 @@ export type RegisterResult =
 /** A registered handle: the signed registration (verify it yourself) and what it binds. */
 export interface IdentityInfo {
   readonly identityKey: IdentityKey;
-  /** The registration as the service first stored it; `verifyRegistration` re-checks it. */
+  /** The registration as the service first stored it; `verifyRegistration(registration, handle)` re-checks it. */
   readonly registration: Uint8Array;
   /** When the service stored it. */
   readonly registeredAt: number;

@@ -76,7 +76,7 @@ export class DeliveryClient implements DeliveryApi {
 
   async register(handle: string, options?: CarrierRequestOptions): Promise<RegisterResult> {
     const registration = await createRegistration(this.#signer(), handle, this.#clock());
-    return this.#call({ kind: 'register', value: { registration } }, options);
+    return this.#call({ kind: 'register', value: { handle, registration } }, options);
   }
 
   async lookup(handle: string, options?: CarrierRequestOptions): Promise<LookupResult> {
@@ -273,10 +273,11 @@ function pageLimit(limit: number): number {
 function checkIdentity(handle: string, info: IdentityInfo): void {
   let bound: boolean;
   try {
-    const registration = verifyRegistration(info.registration);
-    bound =
-      registration.handle === handle &&
-      constantTimeEqual(encodeIdentityKey(registration.identityKey), encodeIdentityKey(info.identityKey));
+    const registration = verifyRegistration(info.registration, handle);
+    bound = constantTimeEqual(
+      encodeIdentityKey(registration.identityKey),
+      encodeIdentityKey(info.identityKey),
+    );
   } catch (error) {
     if (!(error instanceof CodecError || error instanceof DeliveryError)) throw error;
     bound = false;

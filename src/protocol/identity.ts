@@ -15,7 +15,7 @@ import {
   SecretHolder,
   utf8,
 } from '../crypto/index.ts';
-import { ArgumentError, DeliveryError } from '../errors.ts';
+import { ArgumentError, CodecError, DeliveryError } from '../errors.ts';
 import { ID_LENGTH, type IdentityKey, type IdentitySigner, type Registration } from './api.ts';
 import {
   handleCodec,
@@ -112,12 +112,19 @@ const registrationBodyCodec = struct({
   identityKey: identityKeyCodec,
   signedAt: uint53,
 });
-const signedRegistrationCodec = struct({
-  handle: handleCodec,
+/**
+ * What is stored and handed out: the key, the time and the signature, without the handle, so that the
+ * service's database holds handles only as keyed hashes. Whoever verifies knows the handle they asked for.
+ */
+const registrationCodec = struct({
   identityKey: identityKeyCodec,
   signedAt: uint53,
   signature: identitySignatureCodec,
 });
+
+function registrationMessage(body: Registration): Uint8Array {
+  return concatBytes(REGISTRATION_CONTEXT, encode(registrationBodyCodec, body));
+}
 
 /** The registration binding `handle` to the signer's identity key, signed by it. */
 export async function createRegistration(
@@ -126,24 +133,29 @@ export async function createRegistration(
   signedAt: number,
 ): Promise<Uint8Array> {
   const body: Registration = { handle, identityKey: signer.publicKey, signedAt };
-  const signature = await signWith(
-    signer,
-    concatBytes(REGISTRATION_CONTEXT, encode(registrationBodyCodec, body)),
-  );
-  return encode(signedRegistrationCodec, { ...body, signature });
+  const signature = await signWith(signer, registrationMessage(body));
+  return encode(registrationCodec, { identityKey: body.identityKey, signedAt, signature });
 }
 
 /**
- * What `registration` binds, after checking its hybrid signature by the key it names. Throws `CodecError`
- * for malformed bytes and `DeliveryError('bad_signature')` for a signature that does not verify.
+ * What `registration` binds, after checking its hybrid signature over `handle` by the key it names. Throws
+ * `CodecError` for malformed bytes or handle and `DeliveryError('bad_signature')` for a signature that does
+ * not verify (another handle included).
  */
 export function verifyRegistration(
   registration: Uint8Array,
+  handle: string,
   backend: CryptoBackend = cryptoBackend,
 ): Registration {
-  const { signature, ...body } = decode(signedRegistrationCodec, registration);
-  const message = concatBytes(REGISTRATION_CONTEXT, encode(registrationBodyCodec, body));
-  if (!verifyIdentitySignature(body.identityKey, message, signature, backend)) {
+  const { identityKey, signedAt, signature } = decode(registrationCodec, registration);
+  const body: Registration = { handle, identityKey, signedAt };
+  let message: Uint8Array;
+  try {
+    message = registrationMessage(body);
+  } catch {
+    throw new CodecError('invalid_value', 'not a valid handle');
+  }
+  if (!verifyIdentitySignature(identityKey, message, signature, backend)) {
     throw new DeliveryError('bad_signature', 'the registration’s signature does not verify');
   }
   return body;

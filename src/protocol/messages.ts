@@ -147,7 +147,7 @@ export const publishBodyCodec = struct({
 export const countBodyCodec = struct({ handle: handleCodec, deviceId: tagCodec, signedAt: uint53 });
 
 const requestCases = {
-  register: struct({ registration: registrationCodec }),
+  register: struct({ handle: handleCodec, registration: registrationCodec }),
   lookup: struct({ handle: handleCodec }),
   publishKeyPackages: struct({ body: publishBodyCodec, signature: identitySignatureCodec }),
   claimKeyPackages: struct({ handle: handleCodec }),

@@ -70,6 +70,7 @@ after(async () => {
 
 export const hasPostgres = databaseUrl !== '';
 export const postgresBackend = postgres;
+export const sqliteBackend = sqlite;
 
 /** Runs `body` once per database; PostgreSQL prints a skip line when DATABASE_URL is unset. */
 export function describeOnBackends(title: string, body: (backend: Backend) => void): void {

@@ -19,7 +19,7 @@ const mallory = IdentityKeyPair.generate();
 
 function refused(bytes: Uint8Array): boolean {
   try {
-    verifyRegistration(bytes);
+    verifyRegistration(bytes, 'alice');
     return false;
   } catch (error) {
     if (error instanceof CodecError || (error instanceof DeliveryError && error.reason === 'bad_signature')) {
@@ -32,7 +32,7 @@ function refused(bytes: Uint8Array): boolean {
 describe('identities and registrations', () => {
   test('a registration verifies and says what it binds', async () => {
     const bytes = await createRegistration(alice, 'alice', 1234);
-    const registration = verifyRegistration(bytes);
+    const registration = verifyRegistration(bytes, 'alice');
     assert.equal(registration.handle, 'alice');
     assert.equal(registration.signedAt, 1234);
     assert.deepEqual(registration.identityKey, alice.publicKey);
@@ -40,13 +40,20 @@ describe('identities and registrations', () => {
 
   test('changing any byte of a registration makes it fail', async () => {
     const bytes = await createRegistration(alice, 'alice', 1234);
-    // Every byte of the handle, the start and end of each key, the timestamp, both signature halves.
-    const positions = [0, 1, 2, 3, 4, 5, 6, 40, 1990, 1995, 2000, 2010, 2100, bytes.length - 1];
+    // The start and end of each key, the timestamp, both signature halves.
+    const positions = [0, 31, 32, 100, 1983, 1984, 1991, 1992, 2000, 2055, 2056, 2100, bytes.length - 1];
     for (const position of positions) {
       const tampered = bytes.slice();
       tampered[position] = (tampered[position] ?? 0) ^ 1;
       assert.ok(refused(tampered), `byte ${position}`);
     }
+  });
+
+  test('a registration verifies for its own handle only', async () => {
+    const bytes = await createRegistration(alice, 'alice', 1234);
+    assert.throws(() => verifyRegistration(bytes, 'alicf'), { name: 'DeliveryError' });
+    assert.throws(() => verifyRegistration(bytes, ''), CodecError);
+    assert.ok(!Buffer.from(bytes).includes(Buffer.from('alice')), 'the stored bytes do not carry the handle');
   });
 
   test('a registration naming another key than the one that signed fails', async () => {

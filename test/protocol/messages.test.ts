@@ -27,7 +27,7 @@ const tag = (text: string) => new TextEncoder().encode(text);
 const signature = new Uint8Array(64 + 3309).fill(7);
 
 const requests: DeliveryRequest[] = [
-  { kind: 'register', value: { registration } },
+  { kind: 'register', value: { handle: 'alice', registration } },
   { kind: 'lookup', value: { handle: 'alice' } },
   { kind: 'lookup', value: { handle: 'Zoë 🦊' } },
   {
