@@ -1,0 +1,280 @@
+/**
+ * The timing-correlation attacker of the privacy harness, and the chance level it is measured against.
+ *
+ * The attacker is a global passive observer: it sees every packet on every link (time, from, to — see
+ * observer.ts) and, for each real message, when and at which exit it was delivered (as if it watched the
+ * exit's push to the recipient, and knew which pushes are real messages: more than a passive observer
+ * knows). It traces the message backwards hop by hop to a client link:
+ *
+ * - at every forwarding node it assumes first-in first-out: the node's outputs, in time order, are matched
+ *   to its unmatched inputs, oldest first (exact for a node that forwards each packet as it comes); an
+ *   output left unmatched (the node sent more than it received: a dummy, or a shuffle that broke the order)
+ *   passes its weight to the node's inputs with a Gaussian weight of the delay around μ (sd μ/2), μ being
+ *   the median delay of the matched pairs;
+ * - at the exit, which pushes a message to its recipient as soon as it unwraps it, the delivery is
+ *   attributed to the packets that entered the exit before it with weight exp(−delay/μ): the latest first.
+ *
+ * The client whose packets gather the most weight is the guess. Without mixing the trace is nearly exact;
+ * with round-based mixing a node's outputs are a shuffle of its inputs, which first-in first-out matches at
+ * random.
+ *
+ * Chance: if a round's batch were a perfect shuffle, the message would be equally likely to be any of the N
+ * client packets that entered during that round, and the best possible guess — the client with the most
+ * packets n_max in it — would be right with probability n_max / N. The mean of that over the messages is the
+ * chance level; k, the number of distinct clients that sent in the round, is the anonymity set, reported as
+ * 1/k beside it. See docs/privacy.md.
+ */
+
+/** A packet seen on a link. */
+export interface Observed {
+  readonly at: number;
+  readonly from: string;
+  readonly to: string;
+}
+
+/** A real message: the harness's ground truth, of which the attacker sees only `deliveredAt` and `exit`. */
+export interface Message {
+  readonly sender: string;
+  readonly recipient: string;
+  readonly exit: string;
+  /** When the sender handed the packet to its link (the ground truth, for the chance level only). */
+  readonly sentAt: number;
+  readonly deliveredAt: number;
+}
+
+export interface AttackOptions {
+  /** The round period that defines each message's anonymity set (the mixing-on period, for both runs). */
+  readonly roundMs: number;
+  /** Hops from the client to the exit (gateway, the mix layers). */
+  readonly hops: number;
+  /** Whether a link's sender is a client. */
+  readonly isClient: (name: string) => boolean;
+  /** Whether node `to` forwards what it receives from `from` (a mix, or a gateway from a client). */
+  readonly forwards: (from: string, to: string) => boolean;
+}
+export interface AttackReport {
+  readonly messages: number;
+  /** Messages whose sender the attacker guessed right. */
+  readonly correct: number;
+  readonly successRate: number;
+  /** The best success rate of any guess if every round were a perfect shuffle (mean of n_max / N). */
+  readonly chance: number;
+  /** Mean over messages of 1/k, k being the distinct clients that sent in the message's round. */
+  readonly inverseK: number;
+  /** Mean k. */
+  readonly meanK: number;
+  /** Mean N, the client packets in the message's round. */
+  readonly meanPackets: number;
+  /** Three binomial standard errors of a success rate equal to `chance` over `messages` trials. */
+  readonly margin: number;
+  /** Latency of the real messages in milliseconds. */
+  readonly latency: { readonly p50: number; readonly p99: number };
+  /** Per recipient with several messages: whether summing log-scores over them found the sender. */
+  readonly conversations: { readonly total: number; readonly identified: number };
+}
+
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[index] as number;
+}
+
+/** Index of the first packet at or after `time` in packets sorted by time. */
+function lowerBound(packets: readonly Observed[], time: number): number {
+  let low = 0;
+  let high = packets.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((packets[middle] as Observed).at < time) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Beyond this many μ, a packet's weight is negligible; past this many candidates per hop, the lightest go. */
+const REACH = 5;
+const KEEP = 400;
+
+class Tracer {
+  /** Packets by the node they entered, sorted by time: those it forwards, and those it ends (as the exit). */
+  readonly #into = new Map<string, Observed[]>();
+  readonly #ending = new Map<string, Observed[]>();
+  /** Each forwarded output's input under first-in first-out matching at its node. */
+  readonly #matched = new Map<Observed, Observed>();
+  readonly #mu: number;
+  readonly #options: AttackOptions;
+
+  constructor(packets: readonly Observed[], options: AttackOptions) {
+    const events = new Map<string, { packet: Observed; input: boolean }[]>();
+    for (const packet of packets) {
+      const forwarded = options.forwards(packet.from, packet.to);
+      const into = forwarded ? this.#into : this.#ending;
+      const list = into.get(packet.to) ?? [];
+      list.push(packet);
+      into.set(packet.to, list);
+      if (forwarded) {
+        const node = events.get(packet.to) ?? [];
+        node.push({ packet, input: true });
+        events.set(packet.to, node);
+      }
+      if (!options.isClient(packet.from)) {
+        const node = events.get(packet.from) ?? [];
+        node.push({ packet, input: false });
+        events.set(packet.from, node);
+      }
+    }
+    for (const list of [...this.#into.values(), ...this.#ending.values()]) list.sort((a, b) => a.at - b.at);
+    for (const list of events.values()) {
+      // Inputs before outputs at equal times: a node cannot send what it has not received.
+      list.sort((a, b) => a.packet.at - b.packet.at || Number(b.input) - Number(a.input));
+      const waiting: Observed[] = [];
+      for (const { packet, input } of list) {
+        if (input) waiting.push(packet);
+        else {
+          const oldest = waiting.shift();
+          if (oldest) this.#matched.set(packet, oldest);
+        }
+      }
+    }
+    const delays = [...this.#matched].map(([output, input]) => output.at - input.at).sort((a, b) => a - b);
+    this.#mu = Math.max(0.05, quantile(delays, 0.5) || 1);
+    this.#options = options;
+  }
+
+  /** The weight each client gets for having sent the message delivered by `exit` at `at`. */
+  scores(exit: string, at: number): Map<string, number> {
+    const scores = new Map<string, number>();
+    const ending = this.#ending.get(exit) ?? [];
+    let level = new Map<Observed, number>(
+      this.#kernel(ending, at, 1, (delay) => Math.exp(-delay / this.#mu)),
+    );
+    for (let hop = 0; hop < this.#options.hops + 1 && level.size > 0; hop++) {
+      const next = new Map<Observed, number>();
+      for (const [packet, weight] of level) {
+        if (this.#options.isClient(packet.from)) {
+          scores.set(packet.from, (scores.get(packet.from) ?? 0) + weight);
+          continue;
+        }
+        const input = this.#matched.get(packet);
+        const parents: [Observed, number][] = input
+          ? [[input, weight]]
+          : this.#kernel(this.#into.get(packet.from) ?? [], packet.at, weight);
+        for (const [parent, share] of parents) next.set(parent, (next.get(parent) ?? 0) + share);
+      }
+      level = new Map([...next].sort((a, b) => b[1] - a[1]).slice(0, KEEP));
+    }
+    return scores;
+  }
+
+  /** The packets of `list` (one node's inputs) before `at`, sharing `weight` by `kernel` of their delay. */
+  #kernel(
+    list: readonly Observed[],
+    at: number,
+    weight: number,
+    kernel = (delay: number) => Math.exp(-2 * ((delay - this.#mu) / this.#mu) ** 2),
+  ): [Observed, number][] {
+    const candidates = list.slice(lowerBound(list, at - REACH * this.#mu), lowerBound(list, at + 1e-6));
+    const weights = candidates.map((packet) => kernel(at - packet.at));
+    const total = weights.reduce((sum, w) => sum + w, 0);
+    return total > 0
+      ? candidates.map((packet, i) => [packet, (weight * (weights[i] as number)) / total])
+      : [];
+  }
+}
+
+/** Runs the attacker on every message and compares it with chance. */
+export function timingAttack(
+  packets: readonly Observed[],
+  messages: readonly Message[],
+  options: AttackOptions,
+): AttackReport {
+  const latencies = messages.map((message) => message.deliveredAt - message.sentAt);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const tracer = new Tracer(packets, options);
+  const entries = packets.filter((packet) => options.isClient(packet.from)).sort((a, b) => a.at - b.at);
+  let correct = 0;
+  let chance = 0;
+  let inverseK = 0;
+  let meanK = 0;
+  let meanPackets = 0;
+  const perRecipient = new Map<string, { sender: string; logScores: Map<string, number>[] }>();
+  for (const message of messages) {
+    const scores = tracer.scores(message.exit, message.deliveredAt);
+    let guess: string | undefined;
+    let best = 0;
+    for (const [client, score] of scores) {
+      if (score > best) {
+        best = score;
+        guess = client;
+      }
+    }
+    if (guess === message.sender) correct++;
+    const conversation = perRecipient.get(message.recipient) ?? { sender: message.sender, logScores: [] };
+    conversation.logScores.push(scores);
+    perRecipient.set(message.recipient, conversation);
+
+    const round = Math.floor(message.sentAt / options.roundMs);
+    const counts = new Map<string, number>();
+    const start = lowerBound(entries, round * options.roundMs);
+    const end = lowerBound(entries, (round + 1) * options.roundMs);
+    for (const entry of entries.slice(start, end)) counts.set(entry.from, (counts.get(entry.from) ?? 0) + 1);
+    const inRound = end - start;
+    if (inRound > 0) {
+      chance += Math.max(...counts.values()) / inRound;
+      inverseK += 1 / counts.size;
+    } else {
+      // The message's own entry was not observed in its round (clock edge): count a certain guess.
+      chance += 1;
+      inverseK += 1;
+    }
+    meanK += counts.size;
+    meanPackets += inRound;
+  }
+  const n = messages.length;
+  const chanceRate = n > 0 ? chance / n : Number.NaN;
+  return {
+    messages: n,
+    correct,
+    successRate: n > 0 ? correct / n : Number.NaN,
+    chance: chanceRate,
+    inverseK: inverseK / n,
+    meanK: meanK / n,
+    meanPackets: meanPackets / n,
+    margin: 3 * Math.sqrt((chanceRate * (1 - chanceRate)) / n),
+    latency: { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) },
+    conversations: intersect(perRecipient),
+  };
+}
+
+/**
+ * The long-term intersection attack: a recipient's messages are assumed to come from one correspondent, so
+ * the log-scores of each client are summed over them (a client absent from a message's window scores a
+ * floor well below any present client's).
+ */
+function intersect(perRecipient: Map<string, { sender: string; logScores: Map<string, number>[] }>): {
+  total: number;
+  identified: number;
+} {
+  let total = 0;
+  let identified = 0;
+  for (const { sender, logScores } of perRecipient.values()) {
+    if (logScores.length < 2) continue;
+    total++;
+    const clients = new Set(logScores.flatMap((scores) => [...scores.keys()]));
+    let guess: string | undefined;
+    let best = Number.NEGATIVE_INFINITY;
+    for (const client of clients) {
+      let sum = 0;
+      for (const scores of logScores) {
+        const top = Math.max(1e-300, ...scores.values());
+        sum += Math.log(Math.max((scores.get(client) ?? 0) / top, 1e-12));
+      }
+      if (sum > best) {
+        best = sum;
+        guess = client;
+      }
+    }
+    if (guess === sender) identified++;
+  }
+  return { total, identified };
+}

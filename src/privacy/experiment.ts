@@ -1,0 +1,147 @@
+/**
+ * One run of the global passive adversary experiment (docs/privacy.md): a local network with every link
+ * tapped, clients at their constant Poisson rate, a few conversations that replace cover with real messages,
+ * then the timing-correlation attacker on what the observer recorded. Used by test/privacy and bench/.
+ */
+import { type AttackReport, type Message, timingAttack } from './attacker.ts';
+import { exponential, LocalMixnet } from './local-mixnet.ts';
+import { GlobalObserver } from './observer.ts';
+
+export interface ExperimentOptions {
+  readonly dataDir: string;
+  readonly mixing: 'rounds' | 'off';
+  readonly layers: number;
+  readonly nodesPerLayer: number;
+  readonly gateways: number;
+  readonly roundPeriodMs: number;
+  readonly batchSize: number;
+  readonly clients: number;
+  /** λ: packets per second per client, real or cover. */
+  readonly rate: number;
+  /** Sender → recipient pairs among the clients (distinct senders). */
+  readonly conversations: number;
+  /** Real messages each conversation queues per second (below `rate`, so that senders also send cover). */
+  readonly messageRate: number;
+  /** How long conversations queue messages. */
+  readonly durationMs: number;
+}
+
+export interface ExperimentResult {
+  readonly report: AttackReport;
+  /** Real messages queued and delivered. */
+  readonly queued: number;
+  readonly delivered: number;
+  /** Packets every client sent, per second of the run, averaged (should be ≈ λ). */
+  readonly observedRate: number;
+  /** Links observed, and bursts on them whose size was not a whole number of packets. */
+  readonly links: number;
+  readonly oddBursts: number;
+  /** Distinct burst sizes seen on any link, in packets. */
+  readonly burstPackets: readonly number[];
+  readonly packetLength: number;
+  /** Loops sent and returned (cover that measures loss). */
+  readonly loops: { readonly sent: number; readonly returned: number };
+  /** Mix-node counters (packets in and out, dummies, drops). */
+  readonly counters: ReadonlyMap<string, number>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function runExperiment(options: ExperimentOptions): Promise<ExperimentResult> {
+  const observer = new GlobalObserver();
+  const network = await LocalMixnet.start({
+    dataDir: options.dataDir,
+    layers: options.layers,
+    nodesPerLayer: options.nodesPerLayer,
+    gateways: options.gateways,
+    roundPeriodMs: options.roundPeriodMs,
+    batchSize: options.batchSize,
+    mixing: options.mixing,
+    observer,
+  });
+  let queued = 0;
+  let ticker: NodeJS.Timeout | undefined;
+  try {
+    const clients = await network.addClients(options.clients, options.rate);
+    const startedAt = Date.now();
+    // Let every link come up and the rounds settle before the first real message.
+    await sleep(Math.max(500, 3 * options.roundPeriodMs));
+    const pairs = Array.from({ length: options.conversations }, (_, i) => ({
+      sender: clients[i % clients.length],
+      recipient: clients[(i + options.conversations) % clients.length],
+    }));
+    // Each conversation queues messages at the times of a Poisson process of rate `messageRate`.
+    const schedule = pairs.map(() => Date.now() + exponential(options.messageRate));
+    const end = Date.now() + options.durationMs;
+    ticker = setInterval(() => {
+      for (const [i, { sender, recipient }] of pairs.entries()) {
+        while (sender && recipient && (schedule[i] as number) <= Math.min(Date.now(), end)) {
+          sender.enqueue(++queued, recipient.id);
+          schedule[i] = (schedule[i] as number) + exponential(options.messageRate);
+        }
+      }
+    }, 20);
+    await sleep(options.durationMs);
+    clearInterval(ticker);
+    ticker = undefined;
+    // Let queued messages leave and everything in flight arrive (a few rounds per layer).
+    const deadline = Date.now() + 10 * options.roundPeriodMs * (options.layers + 1) + 2000;
+    while (Date.now() < deadline) {
+      const real = network.delivered.filter((delivery) => delivery.payload[0] === 1).length;
+      if (real >= queued && clients.every((client) => client.queued === 0)) break;
+      await sleep(50);
+    }
+    const stoppedAt = Date.now();
+    await Promise.all(network.clients.map((client) => client.stop()));
+    // What is still in flight (loops, late cover) arrives within a few rounds per layer.
+    await sleep(4 * options.roundPeriodMs * (options.layers + 1) + 200);
+
+    const packets = observer.packets(network.geometry.packetLength);
+    const entries = packets.filter((packet) => packet.from.startsWith('client'));
+    const senders = new Map(
+      network.sent.filter((sent) => sent.kind === 'real').map((sent) => [sent.message, sent]),
+    );
+    const messages: Message[] = [];
+    const seen = new Set<number>();
+    for (const delivery of network.delivered) {
+      if (delivery.payload[0] !== 1) continue;
+      const number = new DataView(delivery.payload.buffer, delivery.payload.byteOffset + 1, 4).getUint32(0);
+      const sent = senders.get(number);
+      if (!sent || seen.has(number)) continue;
+      seen.add(number);
+      messages.push({
+        sender: sent.client,
+        recipient: delivery.recipient,
+        exit: delivery.exit,
+        sentAt: sent.at,
+        deliveredAt: delivery.at,
+      });
+    }
+    const report = timingAttack(packets, messages, {
+      roundMs: options.roundPeriodMs,
+      hops: options.layers + 1,
+      isClient: (name) => name.startsWith('client'),
+      forwards: (from, to) => to.startsWith('mix') || from.startsWith('client'),
+    });
+
+    const packetLength = network.geometry.packetLength;
+    const bursts = observer.bursts(options.roundPeriodMs / 2);
+    const loopsSent = network.sent.filter((sent) => sent.kind === 'loop').length;
+    const loopsReturned = network.delivered.filter((delivery) => delivery.payload[0] === 2).length;
+    return {
+      report,
+      queued,
+      delivered: messages.length,
+      observedRate: entries.length / options.clients / ((stoppedAt - startedAt) / 1000),
+      links: new Set(observer.records.map((record) => `${record.from}>${record.to}`)).size,
+      oddBursts: bursts.filter((burst) => burst.bytes % packetLength !== 0).length,
+      burstPackets: [...new Set(bursts.map((burst) => burst.bytes / packetLength))].sort((a, b) => a - b),
+      packetLength,
+      loops: { sent: loopsSent, returned: loopsReturned },
+      counters: network.metrics.counters,
+    };
+  } finally {
+    clearInterval(ticker);
+    await network.stop();
+  }
+}
