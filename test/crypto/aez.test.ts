@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { aezHash, aezPrf, expandKey, extract, KEY_SCHEDULE_WORDS } from '../../src/crypto/aez/core.ts';
-import { AEZ_MAX_TAU, Aez, aezDecrypt, aezEncrypt } from '../../src/crypto/aez/index.ts';
+import { AEZ_MAX_TAU, Aez, aezDecrypt, aezEncipherInPlace, aezEncrypt } from '../../src/crypto/aez/index.ts';
 import { fromHex, toHex } from '../../src/crypto/bytes.ts';
 import { ArgumentError, AuthenticationError } from '../../src/errors.ts';
 
@@ -116,6 +116,25 @@ describe('AEZ v5 known-answer vectors', () => {
     }
   });
 
+  test('in place (tau = 0): every tau-0 vector, also in an unaligned view whose neighbours stay untouched', () => {
+    const vectors = encryptVectors.filter((vector) => vector.tau === 0 && vector.m.length > 0);
+    assert.ok(vectors.length > 100);
+    for (const vector of vectors) {
+      const key = fromHex(vector.k);
+      const nonce = fromHex(vector.nonce);
+      const associatedData = vector.data.map(fromHex);
+      const length = vector.m.length / 2;
+      const buffer = new Uint8Array(length + 3).fill(0xee);
+      const view = buffer.subarray(1, 1 + length);
+      view.set(fromHex(vector.m));
+      aezEncipherInPlace(key, nonce, associatedData, view, false);
+      assert.equal(toHex(view), vector.c);
+      aezEncipherInPlace(key, nonce, associatedData, view, true);
+      assert.equal(toHex(view), vector.m);
+      assert.deepEqual([buffer[0], buffer[length + 1], buffer[length + 2]], [0xee, 0xee, 0xee]);
+    }
+  });
+
   test('the vectors cover AEZ-prf, every AEZ-tiny length, AEZ-core with and without fragments, both tags', () => {
     const lengths = new Set(encryptVectors.map((vector) => vector.m.length / 2));
     for (let length = 0; length < 64; length++) assert.ok(lengths.has(length), `message length ${length}`);
@@ -222,7 +241,7 @@ describe('AEZ properties', () => {
     }
   });
 
-  test('messages beyond the shared scratch (over 64 KiB) round-trip and stay wide-block', () => {
+  test('messages over 64 KiB round-trip and stay wide-block', () => {
     const key = new Uint8Array(48).fill(3);
     const message = Uint8Array.from({ length: 70_001 }, (_, q) => q);
     const cipherText = aezEncrypt(key, new Uint8Array(0), [], 0, message);
@@ -267,6 +286,14 @@ describe('AEZ argument validation', () => {
     ['plaintext not bytes', () => aezEncrypt(key, nonce, [], 0, null as unknown as Uint8Array)],
     ['ciphertext not bytes', () => aezDecrypt(key, nonce, [], 0, {} as unknown as Uint8Array)],
     ['keyed: key not bytes', () => new Aez(undefined as unknown as Uint8Array)],
+    [
+      'in place: bytes not bytes',
+      () => aezEncipherInPlace(key, nonce, [], [1, 2] as unknown as Uint8Array, false),
+    ],
+    [
+      'in place: key not bytes',
+      () => aezEncipherInPlace(null as unknown as Uint8Array, nonce, [], nonce, true),
+    ],
   ];
   for (const [name, call] of cases) {
     test(`${name} throws ArgumentError`, () => assert.throws(call, ArgumentError));

@@ -43,10 +43,6 @@ function clearWorkingRegisters(): void {
   registers.fill(0, DELTA + 4);
 }
 
-/** Pair words of AEZ-core's passes; messages larger than this get their own array for the call. */
-const SHARED_PAIR_WORDS = 16_384;
-const sharedPairs = new Int32Array(SHARED_PAIR_WORDS);
-
 const tinyLeft = new Uint8Array(16);
 const tinyRight = new Uint8Array(16);
 const tinyBlock = new Uint8Array(16);
@@ -392,9 +388,10 @@ function core(k: Int32Array, bytes: Uint8Array, d: 0 | 1): void {
   const n = bytes.length;
   const fragmentLength = n & 31;
   const pairBytes = n - fragmentLength - 32;
-  const pairWords = pairBytes >>> 2;
-  const w = pairWords <= SHARED_PAIR_WORDS ? sharedPairs : new Int32Array(pairWords);
-  for (let q = 0; q < pairWords; q++) w[q] = readWord(bytes, 4 * q);
+  // The pairs are read and rewritten in place as big-endian words (a DataView access compiles to one load or
+  // store and a byte swap): pass 1 leaves W_i and X_i where M_i and M'_i were, pass 2 overwrites them with the
+  // output, so no intermediate value outlives the call anywhere but in the output's own bytes.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
   const i0 = k[I1] as number;
   const i1 = k[I1 + 1] as number;
@@ -411,34 +408,34 @@ function core(k: Int32Array, bytes: Uint8Array, d: 0 | 1): void {
   let x2 = 0;
   let x3 = 0;
   copyBlock(k, I2, r, INDEX_I);
-  for (let p = 0, i = 1; p < pairWords; p += 8, i++) {
+  for (let p = 0, i = 1; p < pairBytes; p += 32, i++) {
     const l = multipleOfL(i & 7);
     aes4(
       k,
-      (w[p + 4] as number) ^ j0 ^ (r[INDEX_I] as number) ^ (k[l] as number),
-      (w[p + 5] as number) ^ j1 ^ (r[INDEX_I + 1] as number) ^ (k[l + 1] as number),
-      (w[p + 6] as number) ^ j2 ^ (r[INDEX_I + 2] as number) ^ (k[l + 2] as number),
-      (w[p + 7] as number) ^ j3 ^ (r[INDEX_I + 3] as number) ^ (k[l + 3] as number),
+      view.getInt32(p + 16) ^ j0 ^ (r[INDEX_I] as number) ^ (k[l] as number),
+      view.getInt32(p + 20) ^ j1 ^ (r[INDEX_I + 1] as number) ^ (k[l + 1] as number),
+      view.getInt32(p + 24) ^ j2 ^ (r[INDEX_I + 2] as number) ^ (k[l + 2] as number),
+      view.getInt32(p + 28) ^ j3 ^ (r[INDEX_I + 3] as number) ^ (k[l + 3] as number),
       r,
       T,
     );
-    const w0 = (w[p] as number) ^ (r[T] as number);
-    const w1 = (w[p + 1] as number) ^ (r[T + 1] as number);
-    const w2 = (w[p + 2] as number) ^ (r[T + 2] as number);
-    const w3 = (w[p + 3] as number) ^ (r[T + 3] as number);
-    w[p] = w0;
-    w[p + 1] = w1;
-    w[p + 2] = w2;
-    w[p + 3] = w3;
+    const w0 = view.getInt32(p) ^ (r[T] as number);
+    const w1 = view.getInt32(p + 4) ^ (r[T + 1] as number);
+    const w2 = view.getInt32(p + 8) ^ (r[T + 2] as number);
+    const w3 = view.getInt32(p + 12) ^ (r[T + 3] as number);
+    view.setInt32(p, w0);
+    view.setInt32(p + 4, w1);
+    view.setInt32(p + 8, w2);
+    view.setInt32(p + 12, w3);
     aes4(k, w0 ^ i0, w1 ^ i1, w2 ^ i2, w3 ^ i3, r, T);
-    const z0 = (w[p + 4] as number) ^ (r[T] as number);
-    const z1 = (w[p + 5] as number) ^ (r[T + 1] as number);
-    const z2 = (w[p + 6] as number) ^ (r[T + 2] as number);
-    const z3 = (w[p + 7] as number) ^ (r[T + 3] as number);
-    w[p + 4] = z0;
-    w[p + 5] = z1;
-    w[p + 6] = z2;
-    w[p + 7] = z3;
+    const z0 = view.getInt32(p + 16) ^ (r[T] as number);
+    const z1 = view.getInt32(p + 20) ^ (r[T + 1] as number);
+    const z2 = view.getInt32(p + 24) ^ (r[T + 2] as number);
+    const z3 = view.getInt32(p + 28) ^ (r[T + 3] as number);
+    view.setInt32(p + 16, z0);
+    view.setInt32(p + 20, z1);
+    view.setInt32(p + 24, z2);
+    view.setInt32(p + 28, z3);
     x0 ^= z0;
     x1 ^= z1;
     x2 ^= z2;
@@ -509,7 +506,7 @@ function core(k: Int32Array, bytes: Uint8Array, d: 0 | 1): void {
   const jj2 = k[J2 + 2] as number;
   const jj3 = k[J2 + 3] as number;
   copyBlock(k, I2, r, INDEX_I);
-  for (let p = 0, i = 1; p < pairWords; p += 8, i++) {
+  for (let p = 0, i = 1; p < pairBytes; p += 32, i++) {
     const l = multipleOfL(i & 7);
     const e0 = (r[INDEX_I] as number) ^ (k[l] as number);
     const e1 = (r[INDEX_I + 1] as number) ^ (k[l + 1] as number);
@@ -520,14 +517,14 @@ function core(k: Int32Array, bytes: Uint8Array, d: 0 | 1): void {
     const t1 = r[T + 1] as number;
     const t2 = r[T + 2] as number;
     const t3 = r[T + 3] as number;
-    const yi0 = (w[p] as number) ^ t0;
-    const yi1 = (w[p + 1] as number) ^ t1;
-    const yi2 = (w[p + 2] as number) ^ t2;
-    const yi3 = (w[p + 3] as number) ^ t3;
-    const z0 = (w[p + 4] as number) ^ t0;
-    const z1 = (w[p + 5] as number) ^ t1;
-    const z2 = (w[p + 6] as number) ^ t2;
-    const z3 = (w[p + 7] as number) ^ t3;
+    const yi0 = view.getInt32(p) ^ t0;
+    const yi1 = view.getInt32(p + 4) ^ t1;
+    const yi2 = view.getInt32(p + 8) ^ t2;
+    const yi3 = view.getInt32(p + 12) ^ t3;
+    const z0 = view.getInt32(p + 16) ^ t0;
+    const z1 = view.getInt32(p + 20) ^ t1;
+    const z2 = view.getInt32(p + 24) ^ t2;
+    const z3 = view.getInt32(p + 28) ^ t3;
     y0 ^= yi0;
     y1 ^= yi1;
     y2 ^= yi2;
@@ -537,19 +534,17 @@ function core(k: Int32Array, bytes: Uint8Array, d: 0 | 1): void {
     const c1 = yi1 ^ (r[T + 1] as number);
     const c2 = yi2 ^ (r[T + 2] as number);
     const c3 = yi3 ^ (r[T + 3] as number);
-    w[p + 4] = c0;
-    w[p + 5] = c1;
-    w[p + 6] = c2;
-    w[p + 7] = c3;
+    view.setInt32(p + 16, c0);
+    view.setInt32(p + 20, c1);
+    view.setInt32(p + 24, c2);
+    view.setInt32(p + 28, c3);
     aes4(k, c0 ^ j0 ^ e0, c1 ^ j1 ^ e1, c2 ^ j2 ^ e2, c3 ^ j3 ^ e3, r, T);
-    w[p] = z0 ^ (r[T] as number);
-    w[p + 1] = z1 ^ (r[T + 1] as number);
-    w[p + 2] = z2 ^ (r[T + 2] as number);
-    w[p + 3] = z3 ^ (r[T + 3] as number);
+    view.setInt32(p, z0 ^ (r[T] as number));
+    view.setInt32(p + 4, z1 ^ (r[T + 1] as number));
+    view.setInt32(p + 8, z2 ^ (r[T + 2] as number));
+    view.setInt32(p + 12, z3 ^ (r[T + 3] as number));
     if ((i & 7) === 0) doubleBlock(r, INDEX_I);
   }
-  for (let q = 0; q < pairWords; q++) writeWord(bytes, 4 * q, w[q] as number);
-  w.fill(0, 0, pairWords);
 
   // The fragment's output: C_u = M_u ⊕ E^{-1,4}(S), C_v = M_v ⊕ E^{-1,5}(S), truncated; Y takes E^{0,4}
   // and E^{0,5} of them, padded as in pass 1.
