@@ -115,7 +115,7 @@ export interface TestClient {
 
 /** A client over its own WebSocket, resolved once the socket is up. */
 export async function connect(
-  server: DeliveryServerHandle,
+  server: Pick<DeliveryServerHandle, 'webSocketUrl'>,
   identity?: IdentitySigner,
   options: Partial<DirectCarrierOptions> = {},
 ): Promise<TestClient> {
