@@ -68,6 +68,7 @@ import {
   serviceId,
   splitReply,
 } from './service-framing.ts';
+import { DEFAULT_SERVICE_TIMEOUT_MS } from './services.ts';
 
 export interface GatewayLimits {
   /** Most items one inbox keeps. */
@@ -101,7 +102,7 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   sendRate: 10,
   burst: 20,
   maxClients: 10_000,
-  serviceTimeoutMs: 15_000,
+  serviceTimeoutMs: DEFAULT_SERVICE_TIMEOUT_MS,
   maxDelayMs: 60_000,
   pushWindow: 256,
   maxPendingRequests: 4_096,
