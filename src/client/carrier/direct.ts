@@ -22,7 +22,8 @@ export const DEFAULT_MIN_RECONNECT_DELAY_MS = 250;
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 30_000;
 
 const CLOSE_NORMAL = 1000;
-const CLOSE_PROTOCOL_ERROR = 1002;
+/** Browsers let a page close with 1000 or 3000–4999 only: 4002 mirrors 1002 (protocol error). */
+const CLOSE_PROTOCOL_ERROR = 4002;
 
 export interface DirectCarrierOptions {
   /** The delivery service's WebSocket endpoint, ws:// or wss://…/v1/ws. */

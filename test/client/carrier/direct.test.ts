@@ -1,0 +1,185 @@
+// The direct carrier over real sockets: its reachability states, requests multiplexed by id, pushes,
+// timeouts, aborts, size limits and close; reconnecting with backoff after the service restarts, with the
+// DeliveryClient subscribing again and telling its listeners to re-poll; and a peer breaking the framing.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { DirectCarrier } from '../../../src/client/carrier/direct.ts';
+import { randomBytes } from '../../../src/crypto/random.ts';
+import { startDeliveryServer } from '../../../src/delivery/server.ts';
+import { openStore } from '../../../src/delivery/store/index.ts';
+import { CarrierError } from '../../../src/errors.ts';
+import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
+import { DeliveryClient } from '../../../src/protocol/client.ts';
+import { decodeFrame, encodeFrame } from '../../../src/protocol/frames.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'umbra-direct-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const FAST = { minReconnectDelayMs: 20, maxReconnectDelayMs: 200, connectTimeoutMs: 2_000 };
+
+function isCarrierError(reason: string) {
+  return (error: unknown) => error instanceof CarrierError && error.reason === reason;
+}
+
+function until(carrier: DirectCarrier, state: CarrierStatus['state']): Promise<CarrierStatus> {
+  if (carrier.status().state === state) return Promise.resolve(carrier.status());
+  return new Promise((resolve) => {
+    const off = carrier.onStatus((status) => {
+      if (status.state === state) {
+        off();
+        resolve(status);
+      }
+    });
+  });
+}
+
+/** A WebSocket server whose behaviour each test scripts: echo, silence, pushes or garbage. */
+async function fakeService(onFrame: (ws: WebSocket, id: number, payload: Uint8Array) => void) {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  server.on('connection', (ws) => {
+    ws.on('message', (data: Buffer) => {
+      const frame = decodeFrame(new Uint8Array(data));
+      if (frame.type === 'request') onFrame(ws, frame.id, frame.payload);
+    });
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}/v1/ws`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of server.clients) client.terminate();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('DirectCarrier', () => {
+  test('connects, multiplexes requests by id, delivers pushes and closes', async () => {
+    const fake = await fakeService((ws, id, payload) => {
+      // Answers out of order: the later request first.
+      setTimeout(() => ws.send(encodeFrame({ type: 'response', id, payload })), payload[0] === 1 ? 30 : 0);
+      ws.send(encodeFrame({ type: 'push', payload: Uint8Array.of(9, payload[0] ?? 0) }));
+    });
+    after(() => fake.close());
+    const carrier = new DirectCarrier({ url: fake.url, ...FAST });
+    assert.equal(carrier.kind, 'direct');
+    assert.equal(carrier.status().state, 'connecting');
+    const pushes: Uint8Array[] = [];
+    carrier.onPush((push) => pushes.push(push));
+    const [first, second] = await Promise.all([
+      carrier.request(Uint8Array.of(1)),
+      carrier.request(Uint8Array.of(2)),
+    ]);
+    assert.deepEqual([first, second], [Uint8Array.of(1), Uint8Array.of(2)]);
+    assert.equal(carrier.status().state, 'up');
+    assert.equal(pushes.length, 2);
+    const pending = assert.rejects(carrier.request(Uint8Array.of(1)), isCarrierError('closed'));
+    await carrier.close();
+    await pending;
+    await assert.rejects(carrier.request(Uint8Array.of(3)), isCarrierError('closed'));
+    assert.deepEqual(carrier.status(), { state: 'down', reason: 'closed' });
+  });
+
+  test('times out, aborts and refuses oversized requests', async () => {
+    const fake = await fakeService(() => undefined);
+    after(() => fake.close());
+    const carrier = new DirectCarrier({ url: fake.url, maxRequestBytes: 100, ...FAST });
+    after(() => carrier.close());
+    await until(carrier, 'up');
+    await assert.rejects(carrier.request(Uint8Array.of(1), { timeoutMs: 50 }), isCarrierError('timeout'));
+    const controller = new AbortController();
+    const aborted = carrier.request(Uint8Array.of(1), { signal: controller.signal });
+    controller.abort(new Error('user gave up'));
+    await assert.rejects(aborted, /user gave up/);
+    await assert.rejects(carrier.request(new Uint8Array(101)), isCarrierError('too_large'));
+    assert.equal(carrier.status().state, 'up', 'a timeout does not drop the connection');
+  });
+
+  test('is down with a reason while the service is unreachable, and fails requests at once', async () => {
+    const carrier = new DirectCarrier({ url: `ws://127.0.0.1:${await freePort()}/v1/ws`, ...FAST });
+    after(() => carrier.close());
+    const waiting = carrier.request(Uint8Array.of(1));
+    await assert.rejects(waiting, isCarrierError('unreachable'));
+    const status = await until(carrier, 'down');
+    assert.equal(status.state === 'down' && status.reason, 'the delivery service is unreachable');
+    if (carrier.status().state === 'down') {
+      await assert.rejects(carrier.request(Uint8Array.of(1)), isCarrierError('unreachable'));
+    }
+    // It keeps trying.
+    await until(carrier, 'connecting');
+  });
+
+  test('reconnects after the service restarts; the client subscribes again and asks for a re-poll', async () => {
+    const port = await freePort();
+    const store = await openStore({ sqlitePath: join(root, 'restart', 'delivery.sqlite') });
+    after(() => store.close());
+    const identifierKey = randomBytes(32);
+    let server = await startDeliveryServer({ store, identifierKey, port });
+    const carrier = new DirectCarrier({ url: server.webSocketUrl, ...FAST });
+    after(() => carrier.close());
+    const client = new DeliveryClient({ carrier });
+    const routingId = randomBytes(32);
+    await until(carrier, 'up');
+    await client.subscribe({ routingIds: [routingId], mailboxSecrets: [] });
+
+    await server.close();
+    await until(carrier, 'down');
+    const resynced = new Promise<void>((resolve) => {
+      const off = client.onPush((push) => {
+        if (push.type === 'resync') {
+          off();
+          resolve();
+        }
+      });
+    });
+    server = await startDeliveryServer({ store, identifierKey, port });
+    after(() => server.close());
+    await until(carrier, 'up');
+    await resynced;
+    // The subscription was renewed on the new connection: a post elsewhere is pushed here.
+    const pushed = new Promise((resolve) => {
+      client.onPush((push) => {
+        if (push.type === 'log') resolve(push);
+      });
+    });
+    const other = new DeliveryClient({ carrier: new DirectCarrier({ url: server.webSocketUrl, ...FAST }) });
+    await other.postToLog(routingId, {
+      kind: 'application',
+      messageId: randomBytes(8),
+      blob: Uint8Array.of(1),
+      bucket: 1,
+    });
+    assert.deepEqual(await pushed, { type: 'log', routingId, seq: 1, kind: 'application' });
+    await other.carrier.close();
+  });
+
+  test('a peer that breaks the framing is disconnected and in-flight requests fail as unreachable', async () => {
+    let connections = 0;
+    const fake = await fakeService((ws) => ws.send(Uint8Array.of(77)));
+    fake.server.on('connection', () => {
+      connections++;
+    });
+    after(() => fake.close());
+    const carrier = new DirectCarrier({ url: fake.url, ...FAST });
+    after(() => carrier.close());
+    await assert.rejects(carrier.request(Uint8Array.of(1)), isCarrierError('unreachable'));
+    await until(carrier, 'up');
+    assert.ok(connections >= 2, 'it reconnected');
+  });
+});
