@@ -59,6 +59,7 @@ export async function openClient(
     keyPackages: 3,
     ...rest,
   });
+  if (process.env.UMBRA_TEST_DEBUG) client.on('error', (error) => console.error('client error', error));
   return { client, carrier };
 }
 
