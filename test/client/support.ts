@@ -36,29 +36,44 @@ export interface TestUser {
   close(): Promise<void>;
 }
 
-export type OpenOptions = Partial<ClientOptions> & { readonly wrap?: (carrier: DirectCarrier) => Carrier };
+export type OpenOptions = Partial<ClientOptions>;
 
-export async function openClient(
-  server: DeliveryServerHandle,
+/** Options of a test client: its vault in `dataDir` (fast test KDF), the direct policy, fast polling. */
+export function clientOptions(
   dataDir: string,
+  carriers: readonly Carrier[],
   options: OpenOptions = {},
-): Promise<{ client: Client; carrier: DirectCarrier }> {
+): ClientOptions {
+  return {
+    storage: directoryStorage(dataDir, { unsafeKdfForTests: UNSAFE_TEST_KDF_PARAMETERS }),
+    passphrase: PASSPHRASE,
+    carriers,
+    privacy: 'direct',
+    pollIntervalMs: 100,
+    keyPackages: 3,
+    ...options,
+  };
+}
+
+/** A real DirectCarrier to `server`, resolved once connected. */
+export async function directCarrier(server: DeliveryServerHandle): Promise<DirectCarrier> {
   const carrier = new DirectCarrier({
     url: server.webSocketUrl,
     minReconnectDelayMs: 20,
     maxReconnectDelayMs: 200,
   });
   await waitUp(carrier);
-  const { wrap, ...rest } = options;
-  const client = await Client.open({
-    storage: directoryStorage(dataDir, { unsafeKdfForTests: UNSAFE_TEST_KDF_PARAMETERS }),
-    passphrase: PASSPHRASE,
-    carriers: [wrap ? wrap(carrier) : carrier],
-    privacy: 'direct',
-    pollIntervalMs: 100,
-    keyPackages: 3,
-    ...rest,
-  });
+  return carrier;
+}
+
+/** A client over its own direct carrier with its vault in `dataDir`. */
+export async function openClient(
+  server: DeliveryServerHandle,
+  dataDir: string,
+  options: OpenOptions = {},
+): Promise<{ client: Client; carrier: DirectCarrier }> {
+  const carrier = await directCarrier(server);
+  const client = await Client.open(clientOptions(dataDir, [carrier], options));
   if (process.env.UMBRA_TEST_DEBUG) client.on('error', (error) => console.error('client error', error));
   return { client, carrier };
 }

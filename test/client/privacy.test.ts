@@ -1,0 +1,169 @@
+// The privacy policy, fail-closed: a 'mixnet' client without a reachable mixnet carrier reports 'none',
+// refuses to send and keeps the message (in the vault, across a restart); when a mixnet carrier comes up
+// the message goes out exactly once. The only test double is the reachability switch below, around a real
+// DirectCarrier to the real delivery server.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { DirectCarrier } from '../../src/client/carrier/direct.ts';
+import { Client } from '../../src/client/client.ts';
+import type { Message } from '../../src/client/conversation.ts';
+import type { PrivacyState } from '../../src/client/privacy.ts';
+import { CarrierError } from '../../src/errors.ts';
+import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../src/protocol/carrier.ts';
+import { describeOnBackends, startServer, type TestServer } from '../delivery/support.ts';
+import {
+  clientOptions,
+  directCarrier,
+  eventually,
+  inbox,
+  joined,
+  openClient,
+  removeTempDirs,
+  type TestUser,
+  tempDir,
+  texts,
+  user,
+} from './support.ts';
+
+after(removeTempDirs);
+
+/** A real DirectCarrier presented as the mixnet carrier, whose reachability the test switches. */
+class ReachabilitySwitch implements Carrier {
+  readonly kind = 'mixnet';
+  readonly #inner: DirectCarrier;
+  readonly #listeners = new Set<(status: CarrierStatus) => void>();
+  #up = false;
+
+  constructor(inner: DirectCarrier) {
+    this.#inner = inner;
+  }
+
+  set up(up: boolean) {
+    this.#up = up;
+    for (const listener of [...this.#listeners]) listener(this.status());
+  }
+
+  request(request: Uint8Array, options?: CarrierRequestOptions): Promise<Uint8Array> {
+    if (!this.#up) return Promise.reject(new CarrierError('unreachable', 'switched off by the test'));
+    return this.#inner.request(request, options);
+  }
+
+  status(): CarrierStatus {
+    return this.#up ? this.#inner.status() : { state: 'down', reason: 'gateway unreachable (test switch)' };
+  }
+
+  onStatus(listener: (status: CarrierStatus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+describeOnBackends('SDK privacy policy', (backend) => {
+  let server: TestServer;
+  let bob: TestUser;
+
+  before(async () => {
+    server = await startServer(backend.fresh());
+    bob = await user(server.server, 'bob');
+  });
+
+  after(async () => {
+    await bob?.close();
+    await server?.close();
+  });
+
+  test('states follow the carriers under each policy', async () => {
+    const { client, carrier } = await openClient(server.server, tempDir(), { privacy: 'mixnet-or-direct' });
+    try {
+      assert.deepEqual(
+        { level: client.privacy.level, carrier: client.privacy.carrier },
+        { level: 'partial', carrier: 'direct' },
+      );
+      assert.match(client.privacy.reason, /no mixnet carrier configured/);
+      const events: PrivacyState[] = [];
+      client.on('privacy', (state) => events.push(state));
+      client.setPolicy('mixnet');
+      assert.equal(client.privacy.level, 'none');
+      assert.match(client.privacy.reason, /forbids falling back/);
+      client.setPolicy('direct');
+      assert.deepEqual(
+        events.map((e) => e.level),
+        ['none', 'partial'],
+      );
+      await assert.rejects(client.createConversation(['bob']), { reason: 'not_registered' });
+    } finally {
+      await client.close();
+      await carrier.close();
+    }
+  });
+
+  test("'mixnet' fails closed: 'none', send rejects and keeps the message, delivered once when the mixnet returns", async () => {
+    const dataDir = tempDir();
+    // Alice registers and starts a conversation with bob over the direct carrier…
+    const { client: setup, carrier: setupCarrier } = await openClient(server.server, dataDir, {
+      privacy: 'direct',
+    });
+    await setup.register('alice');
+    const chat = await setup.createConversation(['bob']);
+    const bobChat = await joined(bob.client, chat.id);
+    const atBob = inbox(bobChat);
+    await setup.close();
+
+    // …then runs with the 'mixnet' policy while the mixnet is down.
+    const mixnet = new ReachabilitySwitch(await directCarrier(server.server));
+    const held = await Client.open(clientOptions(dataDir, [setupCarrier, mixnet], { privacy: 'mixnet' }));
+    assert.equal(held.privacy.level, 'none');
+    assert.match(held.privacy.reason, /gateway unreachable/);
+    const aliceChat = held.conversation(chat.id);
+    assert.ok(aliceChat);
+    assert.equal(aliceChat.privacy.level, 'none');
+    await assert.rejects(aliceChat.send({ text: 'held back' }), { reason: 'privacy_unavailable' });
+    assert.deepEqual(
+      aliceChat.history().map((m) => [m.content.text, m.state]),
+      [['held back', 'queued']],
+    );
+    await held.sync().catch(() => undefined);
+    await bob.client.sync();
+    assert.equal(atBob.length, 0, 'nothing went out directly');
+
+    // The message survives a restart in the vault…
+    await held.close();
+    const again = await Client.open(clientOptions(dataDir, [setupCarrier, mixnet], { privacy: 'mixnet' }));
+    const restored = again.conversation(chat.id);
+    assert.ok(restored);
+    assert.deepEqual(
+      restored.history().map((m) => [m.content.text, m.state]),
+      [['held back', 'queued']],
+    );
+    const states: Message['state'][] = [];
+    restored.on('status', (message) => states.push(message.state));
+    const levels: string[] = [];
+    again.on('privacy', (state: PrivacyState) => levels.push(state.level));
+
+    // …and goes out once the mixnet carrier is up.
+    mixnet.up = true;
+    assert.deepEqual(levels, ['full']);
+    assert.deepEqual(await texts(atBob, 1), ['held back']);
+    await eventually(() => (states.includes('acknowledged') ? true : undefined), 'the acknowledgement');
+    assert.deepEqual(states, ['sent', 'acknowledged']);
+    await again.sync();
+    await bob.client.sync();
+    assert.equal(atBob.length, 1, 'delivered exactly once');
+    assert.equal(restored.history()[0]?.state, 'acknowledged');
+
+    // Down again: 'none' again, and a new message waits again.
+    mixnet.up = false;
+    assert.deepEqual(levels, ['full', 'none']);
+    await assert.rejects(restored.send({ text: 'second' }), { reason: 'privacy_unavailable' });
+    mixnet.up = true;
+    assert.deepEqual(await texts(atBob, 2), ['held back', 'second']);
+
+    await again.close();
+    await setupCarrier.close();
+    await mixnet.close();
+  });
+});
