@@ -438,6 +438,8 @@ export class Gateway {
   }
 
   #onMessage(session: ClientSession, data: RawData, isBinary: boolean): void {
+    // Clients were told the gateway is stopping; the stores may already be closed.
+    if (this.#stopping) return;
     if (!isBinary) {
       this.#fail(session, 'protocol', 'binary messages only');
       return;

@@ -279,8 +279,17 @@ export async function main(
   }
   const options = loadConfig(GATEWAY_OPTIONS, argv);
   const logger = createLogger({ role: 'gateway', level: options.logLevel, reveal: options.logReveal });
-  const gateway = await startGateway(gatewayConfig(options, logger));
+  const config = gatewayConfig(options, logger);
+  // Installed before the node starts: a signal that comes while it starts stops the process, never
+  // kills it mid-write, and one that comes after it is ready always finds the hook.
   const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
+  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    gateway = await startGateway(config);
+  } catch (error) {
+    shutdown.dispose();
+    throw error;
+  }
   shutdown.add('gateway', () => gateway.stop());
   return { gateway, shutdown };
 }

@@ -183,8 +183,17 @@ export async function main(
   }
   const options = loadConfig(MIX_OPTIONS, argv);
   const logger = createLogger({ role: 'mix', level: options.logLevel, reveal: options.logReveal });
-  const mix = await startMix(mixConfig(options, logger));
+  const config = mixConfig(options, logger);
+  // Installed before the node starts: a signal that comes while it starts stops the process, never
+  // kills it mid-write, and one that comes after it is ready always finds the hook.
   const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
+  let mix: Awaited<ReturnType<typeof startMix>>;
+  try {
+    mix = await startMix(config);
+  } catch (error) {
+    shutdown.dispose();
+    throw error;
+  }
   shutdown.add('mix', () => mix.stop());
   return { mix, shutdown };
 }

@@ -111,6 +111,13 @@ describe('devnet of child processes', () => {
     await mix.kill();
     await mix.restart();
     document = await net.waitForDocument();
+    // Layer 1 reconnects with backoff; once the restarted node counts input, its links are up.
+    await eventually(
+      () => metric(mix.opsUrl, 'mix_packets_in_total'),
+      (n) => n > 0,
+      'layer 1 reconnected',
+      30_000,
+    );
     const [first, second] = net.gateways.map((node) => gatewayNode(document, node.id));
     assert.ok(first && second);
     const alice = client();
