@@ -197,15 +197,20 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     });
   });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    const upstreams = options.upstreams();
-    const target =
-      path === '/ws/gateway' ? upstreams.gateway : path === '/ws/delivery' ? upstreams.delivery : undefined;
-    if (target === undefined) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
+    try {
+      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+      const upstreams = options.upstreams();
+      const target =
+        path === '/ws/gateway' ? upstreams.gateway : path === '/ws/delivery' ? upstreams.delivery : undefined;
+      if (target === undefined) {
+        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        return;
+      }
+      relayUpgrade(request, socket, head, target, logger, relayed);
+    } catch (error) {
+      logger.error('websocket relay failed', { error });
+      socket.destroy();
     }
-    relayUpgrade(request, socket, head, target, logger, relayed);
   });
   const port = await listen(server, options.host, options.port);
   const loopback = options.host === '127.0.0.1' || options.host === 'localhost' || options.host === '::1';
