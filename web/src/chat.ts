@@ -232,7 +232,17 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
           },
         );
       });
-      return h('li', {}, h('span', { class: 'member' }, `@${member}`), safety, others.length > 1 && remove);
+      const warning =
+        session.keyChanged(member) &&
+        h('span', { class: 'warning', 'data-testid': 'member-key-changed' }, '⚠ key changed');
+      return h(
+        'li',
+        {},
+        h('span', { class: 'member' }, `@${member}`),
+        warning,
+        safety,
+        others.length > 1 && remove,
+      );
     });
     const addInput = h('input', {
       id: `add-member-${conversation.id}`,
@@ -312,17 +322,17 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
       event.preventDefault();
       const text = input.value.trim();
       if (text === '' || send.disabled) return;
-      // Cleared only once the SDK has taken the message (it then keeps it, queued, whatever happens).
-      session.send(conversation.id, text).then(
-        () => {
-          if (input.value.trim() === text) input.value = '';
-          drafts.delete(conversation.id);
-          refresh();
-        },
-        (error: unknown) => {
-          status.textContent = `Not sent: ${errorText(error)}. Your message is still here.`;
-        },
-      );
+      // The SDK stores the message (queued) at once and keeps it until it is sent, so the box is cleared
+      // now; it gets the text back only if the message was refused outright.
+      input.value = '';
+      drafts.delete(conversation.id);
+      session.send(conversation.id, text).catch((error: unknown) => {
+        status.textContent = `Not sent: ${errorText(error)}`;
+        if (input.value === '') {
+          input.value = text;
+          drafts.set(conversation.id, text);
+        }
+      });
     });
     refresh();
     return { element: form, refresh, focus: () => input.focus() };

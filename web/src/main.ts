@@ -37,9 +37,8 @@ async function start(root: HTMLElement): Promise<void> {
   };
 
   const actions: AuthActions = {
-    signUp: (handle, passphrase) =>
-      openAccount(config, new IndexedDbStore(VAULT_DATABASE), passphrase, { create: handle }),
-    unlock: (passphrase) => openAccount(config, new IndexedDbStore(VAULT_DATABASE), passphrase, {}),
+    signUp: (handle, passphrase) => openAccount(config, passphrase, { create: handle }),
+    unlock: (passphrase) => openAccount(config, passphrase, {}),
     forget: async () => {
       const store = new IndexedDbStore(VAULT_DATABASE);
       await store.destroy(await store.list());

@@ -1,12 +1,214 @@
+/**
+ * The web app's account: the client SDK (src/client) opened in this page over the IndexedDB vault and the
+ * carriers `/config.json` allows, presented to the screens as a `Session`. The vault is the SDK's own
+ * (Argon2id-wrapped key, XChaCha20-Poly1305 records); in this bundle its blob store is IndexedDB (see
+ * src/up/bundle.ts), so `directoryStorage(VAULT_DATABASE)` names an IndexedDB database, not a directory.
+ */
+
+import { directoryStorage } from '../../src/client/directory-storage.ts';
+import { Client, type Conversation, type Message } from '../../src/client/index.ts';
+import { ArgumentError, ClientError } from '../../src/errors.ts';
+import { type Carriers, openCarriers } from '../../src/up/connect.ts';
 import type { WebConfig } from '../../src/up/web-config.ts';
-import type { IndexedDbStore } from './indexeddb-storage.ts';
-import type { Session } from './session.ts';
+import type {
+  ConversationView,
+  DeliveryState,
+  MessageView,
+  PrivacyState,
+  SafetyNumberView,
+  Session,
+  SessionEvent,
+  TrafficSample,
+} from './session.ts';
+
+/** The IndexedDB database of this origin's vault. */
 export const VAULT_DATABASE = 'umbra-vault';
+
+/** Messages the SDK keeps queued when it refuses to send now: for the user they are taken, not lost. */
+const KEPT_REASONS: ReadonlySet<string> = new Set(['privacy_unavailable', 'unreachable', 'closed']);
+
+function viewOf(message: Message): MessageView {
+  const state: DeliveryState = message.state === 'received' ? 'delivered' : message.state;
+  return {
+    id: message.id,
+    conversationId: message.conversationId,
+    sender: message.sender,
+    outgoing: message.own,
+    text: message.content.text,
+    time: message.receivedAt ?? message.sentAt,
+    state,
+  };
+}
+
+class ClientSession implements Session {
+  readonly handle: string;
+  readonly #client: Client;
+  readonly #carriers: Carriers;
+  readonly #listeners = new Set<(event: SessionEvent) => void>();
+  readonly #attached = new Set<string>();
+
+  constructor(client: Client, carriers: Carriers, handle: string) {
+    this.#client = client;
+    this.#carriers = carriers;
+    this.handle = handle;
+    client.on('privacy', () => this.#emit({ type: 'privacy', privacy: this.privacy() }));
+    client.on('conversation', (conversation) => {
+      this.#attach(conversation);
+      this.#emit({ type: 'conversations' });
+    });
+    client.on('keychange', () => this.#emit({ type: 'conversations' }));
+    for (const conversation of client.conversations()) this.#attach(conversation);
+  }
+
+  #attach(conversation: Conversation): void {
+    if (this.#attached.has(conversation.id)) return;
+    this.#attached.add(conversation.id);
+    const changed = (message: Message) => this.#emit({ type: 'message', message: viewOf(message) });
+    conversation.on('message', changed);
+    conversation.on('status', changed);
+    conversation.on('members', () => this.#emit({ type: 'conversations' }));
+    conversation.on('removed', () => this.#emit({ type: 'conversations' }));
+  }
+
+  #emit(event: SessionEvent): void {
+    for (const listener of [...this.#listeners]) listener(event);
+  }
+
+  #conversation(id: string): Conversation {
+    const conversation = this.#client.conversation(id);
+    if (conversation === undefined) throw new ClientError('unknown_conversation', 'no such conversation');
+    return conversation;
+  }
+
+  privacy(conversationId?: string): PrivacyState {
+    const state =
+      conversationId === undefined
+        ? this.#client.privacy
+        : (this.#client.conversation(conversationId)?.privacy ?? this.#client.privacy);
+    return { level: state.level, reason: state.reason };
+  }
+
+  conversations(): readonly ConversationView[] {
+    return this.#client
+      .conversations()
+      .filter((conversation) => conversation.status === 'active')
+      .map((conversation) => ({
+        id: conversation.id,
+        members: conversation.members,
+        policy: conversation.policy,
+      }));
+  }
+
+  messages(conversationId: string): readonly MessageView[] {
+    return this.#client.conversation(conversationId)?.history().map(viewOf) ?? [];
+  }
+
+  async createConversation(handles: readonly string[]): Promise<ConversationView> {
+    const conversation = await this.#client.createConversation(handles);
+    this.#attach(conversation);
+    this.#emit({ type: 'conversations' });
+    return { id: conversation.id, members: conversation.members, policy: conversation.policy };
+  }
+
+  async addMember(conversationId: string, handle: string): Promise<void> {
+    await this.#conversation(conversationId).add([handle]);
+    this.#emit({ type: 'conversations' });
+  }
+
+  async removeMember(conversationId: string, handle: string): Promise<void> {
+    await this.#conversation(conversationId).remove([handle]);
+    this.#emit({ type: 'conversations' });
+  }
+
+  async send(conversationId: string, text: string): Promise<void> {
+    const conversation = this.#conversation(conversationId);
+    const sending = conversation.send({ text });
+    // The SDK stores the message (queued) before it tries the carrier: show it at once.
+    queueMicrotask(() => this.#emit({ type: 'conversations' }));
+    try {
+      await sending;
+    } catch (error) {
+      if (error instanceof ClientError && KEPT_REASONS.has(error.reason)) return;
+      throw error;
+    } finally {
+      this.#emit({ type: 'conversations' });
+    }
+  }
+
+  async safetyNumber(handle: string): Promise<SafetyNumberView> {
+    const number = await this.#client.safetyNumber(handle);
+    const contact = this.#client.contact(handle);
+    return {
+      handle,
+      digits: number.display,
+      verified: contact?.verified ?? false,
+      keyChanged: contact?.keyChanged ?? false,
+    };
+  }
+
+  async markVerified(handle: string): Promise<void> {
+    await this.#client.markVerified(handle);
+  }
+
+  keyChanged(handle: string): boolean {
+    return this.#client.contact(handle)?.keyChanged ?? false;
+  }
+
+  traffic(): readonly TrafficSample[] {
+    return this.#carriers.mixnet?.traffic() ?? [];
+  }
+
+  on(listener: (event: SessionEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async wipe(): Promise<void> {
+    this.#listeners.clear();
+    await this.#client.wipe();
+    await this.#carriers.close();
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    await this.#client.close();
+    await this.#carriers.close();
+  }
+}
+
+/**
+ * Opens this device's account with `passphrase`; with `create`, first makes the vault and registers that
+ * handle (a refused registration wipes the new vault again, so the user can pick another handle).
+ */
 export async function openAccount(
-  _c: WebConfig,
-  _s: IndexedDbStore,
-  _p: string,
-  _o: { create?: string },
+  config: WebConfig,
+  passphrase: string,
+  options: { readonly create?: string },
 ): Promise<Session> {
-  throw new Error('not yet');
+  if (passphrase === '') throw new ArgumentError('passphrase', 'enter your passphrase');
+  const carriers = await openCarriers(config, window.location.origin);
+  let client: Client;
+  try {
+    client = await Client.open({
+      storage: directoryStorage(VAULT_DATABASE),
+      passphrase,
+      carriers: carriers.all,
+      privacy: config.privacy,
+    });
+  } catch (error) {
+    await carriers.close();
+    throw error;
+  }
+  try {
+    if (options.create !== undefined) await client.register(options.create);
+    const handle = client.handle;
+    if (handle === undefined)
+      throw new ClientError('not_registered', 'this account never finished signing up');
+    return new ClientSession(client, carriers, handle);
+  } catch (error) {
+    if (options.create !== undefined) await client.wipe();
+    else await client.close();
+    await carriers.close();
+    throw error;
+  }
 }

@@ -73,6 +73,8 @@ export interface Session {
   send(conversationId: string, text: string): Promise<void>;
   safetyNumber(handle: string): Promise<SafetyNumberView>;
   markVerified(handle: string): Promise<void>;
+  /** Whether the contact's identity key changed since this device first saw (or verified) it. */
+  keyChanged(handle: string): boolean;
   /** The last minute of this client's wire traffic, one sample per second, oldest first. */
   traffic(): readonly TrafficSample[];
   on(listener: (event: SessionEvent) => void): () => void;

@@ -1,0 +1,209 @@
+/**
+ * `umbra up` (what `npm start` runs): a complete local deployment on loopback in one command — the directory
+ * authority, a gateway, three mix layers, the delivery service (SQLite under the data directory, or
+ * PostgreSQL with `--postgres`) and the web app — with progress while it starts, a status table, and the
+ * line `umbra is ready at <url>`. Components run as child processes (the default) or in this process
+ * (`--single-process`, for debugging). Keys and data live under `--data-dir` (default `./.umbra`), so a
+ * second start reuses them. SIGINT/SIGTERM stop everything in order (web server, network, delivery service)
+ * and exit 0; a second Ctrl-C exits at once.
+ *
+ * Standard input takes a few commands for trying failures by hand (and for tests): `stop gateway`,
+ * `start gateway`, `status`. Exit codes: 0 after a clean stop, 1 after a failed start or stop, 2 for a
+ * refused configuration.
+ */
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors.ts';
+import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
+import { createLogger, LOG_LEVELS } from '../ops/logger.ts';
+import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
+import { bundleWebApp } from './bundle.ts';
+import { type RunningNetwork, startNetwork } from './network.ts';
+import { progress, readyLine, statusTable } from './report.ts';
+import { WEB_CONFIG_VERSION, type WebConfig } from './web-config.ts';
+import { startWebServer, type WebServer } from './web-server.ts';
+
+export const UP_OPTIONS = {
+  dataDir: { type: 'string', default: '.umbra', description: 'where keys, databases and logs are kept' },
+  host: { type: 'string', default: '127.0.0.1', description: 'address the web app listens on' },
+  port: { type: 'integer', default: 8080, min: 0, max: 65_535, description: 'port of the web app' },
+  postgres: {
+    type: 'string',
+    secret: true,
+    description: 'PostgreSQL URL for the delivery service (default: SQLite under --data-dir)',
+  },
+  nodesPerLayer: {
+    type: 'integer',
+    default: 1,
+    min: 1,
+    max: 8,
+    description: 'mix nodes in each of the 3 layers',
+  },
+  roundMs: { type: 'integer', default: 200, min: 10, max: 60_000, description: 'mixing round period' },
+  batchSize: { type: 'integer', default: 16, min: 1, max: 10_000, description: 'packets per mix batch' },
+  sendRate: {
+    type: 'number',
+    default: 5,
+    min: 0.1,
+    max: 100,
+    description: "each client's constant packet rate λ per second (real or cover)",
+  },
+  privacy: {
+    type: 'string',
+    default: 'mixnet',
+    choices: ['mixnet', 'mixnet-or-direct', 'direct'],
+    description: 'privacy policy of the web app (mixnet: never falls back to direct)',
+  },
+  singleProcess: { type: 'boolean', description: 'run every component in this process (debugging)' },
+  logLevel: {
+    type: 'string',
+    default: 'warn',
+    choices: LOG_LEVELS,
+    description: 'lowest level of the components’ logs (written under <data-dir>/logs)',
+  },
+} as const satisfies ConfigSchema;
+
+export type UpOptions = ConfigOf<typeof UP_OPTIONS>;
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const LAYERS = 3;
+
+export interface Up {
+  readonly web: WebServer;
+  readonly network: RunningNetwork;
+  /** Stops the web server, then the network and the delivery service. */
+  close(): Promise<void>;
+}
+
+/** Starts the deployment, writing progress to `write`. `main` adds the signals, stdin and exit codes. */
+export async function startUp(options: UpOptions, write: (text: string) => void): Promise<Up> {
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const report = progress(write);
+  const logger = createLogger({ role: 'up', level: options.logLevel });
+  report.line(`umbra up: data in ${dataDir}`);
+
+  // The bundle is built while the network starts: esbuild and key generation overlap.
+  const bundle = bundleWebApp({ root: ROOT, cacheDir: resolve(dataDir, 'web'), logger }).then((result) => {
+    report.step(result.cached ? 'web app bundle (cached)' : 'web app bundled');
+    return result.js;
+  });
+  bundle.catch(() => {}); // awaited below; an early failure must not be unhandled in the meantime
+
+  const network = await startNetwork({
+    dataDir,
+    layers: LAYERS,
+    nodesPerLayer: options.nodesPerLayer,
+    roundMs: options.roundMs,
+    batchSize: options.batchSize,
+    sendRate: options.sendRate,
+    postgres: options.postgres,
+    singleProcess: options.singleProcess,
+    logLevel: options.logLevel,
+    step: report.step,
+    logger,
+  });
+  let web: WebServer;
+  try {
+    await bundle;
+    const config = (): WebConfig => ({
+      version: WEB_CONFIG_VERSION,
+      directoryPath: '/directory',
+      authorityPublicKeys: network.authorityPublicKeys,
+      gatewayPath: '/ws/gateway',
+      deliveryPath: network.delivery === undefined ? null : '/ws/delivery',
+      geometry: network.geometry,
+      privacy: options.privacy,
+    });
+    web = await startWebServer({
+      host: options.host,
+      port: options.port,
+      webRoot: resolve(ROOT, 'web'),
+      app: () => bundle,
+      config,
+      upstreams: () => network.upstreams(),
+      logger,
+    });
+  } catch (error) {
+    await network.close();
+    throw error;
+  }
+  report.line('');
+  report.line(
+    statusTable([...network.rows(), { role: 'web app', address: web.url, detail: 'open it in two windows' }]),
+  );
+  report.line(`  ${network.summary()}`);
+  report.line('');
+  report.line(readyLine(web.url));
+  return {
+    web,
+    network,
+    close: async () => {
+      await web.close();
+      await network.close();
+    },
+  };
+}
+
+/** The commands standard input accepts; the answers go to `write`. */
+function listenForCommands(up: Up, write: (text: string) => void, shutdown: Shutdown): void {
+  const lines = createInterface({ input: process.stdin, terminal: false });
+  lines.on('line', (line) => {
+    const [verb, target] = line.trim().split(/\s+/);
+    if (verb === undefined || verb === '') return;
+    const act = async () => {
+      if (verb === 'status') return write(`${statusTable(up.network.rows())}\n  ${up.network.summary()}\n`);
+      if ((verb === 'stop' || verb === 'start') && target !== undefined) {
+        await up.network.control(verb, target);
+        return write(`${target} ${verb === 'stop' ? 'stopped' : 'started'}\n`);
+      }
+      if (verb === 'quit' || verb === 'exit') {
+        void shutdown.run('quit').then((code) => process.exit(code));
+        return;
+      }
+      write('commands: status, stop <component>, start <component>, quit\n');
+    };
+    act().catch((error: unknown) => write(`${verb}: ${(error as Error).message}\n`));
+  });
+  // Standard input closing (a detached `npm start`) must not stop the deployment.
+  lines.on('close', () => {});
+}
+
+export async function main(argv: readonly string[]): Promise<Up | undefined> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`usage: umbra up [options]\n\n${describeOptions(UP_OPTIONS)}\n`);
+    return undefined;
+  }
+  const options = loadConfig(UP_OPTIONS, argv);
+  const write = (text: string) => process.stdout.write(text);
+  const logger = createLogger({ role: 'up', level: options.logLevel });
+  // The stop hook is in place before anything starts: a Ctrl-C during the start waits for the start to
+  // settle, then stops whatever did start, so no child process outlives this one.
+  const shutdown = installShutdown({ logger, timeoutMs: 30_000 });
+  const starting = startUp(options, write);
+  shutdown.add('umbra up', async () => {
+    const started = await starting.catch(() => undefined);
+    write('\nstopping umbra…\n');
+    await started?.close();
+    write('stopped\n');
+  });
+  let up: Up;
+  try {
+    up = await starting;
+  } catch (error) {
+    shutdown.dispose();
+    if (error instanceof ConfigError) throw error;
+    throw new Error(`could not start: ${(error as Error).message}`, { cause: error });
+  }
+  listenForCommands(up, write, shutdown);
+  return up;
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    process.stderr.write(`umbra up: ${(error as Error).message}\n`);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  });
+}

@@ -1,0 +1,326 @@
+/**
+ * The network behind `umbra up`: the development network of src/devnet (directory authority in development
+ * mode, one gateway, `layers × nodesPerLayer` mixes) plus the delivery service, which the gateway offers to
+ * clients as its `delivery` service over HTTP (`POST /v1/request`) and which the direct carrier reaches over
+ * WebSocket (`/v1/ws`). In child-process mode each is its own process, as an operator would run them; in
+ * single-process mode everything runs here.
+ *
+ * Everything is kept under the data directory — `network/` (authority keys, node identities, Sphinx keys,
+ * replay filters, inboxes), `delivery/` (SQLite database and identifier key) and `logs/` — so a second start
+ * reuses keys and data. The delivery service keeps one port for the life of `umbra up`, so the gateway's
+ * service address stays valid when it is stopped and started again from the console.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import {
+  DELIVERY_OPTIONS,
+  IDENTIFIER_KEY_FILE,
+  loadIdentifierKey,
+  SQLITE_FILE,
+  storeLocation,
+} from '../delivery/main.ts';
+import {
+  type DeliveryServerHandle,
+  REQUEST_PATH,
+  startDeliveryServer,
+  WEBSOCKET_PATH,
+} from '../delivery/server.ts';
+import { openStore } from '../delivery/store/index.ts';
+import { type Devnet, type DevnetNode, startDevnet } from '../devnet/index.ts';
+import { AUTHORITY_PUBLIC_FILE } from '../directory/store.ts';
+import { ArgumentError } from '../errors.ts';
+import { loadConfig } from '../ops/config.ts';
+import type { Logger, LogLevel } from '../ops/logger.ts';
+import type { StatusRow } from './report.ts';
+import type { WebConfig } from './web-config.ts';
+import type { Upstreams } from './web-server.ts';
+
+export interface NetworkOptions {
+  readonly dataDir: string;
+  readonly layers: number;
+  readonly nodesPerLayer: number;
+  readonly roundMs: number;
+  readonly batchSize: number;
+  readonly sendRate: number;
+  readonly postgres: string | undefined;
+  readonly singleProcess: boolean;
+  readonly logLevel: LogLevel;
+  /** Reports a completed startup step, for people. */
+  readonly step: (text: string) => void;
+  readonly logger: Logger;
+}
+
+export interface RunningNetwork {
+  readonly authorityPublicKeys: string;
+  readonly geometry: WebConfig['geometry'];
+  /** Where the web server relays to; read on every request (components may restart). */
+  upstreams(): Upstreams;
+  /** The delivery service's WebSocket, when it runs. */
+  readonly delivery: Upstreams['delivery'];
+  rows(): StatusRow[];
+  summary(): string;
+  /** `stop` or `start` one component by name: gateway, delivery, or a node name such as mix-2-0. */
+  control(action: 'stop' | 'start', name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const DELIVERY_MAIN = fileURLToPath(new URL('../delivery/main.ts', import.meta.url));
+const DELIVERY_READY = 'delivery service listening';
+
+/** A free loopback port, chosen once so that a restarted delivery service comes back at the same address. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The delivery service, in this process or as `node src/delivery/main.ts`. */
+interface DeliveryComponent {
+  readonly running: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function deliveryInProcess(
+  options: NetworkOptions,
+  dataDir: string,
+  port: number,
+  logger: Logger,
+): DeliveryComponent {
+  let running: { server: DeliveryServerHandle; close(): Promise<void> } | undefined;
+  return {
+    get running() {
+      return running !== undefined;
+    },
+    async start() {
+      if (running) return;
+      // The delivery service's own option schema, so its defaults and checks apply here as in its process.
+      const settings = loadConfig(DELIVERY_OPTIONS, [
+        `--data-dir=${dataDir}`,
+        `--port=${port}`,
+        ...(options.postgres === undefined ? [] : [`--postgres=${options.postgres}`]),
+      ]);
+      const store = await openStore(storeLocation(settings));
+      const server = await startDeliveryServer({
+        store,
+        identifierKey: loadIdentifierKey(settings),
+        port,
+        logger,
+      }).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
+      running = {
+        server,
+        close: async () => {
+          await server.close();
+          await store.close();
+        },
+      };
+    },
+    async stop() {
+      const current = running;
+      running = undefined;
+      await current?.close();
+    },
+  };
+}
+
+function deliveryChild(
+  options: NetworkOptions,
+  dataDir: string,
+  port: number,
+  log: WriteStream,
+): DeliveryComponent {
+  let child: ChildProcess | undefined;
+  return {
+    get running() {
+      return child !== undefined;
+    },
+    async start() {
+      if (child) return;
+      const args = [
+        DELIVERY_MAIN,
+        `--data-dir=${dataDir}`,
+        `--port=${port}`,
+        `--log-level=${options.logLevel === 'debug' ? 'debug' : 'info'}`,
+      ];
+      // The URL goes through the environment, not argv, so it never shows in `ps`.
+      const env =
+        options.postgres === undefined ? process.env : { ...process.env, DATABASE_URL: options.postgres };
+      const started = spawn(
+        process.execPath,
+        options.postgres === undefined ? args : args.slice(0, 1).concat(args.slice(2)),
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env,
+        },
+      );
+      child = started;
+      const exited = once(started, 'exit');
+      const ready = new Promise<void>((resolve, reject) => {
+        createInterface({ input: started.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+          log.write(`${line}\n`);
+          if (line.includes(`"msg":"${DELIVERY_READY}"`)) resolve();
+        });
+        createInterface({ input: started.stderr as NodeJS.ReadableStream }).on('line', (line) => {
+          log.write(`${line}\n`);
+        });
+        void exited.then(() => {
+          if (child === started) child = undefined;
+          reject(new Error(`the delivery service exited before it was ready (see ${log.path})`));
+        });
+      });
+      await ready;
+    },
+    async stop() {
+      const current = child;
+      child = undefined;
+      if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;
+      const exited = once(current, 'exit');
+      current.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function hostPort(url: string): { host: string; port: number; path: string } {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port), path: parsed.pathname };
+}
+
+export async function startNetwork(options: NetworkOptions): Promise<RunningNetwork> {
+  const { step, logger } = options;
+  if (options.layers < 1) throw new ArgumentError('layers', 'expected at least one layer');
+  const networkDir = join(options.dataDir, 'network');
+  const deliveryDir = join(options.dataDir, 'delivery');
+  const logDir = join(options.dataDir, 'logs');
+  await mkdir(logDir, { recursive: true, mode: 0o700 });
+  const log = createWriteStream(join(logDir, 'delivery.log'), { flags: 'a', mode: 0o600 });
+  const networkLog = createWriteStream(join(logDir, 'network.log'), { flags: 'a', mode: 0o600 });
+
+  // The delivery service first: the gateway offers it from its first moment.
+  const hadIdentifierKey = existsSync(join(deliveryDir, IDENTIFIER_KEY_FILE));
+  const deliveryPort = await freePort();
+  const delivery = options.singleProcess
+    ? deliveryInProcess(options, deliveryDir, deliveryPort, logger.child({ component: 'delivery' }))
+    : deliveryChild(options, deliveryDir, deliveryPort, log);
+  await delivery.start();
+  const database =
+    options.postgres === undefined ? `SQLite ${join(deliveryDir, SQLITE_FILE)}` : 'PostgreSQL (--postgres)';
+  step(
+    `delivery service: ${database}, schema migrated; identifier key ${hadIdentifierKey ? 'reused' : 'generated'}`,
+  );
+
+  const hadAuthority = existsSync(join(networkDir, 'directory', AUTHORITY_PUBLIC_FILE));
+  let devnet: Devnet;
+  try {
+    devnet = await startDevnet({
+      dataDir: networkDir,
+      layers: options.layers,
+      nodesPerLayer: options.nodesPerLayer,
+      gateways: 1,
+      roundPeriodMs: options.roundMs,
+      batchSize: options.batchSize,
+      clientSendRate: options.sendRate,
+      services: ['echo', `delivery=http://127.0.0.1:${deliveryPort}${REQUEST_PATH}`],
+      mode: options.singleProcess ? 'single-process' : 'child-processes',
+      logLevel: options.logLevel,
+      logSink: (line) => networkLog.write(`${line}\n`),
+    });
+  } catch (error) {
+    await delivery.stop();
+    log.end();
+    networkLog.end();
+    throw error;
+  }
+  step(
+    `directory authority keys ${hadAuthority ? 'reused' : 'generated'} (Ed25519 + ML-DSA-65); node keys in ${networkDir}`,
+  );
+  const first = await devnet.document();
+  let epoch = first.epoch;
+  step(`first network document signed: epoch ${epoch}, ${first.nodes.length} nodes`);
+
+  const gateway = devnet.gateways[0] as DevnetNode;
+  const geometry: WebConfig['geometry'] = {
+    scheme: devnet.geometry.scheme,
+    payloadLength: devnet.geometry.userForwardPayloadLength,
+    withSurb: devnet.geometry.withSurb,
+    hops: devnet.geometry.nrHops,
+  };
+  const deliveryUpstream = { host: '127.0.0.1', port: deliveryPort, path: WEBSOCKET_PATH };
+
+  const component = (name: string): DevnetNode | DeliveryComponent => {
+    if (name === 'delivery') return delivery;
+    const node = name === 'gateway' ? gateway : devnet.nodes.find((candidate) => candidate.name === name);
+    if (node === undefined) {
+      const names = ['gateway', 'delivery', ...devnet.mixes.flat().map((mix) => mix.name)];
+      throw new ArgumentError('component', `unknown component; one of ${names.join(', ')}`);
+    }
+    return node;
+  };
+
+  return {
+    authorityPublicKeys: devnet.authorityKeysText,
+    geometry,
+    delivery: deliveryUpstream,
+    upstreams: () => ({
+      directory: devnet.directoryUrl,
+      gateway: hostPort(gateway.clientUrl ?? 'ws://127.0.0.1:0/'),
+      delivery: deliveryUpstream,
+    }),
+    rows: () => {
+      const state = (running: boolean) => (running ? '' : '(stopped)');
+      return [
+        { role: 'directory', address: devnet.directoryUrl, detail: 'signs the network document' },
+        {
+          role: 'gateway',
+          address: gateway.clientUrl ?? '',
+          detail: state(gateway.running) || 'clients connect here',
+        },
+        ...devnet.mixes.flat().map((mix) => ({
+          role: `mix layer ${mix.layer}`,
+          address: `${mix.linkAddress.host}:${mix.linkAddress.port}`,
+          detail: state(mix.running) || mix.name,
+        })),
+        {
+          role: 'delivery',
+          address: `http://127.0.0.1:${deliveryPort}`,
+          detail: state(delivery.running) || database,
+        },
+      ];
+    },
+    summary: () => {
+      const p = devnet.parameters;
+      void devnet.document().then(
+        (document) => {
+          epoch = document.epoch;
+        },
+        () => {},
+      );
+      return `epoch ${epoch} · ${p.layers} layers × ${options.nodesPerLayer} · round ${p.roundPeriodMs} ms · batch ${p.batchSize} · λ ${p.clientSendRate} packets/s per client · ${devnet.mode}`;
+    },
+    control: async (action, name) => {
+      const target = component(name);
+      if (action === 'stop') await target.stop();
+      else if ('restart' in target) await target.restart();
+      else await target.start();
+    },
+    close: async () => {
+      await devnet.stop();
+      await delivery.stop();
+      await new Promise((resolve) => log.end(resolve));
+      await new Promise((resolve) => networkLog.end(resolve));
+    },
+  };
+}
