@@ -1,0 +1,134 @@
+/**
+ * `umbra up` as a real child process for tests: started on a free port (`--port 0`) over a data directory,
+ * its output collected, commands written to its standard input, stopped with SIGINT like Ctrl-C.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const READY = /^umbra is ready at (http:\/\/\S+)$/m;
+
+export interface UmbraUp {
+  readonly process: ChildProcess;
+  readonly url: string;
+  /** Everything written to standard output and error so far. */
+  output(): string;
+  /** Writes a console command and resolves when the output shows `expect`. */
+  command(line: string, expect: RegExp, timeoutMs?: number): Promise<void>;
+  /** SIGINT; resolves with the exit code (null if killed by a signal). */
+  interrupt(): Promise<number | null>;
+  /** Process ids of this process's descendants still alive. */
+  descendants(): number[];
+}
+
+function waitFor(
+  read: () => string,
+  pattern: RegExp,
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out waiting for ${pattern}; output:\n${read()}`));
+    }, timeoutMs);
+    const check = () => {
+      const match = pattern.exec(read());
+      if (match) {
+        cleanup();
+        resolve(match[1] ?? match[0]);
+      }
+    };
+    const onExit = () => {
+      cleanup();
+      reject(new Error(`umbra up exited (${child.exitCode}); output:\n${read()}`));
+    };
+    function cleanup(): void {
+      clearTimeout(timer);
+      child.stdout?.off('data', check);
+      child.stderr?.off('data', check);
+      child.off('exit', onExit);
+    }
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('exit', onExit);
+    check();
+  });
+}
+
+/** Children of `pid`, recursively, from `ps` (Linux and macOS). */
+function descendantsOf(pid: number): number[] {
+  let table: string;
+  try {
+    table = execFileSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8' });
+  } catch {
+    return [];
+  }
+  const children = new Map<number, number[]>();
+  for (const line of table.trim().split('\n')) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number);
+    if (child === undefined || parent === undefined) continue;
+    children.set(parent, [...(children.get(parent) ?? []), child]);
+  }
+  const found: number[] = [];
+  const stack = [pid];
+  while (stack.length > 0) {
+    for (const child of children.get(stack.pop() as number) ?? []) {
+      found.push(child);
+      stack.push(child);
+    }
+  }
+  return found;
+}
+
+export async function startUmbraUp(args: readonly string[], timeoutMs = 120_000): Promise<UmbraUp> {
+  const child = spawn(process.execPath, [CLI, 'up', '--port', '0', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    output += text;
+  });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    output += text;
+  });
+  const read = () => output;
+  let url: string;
+  try {
+    url = await waitFor(read, READY, child, timeoutMs);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  // Every descendant, recorded while they run: after the exit they are reparented and can no longer be found.
+  let known: number[] = descendantsOf(child.pid as number);
+  return {
+    process: child,
+    url,
+    output: read,
+    command: async (line, expect, commandTimeoutMs = 60_000) => {
+      const before = output.length;
+      child.stdin.write(`${line}\n`);
+      await waitFor(() => output.slice(before), expect, child, commandTimeoutMs);
+      known = [...new Set([...known, ...descendantsOf(child.pid as number)])];
+    },
+    interrupt: async () => {
+      if (child.exitCode !== null) return child.exitCode;
+      known = [...new Set([...known, ...descendantsOf(child.pid as number)])];
+      const exited = once(child, 'exit');
+      child.kill('SIGINT');
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+    descendants: () =>
+      known.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * `umbra up` as people run it: one command prints its progress, a status table and the ready line; the
+ * page and its configuration are served; a second start over the same data directory reuses the keys and
+ * the database; Ctrl-C (SIGINT) stops everything, exits 0 and leaves no child process behind.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startUmbraUp } from './umbra-up.ts';
+
+test('umbra up starts, serves the app, restarts on its data, and stops cleanly on SIGINT', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'umbra-up-'));
+  try {
+    const first = await startUmbraUp(['--data-dir', dataDir]);
+    try {
+      const output = first.output();
+      assert.match(output, /authority keys generated/);
+      assert.match(output, /identifier key generated/);
+      assert.match(output, /first network document signed: epoch \d+/);
+      for (const role of ['directory', 'gateway', 'mix layer 1', 'mix layer 2', 'mix layer 3', 'delivery']) {
+        assert.match(output, new RegExp(`^  ${role} `, 'm'));
+      }
+      assert.match(first.url, /^http:\/\/localhost:\d+$/);
+      const page = await fetch(first.url);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<script type="module" src="\/app.js">/);
+      const config = (await (await fetch(`${first.url}/config.json`)).json()) as { privacy: string };
+      assert.equal(config.privacy, 'mixnet');
+      assert.ok(first.descendants().length >= 5, 'the components run as child processes');
+    } finally {
+      assert.equal(await first.interrupt(), 0);
+    }
+    assert.match(first.output(), /stopped\n/);
+    assert.deepEqual(first.descendants(), [], 'no child process outlives umbra up');
+
+    const second = await startUmbraUp(['--data-dir', dataDir]);
+    try {
+      assert.match(second.output(), /authority keys reused/);
+      assert.match(second.output(), /identifier key reused/);
+      assert.match(second.output(), /web app bundle \(cached\)/);
+    } finally {
+      assert.equal(await second.interrupt(), 0);
+    }
+    assert.deepEqual(second.descendants(), []);
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
