@@ -120,6 +120,8 @@ export interface MixnetCarrierStats {
   readonly ratePerSecond: number | undefined;
   /** The epoch of the network document held. */
   readonly epoch: number | undefined;
+  /** A request attempt's first retransmission timeout now (from the document and the loops' round trips). */
+  readonly retransmitTimeoutMs: number;
 }
 
 export interface MixnetCarrierOptions {
@@ -249,6 +251,7 @@ export class MixnetCarrier implements Carrier {
   #loopsReturned = 0;
   #loopsLost = 0;
   #lastLoopRoundTrip: number | undefined;
+  #loopRtt: { smoothed: number; variation: number } | undefined;
 
   private constructor(options: MixnetCarrierOptions) {
     const { geometry } = options;
@@ -369,6 +372,7 @@ export class MixnetCarrier implements Carrier {
       rateLimited: this.#rateLimited,
       ratePerSecond: this.#scheduler?.ratePerSecond,
       epoch: this.#document?.epoch,
+      retransmitTimeoutMs: Math.round(this.#baseRetransmitMs()),
     };
   }
 
@@ -730,14 +734,28 @@ export class MixnetCarrier implements Carrier {
   // Requests.
 
   /**
-   * The first retransmission timeout: L rounds out and L rounds back, doubled for queueing at the mixes,
-   * plus four mean sending gaps and half a second for the links.
+   * The first retransmission timeout, the larger of two estimates. From the document: L rounds out and L
+   * rounds back, doubled for queueing at the mixes. Measured: a request's round trip crosses the layers twice
+   * where a loop crosses them once, so twice the loops' timeout as TCP computes one (RFC 6298: smoothed
+   * round trip + 4 × its variation). Both plus four mean sending gaps and half a second for the links.
    */
   #baseRetransmitMs(): number {
     const parameters = this.#document?.parameters;
     if (!parameters) return 10_000;
-    const rounds = 2 * parameters.layers * parameters.roundPeriodMs;
-    return 2 * rounds + 4_000 / parameters.clientSendRate + 500;
+    const fromDocument = 2 * (2 * parameters.layers * parameters.roundPeriodMs);
+    const measured = this.#loopRtt ? 2 * (this.#loopRtt.smoothed + 4 * this.#loopRtt.variation) : 0;
+    return Math.max(fromDocument, measured) + 4_000 / parameters.clientSendRate + 500;
+  }
+
+  /** RFC 6298 §2 smoothing of the loops' round-trip times (α = 1/8, β = 1/4). */
+  #observeLoopRtt(sample: number): void {
+    const rtt = this.#loopRtt;
+    if (!rtt) {
+      this.#loopRtt = { smoothed: sample, variation: sample / 2 };
+      return;
+    }
+    rtt.variation = 0.75 * rtt.variation + 0.25 * Math.abs(rtt.smoothed - sample);
+    rtt.smoothed = 0.875 * rtt.smoothed + 0.125 * sample;
   }
 
   /** Builds every fragment of a fresh attempt (new request id, paths and SURBs) and queues it for sending. */
@@ -847,6 +865,7 @@ export class MixnetCarrier implements Carrier {
     this.#loops.delete(id);
     this.#loopsReturned++;
     this.#lastLoopRoundTrip = this.#clock.now() - loop.sentAt;
+    this.#observeLoopRtt(this.#lastLoopRoundTrip);
     this.#health.record(loop.mixes, true);
   }
 
