@@ -430,6 +430,7 @@ export class Client extends Emitter<ClientEvents> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     for (const detach of this.#detach.splice(0)) detach();
     await this.#ticking?.catch(() => undefined);
+    await this.#contacts?.flush().catch(() => undefined);
     for (const conversation of this.#conversations.values()) conversation.detach();
     for (const { api } of this.#routes.values()) api.close();
     this.removeAllListeners();

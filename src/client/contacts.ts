@@ -49,6 +49,9 @@ export class Contacts {
   readonly #records: Map<string, ContactRecord>;
   readonly #lookup: (handle: string) => Promise<IdentityInfo | undefined>;
   readonly #onKeyChange: (change: KeyChange) => void;
+  /** The write in progress and whether records changed since it started (writes are coalesced). */
+  #writing: Promise<void> | undefined;
+  #dirty = false;
 
   private constructor(
     vault: ClientVault,
@@ -84,7 +87,10 @@ export class Contacts {
     return [...this.#records.keys()].flatMap((handle) => this.get(handle) ?? []);
   }
 
-  /** Records the identity the service returned for `handle` (from a lookup or a claim). */
+  /**
+   * Records the identity the service returned for `handle` (from a lookup or a claim). New contacts are
+   * written behind (joining a large group meets many at once); a key change is written before it is told.
+   */
   async observe(handle: string, identityKey: IdentityKey): Promise<void> {
     const record = this.#records.get(handle);
     if (record !== undefined && sameKey(keyOf(record), identityKey)) return;
@@ -95,8 +101,13 @@ export class Contacts {
       keyChanged: record !== undefined,
     };
     this.#records.set(handle, next);
-    await this.#save();
-    if (record !== undefined) this.#onKeyChange({ handle, wasVerified: record.verified });
+    const written = this.#save();
+    if (record === undefined) {
+      written.catch(() => undefined); // Only a closing vault fails here; `flush` runs before it closes.
+      return;
+    }
+    await written;
+    this.#onKeyChange({ handle, wasVerified: record.verified });
   }
 
   /** The identity key of `handle`, asking the service when it is not known yet. */
@@ -144,8 +155,24 @@ export class Contacts {
     };
   }
 
-  async #save(): Promise<void> {
-    await putJson(this.#vault, RECORD.contacts, Object.fromEntries(this.#records));
+  /** Resolves once every change so far is in the vault. */
+  async flush(): Promise<void> {
+    while (this.#writing !== undefined) await this.#writing;
+  }
+
+  #save(): Promise<void> {
+    this.#dirty = true;
+    this.#writing ??= (async () => {
+      try {
+        while (this.#dirty) {
+          this.#dirty = false;
+          await putJson(this.#vault, RECORD.contacts, Object.fromEntries(this.#records));
+        }
+      } finally {
+        this.#writing = undefined;
+      }
+    })();
+    return this.#writing;
   }
 }
 

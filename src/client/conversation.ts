@@ -106,12 +106,12 @@ interface Outgoing {
   blob: string | null;
 }
 
+/** One Welcome and the invitees still to receive it (one per claimed KeyPackage). */
 interface PendingWelcome {
   /** The commit it belongs to: delivered only once that commit is merged. */
   readonly commitId: string;
-  readonly mailboxId: string;
-  readonly keyPackageId: string;
   readonly welcome: string;
+  invitees: { readonly mailboxId: string; readonly keyPackageId: string }[];
   ready: boolean;
 }
 
@@ -130,6 +130,8 @@ interface ConversationRecord {
 export const HISTORY_LIMIT = 1000;
 /** A member commits a key update before its routing ID holds this many posts (the service keeps 100). */
 export const ROTATE_AFTER_POSTS = 64;
+/** Welcome posts in flight at once when inviting many members. */
+const WELCOMES_IN_FLIGHT = 8;
 /** Attempts at a commit that keeps losing races before giving up. */
 const COMMIT_ATTEMPTS = 10;
 
@@ -698,14 +700,16 @@ export class Conversation extends Emitter<ConversationEvents> {
       }
       const { staged } = result;
       const commitId = shortHash(staged.commit);
-      for (const invitee of staged.welcome === undefined ? [] : plan.invitees) {
-        const mailboxId = mailboxOfUploadId(invitee.keyPackage.id);
-        if (mailboxId === undefined || staged.welcome === undefined) continue;
+      if (staged.welcome !== undefined) {
         this.#record.welcomes.push({
           commitId: toBase64Url(commitId),
-          mailboxId: toBase64Url(mailboxId),
-          keyPackageId: toBase64Url(invitee.keyPackage.id),
           welcome: toBase64Url(staged.welcome),
+          invitees: plan.invitees.flatMap(({ keyPackage }) => {
+            const mailboxId = mailboxOfUploadId(keyPackage.id);
+            return mailboxId === undefined
+              ? []
+              : [{ mailboxId: toBase64Url(mailboxId), keyPackageId: toBase64Url(keyPackage.id) }];
+          }),
           ready: false,
         });
       }
@@ -754,24 +758,33 @@ export class Conversation extends Emitter<ConversationEvents> {
     }
   }
 
+  /**
+   * Posts each merged commit's Welcome to its invitees' mailboxes, several at a time, and saves once at the
+   * end: after a crash the posts are repeated under the same message IDs, which the service de-duplicates.
+   * A full mailbox or a refused post is not retried (retrying cannot help): that invitee must be invited again.
+   */
   async #deliverWelcomes(): Promise<void> {
     const ready = this.#record.welcomes.filter((w) => w.ready);
     if (ready.length === 0) return;
     const api = this.#api();
     for (const pending of ready) {
-      const blob = encodeInvitation({
-        keyPackageId: fromBase64Url(pending.keyPackageId),
-        welcome: fromBase64Url(pending.welcome),
-      });
-      // A full mailbox or a refused post is not retried: retrying cannot help; the invitee is invited again.
-      await api.postToMailbox(fromBase64Url(pending.mailboxId), {
-        messageId: shortHash(fromBase64Url(pending.keyPackageId)),
-        blob,
-        bucket: blob.length,
-      });
+      const welcome = fromBase64Url(pending.welcome);
+      const queue = [...pending.invitees];
+      const post = async () => {
+        for (let invitee = queue.shift(); invitee !== undefined; invitee = queue.shift()) {
+          const keyPackageId = fromBase64Url(invitee.keyPackageId);
+          const blob = encodeInvitation({ keyPackageId, welcome });
+          await api.postToMailbox(fromBase64Url(invitee.mailboxId), {
+            messageId: shortHash(keyPackageId),
+            blob,
+            bucket: blob.length,
+          });
+        }
+      };
+      await Promise.all(Array.from({ length: WELCOMES_IN_FLIGHT }, post));
       this.#record.welcomes = this.#record.welcomes.filter((w) => w !== pending);
-      await this.#save();
     }
+    await this.#save();
   }
 
   /** Commits proposals members left (a leave) once this conversation is idle; the first committer wins. */

@@ -123,8 +123,8 @@ export async function eventually<T>(
 }
 
 /** The conversation `id` once `client` has joined it. */
-export function joined(client: Client, id: string): Promise<Conversation> {
-  return eventually(() => client.conversation(id), `${client.handle} to join`);
+export function joined(client: Client, id: string, timeoutMs?: number): Promise<Conversation> {
+  return eventually(() => client.conversation(id), `${client.handle} to join`, timeoutMs);
 }
 
 /** Collects every 'message' event of a conversation. */

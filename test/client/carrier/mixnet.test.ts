@@ -75,14 +75,20 @@ describe('MixnetCarrier', () => {
     assert.equal(toHex(gateway.serviceCalls[0] ?? new Uint8Array()), toHex(request));
   });
 
-  test('a response larger than the SURBs sent comes back after a retry with more SURBs', async () => {
+  test('a response larger than the SURBs sent comes back after a retry with more SURBs, and the next request carries enough', async () => {
     const { gateway, carrier } = await setup({ minReplySurbs: 1 });
     const big = randomBytes(6 * replyCapacity(geometry));
     gateway.handler = async () => big;
     const response = await carrier.request(Uint8Array.of(1));
     assert.deepEqual(response, big);
     assert.ok(gateway.serviceCalls.length >= 2, 'the first attempt was answered too_large');
-    assert.ok(carrier.stats().retransmissions >= 1);
+    const { retransmissions } = carrier.stats();
+    assert.ok(retransmissions >= 1);
+    // The next request carries as many SURBs as the last response needed: no too_large round trip again.
+    const calls = gateway.serviceCalls.length;
+    assert.deepEqual(await carrier.request(Uint8Array.of(2)), big);
+    assert.equal(gateway.serviceCalls.length, calls + 1);
+    assert.equal(carrier.stats().retransmissions, retransmissions);
   });
 
   test('with nothing to send it keeps sending at λ: loops and drops, and the loops come back', async () => {
