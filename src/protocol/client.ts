@@ -172,7 +172,13 @@ export class DeliveryClient implements DeliveryApi {
       routingIds: subscriptions.routingIds.map((id) => Uint8Array.from(id)),
       mailboxSecrets: subscriptions.mailboxSecrets.map((secret) => Uint8Array.from(secret)),
     };
-    await this.#call({ kind: 'subscribe', value: copy }, options);
+    try {
+      await this.#call({ kind: 'subscribe', value: copy }, options);
+    } catch (error) {
+      // Unreachable now: the set is sent again when the carrier comes back up.
+      if (error instanceof CarrierError) this.#subscriptions = copy;
+      throw error;
+    }
     this.#subscriptions = copy;
   }
 

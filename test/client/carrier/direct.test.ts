@@ -169,6 +169,43 @@ describe('DirectCarrier', () => {
     await other.carrier.close();
   });
 
+  test('subscriptions asked for while the service is unreachable are sent once it is up', async () => {
+    const port = await freePort();
+    const carrier = new DirectCarrier({ url: `ws://127.0.0.1:${port}/v1/ws`, ...FAST });
+    after(() => carrier.close());
+    const client = new DeliveryClient({ carrier });
+    const routingId = randomBytes(32);
+    await until(carrier, 'down');
+    await assert.rejects(
+      client.subscribe({ routingIds: [routingId], mailboxSecrets: [] }),
+      isCarrierError('unreachable'),
+    );
+    const resynced = new Promise<void>((resolve) => {
+      client.onPush((push) => {
+        if (push.type === 'resync') resolve();
+      });
+    });
+    const store = await openStore({ sqlitePath: join(root, 'late', 'delivery.sqlite') });
+    after(() => store.close());
+    const server = await startDeliveryServer({ store, identifierKey: randomBytes(32), port });
+    after(() => server.close());
+    await resynced;
+    const pushed = new Promise((resolve) => {
+      client.onPush((push) => {
+        if (push.type === 'log') resolve(push);
+      });
+    });
+    const other = new DeliveryClient({ carrier: new DirectCarrier({ url: server.webSocketUrl, ...FAST }) });
+    await other.postToLog(routingId, {
+      kind: 'commit',
+      messageId: randomBytes(8),
+      blob: Uint8Array.of(1),
+      bucket: 1,
+    });
+    assert.deepEqual(await pushed, { type: 'log', routingId, seq: 1, kind: 'commit' });
+    await other.carrier.close();
+  });
+
   test('a peer that breaks the framing is disconnected and in-flight requests fail as unreachable', async () => {
     let connections = 0;
     const fake = await fakeService((ws) => ws.send(Uint8Array.of(77)));

@@ -1,0 +1,206 @@
+// `npm run bench -- delivery`: delivery-service throughput with 50 concurrent clients, each on its own
+// WebSocket (DirectCarrier + DeliveryClient), against `umbra delivery` running as its own process — on
+// SQLite (a data directory) and on PostgreSQL (DATABASE_URL, a fresh schema; skipped when unset).
+// Each client keeps one request in flight at a time, so the service sees up to 50 concurrent requests.
+// - posts: application messages of 1 KiB (bucket 1,024) to the client's own routing ID, a fresh routing ID
+//   every 50 posts (the default quota is 100 items per routing ID);
+// - polls: fetchLog from the cursor at the end of a routing ID (nothing new: the common poll), and
+//   fetchLog of a page of 10 entries of 1 KiB.
+// Rates are requests completed divided by the wall time of the phase; latencies are per request.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { DirectCarrier } from '../src/client/carrier/direct.ts';
+import { toHex } from '../src/crypto/bytes.ts';
+import { randomBytes } from '../src/crypto/random.ts';
+import { DeliveryClient } from '../src/protocol/client.ts';
+import { formatRate, machine, table, writeResult } from './lib.ts';
+
+const CLIENTS = 50;
+const POSTS_PER_CLIENT = 200;
+const POLLS_PER_CLIENT = 400;
+const BLOB = 1024;
+const PER_ROUTING_ID = 50;
+const MAIN = fileURLToPath(new URL('../src/delivery/main.ts', import.meta.url));
+
+interface Service {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+async function startService(args: readonly string[]): Promise<Service> {
+  const child: ChildProcess = spawn(process.execPath, [MAIN, '--port', '0', '--log-level', 'info', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'close');
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
+      const line = JSON.parse(text) as { msg: string; fields?: { port?: number } };
+      if (line.msg === 'delivery service listening' && line.fields?.port) resolve(line.fields.port);
+    });
+    void exited.then(() => reject(new Error('the delivery service exited')));
+  });
+  return {
+    url: `ws://127.0.0.1:${port}/v1/ws`,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}
+
+interface Phase {
+  readonly rate: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** Runs `perClient(i, j)` `count` times per client, sequentially within a client, all clients at once. */
+async function phase(count: number, perClient: (client: number, j: number) => Promise<void>): Promise<Phase> {
+  const latencies: number[] = [];
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, client) => {
+      for (let j = 0; j < count; j++) {
+        const began = performance.now();
+        await perClient(client, j);
+        latencies.push(performance.now() - began);
+      }
+    }),
+  );
+  const elapsed = performance.now() - start;
+  latencies.sort((a, b) => a - b);
+  return {
+    rate: (latencies.length * 1000) / elapsed,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`benchmark request failed: ${what}`);
+}
+
+async function run(service: Service): Promise<{ posts: Phase; emptyPolls: Phase; pagePolls: Phase }> {
+  const carriers = Array.from({ length: CLIENTS }, () => new DirectCarrier({ url: service.url }));
+  const clients = carriers.map((carrier) => new DeliveryClient({ carrier }));
+  try {
+    const routing = clients.map(() => randomBytes(32));
+    const blob = randomBytes(BLOB);
+    const post = () => ({ kind: 'application', messageId: randomBytes(16), blob, bucket: BLOB }) as const;
+    // Warm-up: every connection opens and the database caches fill.
+    await Promise.all(clients.map((client, i) => client.postToLog(routing[i] as Uint8Array, post())));
+
+    const posts = await phase(POSTS_PER_CLIENT, async (i, j) => {
+      if (j % PER_ROUTING_ID === 0) routing[i] = randomBytes(32);
+      const routingId = routing[i] as Uint8Array;
+      const result = await (clients[i] as DeliveryClient).postToLog(routingId, post());
+      check(result.ok, 'post');
+    });
+    // Each client's current routing ID holds up to 50 entries; poll at its end, then pages of 10.
+    const cursors = await Promise.all(
+      clients.map(async (client, i) => {
+        const page = await client.fetchLog(routing[i] as Uint8Array, 0);
+        return page.entries.at(-1)?.seq ?? 0;
+      }),
+    );
+    const emptyPolls = await phase(POLLS_PER_CLIENT, async (i) => {
+      const page = await (clients[i] as DeliveryClient).fetchLog(
+        routing[i] as Uint8Array,
+        cursors[i] as number,
+      );
+      check(page.entries.length === 0, 'empty poll');
+    });
+    const pagePolls = await phase(POLLS_PER_CLIENT, async (i) => {
+      const page = await (clients[i] as DeliveryClient).fetchLog(routing[i] as Uint8Array, 0, 10);
+      check(page.entries.length === 10, 'page poll');
+    });
+    return { posts, emptyPolls, pagePolls };
+  } finally {
+    await Promise.all(carriers.map((carrier) => carrier.close()));
+  }
+}
+
+const rows: string[][] = [];
+const ms = (value: number) => value.toFixed(1);
+function addRow(name: string, result: Awaited<ReturnType<typeof run>>): void {
+  const { posts, emptyPolls, pagePolls } = result;
+  rows.push([
+    name,
+    formatRate(posts.rate),
+    `${ms(posts.p50)} / ${ms(posts.p99)}`,
+    formatRate(emptyPolls.rate),
+    `${ms(emptyPolls.p50)} / ${ms(emptyPolls.p99)}`,
+    formatRate(pagePolls.rate),
+    `${ms(pagePolls.p50)} / ${ms(pagePolls.p99)}`,
+  ]);
+  console.log(name, JSON.stringify(result));
+}
+
+const loadBefore = loadavg()[0] ?? 0;
+const dataDir = await mkdtemp(join(tmpdir(), 'umbra-bench-delivery-'));
+try {
+  const sqlite = await startService(['--data-dir', dataDir]);
+  try {
+    addRow('SQLite (WAL, one file)', await run(sqlite));
+  } finally {
+    await sqlite.stop();
+  }
+
+  const databaseUrl = process.env.DATABASE_URL;
+  if (databaseUrl) {
+    const schema = `umbra_bench_${toHex(randomBytes(4))}`;
+    const postgres = await startService([
+      '--postgres',
+      databaseUrl,
+      '--postgres-schema',
+      schema,
+      '--data-dir',
+      dataDir,
+    ]);
+    try {
+      addRow('PostgreSQL (pool of 10)', await run(postgres));
+    } finally {
+      await postgres.stop();
+      const admin = new pg.Client({ connectionString: databaseUrl });
+      await admin.connect();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.end();
+    }
+  } else {
+    rows.push(['PostgreSQL', 'skipped: DATABASE_URL not set', '', '', '', '', '']);
+  }
+} finally {
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+writeResult(
+  'delivery',
+  `# Delivery service
+
+${machine()}
+
+${CLIENTS} concurrent clients, each on its own WebSocket (DirectCarrier + DeliveryClient) with one request in
+flight, against \`umbra delivery\` running as a separate process on the same machine (default limits; the
+clients and the service share the cores). Posts: ${CLIENTS} × ${POSTS_PER_CLIENT} application messages of
+${BLOB} bytes, a fresh routing ID every ${PER_ROUTING_ID} posts. Empty polls: fetchLog from the end of a
+routing ID (the common "anything new?" poll). Page polls: fetchLog of 10 entries of ${BLOB} bytes. Latency is
+per request, p50 / p99 in ms. Load average (1 min) when the run started: ${loadBefore.toFixed(1)}; other work on
+a shared machine slows every figure. SQLite commits each post with \`synchronous = FULL\` (an fsync per post,
+so that an accepted commit survives a power cut), which bounds its post rate by the disk.
+
+${table(
+  ['database', 'posts/s', 'post ms', 'empty polls/s', 'empty poll ms', 'page polls/s', 'page poll ms'],
+  rows,
+)}
+`,
+);
