@@ -71,6 +71,8 @@ const LOOP_ID_LENGTH = 16;
 /** Reply reassembly bounds: partial responses held and their bytes. */
 const MAX_PENDING_REPLIES = 64;
 const MAX_PENDING_REPLY_BYTES = 8 * 1024 * 1024;
+/** Most SURBs a request carries because the previous response was large. */
+const MAX_SURB_HINT = 8;
 
 export type PacketKind = 'real' | 'loop' | 'drop';
 
@@ -252,6 +254,13 @@ export class MixnetCarrier implements Carrier {
   #loopsLost = 0;
   #lastLoopRoundTrip: number | undefined;
   #loopRtt: { smoothed: number; variation: number } | undefined;
+  /**
+   * Fragments of the last complete response: the next request carries at least as many SURBs, so that a
+   * client whose responses are large (a poll returning many messages) does not pay a too_large round trip
+   * every time (up to `MAX_SURB_HINT`: one huge response must not make every later request long). All
+   * packets look alike and the rate is fixed, so the count reveals nothing on the wire.
+   */
+  #lastReplyFragments = 0;
 
   private constructor(options: MixnetCarrierOptions) {
     const { geometry } = options;
@@ -406,7 +415,13 @@ export class MixnetCarrier implements Carrier {
         reject,
         attempts: [],
         cleanup: [],
-        surbCount: Math.min(MAX_FRAGMENTS, this.#options.minReplySurbs ?? DEFAULT_MIN_REPLY_SURBS),
+        surbCount: Math.min(
+          MAX_FRAGMENTS,
+          Math.max(
+            this.#options.minReplySurbs ?? DEFAULT_MIN_REPLY_SURBS,
+            Math.min(MAX_SURB_HINT, this.#lastReplyFragments),
+          ),
+        ),
         settled: false,
       };
       const timer = this.#clock.setTimeout(
@@ -890,6 +905,7 @@ export class MixnetCarrier implements Carrier {
         this.#replies.prune();
         const complete = this.#replies.add(fragment, undefined);
         if (complete) {
+          this.#lastReplyFragments = fragment.count;
           this.#settle(request);
           request.resolve(complete.data);
         } else this.#armRetransmit(request, attempt);
