@@ -495,7 +495,7 @@ export class MixnetCarrier implements Carrier {
       const error = new CarrierError('unreachable', status.reason);
       for (const pending of this.#allPending()) this.#fail(pending, error);
     }
-    for (const listener of this.#statusListeners) listener(status);
+    for (const listener of this.#statusListeners) notify(listener, status);
   }
 
   #allPending(): PendingRequest[] {
@@ -681,7 +681,7 @@ export class MixnetCarrier implements Carrier {
       }
     }
     counts[kind]++;
-    for (const listener of this.#packetListeners) listener(event);
+    for (const listener of this.#packetListeners) notify(listener, event);
   }
 
   /** Builds the next cover packets between ticks, so a tick only hands a ready packet to the socket. */
@@ -912,6 +912,8 @@ export class MixnetCarrier implements Carrier {
         return;
       }
       case 'too_large':
+        // Only the newest attempt asks again: older ones were made with fewer SURBs still.
+        if (request.attempts[request.attempts.length - 1] !== attempt) return;
         if (request.surbCount >= MAX_FRAGMENTS) {
           this.#fail(
             request,
@@ -929,6 +931,20 @@ export class MixnetCarrier implements Carrier {
         this.#fail(request, new CarrierError('unreachable', 'the service failed to answer'));
         return;
     }
+  }
+}
+
+/**
+ * Calls an application's listener; if it throws, the error is rethrown on its own (as an event listener's
+ * would be) instead of aborting the carrier's bookkeeping half-way through a tick or a status change.
+ */
+function notify<T>(listener: (value: T) => void, value: T): void {
+  try {
+    listener(value);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }
 
