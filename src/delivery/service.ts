@@ -90,40 +90,93 @@ export interface RequestContext {
   readonly session?: PushSession;
 }
 
-/** One subscribed stream of one session: what to call and the identifier the client knows. */
+type IdentifierKind = keyof typeof LABELS;
+
+/** One subscribed stream of one session: where to push and the identifier the client knows. */
 interface Subscriber {
   readonly session: Session;
   readonly clientId: Uint8Array;
 }
 
+/**
+ * Who is subscribed to what, indexed by the keyed hashes that the store's change events carry, so an event
+ * finds its subscribers without the service keeping clear identifiers of streams nobody watches.
+ */
+class PushHub {
+  readonly sessions = new Set<Session>();
+  readonly hash: (kind: IdentifierKind, id: Uint8Array) => Uint8Array;
+  readonly #routing = new Map<string, Set<Subscriber>>();
+  readonly #mailbox = new Map<string, Set<Subscriber>>();
+
+  constructor(hash: (kind: IdentifierKind, id: Uint8Array) => Uint8Array) {
+    this.hash = hash;
+  }
+
+  open(send: (push: Uint8Array) => void): Session {
+    const session = new Session(this, send);
+    this.sessions.add(session);
+    return session;
+  }
+
+  attach(session: Session): void {
+    for (const [key, subscriber] of session.routing) addTo(this.#routing, key, subscriber);
+    for (const [key, subscriber] of session.mailbox) addTo(this.#mailbox, key, subscriber);
+  }
+
+  detach(session: Session): void {
+    for (const [key, subscriber] of session.routing) removeFrom(this.#routing, key, subscriber);
+    for (const [key, subscriber] of session.mailbox) removeFrom(this.#mailbox, key, subscriber);
+  }
+
+  dispatch(event: StoreEvent): void {
+    switch (event.type) {
+      case 'log':
+        for (const { session, clientId } of this.#routing.get(toHex(event.routingId)) ?? []) {
+          session.push({ type: 'log', routingId: clientId, seq: event.seq, kind: event.kind });
+        }
+        return;
+      case 'mailbox':
+        for (const { session, clientId } of this.#mailbox.get(toHex(event.mailboxId)) ?? []) {
+          session.push({ type: 'mailbox', mailboxId: clientId, seq: event.seq });
+        }
+        return;
+      case 'resync':
+        for (const session of this.sessions) session.push({ type: 'resync' });
+        return;
+    }
+  }
+}
+
 class Session implements PushSession {
-  readonly send: (push: Uint8Array) => void;
-  readonly #service: DeliveryService;
+  readonly #hub: PushHub;
+  readonly #send: (push: Uint8Array) => void;
   /** Hex of the hashed identifier → the subscription, per kind. */
   routing = new Map<string, Subscriber>();
   mailbox = new Map<string, Subscriber>();
 
-  constructor(service: DeliveryService, send: (push: Uint8Array) => void) {
-    this.#service = service;
-    this.send = send;
+  constructor(hub: PushHub, send: (push: Uint8Array) => void) {
+    this.#hub = hub;
+    this.#send = send;
+  }
+
+  push(push: DeliveryPush): void {
+    this.#send(encodePush(push));
   }
 
   replace(routingIds: readonly Uint8Array[], mailboxIds: readonly Uint8Array[]): void {
-    this.#service.unsubscribeSession(this);
-    this.routing = new Map(
-      routingIds.map((id) => [toHex(this.#service.hash('routing', id)), { session: this, clientId: id }]),
-    );
-    this.mailbox = new Map(
-      mailboxIds.map((id) => [toHex(this.#service.hash('mailbox', id)), { session: this, clientId: id }]),
-    );
-    this.#service.subscribeSession(this);
+    this.#hub.detach(this);
+    const index = (kind: IdentifierKind, ids: readonly Uint8Array[]) =>
+      new Map(ids.map((id) => [toHex(this.#hub.hash(kind, id)), { session: this, clientId: id }]));
+    this.routing = index('routing', routingIds);
+    this.mailbox = index('mailbox', mailboxIds);
+    this.#hub.attach(this);
   }
 
   close(): void {
-    this.#service.unsubscribeSession(this);
+    this.#hub.detach(this);
+    this.#hub.sessions.delete(this);
     this.routing = new Map();
     this.mailbox = new Map();
-    this.#service.sessions.delete(this);
   }
 }
 
@@ -134,13 +187,11 @@ export class DeliveryService {
   readonly maxRequestBytes: number;
   /** `handle` without a push session: what the mixnet exit gateway calls. */
   readonly handler: RequestHandler;
-  readonly sessions = new Set<Session>();
+  readonly #hub = new PushHub((kind, id) => this.hash(kind, id));
   readonly #identifierKey: Uint8Array;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #backend: CryptoBackend;
-  readonly #routingSubscribers = new Map<string, Set<Subscriber>>();
-  readonly #mailboxSubscribers = new Map<string, Set<Subscriber>>();
   readonly #requests: Counter<'kind' | 'outcome'>;
   readonly #duration: Histogram<'kind'>;
   readonly #purgeTimer: ReturnType<typeof setInterval> | undefined;
@@ -177,7 +228,7 @@ export class DeliveryService {
       name: 'umbra_delivery_push_sessions',
       help: 'Connections that can receive pushes.',
     });
-    metrics.onCollect(() => sessionsGauge.set(this.sessions.size));
+    metrics.onCollect(() => sessionsGauge.set(this.#hub.sessions.size));
     this.handler = (request) => this.handle(request);
     const purgeIntervalMs = options.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
     if (purgeIntervalMs > 0) {
@@ -190,7 +241,7 @@ export class DeliveryService {
   static async start(options: DeliveryServiceOptions): Promise<DeliveryService> {
     const service = new DeliveryService(options);
     try {
-      service.#unsubscribeStore = await service.store.subscribe((event) => service.#onStoreEvent(event));
+      service.#unsubscribeStore = await service.store.subscribe((event) => service.#hub.dispatch(event));
     } catch (error) {
       await service.close();
       throw error;
@@ -199,15 +250,13 @@ export class DeliveryService {
   }
 
   /** The keyed hash under which the store knows an identifier. */
-  hash(kind: keyof typeof LABELS, id: Uint8Array): Uint8Array {
+  hash(kind: IdentifierKind, id: Uint8Array): Uint8Array {
     return this.#backend.hmacSha256(this.#identifierKey, LABELS[kind], id);
   }
 
   /** A push session for a connection; `send` receives encoded pushes. Close it when the connection ends. */
   openSession(send: (push: Uint8Array) => void): PushSession {
-    const session = new Session(this, send);
-    this.sessions.add(session);
-    return session;
+    return this.#hub.open(send);
   }
 
   /** Handles one encoded request; never throws. */
@@ -268,42 +317,10 @@ export class DeliveryService {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#purgeTimer !== undefined) clearInterval(this.#purgeTimer);
-    for (const session of [...this.sessions]) session.close();
+    for (const session of [...this.#hub.sessions]) session.close();
     const unsubscribe = this.#unsubscribeStore;
     this.#unsubscribeStore = undefined;
     await unsubscribe?.();
-  }
-
-  subscribeSession(session: Session): void {
-    for (const [key, subscriber] of session.routing) addTo(this.#routingSubscribers, key, subscriber);
-    for (const [key, subscriber] of session.mailbox) addTo(this.#mailboxSubscribers, key, subscriber);
-  }
-
-  unsubscribeSession(session: Session): void {
-    for (const [key, subscriber] of session.routing) removeFrom(this.#routingSubscribers, key, subscriber);
-    for (const [key, subscriber] of session.mailbox) removeFrom(this.#mailboxSubscribers, key, subscriber);
-  }
-
-  #onStoreEvent(event: StoreEvent): void {
-    switch (event.type) {
-      case 'log':
-        for (const { session, clientId } of this.#routingSubscribers.get(toHex(event.routingId)) ?? []) {
-          this.#push(session, { type: 'log', routingId: clientId, seq: event.seq, kind: event.kind });
-        }
-        return;
-      case 'mailbox':
-        for (const { session, clientId } of this.#mailboxSubscribers.get(toHex(event.mailboxId)) ?? []) {
-          this.#push(session, { type: 'mailbox', mailboxId: clientId, seq: event.seq });
-        }
-        return;
-      case 'resync':
-        for (const session of this.sessions) this.#push(session, { type: 'resync' });
-        return;
-    }
-  }
-
-  #push(session: Session, push: DeliveryPush): void {
-    session.send(encodePush(push));
   }
 
   async #dispatch(request: DeliveryRequest, context: RequestContext): Promise<DeliveryResponse> {

@@ -120,7 +120,7 @@ export class DeliveryClient implements DeliveryApi {
     return this.#call({ kind: 'postToLog', value: { routingId, post } }, options);
   }
 
-  fetchLog(
+  async fetchLog(
     routingId: Uint8Array,
     afterSeq: number,
     limit = MAX_PAGE_ITEMS,
@@ -137,7 +137,7 @@ export class DeliveryClient implements DeliveryApi {
     return this.#call({ kind: 'postToMailbox', value: { mailboxId, post } }, options);
   }
 
-  fetchMailbox(
+  async fetchMailbox(
     mailboxSecret: Uint8Array,
     afterSeq: number,
     limit = MAX_PAGE_ITEMS,

@@ -245,6 +245,35 @@ describe('delivery service transport rules', () => {
     assert.equal(errorCode(await service.handle(subscribe)), 'push_unavailable');
   });
 
+  test('the purge timer deletes expired items', async (t) => {
+    let now = Date.now();
+    const lines: string[] = [];
+    const logger = createLogger({ role: 'delivery', level: 'debug', sink: (line) => lines.push(line) });
+    const purging = await startServer(sqliteBackend.fresh(), {
+      clock: () => now,
+      limits: { ttlMs: 1_000 },
+      purgeIntervalMs: 10,
+      logger,
+    });
+    t.after(() => purging.close());
+    const { client, close } = await connect(purging.server);
+    t.after(close);
+    await client.postToLog(id32(), {
+      kind: 'application',
+      messageId: tag(),
+      blob: new Uint8Array(1),
+      bucket: 1,
+    });
+    await client.postToMailbox(id32(), { messageId: tag(), blob: new Uint8Array(1), bucket: 1 });
+    now += 1_001;
+    const purged = () =>
+      lines
+        .map((line) => JSON.parse(line) as { msg: string; fields?: { items?: number } })
+        .find((line) => line.msg === 'purged');
+    while (purged() === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(purged()?.fields?.items, 2);
+  });
+
   test('POST /v1/request answers encoded responses and refuses other requests', async () => {
     const { url } = running.server;
     const routingId = id32();
