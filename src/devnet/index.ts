@@ -5,7 +5,7 @@
  * 'single-process' mode every role runs in this process (`startDirectory`, `startMix`, `startGateway`); in
  * 'child-processes' mode each is its own `node src/<role>/main.ts` process, as an operator would run them,
  * and is found through the JSON line it logs when ready. `startDevnet` resolves once the current network
- * document lists every node and the nodes have had time to fetch it, so packets can flow at once.
+ * document lists every node and every node follows it, so packets can flow at once.
  *
  * Nodes can be stopped (gracefully), killed (SIGKILL in child mode; in single-process mode the same as a
  * stop, as a process cannot kill part of itself) and restarted on the same data directory and ports, which
@@ -131,7 +131,10 @@ export interface Devnet {
   readonly gateways: readonly DevnetNode[];
   /** The current verified network document. */
   document(): Promise<NetworkDocument>;
-  /** Resolves with the first current document that lists every running node (and none missing). */
+  /**
+   * Resolves with the current document once it lists every running node and every running node follows a
+   * document listing as many (so that packets can flow along any path at once).
+   */
   waitForDocument(timeoutMs?: number): Promise<NetworkDocument>;
   /** Stops every node, then the directory. */
   stop(): Promise<void>;
@@ -453,13 +456,23 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     ).document;
   }
 
+  /** How many nodes the document a node follows lists (its `network_document_nodes` gauge). */
+  async function followed(node: DevnetNode): Promise<number> {
+    const text = await (await fetch(`${node.opsUrl}/metrics`)).text();
+    const line = text.split('\n').find((candidate) => candidate.startsWith('network_document_nodes '));
+    return line ? Number(line.slice('network_document_nodes '.length)) : 0;
+  }
+
   async function waitForDocument(timeoutMs = options.startTimeoutMs ?? 60_000): Promise<NetworkDocument> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const current = await document();
       const listed = new Set(current.nodes.map((node) => toHex(node.id)));
       const wanted = nodes.filter((node) => node.running);
-      if (wanted.every((node) => listed.has(toHex(node.id)))) return current;
+      if (wanted.every((node) => listed.has(toHex(node.id)))) {
+        const counts = await Promise.all(wanted.map(followed));
+        if (counts.every((count) => count >= current.nodes.length)) return current;
+      }
       if (Date.now() > deadline)
         throw new MixnetError('closed', 'the network document never listed every node');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -476,8 +489,6 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     await Promise.all(gateways.map((node) => node.start()));
     await Promise.all(mixes.flat().map((node) => node.start()));
     await waitForDocument();
-    // Every node fetches the document every pollMs: after two, each has seen the complete one.
-    await new Promise((resolve) => setTimeout(resolve, 2 * pollMs + 100));
   } catch (error) {
     await stop();
     throw error;

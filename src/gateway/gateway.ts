@@ -777,10 +777,14 @@ export class Gateway {
   }
 
   #followEpochs(): void {
-    if (this.#refreshing) return;
     const { epoch, live } = this.#keyWindow();
     const possible = live.filter((candidate) => candidate === epoch || this.#keys.get(candidate));
     if (epoch === this.#epoch && possible.join() === this.#liveKeys.map((key) => key.epoch).join()) return;
+    // The new epoch's key was made an epoch ahead: switch at once, so that no packet built for the new
+    // epoch meets the old window; storing the next key and shredding old ones follow asynchronously.
+    const ready = this.#liveWindow(live);
+    if (ready.some((key) => key.epoch === epoch)) this.#liveKeys = ready;
+    if (this.#refreshing) return;
     this.#refreshing = this.#refreshKeys()
       .catch((error: unknown) =>
         this.#options.logger.error('key rotation failed', { message: String(error) }),
@@ -794,10 +798,7 @@ export class Gateway {
     const { epoch, live } = this.#keyWindow();
     await this.#keys.ensure(epoch);
     await this.#keys.ensure(epoch + 1);
-    const keys = live.flatMap((candidate): EpochKey[] => {
-      const pair = this.#keys.get(candidate);
-      return pair ? [{ epoch: candidate, secretKey: pair.secretKey }] : [];
-    });
+    const keys = this.#liveWindow(live);
     const oldest = Math.min(...keys.map((key) => key.epoch));
     // The new window is published before expired keys are shredded, so no unwrap uses a wiped key.
     this.#liveKeys = keys;
@@ -807,6 +808,14 @@ export class Gateway {
     this.#replay.forgetBefore(oldest);
     if (changed)
       this.#options.logger.info('epoch keys', { epoch, live: keys.map((key) => key.epoch).join(',') });
+  }
+
+  /** The keys held for `live`, newest first. */
+  #liveWindow(live: readonly number[]): EpochKey[] {
+    return live.flatMap((candidate): EpochKey[] => {
+      const pair = this.#keys.get(candidate);
+      return pair ? [{ epoch: candidate, secretKey: pair.secretKey }] : [];
+    });
   }
 
   #housekeep(): void {

@@ -179,6 +179,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayHandle
     publicKeyFor: (epoch) => gateway.publicKeyFor(epoch),
     view,
     logger,
+    metrics,
     ...(config.pollMs === undefined ? {} : { pollMs: config.pollMs }),
   });
   let ops: OpsServer | undefined;

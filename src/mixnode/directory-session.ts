@@ -10,16 +10,22 @@
 import { join } from 'node:path';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { wipe } from '../crypto/bytes.ts';
+import { constantTimeEqual, wipe } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import type { KeyPair } from '../crypto/secret.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';
 import type { AuthorityPublicKeys } from '../directory/authority-keys.ts';
-import { fetchNetworkDocument, registerDescriptor } from '../directory/client.ts';
-import { type NetworkDocument, nodeId, signDescriptor } from '../directory/document.ts';
+import { fetchNetworkDocument, fetchSignedNetworkDocument, registerDescriptor } from '../directory/client.ts';
+import {
+  type NetworkDocument,
+  nodeId,
+  signDescriptor,
+  verifyNetworkDocument,
+} from '../directory/document.ts';
 import { ConfigError, DirectoryError } from '../errors.ts';
 import type { HealthStatus } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
+import type { MetricsRegistry } from '../ops/metrics.ts';
 import type { Geometry } from '../sphinx/index.ts';
 import type { NetworkView } from './network-view.ts';
 
@@ -94,6 +100,8 @@ export interface DirectorySessionOptions {
   /** Default `DEFAULT_POLL_MS`. */
   readonly pollMs?: number;
   readonly backend?: CryptoBackend;
+  /** Where to publish `network_document_nodes` (how many nodes the followed current document lists). */
+  readonly metrics?: MetricsRegistry;
 }
 
 export class DirectorySession {
@@ -104,10 +112,18 @@ export class DirectorySession {
   #stopped = false;
   #everListed = false;
   #lastError: string | undefined;
+  readonly #verified = new Map<number | 'current', { bytes: Uint8Array; document: NetworkDocument }>();
 
   constructor(options: DirectorySessionOptions) {
     this.#options = options;
     this.id = nodeId(options.identity.publicKey);
+    if (options.metrics) {
+      const listed = options.metrics.gauge({
+        name: 'network_document_nodes',
+        help: 'Nodes the current network document this node follows lists.',
+      });
+      options.metrics.onCollect(() => listed.set(options.view.current?.nodes.length ?? 0));
+    }
   }
 
   /** Registers and fetches once (throwing what the directory refuses), then keeps doing so every `pollMs`. */
@@ -163,26 +179,43 @@ export class DirectorySession {
   }
 
   async #fetch(): Promise<void> {
-    const { directory, view } = this.#options;
-    const verify = {
-      authorityKeys: directory.authorityKeys,
-      expectedGeometryHash: directory.geometry.hash(),
-      ...(directory.timeoutMs === undefined ? {} : { timeoutMs: directory.timeoutMs }),
-    };
-    const { document } = await fetchNetworkDocument(directory.url, verify);
-    view.update(document);
+    const { view } = this.#options;
+    const document = await this.#fetchOne('current', undefined);
     const next = document.epoch + 1;
     try {
       // The next epoch's document is checked as of its own start: it is not valid yet, by design.
-      const upcoming = await fetchNetworkDocument(directory.url, {
-        ...verify,
-        epoch: next,
-        now: view.startOf(next),
-      });
-      view.update(upcoming.document);
+      await this.#fetchOne(next, view.startOf(next));
     } catch (error) {
       if (!(error instanceof DirectoryError) || error.reason !== 'not_found') throw error;
     }
+  }
+
+  /**
+   * Fetches one document and, unless its bytes are those verified last time for the same request,
+   * verifies it (two signatures, ML-DSA-65's being costly) and gives it to the view.
+   */
+  async #fetchOne(epoch: number | 'current', now: number | undefined): Promise<NetworkDocument> {
+    const { directory, view } = this.#options;
+    const timeout = directory.timeoutMs === undefined ? {} : { timeoutMs: directory.timeoutMs };
+    const bytes = await fetchSignedNetworkDocument(directory.url, epoch, timeout);
+    const cached = this.#verified.get(epoch);
+    if (cached && cached.bytes.length === bytes.length && constantTimeEqual(cached.bytes, bytes))
+      return cached.document;
+    const document = verifyNetworkDocument(bytes, {
+      authorityKeys: directory.authorityKeys,
+      expectedGeometryHash: directory.geometry.hash(),
+      now: now ?? view.now(),
+    });
+    if (epoch !== 'current' && document.epoch !== epoch) {
+      throw new DirectoryError('not_found', `asked for epoch ${epoch}, got ${document.epoch}`);
+    }
+    // Keep the current request's and the two latest epochs' only.
+    for (const key of this.#verified.keys()) {
+      if (key !== 'current' && typeof epoch === 'number' && key < epoch - 1) this.#verified.delete(key);
+    }
+    this.#verified.set(epoch, { bytes, document });
+    view.update(document);
+    return document;
   }
 
   async #register(epoch: number): Promise<void> {

@@ -113,6 +113,7 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
     publicKeyFor: (epoch) => node.publicKeyFor(epoch),
     view,
     logger,
+    metrics,
     ...(config.pollMs === undefined ? {} : { pollMs: config.pollMs }),
   });
   let ops: OpsServer | undefined;
