@@ -212,6 +212,44 @@ describe('MixnetCarrier', () => {
     assert.equal(gateway.received.length, 0);
   });
 
+  test('when the document expires and no fresh one verifies it goes down; a fresh one brings it back', async () => {
+    const network = new TestNetwork({ parameters: { clientSendRate: 0.05 } });
+    const clock = new VirtualClock(Date.now());
+    let directoryUp = true;
+    const { carrier } = await setup(
+      {
+        clock,
+        documentRefreshMs: 60_000,
+        fetchDocument: async () => {
+          if (!directoryUp) throw new DirectoryError('unavailable', 'cannot reach the directory');
+          return network.document;
+        },
+      },
+      network,
+    );
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(carrier.status(), { state: 'up' });
+    directoryUp = false;
+    // Refreshes fail, but the held document stays valid until its validUntil (an hour after it was made).
+    for (let minute = 0; minute < 50; minute++) {
+      clock.advance(60_000);
+      await settle();
+    }
+    assert.deepEqual(carrier.status(), { state: 'up' });
+    for (let minute = 0; minute < 15; minute++) {
+      clock.advance(60_000);
+      await settle();
+    }
+    const status = carrier.status();
+    assert.equal(status.state, 'down');
+    assert.match(status.state === 'down' ? status.reason : '', /no valid network document/);
+    await assert.rejects(carrier.request(Uint8Array.of(1)), isCarrierError('unreachable'));
+    directoryUp = true;
+    clock.advance(60_000);
+    await settle();
+    assert.deepEqual(carrier.status(), { state: 'up' });
+  });
+
   test('timeout, abort and close reject with their reasons', async () => {
     const { gateway, carrier } = await setup();
     gateway.handler = () => new Promise(() => undefined);
