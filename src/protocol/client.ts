@@ -8,7 +8,7 @@
  * `CarrierError` when the exchange failed (including 'protocol' for a response that does not decode or
  * answers another request), `ArgumentError` for invalid arguments (caught before anything is sent).
  */
-import { constantTimeEqual } from '../crypto/index.ts';
+import { constantTimeEqual } from '../crypto/bytes.ts';
 import { ArgumentError, CarrierError, CodecError, DeliveryError } from '../errors.ts';
 import {
   type ClaimResult,

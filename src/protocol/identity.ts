@@ -6,15 +6,12 @@
  * signature made for one purpose (a registration, a KeyPackage upload, an MLS leaf signing with the same
  * Ed25519 key under MLS's own "MLS 1.0 " labels) never verifies as another.
  */
+
+import { backend as cryptoBackend } from '#default-backend';
 import { decode, encode, struct } from '../codec/index.ts';
-import {
-  type CryptoBackend,
-  concatBytes,
-  cryptoBackend,
-  type KeyPair,
-  SecretHolder,
-  utf8,
-} from '../crypto/index.ts';
+import type { CryptoBackend } from '../crypto/backend.ts';
+import { concatBytes, utf8 } from '../crypto/bytes.ts';
+import { type KeyPair, SecretHolder } from '../crypto/secret.ts';
 import { ArgumentError, CodecError, DeliveryError } from '../errors.ts';
 import { ID_LENGTH, type IdentityKey, type IdentitySigner, type Registration } from './api.ts';
 import {

@@ -30,7 +30,7 @@ import {
   varint,
   vectorOf,
 } from '../codec/index.ts';
-import { concatBytes } from '../crypto/index.ts';
+import { concatBytes } from '../crypto/bytes.ts';
 import { CodecError } from '../errors.ts';
 import {
   type ClaimResult,

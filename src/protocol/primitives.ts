@@ -4,8 +4,9 @@
  * sequence numbers and timestamps. Decoders throw only `CodecError`; encoders refuse bad values with
  * `ArgumentError`.
  */
+
+import { backend as cryptoBackend } from '#default-backend';
 import { type Codec, fixedBytes, opaque, struct, u64, utf8String } from '../codec/index.ts';
-import { cryptoBackend } from '../crypto/index.ts';
 import { ArgumentError, CodecError } from '../errors.ts';
 import { ID_LENGTH, type IdentityKey, MAX_HANDLE_BYTES, MAX_TAG_LENGTH } from './api.ts';
 
