@@ -22,6 +22,8 @@ export const DEFAULT_MIN_RECONNECT_DELAY_MS = 250;
 export const DEFAULT_MAX_RECONNECT_DELAY_MS = 30_000;
 
 const CLOSE_NORMAL = 1000;
+/** How long close() waits for the closing handshake. */
+const CLOSE_WAIT_MS = 1_000;
 /** Browsers let a page close with 1000 or 3000–4999 only: 4002 mirrors 1002 (protocol error). */
 const CLOSE_PROTOCOL_ERROR = 4002;
 
@@ -176,7 +178,13 @@ export class DirectCarrier implements Carrier {
     this.#socket = undefined;
     if (socket !== undefined && socket.readyState !== WebSocket.CLOSED) {
       socket.close(CLOSE_NORMAL);
-      await this.#socketClosed;
+      // A peer that never completes the closing handshake must not keep close() waiting.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#socketClosed,
+        new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
     }
     this.#setStatus({ state: 'down', reason: 'closed' });
     this.#statusListeners.clear();
