@@ -4,8 +4,9 @@
  * verified network documents it follows, and its signed descriptor, registered for the current and the next
  * epoch so that the next document lists it before that epoch starts. Every `pollMs` it fetches the current
  * and next documents (verified against the pinned authority keys and its geometry) into its `NetworkView`,
- * and registers again for any of the two epochs whose document does not list it yet — registration is
- * idempotent, so an authority that lost its state, or a node that came back on another port, heals itself.
+ * and registers again for any of the two epochs whose document does not list it as it is (address and
+ * certificate) — registration is idempotent, so an authority that lost its state, or a node that came back
+ * on another port, heals itself.
  */
 import { join } from 'node:path';
 import type { CryptoBackend } from '../crypto/backend.ts';
@@ -145,12 +146,23 @@ export class DirectorySession {
     const epoch = view.epochAt(view.now());
     let registered = false;
     for (const target of [epoch, epoch + 1]) {
-      if (view.lists(this.id, target)) continue;
+      if (this.#listedAsIs(target)) continue;
       await this.#register(target);
       registered = true;
     }
     if (registered) await this.#fetch();
     if (view.lists(this.id)) this.#everListed = true;
+  }
+
+  /** Whether `epoch`'s document lists this node at its address and with its certificate (a restart may change both). */
+  #listedAsIs(epoch: number): boolean {
+    const { view, address, tlsFingerprint } = this.#options;
+    const entry = view.document(epoch)?.nodes.find((node) => constantTimeEqual(node.id, this.id));
+    return (
+      entry !== undefined &&
+      entry.address === address &&
+      constantTimeEqual(entry.tlsFingerprint, tlsFingerprint)
+    );
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,7 @@
 // `umbra mix` as a real process against a real directory: --help and refused configurations (exit 2), then
 // a node that starts from flags, registers for the current and next epoch, is listed in the verified
 // document with the address and TLS pin it serves, answers /health and /metrics, stops cleanly on SIGTERM,
-// and comes back with the same identity from its data directory.
+// and comes back with the same identity and keys from its data directory, registered at its new port.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -113,8 +113,18 @@ describe('umbra mix (process)', () => {
       assert.equal(await mix.stop(), 0);
       assert.ok(mix.lines.some((line) => line.msg === 'mix node stopped'));
 
+      // Back on another port: the same identity, registered again at the new address.
       const again = new RoleProcess(MAIN, [...flags(dataDir), '--layer=2']);
-      assert.equal((await again.logged('mix node ready')).fields?.nodeId, nodeId, 'the same identity');
+      const back = await again.logged('mix node ready');
+      assert.equal(back.fields?.nodeId, nodeId, 'the same identity');
+      assert.notEqual(back.fields?.port, ready.fields?.port);
+      const { document: after } = await fetchNetworkDocument(directory.url, {
+        authorityKeys: directory.publicKeys,
+        expectedGeometryHash: geometry.hash(),
+      });
+      const moved = after.nodes.find((node) => toHex(node.id) === nodeId);
+      assert.equal(moved?.address, `127.0.0.1:${back.fields?.port}`);
+      assert.deepEqual(moved?.sphinxKeys, entry.sphinxKeys, 'the same keys');
       assert.equal(await again.stop(), 0);
     } finally {
       await mix.stop();
