@@ -7,7 +7,8 @@
  *   POST /v1/request   one request, application/octet-stream in and out, always answered 200 with an encoded
  *                      response (refusals are protocol errors); what the mixnet exit gateway calls
  *
- * Operator endpoints (/metrics, /health) listen on a separate, private address when `ops` is set. A
+ * Operator endpoints (/metrics, /health: 'degraded' while the store fails) listen on a separate, private
+ * address when `ops` is set. A
  * WebSocket that sends a malformed frame or keeps more than `MAX_IN_FLIGHT` requests waiting is closed; one
  * that stops answering pings is dropped. Logs carry counts and close codes, never identifiers.
  */
@@ -211,7 +212,7 @@ export async function startDeliveryServer(config: DeliveryServerConfig): Promise
             role: 'delivery',
             metrics,
             logger,
-            health: () => ({ status: stopping ? 'stopping' : 'ok' }),
+            health: () => ({ status: stopping ? 'stopping' : service.healthy ? 'ok' : 'degraded' }),
           });
   } catch (error) {
     await closeServer(server);
