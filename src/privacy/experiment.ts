@@ -33,10 +33,15 @@ export interface ExperimentResult {
   readonly delivered: number;
   /** Packets every client sent, per second of the run, averaged (should be ≈ λ). */
   readonly observedRate: number;
-  /** Links observed, and bursts on them whose size was not a whole number of packets. */
+  /** Links observed. */
   readonly links: number;
-  readonly oddBursts: number;
-  /** Distinct burst sizes seen on any link, in packets. */
+  /**
+   * What each connection carried beyond whole packets, once every link has closed: its prologue (the
+   * sender's encrypted handshake flight and the 32-byte preamble) if it carried packets of one size only.
+   * Distinct values over all connections.
+   */
+  readonly residues: readonly number[];
+  /** Distinct burst sizes seen on any link, in packets (bursts split by gaps of half a round). */
   readonly burstPackets: readonly number[];
   readonly packetLength: number;
   /** Loops sent and returned (cover that measures loss). */
@@ -61,6 +66,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   });
   let queued = 0;
   let ticker: NodeJS.Timeout | undefined;
+  let stopped = false;
   try {
     const clients = await network.addClients(options.clients, options.rate);
     const startedAt = Date.now();
@@ -95,6 +101,9 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     await Promise.all(network.clients.map((client) => client.stop()));
     // What is still in flight (loops, late cover) arrives within a few rounds per layer.
     await sleep(4 * options.roundPeriodMs * (options.layers + 1) + 200);
+    // Every link closes after whole frames; only then is each connection's total meaningful.
+    stopped = true;
+    await network.stop();
 
     const packets = observer.packets(network.geometry.packetLength);
     const entries = packets.filter((packet) => packet.from.startsWith('client'));
@@ -134,7 +143,9 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       delivered: messages.length,
       observedRate: entries.length / options.clients / ((stoppedAt - startedAt) / 1000),
       links: new Set(observer.records.map((record) => `${record.from}>${record.to}`)).size,
-      oddBursts: bursts.filter((burst) => burst.bytes % packetLength !== 0).length,
+      residues: [...new Set(observer.connections().map(({ bytes }) => bytes % packetLength))].sort(
+        (a, b) => a - b,
+      ),
       burstPackets: [...new Set(bursts.map((burst) => burst.bytes / packetLength))].sort((a, b) => a - b),
       packetLength,
       loops: { sent: loopsSent, returned: loopsReturned },
@@ -142,6 +153,6 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     };
   } finally {
     clearInterval(ticker);
-    await network.stop();
+    if (!stopped) await network.stop();
   }
 }

@@ -9,11 +9,13 @@ export { runExperiment } from './experiment.ts';
 export type { Delivery, LocalMixnetOptions, Member, PacketKind, Sent } from './local-mixnet.ts';
 export {
   DEFAULT_GEOMETRY,
+  exponential,
   LocalClient,
   LocalMixnet,
   NetworkMetrics,
   Relay,
   readPayload,
+  uniform,
 } from './local-mixnet.ts';
 export type { Endpoint, LinkPacket, WireRecord } from './observer.ts';
 export { GlobalObserver, wallClock } from './observer.ts';

@@ -418,9 +418,13 @@ export class LocalMixnet {
     return node;
   }
 
+  /**
+   * Stops everything from the clients down the layers to the gateways, each layer after the one before it
+   * has closed its links, so that every link ends gracefully after whole frames.
+   */
   async stop(): Promise<void> {
     await Promise.all(this.clients.map((client) => client.stop()));
-    await Promise.all(this.mixes.flat().map((node) => node?.stop()));
+    for (const row of this.mixes) await Promise.all(row.map((node) => node?.stop()));
     await Promise.all(this.gateways.map((gateway) => gateway.stop()));
     await this.observer?.close();
   }

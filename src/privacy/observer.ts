@@ -95,6 +95,17 @@ export class GlobalObserver {
     return packets.sort((a, b) => a.at - b.at);
   }
 
+  /** Plaintext bytes each connection carried, in the sending direction. */
+  connections(): { from: string; to: string; bytes: number }[] {
+    const totals = new Map<number, { from: string; to: string; bytes: number }>();
+    for (const { connection, from, to, bytes } of this.records) {
+      const total = totals.get(connection) ?? { from, to, bytes: 0 };
+      total.bytes += bytes;
+      totals.set(connection, total);
+    }
+    return [...totals.values()];
+  }
+
   /**
    * Bytes per burst on every link, a burst being the records of one connection separated by less than
    * `gapMs`; each connection's first burst (handshake and preamble) is left out. On a link that carries one
