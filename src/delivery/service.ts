@@ -75,8 +75,8 @@ export interface DeliveryServiceOptions {
 }
 
 /**
- * A connection that can receive pushes. `send` gets encoded pushes (messages.ts) and must not throw; the
- * service never blocks on it.
+ * A connection that can receive pushes, from `DeliveryService.openSession(send)`: `send` gets encoded pushes
+ * (messages.ts), must not throw, and is never waited for.
  */
 export interface PushSession {
   /** Replaces the subscriptions (routing IDs, mailbox IDs as clients know them). */
@@ -180,8 +180,6 @@ class Session implements PushSession {
   }
 }
 
-type Outcome = string;
-
 export class DeliveryService {
   readonly store: DeliveryStore;
   readonly maxRequestBytes: number;
@@ -269,7 +267,7 @@ export class DeliveryService {
   async handle(request: Uint8Array, context: RequestContext = {}): Promise<Uint8Array> {
     const started = performance.now();
     let kind = 'unknown';
-    let outcome: Outcome = 'ok';
+    let outcome = 'ok';
     let response: Uint8Array;
     try {
       if (request.length > this.maxRequestBytes) {
@@ -475,7 +473,7 @@ function refusal(code: DeliveryErrorCode): DeliveryResponse {
 }
 
 /** The metric label of a response: 'ok', the refusal of a tagged result, or the error code. */
-function outcomeOf(response: DeliveryResponse): Outcome {
+function outcomeOf(response: DeliveryResponse): string {
   if (response.kind === 'error') return response.value.code;
   const value: unknown = response.value;
   if (
