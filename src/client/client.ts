@@ -232,6 +232,16 @@ export class Client extends Emitter<ClientEvents> {
     }
     const identity = this.#requireIdentity();
     const mls = this.#requireMls();
+    const others = [...new Set(handles)].filter((h) => h !== identity.handle);
+    // Unknown handles fail before anything is created.
+    for (const handle of others) {
+      const key = await this.#requireContacts()
+        .resolve(handle)
+        .catch((error: unknown) => {
+          throw wrap(error);
+        });
+      if (key === undefined) throw new ClientError('unknown_contact', 'a handle has no registered identity');
+    }
     const own = await mls.generateKeyPackage({
       identity: new TextEncoder().encode(identity.handle),
       signatureKeyPair: identity.keys.ed25519,
@@ -241,7 +251,6 @@ export class Client extends Emitter<ClientEvents> {
     const conversation = await Conversation.start(this.#context(), group, options.privacy);
     this.#conversations.set(conversation.id, conversation);
     this.#resubscribe();
-    const others = [...new Set(handles)].filter((h) => h !== identity.handle);
     if (others.length > 0) await conversation.add(others);
     return conversation;
   }

@@ -65,6 +65,9 @@ describeOnBackends('SDK identities', (backend) => {
     assert.match(atAlice.digits, /^\d{60}$/);
     assert.notEqual((await alice.client.safetyNumber('carol')).digits, atAlice.digits);
     await assert.rejects(alice.client.safetyNumber('nobody'), { reason: 'unknown_contact' });
+    const before = alice.client.conversations().length;
+    await assert.rejects(alice.client.createConversation(['bob', 'nobody']), { reason: 'unknown_contact' });
+    assert.equal(alice.client.conversations().length, before, 'nothing was created');
     await alice.client.markVerified('bob');
     const client = await alice.restart();
     assert.deepEqual([client.contact('bob')?.verified, client.contact('bob')?.keyChanged], [true, false]);
