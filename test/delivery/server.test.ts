@@ -212,11 +212,31 @@ describeOnBackends('delivery service', (backend) => {
   test('quotas, size limits and TTL are enforced with typed results', async (t) => {
     let now = Date.now();
     const location = backend.fresh();
-    const limits = { maxItemsPerStream: 3, maxBytesPerStream: 100, ttlMs: HOUR };
+    const limits = {
+      maxItemsPerStream: 3,
+      maxBytesPerStream: 100,
+      ttlMs: HOUR,
+      maxKeyPackagesPerDevice: 2,
+      maxKeyPackageBytes: 50,
+    };
     const running = await startServer(location, { clock: () => now, limits, purgeIntervalMs: 0 });
     t.after(() => running.close());
-    const { client, close } = await connect(running.server);
+    const { client, close } = await connect(running.server, IdentityKeyPair.generate());
     t.after(close);
+
+    await client.register('erin');
+    const deviceId = tag();
+    const keyPackage = (size: number) => ({ id: tag(), data: new Uint8Array(size) });
+    const publish = (oneTime: { id: Uint8Array; data: Uint8Array }[]) =>
+      client.publishKeyPackages({ handle: 'erin', deviceId, oneTime });
+    assert.deepEqual(await publish([keyPackage(51)]), { ok: false, error: 'too_large', maxBytes: 50 });
+    assert.deepEqual(await publish([keyPackage(1), keyPackage(1)]), { ok: true, added: 2 });
+    assert.deepEqual(await publish([keyPackage(1)]), {
+      ok: false,
+      error: 'quota_exceeded',
+      limit: 'key_packages',
+    });
+    assert.deepEqual(await client.countKeyPackages('erin', deviceId), { oneTime: 2, lastResort: false });
     const routingId = id32();
     const post = (size: number) => ({
       kind: 'application' as const,
