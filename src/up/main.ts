@@ -41,11 +41,11 @@ export const UP_OPTIONS = {
     max: 8,
     description: 'mix nodes in each of the 3 layers',
   },
-  roundMs: { type: 'integer', default: 200, min: 10, max: 60_000, description: 'mixing round period' },
+  roundMs: { type: 'integer', default: 100, min: 10, max: 60_000, description: 'mixing round period' },
   batchSize: { type: 'integer', default: 16, min: 1, max: 10_000, description: 'packets per mix batch' },
   sendRate: {
     type: 'number',
-    default: 5,
+    default: 20,
     min: 0.1,
     max: 100,
     description: "each client's constant packet rate λ per second (real or cover)",
@@ -77,20 +77,36 @@ export interface Up {
   close(): Promise<void>;
 }
 
+export interface StartUpOptions {
+  /**
+   * 'eager' (default) bundles the web app while the network starts, so the first page load is quick;
+   * 'lazy' bundles it on the first request of /app.js (for `umbra demo`, whose users are in Node).
+   */
+  readonly bundle?: 'eager' | 'lazy';
+}
+
 /** Starts the deployment, writing progress to `write`. `main` adds the signals, stdin and exit codes. */
-export async function startUp(options: UpOptions, write: (text: string) => void): Promise<Up> {
+export async function startUp(
+  options: UpOptions,
+  write: (text: string) => void,
+  start: StartUpOptions = {},
+): Promise<Up> {
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const report = progress(write);
   const logger = createLogger({ role: 'up', level: options.logLevel });
   report.line(`umbra up: data in ${dataDir}`);
 
-  // The bundle is built while the network starts: esbuild and key generation overlap.
-  const bundle = bundleWebApp({ root: ROOT, cacheDir: resolve(dataDir, 'web'), logger }).then((result) => {
-    report.step(result.cached ? 'web app bundle (cached)' : 'web app bundled');
-    return result.js;
-  });
-  bundle.catch(() => {}); // awaited below; an early failure must not be unhandled in the meantime
+  // The bundle is built while the network starts (esbuild and key generation overlap), or on first use.
+  let bundle: Promise<Uint8Array> | undefined;
+  const app = (): Promise<Uint8Array> => {
+    bundle ??= bundleWebApp({ root: ROOT, cacheDir: resolve(dataDir, 'web'), logger }).then((result) => {
+      report.step(result.cached ? 'web app bundle (cached)' : 'web app bundled');
+      return result.js;
+    });
+    return bundle;
+  };
+  if (start.bundle !== 'lazy') app().catch(() => {}); // awaited below; must not be unhandled meanwhile
 
   const network = await startNetwork({
     dataDir,
@@ -107,7 +123,7 @@ export async function startUp(options: UpOptions, write: (text: string) => void)
   });
   let web: WebServer;
   try {
-    await bundle;
+    if (start.bundle !== 'lazy') await app();
     const config = (): WebConfig => ({
       version: WEB_CONFIG_VERSION,
       directoryPath: '/directory',
@@ -121,7 +137,7 @@ export async function startUp(options: UpOptions, write: (text: string) => void)
       host: options.host,
       port: options.port,
       webRoot: resolve(ROOT, 'web'),
-      app: () => bundle,
+      app,
       config,
       upstreams: () => network.upstreams(),
       logger,

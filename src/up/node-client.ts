@@ -1,0 +1,58 @@
+/**
+ * A client SDK instance in Node for `umbra demo` and `umbra client`: its vault in a directory, its carriers
+ * from a deployment's `/config.json` (connect.ts), exactly as the web app gets them in the page.
+ */
+import { directoryStorage } from '../client/directory-storage.ts';
+import { Client } from '../client/index.ts';
+import { type Carriers, fetchWebConfig, openCarriers } from './connect.ts';
+import type { WebConfig } from './web-config.ts';
+
+export interface NodeClient {
+  readonly client: Client;
+  readonly carriers: Carriers;
+  readonly config: WebConfig;
+  /** Closes the client (its vault stays) and its carriers. */
+  close(): Promise<void>;
+}
+
+export async function openNodeClient(options: {
+  readonly web: string;
+  readonly dataDir: string;
+  readonly passphrase: string;
+  readonly config?: WebConfig;
+}): Promise<NodeClient> {
+  const config = options.config ?? (await fetchWebConfig(options.web));
+  const carriers = await openCarriers(config, options.web);
+  let client: Client;
+  try {
+    client = await Client.open({
+      storage: directoryStorage(options.dataDir),
+      passphrase: options.passphrase,
+      carriers: carriers.all,
+      privacy: config.privacy,
+    });
+  } catch (error) {
+    await carriers.close();
+    throw error;
+  }
+  return {
+    client,
+    carriers,
+    config,
+    close: async () => {
+      await client.close();
+      await carriers.close();
+    },
+  };
+}
+
+/** How a privacy state reads in a terminal: the same symbols and words as the web app. */
+export function privacyText(state: {
+  readonly level: 'full' | 'partial' | 'none';
+  readonly reason: string;
+}): string {
+  const label = { full: '🟢 Full privacy', partial: '🟡 Partial privacy', none: '🔴 No privacy' }[
+    state.level
+  ];
+  return `${label} (${state.reason})`;
+}
