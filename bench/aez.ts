@@ -1,6 +1,6 @@
 // `npm run bench -- aez` (or `npx node bench/aez.ts`): AEZ v5 throughput on Sphinx-sized payloads (2,000 bytes,
 // tau = 0 as on every mix hop), one-shot with a fresh key per packet as a mix node does, and keyed.
-import { Aez, aezDecrypt, aezEncrypt } from '../src/crypto/aez/index.ts';
+import { Aez, aezDecrypt, aezEncipherInPlace, aezEncrypt } from '../src/crypto/aez/index.ts';
 import { randomBytes } from '../src/crypto/random.ts';
 import { formatRate, machine, measure, table, writeResult } from './lib.ts';
 
@@ -11,6 +11,7 @@ const payload = randomBytes(PAYLOAD_BYTES);
 const cipherText = aezEncrypt(key, nonce, [], 0, payload);
 const sealed = aezEncrypt(key, nonce, [], 16, payload);
 const keyed = new Aez(key);
+const inPlace = cipherText.slice();
 
 const cases: [string, number, () => unknown][] = [
   ['aezEncrypt, 2,000 B, tau 0 (fresh key)', PAYLOAD_BYTES, () => aezEncrypt(key, nonce, [], 0, payload)],
@@ -21,6 +22,11 @@ const cases: [string, number, () => unknown][] = [
     () => aezDecrypt(key, nonce, [], 0, aezEncrypt(key, nonce, [], 0, payload)),
   ],
   ['Aez.decrypt (keyed), 2,000 B, tau 0', PAYLOAD_BYTES, () => keyed.decrypt(nonce, [], 0, cipherText)],
+  [
+    'aezEncipherInPlace, decipher, 2,000 B (fresh key, as Sphinx does)',
+    PAYLOAD_BYTES,
+    () => aezEncipherInPlace(key, nonce, [], inPlace, true),
+  ],
   ['aezDecrypt, 2,000 B, tau 16', PAYLOAD_BYTES, () => aezDecrypt(key, nonce, [], 16, sealed)],
   ['aezEncrypt, 1 B, tau 16 (AEZ-tiny)', 1, () => aezEncrypt(key, nonce, [], 16, payload.subarray(0, 1))],
 ];
