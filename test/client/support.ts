@@ -138,8 +138,8 @@ export function inbox(conversation: Conversation): Message[] {
 export async function texts(
   messages: readonly Message[],
   count: number,
-  what = 'messages',
+  timeoutMs?: number,
 ): Promise<string[]> {
-  await eventually(() => (messages.length >= count ? true : undefined), `${count} ${what}`);
+  await eventually(() => (messages.length >= count ? true : undefined), `${count} messages`, timeoutMs);
   return messages.map((m) => m.content.text);
 }

@@ -1,0 +1,74 @@
+// The SDK over the mixnet carrier, fail-closed policy 'mixnet': a devnet (directory, gateway, three mix
+// layers, in this process) with the real delivery service behind the exit gateway, and two clients whose
+// only carrier is a MixnetCarrier. Registration, KeyPackages, the invitation, both messages and every poll
+// cross the mix layers and come back over SURBs; the privacy state is 'full'.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { MixnetCarrier } from '../../src/client/carrier/mixnet.ts';
+import { Client } from '../../src/client/client.ts';
+import { randomBytes } from '../../src/crypto/random.ts';
+import { DeliveryService } from '../../src/delivery/service.ts';
+import { type DeliveryStore, openStore } from '../../src/delivery/store/index.ts';
+import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
+import { clientOptions, inbox, joined, removeTempDirs, tempDir, texts } from './support.ts';
+
+let store: DeliveryStore;
+let service: DeliveryService;
+let net: Devnet;
+const carriers: MixnetCarrier[] = [];
+const clients: Client[] = [];
+
+before(async () => {
+  const root = tempDir();
+  store = await openStore({ sqlitePath: join(root, 'delivery.sqlite') });
+  service = await DeliveryService.start({ store, identifierKey: randomBytes(32), purgeIntervalMs: 0 });
+  net = await startDevnet({
+    dataDir: join(root, 'devnet'),
+    mode: 'single-process',
+    serviceHandlers: { delivery: service.handler },
+    roundPeriodMs: 50,
+    clientSendRate: 20,
+  });
+});
+
+after(async () => {
+  for (const client of clients) await client.close();
+  for (const carrier of carriers) await carrier.close();
+  await net?.stop();
+  await service?.close();
+  await store?.close();
+  removeTempDirs();
+});
+
+async function mixnetClient(handle: string): Promise<Client> {
+  const gateway = net.gateways[0];
+  assert.ok(gateway?.clientUrl);
+  const carrier = await MixnetCarrier.connect({
+    gatewayUrl: gateway.clientUrl,
+    geometry: net.geometry,
+    directoryUrl: net.directoryUrl,
+    authorityPublicKeys: net.authorityKeys,
+  });
+  carriers.push(carrier);
+  const client = await Client.open(
+    clientOptions(tempDir(), [carrier], { privacy: 'mixnet', pollIntervalMs: 500, keyPackages: 1 }),
+  );
+  clients.push(client);
+  await client.register(handle);
+  return client;
+}
+
+test('two clients chat through the mix layers with full privacy', { timeout: 240_000 }, async () => {
+  const [alice, bob] = await Promise.all([mixnetClient('alice'), mixnetClient('bob')]);
+  assert.equal(alice.privacy.level, 'full');
+  const chat = await alice.createConversation(['bob']);
+  const bobChat = await joined(bob, chat.id, 120_000);
+  assert.equal(bobChat.privacy.level, 'full');
+  const atBob = inbox(bobChat);
+  const atAlice = inbox(chat);
+  await chat.send({ text: 'through the mixnet' });
+  assert.deepEqual(await texts(atBob, 1, 120_000), ['through the mixnet']);
+  await bobChat.send({ text: 'and back' });
+  assert.deepEqual(await texts(atAlice, 1, 120_000), ['and back']);
+});
