@@ -278,3 +278,62 @@ function intersect(perRecipient: Map<string, { sender: string; logScores: Map<st
   }
   return { total, identified };
 }
+
+/** What the reply-timing attacker links: a request's arrival at its service, and items pushed to clients. */
+export interface ReplyLinkInput {
+  /** Requests as the service received them: when, and (ground truth) from which client. */
+  readonly deliveries: readonly { readonly at: number; readonly sender: string }[];
+  /** Items the observer saw a gateway push to a client, with their size. */
+  readonly pushes: readonly { readonly at: number; readonly client: string; readonly bytes: number }[];
+}
+
+/**
+ * The attacker on client links: a gateway pushes each inbox item as it arrives, and a SURB reply is a larger
+ * item than a forward message (its SURB id and payload tag), so the observer can pick out the replies — the
+ * items only clients with requests in flight receive. For a request reaching the service at t it scores each
+ * client by its reply-sized pushes at t + d, with a Gaussian weight around the median return delay (known
+ * from the ground truth: an adversary measures it with requests of its own), and guesses the best. Without
+ * the size difference it can still count pushes; the size only makes it sharper.
+ */
+export function replyLinkAttack(input: ReplyLinkInput): {
+  messages: number;
+  correct: number;
+  successRate: number;
+} {
+  const replySize = Math.max(...input.pushes.map((push) => push.bytes));
+  const replies = input.pushes.filter((push) => push.bytes === replySize).sort((a, b) => a.at - b.at);
+  const delays: number[] = [];
+  for (const delivery of input.deliveries) {
+    const first = replies.find((reply) => reply.client === delivery.sender && reply.at >= delivery.at);
+    if (first) delays.push(first.at - delivery.at);
+  }
+  const sorted = delays.sort((a, b) => a - b);
+  const mu = quantile(sorted, 0.5);
+  const spread = Math.max(
+    5,
+    1.4826 *
+      quantile(
+        sorted.map((d) => Math.abs(d - mu)).sort((a, b) => a - b),
+        0.5,
+      ),
+  );
+  let correct = 0;
+  for (const delivery of input.deliveries) {
+    const scores = new Map<string, number>();
+    for (const reply of replies) {
+      const z = (reply.at - delivery.at - mu) / spread;
+      if (z > -6 && z < 6) scores.set(reply.client, (scores.get(reply.client) ?? 0) + Math.exp(-0.5 * z * z));
+    }
+    let guess: string | undefined;
+    let best = 0;
+    for (const [client, score] of scores) {
+      if (score > best) {
+        best = score;
+        guess = client;
+      }
+    }
+    if (guess === delivery.sender) correct++;
+  }
+  const messages = input.deliveries.length;
+  return { messages, correct, successRate: messages > 0 ? correct / messages : Number.NaN };
+}

@@ -99,8 +99,14 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     }
     const stoppedAt = Date.now();
     await Promise.all(network.clients.map((client) => client.stop()));
-    // What is still in flight (loops, late cover) arrives within a few rounds per layer.
-    await sleep(4 * options.roundPeriodMs * (options.layers + 1) + 200);
+    // Let what is still in flight arrive: every loop back, or the deadline.
+    const drained = Date.now() + 10 * options.roundPeriodMs * (options.layers + 1) + 2000;
+    const loopsOut = network.sent.filter((sent) => sent.kind === 'loop').length;
+    while (Date.now() < drained) {
+      if (network.delivered.filter((delivery) => delivery.payload[0] === 2).length >= loopsOut) break;
+      await sleep(50);
+    }
+    await sleep(2 * options.roundPeriodMs);
     // Every link closes after whole frames; only then is each connection's total meaningful.
     stopped = true;
     await network.stop();

@@ -54,8 +54,19 @@ class Tap {
   }
 }
 
+/** One WebSocket message seen on a client link (plain ws:// on loopback), in either direction. */
+export interface WebSocketMessage {
+  readonly at: number;
+  readonly from: string;
+  readonly to: string;
+  readonly connection: number;
+  /** Payload length of the frame (RFC 6455 §5.2), headers and mask excluded. */
+  readonly bytes: number;
+}
+
 export class GlobalObserver {
   readonly records: WireRecord[] = [];
+  readonly messages: WebSocketMessage[] = [];
   readonly #taps = new Map<string, Tap>();
   #connections = 0;
 
@@ -73,6 +84,83 @@ export class GlobalObserver {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     return GlobalObserver.#address(server);
+  }
+
+  /**
+   * Puts a tap on the WebSocket link between client `client` and gateway `gateway` (plain ws:// on
+   * loopback, as the development network serves clients): both directions are recorded, one entry per
+   * WebSocket frame, after the HTTP upgrade. Returns the address the client must dial instead.
+   */
+  async tapWebSocket(client: string, gateway: string, target: () => Endpoint | undefined): Promise<Endpoint> {
+    const key = `${client}\u0000${gateway}\u0000ws`;
+    const server = createServer((inbound) => {
+      const destination = target();
+      if (!destination) {
+        inbound.destroy();
+        return;
+      }
+      const connection = this.#connections++;
+      const outbound = connect(destination.port, destination.host);
+      tap.sockets.add(inbound).add(outbound);
+      const up = this.#frames(client, gateway, connection);
+      const down = this.#frames(gateway, client, connection);
+      inbound.on('data', (chunk: Buffer) => {
+        up(chunk);
+        outbound.write(chunk);
+      });
+      outbound.on('data', (chunk: Buffer) => {
+        down(chunk);
+        inbound.write(chunk);
+      });
+      GlobalObserver.#pair(tap, inbound, outbound);
+    });
+    const tap = new Tap(server);
+    this.#taps.set(key, tap);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return GlobalObserver.#address(server);
+  }
+
+  /** A parser of one direction of a WebSocket connection: skips the HTTP upgrade, then records frames. */
+  #frames(from: string, to: string, connection: number): (chunk: Buffer) => void {
+    let pending = new Uint8Array(0);
+    let upgraded = false;
+    return (chunk) => {
+      const at = wallClock();
+      const bytes = new Uint8Array(pending.length + chunk.length);
+      bytes.set(pending);
+      bytes.set(chunk, pending.length);
+      let offset = 0;
+      if (!upgraded) {
+        const end = Buffer.from(bytes).indexOf('\r\n\r\n');
+        if (end < 0) {
+          pending = bytes;
+          return;
+        }
+        upgraded = true;
+        offset = end + 4;
+      }
+      for (;;) {
+        if (bytes.length - offset < 2) break;
+        const masked = ((bytes[offset + 1] as number) & 0x80) !== 0;
+        let length = (bytes[offset + 1] as number) & 0x7f;
+        let header = 2;
+        if (length === 126) {
+          if (bytes.length - offset < 4) break;
+          length = ((bytes[offset + 2] as number) << 8) | (bytes[offset + 3] as number);
+          header = 4;
+        } else if (length === 127) {
+          if (bytes.length - offset < 10) break;
+          length = Number(new DataView(bytes.buffer, bytes.byteOffset + offset + 2, 8).getBigUint64(0));
+          header = 10;
+        }
+        if (masked) header += 4;
+        if (bytes.length - offset < header + length) break;
+        this.messages.push({ at, from, to, connection, bytes: length });
+        offset += header + length;
+      }
+      pending = bytes.slice(offset);
+    };
   }
 
   /** The address of the tap on `from` → `to`, if there is one. */
@@ -175,6 +263,11 @@ export class GlobalObserver {
       outbound.write(chunk);
     });
     outbound.on('data', (chunk) => inbound.write(chunk));
+    GlobalObserver.#pair(tap, inbound, outbound);
+  }
+
+  /** Either socket's end or error ends the other. */
+  static #pair(tap: Tap, inbound: Socket, outbound: Socket): void {
     for (const [a, b] of [
       [inbound, outbound],
       [outbound, inbound],
