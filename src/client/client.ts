@@ -233,10 +233,17 @@ export class Client extends Emitter<ClientEvents> {
     const identity = this.#requireIdentity();
     const mls = this.#requireMls();
     const others = [...new Set(handles)].filter((h) => h !== identity.handle);
-    // Unknown handles fail before anything is created.
+    // No allowed carrier, or an unknown handle: fail before anything is created. Lookups take the carrier
+    // the conversation's policy allows, like everything it will do.
+    const policy = options.privacy ?? this.#policy;
+    const api = this.#api(policy);
+    const lookup = async (handle: string) => {
+      const result = await api.lookup(handle);
+      return result.ok ? result : undefined;
+    };
     for (const handle of others) {
       const key = await this.#requireContacts()
-        .resolve(handle)
+        .resolve(handle, lookup)
         .catch((error: unknown) => {
           throw wrap(error);
         });

@@ -110,11 +110,14 @@ export class Contacts {
     this.#onKeyChange({ handle, wasVerified: record.verified });
   }
 
-  /** The identity key of `handle`, asking the service when it is not known yet. */
-  async resolve(handle: string): Promise<IdentityKey | undefined> {
+  /** The identity key of `handle`, asking the service (through `lookup` if given) when it is not known yet. */
+  async resolve(
+    handle: string,
+    lookup: (handle: string) => Promise<IdentityInfo | undefined> = this.#lookup,
+  ): Promise<IdentityKey | undefined> {
     const known = this.#records.get(handle);
     if (known !== undefined) return keyOf(known);
-    const info = await this.#lookup(handle);
+    const info = await lookup(handle);
     if (info === undefined) return undefined;
     await this.observe(handle, info.identityKey);
     return info.identityKey;

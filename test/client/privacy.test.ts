@@ -33,6 +33,8 @@ class ReachabilitySwitch implements Carrier {
   readonly #inner: DirectCarrier;
   readonly #listeners = new Set<(status: CarrierStatus) => void>();
   #up = false;
+  /** Requests that went through while switched on. */
+  carried = 0;
 
   constructor(inner: DirectCarrier) {
     this.#inner = inner;
@@ -45,6 +47,7 @@ class ReachabilitySwitch implements Carrier {
 
   request(request: Uint8Array, options?: CarrierRequestOptions): Promise<Uint8Array> {
     if (!this.#up) return Promise.reject(new CarrierError('unreachable', 'switched off by the test'));
+    this.carried += 1;
     return this.#inner.request(request, options);
   }
 
@@ -165,5 +168,50 @@ describeOnBackends('SDK privacy policy', (backend) => {
     await again.close();
     await setupCarrier.close();
     await mixnet.close();
+  });
+
+  test("'mixnet-or-direct' falls back ('partial') and returns to the mixnet; a conversation's own policy holds", async () => {
+    const direct = await directCarrier(server.server);
+    const mixnet = new ReachabilitySwitch(await directCarrier(server.server));
+    const client = await Client.open(
+      clientOptions(tempDir(), [direct, mixnet], { privacy: 'mixnet-or-direct' }),
+    );
+    try {
+      assert.equal(client.privacy.level, 'partial');
+      await client.register('frank');
+      await assert.rejects(client.createConversation(['bob'], { privacy: 'mixnet' }), {
+        reason: 'privacy_unavailable',
+      });
+      assert.deepEqual(client.conversations(), [], 'nothing was created');
+      mixnet.up = true;
+      const chat = await client.createConversation(['bob']);
+      const strict = await client.createConversation(['bob'], { privacy: 'mixnet' });
+      const [bobChat, bobStrict] = await Promise.all([
+        joined(bob.client, chat.id),
+        joined(bob.client, strict.id),
+      ]);
+      const atBob = inbox(bobChat);
+      const atBobStrict = inbox(bobStrict);
+
+      mixnet.up = false;
+      assert.deepEqual([client.privacy.level, strict.privacy.level], ['partial', 'none']);
+      const carried = mixnet.carried;
+      await chat.send({ text: 'over direct' });
+      await assert.rejects(strict.send({ text: 'only over the mixnet' }), { reason: 'privacy_unavailable' });
+      assert.deepEqual(await texts(atBob, 1), ['over direct']);
+      assert.equal(mixnet.carried, carried);
+
+      mixnet.up = true;
+      assert.deepEqual([client.privacy.level, strict.privacy.level], ['full', 'full']);
+      assert.deepEqual(await texts(atBobStrict, 1), ['only over the mixnet']);
+      const before = mixnet.carried;
+      await chat.send({ text: 'over the mixnet' });
+      assert.ok(mixnet.carried > before, 'the mixnet carried it');
+      assert.deepEqual(await texts(atBob, 2), ['over direct', 'over the mixnet']);
+    } finally {
+      await client.close();
+      await direct.close();
+      await mixnet.close();
+    }
   });
 });
