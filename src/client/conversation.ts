@@ -162,6 +162,17 @@ export function isTransient(error: unknown): boolean {
   );
 }
 
+/**
+ * A refusal that retrying cannot change: the service rejected the request itself (not its database), or the
+ * carrier cannot carry something that large. The message is dropped from the queue instead of blocking it.
+ */
+function refusesThisMessage(error: unknown): error is DeliveryError | CarrierError {
+  return (
+    (error instanceof DeliveryError && error.reason !== 'internal') ||
+    (error instanceof CarrierError && error.reason === 'too_large')
+  );
+}
+
 /** A carrier failure as the SDK reports it; anything else unchanged. */
 function asClientError(error: unknown): unknown {
   if (error instanceof CarrierError || (error instanceof DeliveryError && error.reason === 'internal')) {
@@ -276,6 +287,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       this.#record.policy = policy ?? null;
       await this.#save();
     });
+    this.#context.routingChanged(); // Pushes follow the policy too.
   }
 
   /** The stored messages, oldest first (at most `HISTORY_LIMIT`). */
@@ -629,12 +641,23 @@ export class Conversation extends Emitter<ConversationEvents> {
         this.emit('status', this.#message(stored));
       }
       const bytes = fromBase64Url(blob);
-      const result = await api.postToLog(fromBase64Url(routingId), {
-        kind: 'application',
-        messageId: fromBase64Url(outgoing.id),
-        blob: bytes,
-        bucket: bytes.length,
-      });
+      let result: LogPostResult;
+      try {
+        result = await api.postToLog(fromBase64Url(routingId), {
+          kind: 'application',
+          messageId: fromBase64Url(outgoing.id),
+          blob: bytes,
+          bucket: bytes.length,
+        });
+      } catch (error) {
+        if (!refusesThisMessage(error)) throw error;
+        const reason = error.reason === 'too_large' ? 'too_large' : 'rejected';
+        await this.#fail(
+          stored,
+          new ClientError(reason, `the delivery service refused the message (${error.reason})`),
+        );
+        continue;
+      }
       if (result.ok) {
         const events: (() => void)[] = [];
         this.#acknowledge(stored, events);
@@ -643,16 +666,20 @@ export class Conversation extends Emitter<ConversationEvents> {
       } else if (result.error === 'stale_epoch') {
         await this.#catchUp(); // Merging the winner clears the blob: re-encrypted in the new epoch.
       } else {
-        this.#record.outgoing.shift();
-        stored.state = 'failed';
-        await this.#save();
-        const message = this.#message(stored);
-        this.emit('status', message);
-        const waiting = this.#waiting.get(stored.id);
-        this.#waiting.delete(stored.id);
-        waiting?.reject(refusal(result));
+        await this.#fail(stored, refusal(result));
       }
     }
+  }
+
+  /** Gives up on the oldest queued message: it will never be accepted as it is. */
+  async #fail(stored: StoredMessage, error: ClientError): Promise<void> {
+    this.#record.outgoing.shift();
+    stored.state = 'failed';
+    await this.#save();
+    this.emit('status', this.#message(stored));
+    const waiting = this.#waiting.get(stored.id);
+    this.#waiting.delete(stored.id);
+    waiting?.reject(error);
   }
 
   /** Encrypts and seals an own message in the current epoch and saves the ratchet before it is posted. */

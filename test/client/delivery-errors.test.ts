@@ -11,6 +11,8 @@ import { eventually, inbox, joined, removeTempDirs, type TestUser, texts, user }
 after(removeTempDirs);
 
 const MAX_ITEMS = 6;
+/** Enough for a small group's commits and Welcomes (1 and 4 KiB buckets), not for a 16 KiB message. */
+const MAX_REQUEST_BYTES = 12 * 1024;
 
 describeOnBackends('SDK against refusals and hostile posts', (backend) => {
   let server: TestServer;
@@ -18,9 +20,14 @@ describeOnBackends('SDK against refusals and hostile posts', (backend) => {
   let bob: TestUser;
 
   before(async () => {
-    server = await startServer(backend.fresh(), { limits: { maxItemsPerStream: MAX_ITEMS } });
-    alice = await user(server.server, 'alice');
-    bob = await user(server.server, 'bob');
+    server = await startServer(backend.fresh(), {
+      limits: { maxItemsPerStream: MAX_ITEMS },
+      maxRequestBytes: MAX_REQUEST_BYTES,
+    });
+    // Carriers refuse what the server would refuse (it closes a connection that sends a larger frame).
+    const carrier = { maxRequestBytes: MAX_REQUEST_BYTES };
+    alice = await user(server.server, 'alice', { carrier });
+    bob = await user(server.server, 'bob', { carrier });
   });
 
   after(async () => {
@@ -35,6 +42,16 @@ describeOnBackends('SDK against refusals and hostile posts', (backend) => {
     await assert.rejects(chat.send({ text: 'one too many' }), { reason: 'quota_exceeded' });
     const last = chat.history().at(-1);
     assert.deepEqual([last?.content.text, last?.state], ['one too many', 'failed']);
+  });
+
+  test('a message larger than the service accepts: too_large, marked failed, the queue moves on', async () => {
+    const chat = await alice.client.createConversation(['bob']);
+    const bobChat = await joined(bob.client, chat.id);
+    const atBob = inbox(bobChat);
+    await assert.rejects(chat.send({ text: 'x'.repeat(10_000) }), { reason: 'too_large' });
+    assert.equal(chat.history().at(-1)?.state, 'failed');
+    await chat.send({ text: 'small enough' });
+    assert.deepEqual(await texts(atBob, 1), ['small enough']);
   });
 
   test('altered and replayed posts are dropped; the conversation goes on', async () => {

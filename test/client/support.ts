@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DirectCarrier } from '../../src/client/carrier/direct.ts';
+import { DirectCarrier, type DirectCarrierOptions } from '../../src/client/carrier/direct.ts';
 import { Client, type ClientOptions } from '../../src/client/client.ts';
 import type { Conversation, Message } from '../../src/client/conversation.ts';
 import { directoryStorage } from '../../src/client/directory-storage.ts';
@@ -36,13 +36,14 @@ export interface TestUser {
   close(): Promise<void>;
 }
 
-export type OpenOptions = Partial<ClientOptions>;
+/** Client options, plus the direct carrier's (say its request size limit, to match the server's). */
+export type OpenOptions = Partial<ClientOptions> & { readonly carrier?: Partial<DirectCarrierOptions> };
 
 /** Options of a test client: its vault in `dataDir` (fast test KDF), the direct policy, fast polling. */
 export function clientOptions(
   dataDir: string,
   carriers: readonly Carrier[],
-  options: OpenOptions = {},
+  options: Partial<ClientOptions> = {},
 ): ClientOptions {
   return {
     storage: directoryStorage(dataDir, { unsafeKdfForTests: UNSAFE_TEST_KDF_PARAMETERS }),
@@ -56,11 +57,15 @@ export function clientOptions(
 }
 
 /** A real DirectCarrier to `server`, resolved once connected. */
-export async function directCarrier(server: DeliveryServerHandle): Promise<DirectCarrier> {
+export async function directCarrier(
+  server: DeliveryServerHandle,
+  options: Partial<DirectCarrierOptions> = {},
+): Promise<DirectCarrier> {
   const carrier = new DirectCarrier({
     url: server.webSocketUrl,
     minReconnectDelayMs: 20,
     maxReconnectDelayMs: 200,
+    ...options,
   });
   await waitUp(carrier);
   return carrier;
@@ -72,8 +77,9 @@ export async function openClient(
   dataDir: string,
   options: OpenOptions = {},
 ): Promise<{ client: Client; carrier: DirectCarrier }> {
-  const carrier = await directCarrier(server);
-  const client = await Client.open(clientOptions(dataDir, [carrier], options));
+  const { carrier: carrierOptions, ...rest } = options;
+  const carrier = await directCarrier(server, carrierOptions);
+  const client = await Client.open(clientOptions(dataDir, [carrier], rest));
   if (process.env.UMBRA_TEST_DEBUG) client.on('error', (error) => console.error('client error', error));
   return { client, carrier };
 }
