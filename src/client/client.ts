@@ -20,7 +20,7 @@ import { constantTimeEqual } from '../crypto/bytes.ts';
 import type { SafetyNumber } from '../crypto/safety-number.ts';
 import { ArgumentError, ClientError, DeliveryError } from '../errors.ts';
 import { type Group, Mls, type MlsCiphersuiteName } from '../mls/index.ts';
-import type { DeliveryApi, DeliveryPush, IdentityInfo } from '../protocol/api.ts';
+import type { DeliveryApi, DeliveryPush, IdentityInfo, MailboxItem } from '../protocol/api.ts';
 import type { Carrier, CarrierKind } from '../protocol/carrier.ts';
 import { DeliveryClient } from '../protocol/client.ts';
 import { type Contact, Contacts, type KeyChange, safetyNumberOf } from './contacts.ts';
@@ -528,29 +528,39 @@ export class Client extends Emitter<ClientEvents> {
     const items = await api.fetchMailbox(identity.mailboxSecret, identity.mailboxCursor);
     if (items.length === 0) return;
     const joined: Conversation[] = [];
+    const read: MailboxItem[] = [];
     let usedOneTime = false;
+    let failure: unknown;
     for (const item of items) {
-      const conversation = await this.#accept(item.blob).catch((error: unknown) => {
-        if (isTransient(error)) throw error; // Keep the cursor: try this invitation again later.
-        return undefined;
-      });
-      if (conversation !== undefined) {
-        joined.push(conversation.conversation);
-        usedOneTime ||= !conversation.lastResort;
+      try {
+        const accepted = await this.#accept(item.blob);
+        if (accepted !== undefined) {
+          joined.push(accepted.conversation);
+          usedOneTime ||= !accepted.lastResort;
+        }
+      } catch (error) {
+        if (isTransient(error)) {
+          failure = error; // Keep the cursor here: try this invitation again later.
+          break;
+        }
       }
+      read.push(item);
       identity.mailboxCursor = item.seq;
       await identity.save(this.#vault);
     }
-    await api.deleteFromMailbox(
-      identity.mailboxSecret,
-      items.map((item) => item.messageId),
-    );
     if (joined.length > 0) this.#resubscribe();
     for (const conversation of joined) this.emit('conversation', conversation);
-    if (usedOneTime) await this.#refill();
     for (const conversation of joined) {
       conversation.poll().catch((error: unknown) => this.#background(error));
     }
+    if (read.length > 0) {
+      await api.deleteFromMailbox(
+        identity.mailboxSecret,
+        read.map((item) => item.messageId),
+      );
+    }
+    if (failure !== undefined) throw failure;
+    if (usedOneTime) await this.#refill();
   }
 
   async #accept(blob: Uint8Array): Promise<{ conversation: Conversation; lastResort: boolean } | undefined> {
