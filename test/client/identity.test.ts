@@ -135,6 +135,21 @@ describeOnBackends('SDK identities', (backend) => {
     }
   });
 
+  test('the vault opens only with its passphrase', async () => {
+    await bob.close();
+    const carrier = await directCarrier(server.server);
+    try {
+      await assert.rejects(
+        Client.open(clientOptions(bob.dataDir, [carrier], { passphrase: 'not the passphrase' })),
+        { reason: 'wrong_passphrase' },
+      );
+    } finally {
+      await carrier.close();
+      await bob.restart();
+    }
+    assert.equal(bob.client.handle, 'bob');
+  });
+
   test('wipe: the vault is destroyed; the same storage opens empty', async () => {
     const dataDir = tempDir();
     const { client, carrier } = await openClient(server.server, dataDir);
