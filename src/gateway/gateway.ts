@@ -440,6 +440,16 @@ export class Gateway {
   #onMessage(session: ClientSession, data: RawData, isBinary: boolean): void {
     // Clients were told the gateway is stopping; the stores may already be closed.
     if (this.#stopping) return;
+    try {
+      this.#handle(session, data, isBinary);
+    } catch (error) {
+      // A fault of the gateway's (storage, a bug) ends this client's connection, never the process.
+      this.#options.logger.error('client message failed', { message: String(error) });
+      this.#fail(session, 'closed', 'the gateway could not handle the message');
+    }
+  }
+
+  #handle(session: ClientSession, data: RawData, isBinary: boolean): void {
     if (!isBinary) {
       this.#fail(session, 'protocol', 'binary messages only');
       return;

@@ -30,6 +30,7 @@ export interface InboxStoreOptions {
   readonly now?: () => number;
 }
 
+const MAX_SEQUENCE = 2n ** 63n - 1n;
 const KIND_MESSAGE = 1;
 const KIND_REPLY = 2;
 
@@ -178,11 +179,13 @@ export class InboxStore {
     }));
   }
 
-  /** Deletes the acknowledged items; returns how many existed. */
+  /** Deletes the acknowledged items; returns how many existed. Numbers no item can have are ignored. */
   ack(inbox: Uint8Array, sequences: readonly bigint[]): number {
     this.#check(inbox);
+    // SQLite integers are 64-bit signed: a larger number (a client may send any u64) names no item.
+    const possible = sequences.filter((sequence) => sequence >= 1n && sequence <= MAX_SEQUENCE);
     return this.#transaction(() =>
-      sequences.reduce(
+      possible.reduce(
         (deleted, sequence) => deleted + Number(this.#statements.delete.run(inbox, sequence).changes),
         0,
       ),

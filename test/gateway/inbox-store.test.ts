@@ -47,7 +47,7 @@ describe('InboxStore', () => {
     assert.deepEqual(items[0]?.content, first?.content);
     assert.deepEqual(items[1]?.content, reply);
     assert.deepEqual(reopened.items(inbox, 1n), [items[1]]);
-    assert.equal(reopened.ack(inbox, [1n, 7n]), 1);
+    assert.equal(reopened.ack(inbox, [1n, 7n, 0n, 2n ** 64n - 1n]), 1, 'impossible numbers are ignored');
     assert.deepEqual(
       reopened.items(inbox).map((item) => item.sequence),
       [2n],
