@@ -3,7 +3,11 @@
 // commits, an offline member catching up, and a restart from the vault.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Conversation, MembershipChange } from '../../src/client/conversation.ts';
+import {
+  type Conversation,
+  type MembershipChange,
+  ROTATE_AFTER_POSTS,
+} from '../../src/client/conversation.ts';
 import { describeOnBackends, startServer, type TestServer } from '../delivery/support.ts';
 import { eventually, inbox, joined, removeTempDirs, type TestUser, texts, user } from './support.ts';
 
@@ -202,5 +206,21 @@ describeOnBackends('SDK conversations', (backend) => {
     await bobChat.send({ text: 'welcome back' });
     assert.deepEqual(await texts(atBob, 2), ['before the restart', 'after the restart']);
     assert.deepEqual(await texts(atAlice, 1), ['welcome back']);
+  });
+
+  test('a busy epoch moves on before its log fills (the service keeps 100 posts per routing ID)', async () => {
+    const [chat, bobChat] = await group(bob);
+    assert.ok(chat && bobChat);
+    const atBob = inbox(bobChat);
+    const start = chat.epoch ?? 0n;
+    const count = ROTATE_AFTER_POSTS + 40;
+    for (let i = 0; i < count; i++) await chat.send({ text: `n${i}` });
+    const received = await texts(atBob, count);
+    assert.deepEqual(
+      received,
+      Array.from({ length: count }, (_, i) => `n${i}`),
+    );
+    assert.ok((chat.epoch ?? 0n) > start, 'a key update moved the conversation to a new routing ID');
+    assert.equal(await sameEpoch(chat, bobChat), chat.epoch);
   });
 });
