@@ -132,8 +132,8 @@ export interface Devnet {
   /** The current verified network document. */
   document(): Promise<NetworkDocument>;
   /**
-   * Resolves with the current document once it lists every running node and every running node follows a
-   * document listing as many (so that packets can flow along any path at once).
+   * Resolves with the current document once it lists every running node and every running node follows it
+   * or a later issue (so that packets can flow along any path at once).
    */
   waitForDocument(timeoutMs?: number): Promise<NetworkDocument>;
   /** Stops every node, then the directory. */
@@ -456,11 +456,12 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     ).document;
   }
 
-  /** How many nodes the document a node follows lists (its `network_document_nodes` gauge). */
+  /** When the document a node follows was issued, in Unix ms (its `network_document_issued_at_seconds`). */
   async function followed(node: DevnetNode): Promise<number> {
     const text = await (await fetch(`${node.opsUrl}/metrics`)).text();
-    const line = text.split('\n').find((candidate) => candidate.startsWith('network_document_nodes '));
-    return line ? Number(line.slice('network_document_nodes '.length)) : 0;
+    const name = 'network_document_issued_at_seconds ';
+    const line = text.split('\n').find((candidate) => candidate.startsWith(name));
+    return line ? Math.round(Number(line.slice(name.length)) * 1000) : 0;
   }
 
   async function waitForDocument(timeoutMs = options.startTimeoutMs ?? 60_000): Promise<NetworkDocument> {
@@ -470,8 +471,8 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       const listed = new Set(current.nodes.map((node) => toHex(node.id)));
       const wanted = nodes.filter((node) => node.running);
       if (wanted.every((node) => listed.has(toHex(node.id)))) {
-        const counts = await Promise.all(wanted.map(followed));
-        if (counts.every((count) => count >= current.nodes.length)) return current;
+        const issued = await Promise.all(wanted.map(followed));
+        if (issued.every((at) => at >= current.issuedAt)) return current;
       }
       if (Date.now() > deadline)
         throw new MixnetError('closed', 'the network document never listed every node');

@@ -702,9 +702,11 @@ export class Gateway {
     }
     if (!request) return;
     const surbs = request.attachments.filter((surb): surb is Uint8Array => surb !== undefined);
-    const call = this.#call(name, handler, request.data).then(({ status, response }) =>
-      this.#reply(requestId, status, response, surbs),
-    );
+    const call = this.#call(name, handler, request.data)
+      .then(({ status, response }) => this.#reply(requestId, status, response, surbs))
+      .catch((error: unknown) =>
+        this.#options.logger.error('sending a reply failed', { message: String(error) }),
+      );
     const tracked = call.finally(() => this.#calls.delete(tracked));
     this.#calls.add(tracked);
   }

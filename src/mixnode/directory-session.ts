@@ -101,7 +101,7 @@ export interface DirectorySessionOptions {
   /** Default `DEFAULT_POLL_MS`. */
   readonly pollMs?: number;
   readonly backend?: CryptoBackend;
-  /** Where to publish `network_document_nodes` (how many nodes the followed current document lists). */
+  /** Where to publish `network_document_nodes` and `network_document_issued_at_seconds` of the current document. */
   readonly metrics?: MetricsRegistry;
 }
 
@@ -123,7 +123,14 @@ export class DirectorySession {
         name: 'network_document_nodes',
         help: 'Nodes the current network document this node follows lists.',
       });
-      options.metrics.onCollect(() => listed.set(options.view.current?.nodes.length ?? 0));
+      const issued = options.metrics.gauge({
+        name: 'network_document_issued_at_seconds',
+        help: 'When the authority issued the current network document this node follows (Unix time).',
+      });
+      options.metrics.onCollect(() => {
+        listed.set(options.view.current?.nodes.length ?? 0);
+        issued.set((options.view.current?.issuedAt ?? 0) / 1000);
+      });
     }
   }
 

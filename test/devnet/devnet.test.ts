@@ -125,6 +125,14 @@ describe('devnet of child processes', () => {
     await alice.connect(net.gateways[0]?.clientUrl as string);
     await bob.connect(net.gateways[1]?.clientUrl as string);
     alice.sendPacket(alice.messagePacket(document, first, second, bob.inbox, randomBytes(8)));
-    await until(() => bob.items.length === 1, 'the message through the restarted node');
+    try {
+      await until(() => bob.items.length === 1, 'the message through the restarted node', 30_000);
+    } catch (error) {
+      // On a loaded machine, say where it stuck: the nodes' last log lines.
+      const logs = net.nodes.map((node) => `${node.name}: ${node.logs.slice(-3).join(' | ')}`);
+      throw new Error(`${(error as Error).message}
+${logs.join('
+')}`);
+    }
   });
 });
