@@ -130,9 +130,7 @@ describe('devnet of child processes', () => {
     } catch (error) {
       // On a loaded machine, say where it stuck: the nodes' last log lines.
       const logs = net.nodes.map((node) => `${node.name}: ${node.logs.slice(-3).join(' | ')}`);
-      throw new Error(`${(error as Error).message}
-${logs.join('
-')}`);
+      throw new Error([(error as Error).message, ...logs].join('\n'));
     }
   });
 });
