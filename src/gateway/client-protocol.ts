@@ -21,7 +21,8 @@
  *    (`message`: a packet whose last hop named the inbox, e.g. another client's message or the client's own
  *    loop cover; open it with `decodeForwardPayload`) or a SURB reply (`reply`: the still-enciphered reply
  *    payload and its SURB id; open it with `Sphinx.decryptSurbPayload` and the keys kept for that id).
- *    Items are pushed on arrival, and every waiting one right after `welcome`, in sequence order.
+ *    Items are pushed on arrival, and every waiting one right after `welcome`, in sequence order, at most
+ *    256 unacknowledged at a time (more follow as acks come).
  * 4. Send `ack` with the sequence numbers of items it has stored: the gateway deletes them. Items not
  *    acknowledged are pushed again on the next connection (the client de-duplicates by sequence number or by
  *    content); they expire 72 hours after arrival.
