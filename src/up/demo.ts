@@ -12,6 +12,8 @@ import type { Conversation, Message } from '../client/index.ts';
 import { toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
+import { createLogger } from '../ops/logger.ts';
+import { installShutdown } from '../ops/shutdown.ts';
 import { startUp, UP_OPTIONS, type Up } from './main.ts';
 import { type NodeClient, openNodeClient, privacyText } from './node-client.ts';
 
@@ -153,6 +155,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   const write = (text: string) => process.stdout.write(text);
   const workDir = await mkdtemp(join(tmpdir(), 'umbra-demo-'));
   let up: Up | undefined;
+  // Ctrl-C or a SIGTERM mid-demo still stops the network it started and removes its temporary files.
+  const shutdown = installShutdown({ logger: createLogger({ role: 'demo', level: 'warn' }) });
+  shutdown.add('demo network', async () => {
+    await up?.close();
+    await rm(workDir, { recursive: true, force: true });
+  });
   try {
     let web = options.web;
     if (web === undefined) {
@@ -168,7 +176,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     const failures = await runDemo(web, options, write, workDir);
     process.exitCode = failures === 0 ? 0 : 1;
   } finally {
-    await up?.close();
-    await rm(workDir, { recursive: true, force: true });
+    if (!shutdown.stopping) {
+      shutdown.dispose();
+      await up?.close();
+      await rm(workDir, { recursive: true, force: true });
+    }
   }
 }
