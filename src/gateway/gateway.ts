@@ -623,12 +623,15 @@ export class Gateway {
       }, delay);
       this.#timers.add(timer);
     }
+    const deliveries: { inbox: Uint8Array; content: InboxContent }[] = [];
     for (const arrival of arrivals) {
-      try {
-        this.#arrive(arrival);
-      } catch (error) {
-        logger.error('delivering a packet failed', { message: String(error) });
-      }
+      const delivery = this.#arrive(arrival);
+      if (delivery) deliveries.push(delivery);
+    }
+    try {
+      this.#deliver(deliveries);
+    } catch (error) {
+      logger.error('storing inbox items failed', { message: String(error), items: deliveries.length });
     }
   }
 
@@ -645,44 +648,51 @@ export class Gateway {
     return { kind: 'mac_failure' };
   }
 
-  #arrive(result: FinalResult | ReplyResult): void {
+  /** Handles a final hop for no one or for a service; returns what an inbox should store. */
+  #arrive(result: FinalResult | ReplyResult): { inbox: Uint8Array; content: InboxContent } | undefined {
     const { recipient } = result;
     if (!recipient) {
       this.#metrics.dummies.inc();
-      return;
+      return undefined;
     }
     const service = this.#services.get(toHex(recipient));
     if (result.kind === 'reply') {
-      if (service) this.#drop('bad_request');
-      else
-        this.#deliver(recipient, {
-          kind: 'reply',
-          value: { surbId: result.surbId, payload: result.payload },
-        });
-      return;
+      if (!service) {
+        return {
+          inbox: recipient,
+          content: { kind: 'reply', value: { surbId: result.surbId, payload: result.payload } },
+        };
+      }
+      this.#drop('bad_request');
+      return undefined;
     }
-    if (service) this.#serviceFragment(service.name, service.handler, result.payload);
-    else this.#deliver(recipient, { kind: 'message', value: { payload: result.payload } });
+    if (!service)
+      return { inbox: recipient, content: { kind: 'message', value: { payload: result.payload } } };
+    this.#serviceFragment(service.name, service.handler, result.payload);
+    return undefined;
   }
 
-  #deliver(inbox: Uint8Array, content: InboxContent): void {
-    let item: ReturnType<InboxStore['put']>;
-    try {
-      item = this.#store.put(inbox, content);
-    } catch (error) {
-      if (!(error instanceof GatewayError) || error.reason !== 'inbox_full') throw error;
-      this.#drop('inbox_full');
+  /** Stores a batch's inbox items in one transaction, then tells their connected owners. */
+  #deliver(deliveries: readonly { inbox: Uint8Array; content: InboxContent }[]): void {
+    const results = this.#store.putMany(deliveries);
+    const owners = new Set<ClientSession>();
+    results.forEach((result, index) => {
+      const { inbox, content } = deliveries[index] as { inbox: Uint8Array; content: InboxContent };
       const owner = this.#sessions.get(toHex(inbox));
-      if (owner) this.#send(owner, errorMessage('inbox_full', error.message, false));
-      return;
-    }
-    if (!item) {
-      this.#drop('unknown_inbox');
-      return;
-    }
-    this.#metrics.stored.inc(1, { kind: content.kind });
-    const owner = this.#sessions.get(toHex(inbox));
-    if (owner) this.#pushMore(owner);
+      if (result === 'unknown_inbox' || result === 'inbox_full') {
+        this.#drop(result);
+        if (owner && result === 'inbox_full') {
+          this.#send(
+            owner,
+            errorMessage('inbox_full', `the inbox holds its quota of ${this.#store.quota} items`, false),
+          );
+        }
+        return;
+      }
+      this.#metrics.stored.inc(1, { kind: content.kind });
+      if (owner) owners.add(owner);
+    });
+    for (const owner of owners) this.#pushMore(owner);
   }
 
   // Services.

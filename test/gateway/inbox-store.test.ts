@@ -78,6 +78,28 @@ describe('InboxStore', () => {
     store.close();
   });
 
+  test('putMany stores a batch in one transaction and says why each refused item was refused', async () => {
+    await using dir = await temporaryDirectory();
+    const store = InboxStore.open(join(dir.path, 'inboxes.sqlite'), { quota: 2 });
+    const [a, b, nobody] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+    store.open(a);
+    store.open(b);
+    const results = store.putMany([
+      { inbox: a, content: message() },
+      { inbox: nobody, content: message() },
+      { inbox: a, content: message() },
+      { inbox: a, content: message() },
+      { inbox: b, content: message() },
+    ]);
+    assert.deepEqual(
+      results.map((result) => (typeof result === 'string' ? result : result.sequence)),
+      [1n, 'unknown_inbox', 2n, 'inbox_full', 1n],
+    );
+    assert.deepEqual(store.open(a), { pending: 2, dropped: 1 });
+    assert.deepEqual(store.putMany([]), []);
+    store.close();
+  });
+
   test('items expire after their TTL; idle inboxes go with their items', async () => {
     await using dir = await temporaryDirectory();
     let now = 1_000_000;
