@@ -1,14 +1,15 @@
-// A large group created and messaged through the SDK: N registered clients, each over its own WebSocket to
-// one real delivery server (SQLite), one createConversation with N − 1 handles, every invitee joining from
-// its mailbox, then one message read by all and one reply read by the creator. Everything (the server and
-// N clients, each validating the whole ratchet tree when it joins) runs in this one process: N = 100 takes
-// about 80 s on a 2-core machine, so `npm test` runs N = 50 (about 25 s); UMBRA_LARGE_GROUP=100 runs 100.
+// A 100-member group created and messaged through the SDK: 100 registered clients, each over its own
+// WebSocket to one real delivery server (SQLite), one createConversation with 99 handles, every invitee
+// joining from its mailbox (and validating the whole ratchet tree), then one message read by all and one
+// reply read by the creator. Everything runs in this one process (about 35 s on a 2-core machine);
+// UMBRA_LARGE_GROUP=n runs another size.
+import './threadpool.ts';
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { startServer } from '../delivery/support.ts';
 import { eventually, joined, removeTempDirs, type TestUser, tempDir, user } from './support.ts';
 
-const MEMBERS = Number(process.env.UMBRA_LARGE_GROUP ?? 50);
+const MEMBERS = Number(process.env.UMBRA_LARGE_GROUP ?? 100);
 
 after(removeTempDirs);
 
