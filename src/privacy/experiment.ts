@@ -4,7 +4,7 @@
  * then the timing-correlation attacker on what the observer recorded. Used by test/privacy and bench/.
  */
 import { type AttackReport, type Message, timingAttack } from './attacker.ts';
-import { exponential, LocalMixnet } from './local-mixnet.ts';
+import { exponential, KIND_CODE, LocalMixnet, readPayload } from './local-mixnet.ts';
 import { GlobalObserver } from './observer.ts';
 
 export interface ExperimentOptions {
@@ -41,14 +41,15 @@ export interface ExperimentResult {
    * Distinct values over all connections.
    */
   readonly residues: readonly number[];
-  /** Distinct burst sizes seen on any link, in packets (bursts split by gaps of half a round). */
-  readonly burstPackets: readonly number[];
   readonly packetLength: number;
   /** Loops sent and returned (cover that measures loss). */
   readonly loops: { readonly sent: number; readonly returned: number };
   /** Mix-node counters (packets in and out, dummies, drops). */
   readonly counters: ReadonlyMap<string, number>;
 }
+
+const REAL = KIND_CODE.real;
+const LOOP = KIND_CODE.loop;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -93,7 +94,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     // Let queued messages leave and everything in flight arrive (a few rounds per layer).
     const deadline = Date.now() + 10 * options.roundPeriodMs * (options.layers + 1) + 2000;
     while (Date.now() < deadline) {
-      const real = network.delivered.filter((delivery) => delivery.payload[0] === 1).length;
+      const real = network.delivered.filter((delivery) => readPayload(delivery.payload).kind === REAL).length;
       if (real >= queued && clients.every((client) => client.queued === 0)) break;
       await sleep(50);
     }
@@ -103,7 +104,10 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     const drained = Date.now() + 10 * options.roundPeriodMs * (options.layers + 1) + 2000;
     const loopsOut = network.sent.filter((sent) => sent.kind === 'loop').length;
     while (Date.now() < drained) {
-      if (network.delivered.filter((delivery) => delivery.payload[0] === 2).length >= loopsOut) break;
+      if (
+        network.delivered.filter((delivery) => readPayload(delivery.payload).kind === LOOP).length >= loopsOut
+      )
+        break;
       await sleep(50);
     }
     await sleep(2 * options.roundPeriodMs);
@@ -119,8 +123,8 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     const messages: Message[] = [];
     const seen = new Set<number>();
     for (const delivery of network.delivered) {
-      if (delivery.payload[0] !== 1) continue;
-      const number = new DataView(delivery.payload.buffer, delivery.payload.byteOffset + 1, 4).getUint32(0);
+      const { kind, message: number } = readPayload(delivery.payload);
+      if (kind !== REAL) continue;
       const sent = senders.get(number);
       if (!sent || seen.has(number)) continue;
       seen.add(number);
@@ -140,9 +144,10 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     });
 
     const packetLength = network.geometry.packetLength;
-    const bursts = observer.bursts(options.roundPeriodMs / 2);
     const loopsSent = network.sent.filter((sent) => sent.kind === 'loop').length;
-    const loopsReturned = network.delivered.filter((delivery) => delivery.payload[0] === 2).length;
+    const loopsReturned = network.delivered.filter(
+      (delivery) => readPayload(delivery.payload).kind === LOOP,
+    ).length;
     return {
       report,
       queued,
@@ -152,7 +157,6 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       residues: [...new Set(observer.connections().map(({ bytes }) => bytes % packetLength))].sort(
         (a, b) => a - b,
       ),
-      burstPackets: [...new Set(bursts.map((burst) => burst.bytes / packetLength))].sort((a, b) => a - b),
       packetLength,
       loops: { sent: loopsSent, returned: loopsReturned },
       counters: network.metrics.counters,

@@ -51,7 +51,7 @@ const clock: EpochClock = {
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-/** Counters of every mix node, summed (the harness reads queue growth and drops from them). */
+/** Counters of every mix node, summed (packets in and out, dummies, drops by reason). */
 export class NetworkMetrics implements Metrics {
   readonly counters = new Map<string, number>();
   increment(name: string, amount = 1, labels?: { readonly reason: string }): void {
@@ -60,9 +60,6 @@ export class NetworkMetrics implements Metrics {
   }
   setGauge(): void {}
   observe(): void {}
-  count(key: string): number {
-    return this.counters.get(key) ?? 0;
-  }
 }
 
 export interface LocalMixnetOptions {
@@ -216,7 +213,8 @@ export interface Sent {
   readonly recipient: string | undefined;
 }
 
-const KIND_CODE: Record<PacketKind, number> = { real: 1, loop: 2, drop: 3 };
+/** The first payload byte of a harness packet. */
+export const KIND_CODE: Record<PacketKind, number> = { real: 1, loop: 2, drop: 3 };
 
 /** Reads the header a harness client puts in every payload: kind code and message number. */
 export function readPayload(payload: Uint8Array): { kind: number; message: number } {
@@ -402,20 +400,6 @@ export class LocalMixnet {
     view.setUint8(0, KIND_CODE[kind]);
     view.setUint32(1, message);
     return this.#sphinx.newPacket(hops, payload);
-  }
-
-  /** Stops the mix node at `layer` (1-based) and `index`, gracefully; `restart` brings it back. */
-  async stopMix(layer: number, index: number): Promise<void> {
-    const row = this.mixes[layer - 1] as (MixNode | Relay | undefined)[];
-    const node = row[index];
-    row[index] = undefined;
-    await node?.stop();
-  }
-
-  async restartMix(layer: number, index: number): Promise<MixNode> {
-    const member = this.#members.find((m) => m.label === `mix${layer}.${index}`) as Member;
-    const node = await this.#startMix(member);
-    return node;
   }
 
   /**

@@ -194,31 +194,6 @@ export class GlobalObserver {
     return [...totals.values()];
   }
 
-  /**
-   * Bytes per burst on every link, a burst being the records of one connection separated by less than
-   * `gapMs`; each connection's first burst (handshake and preamble) is left out. On a link that carries one
-   * packet size only, every value is a multiple of the packet length.
-   */
-  bursts(gapMs: number): { from: string; to: string; bytes: number }[] {
-    const open = new Map<number, { from: string; to: string; bytes: number; last: number; first: boolean }>();
-    const bursts: { from: string; to: string; bytes: number }[] = [];
-    const close = (burst: { from: string; to: string; bytes: number; first: boolean }) => {
-      if (!burst.first) bursts.push({ from: burst.from, to: burst.to, bytes: burst.bytes });
-    };
-    for (const record of this.records) {
-      const burst = open.get(record.connection);
-      if (burst && record.at - burst.last <= gapMs) {
-        burst.bytes += record.bytes;
-        burst.last = record.at;
-        continue;
-      }
-      if (burst) close(burst);
-      open.set(record.connection, { ...record, last: record.at, first: !burst });
-    }
-    for (const burst of open.values()) close(burst);
-    return bursts;
-  }
-
   async close(): Promise<void> {
     await Promise.all(
       [...this.#taps.values()].map(async (tap) => {

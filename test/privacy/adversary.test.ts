@@ -21,7 +21,7 @@ const BASE: Omit<ExperimentOptions, 'dataDir' | 'mixing'> = {
   rate: 2,
   conversations: 10,
   messageRate: 1,
-  durationMs: 7000,
+  durationMs: 6000,
 };
 
 async function run(mixing: 'rounds' | 'off'): Promise<ExperimentResult> {
@@ -34,6 +34,7 @@ async function run(mixing: 'rounds' | 'off'): Promise<ExperimentResult> {
         `chance (perfect shuffle per round) ${report.chance.toFixed(3)} ± ${report.margin.toFixed(3)}; ` +
         `1/k ${report.inverseK.toFixed(3)} (mean k ${report.meanK.toFixed(1)} of ${BASE.clients}); ` +
         `latency p50 ${report.latency.p50.toFixed(0)} ms p99 ${report.latency.p99.toFixed(0)} ms; ` +
+        `packets per second per client ${result.observedRate.toFixed(2)} (λ ${BASE.rate}); ` +
         `conversations identified by intersection ${report.conversations.identified}/${report.conversations.total}; ` +
         `bytes per connection beyond whole packets: ${result.residues.join(', ')}`,
     );
@@ -76,6 +77,6 @@ test('with mixing turned off, the same attacker links nearly every message', asy
   assertOnePacketSize(result);
   assert.equal(result.delivered, result.queued, 'every real message delivered');
   assert.ok(report.messages >= 40, `enough messages to judge (${report.messages})`);
-  assert.ok(report.successRate >= 0.75, `attacker linked only ${report.successRate.toFixed(3)}`);
+  assert.ok(report.successRate >= 0.6, `attacker linked only ${report.successRate.toFixed(3)}`);
   assert.ok(report.successRate > report.chance + report.margin, 'far above chance');
 });

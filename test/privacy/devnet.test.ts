@@ -149,9 +149,13 @@ describe('the observer on the client links of the multi-process devnet', () => {
   test('the gateway → client link carries one message size, and reply timing links no request to its sender', {
     todo:
       'gateway items: a SURB reply is 48 bytes longer than a forward message (loop), and items are pushed on ' +
-      'arrival; the observer sees who receives replies, when (src/gateway/client-protocol.ts, carrier acks too)',
+      'arrival, so the observer sees who receives replies, and when (src/gateway/client-protocol.ts); the ' +
+      'carrier’s acks (1 + 8n bytes) also show how many items each client received',
   }, () => {
-    const down = observer.messages.filter((message) => message.to.startsWith('client'));
+    // Items (not the one welcome per connection): forward messages and SURB replies.
+    const down = observer.messages.filter(
+      (message) => message.to.startsWith('client') && message.bytes > 1000,
+    );
     const itemSizes = [...new Set(down.map((message) => message.bytes))].sort((a, b) => a - b);
     const upSizes = [
       ...new Set(observer.messages.filter((m) => m.from.startsWith('client')).map((m) => m.bytes)),
