@@ -135,6 +135,8 @@ const WELCOMES_IN_FLIGHT = 8;
 /** Attempts at a commit that keeps losing races before giving up. */
 const COMMIT_ATTEMPTS = 10;
 
+type Outcome = 'read' | 'moved' | 'stalled';
+
 type CommitRequest =
   | { readonly kind: 'add'; readonly handles: readonly string[] }
   | { readonly kind: 'remove'; readonly handles: readonly string[] }
@@ -158,7 +160,8 @@ export function isTransient(error: unknown): boolean {
   return (
     error instanceof CarrierError ||
     (error instanceof DeliveryError && error.reason === 'internal') ||
-    (error instanceof ClientError && error.reason === 'privacy_unavailable')
+    (error instanceof ClientError &&
+      (error.reason === 'privacy_unavailable' || error.reason === 'unreachable'))
   );
 }
 
@@ -481,27 +484,33 @@ export class Conversation extends Emitter<ConversationEvents> {
       const page = await this.#api().fetchLog(routingId, this.#record.cursor);
       if (page.entries.length === 0) return;
       const events: (() => void)[] = [];
-      let moved = false;
+      let outcome: Outcome = 'read';
       for (const entry of page.entries) {
-        moved = await this.#process(entry, events);
-        if (moved) break;
+        outcome = await this.#process(entry, events);
+        if (outcome !== 'read') break;
       }
       await this.#save();
       for (const emit of events) emit();
-      if (moved) this.#context.routingChanged();
+      if (outcome === 'moved') this.#context.routingChanged();
+      if (outcome === 'stalled') {
+        throw new ClientError('unreachable', 'could not check a credential in a commit; will retry');
+      }
     }
   }
 
-  /** One log entry; true when it moved the conversation to another routing ID (or ended it). */
-  async #process(entry: LogEntry, events: (() => void)[]): Promise<boolean> {
+  /**
+   * One log entry: read (or skipped), `moved` to another routing ID (a commit merged, or the conversation
+   * ended), or `stalled` before a commit that cannot be checked yet (the cursor stays before it).
+   */
+  async #process(entry: LogEntry, events: (() => void)[]): Promise<Outcome> {
     const group = this.#activeGroup();
     this.#record.cursor = entry.seq;
-    if (entry.kind === 'welcome') return false;
+    if (entry.kind === 'welcome') return 'read';
     const messageId = toBase64Url(entry.messageId);
     const own = this.#record.history.find((m) => m.own && m.id === messageId);
     if (own !== undefined) {
       this.#acknowledge(own, events);
-      return false;
+      return 'read';
     }
     const routingId = await group.routingId();
     const outerKey = await group.outerKey();
@@ -509,7 +518,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     try {
       inner = outerKey.open(entry.blob, { routingId, kind: entry.kind });
     } catch {
-      return false; // Altered or misfiled: the service (or someone with the routing ID) posted garbage.
+      return 'read'; // Altered or misfiled: the service (or someone with the routing ID) posted garbage.
     } finally {
       outerKey.wipe();
     }
@@ -517,24 +526,25 @@ export class Conversation extends Emitter<ConversationEvents> {
     try {
       verified = await group.verify(inner);
     } catch (error) {
-      if (error instanceof CodecError) return false;
+      if (error instanceof CodecError) return 'read';
       throw error;
     }
     switch (verified.kind) {
       case 'application':
         this.#receive(verified.sender, verified.data, events);
-        return false;
+        return 'read';
       case 'proposal':
-        return false; // Kept by the group for the next commit (see #scheduleAutoCommit).
+        return 'read'; // Kept by the group for the next commit (see #scheduleAutoCommit).
       case 'commit':
-        return this.#merge(verified.staged, events);
+        await this.#merge(verified.staged, events);
+        return 'moved';
       case 'rejected':
         if (verified.reason === 'credential_unverifiable' && entry.kind === 'commit') {
-          // The winning commit must be merged: stop here and try again at the next poll.
+          // The winning commit must be merged: stop before it and try again at the next poll.
           this.#record.cursor = entry.seq - 1;
-          throw new ClientError('unreachable', 'could not check a credential in a commit; will retry');
+          return 'stalled';
         }
-        return false; // Replays, other epochs' messages, forgeries: nothing to read.
+        return 'read'; // Replays, other epochs' messages, forgeries: nothing to read.
     }
   }
 
@@ -575,7 +585,8 @@ export class Conversation extends Emitter<ConversationEvents> {
     });
   }
 
-  async #merge(staged: StagedCommit, events: (() => void)[]): Promise<boolean> {
+  /** Merges the epoch's accepted commit: the conversation moves to the next routing ID, or ends here. */
+  async #merge(staged: StagedCommit, events: (() => void)[]): Promise<void> {
     const group = this.#activeGroup();
     const commitId = toBase64Url(shortHash(staged.commit));
     const result = await group.merge(staged);
@@ -591,7 +602,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     if (result.kind === 'removed') {
       await this.#end('removed');
       events.push(() => this.emit('removed', { by: change.by }));
-      return true;
+      return;
     }
     // Own messages posted in the old epoch and refused there are re-encrypted in the new one.
     for (const outgoing of this.#record.outgoing) {
@@ -600,7 +611,6 @@ export class Conversation extends Emitter<ConversationEvents> {
     }
     this.#record.routingId = toBase64Url(await group.routingId());
     this.#record.cursor = 0;
-    return true;
   }
 
   /** The group is over for this client: its keys are deleted; the history stays. */
