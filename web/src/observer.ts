@@ -39,7 +39,7 @@ export function observerPanel(session: Session): ObserverPanel {
     h(
       'p',
       { class: 'help' },
-      'The line is your packets per second on the wire. It stays level whether you type or not: your messages ride in place of cover packets. The dots are your real messages — only you can see them.',
+      'The line is your packets per second on the wire. It stays around the same level whether you type or not: your messages ride in place of cover packets. The dots are your real messages — only you can see them.',
     ),
     canvas,
     summary,
@@ -58,17 +58,17 @@ export function observerPanel(session: Session): ObserverPanel {
   function draw(): void {
     const now = Date.now();
     const samples = session.traffic().filter((sample) => sample.time >= now - WINDOW_MS);
-    const width = Math.max(200, element.clientWidth - 2);
+    // The stylesheet sizes the canvas to its container; its pixels follow, at the screen's density.
+    const width = Math.max(200, canvas.clientWidth);
     const ratio = window.devicePixelRatio || 1;
     canvas.width = Math.round(width * ratio);
     canvas.height = Math.round(HEIGHT * ratio);
-    canvas.style.width = `${width}px`;
-    canvas.style.height = `${HEIGHT}px`;
     const context = canvas.getContext('2d');
     if (context === null) return;
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
     context.clearRect(0, 0, width, HEIGHT);
-    const peak = Math.max(4, ...samples.map(total)) * 1.25;
+    const expected = session.expectedRate();
+    const peak = Math.max(4, expected ?? 0, ...samples.map(total)) * 1.25;
     const x = (time: number) => ((time - (now - WINDOW_MS)) / WINDOW_MS) * width;
     const y = (rate: number) => HEIGHT - 24 - (rate / peak) * (HEIGHT - 40);
 
@@ -82,6 +82,16 @@ export function observerPanel(session: Session): ObserverPanel {
       context.lineTo(width, y(rate));
       context.stroke();
       context.fillText(`${rate}/s`, 4, y(rate) - 2);
+    }
+
+    if (expected !== undefined) {
+      context.strokeStyle = cssColor(element, '--muted', '#555');
+      context.setLineDash([6, 4]);
+      context.beginPath();
+      context.moveTo(0, y(expected));
+      context.lineTo(width, y(expected));
+      context.stroke();
+      context.setLineDash([]);
     }
 
     context.strokeStyle = cssColor(element, '--accent', '#0a5');
@@ -100,16 +110,20 @@ export function observerPanel(session: Session): ObserverPanel {
       context.fill();
     }
 
-    const last = samples.at(-1);
+    // Ten seconds of counts: one second of a Poisson stream is too noisy to read a rate from.
+    const recent = samples.slice(-10);
+    const sum = (pick: (sample: TrafficSample) => number) => recent.reduce((acc, x) => acc + pick(x), 0);
+    const perSecond = (value: number) => (value / Math.max(1, recent.length)).toFixed(1);
     const text =
-      last === undefined
+      recent.length === 0
         ? 'Waiting for the first second of traffic…'
-        : `Now: ${total(last)} packets/s on the wire, all the same size. Of them, only you know: ${last.real} real, ${last.loop} loop cover, ${last.drop} drop cover.`;
+        : `Last ${recent.length} s: ${perSecond(sum(total))} packets/s on the wire${expected === undefined ? '' : ` (the network's rate λ is ${expected}/s, dashed)`}, all the same size. Of them, only you know: ${sum((x) => x.real)} real, ${sum((x) => x.loop)} loop cover, ${sum((x) => x.drop)} drop cover.`;
     summary.textContent = text;
     canvas.setAttribute('aria-label', `Chart of packets per second over the last minute. ${text}`);
   }
 
-  draw();
+  // First drawn once the panel is in the page, so it has its width.
+  requestAnimationFrame(draw);
   const timer = window.setInterval(draw, 1000);
   return { element, stop: () => window.clearInterval(timer) };
 }

@@ -158,6 +158,10 @@ class ClientSession implements Session {
     return this.#carriers.mixnet?.traffic() ?? [];
   }
 
+  expectedRate(): number | undefined {
+    return this.#carriers.mixnet?.stats().ratePerSecond;
+  }
+
   on(listener: (event: SessionEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

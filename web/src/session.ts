@@ -77,6 +77,8 @@ export interface Session {
   keyChanged(handle: string): boolean;
   /** The last minute of this client's wire traffic, one sample per second, oldest first. */
   traffic(): readonly TrafficSample[];
+  /** The constant rate λ (packets per second) the network document sets, once known. */
+  expectedRate(): number | undefined;
   on(listener: (event: SessionEvent) => void): () => void;
   /** The panic button: destroys this device's keys and history, irrevocably. */
   wipe(): Promise<void>;
