@@ -9,14 +9,18 @@ import type { KeyChange } from '../../src/client/contacts.ts';
 import type { MembershipChange } from '../../src/client/conversation.ts';
 import { clientTransport, secureCrypto } from '../../src/client/secure.ts';
 import { utf8 } from '../../src/crypto/bytes.ts';
+import { randomBytes } from '../../src/crypto/random.ts';
+import { Vault } from '../../src/crypto/vault.ts';
 import { SealedBoxError } from '../../src/errors.ts';
-import { describeOnBackends, startServer, type TestServer } from '../delivery/support.ts';
+import { Mls } from '../../src/mls/index.ts';
+import { connect, describeOnBackends, startServer, type TestServer } from '../delivery/support.ts';
 import {
   clientOptions,
   directCarrier,
   eventually,
   joined,
   openClient,
+  PASSPHRASE,
   removeTempDirs,
   type TestUser,
   tempDir,
@@ -133,6 +137,43 @@ describeOnBackends('SDK identities', (backend) => {
       sealed[sealed.length - 1] = (sealed[sealed.length - 1] ?? 0) ^ 1;
       assert.throws(() => crypto.decryptFromSender(keys.secretKey, sealed), SealedBoxError);
     }
+  });
+
+  test('authentication service: a commit adding a credential that names a handle bound to another key is refused', async () => {
+    const mallory = await user(server.server, 'mallory');
+    const chat = await alice.client.createConversation(['mallory']);
+    await joined(mallory.client, chat.id);
+    const epoch = chat.epoch;
+    await mallory.close();
+    // Mallory, with her own group state from her vault and an MLS layer that accepts anything, commits an
+    // Add of a KeyPackage that claims to be bob's but carries a key of hers; the service takes it first.
+    const vault = await Vault.open(mallory.dataDir, PASSPHRASE);
+    const saved = await vault.get(`group/${chat.id}`);
+    await vault.close();
+    assert.ok(saved);
+    const mls = new Mls({ authenticationService: { validateCredential: async () => true } });
+    const group = await mls.restoreGroup(saved);
+    const forged = await mls.generateKeyPackage({ identity: utf8('bob') });
+    const result = await group.commit({ add: [forged.keyPackage] });
+    assert.equal(result.kind, 'staged');
+    if (result.kind !== 'staged') return;
+    const routingId = await group.routingId();
+    const blob = (await group.outerKey()).seal(result.staged.commit, { routingId, kind: 'commit' });
+    const outsider = await connect(server.server);
+    try {
+      const posted = await outsider.client.postToLog(routingId, {
+        kind: 'commit',
+        messageId: randomBytes(16),
+        blob,
+        bucket: blob.length,
+      });
+      assert.equal(posted.ok, true);
+    } finally {
+      await outsider.close();
+    }
+    await alice.client.sync();
+    assert.equal(chat.epoch, epoch, 'alice did not merge it');
+    assert.deepEqual(chat.members, ['alice', 'mallory']);
   });
 
   test('the vault opens only with its passphrase', async () => {
