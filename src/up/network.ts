@@ -149,23 +149,15 @@ function deliveryChild(
     },
     async start() {
       if (child) return;
+      // With --postgres the database is PostgreSQL; the data directory still keeps the identifier key.
       const args = [
         DELIVERY_MAIN,
         `--data-dir=${dataDir}`,
         `--port=${port}`,
         `--log-level=${options.logLevel === 'debug' ? 'debug' : 'info'}`,
+        ...(options.postgres === undefined ? [] : [`--postgres=${options.postgres}`]),
       ];
-      // The URL goes through the environment, not argv, so it never shows in `ps`.
-      const env =
-        options.postgres === undefined ? process.env : { ...process.env, DATABASE_URL: options.postgres };
-      const started = spawn(
-        process.execPath,
-        options.postgres === undefined ? args : args.slice(0, 1).concat(args.slice(2)),
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env,
-        },
-      );
+      const started = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
       const exited = once(started, 'exit');
       const ready = new Promise<void>((resolve, reject) => {

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+
 import { startUmbraUp } from './umbra-up.ts';
 
 test('umbra up starts, serves the app, restarts on its data, and stops cleanly on SIGINT', async () => {
@@ -44,6 +45,27 @@ test('umbra up starts, serves the app, restarts on its data, and stops cleanly o
       assert.equal(await second.interrupt(), 0);
     }
     assert.deepEqual(second.descendants(), []);
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+if (process.env.DATABASE_URL === undefined) {
+  console.log('# skip: DATABASE_URL is not set; umbra up --postgres was not tested');
+}
+
+test('umbra up --postgres keeps the delivery data in PostgreSQL', {
+  skip: process.env.DATABASE_URL === undefined,
+}, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'umbra-up-pg-'));
+  try {
+    const up = await startUmbraUp(['--data-dir', dataDir, '--postgres', process.env.DATABASE_URL as string]);
+    try {
+      assert.match(up.output(), /delivery service: PostgreSQL/);
+      assert.doesNotMatch(up.output(), /postgres:\/\//, 'the URL is never printed');
+    } finally {
+      assert.equal(await up.interrupt(), 0);
+    }
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
