@@ -107,7 +107,8 @@ export const GATEWAY_OPTIONS = {
   },
 } as const satisfies ConfigSchema;
 
-export type GatewayOptions = ConfigOf<typeof GATEWAY_OPTIONS>;
+/** The options `umbra gateway` reads (not `GatewayOptions` of gateway.ts, which configure the class). */
+export type GatewayProcessOptions = ConfigOf<typeof GATEWAY_OPTIONS>;
 
 export interface GatewayConfig {
   readonly dataDir: string;
@@ -227,7 +228,7 @@ function readPem(option: string, path: string): string {
 }
 
 /** The `startGateway` configuration the options describe. */
-export function gatewayConfig(options: GatewayOptions, logger: Logger): GatewayConfig {
+export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): GatewayConfig {
   const { clientTlsCert, clientTlsKey } = options;
   if ((clientTlsCert === undefined) !== (clientTlsKey === undefined)) {
     throw new ConfigError('missing_value', 'give both --client-tls-cert and --client-tls-key, or neither');
