@@ -3,6 +3,7 @@
  * tapped, clients at their constant Poisson rate, a few conversations that replace cover with real messages,
  * then the timing-correlation attacker on what the observer recorded. Used by test/privacy and bench/.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type AttackReport, type Message, timingAttack } from './attacker.ts';
 import { exponential, KIND_CODE, LocalMixnet, readPayload } from './local-mixnet.ts';
 import { GlobalObserver } from './observer.ts';
@@ -44,6 +45,12 @@ export interface ExperimentResult {
   readonly packetLength: number;
   /** Loops sent and returned (cover that measures loss). */
   readonly loops: { readonly sent: number; readonly returned: number };
+  /**
+   * The 99th percentile of this process's event-loop delay during the run, in ms. Every party shares the
+   * loop: when it is starved (another process holding the CPUs), timestamps blur and the measurement says
+   * more about the machine than about the network.
+   */
+  readonly eventLoopDelayP99Ms: number;
   /** Mix-node counters (packets in and out, dummies, drops). */
   readonly counters: ReadonlyMap<string, number>;
 }
@@ -68,6 +75,8 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   let queued = 0;
   let ticker: NodeJS.Timeout | undefined;
   let stopped = false;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   try {
     const clients = await network.addClients(options.clients, options.rate);
     const startedAt = Date.now();
@@ -113,6 +122,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     await sleep(2 * options.roundPeriodMs);
     // Every link closes after whole frames; only then is each connection's total meaningful.
     stopped = true;
+    loopDelay.disable();
     await network.stop();
 
     const packets = observer.packets(network.geometry.packetLength);
@@ -159,10 +169,12 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       ),
       packetLength,
       loops: { sent: loopsSent, returned: loopsReturned },
+      eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
       counters: network.metrics.counters,
     };
   } finally {
     clearInterval(ticker);
+    loopDelay.disable();
     if (!stopped) await network.stop();
   }
 }

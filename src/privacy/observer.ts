@@ -2,20 +2,15 @@
  * A global passive observer for a local mix network: a TCP relay ("tap") in front of every link, which sees
  * what an adversary watching every wire sees — when, from whom, to whom, and how many bytes — and nothing
  * else. It parses TLS record headers (RFC 8446 §5.1), never contents, and timestamps each record's plaintext
- * length in the sending direction. Packets are derived from the byte stream: every link carries fixed-size
+ * length in the sending direction; on client WebSocket links, each frame's payload length both ways. The
+ * taps run in a process of their own (tap-process.ts), so that their clock reads the wire rather than the
+ * event loop of the network they watch. Packets are derived from the byte stream: every link carries fixed-size
  * frames after a short prologue (the sender's encrypted handshake flight and the 32-byte preamble, both
  * shorter than one packet), so the k-th packet on a connection has completed when the connection's plaintext
  * reaches k packet lengths. See docs/privacy.md.
  */
+import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-
-/** A TLS record header and its AEAD overhead: inner content type (1) and tag (16). */
-const RECORD_HEADER = 5;
-const RECORD_OVERHEAD = 17;
-/** TLS 1.3 sends every encrypted record with outer type application_data. */
-const APPLICATION_DATA = 23;
-const MIN_DATA_RECORD = 16;
 
 /** One TLS record seen on a link, in the sending direction. */
 export interface WireRecord {
@@ -23,11 +18,14 @@ export interface WireRecord {
   readonly at: number;
   readonly from: string;
   readonly to: string;
-  /** Which TCP connection of this link (links reconnect). */
+  /** Which TCP connection (links reconnect). */
   readonly connection: number;
   /** Plaintext bytes the record carries. */
   readonly bytes: number;
 }
+
+/** One WebSocket message seen on a client link (plain ws:// on loopback), in either direction. */
+export type WebSocketMessage = WireRecord;
 
 /** One packet seen crossing a link. */
 export interface LinkPacket {
@@ -41,135 +39,77 @@ export interface Endpoint {
   readonly port: number;
 }
 
+/** What the observer asks its tap process. */
+export type TapRequest =
+  | {
+      readonly type: 'tap';
+      readonly key: string;
+      readonly kind: 'tls' | 'ws';
+      readonly from: string;
+      readonly to: string;
+    }
+  | { readonly type: 'target'; readonly id: number; readonly host?: string; readonly port?: number }
+  | { readonly type: 'collect' }
+  | { readonly type: 'close' };
+
+/** What the tap process tells the observer. */
+export type TapResponse =
+  | { readonly type: 'tapped'; readonly key: string; readonly port: number }
+  | { readonly type: 'target'; readonly key: string; readonly id: number }
+  | { readonly type: 'records'; readonly records: WireRecord[]; readonly messages: WebSocketMessage[] };
+
 export function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
 
-class Tap {
-  readonly server: Server;
-  readonly sockets = new Set<Socket>();
-
-  constructor(server: Server) {
-    this.server = server;
-  }
-}
-
-/** One WebSocket message seen on a client link (plain ws:// on loopback), in either direction. */
-export interface WebSocketMessage {
-  readonly at: number;
-  readonly from: string;
-  readonly to: string;
-  readonly connection: number;
-  /** Payload length of the frame (RFC 6455 §5.2), headers and mask excluded. */
-  readonly bytes: number;
-}
+const TAP_PROCESS = new URL('./tap-process.ts', import.meta.url);
 
 export class GlobalObserver {
-  readonly records: WireRecord[] = [];
-  readonly messages: WebSocketMessage[] = [];
-  readonly #taps = new Map<string, Tap>();
-  #connections = 0;
+  /** TLS records on node links and client TLS links; filled by `collect()`. */
+  records: WireRecord[] = [];
+  /** WebSocket messages on client links; filled by `collect()`. */
+  messages: WebSocketMessage[] = [];
+  readonly #ports = new Map<string, number>();
+  readonly #targets = new Map<string, () => Endpoint | undefined>();
+  readonly #tapping = new Map<string, (port: number) => void>();
+  #collecting: ((response: Extract<TapResponse, { type: 'records' }>) => void) | undefined;
+  #child: ChildProcess | undefined;
 
   /**
-   * Puts a tap on the link `from` → `to`: returns the address `from` must dial instead of `target()`, which
-   * is looked up per connection so that a restarted node may change address.
+   * Puts a tap on the TLS link `from` → `to`: returns the address `from` must dial instead of `target()`,
+   * which is looked up per connection so that a restarted node may change address.
    */
-  async tap(from: string, to: string, target: () => Endpoint | undefined): Promise<Endpoint> {
-    const key = `${from}\u0000${to}`;
-    const existing = this.#taps.get(key);
-    if (existing) return GlobalObserver.#address(existing.server);
-    const server = createServer((inbound) => this.#relay(tap, inbound, from, to, target));
-    const tap = new Tap(server);
-    this.#taps.set(key, tap);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return GlobalObserver.#address(server);
+  tap(from: string, to: string, target: () => Endpoint | undefined): Promise<Endpoint> {
+    return this.#open('tls', from, to, target);
   }
 
   /**
-   * Puts a tap on the WebSocket link between client `client` and gateway `gateway` (plain ws:// on
-   * loopback, as the development network serves clients): both directions are recorded, one entry per
-   * WebSocket frame, after the HTTP upgrade. Returns the address the client must dial instead.
+   * Puts a tap on the WebSocket link between `client` and `gateway` (plain ws:// on loopback, as the
+   * development network serves clients): both directions are recorded, one entry per frame.
    */
-  async tapWebSocket(client: string, gateway: string, target: () => Endpoint | undefined): Promise<Endpoint> {
-    const key = `${client}\u0000${gateway}\u0000ws`;
-    const server = createServer((inbound) => {
-      const destination = target();
-      if (!destination) {
-        inbound.destroy();
-        return;
-      }
-      const connection = this.#connections++;
-      const outbound = connect(destination.port, destination.host);
-      tap.sockets.add(inbound).add(outbound);
-      const up = this.#frames(client, gateway, connection);
-      const down = this.#frames(gateway, client, connection);
-      inbound.on('data', (chunk: Buffer) => {
-        up(chunk);
-        outbound.write(chunk);
-      });
-      outbound.on('data', (chunk: Buffer) => {
-        down(chunk);
-        inbound.write(chunk);
-      });
-      GlobalObserver.#pair(tap, inbound, outbound);
-    });
-    const tap = new Tap(server);
-    this.#taps.set(key, tap);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return GlobalObserver.#address(server);
+  tapWebSocket(client: string, gateway: string, target: () => Endpoint | undefined): Promise<Endpoint> {
+    return this.#open('ws', client, gateway, target);
   }
 
-  /** A parser of one direction of a WebSocket connection: skips the HTTP upgrade, then records frames. */
-  #frames(from: string, to: string, connection: number): (chunk: Buffer) => void {
-    let pending = new Uint8Array(0);
-    let upgraded = false;
-    return (chunk) => {
-      const at = wallClock();
-      const bytes = new Uint8Array(pending.length + chunk.length);
-      bytes.set(pending);
-      bytes.set(chunk, pending.length);
-      let offset = 0;
-      if (!upgraded) {
-        const end = Buffer.from(bytes).indexOf('\r\n\r\n');
-        if (end < 0) {
-          pending = bytes;
-          return;
-        }
-        upgraded = true;
-        offset = end + 4;
-      }
-      for (;;) {
-        if (bytes.length - offset < 2) break;
-        const masked = ((bytes[offset + 1] as number) & 0x80) !== 0;
-        let length = (bytes[offset + 1] as number) & 0x7f;
-        let header = 2;
-        if (length === 126) {
-          if (bytes.length - offset < 4) break;
-          length = ((bytes[offset + 2] as number) << 8) | (bytes[offset + 3] as number);
-          header = 4;
-        } else if (length === 127) {
-          if (bytes.length - offset < 10) break;
-          length = Number(new DataView(bytes.buffer, bytes.byteOffset + offset + 2, 8).getBigUint64(0));
-          header = 10;
-        }
-        if (masked) header += 4;
-        if (bytes.length - offset < header + length) break;
-        this.messages.push({ at, from, to, connection, bytes: length });
-        offset += header + length;
-      }
-      pending = bytes.slice(offset);
-    };
-  }
-
-  /** The address of the tap on `from` → `to`, if there is one. */
+  /** The address of the TLS tap on `from` → `to`, if there is one. */
   tapped(from: string, to: string): Endpoint | undefined {
-    const tap = this.#taps.get(`${from}\u0000${to}`);
-    return tap && GlobalObserver.#address(tap.server);
+    const port = this.#ports.get(GlobalObserver.#key('tls', from, to));
+    return port === undefined ? undefined : { host: '127.0.0.1', port };
   }
 
-  /** The packets seen on every link, in time order, given the geometry's packet length. */
+  /** Fetches everything recorded so far into `records` and `messages`. */
+  async collect(): Promise<void> {
+    const child = this.#child;
+    if (!child?.connected) return;
+    const response = await new Promise<Extract<TapResponse, { type: 'records' }>>((resolve) => {
+      this.#collecting = resolve;
+      child.send({ type: 'collect' } satisfies TapRequest);
+    });
+    this.records = response.records;
+    this.messages = response.messages;
+  }
+
+  /** The packets seen on every TLS link, in time order, given the geometry's packet length. */
   packets(packetLength: number): LinkPacket[] {
     const seen = new Map<number, number>();
     const packets: LinkPacket[] = [];
@@ -183,7 +123,7 @@ export class GlobalObserver {
     return packets.sort((a, b) => a.at - b.at);
   }
 
-  /** Plaintext bytes each connection carried, in the sending direction. */
+  /** Plaintext bytes each TLS connection carried, in the sending direction. */
   connections(): { from: string; to: string; bytes: number }[] {
     const totals = new Map<number, { from: string; to: string; bytes: number }>();
     for (const { connection, from, to, bytes } of this.records) {
@@ -194,64 +134,66 @@ export class GlobalObserver {
     return [...totals.values()];
   }
 
+  /** Collects the records, then closes every tap and the tap process. */
   async close(): Promise<void> {
-    await Promise.all(
-      [...this.#taps.values()].map(async (tap) => {
-        for (const socket of tap.sockets) socket.destroy();
-        tap.server.close();
-        await once(tap.server, 'close');
-      }),
-    );
-    this.#taps.clear();
-  }
-
-  static #address(server: Server): Endpoint {
-    return { host: '127.0.0.1', port: (server.address() as AddressInfo).port };
-  }
-
-  #relay(tap: Tap, inbound: Socket, from: string, to: string, target: () => Endpoint | undefined): void {
-    const destination = target();
-    if (!destination) {
-      inbound.destroy();
-      return;
+    const child = this.#child;
+    if (!child) return;
+    await this.collect();
+    this.#child = undefined;
+    if (child.connected) {
+      const exited = once(child, 'exit');
+      child.send({ type: 'close' } satisfies TapRequest);
+      await exited;
     }
-    const connection = this.#connections++;
-    const outbound = connect(destination.port, destination.host);
-    tap.sockets.add(inbound).add(outbound);
-    let pending = new Uint8Array(0);
-    inbound.on('data', (chunk: Buffer) => {
-      const at = wallClock();
-      const bytes = new Uint8Array(pending.length + chunk.length);
-      bytes.set(pending);
-      bytes.set(chunk, pending.length);
-      let offset = 0;
-      while (bytes.length - offset >= RECORD_HEADER) {
-        const length = ((bytes[offset + 3] as number) << 8) | (bytes[offset + 4] as number);
-        if (bytes.length - offset < RECORD_HEADER + length) break;
-        // Records this short are TLS alerts (close_notify: 2 bytes), which end a connection and carry no data.
-        if (bytes[offset] === APPLICATION_DATA && length - RECORD_OVERHEAD >= MIN_DATA_RECORD) {
-          this.records.push({ at, from, to, connection, bytes: length - RECORD_OVERHEAD });
-        }
-        offset += RECORD_HEADER + length;
-      }
-      pending = bytes.slice(offset);
-      outbound.write(chunk);
+  }
+
+  static #key(kind: 'tls' | 'ws', from: string, to: string): string {
+    return `${kind}\u0000${from}\u0000${to}`;
+  }
+
+  async #open(
+    kind: 'tls' | 'ws',
+    from: string,
+    to: string,
+    target: () => Endpoint | undefined,
+  ): Promise<Endpoint> {
+    const key = GlobalObserver.#key(kind, from, to);
+    const known = this.#ports.get(key);
+    if (known !== undefined) return { host: '127.0.0.1', port: known };
+    this.#targets.set(key, target);
+    const child = this.#process();
+    const port = await new Promise<number>((resolve) => {
+      this.#tapping.set(key, resolve);
+      child.send({ type: 'tap', key, kind, from, to } satisfies TapRequest);
     });
-    outbound.on('data', (chunk) => inbound.write(chunk));
-    GlobalObserver.#pair(tap, inbound, outbound);
+    this.#ports.set(key, port);
+    return { host: '127.0.0.1', port };
   }
 
-  /** Either socket's end or error ends the other. */
-  static #pair(tap: Tap, inbound: Socket, outbound: Socket): void {
-    for (const [a, b] of [
-      [inbound, outbound],
-      [outbound, inbound],
-    ] as const) {
-      a.on('error', () => b.destroy());
-      a.on('close', () => {
-        tap.sockets.delete(a);
-        b.destroy();
-      });
-    }
+  #process(): ChildProcess {
+    if (this.#child) return this.#child;
+    const child = fork(TAP_PROCESS, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.on('message', (message: TapResponse) => {
+      switch (message.type) {
+        case 'tapped':
+          this.#tapping.get(message.key)?.(message.port);
+          this.#tapping.delete(message.key);
+          return;
+        case 'target': {
+          const endpoint = this.#targets.get(message.key)?.();
+          child.send({ type: 'target', id: message.id, ...endpoint } satisfies TapRequest);
+          return;
+        }
+        case 'records':
+          this.#collecting?.(message);
+          this.#collecting = undefined;
+          return;
+      }
+    });
+    this.#child = child;
+    return child;
   }
 }

@@ -36,7 +36,8 @@ async function run(mixing: 'rounds' | 'off'): Promise<ExperimentResult> {
         `latency p50 ${report.latency.p50.toFixed(0)} ms p99 ${report.latency.p99.toFixed(0)} ms; ` +
         `packets per second per client ${result.observedRate.toFixed(2)} (λ ${BASE.rate}); ` +
         `conversations identified by intersection ${report.conversations.identified}/${report.conversations.total}; ` +
-        `bytes per connection beyond whole packets: ${result.residues.join(', ')}`,
+        `bytes per connection beyond whole packets: ${result.residues.join(', ')}; ` +
+        `event-loop delay p99 ${result.eventLoopDelayP99Ms.toFixed(0)} ms`,
     );
     return result;
   } finally {
@@ -71,12 +72,24 @@ test('with round-based mixing, the timing attacker does no better than chance', 
   );
 });
 
-test('with mixing turned off, the same attacker links nearly every message', async () => {
-  const result = await run('off');
+/** Above this event-loop delay the process was starved of CPU and the timestamps blur (see docs/privacy.md). */
+const STARVED_MS = 100;
+
+test('with mixing turned off, the same attacker links nearly every message', async (t) => {
+  // On a machine busy with other processes the run is repeated, and skipped (visibly) if it stays starved.
+  let result = await run('off');
+  for (let retry = 0; retry < 2 && result.eventLoopDelayP99Ms > STARVED_MS; retry++)
+    result = await run('off');
   const { report } = result;
   assertOnePacketSize(result);
   assert.equal(result.delivered, result.queued, 'every real message delivered');
   assert.ok(report.messages >= 40, `enough messages to judge (${report.messages})`);
+  if (result.eventLoopDelayP99Ms > STARVED_MS) {
+    t.skip(
+      `the machine starved this process (event-loop delay p99 ${result.eventLoopDelayP99Ms.toFixed(0)} ms)`,
+    );
+    return;
+  }
   assert.ok(report.successRate >= 0.6, `attacker linked only ${report.successRate.toFixed(3)}`);
   assert.ok(report.successRate > report.chance + report.margin, 'far above chance');
 });

@@ -104,6 +104,7 @@ before(async () => {
     }),
   );
   measured = { ...measured, to: wallClock() };
+  await observer.collect();
 });
 
 after(async () => {
