@@ -108,57 +108,78 @@ export async function startUp(
   };
   if (start.bundle !== 'lazy') app().catch(() => {}); // awaited below; must not be unhandled meanwhile
 
-  const network = await startNetwork({
-    dataDir,
-    layers: LAYERS,
-    nodesPerLayer: options.nodesPerLayer,
-    roundMs: options.roundMs,
-    batchSize: options.batchSize,
-    sendRate: options.sendRate,
-    postgres: options.postgres,
-    singleProcess: options.singleProcess,
-    logLevel: options.logLevel,
-    step: report.step,
-    logger,
-  });
+  // The web server listens first, so a port in use is reported before anything else starts; it answers
+  // 503 for the configuration and the relays until the network is up.
+  let network: RunningNetwork | undefined;
+  const started = (): RunningNetwork => {
+    if (network === undefined) throw new Error('the network is still starting');
+    return network;
+  };
   let web: WebServer;
   try {
-    if (start.bundle !== 'lazy') await app();
-    const config = (): WebConfig => ({
-      version: WEB_CONFIG_VERSION,
-      directoryPath: '/directory',
-      authorityPublicKeys: network.authorityPublicKeys,
-      gatewayPath: '/ws/gateway',
-      deliveryPath: network.delivery === undefined ? null : '/ws/delivery',
-      geometry: network.geometry,
-      privacy: options.privacy,
-    });
     web = await startWebServer({
       host: options.host,
       port: options.port,
       webRoot: resolve(ROOT, 'web'),
       app,
-      config,
-      upstreams: () => network.upstreams(),
+      config: (): WebConfig => ({
+        version: WEB_CONFIG_VERSION,
+        directoryPath: '/directory',
+        authorityPublicKeys: started().authorityPublicKeys,
+        gatewayPath: '/ws/gateway',
+        deliveryPath: started().delivery === undefined ? null : '/ws/delivery',
+        geometry: started().geometry,
+        privacy: options.privacy,
+      }),
+      upstreams: () => started().upstreams(),
+      ready: () => network !== undefined,
       logger,
     });
   } catch (error) {
-    await network.close();
+    if ((error as { code?: unknown }).code === 'EADDRINUSE') {
+      throw new ConfigError('invalid_value', `port: ${options.port} is in use; choose another with --port`);
+    }
+    throw error;
+  }
+  try {
+    network = await startNetwork({
+      dataDir,
+      layers: LAYERS,
+      nodesPerLayer: options.nodesPerLayer,
+      roundMs: options.roundMs,
+      batchSize: options.batchSize,
+      sendRate: options.sendRate,
+      postgres: options.postgres,
+      singleProcess: options.singleProcess,
+      logLevel: options.logLevel,
+      step: report.step,
+      logger,
+    });
+  } catch (error) {
+    await web.close();
+    throw error;
+  }
+  const running = network;
+  try {
+    if (start.bundle !== 'lazy') await app();
+  } catch (error) {
+    await web.close();
+    await running.close();
     throw error;
   }
   report.line('');
   report.line(
-    statusTable([...network.rows(), { role: 'web app', address: web.url, detail: 'open it in two windows' }]),
+    statusTable([...running.rows(), { role: 'web app', address: web.url, detail: 'open it in two windows' }]),
   );
-  report.line(`  ${network.summary()}`);
+  report.line(`  ${running.summary()}`);
   report.line('');
   report.line(readyLine(web.url));
   return {
     web,
-    network,
+    network: running,
     close: async () => {
       await web.close();
-      await network.close();
+      await running.close();
     },
   };
 }

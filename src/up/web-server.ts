@@ -41,6 +41,8 @@ export interface WebServerOptions {
   readonly app: () => Promise<Uint8Array>;
   readonly config: () => WebConfig;
   readonly upstreams: () => Upstreams;
+  /** False while the network behind is starting: the configuration and relays answer 503 meanwhile. */
+  readonly ready?: () => boolean;
   readonly logger: Logger;
 }
 
@@ -170,7 +172,10 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    if (path === '/' || path === '/index.html') {
+    const needsNetwork = path === '/config.json' || path.startsWith(DIRECTORY_PREFIX);
+    if (needsNetwork && options.ready?.() === false) {
+      sendJson(response, 503, { error: 'starting', message: 'umbra is starting; try again in a moment' });
+    } else if (path === '/' || path === '/index.html') {
       sendBytes(response, 'text/html; charset=utf-8', indexHtml);
     } else if (path === '/app.js') {
       sendBytes(response, 'text/javascript; charset=utf-8', await options.app());
@@ -198,6 +203,10 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
+      if (options.ready?.() === false) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        return;
+      }
       const path = new URL(request.url ?? '/', 'http://localhost').pathname;
       const upstreams = options.upstreams();
       const target =

@@ -27,6 +27,7 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 const STEP_MS = 90_000;
+const SIGN_UP_MS = 180_000;
 
 function passphrase(handle: string): string {
   return `${handle} passphrase, long enough`;
@@ -38,7 +39,25 @@ async function signUp(page: Page, url: string, handle: string): Promise<void> {
   await page.getByLabel('Passphrase', { exact: true }).fill(passphrase(handle));
   await page.getByLabel('Passphrase again').fill(passphrase(handle));
   await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByTestId('whoami').waitFor({ state: 'attached', timeout: STEP_MS });
+  // Argon2id and post-quantum key generation run in JavaScript here: on a busy machine this is the slow step.
+  const outcome = await Promise.race([
+    page
+      .getByTestId('whoami')
+      .waitFor({ state: 'attached', timeout: SIGN_UP_MS })
+      .then(
+        () => 'ok',
+        () => 'timed out',
+      ),
+    page
+      .getByText('Could not create the account')
+      .waitFor({ timeout: SIGN_UP_MS })
+      .then(
+        () => 'refused',
+        () => 'timed out',
+      ),
+  ]);
+  if (outcome !== 'ok')
+    throw new Error(`${handle} could not sign up: ${await page.locator('.status').innerText()}`);
 }
 
 function message(page: Page, text: string) {

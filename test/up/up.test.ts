@@ -4,12 +4,18 @@
  * the database; Ctrl-C (SIGINT) stops everything, exits 0 and leaves no child process behind.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import { startUmbraUp } from './umbra-up.ts';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 test('umbra up starts, serves the app, restarts on its data, and stops cleanly on SIGINT', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'umbra-up-'));
@@ -46,6 +52,24 @@ test('umbra up starts, serves the app, restarts on its data, and stops cleanly o
     }
     assert.deepEqual(second.descendants(), []);
   } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a port in use is refused at once with exit code 2', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const { port } = blocker.address() as AddressInfo;
+  const dataDir = await mkdtemp(join(tmpdir(), 'umbra-up-port-'));
+  try {
+    const result = spawnSync(process.execPath, [CLI, 'up', '--data-dir', dataDir, '--port', String(port)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, new RegExp(`port: ${port} is in use`));
+  } finally {
+    blocker.close();
     await rm(dataDir, { recursive: true, force: true });
   }
 });
