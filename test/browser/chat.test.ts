@@ -62,6 +62,21 @@ function composerPrivacy(page: Page) {
   return page.locator('.composer [data-testid=privacy]');
 }
 
+/** Waits for the composer's indicator to read `label`; a timeout reports the reason the page shows. */
+async function waitForPrivacy(page: Page, label: string): Promise<void> {
+  try {
+    await composerPrivacy(page).filter({ hasText: label }).waitFor({ timeout: STEP_MS });
+  } catch (error) {
+    const shown = await composerPrivacy(page)
+      .innerText()
+      .catch(() => '?');
+    const reason = await composerPrivacy(page)
+      .getAttribute('title')
+      .catch(() => '?');
+    throw new Error(`expected ${label}, the page shows ${shown}: ${reason}`, { cause: error });
+  }
+}
+
 async function send(page: Page, text: string): Promise<void> {
   await page.getByTestId('composer').fill(text);
   await page.getByTestId('send').click();
@@ -111,7 +126,7 @@ if (!existsSync(CHROMIUM)) {
 
       // The gateway goes away: red, Send disabled, the typed text kept.
       await up.command('stop gateway', /gateway stopped/);
-      await composerPrivacy(alice).filter({ hasText: '🔴 No privacy' }).waitFor({ timeout: STEP_MS });
+      await waitForPrivacy(alice, '🔴 No privacy');
       const kept = 'typed while the gateway was down';
       await alice.getByTestId('composer').fill(kept);
       assert.equal(await alice.getByTestId('send').isDisabled(), true);
@@ -122,7 +137,7 @@ if (!existsSync(CHROMIUM)) {
 
       // It comes back: green again, the message goes, and Bob sees it exactly once.
       await up.command('start gateway', /gateway started/);
-      await composerPrivacy(alice).filter({ hasText: '🟢 Full privacy' }).waitFor({ timeout: STEP_MS });
+      await waitForPrivacy(alice, '🟢 Full privacy');
       await alice.getByTestId('send').click();
       await message(bob, kept).waitFor({ timeout: STEP_MS });
       await send(bob, 'got it');

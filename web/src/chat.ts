@@ -191,7 +191,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     renderList();
     const conversation = session.conversations().find((candidate) => candidate.id === conversationId);
     if (conversation === undefined) {
-      replace(pane, h('p', { class: 'empty' }, 'This conversation is gone.'));
+      replace(pane, h('p', { class: 'empty' }, 'You are no longer in this conversation.'));
       return;
     }
     messagesList = h('ol', {
@@ -403,6 +403,8 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
           break;
         case 'conversations':
           renderList();
+          if (current !== undefined && !session.conversations().some((c) => c.id === current)) open(current);
+          else renderMessages();
           break;
         case 'message':
           if (event.message.conversationId === current) renderMessages();

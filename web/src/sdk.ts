@@ -122,11 +122,8 @@ class ClientSession implements Session {
 
   async send(conversationId: string, text: string): Promise<void> {
     const conversation = this.#conversation(conversationId);
-    const sending = conversation.send({ text });
-    // The SDK stores the message (queued) before it tries the carrier: show it at once.
-    queueMicrotask(() => this.#emit({ type: 'conversations' }));
     try {
-      await sending;
+      await conversation.send({ text });
     } catch (error) {
       if (error instanceof ClientError && KEPT_REASONS.has(error.reason)) return;
       throw error;
