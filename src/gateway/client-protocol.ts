@@ -17,18 +17,22 @@
  *    above its rate limit (token bucket, `welcome.sendRate` per second, `welcome.burst`) it drops the packet
  *    and answers a non-fatal `rate_limited` error. A client sending at the network document's
  *    `clientSendRate` never reaches it.
- * 3. Receive `item`s: every packet that ended at this gateway for the client's inbox — a forward payload
- *    (`message`: a packet whose last hop named the inbox, e.g. another client's message or the client's own
- *    loop cover; open it with `decodeForwardPayload`) or a SURB reply (`reply`: the still-enciphered reply
- *    payload and its SURB id; open it with `Sphinx.decryptSurbPayload` and the keys kept for that id).
- *    Items are pushed on arrival, and every waiting one right after `welcome`, in sequence order, at most
- *    256 unacknowledged at a time (more follow as acks come).
- * 4. Send `ack` with the sequence numbers of items it has stored: the gateway deletes them. Items not
+ * 3. Receive one downstream **frame** per tick of the gateway's downstream clock (`welcome.downstreamRate`
+ *    frames per second, from the moment of the welcome): the next waiting `item`, or else `padding`, which
+ *    the client discards. Items and padding encode to exactly `ClientProtocol.frameLength` bytes whatever
+ *    they carry, so an observer of the link sees one size at one rate, whether items arrive or not. An item
+ *    is a forward payload (`message`: a packet whose last hop named the inbox, e.g. another client's message
+ *    or the client's own loop cover; open it with `decodeForwardPayload`) or a SURB reply (`reply`: the
+ *    still-enciphered reply payload and its SURB id; open it with `Sphinx.decryptSurbPayload` and the keys
+ *    kept for that id). Items go in sequence order, at most 256 unacknowledged at a time (padding fills the
+ *    ticks until acks come). Nothing is pushed on arrival: an item waits for the next tick.
+ * 4. Send `ack` with the sequence numbers of items it has stored: the gateway deletes them (sequence 0 names
+ *    no item: a client pads its acks to a fixed count with it, so their size says nothing). Items not
  *    acknowledged are pushed again on the next connection (the client de-duplicates by sequence number or by
  *    content); they expire 72 hours after arrival.
  *
  * A non-fatal `inbox_full` error tells the owner that items were refused because its inbox was at its quota
- * (`welcome.dropped` counts those refused while it was away). One connection per inbox: a newer `hello` for
+ * (`welcome.dropped` counts those refused while it was away); it takes the place of a frame on a tick. One connection per inbox: a newer `hello` for
  * the same inbox closes the older connection.
  */
 import { blake2b } from '@noble/hashes/blake2.js';
@@ -40,6 +44,7 @@ import {
   encode,
   enumeration,
   fixedBytes,
+  type Reader,
   struct,
   taggedUnion,
   u8,
@@ -47,12 +52,13 @@ import {
   u64,
   utf8String,
   vectorOf,
+  type Writer,
 } from '../codec/index.ts';
 import { assertBytes, concatBytes, utf8 } from '../crypto/bytes.ts';
-import type { GatewayErrorReason } from '../errors.ts';
+import { ArgumentError, CodecError, type GatewayErrorReason } from '../errors.ts';
 import { type Geometry, NODE_ID_LENGTH, RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/geometry.ts';
 
-export const CLIENT_PROTOCOL_VERSION = 1;
+export const CLIENT_PROTOCOL_VERSION = 2;
 /** The HTTP path of the gateway's WebSocket endpoint. */
 export const CLIENT_PROTOCOL_PATH = '/v1/client';
 export const INBOX_SECRET_LENGTH = 32;
@@ -60,6 +66,8 @@ export const GEOMETRY_HASH_LENGTH = 32;
 /** At most this many sequence numbers in one `ack`. */
 export const MAX_ACK_SEQUENCES = 1024;
 export const MAX_ERROR_MESSAGE_BYTES = 256;
+/** Sequence numbers start at 1: 0 in an `ack` names no item (the client's padding). */
+export const NO_SEQUENCE = 0n;
 
 const INBOX_CONTEXT = utf8('umbra gateway inbox v1\n');
 
@@ -94,6 +102,36 @@ const errorReason = enumeration(u8, {
   closed: 7,
 } satisfies Record<ClientProtocolErrorReason, number>);
 
+/**
+ * `codec`'s encoding followed by zeros up to exactly `length` bytes: every downstream frame has one size.
+ * The decoder refuses nonzero padding, so each frame has one encoding.
+ */
+function padded<T>(codec: Codec<T>, length: number): Codec<T> {
+  return {
+    encode(writer: Writer, value: T) {
+      const start = writer.length;
+      codec.encode(writer, value);
+      const used = writer.length - start;
+      if (used > length) throw new ArgumentError('value', `encodes to more than ${length} bytes`);
+      writer.bytes(new Uint8Array(length - used));
+    },
+    decode(reader: Reader): T {
+      const start = reader.remaining;
+      const value = codec.decode(reader);
+      const used = start - reader.remaining;
+      if (used > length) throw new CodecError('too_long', `a frame holds ${length} bytes`);
+      if (reader.fixed(length - used).some((byte) => byte !== 0))
+        throw new CodecError('invalid_value', 'nonzero frame padding');
+      return value;
+    },
+  };
+}
+
+/** Bytes of a downstream frame after its tag: an item with the largest content (a SURB reply). */
+function frameBodyLength(geometry: Geometry): number {
+  return 8 + 8 + 1 + SURB_ID_LENGTH + geometry.payloadTagLength + geometry.forwardPayloadLength;
+}
+
 function clientCodecs(geometry: Geometry) {
   const hello = struct({
     version: u8,
@@ -122,6 +160,8 @@ function gatewayCodecs(geometry: Geometry) {
     /** Packets per second allowed, in thousandths, and the burst above it. */
     sendRate: u32,
     burst: u32,
+    /** Downstream frames per second, in thousandths: one per tick, an item or padding. */
+    downstreamRate: u32,
   });
   const content = taggedUnion(enumeration(u8, { message: 1, reply: 2 }), {
     /** The forward payload of a packet whose last hop named this inbox. */
@@ -132,18 +172,29 @@ function gatewayCodecs(geometry: Geometry) {
       payload: fixedBytes(geometry.payloadTagLength + geometry.forwardPayloadLength),
     }),
   });
-  const item = struct({
-    sequence: u64,
-    /** Unix milliseconds at which the gateway stored it. */
-    receivedAt: u64,
-    content,
-  });
+  const body = frameBodyLength(geometry);
+  const item = padded(
+    struct({
+      sequence: u64,
+      /** Unix milliseconds at which the gateway stored it. */
+      receivedAt: u64,
+      content,
+    }),
+    body,
+  );
+  /** A tick with no item: all zeros, discarded by the client. */
+  const padding = padded(struct({}), body);
   const error = struct({
     reason: errorReason,
     fatal: bool,
     message: utf8String(MAX_ERROR_MESSAGE_BYTES),
   });
-  return taggedUnion(enumeration(u8, { welcome: 1, item: 2, error: 3 }), { welcome, item, error });
+  return taggedUnion(enumeration(u8, { welcome: 1, item: 2, error: 3, padding: 4 }), {
+    welcome,
+    item,
+    error,
+    padding,
+  });
 }
 
 export type ClientMessage = CodecValue<ReturnType<typeof clientCodecs>>;
@@ -185,12 +236,20 @@ export class ClientProtocol {
     return decode(this.#gateway, bytes);
   }
 
+  /** The length of every downstream frame (`item` or `padding`), whatever it carries. */
+  get frameLength(): number {
+    return 1 + frameBodyLength(this.geometry);
+  }
+
   /** The largest message either side sends: what a WebSocket endpoint should accept, no more. */
   get maxMessageLength(): number {
-    const { packetLength, payloadTagLength, forwardPayloadLength } = this.geometry;
-    const item = 1 + 8 + 8 + 1 + SURB_ID_LENGTH + payloadTagLength + forwardPayloadLength;
     const ack = 1 + 4 + 8 * MAX_ACK_SEQUENCES;
-    return Math.max(1 + packetLength, item, ack, 1 + 1 + 1 + 4 + MAX_ERROR_MESSAGE_BYTES);
+    return Math.max(
+      1 + this.geometry.packetLength,
+      this.frameLength,
+      ack,
+      1 + 1 + 1 + 4 + MAX_ERROR_MESSAGE_BYTES,
+    );
   }
 }
 
@@ -201,6 +260,9 @@ export function helloMessage(geometry: Geometry, inboxSecret: Uint8Array): Clien
     value: { version: CLIENT_PROTOCOL_VERSION, geometryHash: geometry.hash(), inboxSecret },
   };
 }
+
+/** The frame of a tick with no item. */
+export const PADDING_FRAME: GatewayMessage = { kind: 'padding', value: {} };
 
 /** An `error` message; `fatal` ones are followed by the gateway closing the connection. */
 export function errorMessage(

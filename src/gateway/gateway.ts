@@ -8,10 +8,13 @@
  *   over a pinned TLS link, honouring a requested node delay. A client packet that would end here is dropped:
  *   every packet a client sends must cross the mix layers.
  * - **Exit.** A link listener takes packets from the last mix layer (and from other gateways, for SURB
- *   replies whose first hop they are). A final hop naming a client inbox is stored (inbox-store.ts) and
- *   pushed if the owner is connected; a SURB reply likewise; a final hop naming a service is collected into
+ *   replies whose first hop they are). A final hop naming a client inbox is stored (inbox-store.ts); a SURB
+ *   reply likewise; a final hop naming a service is collected into
  *   its request (service-framing.ts), handed to the service, and the response sent back through the SURBs the
  *   request carried; a final hop with no recipient (a mix's dummy, a client's drop cover) is dropped.
+ * - **Downstream.** Nothing is pushed on arrival. On every tick of one downstream clock (`downstreamRate`
+ *   ticks per second) each connected client gets exactly one frame of one size: its next waiting item, or
+ *   padding. What its link shows is then the same whether replies and messages arrive or not.
  *
  * Keys rotate with the directory's epochs as a mix node's do (current key, the previous one during the grace
  * period); every unwrap's replay tag goes through the persistent replay filter, committed before anything the
@@ -51,7 +54,9 @@ import {
   errorMessage,
   type GatewayMessage,
   type InboxContent,
+  type InboxItem,
   inboxId,
+  PADDING_FRAME,
 } from './client-protocol.ts';
 import {
   DEFAULT_INBOX_IDLE_MS,
@@ -87,8 +92,10 @@ export interface GatewayLimits {
   readonly serviceTimeoutMs: number;
   /** Longest node delay a packet may ask of this gateway. */
   readonly maxDelayMs: number;
-  /** Items pushed to a client and not yet acknowledged, at most. */
+  /** Items sent to a client and not yet acknowledged, at most. */
   readonly pushWindow: number;
+  /** Downstream frames per second to each client: one per tick, an item or padding. */
+  readonly downstreamRate: number;
   /** Incomplete service requests kept, and their bytes, and for how long. */
   readonly maxPendingRequests: number;
   readonly maxPendingRequestBytes: number;
@@ -105,6 +112,7 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   serviceTimeoutMs: DEFAULT_SERVICE_TIMEOUT_MS,
   maxDelayMs: 60_000,
   pushWindow: 256,
+  downstreamRate: 10,
   maxPendingRequests: 4_096,
   maxPendingRequestBytes: 64 * 1024 * 1024,
   requestMaxAgeMs: 120_000,
@@ -136,8 +144,10 @@ export interface GatewayOptions {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 const HOUSEKEEPING_MS = 1_000;
 const EXPIRY_EVERY = 60;
-/** At most one rate_limited notice per second per client. */
+/** At most one rate_limited, and one inbox_full, notice per second per client. */
 const NOTICE_INTERVAL_MS = 1_000;
+/** Items read from the store at once for one client's downstream ticks. */
+const READ_AHEAD = 16;
 /** Reasons a packet is dropped (the `reason` label of gateway_dropped_total). */
 type DropReason =
   | 'malformed'
@@ -177,10 +187,17 @@ interface ClientSession {
   readonly bucket: TokenBucket;
   inbox: Uint8Array | undefined;
   key: string;
-  /** Highest sequence number pushed on this connection. */
+  /** Highest sequence number read for this connection. */
   sentUpTo: bigint;
+  /** Read from the store, waiting for their ticks. */
+  ready: InboxItem[];
+  /** The store may hold items after `sentUpTo` (set by arrivals, acks and the hello). */
+  more: boolean;
   readonly inFlight: Set<bigint>;
   lastNotice: number;
+  /** Items were refused for a full inbox: say so on a tick, in place of a frame. */
+  full: boolean;
+  lastFullNotice: number;
 }
 
 interface Pending {
@@ -227,6 +244,7 @@ export class Gateway {
   #epoch = -1;
   #refreshing: Promise<void> | undefined;
   #housekeeping: NodeJS.Timeout | undefined;
+  #downstream: NodeJS.Timeout | undefined;
   #ticks = 0;
   #stopping: Promise<void> | undefined;
 
@@ -266,6 +284,10 @@ export class Gateway {
     const { id, geometry, dataDir, clientListen, clientTls } = options;
     if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
       throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
+    }
+    const rate = options.limits?.downstreamRate;
+    if (rate !== undefined && !(Number.isFinite(rate) && rate > 0 && rate <= 1_000_000)) {
+      throw new ConfigError('invalid_value', 'downstreamRate must be a positive number of frames per second');
     }
     if (!clientTls && !isLoopback(clientListen.host)) {
       throw new ConfigError(
@@ -376,6 +398,7 @@ export class Gateway {
     this.#clientAddress = { host: clientListen.host, port };
     this.#housekeeping = setInterval(() => this.#housekeep(), HOUSEKEEPING_MS);
     this.#housekeeping.unref();
+    this.#scheduleDownstream(performance.now(), 0);
     logger.info('gateway listening', {
       linkPort: this.#links.address.port,
       clientPort: port,
@@ -388,6 +411,7 @@ export class Gateway {
   async #shutdown(): Promise<void> {
     const { logger } = this.#options;
     clearInterval(this.#housekeeping);
+    clearTimeout(this.#downstream);
     for (const session of this.#clients) this.#fail(session, 'closed', 'the gateway is stopping');
     this.#wss?.close();
     if (this.#http) await closeServer(this.#http);
@@ -405,6 +429,7 @@ export class Gateway {
 
   async #release(): Promise<void> {
     clearInterval(this.#housekeeping);
+    clearTimeout(this.#downstream);
     await this.#egress.close();
     this.#replay.close();
     this.#store.close();
@@ -420,8 +445,12 @@ export class Gateway {
       inbox: undefined,
       key: '',
       sentUpTo: 0n,
+      ready: [],
+      more: false,
       inFlight: new Set(),
       lastNotice: Number.NEGATIVE_INFINITY,
+      full: false,
+      lastFullNotice: Number.NEGATIVE_INFINITY,
     };
     if (this.#stopping || this.#clients.size >= maxClients) {
       this.#fail(session, 'closed', this.#stopping ? 'the gateway is stopping' : 'the gateway is full');
@@ -491,7 +520,8 @@ export class Gateway {
         const deleted = this.#store.ack(inbox, message.value.sequences);
         this.#metrics.acked.inc(deleted);
         for (const sequence of message.value.sequences) session.inFlight.delete(sequence);
-        this.#pushMore(session);
+        // The window may have room again; the next tick reads on.
+        session.more = true;
         return;
       }
     }
@@ -521,7 +551,7 @@ export class Gateway {
     session.key = key;
     this.#sessions.set(key, session);
     const { pending, dropped } = this.#store.open(inbox);
-    const { inboxQuota, itemTtlMs, sendRate, burst } = this.#limits;
+    const { inboxQuota, itemTtlMs, sendRate, burst, downstreamRate } = this.#limits;
     this.#send(session, {
       kind: 'welcome',
       value: {
@@ -534,22 +564,83 @@ export class Gateway {
         itemTtlSeconds: Math.floor(itemTtlMs / 1000),
         sendRate: Math.round(sendRate * 1000),
         burst,
+        downstreamRate: Math.round(downstreamRate * 1000),
       },
     });
-    this.#pushMore(session);
+    // Waiting items follow on the downstream ticks, like any other.
+    session.more = pending > 0;
   }
 
-  /** Pushes stored items the client has not been sent, up to the window of unacknowledged ones. */
-  #pushMore(session: ClientSession): void {
-    const inbox = session.inbox;
-    if (!inbox || this.#sessions.get(session.key) !== session) return;
-    const room = this.#limits.pushWindow - session.inFlight.size;
-    if (room <= 0) return;
-    for (const item of this.#store.items(inbox, session.sentUpTo, room)) {
-      session.sentUpTo = item.sequence;
+  // Downstream: one frame per client per tick.
+
+  /**
+   * Ticks at `start + n / downstreamRate`, each timer set from the schedule rather than from the last
+   * callback, so late callbacks do not lower the rate the welcome announced.
+   */
+  #scheduleDownstream(start: number, tick: number): void {
+    const periodMs = 1000 / this.#limits.downstreamRate;
+    const next = tick + 1;
+    this.#downstream = setTimeout(
+      () => {
+        this.#downstreamTick();
+        // A stalled event loop skips the ticks it missed instead of sending them in a burst.
+        const due = Math.max(next, Math.floor((performance.now() - start) / periodMs));
+        this.#scheduleDownstream(start, due);
+      },
+      Math.max(0, start + next * periodMs - performance.now()),
+    );
+    this.#downstream.unref();
+  }
+
+  #downstreamTick(): void {
+    if (this.#stopping) return;
+    for (const session of this.#sessions.values()) {
+      try {
+        this.#sendFrame(session);
+      } catch (error) {
+        this.#options.logger.error('downstream frame failed', { message: String(error) });
+        this.#fail(session, 'closed', 'the gateway could not read the inbox');
+      }
+    }
+  }
+
+  /** The tick's frame: an inbox_full notice if one is due, else the next item, else padding. */
+  #sendFrame(session: ClientSession): void {
+    const now = performance.now();
+    if (session.full && now - session.lastFullNotice >= NOTICE_INTERVAL_MS) {
+      session.full = false;
+      session.lastFullNotice = now;
+      this.#send(
+        session,
+        errorMessage('inbox_full', `the inbox holds its quota of ${this.#store.quota} items`, false),
+      );
+      return;
+    }
+    const item = this.#nextItem(session);
+    if (item) {
       session.inFlight.add(item.sequence);
       this.#send(session, { kind: 'item', value: item });
+      this.#metrics.frames.inc(1, { kind: 'item' });
+    } else {
+      this.#send(session, PADDING_FRAME);
+      this.#metrics.frames.inc(1, { kind: 'padding' });
     }
+  }
+
+  /** The next stored item the client has not been sent, within the window of unacknowledged ones. */
+  #nextItem(session: ClientSession): InboxItem | undefined {
+    const inbox = session.inbox;
+    if (!inbox) return undefined;
+    if (session.ready.length === 0 && session.more) {
+      const room = this.#limits.pushWindow - session.inFlight.size;
+      if (room <= 0) return undefined;
+      const limit = Math.min(room, READ_AHEAD);
+      session.ready = this.#store.items(inbox, session.sentUpTo, limit);
+      const last = session.ready[session.ready.length - 1];
+      if (last) session.sentUpTo = last.sequence;
+      session.more = session.ready.length === limit;
+    }
+    return session.ready.shift();
   }
 
   #send(session: ClientSession, message: GatewayMessage): void {
@@ -672,27 +763,21 @@ export class Gateway {
     return undefined;
   }
 
-  /** Stores a batch's inbox items in one transaction, then tells their connected owners. */
+  /** Stores a batch's inbox items in one transaction; their connected owners get them on the next ticks. */
   #deliver(deliveries: readonly { inbox: Uint8Array; content: InboxContent }[]): void {
     const results = this.#store.putMany(deliveries);
-    const owners = new Set<ClientSession>();
     results.forEach((result, index) => {
       const { inbox, content } = deliveries[index] as { inbox: Uint8Array; content: InboxContent };
       const owner = this.#sessions.get(toHex(inbox));
       if (result === 'unknown_inbox' || result === 'inbox_full') {
         this.#drop(result);
-        if (owner && result === 'inbox_full') {
-          this.#send(
-            owner,
-            errorMessage('inbox_full', `the inbox holds its quota of ${this.#store.quota} items`, false),
-          );
-        }
+        // Told on a tick, not now: the notice's timing must not show when items arrive.
+        if (owner && result === 'inbox_full') owner.full = true;
         return;
       }
       this.#metrics.stored.inc(1, { kind: content.kind });
-      if (owner) owners.add(owner);
+      if (owner) owner.more = true;
     });
-    for (const owner of owners) this.#pushMore(owner);
   }
 
   // Services.
@@ -935,6 +1020,11 @@ function createMetrics(registry: MetricsRegistry) {
       help: 'Time a service took to answer.',
       labelNames: ['service'],
       buckets: DURATION_BUCKETS,
+    }),
+    frames: registry.counter({
+      name: 'gateway_downstream_frames_total',
+      help: 'Downstream frames sent to clients, by kind (item or padding).',
+      labelNames: ['kind'],
     }),
     replies: registry.counter({ name: 'gateway_replies_total', help: 'Reply packets sent through SURBs.' }),
     linkDropped: registry.counter({

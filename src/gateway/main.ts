@@ -77,6 +77,13 @@ export const GATEWAY_OPTIONS = {
     max: 100_000,
     description: 'packets/s one client may send (default: twice the document’s clientSendRate)',
   },
+  downstreamRate: {
+    type: 'number',
+    min: 0.001,
+    max: 100_000,
+    description:
+      'frames/s sent to each client, an inbox item or padding (default: twice the document’s clientSendRate)',
+  },
   clientBurst: {
     type: 'integer',
     default: DEFAULT_GATEWAY_LIMITS.burst,
@@ -121,7 +128,7 @@ export interface GatewayConfig {
   /** PEM certificate and key for `wss://`. */
   readonly clientTls?: { readonly cert: string; readonly key: string };
   readonly services: ReadonlyMap<string, RequestHandler>;
-  /** Unset limits take `DEFAULT_GATEWAY_LIMITS`; the client rate defaults to 2 × the document's λ. */
+  /** Unset limits take `DEFAULT_GATEWAY_LIMITS`; the client and downstream rates default to 2 × the document's λ. */
   readonly limits?: Partial<GatewayLimits>;
   readonly pollMs?: number;
   readonly startupTimeoutMs?: number;
@@ -166,7 +173,11 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayHandle
     epochs: view,
     graceMs: parameters.keyGracePeriodMs,
     services: config.services,
-    limits: { sendRate: Math.max(2 * parameters.clientSendRate, 1), ...config.limits },
+    limits: {
+      sendRate: Math.max(2 * parameters.clientSendRate, 1),
+      downstreamRate: Math.max(2 * parameters.clientSendRate, 1),
+      ...config.limits,
+    },
     metrics,
     logger,
   });
@@ -240,6 +251,7 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
     maxClients: options.maxClients,
     serviceTimeoutMs: options.serviceTimeoutMs,
     ...(options.clientRate === undefined ? {} : { sendRate: options.clientRate }),
+    ...(options.downstreamRate === undefined ? {} : { downstreamRate: options.downstreamRate }),
   };
   return {
     dataDir: options.dataDir,

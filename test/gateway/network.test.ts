@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
 import type { NetworkDocument } from '../../src/directory/document.ts';
-import { helloMessage } from '../../src/gateway/client-protocol.ts';
+import { CLIENT_PROTOCOL_VERSION, helloMessage } from '../../src/gateway/client-protocol.ts';
 import { replyCapacity } from '../../src/gateway/service-framing.ts';
 import { Geometry } from '../../src/sphinx/index.ts';
 import { eventually, gatewayNode, metric, RawClient, until } from './support.ts';
@@ -210,7 +210,10 @@ describe('gateways in a 3-layer network', () => {
     const version = client();
     const hello = helloMessage(net.geometry, version.secret);
     await assert.rejects(
-      version.connect(url(0), { kind: 'hello', value: { ...hello.value, version: 2 } } as typeof hello),
+      version.connect(url(0), {
+        kind: 'hello',
+        value: { ...hello.value, version: CLIENT_PROTOCOL_VERSION + 1 },
+      } as typeof hello),
       /unsupported_version/,
     );
 

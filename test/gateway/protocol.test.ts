@@ -1,7 +1,8 @@
 // The client ↔ gateway WebSocket protocol and the service framing: every message round-trips, sizes follow
 // the geometry, an inbox id is bound to its secret, requests and replies split and reassemble over the
 // geometry's capacities (with SURB-only fragments and the too_large fallback), the reassembler's bounds hold,
-// and hostile bytes — random, truncated, mutated — only ever produce CodecError.
+// and hostile bytes — random, truncated, mutated — only ever produce CodecError. Every downstream frame
+// (message item, reply item, padding) encodes to one length, and a frame with nonzero padding is refused.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -14,6 +15,7 @@ import {
   type GatewayMessage,
   helloMessage,
   inboxId,
+  PADDING_FRAME,
 } from '../../src/gateway/client-protocol.ts';
 import {
   DELIVERY_SERVICE,
@@ -90,6 +92,7 @@ describe('client protocol', () => {
           itemTtlSeconds: 259_200,
           sendRate: 4000,
           burst: 8,
+          downstreamRate: 4000,
         },
       },
       {
@@ -111,6 +114,7 @@ describe('client protocol', () => {
           },
         },
       },
+      PADDING_FRAME,
       errorMessage('rate_limited', 'over 4 packets/s', false),
       errorMessage('wrong_geometry', 'this gateway speaks another geometry', true),
     ];
@@ -133,6 +137,56 @@ describe('client protocol', () => {
     );
   });
 
+  test('every downstream frame — message, reply or padding — has one length; its padding must be zero', () => {
+    const frames: GatewayMessage[] = [
+      {
+        kind: 'item',
+        value: {
+          sequence: 1n,
+          receivedAt: 2n,
+          content: { kind: 'message', value: { payload: randomBytes(geometry.forwardPayloadLength) } },
+        },
+      },
+      {
+        kind: 'item',
+        value: {
+          sequence: 2n ** 64n - 1n,
+          receivedAt: 3n,
+          content: {
+            kind: 'reply',
+            value: {
+              surbId: randomBytes(16),
+              payload: randomBytes(geometry.payloadTagLength + geometry.forwardPayloadLength),
+            },
+          },
+        },
+      },
+      PADDING_FRAME,
+    ];
+    const encoded = frames.map((frame) => protocol.encodeGatewayMessage(frame));
+    assert.deepEqual(
+      encoded.map((bytes) => bytes.length),
+      [protocol.frameLength, protocol.frameLength, protocol.frameLength],
+    );
+    // The reply, the largest content, fills its frame; a message item and padding end in zeros.
+    assert.equal(
+      protocol.frameLength,
+      1 + 8 + 8 + 1 + 16 + geometry.payloadTagLength + geometry.forwardPayloadLength,
+    );
+    encoded.forEach((bytes, index) => {
+      assert.deepEqual(protocol.decodeGatewayMessage(bytes), frames[index]);
+    });
+    const [message, , padding] = encoded as [Uint8Array, Uint8Array, Uint8Array];
+    assert.deepEqual(padding.subarray(1), new Uint8Array(protocol.frameLength - 1));
+    for (const frame of [message, padding]) {
+      const tampered = frame.slice();
+      tampered[tampered.length - 1] = 1;
+      assert.throws(() => protocol.decodeGatewayMessage(tampered), CodecError);
+      assert.throws(() => protocol.decodeGatewayMessage(frame.subarray(0, frame.length - 1)), CodecError);
+      assert.throws(() => protocol.decodeGatewayMessage(Uint8Array.from([...frame, 0])), CodecError);
+    }
+  });
+
   test('the hello carries the geometry hash; an inbox id is bound to its secret', () => {
     const secret = randomBytes(32);
     const hello = protocol.decodeClientMessage(protocol.encodeClientMessage(helloMessage(geometry, secret)));
@@ -153,9 +207,18 @@ describe('client protocol', () => {
       protocol.encodeClientMessage(helloMessage(geometry, randomBytes(32))),
       protocol.encodeClientMessage({ kind: 'ack', value: { sequences: [5n] } }),
       protocol.encodeGatewayMessage(errorMessage('inbox_full', 'full', false)),
+      protocol.encodeGatewayMessage(PADDING_FRAME),
+      protocol.encodeGatewayMessage({
+        kind: 'item',
+        value: {
+          sequence: 9n,
+          receivedAt: 9n,
+          content: { kind: 'message', value: { payload: randomBytes(geometry.forwardPayloadLength) } },
+        },
+      }),
     ];
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+      fc.property(fc.uint8Array({ maxLength: protocol.frameLength + 8 }), (bytes) => {
         onlyCodecErrors(() => protocol.decodeClientMessage(bytes));
         onlyCodecErrors(() => protocol.decodeGatewayMessage(bytes));
       }),
@@ -172,6 +235,7 @@ describe('client protocol', () => {
           onlyCodecErrors(() => protocol.decodeClientMessage(mutated));
           onlyCodecErrors(() => protocol.decodeGatewayMessage(mutated));
           onlyCodecErrors(() => protocol.decodeClientMessage(mutated.subarray(0, at % mutated.length)));
+          onlyCodecErrors(() => protocol.decodeGatewayMessage(mutated.subarray(0, at % mutated.length)));
         },
       ),
       { numRuns: 2000 },

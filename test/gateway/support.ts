@@ -87,6 +87,8 @@ export class RawClient {
   readonly secret = randomBytes(32);
   readonly inbox = inboxId(this.secret);
   readonly items: InboxItem[] = [];
+  /** Every downstream frame in order of arrival: an item or padding, with its length on the wire. */
+  readonly frames: { readonly kind: 'item' | 'padding'; readonly bytes: number }[] = [];
   readonly errors: Extract<GatewayMessage, { kind: 'error' }>['value'][] = [];
   readonly protocol: ClientProtocol;
   readonly sphinx: Sphinx;
@@ -127,8 +129,11 @@ export class RawClient {
     socket.on('message', (data: Buffer) => {
       const message = this.protocol.decodeGatewayMessage(new Uint8Array(data));
       if (message.kind === 'welcome') this.welcome = message.value;
-      else if (message.kind === 'item') this.items.push(message.value);
-      else this.errors.push(message.value);
+      else if (message.kind === 'error') this.errors.push(message.value);
+      else {
+        this.frames.push({ kind: message.kind, bytes: data.length });
+        if (message.kind === 'item') this.items.push(message.value);
+      }
     });
     socket.on('close', () => {
       this.closed = true;

@@ -1,6 +1,7 @@
 /**
  * The mixnet client's connection to its gateway: one WebSocket speaking the client protocol of
- * src/gateway/client-protocol.ts (hello → welcome, packets out, inbox items in, acks out). It uses the
+ * src/gateway/client-protocol.ts (hello → welcome, packets out, one downstream frame per gateway tick in —
+ * an inbox item or padding, which is discarded — and acks out). It uses the
  * platform's global `WebSocket` (browsers, Node ≥ 22), so the carrier runs unchanged in both. Opening
  * resolves once the gateway's `welcome` arrives and rejects with `CarrierError('unreachable')` when the
  * socket fails, the gateway refuses the hello, or no welcome comes in time.
@@ -17,6 +18,8 @@ import type { CarrierClock } from './poisson.ts';
 
 export interface GatewayHandlers {
   readonly onItem: (item: InboxItem) => void;
+  /** A padding frame: a gateway tick with no item. Nothing to do but count it. */
+  readonly onPadding: () => void;
   /** A non-fatal error message (rate_limited, inbox_full); fatal ones close the connection. */
   readonly onError: (error: ProtocolErrorMessage) => void;
   /** The connection ended after it had opened; `reason` is for people. */
@@ -104,9 +107,11 @@ export class GatewayConnection {
           else if (message.value.fatal)
             connection.#end(`the gateway closed: ${message.value.reason}`, handlers);
           else handlers.onError(message.value);
-        } else if (connection) {
-          handlers.onItem(message.value);
-        }
+        } else if (!connection) {
+          // Frames come only after the welcome; before it the gateway is out of step.
+          fail('the gateway sent a frame before its welcome');
+        } else if (message.kind === 'item') handlers.onItem(message.value);
+        else handlers.onPadding();
       });
       socket.addEventListener('error', () => fail('gateway unreachable'));
       socket.addEventListener('close', () => {

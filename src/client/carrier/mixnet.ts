@@ -14,6 +14,9 @@
  *   within its timeout is sent again whole, over fresh paths, with fresh SURBs and a fresh request id,
  *   with doubling timeouts; the first complete response settles the request, later ones are discarded, so
  *   the caller sees each response exactly once;
+ * - downstream, the gateway sends one frame of one size per tick of its own clock (an inbox item or padding,
+ *   docs/gateway.md); padding is discarded. Acks ride the upstream ticks, always `ACK_SLOTS` sequence
+ *   numbers long, so neither their timing nor their size shows how many items came;
  * - no fallback: while the gateway or a valid network document is missing, status says why and requests
  *   wait (connecting) or fail with `CarrierError('unreachable')` (down).
  *
@@ -33,6 +36,7 @@ import {
   INBOX_SECRET_LENGTH,
   type InboxItem,
   inboxId,
+  NO_SEQUENCE,
   type ProtocolErrorMessage,
 } from '../../gateway/client-protocol.ts';
 import {
@@ -73,6 +77,11 @@ const MAX_PENDING_REPLIES = 64;
 const MAX_PENDING_REPLY_BYTES = 8 * 1024 * 1024;
 /** Most SURBs a request carries because the previous response was large. */
 const MAX_SURB_HINT = 8;
+/**
+ * Sequence numbers in every ack, padded with `NO_SEQUENCE`; more wait for the next tick. The gateway's
+ * downstream rate is twice λ by default, so a tick has two items to acknowledge on average.
+ */
+export const ACK_SLOTS = 8;
 
 export type PacketKind = 'real' | 'loop' | 'drop';
 
@@ -118,6 +127,8 @@ export interface MixnetCarrierStats {
   readonly loops: LoopStats;
   /** Packets the gateway reported dropping over its rate limit. */
   readonly rateLimited: number;
+  /** Downstream frames received from the gateway: inbox items, and padding (discarded). */
+  readonly received: { readonly items: number; readonly padding: number };
   /** λ in packets per second, from the network document; undefined until one is held. */
   readonly ratePerSecond: number | undefined;
   /** The epoch of the network document held. */
@@ -249,6 +260,7 @@ export class MixnetCarrier implements Carrier {
   readonly #perSecond = new Map<number, Record<PacketKind, number>>();
   #retransmissions = 0;
   #rateLimited = 0;
+  readonly #received = { items: 0, padding: 0 };
   #loopsSent = 0;
   #loopsReturned = 0;
   #loopsLost = 0;
@@ -379,6 +391,7 @@ export class MixnetCarrier implements Carrier {
         lastRoundTripMs: this.#lastLoopRoundTrip,
       },
       rateLimited: this.#rateLimited,
+      received: { ...this.#received },
       ratePerSecond: this.#scheduler?.ratePerSecond,
       epoch: this.#document?.epoch,
       retransmitTimeoutMs: Math.round(this.#baseRetransmitMs()),
@@ -570,6 +583,9 @@ export class MixnetCarrier implements Carrier {
         timeoutMs: GATEWAY_OPEN_TIMEOUT_MS,
         handlers: {
           onItem: (item) => this.#onItem(item),
+          onPadding: () => {
+            this.#received.padding++;
+          },
           onError: (error) => this.#onGatewayError(error),
           onClose: (reason) => this.#onGatewayClosed(reason),
         },
@@ -636,8 +652,8 @@ export class MixnetCarrier implements Carrier {
     const connection = this.#connection;
     if (!connection?.isOpen) return;
     try {
-      connection.sendAck(this.#acks);
-      this.#acks = [];
+      const acks = this.#acks.splice(0, ACK_SLOTS);
+      connection.sendAck([...acks, ...Array.from({ length: ACK_SLOTS - acks.length }, () => NO_SEQUENCE)]);
       this.#expireLoops();
       const real = this.#queue.shift();
       if (real) {
@@ -860,6 +876,7 @@ export class MixnetCarrier implements Carrier {
   // Receiving.
 
   #onItem(item: InboxItem): void {
+    this.#received.items++;
     this.#acks.push(item.sequence);
     const { content } = item;
     if (content.kind === 'message') this.#onMessage(content.value.payload);

@@ -4,10 +4,12 @@
 // a response larger than the SURBs sent (too_large, then more SURBs); cover traffic at rate λ with nothing
 // to send, loops returning; a dead mix node (loss measured by loops, requests still answered exactly once
 // through retransmission over fresh paths); gateway killed and restarted; no valid document; timeout,
-// abort and close.
+// abort and close. Downstream: padding frames are discarded and counted apart from items and from the
+// packets the carrier sent; every ack has one length whatever it acknowledges.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import {
+  ACK_SLOTS,
   MixnetCarrier,
   type MixnetCarrierOptions,
   type TrafficSecond,
@@ -105,6 +107,22 @@ describe('MixnetCarrier', () => {
     assert.equal(sent.real, 0);
     // What the gateway received is exactly what the carrier reports sending.
     await until(() => gateway.received.length >= sent.loop + sent.drop, 'packets to arrive');
+  });
+
+  test('padding frames are discarded and counted apart; every ack has one length, whatever it acknowledges', async () => {
+    const { gateway, carrier } = await setup();
+    await until(() => carrier.stats().loops.returned >= 3, 'loops back');
+    for (let i = 0; i < 20; i++) gateway.pad();
+    await until(() => carrier.stats().received.padding === 20, 'the padding counted');
+    // Padding opens nothing and breaks nothing: every returned loop came as an item, requests still work.
+    assert.deepEqual(await carrier.request(randomBytes(50)).then((bytes) => bytes.length), 50);
+    const { received, loops } = carrier.stats();
+    assert.equal(received.padding, 20);
+    assert.ok(received.items >= loops.returned + 1, 'loops and the reply came as items');
+    assert.equal(loops.lost, 0);
+    // One ack per upstream tick, each ACK_SLOTS sequence numbers long: 1 tag, a 2-byte length, 8 bytes each.
+    await until(() => gateway.ackLengths.length >= 10, 'acks');
+    assert.deepEqual([...new Set(gateway.ackLengths)], [1 + 2 + 8 * ACK_SLOTS]);
   });
 
   test('in virtual time: the per-second packet count is λ whether requests are made or not', async () => {

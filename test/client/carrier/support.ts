@@ -23,6 +23,7 @@ import {
   ClientProtocol,
   type GatewayMessage,
   inboxId,
+  PADDING_FRAME,
 } from '../../../src/gateway/client-protocol.ts';
 import {
   decodeRequestFragment,
@@ -181,7 +182,9 @@ interface Inbox {
 /**
  * The gateway of a TestNetwork (its first gateway, which also hosts the echo service): the real client
  * protocol over a real WebSocket server. Packets go through all their hops at once; `lose` may drop a
- * packet at any hop (a dead node).
+ * packet at any hop (a dead node). Unlike the real gateway it sends items the moment they arrive (the
+ * carrier's logic does not depend on when they come; test/gateway/downstream.test.ts holds the real one to
+ * its one-frame-per-tick discipline), and padding frames when a test calls `pad`.
  */
 export class TestGateway {
   readonly network: TestNetwork;
@@ -190,6 +193,8 @@ export class TestGateway {
   /** Packets received from clients, with their arrival time. */
   readonly received: number[] = [];
   readonly serviceCalls: Uint8Array[] = [];
+  /** The length of every ack message received, in bytes. */
+  readonly ackLengths: number[] = [];
   lose: (hop: Uint8Array) => boolean = () => false;
   handler: (request: Uint8Array) => Promise<Uint8Array> = async (request) => request;
   readonly #inboxes = new Map<string, Inbox>();
@@ -232,6 +237,11 @@ export class TestGateway {
     await once(server, 'close');
   }
 
+  /** Sends one padding frame to every connected client. */
+  pad(): void {
+    for (const inbox of this.#inboxes.values()) if (inbox.socket) this.#send(inbox.socket, PADDING_FRAME);
+  }
+
   count(kind: SeenKind): number {
     return this.seen.filter((entry) => entry.kind === kind).length;
   }
@@ -258,6 +268,7 @@ export class TestGateway {
             itemTtlSeconds: 72 * 3600,
             sendRate: 1_000_000,
             burst: 1000,
+            downstreamRate: 1_000_000,
           },
         });
         for (const item of inbox.items.values()) this.#send(socket, item);
@@ -265,6 +276,7 @@ export class TestGateway {
         this.received.push(performance.now());
         this.#route(message.value.packet, this.id);
       } else if (inbox) {
+        this.ackLengths.push(data.length);
         for (const sequence of message.value.sequences) inbox.items.delete(sequence);
       }
     });
