@@ -145,6 +145,9 @@ function relay(request: Extract<TapRequest, { type: 'tap' }>, inbound: Socket): 
   send({ type: 'target', key: request.key, id });
 }
 
+// An observer that goes away (its test crashed) takes its taps with it.
+process.on('disconnect', () => process.exit(0));
+
 process.on('message', (message: TapRequest) => {
   switch (message.type) {
     case 'tap': {
