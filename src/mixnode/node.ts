@@ -2,12 +2,16 @@
  * A mix node: round-based batch mixing of Sphinx packets, as cMix (Chaum et al., ACNS 2017) mixes and the
  * design brief (§2) describes. The pipeline is ingress (TLS links from the previous layer or the gateways)
  * → crypto engine (worker threads, one per core) → round queue → egress (links to the next hops). Every
- * `periodMs`, on wall-clock boundaries, a round takes at most `batchSize` queued packets (oldest first,
- * honouring each sender's node delay), fills the batch to exactly `batchSize` with the node's own dummy
- * packets — real Sphinx packets over one random node of each later layer to an exit, which drops them —
- * shuffles it with a CSPRNG and sends it all at once. Overflow waits for later rounds; a round that cannot
- * be filled (no dummy route in the document) is held, never sent short. On the wire a node therefore emits
- * `batchSize` packets per round whatever its traffic.
+ * `periodMs`, on wall-clock boundaries, a round takes the queued packets whose sender's node delay has
+ * passed, oldest first: as many whole batches of `batchSize` as it holds, up to `maxBatchesPerRound`; with
+ * fewer than one batch it takes them all and fills the batch to exactly `batchSize` with the node's own
+ * dummy packets — real Sphinx packets over one random node of each later layer to an exit, which drops them.
+ * It shuffles the round with a CSPRNG and sends it all at once. Overflow waits for later rounds; a round
+ * that cannot be filled (no dummy route in the document) is held, never sent short. On the wire a node
+ * therefore emits a whole number of batches per round, at least one, whatever its traffic. Sending more
+ * than one batch is what lets later layers drain: every packet a node sends, dummies included, crosses
+ * them, so a later-layer node receives B per round on average — all it could send if rounds were capped at
+ * one batch (docs/mixnode.md "Round size").
  *
  * Each packet's replay tag is checked and recorded per key epoch in a persistent filter that is committed
  * before the round leaves. Keys rotate with the directory's epochs: the current epoch's key is tried first,
@@ -30,7 +34,13 @@ import { type CryptoEngine, InlineEngine, WorkerPool } from './crypto-engine.ts'
 import { Egress, type Outgoing } from './egress.ts';
 import { type EpochKey, EpochKeyStore } from './epoch-keys.ts';
 import { ReplayFilter } from './replay-filter.ts';
-import { decodeSavedQueue, encodeSavedQueue, type QueuedPacket, RoundQueue } from './round-queue.ts';
+import {
+  decodeSavedQueue,
+  encodeSavedQueue,
+  type QueuedPacket,
+  RoundQueue,
+  roundSize,
+} from './round-queue.ts';
 import { shuffle } from './shuffle.ts';
 import type { DropReason, EpochClock, Logger, Metrics, NodeAddress, Topology } from './types.ts';
 import { buildDummy, type UnwrapOutcome } from './unwrap.ts';
@@ -38,7 +48,7 @@ import { buildDummy, type UnwrapOutcome } from './unwrap.ts';
 export interface RoundParameters {
   /** Length of a round; rounds end on multiples of it in wall-clock time. */
   readonly periodMs: number;
-  /** B: the exact number of packets every round sends. */
+  /** B: every round sends a whole number of batches of exactly this many packets, at least one. */
   readonly batchSize: number;
 }
 
@@ -62,8 +72,13 @@ export interface MixNodeOptions {
   readonly workers?: number;
   /** Longest node delay a sender may ask for; packets asking for more are dropped. Default 60 s. */
   readonly maxDelayMs?: number;
-  /** Bound of the round queue. Default 16 rounds' worth. */
+  /** Bound of the round queue. Default 16 batches' worth. */
   readonly maxQueuedPackets?: number;
+  /**
+   * Most batches one round sends when the queue holds more than one batch of real packets. Default 2:
+   * twice the nominal load of a later-layer node, so its backlogs drain.
+   */
+  readonly maxBatchesPerRound?: number;
 }
 
 /** What one round sent. */
@@ -77,6 +92,7 @@ export interface RoundReport {
 
 const SAVED_QUEUE = 'queue.bin';
 const DEFAULT_MAX_DELAY_MS = 60_000;
+const DEFAULT_MAX_BATCHES_PER_ROUND = 2;
 const MIN_IN_FLIGHT = 256;
 
 function assertInteger(argument: string, value: number, minimum = 1): void {
@@ -97,6 +113,7 @@ export class MixNode {
   readonly #egress: Egress;
   readonly #maxDelayMs: number;
   readonly #maxQueued: number;
+  readonly #maxBatches: number;
   readonly #maxInFlight: number;
   readonly #listeners = new Set<(report: RoundReport) => void>();
   readonly #unwrapping = new Set<Promise<void>>();
@@ -127,6 +144,7 @@ export class MixNode {
     this.#queueStore = new DirectoryStore(join(options.dataDir, 'queue'));
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.#maxQueued = options.maxQueuedPackets ?? 16 * options.round.batchSize;
+    this.#maxBatches = options.maxBatchesPerRound ?? DEFAULT_MAX_BATCHES_PER_ROUND;
     this.#maxInFlight = Math.max(MIN_IN_FLIGHT, 2 * options.round.batchSize);
     this.#egress = new Egress({
       identity: parts.identity,
@@ -137,7 +155,17 @@ export class MixNode {
   }
 
   static async start(options: MixNodeOptions): Promise<MixNode> {
-    const { id, round, graceMs, workers, maxDelayMs, maxQueuedPackets, geometry, dataDir } = options;
+    const {
+      id,
+      round,
+      graceMs,
+      workers,
+      maxDelayMs,
+      maxQueuedPackets,
+      maxBatchesPerRound,
+      geometry,
+      dataDir,
+    } = options;
     if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
       throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
     }
@@ -147,6 +175,7 @@ export class MixNode {
     if (workers !== undefined) assertInteger('workers', workers, 0);
     if (maxDelayMs !== undefined) assertInteger('maxDelayMs', maxDelayMs, 0);
     if (maxQueuedPackets !== undefined) assertInteger('maxQueuedPackets', maxQueuedPackets, round.batchSize);
+    if (maxBatchesPerRound !== undefined) assertInteger('maxBatchesPerRound', maxBatchesPerRound);
 
     const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
     const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
@@ -346,9 +375,10 @@ export class MixNode {
     const { metrics, topology, logger, round } = this.#options;
     const started = performance.now();
     this.#followEpochs();
+    const { batchSize } = round;
     const taken: QueuedPacket[] = [];
     const real: Outgoing[] = [];
-    for (const item of this.#queue.take(Date.now(), round.batchSize)) {
+    for (const item of this.#queue.take(Date.now(), batchSize * this.#maxBatches)) {
       const peer = topology.peer(item.nextHop);
       if (!peer) {
         this.#drop('unknown_next_hop');
@@ -357,7 +387,13 @@ export class MixNode {
       taken.push(item);
       real.push({ packet: item.packet, nextHop: item.nextHop, peer });
     }
-    const dummies = this.#takeDummies(round.batchSize - real.length);
+    const size = roundSize(real.length, batchSize, this.#maxBatches);
+    // Real packets beyond the last whole batch wait, the newest of them, at the head of the queue.
+    if (real.length > size) {
+      this.#queue.restore(taken.splice(size));
+      real.splice(size);
+    }
+    const dummies = this.#takeDummies(size - real.length);
     if (!dummies) {
       this.#queue.restore(taken);
       metrics.increment('mix_rounds_held_total');
@@ -368,7 +404,7 @@ export class MixNode {
     this.#replay.commit();
     this.#egress.send(shuffle([...real, ...dummies]));
     this.#round++;
-    metrics.increment('mix_packets_out_total', round.batchSize);
+    metrics.increment('mix_packets_out_total', size);
     metrics.increment('mix_dummies_total', dummies.length);
     metrics.setGauge('mix_queue_depth', this.#queue.depth);
     metrics.observe('mix_round_duration_seconds', (performance.now() - started) / 1000);

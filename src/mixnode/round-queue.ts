@@ -1,8 +1,9 @@
 /**
  * The queue between unwrapping and the round scheduler: unwrapped packets waiting for a round, each with the
- * time from which it may leave (its arrival plus the delay its sender asked for). A round takes at most its
- * batch size of eligible packets, oldest first; the rest wait for later rounds, so overflow is delayed and
- * never sent unmixed. At shutdown the queue is saved whole, to be reloaded by the next start.
+ * time from which it may leave (its arrival plus the delay its sender asked for), and the rule that sizes a
+ * round (`roundSize`, docs/mixnode.md "Round size"): whole batches of B, at most `maxBatches` of them. A round
+ * takes eligible packets oldest first; the rest wait for later rounds, so overflow is delayed and never sent
+ * unmixed. At shutdown the queue is saved whole, to be reloaded by the next start.
  *
  * Saved form: "UMBRAMQ1" ‖ geometry hash (32) ‖ vector of (eligible-at ms u64 ‖ next hop id (32) ‖ packet),
  * in the codec kit's encoding (RFC 9420 §2.1 vectors).
@@ -17,6 +18,16 @@ export interface QueuedPacket {
   readonly nextHop: Uint8Array;
   /** Milliseconds since the Unix epoch from which the packet may join a round. */
   readonly eligibleAt: number;
+}
+
+/**
+ * How many packets a round sends when `eligible` real packets may leave: B × clamp(⌊eligible / B⌋, 1,
+ * maxBatches). Never less than one batch (dummies top up a short one), and beyond one batch only whole
+ * batches of real packets, so that a node whose inputs arrive at its nominal rate of B per round still
+ * has room to drain a backlog, and the count it sends says only how many whole batches it holds.
+ */
+export function roundSize(eligible: number, batchSize: number, maxBatches: number): number {
+  return batchSize * Math.min(maxBatches, Math.max(1, Math.floor(eligible / batchSize)));
 }
 
 export class RoundQueue {

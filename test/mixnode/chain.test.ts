@@ -1,6 +1,6 @@
 // A three-layer chain of real mix nodes (one per layer) over real TLS links on 127.0.0.1, with a gateway in
 // front and an exit sink behind: real Sphinx packets cross it end to end, and a wire tap in front of every
-// hop after the first sees each node send exactly B packets per round, real and dummy alike.
+// hop after the first sees each node send whole batches of B packets per round, real and dummy alike.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { randomBytes } from '../../src/crypto/random.ts';
@@ -23,7 +23,7 @@ const BATCH = 8;
 const PERIOD_MS = 120;
 const LAYERS = 3;
 
-test('three layers forward real packets end to end, each node sending exactly B per round', async () => {
+test('three layers forward real packets end to end, each node sending whole batches of B per round', async () => {
   const network = new TestNetwork();
   const sink = await Sink.start(network);
   const gateway = new Gateway(network);
@@ -85,8 +85,11 @@ test('three layers forward real packets end to end, each node sending exactly B 
 
     for (const [layer, list] of reports.entries()) {
       assert.ok(
-        list.every((report) => report.real + report.dummies === BATCH),
-        `node ${layer + 1}: B per round`,
+        list.every((report) => {
+          const size = report.real + report.dummies;
+          return (size === BATCH || size === 2 * BATCH) && (report.dummies === 0 || size === BATCH);
+        }),
+        `node ${layer + 1}: one or two batches per round, dummies only topping up one`,
       );
       const real = list.reduce((sum, report) => sum + report.real, 0);
       assert.ok(real >= sent, `node ${layer + 1} forwarded every real packet`);

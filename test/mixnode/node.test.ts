@@ -134,29 +134,52 @@ describe('mixing', () => {
     });
   });
 
-  test('every round sends exactly B, filling with dummies and carrying overflow to later rounds', async () => {
+  test('rounds send whole batches of B, at most two, dummies only topping up one; overflow waits', async () => {
     await withNode({ round: { periodMs: PERIOD_MS, batchSize: 4 } }, async (h) => {
-      h.send(Array.from({ length: 10 }, (_, i) => h.packet(i)));
-      await until(() => h.sink.real.length === 10, 'the ten packets');
+      h.send(Array.from({ length: 22 }, (_, i) => h.packet(i)));
+      await until(() => h.sink.real.length === 22, 'the 22 packets');
       await h.rounds(1);
       assert.deepEqual(
         realIndices(h.sink).sort((a, b) => a - b),
-        Array.from({ length: 10 }, (_, i) => i),
+        Array.from({ length: 22 }, (_, i) => i),
       );
-      assert.ok(h.reports.every((report) => report.real + report.dummies === 4));
+      const sizes = h.reports.map((report) => report.real + report.dummies);
+      assert.ok(
+        sizes.every((size) => size === 4 || size === 8),
+        `one or two batches per round: ${sizes.join()}`,
+      );
+      assert.ok(
+        h.reports.every((report) => report.dummies === (report.real < 4 ? 4 - report.real : 0)),
+        'dummies only fill a round to one batch',
+      );
       const carrying = h.reports.filter((report) => report.real > 0);
-      assert.ok(carrying.length >= 3, `10 packets need 3 rounds of 4, took ${carrying.length}`);
+      assert.ok(carrying.length >= 3, `22 packets need 3 rounds of at most 8, took ${carrying.length}`);
+      assert.ok(
+        h.reports.some((report) => report.real === 8),
+        'a backlog leaves two batches at a time',
+      );
       assert.ok(
         carrying.some((report) => report.queued > 0),
-        'overflow waited in the queue',
+        'overflow beyond two batches waited in the queue',
       );
       assert.ok(
         h.reports.some((report) => report.real === 0 && report.dummies === 4),
-        'idle rounds are dummies',
+        'idle rounds are one batch of dummies',
       );
-      assert.equal(h.metrics.count('mix_packets_out_total'), 4 * h.reports.length);
-      assert.equal(h.metrics.count('mix_dummies_total'), 4 * h.reports.length - 10);
+      const sent = sizes.reduce((sum, size) => sum + size, 0);
+      assert.equal(h.metrics.count('mix_packets_out_total'), sent);
+      assert.equal(h.metrics.count('mix_dummies_total'), sent - 22);
       assert.equal(h.sink.arrivals.length % 4, 0);
+    });
+  });
+
+  test('maxBatchesPerRound bounds a round; with 1 every round is exactly B', async () => {
+    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 4 }, maxBatchesPerRound: 1 }, async (h) => {
+      h.send(Array.from({ length: 10 }, (_, i) => h.packet(i)));
+      await until(() => h.sink.real.length === 10, 'the ten packets');
+      await h.rounds(1);
+      assert.ok(h.reports.every((report) => report.real + report.dummies === 4));
+      assert.ok(h.reports.filter((report) => report.real > 0).length >= 3, '10 packets need 3 rounds of 4');
     });
   });
 
@@ -227,14 +250,14 @@ describe('drop rules', () => {
 describe('lifecycle', () => {
   test('stop() sends the round in progress and saves the queue; the next start sends the rest', async () => {
     await withNode({ round: { periodMs: PERIOD_MS, batchSize: 2 } }, async (h) => {
-      h.send(Array.from({ length: 12 }, (_, i) => h.packet(i)));
-      await until(() => h.node.queueDepth >= 10, 'the packets to queue');
+      h.send(Array.from({ length: 24 }, (_, i) => h.packet(i)));
+      await until(() => h.node.queueDepth >= 16, 'the packets to queue');
       await h.restart();
-      await until(() => h.sink.real.length === 12, 'every packet, once');
+      await until(() => h.sink.real.length === 24, 'every packet, once');
       await h.rounds(1);
       assert.deepEqual(
         realIndices(h.sink).sort((a, b) => a - b),
-        Array.from({ length: 12 }, (_, i) => i),
+        Array.from({ length: 24 }, (_, i) => i),
       );
       assert.ok(
         h.logger.lines.some(
