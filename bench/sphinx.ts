@@ -153,7 +153,7 @@ const breakdown = [
     formatRate(opsPerSecond),
   ]),
   [
-    'the rest: copies, allocation, command decoding (unwrap minus the parts)',
+    'the rest: copies, allocation, command decoding, and the noise of a loaded machine (unwrap minus the parts)',
     Math.max(0, x25519Unwrap - accounted).toFixed(1),
     '',
   ],
