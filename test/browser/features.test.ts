@@ -26,7 +26,7 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-const STEP_MS = 90_000;
+const STEP_MS = 150_000;
 const SIGN_UP_MS = 180_000;
 
 function passphrase(handle: string): string {
