@@ -16,7 +16,8 @@ import { fromHex, toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
-import { createLogger, LOG_LEVELS } from '../ops/logger.ts';
+import { createLogger } from '../ops/logger.ts';
+import { opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/messages.ts';
 import { DEFAULT_PING_INTERVAL_MS, type DeliveryServerHandle, startDeliveryServer } from './server.ts';
@@ -94,22 +95,7 @@ export const DELIVERY_OPTIONS = {
     max: 600_000,
     description: 'WebSocket keep-alive ping interval',
   },
-  opsHost: { type: 'string', default: '127.0.0.1', description: 'address of /metrics and /health' },
-  opsPort: {
-    type: 'integer',
-    min: 0,
-    max: 65_535,
-    description: 'port of /metrics and /health (off if unset)',
-  },
-  logLevel: { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'lowest log level written' },
-  logReveal: { type: 'list', description: 'log fields to show despite the redaction list' },
-  shutdownTimeoutMs: {
-    type: 'integer',
-    default: 10_000,
-    min: 100,
-    max: 300_000,
-    description: 'time allowed for a graceful stop',
-  },
+  ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
 
 export type DeliveryOptions = ConfigOf<typeof DELIVERY_OPTIONS>;
@@ -208,7 +194,7 @@ export async function main(
       purgeIntervalMs: options.purgeIntervalMs,
       pingIntervalMs: options.pingIntervalMs,
       logger,
-      ...(options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } }),
+      ...opsFromOptions(options),
     });
   } catch (error) {
     await store.close();
@@ -220,13 +206,4 @@ export async function main(
   return { server, store, shutdown };
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`umbra delivery: ${error.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`umbra delivery: failed to start: ${(error as Error).message}\n`);
-    process.exit(1);
-  });
-}
+if (import.meta.main) runProcess('umbra delivery', main);

@@ -7,7 +7,8 @@
  */
 import { ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
-import { createLogger, LOG_LEVELS, type Logger } from '../ops/logger.ts';
+import { createLogger, type Logger } from '../ops/logger.ts';
+import { opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
 import { Geometry } from '../sphinx/index.ts';
 import { MAX_LAYERS } from './document.ts';
@@ -77,22 +78,7 @@ export const DIRECTORY_OPTIONS = {
   },
   withSurb: { type: 'boolean', default: true, description: 'forward payloads reserve room for a SURB' },
   hops: { type: 'integer', min: 1, max: 32, description: 'Sphinx hops (default: layers + 2 gateways)' },
-  opsHost: { type: 'string', default: '127.0.0.1', description: 'address of /metrics and /health' },
-  opsPort: {
-    type: 'integer',
-    min: 0,
-    max: 65_535,
-    description: 'port of /metrics and /health (off if unset)',
-  },
-  logLevel: { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'lowest log level written' },
-  logReveal: { type: 'list', description: 'log fields to show despite the redaction list' },
-  shutdownTimeoutMs: {
-    type: 'integer',
-    default: 10_000,
-    min: 100,
-    max: 300_000,
-    description: 'time allowed for a graceful stop',
-  },
+  ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
 
 export type DirectoryOptions = ConfigOf<typeof DIRECTORY_OPTIONS>;
@@ -136,7 +122,7 @@ export function directoryConfig(options: DirectoryOptions, logger: Logger): Dire
       loopCoverShare: options.loopCoverShare,
       keyGracePeriodMs: options.keyGracePeriodMs,
     },
-    ...(options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } }),
+    ...opsFromOptions(options),
     logger,
   };
 }
@@ -168,13 +154,4 @@ export async function main(
   return { directory, shutdown };
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`umbra directory: ${error.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`umbra directory: failed to start: ${(error as Error).message}\n`);
-    process.exit(1);
-  });
-}
+if (import.meta.main) runProcess('umbra directory', main);

@@ -15,11 +15,12 @@ import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
 import {
   type DirectoryLink,
-  DirectorySession,
+  type DirectorySession,
   fetchFirstDocument,
   loadOrCreateNodeIdentity,
 } from '../mixnode/directory-session.ts';
 import { gatewaySenders, NetworkView } from '../mixnode/network-view.ts';
+import { startNodeServices } from '../mixnode/node-process.ts';
 import {
   authorityKeysFromOptions,
   formatAddress,
@@ -28,10 +29,11 @@ import {
 } from '../mixnode/options.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
-import { type HealthStatus, type OpsServer, startOpsServer } from '../ops/http.ts';
+import type { HealthStatus, OpsServer } from '../ops/http.ts';
 import { createLogger, type Logger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
-import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
+import { opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
+import type { Shutdown } from '../ops/shutdown.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
 import { DEFAULT_GATEWAY_LIMITS, Gateway, type GatewayLimits } from './gateway.ts';
 import { DEFAULT_INBOX_QUOTA } from './inbox-store.ts';
@@ -181,32 +183,18 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayHandle
     metrics,
     logger,
   });
-  const session = new DirectorySession({
+  const services = await startNodeServices(gateway, {
     directory,
     identity,
     role: 'gateway',
     layer: 0,
     address: formatAddress(config.advertiseHost ?? config.linkListen.host, gateway.linkAddress.port),
-    tlsFingerprint: gateway.tlsFingerprint,
-    publicKeyFor: (epoch) => gateway.publicKeyFor(epoch),
     view,
     logger,
     metrics,
     ...(config.pollMs === undefined ? {} : { pollMs: config.pollMs }),
+    ops: config.ops,
   });
-  let ops: OpsServer | undefined;
-  try {
-    await session.start();
-    const health = (): { status: HealthStatus; epoch: number } => ({
-      status: session.health(),
-      epoch: view.epochAt(view.now()),
-    });
-    if (config.ops) ops = await startOpsServer({ role: 'gateway', metrics, health, ...config.ops, logger });
-  } catch (error) {
-    await session.stop();
-    await gateway.stop();
-    throw error;
-  }
   logger.info('gateway ready', {
     linkPort: gateway.linkAddress.port,
     clientPort: gateway.clientAddress.port,
@@ -219,14 +207,10 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayHandle
     clientUrl: gateway.clientUrl,
     linkAddress: gateway.linkAddress,
     view,
-    session,
-    ops,
-    health: () => session.health(),
-    async stop() {
-      await session.stop();
-      await gateway.stop();
-      await ops?.close();
-    },
+    session: services.session,
+    ops: services.ops,
+    health: () => services.session.health(),
+    stop: () => services.stop(),
   };
 }
 
@@ -275,7 +259,7 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
     limits,
     pollMs: options.pollMs,
     startupTimeoutMs: options.startupTimeoutMs,
-    ...(options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } }),
+    ...opsFromOptions(options),
     logger,
   };
 }
@@ -294,27 +278,11 @@ export async function main(
   const options = loadConfig(GATEWAY_OPTIONS, argv);
   const logger = createLogger({ role: 'gateway', level: options.logLevel, reveal: options.logReveal });
   const config = gatewayConfig(options, logger);
-  // Installed before the node starts: a signal that comes while it starts stops the process, never
-  // kills it mid-write, and one that comes after it is ready always finds the hook.
-  const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
-  let gateway: Awaited<ReturnType<typeof startGateway>>;
-  try {
-    gateway = await startGateway(config);
-  } catch (error) {
-    shutdown.dispose();
-    throw error;
-  }
-  shutdown.add('gateway', () => gateway.stop());
+  const { handle: gateway, shutdown } = await startUnderShutdown(
+    { name: 'gateway', logger, timeoutMs: options.shutdownTimeoutMs },
+    () => startGateway(config),
+  );
   return { gateway, shutdown };
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`umbra gateway: ${error.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`umbra gateway: failed to start: ${(error as Error).message}\n`);
-    process.exit(1);
-  });
-}
+if (import.meta.main) runProcess('umbra gateway', main);

@@ -14,14 +14,16 @@ import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
-import { type HealthStatus, type OpsServer, startOpsServer } from '../ops/http.ts';
+import type { HealthStatus, OpsServer } from '../ops/http.ts';
 import { createLogger, type Logger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
-import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
-import type { DirectoryLink } from './directory-session.ts';
-import { DirectorySession, fetchFirstDocument, loadOrCreateNodeIdentity } from './directory-session.ts';
+import { opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
+import type { Shutdown } from '../ops/shutdown.ts';
+import type { DirectoryLink, DirectorySession } from './directory-session.ts';
+import { fetchFirstDocument, loadOrCreateNodeIdentity } from './directory-session.ts';
 import { mixSenders, NetworkView } from './network-view.ts';
 import { MixNode } from './node.ts';
+import { startNodeServices } from './node-process.ts';
 import { registryMetrics } from './ops-metrics.ts';
 import { authorityKeysFromOptions, formatAddress, geometryFromOptions, NODE_OPTIONS } from './options.ts';
 import type { NodeAddress } from './types.ts';
@@ -103,32 +105,18 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
     graceMs: parameters.keyGracePeriodMs,
     workers: config.workers ?? availableParallelism(),
   });
-  const session = new DirectorySession({
+  const services = await startNodeServices(node, {
     directory,
     identity,
     role: 'mix',
     layer,
     address: formatAddress(config.advertiseHost ?? config.listen.host, node.address.port),
-    tlsFingerprint: node.tlsFingerprint,
-    publicKeyFor: (epoch) => node.publicKeyFor(epoch),
     view,
     logger,
     metrics,
     ...(config.pollMs === undefined ? {} : { pollMs: config.pollMs }),
+    ops: config.ops,
   });
-  let ops: OpsServer | undefined;
-  try {
-    await session.start();
-    const health = (): { status: HealthStatus; epoch: number } => ({
-      status: session.health(),
-      epoch: view.epochAt(view.now()),
-    });
-    if (config.ops) ops = await startOpsServer({ role: 'mix', metrics, health, ...config.ops, logger });
-  } catch (error) {
-    await session.stop();
-    await node.stop();
-    throw error;
-  }
   logger.info('mix node ready', {
     port: node.address.port,
     nodeId: toHex(id),
@@ -140,14 +128,10 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
     node,
     address: node.address,
     view,
-    session,
-    ops,
-    health: () => session.health(),
-    async stop() {
-      await session.stop();
-      await node.stop();
-      await ops?.close();
-    },
+    session: services.session,
+    ops: services.ops,
+    health: () => services.session.health(),
+    stop: () => services.stop(),
   };
 }
 
@@ -166,7 +150,7 @@ export function mixConfig(options: MixOptions, logger: Logger): MixConfig {
     ...(options.workers === undefined ? {} : { workers: options.workers }),
     pollMs: options.pollMs,
     startupTimeoutMs: options.startupTimeoutMs,
-    ...(options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } }),
+    ...opsFromOptions(options),
     logger,
   };
 }
@@ -185,27 +169,11 @@ export async function main(
   const options = loadConfig(MIX_OPTIONS, argv);
   const logger = createLogger({ role: 'mix', level: options.logLevel, reveal: options.logReveal });
   const config = mixConfig(options, logger);
-  // Installed before the node starts: a signal that comes while it starts stops the process, never
-  // kills it mid-write, and one that comes after it is ready always finds the hook.
-  const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
-  let mix: Awaited<ReturnType<typeof startMix>>;
-  try {
-    mix = await startMix(config);
-  } catch (error) {
-    shutdown.dispose();
-    throw error;
-  }
-  shutdown.add('mix', () => mix.stop());
+  const { handle: mix, shutdown } = await startUnderShutdown(
+    { name: 'mix', logger, timeoutMs: options.shutdownTimeoutMs },
+    () => startMix(config),
+  );
   return { mix, shutdown };
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`umbra mix: ${error.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`umbra mix: failed to start: ${(error as Error).message}\n`);
-    process.exit(1);
-  });
-}
+if (import.meta.main) runProcess('umbra mix', main);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { type AuthorityPublicKeys, parseAuthorityPublicKeys } from '../directory/authority-keys.ts';
 import { CodecError, ConfigError } from '../errors.ts';
 import type { ConfigSchema } from '../ops/config.ts';
-import { LOG_LEVELS } from '../ops/logger.ts';
+import { PROCESS_OPTIONS } from '../ops/process.ts';
 import { Geometry } from '../sphinx/index.ts';
 import { DEFAULT_POLL_MS } from './directory-session.ts';
 
@@ -58,22 +58,7 @@ export const NODE_OPTIONS = {
     max: 600_000,
     description: 'how often the network document is fetched and the registration checked',
   },
-  opsHost: { type: 'string', default: '127.0.0.1', description: 'address of /metrics and /health' },
-  opsPort: {
-    type: 'integer',
-    min: 0,
-    max: 65_535,
-    description: 'port of /metrics and /health (off if unset)',
-  },
-  logLevel: { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'lowest log level written' },
-  logReveal: { type: 'list', description: 'log fields to show despite the redaction list' },
-  shutdownTimeoutMs: {
-    type: 'integer',
-    default: 10_000,
-    min: 100,
-    max: 300_000,
-    description: 'time allowed for a graceful stop',
-  },
+  ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
 
 /** The geometry the four Sphinx options derive; `ConfigError` if they are inconsistent. */
