@@ -19,10 +19,11 @@ import { CodecError } from '../errors.ts';
 import {
   closeServer,
   createHttpServer,
+  hostForUrl,
   listen,
   type OpsServer,
   readBody,
-  startOpsServer,
+  startServiceOps,
 } from '../ops/http.ts';
 import { type Logger, silentLogger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
@@ -63,10 +64,6 @@ export interface DeliveryServerHandle {
   readonly ops: OpsServer | undefined;
   /** Closes every connection and stops serving. The store stays open: close it after. */
   close(): Promise<void>;
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 function toBytes(data: RawData): Uint8Array {
@@ -201,24 +198,19 @@ export async function startDeliveryServer(config: DeliveryServerConfig): Promise
   }
 
   const port = await listen(server, host, config.port ?? 0);
-  let ops: OpsServer | undefined;
-  try {
-    ops =
-      config.ops === undefined
-        ? undefined
-        : await startOpsServer({
-            host: config.ops.host ?? '127.0.0.1',
-            port: config.ops.port,
-            role: 'delivery',
-            metrics,
-            logger,
-            health: () => ({ status: stopping ? 'stopping' : service.healthy ? 'ok' : 'degraded' }),
-          });
-  } catch (error) {
-    await closeServer(server);
-    await service.close();
-    throw error;
-  }
+  const ops = await startServiceOps(
+    config.ops,
+    {
+      role: 'delivery',
+      metrics,
+      logger,
+      health: () => ({ status: stopping ? 'stopping' : service.healthy ? 'ok' : 'degraded' }),
+    },
+    async () => {
+      await closeServer(server);
+      await service.close();
+    },
+  );
   logger.info('delivery service listening', { port, backend: service.store.backend });
 
   return {

@@ -19,11 +19,12 @@ import { CodecError, ConfigError, DirectoryError, type DirectoryErrorReason } fr
 import {
   closeServer,
   createHttpServer,
+  hostForUrl,
   listen,
   type OpsServer,
   readBody,
   sendJson,
-  startOpsServer,
+  startServiceOps,
 } from '../ops/http.ts';
 import { type Logger, silentLogger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
@@ -100,7 +101,7 @@ function parseAllowList(entries: readonly string[]): Uint8Array[] {
 }
 
 function urlOf(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `http://${hostForUrl(host)}:${port}`;
 }
 
 export async function startDirectory(config: DirectoryConfig): Promise<DirectoryHandle> {
@@ -252,23 +253,16 @@ export async function startDirectory(config: DirectoryConfig): Promise<Directory
     void handle(request, response);
   });
   const port = await listen(server, host, config.port ?? 0);
-  let ops: OpsServer | undefined;
-  try {
-    ops =
-      config.ops === undefined
-        ? undefined
-        : await startOpsServer({
-            host: config.ops.host ?? '127.0.0.1',
-            port: config.ops.port,
-            role: 'directory',
-            metrics,
-            logger,
-            health: () => ({ status: 'ok', epoch: authority.currentEpoch() }),
-          });
-  } catch (error) {
-    await closeServer(server);
-    throw error;
-  }
+  const ops = await startServiceOps(
+    config.ops,
+    {
+      role: 'directory',
+      metrics,
+      logger,
+      health: () => ({ status: 'ok', epoch: authority.currentEpoch() }),
+    },
+    () => closeServer(server),
+  );
   logger.info('directory listening', {
     port,
     epoch: authority.currentEpoch(),

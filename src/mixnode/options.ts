@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { type AuthorityPublicKeys, parseAuthorityPublicKeys } from '../directory/authority-keys.ts';
 import { CodecError, ConfigError } from '../errors.ts';
 import type { ConfigSchema } from '../ops/config.ts';
+import { hostForUrl } from '../ops/http.ts';
 import { PROCESS_OPTIONS } from '../ops/process.ts';
 import { Geometry } from '../sphinx/index.ts';
 import { DEFAULT_POLL_MS } from './directory-session.ts';
@@ -111,5 +112,5 @@ export function authorityKeysFromOptions(options: {
 
 /** host:port as the directory expects it (IPv6 in brackets). */
 export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return `${hostForUrl(host)}:${port}`;
 }

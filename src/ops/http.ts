@@ -178,6 +178,29 @@ export function opsEndpoints(
   };
 }
 
+/** A host as it stands in a URL or a host:port address: IPv6 in brackets. */
+export function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * The operator endpoints of a service, at `address` when the operator gave one (else none). If they cannot
+ * start, `undo` stops what the service had started before the error is thrown on.
+ */
+export async function startServiceOps(
+  address: { readonly host?: string; readonly port: number } | undefined,
+  options: Omit<OpsServerOptions, 'host' | 'port'>,
+  undo: () => Promise<void>,
+): Promise<OpsServer | undefined> {
+  if (address === undefined) return undefined;
+  try {
+    return await startOpsServer({ ...options, ...address });
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+}
+
 /** A server with only the operator endpoints, on its own (usually private) address. */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const host = options.host ?? '127.0.0.1';
@@ -186,7 +209,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     if (!endpoints(request, response)) response.writeHead(404).end();
   });
   const port = await listen(server, host, options.port ?? 0);
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `http://${hostForUrl(host)}:${port}`;
   options.logger?.info('operator endpoints listening', { port });
   return { port, url, close: () => closeServer(server) };
 }

@@ -18,11 +18,13 @@ export type { HealthReport, HealthStatus, OpsEndpointOptions, OpsServer, OpsServ
 export {
   closeServer,
   createHttpServer,
+  hostForUrl,
   listen,
   opsEndpoints,
   readBody,
   sendJson,
   startOpsServer,
+  startServiceOps,
 } from './http.ts';
 export type { LogFields, Logger, LoggerOptions, LogLevel } from './logger.ts';
 export {
