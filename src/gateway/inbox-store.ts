@@ -7,11 +7,10 @@
  * when it next connects. Items live until acknowledged or for `ttlMs` (72 hours by default); an inbox whose
  * owner has not connected for `idleMs` is deleted with its items.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { assertBytes } from '../crypto/bytes.ts';
 import { GatewayError } from '../errors.ts';
+import { openDurableSqlite } from '../ops/sqlite.ts';
 import { RECIPIENT_ID_LENGTH } from '../sphinx/geometry.ts';
 import type { InboxContent, InboxItem } from './client-protocol.ts';
 
@@ -97,26 +96,18 @@ export class InboxStore {
 
   /** Opens (creating it and its directory if needed) the store at `path`. */
   static open(path: string, options: InboxStoreOptions = {}): InboxStore {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const db = new DatabaseSync(path);
-    try {
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec(
+    return openDurableSqlite(
+      path,
+      [
         'CREATE TABLE IF NOT EXISTS inboxes (id BLOB PRIMARY KEY, next_sequence INTEGER NOT NULL, ' +
           'dropped INTEGER NOT NULL, last_seen INTEGER NOT NULL) WITHOUT ROWID',
-      );
-      db.exec(
         'CREATE TABLE IF NOT EXISTS items (inbox BLOB NOT NULL, sequence INTEGER NOT NULL, ' +
           'received_at INTEGER NOT NULL, kind INTEGER NOT NULL, surb_id BLOB, payload BLOB NOT NULL, ' +
           'PRIMARY KEY (inbox, sequence)) WITHOUT ROWID',
-      );
-      db.exec('CREATE INDEX IF NOT EXISTS items_received_at ON items (received_at)');
-      return new InboxStore(db, options);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
+        'CREATE INDEX IF NOT EXISTS items_received_at ON items (received_at)',
+      ],
+      (db) => new InboxStore(db, options),
+    );
   }
 
   /**

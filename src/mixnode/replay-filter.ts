@@ -9,11 +9,10 @@
  * Admission is test-and-set in one statement on the primary key, so a duplicate inside the same round is
  * caught as well as one from a past round.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { assertBytes } from '../crypto/bytes.ts';
 import { ArgumentError } from '../errors.ts';
+import { openDurableSqlite } from '../ops/sqlite.ts';
 
 const TAG_LENGTH = 32;
 
@@ -37,19 +36,13 @@ export class ReplayFilter {
 
   /** Opens (creating it and its directory if needed) the filter file at `path`. */
   static open(path: string): ReplayFilter {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const db = new DatabaseSync(path);
-    try {
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec(
+    return openDurableSqlite(
+      path,
+      [
         'CREATE TABLE IF NOT EXISTS seen (epoch INTEGER NOT NULL, tag BLOB NOT NULL, PRIMARY KEY (epoch, tag)) WITHOUT ROWID',
-      );
-      return new ReplayFilter(db);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
+      ],
+      (db) => new ReplayFilter(db),
+    );
   }
 
   /** Records `tag` under `epoch`. False when it was already recorded: the packet is a replay. */

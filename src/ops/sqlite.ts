@@ -1,0 +1,30 @@
+/**
+ * The durable SQLite file (`node:sqlite`) a node keeps its state in (the mix node's replay filter, the
+ * gateway's inboxes): created with its directory (mode 0700) if needed, in WAL mode with `synchronous =
+ * FULL`, so a committed transaction has been fsynced and survives a crash.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+/**
+ * Opens the file at `path`, runs `schema` (idempotent statements) on it and hands it to `wrap`; the file is
+ * closed again if any of that fails.
+ */
+export function openDurableSqlite<T>(
+  path: string,
+  schema: readonly string[],
+  wrap: (db: DatabaseSync) => T,
+): T {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new DatabaseSync(path);
+  try {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = FULL');
+    for (const statement of schema) db.exec(statement);
+    return wrap(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
