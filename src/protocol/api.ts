@@ -2,7 +2,7 @@
  * The typed delivery API (design brief §3, issue #4): what a client can ask of the delivery service, with the
  * results it gets back. The client SDK codes against `DeliveryApi`; `DeliveryClient` (client.ts) implements
  * it over any `Carrier` by encoding each call as one request of the binary protocol (messages.ts) and
- * decoding the response. Results are tagged unions mirroring the store's (src/delivery/store/types.ts):
+ * decoding the response. Results are tagged unions, those of src/delivery/store/types.ts where they match:
  * an expected refusal (a lost commit race, a full quota, a taken handle) is a result, never an exception.
  * Anything else the service refuses (a malformed or unsigned request, a bad signature, an unknown version, an
  * internal failure) rejects with `DeliveryError` whose `reason` is the stable wire code (`DeliveryErrorCode`);
@@ -31,7 +31,41 @@
  *
  * At rest the service keeps handles, routing IDs and mailbox IDs only as keyed hashes (docs/delivery.md).
  */
+import type {
+  ClaimedKeyPackage,
+  KeyPackageCount,
+  KeyPackageUpload,
+  LogPage,
+  LogPost,
+  LogPostResult,
+  MailboxItem,
+  MailboxPost,
+  MailboxPostResult,
+  MessageKind,
+  RegisterResult,
+} from '../delivery/store/types.ts';
 import type { DeliveryErrorReason } from '../errors.ts';
+
+// The items and results the store returns reach the client unchanged.
+export type {
+  ClaimedKeyPackage,
+  Held,
+  KeyPackageCount,
+  KeyPackageUpload,
+  LogEntry,
+  LogPage,
+  LogPost,
+  LogPostResult,
+  MailboxItem,
+  MailboxPost,
+  MailboxPostResult,
+  MessageKind,
+  Posted,
+  QuotaExceeded,
+  RegisterResult,
+  StaleEpoch,
+  TooLarge,
+} from '../delivery/store/types.ts';
 
 /** Handles are 1 to this many bytes of UTF-8, in Unicode NFC, without control characters. */
 export const MAX_HANDLE_BYTES = 64;
@@ -70,10 +104,6 @@ export interface Registration {
   readonly signedAt: number;
 }
 
-export type RegisterResult =
-  | { readonly ok: true; readonly created: boolean }
-  | { readonly ok: false; readonly error: 'handle_taken' };
-
 /** A registered handle: the signed registration (verify it yourself) and what it binds. */
 export interface IdentityInfo {
   readonly identityKey: IdentityKey;
@@ -89,13 +119,6 @@ export type LookupResult =
 
 // ---- key packages ----
 
-export interface KeyPackageUpload {
-  /** Unique per handle (a KeyPackageRef fits); re-uploading a known id changes nothing. */
-  readonly id: Uint8Array;
-  /** The MLSMessage-framed KeyPackage (RFC 9420), opaque to the service. */
-  readonly data: Uint8Array;
-}
-
 export interface PublishKeyPackagesRequest {
   readonly handle: string;
   readonly deviceId: Uint8Array;
@@ -110,84 +133,12 @@ export type PublishResult =
   | { readonly ok: false; readonly error: 'quota_exceeded'; readonly limit: 'key_packages' }
   | { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
 
-export interface ClaimedKeyPackage {
-  readonly deviceId: Uint8Array;
-  readonly id: Uint8Array;
-  readonly data: Uint8Array;
-  /** The device had no one-time KeyPackage left: this one may be handed to others too. */
-  readonly lastResort: boolean;
-}
-
 /** One KeyPackage per device, with the identity it must be authenticated against. */
 export type ClaimResult =
   | ({ readonly ok: true; readonly packages: readonly ClaimedKeyPackage[] } & IdentityInfo)
   | { readonly ok: false; readonly error: 'not_found' };
 
-export interface KeyPackageCount {
-  /** Unclaimed one-time KeyPackages of the device: refill when low. */
-  readonly oneTime: number;
-  readonly lastResort: boolean;
-}
-
 // ---- group logs and mailboxes ----
-
-export type MessageKind = 'commit' | 'application' | 'welcome';
-
-interface PostBase {
-  /** Idempotency key: a retry with the same id returns the first post's sequence number. 1–64 bytes. */
-  readonly messageId: Uint8Array;
-  /** The MLS message sealed under the epoch's outer key and padded to `bucket`. */
-  readonly blob: Uint8Array;
-  /** The padding bucket; stored and returned, never interpreted. */
-  readonly bucket: number;
-}
-
-/**
- * A post to a routing ID. A Welcome names its commit: the service holds it until that commit is accepted,
- * releases it right after it, and drops it if another commit wins.
- */
-export type LogPost =
-  | (PostBase & { readonly kind: 'commit' | 'application' })
-  | (PostBase & { readonly kind: 'welcome'; readonly commitMessageId: Uint8Array });
-
-export type MailboxPost = PostBase;
-
-export interface MailboxItem {
-  readonly seq: number;
-  readonly messageId: Uint8Array;
-  readonly blob: Uint8Array;
-  readonly bucket: number;
-  readonly postedAt: number;
-  readonly expiresAt: number;
-}
-
-export interface LogEntry extends MailboxItem {
-  readonly kind: MessageKind;
-  /** For a Welcome, the commit it belongs to; otherwise null. */
-  readonly commitMessageId: Uint8Array | null;
-}
-
-export interface LogPage {
-  /** Entries with `seq` above the cursor, in order; fewer than asked when no more are readable. */
-  readonly entries: readonly LogEntry[];
-  /** Once the routing ID is closed, the accepted commit's sequence number: fetch it and move on. */
-  readonly winningSeq: number | null;
-}
-
-export type Posted = { readonly ok: true; readonly status: 'stored' | 'duplicate'; readonly seq: number };
-/** A Welcome whose commit is not accepted yet. */
-export type Held = { readonly ok: true; readonly status: 'held' };
-/** The routing ID already accepted a commit (at `winningSeq`): catch up and retry in the new epoch. */
-export type StaleEpoch = { readonly ok: false; readonly error: 'stale_epoch'; readonly winningSeq: number };
-export type QuotaExceeded = {
-  readonly ok: false;
-  readonly error: 'quota_exceeded';
-  readonly limit: 'messages' | 'bytes';
-};
-export type TooLarge = { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
-
-export type LogPostResult = Posted | Held | StaleEpoch | QuotaExceeded | TooLarge;
-export type MailboxPostResult = Posted | QuotaExceeded | TooLarge;
 
 // ---- subscriptions and pushes ----
 

@@ -84,6 +84,7 @@ export type RegisterResult =
 export interface KeyPackageUpload {
   /** Unique per handle (a KeyPackageRef fits). Re-uploading a known id, even a claimed one, changes nothing. */
   readonly id: Uint8Array;
+  /** The MLSMessage-framed KeyPackage (RFC 9420), opaque to the service. */
   readonly data: Uint8Array;
 }
 
@@ -126,7 +127,7 @@ export interface KeyPackageCount {
 export type MessageKind = 'commit' | 'application' | 'welcome';
 
 interface PostBase {
-  /** The poster's idempotency key: a retry with the same id returns the first post's sequence number. */
+  /** The poster's idempotency key (1–64 bytes): a retry with the same id returns the first post's seq. */
   readonly messageId: Uint8Array;
   /** The sealed, padded message. */
   readonly blob: Uint8Array;
@@ -170,7 +171,9 @@ export interface LogPage {
 export type QuotaLimit = 'messages' | 'bytes' | 'key_packages';
 
 export type Posted = { readonly ok: true; readonly status: 'stored' | 'duplicate'; readonly seq: number };
+/** A Welcome whose commit is not accepted yet. */
 export type Held = { readonly ok: true; readonly status: 'held' };
+/** The routing ID already accepted a commit (at `winningSeq`): catch up and retry in the new epoch. */
 export type StaleEpoch = { readonly ok: false; readonly error: 'stale_epoch'; readonly winningSeq: number };
 export type QuotaExceeded = {
   readonly ok: false;
