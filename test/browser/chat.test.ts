@@ -1,8 +1,9 @@
 /**
  * Two people chat in real browsers (Debian's Chromium driven by playwright-core) through a real `umbra up`
  * child process: both sign up, start a conversation, exchange messages both ways over the mixnet under 🟢;
- * the gateway is stopped — 🔴 appears, Send is disabled and a message typed meanwhile stays in the box; the
- * gateway is started again — the message is sent and arrives exactly once. A screenshot of the conversation
+ * the gateway is stopped — 🔴 appears, Send is disabled and a message typed meanwhile stays in the box (the
+ * user asks for it to go when privacy returns); the gateway is started again — the message is sent by itself
+ * and arrives exactly once. A screenshot of the conversation
  * is saved under test-artifacts/ (git-ignored).
  */
 import assert from 'node:assert/strict';
@@ -133,13 +134,18 @@ if (!existsSync(CHROMIUM)) {
       await alice.getByTestId('composer').press('Enter');
       assert.equal(await alice.getByTestId('composer').inputValue(), kept);
       assert.match((await composerPrivacy(alice).getAttribute('title')) ?? '', /mixnet/);
+      // The user asks for it to go once privacy is back; nothing is sent meanwhile.
+      await alice.getByTestId('send-later').click();
+      assert.equal(await alice.getByTestId('send-later').getAttribute('aria-pressed'), 'true');
+      await alice.getByText('This message will be sent when privacy returns').waitFor();
+      assert.equal(await alice.getByTestId('composer').inputValue(), kept);
       await alice.screenshot({ path: join(ARTIFACTS, 'no-privacy.png') });
 
-      // It comes back: green again, the message goes, and Bob sees it exactly once.
+      // It comes back: green again, the kept message goes by itself, and Bob sees it exactly once.
       await up.command('start gateway', /gateway started/);
       await waitForPrivacy(alice, '🟢 Full privacy');
-      await alice.getByTestId('send').click();
       await message(bob, kept).waitFor({ timeout: STEP_MS });
+      assert.equal(await alice.getByTestId('composer').inputValue(), '');
       await send(bob, 'got it');
       await message(alice, 'got it').waitFor({ timeout: STEP_MS });
       assert.equal(await message(bob, kept).count(), 1);

@@ -42,6 +42,8 @@ export interface ChatScreen {
 export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
   let current: string | undefined;
   const drafts = new Map<string, string>();
+  /** Conversations whose draft the user asked to send as soon as privacy returns (this page's memory). */
+  const sendWhenPrivate = new Set<string>();
   const disposers: (() => void)[] = [];
 
   // ── header ──────────────────────────────────────────────────────────────────────────────────────────
@@ -177,7 +179,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
   }
 
   let messagesList: HTMLOListElement | undefined;
-  let composer: { refresh(): void } | undefined;
+  let composer: { refresh(): void; submit(): void } | undefined;
 
   function renderMessages(): void {
     if (current === undefined || messagesList === undefined) return;
@@ -279,10 +281,43 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     );
   }
 
+  /**
+   * Hands a draft to the SDK, which stores it (queued) at once and keeps it until it is sent, so the box is
+   * cleared now; the text comes back only if the message was refused outright.
+   */
+  function submitDraft(
+    conversationId: string,
+    box: { take(): string; restore(text: string): void; report(text: string): void },
+  ): void {
+    const text = box.take();
+    drafts.delete(conversationId);
+    sendWhenPrivate.delete(conversationId);
+    if (text === '') return;
+    session.send(conversationId, text).catch((error: unknown) => {
+      box.report(`Not sent: ${errorText(error)}`);
+      box.restore(text);
+      drafts.set(conversationId, text);
+    });
+  }
+
+  /** Sends the drafts waiting for privacy in every conversation that has it back. */
+  function sendWaitingDrafts(): void {
+    for (const conversationId of [...sendWhenPrivate]) {
+      if (session.privacy(conversationId).level === 'none') continue;
+      if (conversationId === current && composer !== undefined) {
+        composer.submit();
+        continue;
+      }
+      const text = drafts.get(conversationId) ?? '';
+      submitDraft(conversationId, { take: () => text, restore: () => {}, report: () => {} });
+    }
+  }
+
   function composerFor(conversation: ConversationView): {
     element: HTMLElement;
     refresh(): void;
     focus(): void;
+    submit(): void;
   } {
     const indicator = privacyIndicator(session.privacy(conversation.id));
     const input = h('textarea', {
@@ -293,49 +328,70 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     });
     input.value = drafts.get(conversation.id) ?? '';
     const send = h('button', { type: 'submit', class: 'primary', 'data-testid': 'send' }, 'Send');
+    // Shown only on 🔴: nothing is sent now, but the user may ask for the text to go once privacy is back.
+    const later = h(
+      'button',
+      { type: 'button', 'data-testid': 'send-later', 'aria-pressed': 'false', hidden: true },
+      'Send when private again',
+    );
     const status = h('p', { id: 'composer-status', class: 'status', role: 'status' });
     const form = h(
       'form',
       { class: 'composer' },
       h('label', { for: 'composer-input', class: 'visually-hidden' }, 'Message'),
       input,
-      h('div', { class: 'composer-actions' }, indicator.element, send),
+      h('div', { class: 'composer-actions' }, indicator.element, h('span', { class: 'spacer' }), later, send),
       status,
     );
     const refresh = () => {
       const privacy = session.privacy(conversation.id);
       indicator.update(privacy);
       const blocked = privacy.level === 'none';
+      const waiting = sendWhenPrivate.has(conversation.id);
       send.disabled = blocked;
-      status.textContent = blocked
-        ? `Sending is paused: ${privacy.reason}. What you type stays here until privacy returns.`
-        : '';
+      later.hidden = !blocked;
+      later.setAttribute('aria-pressed', String(waiting));
+      status.textContent = !blocked
+        ? ''
+        : waiting
+          ? `Sending is paused: ${privacy.reason}. This message will be sent when privacy returns.`
+          : `Sending is paused: ${privacy.reason}. What you type stays here until privacy returns.`;
     };
-    input.addEventListener('input', () => drafts.set(conversation.id, input.value));
+    input.addEventListener('input', () => {
+      drafts.set(conversation.id, input.value);
+      if (input.value.trim() === '') sendWhenPrivate.delete(conversation.id);
+      refresh();
+    });
     input.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         form.requestSubmit();
       }
     });
+    later.addEventListener('click', () => {
+      if (sendWhenPrivate.has(conversation.id)) sendWhenPrivate.delete(conversation.id);
+      else if (input.value.trim() !== '') sendWhenPrivate.add(conversation.id);
+      refresh();
+    });
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      const text = input.value.trim();
-      if (text === '' || send.disabled) return;
-      // The SDK stores the message (queued) at once and keeps it until it is sent, so the box is cleared
-      // now; it gets the text back only if the message was refused outright.
-      input.value = '';
-      drafts.delete(conversation.id);
-      session.send(conversation.id, text).catch((error: unknown) => {
-        status.textContent = `Not sent: ${errorText(error)}`;
-        if (input.value === '') {
-          input.value = text;
-          drafts.set(conversation.id, text);
-        }
+      if (send.disabled) return;
+      submitDraft(conversation.id, {
+        take: () => {
+          const text = input.value.trim();
+          input.value = '';
+          return text;
+        },
+        restore: (text) => {
+          if (input.value === '') input.value = text;
+        },
+        report: (text) => {
+          status.textContent = text;
+        },
       });
     });
     refresh();
-    return { element: form, refresh, focus: () => input.focus() };
+    return { element: form, refresh, focus: () => input.focus(), submit: () => form.requestSubmit() };
   }
 
   function showSafety(handle: string): void {
@@ -400,6 +456,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
         case 'privacy':
           globalPrivacy.update(session.privacy());
           composer?.refresh();
+          sendWaitingDrafts();
           break;
         case 'conversations':
           renderList();
