@@ -32,6 +32,41 @@ export async function measureAsync(operation: () => Promise<unknown>, runs: numb
   return { opsPerSecond: (runs * 1000) / elapsed, microsecondsPerOp: (elapsed * 1000) / runs };
 }
 
+/** The result of `operation` and the milliseconds it took. */
+export async function time<T>(operation: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now();
+  const result = await operation();
+  return [result, performance.now() - start];
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+/**
+ * `runs` times from the same state: `produce` something (a commit, a message), have `consume` take it (another
+ * member processes or decrypts it). Median milliseconds of each, and the last thing produced.
+ */
+export async function pairedMedians<T>(
+  runs: number,
+  produce: () => Promise<T>,
+  consume: (value: T) => Promise<unknown>,
+): Promise<[number, number, T]> {
+  const produced: number[] = [];
+  const consumed: number[] = [];
+  let last: T | undefined;
+  for (let run = 0; run < runs; run++) {
+    const [value, produceMs] = await time(produce);
+    const [, consumeMs] = await time(() => consume(value));
+    produced.push(produceMs);
+    consumed.push(consumeMs);
+    last = value;
+  }
+  if (last === undefined) throw new Error('runs must be positive');
+  return [median(produced), median(consumed), last];
+}
+
 export function machine(): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   return `${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version} (${process.platform}-${process.arch}); ${new Date().toISOString().slice(0, 10)}`;

@@ -6,7 +6,7 @@
 //
 //   npx node bench/mls-versions.ts [sizes...]      (default: 10 100 500)
 import * as v1 from 'ts-mls';
-import { machine, table, writeResult } from './lib.ts';
+import { machine, median, pairedMedians, table, time, writeResult } from './lib.ts';
 
 const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 const MESSAGE = new Uint8Array(1024).fill(7);
@@ -23,52 +23,6 @@ interface Timings {
   readonly encrypt: number;
   readonly decrypt: number;
   readonly commitBytes: number;
-}
-
-async function time<T>(operation: () => Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const result = await operation();
-  return [result, performance.now() - start];
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
-/** Creates a commit and has another member process it, `runs` times from the same states. */
-async function commitPair(
-  runs: number,
-  create: () => Promise<unknown>,
-  process: (commit: unknown) => Promise<unknown>,
-): Promise<[number, number, unknown]> {
-  const creates: number[] = [];
-  const processes: number[] = [];
-  let last: unknown;
-  for (let run = 0; run < runs; run++) {
-    const [commit, createMs] = await time(create);
-    const [, processMs] = await time(() => process(commit));
-    creates.push(createMs);
-    processes.push(processMs);
-    last = commit;
-  }
-  return [median(creates), median(processes), last];
-}
-
-async function messages(
-  count: number,
-  encrypt: () => Promise<unknown>,
-  decrypt: (message: unknown) => Promise<unknown>,
-): Promise<[number, number]> {
-  const encrypts: number[] = [];
-  const decrypts: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const [message, encryptMs] = await time(encrypt);
-    const [, decryptMs] = await time(() => decrypt(message));
-    encrypts.push(encryptMs);
-    decrypts.push(decryptMs);
-  }
-  return [median(encrypts), median(decrypts)];
 }
 
 async function benchV1(size: number, runs: number): Promise<Timings> {
@@ -119,19 +73,27 @@ async function benchV1(size: number, runs: number): Promise<Timings> {
   const commitWith = (proposals: v1.Proposal[]) => async () =>
     (await v1.createCommit({ state: alice, cipherSuite: cs }, { extraProposals: proposals })).commit;
 
-  const [addCreate, addProcess] = await commitPair(
+  const [addCreate, addProcess] = await pairedMedians(
     runs,
     commitWith([addOf(extra.publicPackage)]),
     processCommit,
   );
   const removeProposal: v1.Proposal = { proposalType: 'remove', remove: { removed: size - 1 } };
-  const [removeCreate, removeProcess] = await commitPair(runs, commitWith([removeProposal]), processCommit);
-  const [updateCreate, updateProcess, updateCommit] = await commitPair(runs, commitWith([]), processCommit);
+  const [removeCreate, removeProcess] = await pairedMedians(
+    runs,
+    commitWith([removeProposal]),
+    processCommit,
+  );
+  const [updateCreate, updateProcess, updateCommit] = await pairedMedians(
+    runs,
+    commitWith([]),
+    processCommit,
+  );
   const removeHasPath = await v1RemoveHasPath(alice, size - 1, cs);
 
   let sender = alice;
   let receiver = bob;
-  const [encrypt, decrypt] = await messages(
+  const [encrypt, decrypt] = await pairedMedians(
     Math.max(20, runs),
     async () => {
       const result = await v1.createApplicationMessage(sender, MESSAGE, cs);
@@ -293,17 +255,21 @@ async function benchV2(api: V2Api, size: number, runs: number): Promise<Timings>
   const commitWith = (proposals: unknown[]) => async () =>
     (await api.createCommit({ context, state: alice, extraProposals: proposals })).commit;
 
-  const [addCreate, addProcess] = await commitPair(
+  const [addCreate, addProcess] = await pairedMedians(
     runs,
     commitWith([addOf(extra.publicPackage)]),
     processCommit,
   );
-  const [removeCreate, removeProcess] = await commitPair(
+  const [removeCreate, removeProcess] = await pairedMedians(
     runs,
     commitWith([removeOf(size - 1)]),
     processCommit,
   );
-  const [updateCreate, updateProcess, updateCommit] = await commitPair(runs, commitWith([]), processCommit);
+  const [updateCreate, updateProcess, updateCommit] = await pairedMedians(
+    runs,
+    commitWith([]),
+    processCommit,
+  );
   // The same removal as a PublicMessage shows whether the commit carries an UpdatePath.
   const { commit: visible } = await api.createCommit({
     context,
@@ -318,7 +284,7 @@ async function benchV2(api: V2Api, size: number, runs: number): Promise<Timings>
 
   let sender = alice;
   let receiver = bob;
-  const [encrypt, decrypt] = await messages(
+  const [encrypt, decrypt] = await pairedMedians(
     Math.max(20, runs),
     async () => {
       const result = await api.createApplicationMessage({ context, state: sender, message: MESSAGE });

@@ -9,7 +9,7 @@ import * as raw from 'ts-mls';
 import { constantTimeEqual, utf8 } from '../src/crypto/bytes.ts';
 import type { AuthenticationService, MlsCredential, StagedCommit, Verified } from '../src/mls/index.ts';
 import { decodeMessage, type Group, Mls, type OuterKind } from '../src/mls/index.ts';
-import { machine, table, writeResult } from './lib.ts';
+import { machine, pairedMedians, table, time, writeResult } from './lib.ts';
 
 const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 const MESSAGE = new Uint8Array(1024).fill(7);
@@ -29,56 +29,6 @@ interface Timings {
   readonly welcomeBytes: number;
   readonly updateBytes: number;
   readonly messageBytes: number;
-}
-
-async function time<T>(operation: () => Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const result = await operation();
-  return [result, performance.now() - start];
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
-/** `runs` times from the same state: create a commit, have another member process it; medians. */
-async function commitPair<C>(
-  runs: number,
-  create: () => Promise<C>,
-  process: (commit: C) => Promise<unknown>,
-): Promise<[number, number, C]> {
-  const creates: number[] = [];
-  const processes: number[] = [];
-  let last: C | undefined;
-  for (let run = 0; run < runs; run++) {
-    const [commit, createMs] = await time(create);
-    const [, processMs] = await time(() => process(commit));
-    creates.push(createMs);
-    processes.push(processMs);
-    last = commit;
-  }
-  if (last === undefined) throw new Error('runs must be positive');
-  return [median(creates), median(processes), last];
-}
-
-async function messages<M>(
-  count: number,
-  encrypt: () => Promise<M>,
-  decrypt: (message: M) => Promise<unknown>,
-): Promise<[number, number, M]> {
-  const encrypts: number[] = [];
-  const decrypts: number[] = [];
-  let last: M | undefined;
-  for (let i = 0; i < count; i++) {
-    const [message, encryptMs] = await time(encrypt);
-    const [, decryptMs] = await time(() => decrypt(message));
-    encrypts.push(encryptMs);
-    decrypts.push(decryptMs);
-    last = message;
-  }
-  if (last === undefined) throw new Error('count must be positive');
-  return [median(encrypts), median(decrypts), last];
 }
 
 /** The client's authentication service once its handle → key cache is warm: a map lookup per credential. */
@@ -151,21 +101,25 @@ async function benchFacade(size: number, runs: number): Promise<Timings> {
     // Verifying stages the commit without adopting it, so every run starts from the same state.
     expectCommit(await bob.verify(await openFor(bob, sealed, 'commit')));
   };
-  const [addCreate, addProcess] = await commitPair(
+  const [addCreate, addProcess] = await pairedMedians(
     runs,
     commitWith({ add: [extra.keyPackage] }),
     processCommit,
   );
   const last = others.at(-1);
   if (last === undefined) throw new Error('a group needs two members');
-  const [removeCreate, removeProcess] = await commitPair(
+  const [removeCreate, removeProcess] = await pairedMedians(
     runs,
     commitWith({ remove: [{ signaturePublicKey: last.signaturePublicKey }] }),
     processCommit,
   );
-  const [updateCreate, updateProcess, updateSealed] = await commitPair(runs, commitWith({}), processCommit);
+  const [updateCreate, updateProcess, updateSealed] = await pairedMedians(
+    runs,
+    commitWith({}),
+    processCommit,
+  );
 
-  const [encrypt, decrypt, messageSealed] = await messages(
+  const [encrypt, decrypt, messageSealed] = await pairedMedians(
     Math.max(20, runs),
     async () => sealFor(alice, await alice.encrypt(MESSAGE), 'application'),
     async (sealed) => {
@@ -229,21 +183,25 @@ async function benchRaw(size: number, runs: number): Promise<Timings> {
     if (commit.wireformat !== 'mls_private_message') throw new Error('expected a PrivateMessage');
     await raw.processPrivateMessage(bob, commit.privateMessage, raw.emptyPskIndex, cs);
   };
-  const [addCreate, addProcess] = await commitPair(
+  const [addCreate, addProcess] = await pairedMedians(
     runs,
     commitWith([addOf(extra.publicPackage)]),
     processCommit,
   );
-  const [removeCreate, removeProcess] = await commitPair(
+  const [removeCreate, removeProcess] = await pairedMedians(
     runs,
     commitWith([{ proposalType: 'remove', remove: { removed: size - 1 } }]),
     processCommit,
   );
-  const [updateCreate, updateProcess, updateCommit] = await commitPair(runs, commitWith([]), processCommit);
+  const [updateCreate, updateProcess, updateCommit] = await pairedMedians(
+    runs,
+    commitWith([]),
+    processCommit,
+  );
 
   let sender = alice;
   let receiver = bob;
-  const [encrypt, decrypt, message] = await messages(
+  const [encrypt, decrypt, message] = await pairedMedians(
     Math.max(20, runs),
     async () => {
       const result = await raw.createApplicationMessage(sender, MESSAGE, cs);
