@@ -124,6 +124,7 @@ if (!existsSync(CHROMIUM)) {
       }
       await mkdir(ARTIFACTS, { recursive: true });
       await alice.screenshot({ path: join(ARTIFACTS, 'conversation.png') });
+      await bob.screenshot({ path: join(ARTIFACTS, 'conversation-phone.png') });
 
       // The gateway goes away: red, Send disabled, the typed text kept.
       await up.command('stop gateway', /gateway stopped/);
