@@ -92,7 +92,7 @@ export interface MixingParameters {
   readonly layers: number;
   /** A mix node forwards its batch every round. */
   readonly roundPeriodMs: number;
-  /** Packets a mix node forwards per round (real ones topped up with its own dummies). */
+  /** B: a round sends whole batches of B packets (real ones first, topped up to B with dummies). */
   readonly batchSize: number;
   /** λ: packets per second each client sends, real or cover (a multiple of 0.001). */
   readonly clientSendRate: number;
