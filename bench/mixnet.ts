@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { MixnetCarrier } from '../src/client/carrier/mixnet.ts';
 import { randomBytes } from '../src/crypto/random.ts';
 import { type Devnet, type DevnetNode, startDevnet } from '../src/devnet/index.ts';
-import { type ExperimentResult, quantile, runExperiment } from '../src/privacy/index.ts';
+import { type ExperimentResult, quantile, runExperiment, STANDARD_EXPERIMENT } from '../src/privacy/index.ts';
 import { formatRate, machine, table, writeResult } from './lib.ts';
 
 const PERIODS = [100, 250, 500];
@@ -187,17 +187,9 @@ async function privacy(mixing: 'rounds' | 'off'): Promise<ExperimentResult> {
   const dataDir = await mkdtemp(join(tmpdir(), 'umbra-bench-privacy-'));
   try {
     return await runExperiment({
+      ...STANDARD_EXPERIMENT,
       dataDir,
       mixing,
-      layers: 3,
-      nodesPerLayer: 2,
-      gateways: 2,
-      roundPeriodMs: 250,
-      batchSize: 32,
-      clients: 20,
-      rate: 2,
-      conversations: 10,
-      messageRate: 1,
       durationMs: PRIVACY_MS,
     });
   } finally {

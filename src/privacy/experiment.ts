@@ -27,6 +27,22 @@ export interface ExperimentOptions {
   readonly durationMs: number;
 }
 
+/**
+ * The network and traffic the privacy test and benchmark run: 2 gateways, 3 layers × 2 mix nodes (250 ms
+ * rounds, B = 32), 20 clients at the network document's default λ = 2, 10 conversations at 1 message/s.
+ */
+export const STANDARD_EXPERIMENT = {
+  layers: 3,
+  nodesPerLayer: 2,
+  gateways: 2,
+  roundPeriodMs: 250,
+  batchSize: 32,
+  clients: 20,
+  rate: 2,
+  conversations: 10,
+  messageRate: 1,
+} as const satisfies Omit<ExperimentOptions, 'dataDir' | 'mixing' | 'durationMs'>;
+
 export interface ExperimentResult {
   readonly report: AttackReport;
   /** Real messages queued and delivered. */

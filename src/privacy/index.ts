@@ -5,7 +5,7 @@
 export type { AttackOptions, AttackReport, Message, Observed, ReplyLinkInput } from './attacker.ts';
 export { quantile, replyLinkAttack, timingAttack } from './attacker.ts';
 export type { ExperimentOptions, ExperimentResult } from './experiment.ts';
-export { runExperiment } from './experiment.ts';
+export { runExperiment, STANDARD_EXPERIMENT } from './experiment.ts';
 export type { Delivery, LocalMixnetOptions, Member, PacketKind, Sent } from './local-mixnet.ts';
 export {
   DEFAULT_GEOMETRY,

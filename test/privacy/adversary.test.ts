@@ -8,21 +8,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type ExperimentOptions, type ExperimentResult, runExperiment } from '../../src/privacy/index.ts';
+import {
+  type ExperimentOptions,
+  type ExperimentResult,
+  runExperiment,
+  STANDARD_EXPERIMENT,
+} from '../../src/privacy/index.ts';
 
-const BASE: Omit<ExperimentOptions, 'dataDir' | 'mixing'> = {
-  layers: 3,
-  nodesPerLayer: 2,
-  gateways: 2,
-  roundPeriodMs: 250,
-  batchSize: 32,
-  clients: 20,
-  // The network document's default λ.
-  rate: 2,
-  conversations: 10,
-  messageRate: 1,
-  durationMs: 6000,
-};
+const BASE: Omit<ExperimentOptions, 'dataDir' | 'mixing'> = { ...STANDARD_EXPERIMENT, durationMs: 6000 };
 
 async function run(mixing: 'rounds' | 'off'): Promise<ExperimentResult> {
   const dataDir = await mkdtemp(join(tmpdir(), 'umbra-privacy-'));
