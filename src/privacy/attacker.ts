@@ -182,6 +182,19 @@ class Tracer {
   }
 }
 
+/** The client with the highest positive score (the first of equals), or undefined when none scores. */
+function bestGuess(scores: ReadonlyMap<string, number>): string | undefined {
+  let guess: string | undefined;
+  let best = 0;
+  for (const [client, score] of scores) {
+    if (score > best) {
+      best = score;
+      guess = client;
+    }
+  }
+  return guess;
+}
+
 /** Runs the attacker on every message and compares it with chance. */
 export function timingAttack(
   packets: readonly Observed[],
@@ -200,15 +213,7 @@ export function timingAttack(
   const perRecipient = new Map<string, { sender: string; logScores: Map<string, number>[] }>();
   for (const message of messages) {
     const scores = tracer.scores(message.exit, message.deliveredAt);
-    let guess: string | undefined;
-    let best = 0;
-    for (const [client, score] of scores) {
-      if (score > best) {
-        best = score;
-        guess = client;
-      }
-    }
-    if (guess === message.sender) correct++;
+    if (bestGuess(scores) === message.sender) correct++;
     const conversation = perRecipient.get(message.recipient) ?? { sender: message.sender, logScores: [] };
     conversation.logScores.push(scores);
     perRecipient.set(message.recipient, conversation);
@@ -324,15 +329,7 @@ export function replyLinkAttack(input: ReplyLinkInput): {
       const z = (reply.at - delivery.at - mu) / spread;
       if (z > -6 && z < 6) scores.set(reply.client, (scores.get(reply.client) ?? 0) + Math.exp(-0.5 * z * z));
     }
-    let guess: string | undefined;
-    let best = 0;
-    for (const [client, score] of scores) {
-      if (score > best) {
-        best = score;
-        guess = client;
-      }
-    }
-    if (guess === delivery.sender) correct++;
+    if (bestGuess(scores) === delivery.sender) correct++;
   }
   const messages = input.deliveries.length;
   return { messages, correct, successRate: messages > 0 ? correct / messages : Number.NaN };
