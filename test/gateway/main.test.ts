@@ -10,39 +10,18 @@ import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { toHex } from '../../src/crypto/bytes.ts';
-import { formatAuthorityPublicKeys } from '../../src/directory/authority-keys.ts';
 import { fetchNetworkDocument } from '../../src/directory/client.ts';
-import { type DirectoryHandle, startDirectory } from '../../src/directory/server.ts';
+import type { DirectoryHandle } from '../../src/directory/server.ts';
 import { TlsIdentity } from '../../src/links/index.ts';
-import { Geometry } from '../../src/sphinx/index.ts';
+import { NODE_GEOMETRY as geometry, nodeFlags, startNodeDirectory } from '../support/node-directory.ts';
 import { RawClient, RoleProcess, until } from './support.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/gateway/main.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'umbra-gateway-main-'));
-const geometry = Geometry.create({
-  scheme: 'x25519',
-  userForwardPayloadLength: 2000,
-  withSurb: true,
-  nrHops: 5,
-});
 let directory: DirectoryHandle;
-let keys: string;
 
 before(async () => {
-  directory = await startDirectory({
-    dataDir: join(root, 'directory'),
-    devMode: true,
-    geometry,
-    parameters: {
-      layers: 3,
-      roundPeriodMs: 200,
-      batchSize: 4,
-      clientSendRate: 2,
-      loopCoverShare: 0.5,
-      keyGracePeriodMs: 60_000,
-    },
-  });
-  keys = formatAuthorityPublicKeys(directory.publicKeys);
+  directory = await startNodeDirectory(join(root, 'directory'));
 });
 
 after(async () => {
@@ -51,7 +30,7 @@ after(async () => {
 });
 
 function flags(dataDir: string): string[] {
-  return [`--data-dir=${dataDir}`, `--directory-url=${directory.url}`, `--authority-keys=${keys}`];
+  return nodeFlags(directory, dataDir);
 }
 
 describe('umbra gateway (process)', () => {

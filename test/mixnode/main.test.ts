@@ -9,38 +9,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { toHex } from '../../src/crypto/bytes.ts';
-import { formatAuthorityPublicKeys } from '../../src/directory/authority-keys.ts';
 import { fetchNetworkDocument } from '../../src/directory/client.ts';
-import { type DirectoryHandle, startDirectory } from '../../src/directory/server.ts';
-import { Geometry } from '../../src/sphinx/index.ts';
+import type { DirectoryHandle } from '../../src/directory/server.ts';
 import { RoleProcess } from '../gateway/support.ts';
+import { NODE_GEOMETRY as geometry, nodeFlags, startNodeDirectory } from '../support/node-directory.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/mixnode/main.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'umbra-mix-main-'));
-const geometry = Geometry.create({
-  scheme: 'x25519',
-  userForwardPayloadLength: 2000,
-  withSurb: true,
-  nrHops: 5,
-});
 let directory: DirectoryHandle;
-let keys: string;
 
 before(async () => {
-  directory = await startDirectory({
-    dataDir: join(root, 'directory'),
-    devMode: true,
-    geometry,
-    parameters: {
-      layers: 3,
-      roundPeriodMs: 200,
-      batchSize: 4,
-      clientSendRate: 2,
-      loopCoverShare: 0.5,
-      keyGracePeriodMs: 60_000,
-    },
-  });
-  keys = formatAuthorityPublicKeys(directory.publicKeys);
+  directory = await startNodeDirectory(join(root, 'directory'));
 });
 
 after(async () => {
@@ -49,12 +28,7 @@ after(async () => {
 });
 
 function flags(dataDir: string): string[] {
-  return [
-    `--data-dir=${dataDir}`,
-    `--directory-url=${directory.url}`,
-    `--authority-keys=${keys}`,
-    '--workers=0',
-  ];
+  return [...nodeFlags(directory, dataDir), '--workers=0'];
 }
 
 describe('umbra mix (process)', () => {
