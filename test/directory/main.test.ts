@@ -3,61 +3,28 @@
 // answers /health on the operator port, and on SIGTERM stops cleanly with exit code 0. A refused
 // configuration exits 2 with the reason on standard error; --help prints the options.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAuthorityPublicKeys } from '../../src/directory/authority-keys.ts';
 import { fetchNetworkDocument } from '../../src/directory/client.ts';
 import { AUTHORITY_PUBLIC_FILE } from '../../src/directory/store.ts';
 import { Geometry } from '../../src/sphinx/index.ts';
+import { RoleProcess } from '../support/role-process.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/directory/main.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'umbra-directory-main-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function run(args: readonly string[]): ChildProcess {
-  return spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-interface LogLine {
-  readonly msg: string;
-  readonly role: string;
-  readonly fields?: { readonly port?: number };
-}
-
-async function collect(stream: NodeJS.ReadableStream | null): Promise<string> {
-  let text = '';
-  for await (const chunk of stream ?? []) text += String(chunk);
-  return text;
-}
-
 describe('umbra directory (process)', () => {
   test('starts from flags, serves a verifiable document, and stops cleanly on SIGTERM', async () => {
     const dataDir = join(root, 'data');
-    const child = run(['--data-dir', dataDir, '--port=0', '--ops-port', '0', '--dev-mode']);
-    // 'close' comes after standard output has ended, so every log line has been read by then.
-    const exited = once(child, 'close');
-    const lines: LogLine[] = [];
-    const waiting = new Map<string, (line: LogLine) => void>();
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
-      const line = JSON.parse(text) as LogLine;
-      lines.push(line);
-      waiting.get(line.msg)?.(line);
-    });
-    const logged = (msg: string) =>
-      new Promise<LogLine>((resolve) => {
-        const earlier = lines.find((line) => line.msg === msg);
-        if (earlier) resolve(earlier);
-        else waiting.set(msg, resolve);
-      });
+    const child = new RoleProcess(MAIN, ['--data-dir', dataDir, '--port=0', '--ops-port', '0', '--dev-mode']);
     try {
-      const apiPort = (await logged('directory listening')).fields?.port;
-      const opsPort = (await logged('operator endpoints listening')).fields?.port;
+      const apiPort = (await child.logged('directory listening')).fields?.port;
+      const opsPort = (await child.logged('operator endpoints listening')).fields?.port;
       assert.ok(apiPort && opsPort, 'both ports were logged');
 
       const geometry = Geometry.create({
@@ -85,36 +52,33 @@ describe('umbra directory (process)', () => {
       const health = (await (await fetch(`http://127.0.0.1:${opsPort}/health`)).json()) as { status: string };
       assert.equal(health.status, 'ok');
 
-      child.kill('SIGTERM');
-      const [code] = await exited;
-      assert.ok(lines.every((line) => line.role === 'directory'));
+      const code = await child.stop();
+      assert.ok(child.lines.every((line) => line.role === 'directory'));
       assert.equal(code, 0);
       assert.deepEqual(
-        lines.slice(-2).map((line) => line.msg),
+        child.lines.slice(-2).map((line) => line.msg),
         ['shutting down', 'stopped'],
       );
-      assert.ok(lines.some((line) => line.msg === 'development mode: any identity key may register'));
+      assert.ok(child.lines.some((line) => line.msg === 'development mode: any identity key may register'));
     } finally {
-      child.kill('SIGKILL');
+      child.child.kill('SIGKILL');
     }
   });
 
   test('a refused configuration exits 2 and says why', async () => {
-    const child = run(['--port', '7700']);
-    const [stderr, [code]] = await Promise.all([collect(child.stderr), once(child, 'exit')]);
-    assert.equal(code, 2);
-    assert.match(stderr, /missing_value: dataDir is required/);
+    const child = new RoleProcess(MAIN, ['--port', '7700']);
+    assert.equal(await child.exited, 2);
+    assert.match(child.stderr, /missing_value: dataDir is required/);
 
-    const typo = run(['--data-dir', join(root, 'x'), '--devmode']);
-    const [typoErr, [typoCode]] = await Promise.all([collect(typo.stderr), once(typo, 'exit')]);
-    assert.equal(typoCode, 2);
-    assert.match(typoErr, /unknown_option: --devmode is not an option/);
+    const typo = new RoleProcess(MAIN, ['--data-dir', join(root, 'x'), '--devmode']);
+    assert.equal(await typo.exited, 2);
+    assert.match(typo.stderr, /unknown_option: --devmode is not an option/);
   });
 
   test('--help lists the options', async () => {
-    const child = run(['--help']);
-    const [stdout, [code]] = await Promise.all([collect(child.stdout), once(child, 'exit')]);
-    assert.equal(code, 0);
+    const child = new RoleProcess(MAIN, ['--help']);
+    assert.equal(await child.exited, 0);
+    const stdout = child.lines.map((line) => line.msg).join('\n');
     assert.match(stdout, /--data-dir <string>/);
     assert.match(stdout, /--client-send-rate <number>/);
   });

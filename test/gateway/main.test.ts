@@ -14,7 +14,8 @@ import { fetchNetworkDocument } from '../../src/directory/client.ts';
 import type { DirectoryHandle } from '../../src/directory/server.ts';
 import { TlsIdentity } from '../../src/links/index.ts';
 import { NODE_GEOMETRY as geometry, nodeFlags, startNodeDirectory } from '../support/node-directory.ts';
-import { RawClient, RoleProcess, until } from './support.ts';
+import { RoleProcess } from '../support/role-process.ts';
+import { RawClient, until } from './support.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/gateway/main.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'umbra-gateway-main-'));

@@ -1,12 +1,9 @@
 // A raw test client of the gateway protocol: it speaks client-protocol.ts over a real WebSocket, builds its
 // own Sphinx packets and SURBs from the network document (entry gateway → one mix per layer → exit
 // gateway), and records what its inbox receives. No carrier logic: just enough to drive the gateways.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import WebSocket, { type ClientOptions } from 'ws';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
@@ -256,61 +253,5 @@ export async function eventually<T>(
     if (accept(value)) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(value)})`);
     await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-export interface LogLine {
-  readonly msg: string;
-  readonly fields?: Readonly<Record<string, unknown>>;
-}
-
-/** A role's main.ts as a child process, its JSON log lines collected. */
-export class RoleProcess {
-  readonly child: ChildProcess;
-  readonly lines: LogLine[] = [];
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  readonly #waiting = new Set<() => void>();
-
-  constructor(main: string, args: readonly string[]) {
-    this.child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    // 'close' comes after standard output has ended, so every line has been read by then.
-    this.exited = once(this.child, 'close').then(() => this.child.exitCode);
-    createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
-      try {
-        this.lines.push(JSON.parse(text) as LogLine);
-      } catch {
-        this.lines.push({ msg: text });
-      }
-      for (const wake of this.#waiting) wake();
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr += String(chunk);
-    });
-  }
-
-  /** The first line with this message (waiting for it), or a rejection if the process exits first. */
-  async logged(msg: string, timeoutMs = 30_000): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.lines.find((candidate) => candidate.msg === msg);
-      if (line) return line;
-      if (this.child.exitCode !== null)
-        throw new Error(`exited (${this.child.exitCode}) before "${msg}": ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no "${msg}" in time`);
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.#waiting.delete(wake);
-          resolve();
-        };
-        this.#waiting.add(wake);
-        setTimeout(wake, 100);
-      });
-    }
-  }
-
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill('SIGTERM');
-    return this.exited;
   }
 }

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { toHex } from '../../src/crypto/bytes.ts';
 import { fetchNetworkDocument } from '../../src/directory/client.ts';
 import type { DirectoryHandle } from '../../src/directory/server.ts';
-import { RoleProcess } from '../gateway/support.ts';
 import { NODE_GEOMETRY as geometry, nodeFlags, startNodeDirectory } from '../support/node-directory.ts';
+import { RoleProcess } from '../support/role-process.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/mixnode/main.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'umbra-mix-main-'));
