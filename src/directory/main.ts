@@ -10,9 +10,9 @@ import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '.
 import { createLogger, type Logger } from '../ops/logger.ts';
 import { opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
-import { Geometry } from '../sphinx/index.ts';
 import { MAX_LAYERS } from './document.ts';
 import { DEFAULT_EPOCH_PERIOD_MS } from './epoch.ts';
+import { geometryFromOptions, SPHINX_OPTIONS } from './geometry-options.ts';
 import { type DirectoryConfig, type DirectoryHandle, startDirectory } from './server.ts';
 
 export const DIRECTORY_OPTIONS = {
@@ -63,20 +63,7 @@ export const DIRECTORY_OPTIONS = {
     max: 3_600_000,
     description: 'how long nodes keep the previous epoch key for packets in flight',
   },
-  sphinxScheme: {
-    type: 'string',
-    default: 'x25519',
-    choices: ['x25519', 'MLKEM768', 'XWING'],
-    description: 'Sphinx key scheme',
-  },
-  payloadLength: {
-    type: 'integer',
-    default: 2_000,
-    min: 1,
-    max: 65_536,
-    description: 'user forward payload bytes per packet',
-  },
-  withSurb: { type: 'boolean', default: true, description: 'forward payloads reserve room for a SURB' },
+  ...SPHINX_OPTIONS,
   hops: { type: 'integer', min: 1, max: 32, description: 'Sphinx hops (default: layers + 2 gateways)' },
   ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
@@ -85,20 +72,7 @@ export type DirectoryOptions = ConfigOf<typeof DIRECTORY_OPTIONS>;
 
 /** The `startDirectory` configuration the options describe. */
 export function directoryConfig(options: DirectoryOptions, logger: Logger): DirectoryConfig {
-  let geometry: Geometry;
-  try {
-    geometry = Geometry.create({
-      scheme: options.sphinxScheme,
-      userForwardPayloadLength: options.payloadLength,
-      withSurb: options.withSurb,
-      nrHops: options.hops ?? options.layers + 2,
-    });
-  } catch (error) {
-    throw new ConfigError(
-      'invalid_value',
-      `the Sphinx geometry options are inconsistent: ${(error as Error).message}`,
-    );
-  }
+  const geometry = geometryFromOptions({ ...options, hops: options.hops ?? options.layers + 2 });
   if (geometry.nrHops < options.layers + 2) {
     throw new ConfigError(
       'invalid_value',

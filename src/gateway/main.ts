@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
+import { geometryFromOptions } from '../directory/geometry-options.ts';
 import { ConfigError } from '../errors.ts';
 import {
   type DirectoryLink,
@@ -21,12 +22,7 @@ import {
 } from '../mixnode/directory-session.ts';
 import { gatewaySenders, NetworkView } from '../mixnode/network-view.ts';
 import { startNodeServices } from '../mixnode/node-process.ts';
-import {
-  authorityKeysFromOptions,
-  formatAddress,
-  geometryFromOptions,
-  NODE_OPTIONS,
-} from '../mixnode/options.ts';
+import { authorityKeysFromOptions, formatAddress, NODE_OPTIONS } from '../mixnode/options.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
 import type { HealthStatus, OpsServer } from '../ops/http.ts';

@@ -12,6 +12,7 @@
 import { availableParallelism } from 'node:os';
 import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
+import { geometryFromOptions } from '../directory/geometry-options.ts';
 import { ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
 import type { HealthStatus, OpsServer } from '../ops/http.ts';
@@ -25,7 +26,7 @@ import { mixSenders, NetworkView } from './network-view.ts';
 import { MixNode } from './node.ts';
 import { startNodeServices } from './node-process.ts';
 import { registryMetrics } from './ops-metrics.ts';
-import { authorityKeysFromOptions, formatAddress, geometryFromOptions, NODE_OPTIONS } from './options.ts';
+import { authorityKeysFromOptions, formatAddress, NODE_OPTIONS } from './options.ts';
 import type { NodeAddress } from './types.ts';
 
 export const MIX_OPTIONS = {

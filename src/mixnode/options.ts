@@ -6,11 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { type AuthorityPublicKeys, parseAuthorityPublicKeys } from '../directory/authority-keys.ts';
+import { SPHINX_OPTIONS } from '../directory/geometry-options.ts';
 import { CodecError, ConfigError } from '../errors.ts';
 import type { ConfigSchema } from '../ops/config.ts';
 import { hostForUrl } from '../ops/http.ts';
 import { PROCESS_OPTIONS } from '../ops/process.ts';
-import { Geometry } from '../sphinx/index.ts';
 import { DEFAULT_POLL_MS } from './directory-session.ts';
 
 export const NODE_OPTIONS = {
@@ -37,20 +37,7 @@ export const NODE_OPTIONS = {
     type: 'string',
     description: 'host other nodes reach the link listener at, as registered (default: --host)',
   },
-  sphinxScheme: {
-    type: 'string',
-    default: 'x25519',
-    choices: ['x25519', 'MLKEM768', 'XWING'],
-    description: 'Sphinx key scheme',
-  },
-  payloadLength: {
-    type: 'integer',
-    default: 2_000,
-    min: 1,
-    max: 65_536,
-    description: 'user forward payload bytes per packet',
-  },
-  withSurb: { type: 'boolean', default: true, description: 'forward payloads reserve room for a SURB' },
+  ...SPHINX_OPTIONS,
   hops: { type: 'integer', default: 5, min: 1, max: 32, description: 'Sphinx hops (layers + 2 gateways)' },
   pollMs: {
     type: 'integer',
@@ -61,28 +48,6 @@ export const NODE_OPTIONS = {
   },
   ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
-
-/** The geometry the four Sphinx options derive; `ConfigError` if they are inconsistent. */
-export function geometryFromOptions(options: {
-  readonly sphinxScheme: 'x25519' | 'MLKEM768' | 'XWING';
-  readonly payloadLength: number;
-  readonly withSurb: boolean;
-  readonly hops: number;
-}): Geometry {
-  try {
-    return Geometry.create({
-      scheme: options.sphinxScheme,
-      userForwardPayloadLength: options.payloadLength,
-      withSurb: options.withSurb,
-      nrHops: options.hops,
-    });
-  } catch (error) {
-    throw new ConfigError(
-      'invalid_value',
-      `the Sphinx geometry options are inconsistent: ${(error as Error).message}`,
-    );
-  }
-}
 
 /** The pinned authority keys, from `--authority-keys` or `--authority-keys-file` (exactly one). */
 export function authorityKeysFromOptions(options: {
