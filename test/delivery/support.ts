@@ -53,9 +53,8 @@ const postgres: Backend = {
   },
 };
 
-after(async () => {
-  if (root !== undefined) rmSync(root, { recursive: true, force: true });
-  if (!usedPostgres) return;
+/** Drops the schemas a test run created (named `${run}_<n>`). */
+export async function dropRunSchemas(databaseUrl: string, run: string): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -66,6 +65,11 @@ after(async () => {
   } finally {
     await client.end();
   }
+}
+
+after(async () => {
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  if (usedPostgres) await dropRunSchemas(databaseUrl, run);
 });
 
 export const hasPostgres = databaseUrl !== '';

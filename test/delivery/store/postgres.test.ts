@@ -12,6 +12,7 @@ import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { openStore } from '../../../src/delivery/store/index.ts';
 import { openPostgresDriver, POSTGRES_MIGRATIONS } from '../../../src/delivery/store/postgres.ts';
+import { dropRunSchemas } from '../support.ts';
 import { describeDeliveryStore, recordEvents } from './compliance.ts';
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -29,18 +30,7 @@ if (databaseUrl === undefined || databaseUrl === '') {
     return { postgresUrl, schema: `${run}_${schemas}`, poolSize: 2 };
   };
 
-  after(async () => {
-    const client = new pg.Client({ connectionString: postgresUrl });
-    await client.connect();
-    try {
-      const { rows } = await client.query('SELECT nspname FROM pg_namespace WHERE nspname LIKE $1', [
-        `${run}\\_%`,
-      ]);
-      for (const { nspname } of rows) await client.query(`DROP SCHEMA "${String(nspname)}" CASCADE`);
-    } finally {
-      await client.end();
-    }
-  });
+  after(() => dropRunSchemas(postgresUrl, run));
 
   describeDeliveryStore({
     name: 'PostgreSQL',
