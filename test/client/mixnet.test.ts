@@ -3,54 +3,26 @@
 // only carrier is a MixnetCarrier. Registration, KeyPackages, the invitation, both messages and every poll
 // cross the mix layers and come back over SURBs; the privacy state is 'full'.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { MixnetCarrier } from '../../src/client/carrier/mixnet.ts';
 import { Client } from '../../src/client/client.ts';
-import { randomBytes } from '../../src/crypto/random.ts';
-import { DeliveryService } from '../../src/delivery/service.ts';
-import { type DeliveryStore, openStore } from '../../src/delivery/store/index.ts';
-import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
+import { DeliveryMixnet } from './mixnet-support.ts';
 import { clientOptions, inbox, joined, removeTempDirs, tempDir, texts } from './support.ts';
 
-let store: DeliveryStore;
-let service: DeliveryService;
-let net: Devnet;
-const carriers: MixnetCarrier[] = [];
+let mixnet: DeliveryMixnet;
 const clients: Client[] = [];
 
 before(async () => {
-  const root = tempDir();
-  store = await openStore({ sqlitePath: join(root, 'delivery.sqlite') });
-  service = await DeliveryService.start({ store, identifierKey: randomBytes(32), purgeIntervalMs: 0 });
-  net = await startDevnet({
-    dataDir: join(root, 'devnet'),
-    mode: 'single-process',
-    serviceHandlers: { delivery: service.handler },
-    roundPeriodMs: 50,
-    clientSendRate: 20,
-  });
+  mixnet = await DeliveryMixnet.start(tempDir());
 });
 
 after(async () => {
   for (const client of clients) await client.close();
-  for (const carrier of carriers) await carrier.close();
-  await net?.stop();
-  await service?.close();
-  await store?.close();
+  await mixnet?.stop();
   removeTempDirs();
 });
 
 async function mixnetClient(handle: string): Promise<Client> {
-  const gateway = net.gateways[0];
-  assert.ok(gateway?.clientUrl);
-  const carrier = await MixnetCarrier.connect({
-    gatewayUrl: gateway.clientUrl,
-    geometry: net.geometry,
-    directoryUrl: net.directoryUrl,
-    authorityPublicKeys: net.authorityKeys,
-  });
-  carriers.push(carrier);
+  const carrier = await mixnet.carrier();
   const client = await Client.open(
     clientOptions(tempDir(), [carrier], { privacy: 'mixnet', pollIntervalMs: 500, keyPackages: 1 }),
   );

@@ -7,50 +7,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MixnetCarrier } from '../../../src/client/carrier/mixnet.ts';
-import { randomBytes } from '../../../src/crypto/random.ts';
-import { DeliveryService } from '../../../src/delivery/service.ts';
-import { type DeliveryStore, openStore } from '../../../src/delivery/store/index.ts';
-import { type Devnet, startDevnet } from '../../../src/devnet/index.ts';
 import { DeliveryClient } from '../../../src/protocol/client.ts';
 import { IdentityKeyPair } from '../../../src/protocol/identity.ts';
+import { DeliveryMixnet } from '../mixnet-support.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'umbra-carrier-delivery-'));
-let store: DeliveryStore;
-let service: DeliveryService;
-let net: Devnet;
-const carriers: MixnetCarrier[] = [];
+let mixnet: DeliveryMixnet;
 
 before(async () => {
-  store = await openStore({ sqlitePath: join(root, 'delivery', 'delivery.sqlite') });
-  service = await DeliveryService.start({ store, identifierKey: randomBytes(32), purgeIntervalMs: 0 });
-  net = await startDevnet({
-    dataDir: join(root, 'devnet'),
-    mode: 'single-process',
-    serviceHandlers: { delivery: service.handler },
-    roundPeriodMs: 50,
-    clientSendRate: 20,
-  });
+  mixnet = await DeliveryMixnet.start(root);
 });
 
 after(async () => {
-  for (const carrier of carriers) await carrier.close();
-  await net?.stop();
-  await service?.close();
-  await store?.close();
+  await mixnet?.stop();
   rmSync(root, { recursive: true, force: true });
 });
 
 async function client(identity: IdentityKeyPair): Promise<DeliveryClient> {
-  const gateway = net.gateways[0];
-  assert.ok(gateway?.clientUrl);
-  const carrier = await MixnetCarrier.connect({
-    gatewayUrl: gateway.clientUrl,
-    geometry: net.geometry,
-    directoryUrl: net.directoryUrl,
-    authorityPublicKeys: net.authorityKeys,
-  });
-  carriers.push(carrier);
+  const carrier = await mixnet.carrier();
   assert.deepEqual(carrier.status(), { state: 'up' });
   return new DeliveryClient({ carrier, identity });
 }

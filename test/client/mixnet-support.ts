@@ -1,0 +1,66 @@
+// The SDK's mixnet tests' network: a single-process devnet (50 ms rounds, λ = 20) with a real delivery
+// service (SQLite) behind its exit gateway as 'delivery', and MixnetCarriers entering at its first gateway.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { MixnetCarrier } from '../../src/client/carrier/mixnet.ts';
+import { randomBytes } from '../../src/crypto/random.ts';
+import { DeliveryService } from '../../src/delivery/service.ts';
+import { type DeliveryStore, openStore } from '../../src/delivery/store/index.ts';
+import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
+
+export class DeliveryMixnet {
+  readonly net: Devnet;
+  readonly #store: DeliveryStore;
+  readonly #service: DeliveryService;
+  readonly #carriers: MixnetCarrier[] = [];
+
+  private constructor(net: Devnet, store: DeliveryStore, service: DeliveryService) {
+    this.net = net;
+    this.#store = store;
+    this.#service = service;
+  }
+
+  static async start(dataDir: string): Promise<DeliveryMixnet> {
+    const store = await openStore({ sqlitePath: join(dataDir, 'delivery.sqlite') });
+    const service = await DeliveryService.start({
+      store,
+      identifierKey: randomBytes(32),
+      purgeIntervalMs: 0,
+    });
+    try {
+      const net = await startDevnet({
+        dataDir: join(dataDir, 'devnet'),
+        mode: 'single-process',
+        serviceHandlers: { delivery: service.handler },
+        roundPeriodMs: 50,
+        clientSendRate: 20,
+      });
+      return new DeliveryMixnet(net, store, service);
+    } catch (error) {
+      await service.close();
+      await store.close();
+      throw error;
+    }
+  }
+
+  /** A carrier through the first gateway, closed by `stop`. */
+  async carrier(): Promise<MixnetCarrier> {
+    const gateway = this.net.gateways[0];
+    assert.ok(gateway?.clientUrl);
+    const carrier = await MixnetCarrier.connect({
+      gatewayUrl: gateway.clientUrl,
+      geometry: this.net.geometry,
+      directoryUrl: this.net.directoryUrl,
+      authorityPublicKeys: this.net.authorityKeys,
+    });
+    this.#carriers.push(carrier);
+    return carrier;
+  }
+
+  async stop(): Promise<void> {
+    for (const carrier of this.#carriers.splice(0)) await carrier.close();
+    await this.net.stop();
+    await this.#service.close();
+    await this.#store.close();
+  }
+}
