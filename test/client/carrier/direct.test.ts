@@ -14,6 +14,7 @@ import { randomBytes } from '../../../src/crypto/random.ts';
 import { startDeliveryServer } from '../../../src/delivery/server.ts';
 import { openStore } from '../../../src/delivery/store/index.ts';
 import { CarrierError } from '../../../src/errors.ts';
+import type { DeliveryPush } from '../../../src/protocol/api.ts';
 import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
 import { DeliveryClient } from '../../../src/protocol/client.ts';
 import { decodeFrame, encodeFrame } from '../../../src/protocol/frames.ts';
@@ -58,6 +59,32 @@ async function fakeService(onFrame: (ws: WebSocket, id: number, payload: Uint8Ar
         server.close(() => resolve());
       }),
   };
+}
+
+/** The next push of this type that `client` receives. */
+function nextPush(client: DeliveryClient, type: DeliveryPush['type']): Promise<DeliveryPush> {
+  return new Promise((resolve) => {
+    const off = client.onPush((push) => {
+      if (push.type === type) {
+        off();
+        resolve(push);
+      }
+    });
+  });
+}
+
+/** A post to `routingId` through another connection to `url`, and the push it causes at `client`. */
+async function assertPostPushed(
+  client: DeliveryClient,
+  url: string,
+  routingId: Uint8Array,
+  kind: 'commit' | 'application',
+): Promise<void> {
+  const pushed = nextPush(client, 'log');
+  const other = new DeliveryClient({ carrier: new DirectCarrier({ url, ...FAST }) });
+  await other.postToLog(routingId, { kind, messageId: randomBytes(8), blob: Uint8Array.of(1), bucket: 1 });
+  assert.deepEqual(await pushed, { type: 'log', routingId, seq: 1, kind });
+  await other.carrier.close();
 }
 
 async function freePort(): Promise<number> {
@@ -140,33 +167,13 @@ describe('DirectCarrier', () => {
 
     await server.close();
     await until(carrier, 'down');
-    const resynced = new Promise<void>((resolve) => {
-      const off = client.onPush((push) => {
-        if (push.type === 'resync') {
-          off();
-          resolve();
-        }
-      });
-    });
+    const resynced = nextPush(client, 'resync');
     server = await startDeliveryServer({ store, identifierKey, port });
     after(() => server.close());
     await until(carrier, 'up');
     await resynced;
     // The subscription was renewed on the new connection: a post elsewhere is pushed here.
-    const pushed = new Promise((resolve) => {
-      client.onPush((push) => {
-        if (push.type === 'log') resolve(push);
-      });
-    });
-    const other = new DeliveryClient({ carrier: new DirectCarrier({ url: server.webSocketUrl, ...FAST }) });
-    await other.postToLog(routingId, {
-      kind: 'application',
-      messageId: randomBytes(8),
-      blob: Uint8Array.of(1),
-      bucket: 1,
-    });
-    assert.deepEqual(await pushed, { type: 'log', routingId, seq: 1, kind: 'application' });
-    await other.carrier.close();
+    await assertPostPushed(client, server.webSocketUrl, routingId, 'application');
   });
 
   test('subscriptions asked for while the service is unreachable are sent once it is up', async () => {
@@ -180,30 +187,13 @@ describe('DirectCarrier', () => {
       client.subscribe({ routingIds: [routingId], mailboxSecrets: [] }),
       isCarrierError('unreachable'),
     );
-    const resynced = new Promise<void>((resolve) => {
-      client.onPush((push) => {
-        if (push.type === 'resync') resolve();
-      });
-    });
+    const resynced = nextPush(client, 'resync');
     const store = await openStore({ sqlitePath: join(root, 'late', 'delivery.sqlite') });
     after(() => store.close());
     const server = await startDeliveryServer({ store, identifierKey: randomBytes(32), port });
     after(() => server.close());
     await resynced;
-    const pushed = new Promise((resolve) => {
-      client.onPush((push) => {
-        if (push.type === 'log') resolve(push);
-      });
-    });
-    const other = new DeliveryClient({ carrier: new DirectCarrier({ url: server.webSocketUrl, ...FAST }) });
-    await other.postToLog(routingId, {
-      kind: 'commit',
-      messageId: randomBytes(8),
-      blob: Uint8Array.of(1),
-      bucket: 1,
-    });
-    assert.deepEqual(await pushed, { type: 'log', routingId, seq: 1, kind: 'commit' });
-    await other.carrier.close();
+    await assertPostPushed(client, server.webSocketUrl, routingId, 'commit');
   });
 
   test('a peer that breaks the framing is disconnected and in-flight requests fail as unreachable', async () => {
