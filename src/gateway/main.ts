@@ -12,7 +12,6 @@
 import { readFileSync } from 'node:fs';
 import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
-import { geometryFromOptions } from '../directory/geometry-options.ts';
 import { ConfigError } from '../errors.ts';
 import {
   type DirectoryLink,
@@ -22,7 +21,7 @@ import {
 } from '../mixnode/directory-session.ts';
 import { gatewaySenders, NetworkView } from '../mixnode/network-view.ts';
 import { startNodeServices } from '../mixnode/node-process.ts';
-import { authorityKeysFromOptions, formatAddress, NODE_OPTIONS } from '../mixnode/options.ts';
+import { directoryLinkFromOptions, formatAddress, NODE_OPTIONS } from '../mixnode/options.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
 import type { HealthStatus, OpsServer } from '../ops/http.ts';
@@ -235,11 +234,7 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
   };
   return {
     dataDir: options.dataDir,
-    directory: {
-      url: options.directoryUrl,
-      authorityKeys: authorityKeysFromOptions(options),
-      geometry: geometryFromOptions(options),
-    },
+    directory: directoryLinkFromOptions(options),
     linkListen: { host: options.host, port: options.port },
     ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
     clientListen: { host: options.clientHost, port: options.clientPort },

@@ -12,7 +12,6 @@
 import { availableParallelism } from 'node:os';
 import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
-import { geometryFromOptions } from '../directory/geometry-options.ts';
 import { ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
 import type { HealthStatus, OpsServer } from '../ops/http.ts';
@@ -26,7 +25,7 @@ import { mixSenders, NetworkView } from './network-view.ts';
 import { MixNode } from './node.ts';
 import { startNodeServices } from './node-process.ts';
 import { registryMetrics } from './ops-metrics.ts';
-import { authorityKeysFromOptions, formatAddress, NODE_OPTIONS } from './options.ts';
+import { directoryLinkFromOptions, formatAddress, NODE_OPTIONS } from './options.ts';
 import type { NodeAddress } from './types.ts';
 
 export const MIX_OPTIONS = {
@@ -140,11 +139,7 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
 export function mixConfig(options: MixOptions, logger: Logger): MixConfig {
   return {
     dataDir: options.dataDir,
-    directory: {
-      url: options.directoryUrl,
-      authorityKeys: authorityKeysFromOptions(options),
-      geometry: geometryFromOptions(options),
-    },
+    directory: directoryLinkFromOptions(options),
     layer: options.layer,
     listen: { host: options.host, port: options.port },
     ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),

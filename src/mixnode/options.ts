@@ -6,12 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { type AuthorityPublicKeys, parseAuthorityPublicKeys } from '../directory/authority-keys.ts';
-import { SPHINX_OPTIONS } from '../directory/geometry-options.ts';
+import { geometryFromOptions, SPHINX_OPTIONS } from '../directory/geometry-options.ts';
 import { CodecError, ConfigError } from '../errors.ts';
-import type { ConfigSchema } from '../ops/config.ts';
+import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import { hostForUrl } from '../ops/http.ts';
 import { PROCESS_OPTIONS } from '../ops/process.ts';
-import { DEFAULT_POLL_MS } from './directory-session.ts';
+import { DEFAULT_POLL_MS, type DirectoryLink } from './directory-session.ts';
 
 export const NODE_OPTIONS = {
   dataDir: {
@@ -50,7 +50,7 @@ export const NODE_OPTIONS = {
 } as const satisfies ConfigSchema;
 
 /** The pinned authority keys, from `--authority-keys` or `--authority-keys-file` (exactly one). */
-export function authorityKeysFromOptions(options: {
+function authorityKeysFromOptions(options: {
   readonly authorityKeys: string | undefined;
   readonly authorityKeysFile: string | undefined;
 }): AuthorityPublicKeys {
@@ -73,6 +73,15 @@ export function authorityKeysFromOptions(options: {
       throw new ConfigError('invalid_value', 'authority keys: not the text of authority.pub');
     throw error;
   }
+}
+
+/** The directory a node follows, as its options name it: URL, pinned authority keys and expected geometry. */
+export function directoryLinkFromOptions(options: ConfigOf<typeof NODE_OPTIONS>): DirectoryLink {
+  return {
+    url: options.directoryUrl,
+    authorityKeys: authorityKeysFromOptions(options),
+    geometry: geometryFromOptions(options),
+  };
 }
 
 /** host:port as the directory expects it (IPv6 in brackets). */
