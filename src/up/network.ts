@@ -13,7 +13,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -186,6 +186,15 @@ function deliveryChild(
   };
 }
 
+async function keepChildLogs(devnet: Devnet, logDir: string): Promise<void> {
+  for (const node of devnet.nodes) {
+    if (node.logs.length === 0) continue;
+    await appendFile(join(logDir, `${node.name}.log`), `${node.logs.join('\n')}\n`, { mode: 0o600 }).catch(
+      () => {},
+    );
+  }
+}
+
 function hostPort(url: string): { host: string; port: number; path: string } {
   const parsed = new URL(url);
   return { host: parsed.hostname, port: Number(parsed.port), path: parsed.pathname };
@@ -294,6 +303,7 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
     },
     summary: () => {
       const p = devnet.parameters;
+      // The epoch shown is the last one fetched; this refreshes it for the next `status`.
       void devnet.document().then(
         (document) => {
           epoch = document.epoch;
@@ -309,6 +319,8 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
       else await target.start();
     },
     close: async () => {
+      // Child nodes keep their last log lines in memory only: they are written out before they stop.
+      await keepChildLogs(devnet, logDir);
       await devnet.stop();
       await delivery.stop();
       await new Promise((resolve) => log.end(resolve));
