@@ -15,9 +15,8 @@ import { join } from 'node:path';
 import { fromHex, toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ConfigError } from '../errors.ts';
-import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
-import { createLogger } from '../ops/logger.ts';
-import { opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
+import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
+import { loadProcessConfig, opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/messages.ts';
 import { DEFAULT_PING_INTERVAL_MS, type DeliveryServerHandle, startDeliveryServer } from './server.ts';
@@ -166,14 +165,11 @@ export async function main(
   | { readonly server: DeliveryServerHandle; readonly store: DeliveryStore; readonly shutdown: Shutdown }
   | undefined
 > {
-  if (argv.includes('--help')) {
-    process.stdout.write(`usage: umbra delivery [options]\n\n${describeOptions(DELIVERY_OPTIONS)}\n`);
-    return undefined;
-  }
-  const options = loadConfig(DELIVERY_OPTIONS, argv);
+  const loaded = loadProcessConfig('umbra delivery', 'delivery', DELIVERY_OPTIONS, argv);
+  if (loaded === undefined) return undefined;
+  const { options, logger } = loaded;
   const location = storeLocation(options);
   const identifierKey = loadIdentifierKey(options);
-  const logger = createLogger({ role: 'delivery', level: options.logLevel, reveal: options.logReveal });
   const store = await openStore({
     ...location,
     limits: {

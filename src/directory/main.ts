@@ -6,9 +6,9 @@
  * Exit codes: 0 after a clean stop, 1 after a failed one, 2 when the configuration is refused.
  */
 import { ConfigError } from '../errors.ts';
-import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
-import { createLogger, type Logger } from '../ops/logger.ts';
-import { opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
+import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
+import type { Logger } from '../ops/logger.ts';
+import { loadProcessConfig, opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
 import { MAX_LAYERS } from './document.ts';
 import { DEFAULT_EPOCH_PERIOD_MS } from './epoch.ts';
@@ -114,14 +114,11 @@ function checkThousandths(name: string, value: number): void {
 export async function main(
   argv: readonly string[],
 ): Promise<{ readonly directory: DirectoryHandle; readonly shutdown: Shutdown } | undefined> {
-  if (argv.includes('--help')) {
-    process.stdout.write(`usage: umbra directory [options]\n\n${describeOptions(DIRECTORY_OPTIONS)}\n`);
-    return undefined;
-  }
-  const options = loadConfig(DIRECTORY_OPTIONS, argv);
+  const loaded = loadProcessConfig('umbra directory', 'directory', DIRECTORY_OPTIONS, argv);
+  if (loaded === undefined) return undefined;
+  const { options, logger } = loaded;
   checkThousandths('clientSendRate', options.clientSendRate);
   checkThousandths('loopCoverShare', options.loopCoverShare);
-  const logger = createLogger({ role: 'directory', level: options.logLevel, reveal: options.logReveal });
   const directory = await startDirectory(directoryConfig(options, logger));
   const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
   shutdown.add('directory', () => directory.close());

@@ -23,11 +23,11 @@ import { gatewaySenders, NetworkView } from '../mixnode/network-view.ts';
 import { startNodeServices } from '../mixnode/node-process.ts';
 import { directoryLinkFromOptions, formatAddress, NODE_OPTIONS } from '../mixnode/options.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
-import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
+import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import type { HealthStatus, OpsServer } from '../ops/http.ts';
-import { createLogger, type Logger } from '../ops/logger.ts';
+import type { Logger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
-import { opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
+import { loadProcessConfig, opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
 import type { Shutdown } from '../ops/shutdown.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
 import { DEFAULT_GATEWAY_LIMITS, Gateway, type GatewayLimits } from './gateway.ts';
@@ -262,12 +262,9 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
 export async function main(
   argv: readonly string[],
 ): Promise<{ readonly gateway: GatewayHandle; readonly shutdown: Shutdown } | undefined> {
-  if (argv.includes('--help')) {
-    process.stdout.write(`usage: umbra gateway [options]\n\n${describeOptions(GATEWAY_OPTIONS)}\n`);
-    return undefined;
-  }
-  const options = loadConfig(GATEWAY_OPTIONS, argv);
-  const logger = createLogger({ role: 'gateway', level: options.logLevel, reveal: options.logReveal });
+  const loaded = loadProcessConfig('umbra gateway', 'gateway', GATEWAY_OPTIONS, argv);
+  if (loaded === undefined) return undefined;
+  const { options, logger } = loaded;
   const config = gatewayConfig(options, logger);
   const { handle: gateway, shutdown } = await startUnderShutdown(
     { name: 'gateway', logger, timeoutMs: options.shutdownTimeoutMs },

@@ -13,11 +13,11 @@ import { availableParallelism } from 'node:os';
 import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
-import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
+import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import type { HealthStatus, OpsServer } from '../ops/http.ts';
-import { createLogger, type Logger } from '../ops/logger.ts';
+import type { Logger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
-import { opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
+import { loadProcessConfig, opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
 import type { Shutdown } from '../ops/shutdown.ts';
 import type { DirectoryLink, DirectorySession } from './directory-session.ts';
 import { fetchFirstDocument, loadOrCreateNodeIdentity } from './directory-session.ts';
@@ -158,12 +158,9 @@ export function mixConfig(options: MixOptions, logger: Logger): MixConfig {
 export async function main(
   argv: readonly string[],
 ): Promise<{ readonly mix: MixHandle; readonly shutdown: Shutdown } | undefined> {
-  if (argv.includes('--help')) {
-    process.stdout.write(`usage: umbra mix [options]\n\n${describeOptions(MIX_OPTIONS)}\n`);
-    return undefined;
-  }
-  const options = loadConfig(MIX_OPTIONS, argv);
-  const logger = createLogger({ role: 'mix', level: options.logLevel, reveal: options.logReveal });
+  const loaded = loadProcessConfig('umbra mix', 'mix', MIX_OPTIONS, argv);
+  if (loaded === undefined) return undefined;
+  const { options, logger } = loaded;
   const config = mixConfig(options, logger);
   const { handle: mix, shutdown } = await startUnderShutdown(
     { name: 'mix', logger, timeoutMs: options.shutdownTimeoutMs },

@@ -1,12 +1,13 @@
 /**
  * What every server process (`umbra directory`, `umbra delivery`, `umbra mix`, `umbra gateway`) shares
  * around its own work: the operator options (the /metrics and /health endpoint, logging, the graceful-stop
- * timeout) spread into each process's schema, a start under an installed shutdown, and the exit codes of a
- * failed start (2 for a refused configuration, 1 for anything else).
+ * timeout) spread into each process's schema, `--help` and the options and logger from the command line, a
+ * start under an installed shutdown, and the exit codes of a failed start (2 for a refused configuration, 1
+ * for anything else).
  */
 import { ConfigError } from '../errors.ts';
-import type { ConfigSchema } from './config.ts';
-import { LOG_LEVELS, type Logger } from './logger.ts';
+import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from './config.ts';
+import { createLogger, LOG_LEVELS, type Logger } from './logger.ts';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, installShutdown, type Shutdown } from './shutdown.ts';
 
 /** Spread last into a process's schema, so `--help` lists them after its own options. */
@@ -34,6 +35,25 @@ export function opsFromOptions(options: { readonly opsHost: string; readonly ops
   readonly ops?: { readonly host: string; readonly port: number };
 } {
   return options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } };
+}
+
+/**
+ * A process's options from its command line (`ConfigError` if refused) and its logger; undefined after
+ * printing the help `--help` asks for.
+ */
+export function loadProcessConfig<S extends ConfigSchema & typeof PROCESS_OPTIONS>(
+  command: string,
+  role: string,
+  schema: S,
+  argv: readonly string[],
+): { readonly options: ConfigOf<S>; readonly logger: Logger } | undefined {
+  if (argv.includes('--help')) {
+    process.stdout.write(`usage: ${command} [options]\n\n${describeOptions(schema)}\n`);
+    return undefined;
+  }
+  const options = loadConfig(schema, argv);
+  const common: ConfigOf<typeof PROCESS_OPTIONS> = options;
+  return { options, logger: createLogger({ role, level: common.logLevel, reveal: common.logReveal }) };
 }
 
 /**
