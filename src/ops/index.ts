@@ -44,6 +44,12 @@ export {
   METRICS_CONTENT_TYPE,
   MetricsRegistry,
 } from './metrics.ts';
-export { loadProcessConfig, opsFromOptions, PROCESS_OPTIONS, runProcess, startUnderShutdown } from './process.ts';
+export {
+  loadProcessConfig,
+  opsFromOptions,
+  PROCESS_OPTIONS,
+  runProcess,
+  startUnderShutdown,
+} from './process.ts';
 export type { CloseHook, Shutdown, ShutdownOptions } from './shutdown.ts';
 export { DEFAULT_SHUTDOWN_TIMEOUT_MS, installShutdown } from './shutdown.ts';
