@@ -21,7 +21,12 @@ import {
 } from '../mixnode/directory-session.ts';
 import { gatewaySenders, NetworkView } from '../mixnode/network-view.ts';
 import { startNodeServices } from '../mixnode/node-process.ts';
-import { directoryLinkFromOptions, formatAddress, NODE_OPTIONS } from '../mixnode/options.ts';
+import {
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  directoryLinkFromOptions,
+  formatAddress,
+  NODE_OPTIONS,
+} from '../mixnode/options.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import type { HealthStatus, OpsServer } from '../ops/http.ts';
@@ -102,13 +107,6 @@ export const GATEWAY_OPTIONS = {
     max: 600_000,
     description: 'longest a service may take to answer',
   },
-  startupTimeoutMs: {
-    type: 'integer',
-    default: 30_000,
-    min: 0,
-    max: 600_000,
-    description: 'how long to wait for the directory at start',
-  },
 } as const satisfies ConfigSchema;
 
 /** The options `umbra gateway` reads (not `GatewayOptions` of gateway.ts, which configure the class). */
@@ -155,7 +153,11 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayHandle
   const metrics = config.metrics ?? new MetricsRegistry();
   const identity = await loadOrCreateNodeIdentity(config.dataDir);
   const id = nodeId(identity.publicKey);
-  const first = await fetchFirstDocument(directory, Date.now() + (config.startupTimeoutMs ?? 30_000), logger);
+  const first = await fetchFirstDocument(
+    directory,
+    Date.now() + (config.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS),
+    logger,
+  );
   const { parameters } = first;
   const view = new NetworkView({ layer: 0, allowSender: gatewaySenders(parameters.layers) });
   view.update(first);

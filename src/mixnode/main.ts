@@ -25,7 +25,12 @@ import { mixSenders, NetworkView } from './network-view.ts';
 import { MixNode } from './node.ts';
 import { startNodeServices } from './node-process.ts';
 import { registryMetrics } from './ops-metrics.ts';
-import { directoryLinkFromOptions, formatAddress, NODE_OPTIONS } from './options.ts';
+import {
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  directoryLinkFromOptions,
+  formatAddress,
+  NODE_OPTIONS,
+} from './options.ts';
 import type { NodeAddress } from './types.ts';
 
 export const MIX_OPTIONS = {
@@ -36,13 +41,6 @@ export const MIX_OPTIONS = {
     min: 0,
     max: 256,
     description: 'crypto worker threads (0: unwrap on the main thread; default one per core)',
-  },
-  startupTimeoutMs: {
-    type: 'integer',
-    default: 30_000,
-    min: 0,
-    max: 600_000,
-    description: 'how long to wait for the directory at start',
   },
 } as const satisfies ConfigSchema;
 
@@ -86,7 +84,11 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
   const identity = await loadOrCreateNodeIdentity(config.dataDir);
   const id = nodeId(identity.publicKey);
   const view = new NetworkView({ layer, allowSender: mixSenders(layer) });
-  const first = await fetchFirstDocument(directory, Date.now() + (config.startupTimeoutMs ?? 30_000), logger);
+  const first = await fetchFirstDocument(
+    directory,
+    Date.now() + (config.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS),
+    logger,
+  );
   view.update(first);
   const { parameters } = first;
   if (layer > parameters.layers) {

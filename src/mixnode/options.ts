@@ -13,6 +13,9 @@ import { hostForUrl } from '../ops/http.ts';
 import { PROCESS_OPTIONS } from '../ops/process.ts';
 import { DEFAULT_POLL_MS, type DirectoryLink } from './directory-session.ts';
 
+/** How long a node waits for the directory's first document when it starts. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;
+
 export const NODE_OPTIONS = {
   dataDir: {
     type: 'string',
@@ -45,6 +48,13 @@ export const NODE_OPTIONS = {
     min: 50,
     max: 600_000,
     description: 'how often the network document is fetched and the registration checked',
+  },
+  startupTimeoutMs: {
+    type: 'integer',
+    default: DEFAULT_STARTUP_TIMEOUT_MS,
+    min: 0,
+    max: 600_000,
+    description: 'how long to wait for the directory at start',
   },
   ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
