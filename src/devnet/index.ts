@@ -4,7 +4,8 @@
  * all on loopback with ephemeral ports, each with its own data directory under `dataDir`. In
  * 'single-process' mode every role runs in this process (`startDirectory`, `startMix`, `startGateway`); in
  * 'child-processes' mode each is its own `node src/<role>/main.ts` process, as an operator would run them,
- * and is found through the JSON line it logs when ready. `startDevnet` resolves once the current network
+ * and is found through the JSON line it logs when ready; such a child stops gracefully when this process dies,
+ * however it dies (`ChildNode`, src/ops/process.ts). `startDevnet` resolves once the current network
  * document lists every node and every node follows it, so packets can flow at once.
  *
  * Nodes can be stopped (gracefully), killed (SIGKILL in child mode; in single-process mode the same as a
@@ -35,6 +36,7 @@ import type { DirectoryLink } from '../mixnode/directory-session.ts';
 import { type MixHandle, startMix } from '../mixnode/main.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
 import { createLogger, type Logger, type LogLevel } from '../ops/logger.ts';
+import { CHILD_STDIO } from '../ops/process.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
 import { Geometry, type SphinxSchemeName } from '../sphinx/index.ts';
 
@@ -152,28 +154,41 @@ interface ReadyLine {
   readonly fields?: Readonly<Record<string, unknown>>;
 }
 
-/** A role's `main.ts` as a child process, resolved when it logs `readyMessage`. */
-class ChildNode {
+/**
+ * A role's `main.ts` (or any `runProcess` entry point) as a child process, resolved when it logs
+ * `readyMessage`. It is spawned with the IPC channel of `CHILD_STDIO`, so it stops gracefully when this
+ * process dies, even by SIGKILL. Its last output lines are kept in `logs`, and each also goes to `onLine`.
+ */
+export class ChildNode {
   readonly logs: string[] = [];
+  /** The JSON log lines up to and including the ready line. */
   readonly lines: ReadyLine[] = [];
   readonly process: ChildProcess;
   readonly ready: Promise<ReadyLine>;
   readonly exited: Promise<unknown>;
 
-  constructor(main: string, args: readonly string[], readyMessage: string) {
-    this.process = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(main: string, args: readonly string[], readyMessage: string, onLine?: (line: string) => void) {
+    this.process = spawn(process.execPath, [main, ...args], { stdio: [...CHILD_STDIO] });
+    // The channel is only there to close when this process dies; it must not keep this process running.
+    this.process.channel?.unref();
     this.exited = once(this.process, 'exit');
+    let isReady = false;
     const keep = (line: string) => {
       this.logs.push(line);
       if (this.logs.length > KEPT_LOG_LINES) this.logs.shift();
+      onLine?.(line);
     };
     this.ready = new Promise<ReadyLine>((resolve, reject) => {
       createInterface({ input: this.process.stdout as NodeJS.ReadableStream }).on('line', (text) => {
         keep(text);
+        if (isReady) return;
         try {
           const line = JSON.parse(text) as ReadyLine;
           this.lines.push(line);
-          if (line.msg === readyMessage) resolve(line);
+          if (line.msg === readyMessage) {
+            isReady = true;
+            resolve(line);
+          }
         } catch {
           // Not a log line: kept for diagnosis only.
         }
@@ -187,8 +202,13 @@ class ChildNode {
     });
   }
 
+  /** Whether the process has not exited yet. */
+  get alive(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
+  }
+
   async signal(signal: NodeJS.Signals): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);
+    if (this.alive) this.process.kill(signal);
     await this.exited;
   }
 }

@@ -4,6 +4,14 @@
  * timeout) spread into each process's schema, `--help` and the options and logger from the command line, a
  * start under an installed shutdown, and the exit codes of a failed start (2 for a refused configuration, 1
  * for anything else).
+ *
+ * A process started by another one (the devnet, `umbra up`) must not outlive it, even when that parent is
+ * killed with SIGKILL and so can stop nothing. The parent spawns it with an IPC channel (`CHILD_STDIO`); the
+ * operating system closes the channel when the parent dies, however it dies, and the child sees
+ * 'disconnect' and sends itself SIGTERM, so it stops through its own graceful shutdown (data flushed,
+ * databases closed) exactly as if an operator had stopped it. An IPC channel rather than standard input:
+ * it cannot be closed by accident (a role that reads stdin, a shell redirect) and exists only when a Node
+ * parent asked for it, so a process an operator starts by hand has none and is not affected.
  */
 import { ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from './config.ts';
@@ -76,14 +84,32 @@ export async function startUnderShutdown<H extends { stop(): Promise<void> }>(
   return { handle, shutdown };
 }
 
-/** Runs a process's `main` when its module is the entry point: exit 2 for a refused configuration, 1 else. */
+/**
+ * The `stdio` a parent gives a child process it logs and must not leave behind: no stdin, stdout and stderr
+ * piped, and the IPC channel whose closing tells the child that its parent is gone.
+ */
+export const CHILD_STDIO = ['ignore', 'pipe', 'pipe', 'ipc'] as const;
+
+/**
+ * Runs a process's `main` when its module is the entry point: exit 2 for a refused configuration, 1 else.
+ * Started with an IPC channel (`CHILD_STDIO`), it stops gracefully (SIGTERM to itself) when the channel
+ * closes, that is when its parent dies.
+ */
 export function runProcess(command: string, main: (argv: readonly string[]) => Promise<unknown>): void {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${command}: ${error.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`${command}: failed to start: ${(error as Error).message}\n`);
-    process.exit(1);
-  });
+  const onParentGone = () => process.kill(process.pid, 'SIGTERM');
+  if (process.connected) process.once('disconnect', onParentGone);
+  main(process.argv.slice(2)).then(
+    (result) => {
+      // Nothing was started (`--help`): the listener alone would hold the process open on the channel.
+      if (result === undefined) process.off('disconnect', onParentGone);
+    },
+    (error: unknown) => {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`${command}: ${error.message}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`${command}: failed to start: ${(error as Error).message}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -3,20 +3,19 @@
  * mode, one gateway, `layers × nodesPerLayer` mixes) plus the delivery service, which the gateway offers to
  * clients as its `delivery` service over HTTP (`POST /v1/request`) and which the direct carrier reaches over
  * WebSocket (`/v1/ws`). In child-process mode each is its own process, as an operator would run them; in
- * single-process mode everything runs here.
+ * single-process mode everything runs here. Child processes stop on their own when this process dies
+ * (`ChildNode` of src/devnet).
  *
  * Everything is kept under the data directory — `network/` (authority keys, node identities, Sphinx keys,
  * replay filters, inboxes), `delivery/` (SQLite database and identifier key) and `logs/` — so a second start
  * reuses keys and data. The delivery service keeps one port for the life of `umbra up`, so the gateway's
  * service address stays valid when it is stopped and started again from the console.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
   DELIVERY_OPTIONS,
@@ -32,7 +31,7 @@ import {
   WEBSOCKET_PATH,
 } from '../delivery/server.ts';
 import { openStore } from '../delivery/store/index.ts';
-import { type Devnet, type DevnetNode, startDevnet } from '../devnet/index.ts';
+import { ChildNode, type Devnet, type DevnetNode, startDevnet } from '../devnet/index.ts';
 import { AUTHORITY_PUBLIC_FILE } from '../directory/store.ts';
 import { ArgumentError } from '../errors.ts';
 import { loadConfig } from '../ops/config.ts';
@@ -142,7 +141,7 @@ function deliveryChild(
   port: number,
   log: WriteStream,
 ): DeliveryComponent {
-  let child: ChildProcess | undefined;
+  let child: ChildNode | undefined;
   return {
     get running() {
       return child !== undefined;
@@ -151,37 +150,22 @@ function deliveryChild(
       if (child) return;
       // With --postgres the database is PostgreSQL; the data directory still keeps the identifier key.
       const args = [
-        DELIVERY_MAIN,
         `--data-dir=${dataDir}`,
         `--port=${port}`,
         `--log-level=${options.logLevel === 'debug' ? 'debug' : 'info'}`,
         ...(options.postgres === undefined ? [] : [`--postgres=${options.postgres}`]),
       ];
-      const started = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const started = new ChildNode(DELIVERY_MAIN, args, DELIVERY_READY, (line) => log.write(`${line}\n`));
       child = started;
-      const exited = once(started, 'exit');
-      const ready = new Promise<void>((resolve, reject) => {
-        createInterface({ input: started.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-          log.write(`${line}\n`);
-          if (line.includes(`"msg":"${DELIVERY_READY}"`)) resolve();
-        });
-        createInterface({ input: started.stderr as NodeJS.ReadableStream }).on('line', (line) => {
-          log.write(`${line}\n`);
-        });
-        void exited.then(() => {
-          if (child === started) child = undefined;
-          reject(new Error(`the delivery service exited before it was ready (see ${log.path})`));
-        });
+      void started.exited.then(() => {
+        if (child === started) child = undefined;
       });
-      await ready;
+      await started.ready;
     },
     async stop() {
       const current = child;
       child = undefined;
-      if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;
-      const exited = once(current, 'exit');
-      current.kill('SIGTERM');
-      await exited;
+      await current?.signal('SIGTERM');
     },
   };
 }
