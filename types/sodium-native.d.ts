@@ -2,6 +2,12 @@
 declare module 'sodium-native' {
   type Bytes = Uint8Array;
   const sodium: {
+    readonly crypto_hash_sha256_STATEBYTES: number;
+    crypto_hash_sha256(out: Bytes, input: Bytes): void;
+    crypto_hash_sha256_init(state: Bytes): void;
+    crypto_hash_sha256_update(state: Bytes, input: Bytes): void;
+    crypto_hash_sha256_final(state: Bytes, out: Bytes): void;
+    crypto_stream_chacha20_xor(out: Bytes, input: Bytes, nonce: Bytes, key: Bytes): void;
     crypto_scalarmult(out: Bytes, secretKey: Bytes, publicKey: Bytes): void;
     crypto_scalarmult_base(out: Bytes, secretKey: Bytes): void;
     crypto_sign_seed_keypair(publicKey: Bytes, secretKey: Bytes, seed: Bytes): void;

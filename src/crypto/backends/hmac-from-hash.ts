@@ -1,5 +1,5 @@
 /**
- * HMAC-SHA256 (RFC 2104) and HKDF-Expand (RFC 5869 §2.3) built from a one-shot SHA-256. The node backend
+ * HMAC-SHA256 (RFC 2104) built from a one-shot SHA-256. The node backend
  * uses this instead of node:crypto's createHmac, which imports its key into a fresh OpenSSL object on every
  * call and costs several times the two hashes an HMAC needs; Sphinx runs several HMACs per unwrap.
  */
@@ -38,30 +38,5 @@ export function hmacFromHash(sha256: Sha256) {
     return out;
   }
 
-  /** T(1) = HMAC(PRK, info ‖ 1), T(n) = HMAC(PRK, T(n-1) ‖ info ‖ n); the padded keys are built once. */
-  function expand(pseudorandomKey: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-    const k = blockKey(pseudorandomKey);
-    const blocks = Math.ceil(length / OUTPUT);
-    const out = new Uint8Array(blocks * OUTPUT);
-    const first = padded(k, 0x36, info.length + 1);
-    first.set(info, BLOCK);
-    first[first.length - 1] = 1;
-    const later = padded(k, 0x36, OUTPUT + info.length + 1);
-    later.set(info, BLOCK + OUTPUT);
-    const outer = padded(k, 0x5c, OUTPUT);
-    for (let block = 0; block < blocks; block++) {
-      if (block > 0) {
-        later.set(out.subarray((block - 1) * OUTPUT, block * OUTPUT), BLOCK);
-        later[later.length - 1] = block + 1;
-      }
-      outer.set(sha256(block === 0 ? first : later), BLOCK);
-      out.set(sha256(outer), block * OUTPUT);
-    }
-    first.fill(0);
-    later.fill(0);
-    outer.fill(0);
-    return length === out.length ? out : out.slice(0, length);
-  }
-
-  return { hmac, expand };
+  return { hmac };
 }
