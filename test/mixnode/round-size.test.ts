@@ -6,22 +6,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type QueuedPacket, RoundQueue, roundSize } from '../../src/mixnode/round-queue.ts';
+import { seededRandom } from '../support/random.ts';
 
 const B = 4;
 const MAX_QUEUED = 16 * B;
 const BACKLOG = 60;
-
-/** A small seeded generator (mulberry32), so every run sees the same arrivals. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * Packets one later-layer node receives in a round: each of the `senders` × B packets of the previous layer
@@ -51,7 +40,7 @@ interface Run {
 
 /** `rounds` rounds of a node that starts with a backlog, as MixNode runs them (take, size, restore the rest). */
 function simulate(seed: number, maxBatches: number, rounds: number): Run {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const queue = new RoundQueue();
   for (let i = 0; i < BACKLOG; i++) queue.push(packet(0));
   const run: Run = { depths: [], sent: [], dummies: [], dropped: 0 };

@@ -88,17 +88,8 @@ export class VirtualClock implements CarrierClock {
   }
 }
 
-/** mulberry32: a small seeded generator, so statistical tests are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** Shared with the other tests (test/support/random.ts); re-exported for the carrier tests. */
+export { seededRandom } from '../../support/random.ts';
 
 export const defaultParameters: MixingParameters = {
   epochPeriodMs: 3_600_000,
