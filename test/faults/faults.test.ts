@@ -9,8 +9,6 @@
 //   as a replay (its persisted replay filter).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,26 +21,16 @@ import type { DocumentNode, NetworkDocument } from '../../src/directory/document
 import { Link, TlsIdentity } from '../../src/links/index.ts';
 import { Sphinx } from '../../src/sphinx/index.ts';
 import { eventually, metric, RawClient } from '../gateway/support.ts';
+import { type EchoService, startEchoService } from '../support/echo-service.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'umbra-faults-'));
 let net: Devnet;
-let service: Server;
+let service: EchoService | undefined;
 /** Every request body the counting service received, as hex, in arrival order (duplicates kept). */
 const received: string[] = [];
 
 before(async () => {
-  service = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks);
-      received.push(body.toString('hex'));
-      response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
-    });
-  });
-  service.listen(0, '127.0.0.1');
-  await new Promise((resolve) => service.once('listening', resolve));
-  const { port } = service.address() as AddressInfo;
+  service = await startEchoService((body) => received.push(body.toString('hex')));
   net = await startDevnet({
     dataDir: root,
     mode: 'child-processes',
@@ -52,13 +40,13 @@ before(async () => {
     roundPeriodMs: 100,
     batchSize: 8,
     clientSendRate: 10,
-    services: ['echo', `count=http://127.0.0.1:${port}/`],
+    services: ['echo', `count=${service.url}`],
   });
 });
 
 after(async () => {
   await net?.stop();
-  service?.close();
+  await service?.close();
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -10,8 +10,6 @@
 // within the stated margin. (Version 1 pushed replies on arrival, 48 bytes longer than loops: 37 % linked.)
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +18,7 @@ import { toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
 import { exponential, GlobalObserver, replyLinkAttack, wallClock } from '../../src/privacy/index.ts';
+import { type EchoService, startEchoService } from '../support/echo-service.ts';
 
 const CLIENTS = 20;
 const ACTIVE = 10;
@@ -33,24 +32,17 @@ const observer = new GlobalObserver();
 const arrivals: { at: number; body: string }[] = [];
 const senders = new Map<string, string>();
 let net: Devnet;
-let service: Server;
+let service: EchoService | undefined;
 let carriers: MixnetCarrier[] = [];
 let measured = { from: 0, to: 0 };
 let answered = 0;
 let requested = 0;
 
 before(async () => {
-  service = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks);
-      arrivals.push({ at: wallClock(), body: body.toString('hex') });
-      response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
-    });
-  });
-  service.listen(0, '127.0.0.1');
-  await new Promise((resolve) => service.once('listening', resolve));
+  const counting = await startEchoService((body) =>
+    arrivals.push({ at: wallClock(), body: body.toString('hex') }),
+  );
+  service = counting;
   net = await startDevnet({
     dataDir: root,
     mode: 'child-processes',
@@ -60,7 +52,7 @@ before(async () => {
     roundPeriodMs: 250,
     batchSize: 32,
     clientSendRate: RATE,
-    services: [`count=http://127.0.0.1:${(service.address() as AddressInfo).port}/`],
+    services: [`count=${counting.url}`],
   });
   const network = net;
   carriers = await Promise.all(
@@ -111,7 +103,7 @@ after(async () => {
   await Promise.all(carriers.map((carrier) => carrier.close()));
   await net?.stop();
   await observer.close();
-  service?.close();
+  await service?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
