@@ -1,11 +1,13 @@
 /**
  * The Node.js storage of the client SDK: the vault in a directory (src/crypto/vault.ts over its file-system
- * store, Argon2id under the passphrase). Node only — it reaches `node:fs` through the vault's directory
- * store — so it is exported from the package root and never imported by the rest of src/client/.
+ * store, Argon2id under the passphrase). Node only — it imports the vault's directory store, which uses
+ * `node:fs` — so it is exported from the package root and never imported by the rest of src/client/.
  */
-import { type KdfOptions, Vault } from '../crypto/vault.ts';
-import { ArgumentError, VaultError } from '../errors.ts';
-import type { ClientStorage, ClientVault, Passphrase } from './storage.ts';
+
+import { DirectoryStore } from '../crypto/vault/directory-store.ts';
+import type { KdfOptions } from '../crypto/vault.ts';
+import { ArgumentError } from '../errors.ts';
+import { type ClientStorage, vaultStorage } from './storage.ts';
 
 /**
  * The vault in `dataDir`, created there on first use. `kdf` sets the Argon2id parameters of a new vault;
@@ -13,14 +15,5 @@ import type { ClientStorage, ClientVault, Passphrase } from './storage.ts';
  */
 export function directoryStorage(dataDir: string, kdf: KdfOptions = {}): ClientStorage {
   if (typeof dataDir !== 'string' || dataDir === '') throw new ArgumentError('dataDir', 'expected a path');
-  return {
-    async open(passphrase: Passphrase): Promise<ClientVault> {
-      try {
-        return await Vault.open(dataDir, passphrase);
-      } catch (error) {
-        if (!(error instanceof VaultError) || error.reason !== 'not_found') throw error;
-        return Vault.create(dataDir, passphrase, kdf);
-      }
-    },
-  };
+  return vaultStorage(new DirectoryStore(dataDir), kdf);
 }

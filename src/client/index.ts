@@ -1,8 +1,12 @@
 /**
  * The umbra client SDK, browser-safe (no Node built-ins in its import graph): `Client`, conversations, the
- * privacy policy, the storage seam and the seeds' `ISecureTransport` / `ISecureCrypto`. In Node, the package
- * root (src/index.ts) adds `directoryStorage`. docs/client.md describes the API.
+ * privacy policy, the storage seam (`vaultStorage` over any vault `BlobStore`, `indexedDbStorage` in browsers)
+ * and the seeds' `ISecureTransport` / `ISecureCrypto`. In Node, the package root (src/index.ts) adds
+ * `directoryStorage`. docs/client.md describes the API.
  */
+
+export type { BlobStore } from '../crypto/vault/blob-store.ts';
+export { IndexedDbStore } from '../crypto/vault/indexeddb-store.ts';
 export {
   Client,
   type ClientEvents,
@@ -22,6 +26,7 @@ export {
   type Message,
   ROTATE_AFTER_POSTS,
 } from './conversation.ts';
+export { type IndexedDbStorageOptions, indexedDbStorage } from './indexeddb-storage.ts';
 export {
   allowedCarriers,
   PRIVACY_POLICIES,
@@ -31,4 +36,4 @@ export {
   privacyState,
 } from './privacy.ts';
 export { clientTransport, type ISecureCrypto, type ISecureTransport, secureCrypto } from './secure.ts';
-export type { ClientStorage, ClientVault, Passphrase } from './storage.ts';
+export { type ClientStorage, type ClientVault, type Passphrase, vaultStorage } from './storage.ts';

@@ -2,8 +2,8 @@
  * Where the client SDK keeps its state: records in an encrypted vault (src/crypto/vault.ts), reached only
  * through the `ClientVault` interface, which `Vault` implements. The SDK itself never imports the vault's
  * file-system store, so it bundles for browsers: the app chooses the storage — `directoryStorage(dataDir)`
- * (directory-storage.ts, Node only) or a browser one over IndexedDB — and the SDK opens it with the user's
- * passphrase.
+ * (directory-storage.ts, Node only), `indexedDbStorage(name)` (indexeddb-storage.ts, browsers) or
+ * `vaultStorage(store)` over any other `BlobStore` — and the SDK opens it with the user's passphrase.
  *
  * Records (names are umbra's own identifiers, never user text; values are JSON unless noted):
  *
@@ -16,7 +16,9 @@
  * A conversation's group record is written before its conversation record: after a crash the cursor may lag
  * the group (the repeated log entries then fail MLS verification and are skipped), never lead it.
  */
-import type { Passphrase } from '../crypto/vault.ts';
+import type { BlobStore } from '../crypto/vault/blob-store.ts';
+import { type KdfOptions, type Passphrase, Vault } from '../crypto/vault.ts';
+import { VaultError } from '../errors.ts';
 
 /** The record store the SDK needs; `Vault` (src/crypto/vault.ts) is one. */
 export interface ClientVault {
@@ -35,6 +37,23 @@ export interface ClientStorage {
 }
 
 export type { Passphrase };
+
+/**
+ * The vault in `store`, created there on first use. `kdf` sets the Argon2id parameters of a new vault;
+ * tests pass `{ unsafeKdfForTests: UNSAFE_TEST_KDF_PARAMETERS }`.
+ */
+export function vaultStorage(store: BlobStore, kdf: KdfOptions = {}): ClientStorage {
+  return {
+    async open(passphrase: Passphrase): Promise<ClientVault> {
+      try {
+        return await Vault.open(store, passphrase);
+      } catch (error) {
+        if (!(error instanceof VaultError) || error.reason !== 'not_found') throw error;
+        return Vault.create(store, passphrase, kdf);
+      }
+    },
+  };
+}
 
 export const RECORD = {
   identity: 'client/identity',

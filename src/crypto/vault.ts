@@ -19,8 +19,13 @@
  * `tampered`. Not detected: replacing a record with an older version of itself, or deleting a record file;
  * file count and sizes reveal how many records there are and roughly how large.
  *
- * One `Vault` instance serializes its own operations; two instances (or processes) writing to one directory
- * at the same time are not supported.
+ * The blobs live in a `BlobStore` (vault/blob-store.ts: named blobs, each replaced atomically) that the caller
+ * passes in: `IndexedDbStore` in browsers, `DirectoryStore` or simply a directory path under Node. A path is
+ * turned into a `DirectoryStore` by a run-time import, so that bundles of this module never contain the
+ * file-system store or `node:fs`.
+ *
+ * One `Vault` instance serializes its own operations; two instances (or processes) writing to one store at
+ * the same time are not supported.
  */
 import { backend as defaultBackend } from '#default-backend';
 import { ArgumentError, AuthenticationError, VaultError } from '../errors.ts';
@@ -29,7 +34,9 @@ import { concatBytes, constantTimeEqual, fromHex, fromUtf8, toHex, utf8, wipe } 
 import { randomBytes } from './random.ts';
 import { SecretHolder } from './secret.ts';
 import type { BlobStore } from './vault/blob-store.ts';
-import { DirectoryStore } from './vault/directory-store.ts';
+
+/** Where a vault lives: a `BlobStore`, or (Node only) a directory path for a `DirectoryStore`. */
+export type VaultStorage = BlobStore | string;
 
 /** Text (NFKC-normalized, then UTF-8, so equivalent spellings open the vault) or raw bytes, used as given. */
 export type Passphrase = string | Uint8Array;
@@ -146,10 +153,31 @@ function checkOptions(options: unknown): void {
   }
 }
 
-function checkDirectory(directory: unknown): asserts directory is string {
-  if (typeof directory !== 'string' || directory === '') {
-    throw new ArgumentError('directory', 'expected a non-empty path');
+/** Not a static import: bundlers do not follow it, so browser bundles stay free of `node:fs`. */
+const DIRECTORY_STORE_MODULE = new URL('./vault/directory-store.ts', import.meta.url).href;
+
+function isBlobStore(value: object): value is BlobStore {
+  const store = value as Record<string, unknown>;
+  return (
+    typeof store.location === 'string' &&
+    ['read', 'write', 'writeNew', 'remove', 'list', 'destroy'].every(
+      (method) => typeof store[method] === 'function',
+    )
+  );
+}
+
+async function blobStore(storage: unknown): Promise<BlobStore> {
+  if (typeof storage === 'string') {
+    if (storage === '') throw new ArgumentError('storage', 'expected a non-empty path or a BlobStore');
+    const { DirectoryStore } = (await import(
+      DIRECTORY_STORE_MODULE
+    )) as typeof import('./vault/directory-store.ts');
+    return new DirectoryStore(storage);
   }
+  if (typeof storage !== 'object' || storage === null || !isBlobStore(storage)) {
+    throw new ArgumentError('storage', 'expected a non-empty path or a BlobStore');
+  }
+  return storage;
 }
 
 /** Fresh bytes for the caller to wipe (a copy even of a byte passphrase, which stays the caller's). */
@@ -276,7 +304,7 @@ async function unsealHeader(
 
 async function readHeader(store: BlobStore): Promise<Header> {
   const bytes = await store.read(HEADER_BLOB);
-  if (bytes === undefined) throw new VaultError('not_found', 'no vault in this directory');
+  if (bytes === undefined) throw new VaultError('not_found', `no vault in ${store.location}`);
   return decodeHeader(bytes);
 }
 
@@ -314,27 +342,29 @@ export class Vault extends SecretHolder {
     this.#nameKey = backend.hkdfSha256(dataKey, vaultId, NAME_KEY_LABEL, KEY_LENGTH);
   }
 
-  /** Creates a vault in `directory` (made, mode 0700, if absent); `already_exists` if one is there. */
+  /**
+   * Creates a vault in `storage` (a directory path is made, mode 0700, if absent); `already_exists` if one is
+   * there.
+   */
   static async create(
-    directory: string,
+    storage: VaultStorage,
     passphrase: Passphrase,
     options: CreateVaultOptions = {},
   ): Promise<Vault> {
-    checkDirectory(directory);
     checkOptions(options);
     const kdf = chooseKdf(options, DEFAULT_KDF_PARAMETERS);
     const backend = options.backend ?? defaultBackend;
+    const store = await blobStore(storage);
     const secret = passphraseBytes('passphrase', passphrase);
-    const store = new DirectoryStore(directory);
     const dataKey = randomBytes(KEY_LENGTH);
     try {
       if ((await store.list()).some(isVaultBlob)) {
-        throw new VaultError('already_exists', 'this directory already holds a vault');
+        throw new VaultError('already_exists', `${store.location} already holds a vault`);
       }
       const vaultId = randomBytes(VAULT_ID_LENGTH);
       const header = await sealHeader(backend, secret, vaultId, kdf, dataKey);
       if (!(await store.writeNew(HEADER_BLOB, header))) {
-        throw new VaultError('already_exists', 'this directory already holds a vault');
+        throw new VaultError('already_exists', `${store.location} already holds a vault`);
       }
       return new Vault(store, backend, vaultId, kdf, dataKey);
     } catch (error) {
@@ -345,14 +375,17 @@ export class Vault extends SecretHolder {
     }
   }
 
-  /** Opens the vault in `directory`, or fails: not_found, wrong_passphrase, unsupported_format, tampered. */
-  static async open(directory: string, passphrase: Passphrase, options: VaultOptions = {}): Promise<Vault> {
-    checkDirectory(directory);
+  /** Opens the vault in `storage`, or fails: not_found, wrong_passphrase, unsupported_format, tampered. */
+  static async open(
+    storage: VaultStorage,
+    passphrase: Passphrase,
+    options: VaultOptions = {},
+  ): Promise<Vault> {
     checkOptions(options);
     const backend = options.backend ?? defaultBackend;
+    const store = await blobStore(storage);
     const secret = passphraseBytes('passphrase', passphrase);
     try {
-      const store = new DirectoryStore(directory);
       const header = await readHeader(store);
       const dataKey = await unsealHeader(backend, secret, header);
       return new Vault(store, backend, header.vaultId.slice(), header.kdf, dataKey);
@@ -455,7 +488,8 @@ export class Vault extends SecretHolder {
 
   /**
    * The panic button. Overwrites the header (the only wrapped copy of the data key) and then every record
-   * and interrupted write with random bytes, deletes them and the directory if nothing else is left in it,
+   * and interrupted write with random bytes, deletes them and the container (directory, database) if nothing
+   * else is left in it,
    * and zeroes the keys in memory. No passphrase opens the vault afterwards: `Vault.open` reports
    * `not_found` — deliberately the same as for a directory that never held a vault.
    */

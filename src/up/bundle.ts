@@ -2,10 +2,8 @@
  * Bundles the web app (`web/src/main.ts` and the SDK it imports) for browsers with esbuild-wasm (pure
  * WebAssembly, so it runs wherever Node does; Vite's native binaries are not on every registry). The
  * `browser` import condition makes `#default-backend` resolve to the portable crypto backend (package.json
- * "imports"). The vault's file-system blob store is swapped for the IndexedDB one (as a package.json
- * "browser" field would swap a file): in the page, a vault "directory" names an IndexedDB database, and the
- * vault's cryptography runs unchanged over it. Any other Node built-in still reachable from shared modules
- * is replaced by a stub that throws if ever called.
+ * "imports"). The page passes the SDK's IndexedDB storage to the client explicitly, so no module is swapped;
+ * any Node built-in still reachable from shared modules is replaced by a stub that throws if ever called.
  *
  * The result is cached under the data directory with the size and modification time of every input file,
  * so a second `umbra up` with unchanged sources skips the few seconds esbuild takes.
@@ -37,8 +35,6 @@ const ENTRY = 'web/src/main.ts';
 const CACHE_JS = 'app.js';
 const CACHE_MANIFEST = 'app.inputs.json';
 const NODE_BUILTIN = /^node:/;
-const FILE_BLOB_STORE = /\/vault\/directory-store\.ts$/;
-const BROWSER_BLOB_STORE = 'web/src/indexeddb-storage.ts';
 
 /** A CommonJS stub, so that named imports of any built-in resolve (to functions that throw when called). */
 function builtinStub(specifier: string): string {
@@ -104,15 +100,6 @@ export async function bundleWebApp(options: BundleOptions): Promise<WebBundle> {
         {
           name: 'browser-substitutes',
           setup(build) {
-            build.onResolve({ filter: FILE_BLOB_STORE }, () => ({
-              path: 'blob-store',
-              namespace: 'browser',
-            }));
-            build.onLoad({ filter: /.*/, namespace: 'browser' }, () => ({
-              contents: `export { IndexedDbStore as DirectoryStore } from ${JSON.stringify(join(root, BROWSER_BLOB_STORE))};`,
-              loader: 'js',
-              resolveDir: root,
-            }));
             build.onResolve({ filter: NODE_BUILTIN }, (args) => ({ path: args.path, namespace: 'stub' }));
             build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({
               contents: builtinStub(args.path),

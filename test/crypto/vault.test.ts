@@ -1,7 +1,8 @@
 // The vault: round trips on both backends and across them, file names that reveal nothing, a typed error
 // and an unchanged directory for every refusal (wrong passphrase, tampered, moved or swapped records,
 // unknown format), crash leftovers that are ignored, passphrase changes that rewrite only the header, the
-// panic button, and printed forms that never show a key or the passphrase.
+// panic button, printed forms that never show a key or the passphrase, and any caller-supplied BlobStore
+// (the browser's IndexedDB one) in place of a directory.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { format, inspect } from 'node:util';
 import fc from 'fast-check';
 import type { Argon2Parameters, CryptoBackend } from '../../src/crypto/backend.ts';
 import { concatBytes, toBase64Url, toHex, utf8 } from '../../src/crypto/bytes.ts';
+import type { BlobStore } from '../../src/crypto/vault/blob-store.ts';
 import {
   DEFAULT_KDF_PARAMETERS,
   UNSAFE_TEST_KDF_PARAMETERS,
@@ -486,6 +488,8 @@ for (const backend of backends) {
       const bad: Array<() => Promise<unknown>> = [
         () => Vault.create('', passphrase, options),
         () => Vault.create(42 as unknown as string, passphrase, options),
+        () => Vault.create({ location: 'half a store' } as unknown as BlobStore, passphrase, options),
+        () => Vault.open(null as unknown as string, passphrase, { backend }),
         () => Vault.create(freshDirectory(), '', options),
         () => Vault.create(freshDirectory(), new Uint8Array(0), options),
         () => Vault.create(freshDirectory(), '\uD800', options),
@@ -650,4 +654,50 @@ test('by default Argon2id runs with 64 MiB, t = 3, p = 1, stored in the header',
   assert.deepEqual(reopened.kdfParameters, DEFAULT_KDF_PARAMETERS);
   assert.deepEqual(spy.argon2Calls, [DEFAULT_KDF_PARAMETERS, DEFAULT_KDF_PARAMETERS]);
   await reopened.close();
+});
+
+/** A `BlobStore` in memory, as a browser's would be: the vault must need nothing else. */
+class MemoryStore implements BlobStore {
+  readonly location = 'memory:test';
+  readonly blobs = new Map<string, Uint8Array>();
+  read(name: string): Promise<Uint8Array | undefined> {
+    return Promise.resolve(this.blobs.get(name)?.slice());
+  }
+  write(name: string, data: Uint8Array): Promise<void> {
+    this.blobs.set(name, data.slice());
+    return Promise.resolve();
+  }
+  writeNew(name: string, data: Uint8Array): Promise<boolean> {
+    if (this.blobs.has(name)) return Promise.resolve(false);
+    this.blobs.set(name, data.slice());
+    return Promise.resolve(true);
+  }
+  remove(name: string): Promise<boolean> {
+    return Promise.resolve(this.blobs.delete(name));
+  }
+  list(): Promise<string[]> {
+    return Promise.resolve([...this.blobs.keys()]);
+  }
+  destroy(names: readonly string[]): Promise<void> {
+    for (const name of names) this.blobs.delete(name);
+    return Promise.resolve();
+  }
+}
+
+test('a vault lives in any BlobStore it is given, and only there', async () => {
+  const store = new MemoryStore();
+  const made = await Vault.create(store, 'in memory', fast);
+  await made.put('client/identity', utf8('alice'));
+  await made.close();
+  assert.deepEqual([...store.blobs.keys()].filter((name) => name !== HEADER).length, 1);
+  assert.equal(store.blobs.get(HEADER)?.length, HEADER_LENGTH);
+  assert.equal(await reasonOf(Vault.create(store, 'in memory', fast)), 'already_exists');
+  assert.equal(await reasonOf(Vault.open(store, 'not it')), 'wrong_passphrase');
+  const opened = await Vault.open(store, 'in memory', { backend: portableBackend });
+  assert.deepEqual(await opened.list(), ['client/identity']);
+  assert.deepEqual(await opened.get('client/identity'), utf8('alice'));
+  assert.match(inspect(opened), /memory:test/);
+  await opened.wipe();
+  assert.equal(store.blobs.size, 0);
+  assert.equal(await reasonOf(Vault.open(new MemoryStore(), 'in memory')), 'not_found');
 });

@@ -1,12 +1,11 @@
 /**
  * The web app's account: the client SDK (src/client) opened in this page over the IndexedDB vault and the
  * carriers `/config.json` allows, presented to the screens as a `Session`. The vault is the SDK's own
- * (Argon2id-wrapped key, XChaCha20-Poly1305 records); in this bundle its blob store is IndexedDB (see
- * src/up/bundle.ts), so `directoryStorage(VAULT_DATABASE)` names an IndexedDB database, not a directory.
+ * (Argon2id-wrapped key, XChaCha20-Poly1305 records), kept in the IndexedDB database `VAULT_DATABASE`
+ * through the SDK's `indexedDbStorage`.
  */
 
-import { directoryStorage } from '../../src/client/directory-storage.ts';
-import { Client, type Conversation, type Message } from '../../src/client/index.ts';
+import { Client, type Conversation, indexedDbStorage, type Message } from '../../src/client/index.ts';
 import { ArgumentError, ClientError } from '../../src/errors.ts';
 import { type Carriers, openCarriers } from '../../src/up/connect.ts';
 import type { WebConfig } from '../../src/up/web-config.ts';
@@ -191,7 +190,7 @@ export async function openAccount(
   let client: Client;
   try {
     client = await Client.open({
-      storage: directoryStorage(VAULT_DATABASE),
+      storage: indexedDbStorage(VAULT_DATABASE),
       passphrase,
       carriers: carriers.all,
       privacy: config.privacy,
