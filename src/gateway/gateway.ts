@@ -31,6 +31,7 @@ import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } fro
 import { type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
 import { Egress, type Outgoing } from '../mixnode/egress.ts';
 import { type EpochKey, EpochKeyStore } from '../mixnode/epoch-keys.ts';
+import { logLinkEvent } from '../mixnode/node.ts';
 import { ReplayFilter } from '../mixnode/replay-filter.ts';
 import type { EpochClock, NodeAddress, Topology } from '../mixnode/types.ts';
 import { closeServer, createHttpServer, listen } from '../ops/http.ts';
@@ -939,23 +940,8 @@ export class Gateway {
   }
 
   #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
-    const { logger } = this.#options;
-    switch (event.type) {
-      case 'connected':
-      case 'disconnected':
-        logger.info(`${side} link ${event.type}`, { peer: event.peer });
-        return;
-      case 'refused':
-        logger.warn(`${side} link refused`, { peer: event.peer ?? 'none', reason: event.reason });
-        return;
-      case 'error':
-        logger.debug(`${side} link error`, { peer: event.peer ?? 'none', message: event.message });
-        return;
-      case 'dropped':
-        this.#metrics.linkDropped.inc(event.frames);
-        logger.warn('egress link queue full', { peer: event.peer, frames: event.frames });
-        return;
-    }
+    logLinkEvent(this.#options.logger, side, event);
+    if (event.type === 'dropped') this.#metrics.linkDropped.inc(event.frames);
   }
 }
 

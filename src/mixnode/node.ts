@@ -545,23 +545,30 @@ export class MixNode {
   }
 
   #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
-    const { logger } = this.#options;
-    switch (event.type) {
-      case 'connected':
-      case 'disconnected':
-        logger.info(`${side} link ${event.type}`, { peer: event.peer });
-        return;
-      case 'refused':
-        logger.warn(`${side} link refused`, { peer: event.peer ?? 'none', reason: event.reason });
-        return;
-      case 'error':
-        logger.debug(`${side} link error`, { peer: event.peer ?? 'none', message: event.message });
-        return;
-      case 'dropped':
-        this.#drop('link_queue_full', event.frames);
-        logger.warn('egress link queue full', { peer: event.peer, frames: event.frames });
-        return;
-    }
+    logLinkEvent(this.#options.logger, side, event);
+    if (event.type === 'dropped') this.#drop('link_queue_full', event.frames);
+  }
+}
+
+/**
+ * Logs what a node's links report (also the gateway's, whose links are the same): connections at info,
+ * refusals and full egress queues at warn, transport errors at debug. Counting is the caller's.
+ */
+export function logLinkEvent(logger: Logger, side: 'ingress' | 'egress', event: LinkEvent): void {
+  switch (event.type) {
+    case 'connected':
+    case 'disconnected':
+      logger.info(`${side} link ${event.type}`, { peer: event.peer });
+      return;
+    case 'refused':
+      logger.warn(`${side} link refused`, { peer: event.peer ?? 'none', reason: event.reason });
+      return;
+    case 'error':
+      logger.debug(`${side} link error`, { peer: event.peer ?? 'none', message: event.message });
+      return;
+    case 'dropped':
+      logger.warn('egress link queue full', { peer: event.peer, frames: event.frames });
+      return;
   }
 }
 
