@@ -1,7 +1,8 @@
 /**
  * The storage seam under the vault: a flat set of named, opaque blobs with atomic replacement. The vault's
- * cryptography is written once against this interface; `DirectoryStore` implements it on a file system, and
- * a browser implementation (IndexedDB) will implement it later without touching the vault's logic.
+ * cryptography is written once against this interface; `DirectoryStore` (directory-store.ts) implements it
+ * on a file system and `IndexedDbStore` (indexeddb-store.ts) in browsers. Callers pass the store to
+ * `Vault.create` / `Vault.open`.
  *
  * Blob names are short ASCII identifiers chosen by the vault (`[0-9a-z]+` then one `.extension`), never
  * user-supplied text, so every implementation can use them as keys or file names unchanged.
