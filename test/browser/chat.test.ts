@@ -7,57 +7,10 @@
  * is saved under test-artifacts/ (git-ignored).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { startUmbraUp, type UmbraUp } from '../up/umbra-up.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-/** Mixnet round trips, Argon2id in JavaScript and MLS on a busy 2-core machine: generous, never asserted. */
-const STEP_MS = 150_000;
-const SIGN_UP_MS = 180_000;
-
-async function signUp(page: Page, url: string, handle: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel('Handle').fill(handle);
-  await page.getByLabel('Passphrase', { exact: true }).fill(`${handle} passphrase, long enough`);
-  await page.getByLabel('Passphrase again').fill(`${handle} passphrase, long enough`);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  // Argon2id and post-quantum key generation run in JavaScript here: on a busy machine this is the slow step.
-  const outcome = await Promise.race([
-    page
-      .getByTestId('whoami')
-      .waitFor({ state: 'attached', timeout: SIGN_UP_MS })
-      .then(
-        () => 'ok',
-        () => 'timed out',
-      ),
-    page
-      .getByText('Could not create the account')
-      .waitFor({ timeout: SIGN_UP_MS })
-      .then(
-        () => 'refused',
-        () => 'timed out',
-      ),
-  ]);
-  if (outcome !== 'ok')
-    throw new Error(`${handle} could not sign up: ${await page.locator('.status').innerText()}`);
-}
+import type { Page } from 'playwright-core';
+import { ARTIFACTS, browserTest, message, STEP_MS, send, signUp } from './support.ts';
 
 function composerPrivacy(page: Page) {
   return page.locator('.composer [data-testid=privacy]');
@@ -78,84 +31,62 @@ async function waitForPrivacy(page: Page, label: string): Promise<void> {
   }
 }
 
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByTestId('composer').fill(text);
-  await page.getByTestId('send').click();
-}
-
-function message(page: Page, text: string) {
-  return page.getByTestId('messages').getByTestId('message').filter({ hasText: text });
-}
-
-if (!existsSync(CHROMIUM)) {
-  console.log(`# skip: no Chromium at ${CHROMIUM} (apt-get install chromium); the browser tests did not run`);
-  test.skip('two people chat in browsers over the mixnet (no Chromium)');
-} else {
-  test('two people chat in browsers over the mixnet; 🔴 while the gateway is down; a kept message is delivered once', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'umbra-browser-'));
-    let up: UmbraUp | undefined;
-    let browser: Browser | undefined;
-    try {
-      up = await startUmbraUp(['--data-dir', dataDir, '--round-ms', '100']);
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-      const alice = await (await browser.newContext({ viewport: { width: 1100, height: 760 } })).newPage();
-      const bob = await (await browser.newContext({ viewport: { width: 390, height: 760 } })).newPage();
-      for (const page of [alice, bob]) {
-        page.on('pageerror', (error) => console.log(`# page error: ${error.message}`));
-      }
-      await Promise.all([signUp(alice, up.url, 'alice'), signUp(bob, up.url, 'bob')]);
-      await alice.getByTestId('privacy').first().filter({ hasText: '🟢 Full privacy' }).waitFor();
-
-      // Alice starts a 1:1; Bob is invited through his mailbox and opens it.
-      await alice.getByLabel('Start a conversation with').fill('bob');
-      await alice.getByRole('button', { name: 'Start' }).click();
-      await alice.getByTestId('composer').waitFor({ timeout: STEP_MS });
-      await bob.getByRole('button', { name: 'alice' }).click({ timeout: STEP_MS });
-
-      await send(alice, 'hello bob, over the mixnet');
-      await message(bob, 'hello bob, over the mixnet').waitFor({ timeout: STEP_MS });
-      await send(bob, 'hi alice, loud and clear');
-      await message(alice, 'hi alice, loud and clear').waitFor({ timeout: STEP_MS });
-      await message(alice, 'hello bob, over the mixnet')
-        .and(alice.locator('[data-state=acknowledged]'))
-        .waitFor({ timeout: STEP_MS });
-      for (const page of [alice, bob]) {
-        assert.match(await composerPrivacy(page).innerText(), /🟢 Full privacy/);
-      }
-      await mkdir(ARTIFACTS, { recursive: true });
-      await alice.screenshot({ path: join(ARTIFACTS, 'conversation.png') });
-      await bob.screenshot({ path: join(ARTIFACTS, 'conversation-phone.png') });
-
-      // The gateway goes away: red, Send disabled, the typed text kept.
-      await up.command('stop gateway', /gateway stopped/);
-      await waitForPrivacy(alice, '🔴 No privacy');
-      const kept = 'typed while the gateway was down';
-      await alice.getByTestId('composer').fill(kept);
-      assert.equal(await alice.getByTestId('send').isDisabled(), true);
-      await alice.getByTestId('composer').press('Enter');
-      assert.equal(await alice.getByTestId('composer').inputValue(), kept);
-      assert.match((await composerPrivacy(alice).getAttribute('title')) ?? '', /mixnet/);
-      // The user asks for it to go once privacy is back; nothing is sent meanwhile.
-      await alice.getByTestId('send-later').click();
-      assert.equal(await alice.getByTestId('send-later').getAttribute('aria-pressed'), 'true');
-      await alice.getByText('This message will be sent when privacy returns').waitFor();
-      assert.equal(await alice.getByTestId('composer').inputValue(), kept);
-      await alice.screenshot({ path: join(ARTIFACTS, 'no-privacy.png') });
-
-      // It comes back: green again, the kept message goes by itself, and Bob sees it exactly once.
-      await up.command('start gateway', /gateway started/);
-      await waitForPrivacy(alice, '🟢 Full privacy');
-      await message(bob, kept).waitFor({ timeout: STEP_MS });
-      assert.equal(await alice.getByTestId('composer').inputValue(), '');
-      await send(bob, 'got it');
-      await message(alice, 'got it').waitFor({ timeout: STEP_MS });
-      assert.equal(await message(bob, kept).count(), 1);
-      assert.equal(await message(alice, kept).count(), 1);
-    } finally {
-      await browser?.close();
-      const code = await up?.interrupt();
-      await rm(dataDir, { recursive: true, force: true });
-      assert.equal(code, 0);
+browserTest(
+  'two people chat in browsers over the mixnet; 🔴 while the gateway is down; a kept message is delivered once',
+  ['--round-ms', '100'],
+  async (up, browser) => {
+    const alice = await (await browser.newContext({ viewport: { width: 1100, height: 760 } })).newPage();
+    const bob = await (await browser.newContext({ viewport: { width: 390, height: 760 } })).newPage();
+    for (const page of [alice, bob]) {
+      page.on('pageerror', (error) => console.log(`# page error: ${error.message}`));
     }
-  });
-}
+    await Promise.all([signUp(alice, up.url, 'alice'), signUp(bob, up.url, 'bob')]);
+    await alice.getByTestId('privacy').first().filter({ hasText: '🟢 Full privacy' }).waitFor();
+
+    // Alice starts a 1:1; Bob is invited through his mailbox and opens it.
+    await alice.getByLabel('Start a conversation with').fill('bob');
+    await alice.getByRole('button', { name: 'Start' }).click();
+    await alice.getByTestId('composer').waitFor({ timeout: STEP_MS });
+    await bob.getByRole('button', { name: 'alice' }).click({ timeout: STEP_MS });
+
+    await send(alice, 'hello bob, over the mixnet');
+    await message(bob, 'hello bob, over the mixnet').waitFor({ timeout: STEP_MS });
+    await send(bob, 'hi alice, loud and clear');
+    await message(alice, 'hi alice, loud and clear').waitFor({ timeout: STEP_MS });
+    await message(alice, 'hello bob, over the mixnet')
+      .and(alice.locator('[data-state=acknowledged]'))
+      .waitFor({ timeout: STEP_MS });
+    for (const page of [alice, bob]) {
+      assert.match(await composerPrivacy(page).innerText(), /🟢 Full privacy/);
+    }
+    await mkdir(ARTIFACTS, { recursive: true });
+    await alice.screenshot({ path: join(ARTIFACTS, 'conversation.png') });
+    await bob.screenshot({ path: join(ARTIFACTS, 'conversation-phone.png') });
+
+    // The gateway goes away: red, Send disabled, the typed text kept.
+    await up.command('stop gateway', /gateway stopped/);
+    await waitForPrivacy(alice, '🔴 No privacy');
+    const kept = 'typed while the gateway was down';
+    await alice.getByTestId('composer').fill(kept);
+    assert.equal(await alice.getByTestId('send').isDisabled(), true);
+    await alice.getByTestId('composer').press('Enter');
+    assert.equal(await alice.getByTestId('composer').inputValue(), kept);
+    assert.match((await composerPrivacy(alice).getAttribute('title')) ?? '', /mixnet/);
+    // The user asks for it to go once privacy is back; nothing is sent meanwhile.
+    await alice.getByTestId('send-later').click();
+    assert.equal(await alice.getByTestId('send-later').getAttribute('aria-pressed'), 'true');
+    await alice.getByText('This message will be sent when privacy returns').waitFor();
+    assert.equal(await alice.getByTestId('composer').inputValue(), kept);
+    await alice.screenshot({ path: join(ARTIFACTS, 'no-privacy.png') });
+
+    // It comes back: green again, the kept message goes by itself, and Bob sees it exactly once.
+    await up.command('start gateway', /gateway started/);
+    await waitForPrivacy(alice, '🟢 Full privacy');
+    await message(bob, kept).waitFor({ timeout: STEP_MS });
+    assert.equal(await alice.getByTestId('composer').inputValue(), '');
+    await send(bob, 'got it');
+    await message(alice, 'got it').waitFor({ timeout: STEP_MS });
+    assert.equal(await message(bob, kept).count(), 1);
+    assert.equal(await message(alice, kept).count(), 1);
+  },
+);

@@ -1,0 +1,105 @@
+/**
+ * What the browser tests share: a real `umbra up` child process over a fresh data directory and Debian's
+ * Chromium driven by playwright-core (a visible skip line when there is no Chromium), and the steps every
+ * test takes in the web app (sign up, send, find a message).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { startUmbraUp, type UmbraUp } from '../up/umbra-up.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/** Screenshots go here (git-ignored). */
+export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+/** Mixnet round trips, Argon2id in JavaScript and MLS on a busy 2-core machine: generous, never asserted. */
+export const STEP_MS = 150_000;
+const SIGN_UP_MS = 180_000;
+
+/**
+ * A test against `umbra up <upArgs>` (on a fresh data directory) in Chromium; both are stopped afterwards,
+ * and `umbra up` must then exit 0. Without Chromium the test is skipped with a visible line.
+ */
+export function browserTest(
+  name: string,
+  upArgs: readonly string[],
+  body: (up: UmbraUp, browser: Browser) => Promise<void>,
+): void {
+  if (!existsSync(CHROMIUM)) {
+    console.log(
+      `# skip: no Chromium at ${CHROMIUM} (apt-get install chromium); the browser tests did not run`,
+    );
+    test.skip(`${name} (no Chromium)`);
+    return;
+  }
+  test(name, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'umbra-browser-'));
+    let up: UmbraUp | undefined;
+    let browser: Browser | undefined;
+    try {
+      up = await startUmbraUp(['--data-dir', dataDir, ...upArgs]);
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      await body(up, browser);
+    } finally {
+      await browser?.close();
+      const code = await up?.interrupt();
+      await rm(dataDir, { recursive: true, force: true });
+      assert.equal(code, 0);
+    }
+  });
+}
+
+export function passphrase(handle: string): string {
+  return `${handle} passphrase, long enough`;
+}
+
+/** Creates the account `handle` on a fresh page; throws with the reason the page shows if it fails. */
+export async function signUp(page: Page, url: string, handle: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('Handle').fill(handle);
+  await page.getByLabel('Passphrase', { exact: true }).fill(passphrase(handle));
+  await page.getByLabel('Passphrase again').fill(passphrase(handle));
+  await page.getByRole('button', { name: 'Create account' }).click();
+  // Argon2id and post-quantum key generation run in JavaScript here: on a busy machine this is the slow step.
+  const outcome = await Promise.race([
+    page
+      .getByTestId('whoami')
+      .waitFor({ state: 'attached', timeout: SIGN_UP_MS })
+      .then(
+        () => 'ok',
+        () => 'timed out',
+      ),
+    page
+      .getByText('Could not create the account')
+      .waitFor({ timeout: SIGN_UP_MS })
+      .then(
+        () => 'refused',
+        () => 'timed out',
+      ),
+  ]);
+  if (outcome !== 'ok')
+    throw new Error(`${handle} could not sign up: ${await page.locator('.status').innerText()}`);
+}
+
+export async function send(page: Page, text: string): Promise<void> {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('send').click();
+}
+
+export function message(page: Page, text: string) {
+  return page.getByTestId('messages').getByTestId('message').filter({ hasText: text });
+}
