@@ -45,6 +45,13 @@ export function opsFromOptions(options: { readonly opsHost: string; readonly ops
   return options.opsPort === undefined ? {} : { ops: { host: options.opsHost, port: options.opsPort } };
 }
 
+/** Prints the usage of `command` and its options when `argv` asks for `--help`; says whether it did. */
+export function printHelp(command: string, schema: ConfigSchema, argv: readonly string[]): boolean {
+  if (!argv.includes('--help')) return false;
+  process.stdout.write(`usage: ${command} [options]\n\n${describeOptions(schema)}\n`);
+  return true;
+}
+
 /**
  * A process's options from its command line (`ConfigError` if refused) and its logger; undefined after
  * printing the help `--help` asks for.
@@ -55,10 +62,7 @@ export function loadProcessConfig<S extends ConfigSchema & typeof PROCESS_OPTION
   schema: S,
   argv: readonly string[],
 ): { readonly options: ConfigOf<S>; readonly logger: Logger } | undefined {
-  if (argv.includes('--help')) {
-    process.stdout.write(`usage: ${command} [options]\n\n${describeOptions(schema)}\n`);
-    return undefined;
-  }
+  if (printHelp(command, schema, argv)) return undefined;
   const options = loadConfig(schema, argv);
   const common: ConfigOf<typeof PROCESS_OPTIONS> = options;
   return { options, logger: createLogger({ role, level: common.logLevel, reveal: common.logReveal }) };

@@ -9,15 +9,17 @@
  *
  * Standard input takes a few commands for trying failures by hand (and for tests): `stop gateway`,
  * `start gateway`, `status`. Exit codes: 0 after a clean stop, 1 after a failed start or stop, 2 for a
- * refused configuration.
+ * refused configuration. Its components stop by themselves if it is killed (src/ops/process.ts); run
+ * directly with an IPC channel, it stops in turn when its own parent dies.
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
-import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
+import { type ConfigOf, type ConfigSchema, loadConfig } from '../ops/config.ts';
 import { createLogger, LOG_LEVELS } from '../ops/logger.ts';
+import { printHelp, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
 import { bundleWebApp } from './bundle.ts';
 import { type RunningNetwork, startNetwork } from './network.ts';
@@ -209,10 +211,7 @@ function listenForCommands(up: Up, write: (text: string) => void, shutdown: Shut
 }
 
 export async function main(argv: readonly string[]): Promise<Up | undefined> {
-  if (argv.includes('--help')) {
-    process.stdout.write(`usage: umbra up [options]\n\n${describeOptions(UP_OPTIONS)}\n`);
-    return undefined;
-  }
+  if (printHelp('umbra up', UP_OPTIONS, argv)) return undefined;
   const options = loadConfig(UP_OPTIONS, argv);
   const write = (text: string) => process.stdout.write(text);
   const logger = createLogger({ role: 'up', level: options.logLevel });
@@ -231,16 +230,10 @@ export async function main(argv: readonly string[]): Promise<Up | undefined> {
     up = await starting;
   } catch (error) {
     shutdown.dispose();
-    if (error instanceof ConfigError) throw error;
-    throw new Error(`could not start: ${(error as Error).message}`, { cause: error });
+    throw error;
   }
   listenForCommands(up, write, shutdown);
   return up;
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    process.stderr.write(`umbra up: ${(error as Error).message}\n`);
-    process.exit(error instanceof ConfigError ? 2 : 1);
-  });
-}
+if (import.meta.main) runProcess('umbra up', main);
