@@ -31,7 +31,7 @@ import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } fro
 import { type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
 import { Egress, type Outgoing } from '../mixnode/egress.ts';
 import { type EpochKey, EpochKeyStore } from '../mixnode/epoch-keys.ts';
-import { logLinkEvent } from '../mixnode/node.ts';
+import { keyWindow, logLinkEvent } from '../mixnode/node.ts';
 import { ReplayFilter } from '../mixnode/replay-filter.ts';
 import type { EpochClock, NodeAddress, Topology } from '../mixnode/types.ts';
 import { closeServer, createHttpServer, listen } from '../ops/http.ts';
@@ -877,11 +877,7 @@ export class Gateway {
   // Keys, epochs, housekeeping.
 
   #keyWindow(): { epoch: number; live: number[] } {
-    const { epochs, graceMs } = this.#options;
-    const now = epochs.now();
-    const epoch = epochs.epochAt(now);
-    const inGrace = epoch > 0 && now < epochs.startOf(epoch) + graceMs;
-    return { epoch, live: inGrace ? [epoch, epoch - 1] : [epoch] };
+    return keyWindow(this.#options.epochs, this.#options.graceMs);
   }
 
   #followEpochs(): void {

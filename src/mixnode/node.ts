@@ -481,13 +481,8 @@ export class MixNode {
 
   // Epochs and keys.
 
-  /** The current epoch and the epochs whose keys should unwrap now, newest first. */
   #keyWindow(): { epoch: number; live: number[] } {
-    const { epochs, graceMs } = this.#options;
-    const now = epochs.now();
-    const epoch = epochs.epochAt(now);
-    const inGrace = epoch > 0 && now < epochs.startOf(epoch) + graceMs;
-    return { epoch, live: inGrace ? [epoch, epoch - 1] : [epoch] };
+    return keyWindow(this.#options.epochs, this.#options.graceMs);
   }
 
   /** Starts a key refresh when the window has moved since the last one. */
@@ -548,6 +543,18 @@ export class MixNode {
     logLinkEvent(this.#options.logger, side, event);
     if (event.type === 'dropped') this.#drop('link_queue_full', event.frames);
   }
+}
+
+/**
+ * The current epoch and the epochs whose keys should unwrap now, newest first: the previous epoch's key too
+ * during the grace period after a change (packets built just before it are still in flight). Shared with
+ * the gateway, which unwraps under the same rule.
+ */
+export function keyWindow(epochs: EpochClock, graceMs: number): { epoch: number; live: number[] } {
+  const now = epochs.now();
+  const epoch = epochs.epochAt(now);
+  const inGrace = epoch > 0 && now < epochs.startOf(epoch) + graceMs;
+  return { epoch, live: inGrace ? [epoch, epoch - 1] : [epoch] };
 }
 
 /**
