@@ -16,12 +16,12 @@ import { MixnetCarrier } from '../../src/client/carrier/mixnet.ts';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
-import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
+import type { Devnet } from '../../src/devnet/index.ts';
 import type { DocumentNode, NetworkDocument } from '../../src/directory/document.ts';
 import { Link, TlsIdentity } from '../../src/links/index.ts';
 import { Sphinx } from '../../src/sphinx/index.ts';
 import { eventually, metric, RawClient } from '../gateway/support.ts';
-import { type EchoService, startEchoService } from '../support/echo-service.ts';
+import { type EchoService, startEchoService, startMultiProcessDevnet } from '../support/devnet.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'umbra-faults-'));
 let net: Devnet;
@@ -31,12 +31,7 @@ const received: string[] = [];
 
 before(async () => {
   service = await startEchoService((body) => received.push(body.toString('hex')));
-  net = await startDevnet({
-    dataDir: root,
-    mode: 'child-processes',
-    layers: 3,
-    nodesPerLayer: 2,
-    gateways: 2,
+  net = await startMultiProcessDevnet(root, {
     roundPeriodMs: 100,
     batchSize: 8,
     clientSendRate: 10,

@@ -16,9 +16,9 @@ import { after, before, describe, test } from 'node:test';
 import { MixnetCarrier } from '../../src/client/carrier/mixnet.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
-import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
+import type { Devnet } from '../../src/devnet/index.ts';
 import { exponential, GlobalObserver, replyLinkAttack, wallClock } from '../../src/privacy/index.ts';
-import { type EchoService, startEchoService } from '../support/echo-service.ts';
+import { type EchoService, startEchoService, startMultiProcessDevnet } from '../support/devnet.ts';
 
 const CLIENTS = 20;
 const ACTIVE = 10;
@@ -43,12 +43,7 @@ before(async () => {
     arrivals.push({ at: wallClock(), body: body.toString('hex') }),
   );
   service = counting;
-  net = await startDevnet({
-    dataDir: root,
-    mode: 'child-processes',
-    layers: 3,
-    nodesPerLayer: 2,
-    gateways: 2,
+  net = await startMultiProcessDevnet(root, {
     roundPeriodMs: 250,
     batchSize: 32,
     clientSendRate: RATE,
