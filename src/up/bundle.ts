@@ -4,12 +4,15 @@
  * `browser` import condition makes `#default-backend` resolve to the portable crypto backend (package.json
  * "imports"). The page passes the SDK's IndexedDB storage to the client explicitly, so no module is swapped;
  * any Node built-in still reachable from shared modules is replaced by a stub that throws if ever called.
+ * The portable backend's Argon2id worker is built as a second, self-contained script and carried in the app
+ * as text (`argon2WorkerPlugin`), which the page starts from a Blob URL: one file to serve, no extra route.
  *
  * The result is cached under the data directory with the size and modification time of every input file,
  * so a second `umbra up` with unchanged sources skips the few seconds esbuild takes.
  */
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type { Plugin } from 'esbuild-wasm';
 import type { Logger } from '../ops/logger.ts';
 
 export interface BundleOptions {
@@ -40,6 +43,46 @@ const NODE_BUILTIN = /^node:/;
 function builtinStub(specifier: string): string {
   const message = JSON.stringify(`${specifier} is not available in browsers`);
   return `module.exports = new Proxy({}, { get: (_, name) => name === '__esModule' ? false : () => { throw new Error(${message}); } });`;
+}
+
+const ARGON2_WORKER = /[\\/]src[\\/]crypto[\\/]backends[\\/]argon2-worker\.ts$/;
+
+/**
+ * Replaces src/crypto/backends/argon2-worker.ts, as imported by the portable backend, by a module exporting
+ * the worker's own bundle (a classic script running `serveArgon2id(self)`) as `argon2WorkerSource`. Its
+ * inputs are that file and noble's Argon2, which the app imports too, so the cache fingerprint covers them.
+ */
+export function argon2WorkerPlugin(): Plugin {
+  return {
+    name: 'argon2-worker',
+    setup(build) {
+      build.onLoad({ filter: ARGON2_WORKER }, async (args) => {
+        const worker = await build.esbuild.build({
+          stdin: {
+            contents: `import { serveArgon2id } from ${JSON.stringify(args.path)};\nserveArgon2id(self);\n`,
+            resolveDir: dirname(args.path),
+            loader: 'ts',
+            sourcefile: 'argon2-worker-entry.ts',
+          },
+          bundle: true,
+          write: false,
+          platform: 'browser',
+          format: 'iife',
+          target: build.initialOptions.target ?? 'es2023',
+          conditions: ['browser'],
+          minify: build.initialOptions.minify ?? false,
+          legalComments: 'none',
+          logLevel: 'silent',
+        });
+        const script = worker.outputFiles[0];
+        if (script === undefined) throw new Error('esbuild produced no Argon2id worker');
+        return {
+          contents: `export const argon2WorkerSource = ${JSON.stringify(script.text)};`,
+          loader: 'js',
+        };
+      });
+    },
+  };
 }
 
 async function fingerprint(root: string, inputs: readonly string[]): Promise<CacheManifest['inputs']> {
@@ -107,6 +150,7 @@ export async function bundleWebApp(options: BundleOptions): Promise<WebBundle> {
             }));
           },
         },
+        argon2WorkerPlugin(),
       ],
     });
     const output = result.outputFiles.find((file) => file.path.endsWith('.js'));

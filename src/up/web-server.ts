@@ -57,9 +57,11 @@ export interface WebServer {
 const MAX_PROXIED_BYTES = 16 * 1024 * 1024 + 4096;
 const DIRECTORY_PREFIX = '/directory/';
 
-const CONTENT_SECURITY_POLICY = [
+/** The page's policy; `worker-src blob:` admits the Argon2id worker, which the app starts from its own text. */
+export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self' 'wasm-unsafe-eval'",
+  'worker-src blob:',
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",

@@ -16,8 +16,9 @@ import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { AuthenticationError } from '../../errors.ts';
-import type { CryptoBackend } from '../backend.ts';
+import type { Argon2Parameters, CryptoBackend } from '../backend.ts';
 import { cachedPerKey } from '../key-cache.ts';
+import { type Argon2Reply, argon2WorkerSource } from './argon2-worker.ts';
 import { checked, type RawBackend } from './checked.ts';
 
 type NobleCipher = (
@@ -38,6 +39,49 @@ function nobleAead(name: string, cipher: NobleCipher): RawBackend['aes256gcm'] {
     },
   };
 }
+
+/**
+ * Argon2id in a dedicated worker (argon2-worker.ts), one per derivation so its 64 MiB is freed at once. The
+ * secrets go over as copies that are transferred, so no clone of them stays on this thread.
+ */
+function argon2idInWorker(
+  source: string,
+  password: Uint8Array,
+  salt: Uint8Array,
+  parameters: Argon2Parameters,
+): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+    const worker = new Worker(url, { name: 'argon2id' });
+    const finish = (): void => {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    };
+    worker.onmessage = ({ data }: MessageEvent<Argon2Reply>) => {
+      finish();
+      if ('key' in data) resolve(data.key);
+      else reject(new Error(`Argon2id failed in its worker: ${data.error}`));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      finish();
+      reject(new Error(`the Argon2id worker failed: ${event.message}`));
+    };
+    const { memoryKiB, iterations, parallelism } = parameters;
+    const request = {
+      password: password.slice(),
+      salt: salt.slice(),
+      parameters: { memoryKiB, iterations, parallelism },
+    };
+    worker.postMessage(request, [request.password.buffer, request.salt.buffer]);
+  });
+}
+
+/** A browser page (not Node, not a worker) whose bundle carries the worker's script. */
+const argon2Worker =
+  argon2WorkerSource !== undefined && typeof Worker !== 'undefined' && typeof window !== 'undefined'
+    ? argon2WorkerSource
+    : undefined;
 
 const mlkemDecapsulationKey = cachedPerKey((seed) => ml_kem768.keygen(seed).secretKey);
 
@@ -81,8 +125,11 @@ const raw: RawBackend = {
   aes256gcm: nobleAead('AES-256-GCM', gcm),
   chacha20poly1305: nobleAead('ChaCha20-Poly1305', chacha20poly1305),
   xchacha20poly1305: nobleAead('XChaCha20-Poly1305', xchacha20poly1305),
-  argon2id: (password, salt, { memoryKiB, iterations, parallelism }) =>
-    argon2idAsync(password, salt, { m: memoryKiB, t: iterations, p: parallelism, dkLen: 32 }),
+  argon2id: (password, salt, parameters) => {
+    if (argon2Worker !== undefined) return argon2idInWorker(argon2Worker, password, salt, parameters);
+    const { memoryKiB, iterations, parallelism } = parameters;
+    return argon2idAsync(password, salt, { m: memoryKiB, t: iterations, p: parallelism, dkLen: 32 });
+  },
 };
 
 export const portableBackend: CryptoBackend = checked(raw);
