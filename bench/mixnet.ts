@@ -245,7 +245,7 @@ ${table(
   ]),
 )}
 
-- A mix node forwards exactly B packets per round whatever the load: ${PERIODS.map((p) => `${formatRate((BATCH * 1000) / p)}/s at ${p} ms`).join(', ')}.
+- A mix node sends one or two whole batches of B per round (two only when a backlog waits); at one batch: ${PERIODS.map((p) => `${formatRate((BATCH * 1000) / p)}/s at ${p} ms`).join(', ')}.
   "packets/s per mix node" is what each node received; the rest of each batch is its own dummies.
 - The round trip crosses the three layers twice: at least six waits for a round boundary (half a period on
   average) plus queueing behind dummies at layers 2 and 3 (docs/privacy.md, "dummies fill the later
