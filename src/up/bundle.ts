@@ -2,8 +2,8 @@
  * Bundles the web app (`web/src/main.ts` and the SDK it imports) for browsers with esbuild-wasm (pure
  * WebAssembly, so it runs wherever Node does; Vite's native binaries are not on every registry). The
  * `browser` import condition makes `#default-backend` resolve to the portable crypto backend (package.json
- * "imports"). The page passes the SDK's IndexedDB storage to the client explicitly, so no module is swapped;
- * any Node built-in still reachable from shared modules is replaced by a stub that throws if ever called.
+ * "imports"). The page passes the SDK's IndexedDB storage to the client explicitly, so no module is swapped,
+ * and no Node built-in is reachable: if one ever is, the build fails instead of shipping a stub.
  * The portable backend's Argon2id worker is built as a second, self-contained script and carried in the app
  * as text (`argon2WorkerPlugin`), which the page starts from a Blob URL: one file to serve, no extra route.
  *
@@ -37,13 +37,6 @@ interface CacheManifest {
 const ENTRY = 'web/src/main.ts';
 const CACHE_JS = 'app.js';
 const CACHE_MANIFEST = 'app.inputs.json';
-const NODE_BUILTIN = /^node:/;
-
-/** A CommonJS stub, so that named imports of any built-in resolve (to functions that throw when called). */
-function builtinStub(specifier: string): string {
-  const message = JSON.stringify(`${specifier} is not available in browsers`);
-  return `module.exports = new Proxy({}, { get: (_, name) => name === '__esModule' ? false : () => { throw new Error(${message}); } });`;
-}
 
 const ARGON2_WORKER = /[\\/]src[\\/]crypto[\\/]backends[\\/]argon2-worker\.ts$/;
 
@@ -88,7 +81,6 @@ export function argon2WorkerPlugin(): Plugin {
 async function fingerprint(root: string, inputs: readonly string[]): Promise<CacheManifest['inputs']> {
   const entries: [string, { size: number; mtimeMs: number }][] = [];
   for (const input of inputs) {
-    if (input.includes(':')) continue; // stubs in their own namespace
     const info = await stat(join(root, input));
     entries.push([input, { size: info.size, mtimeMs: info.mtimeMs }]);
   }
@@ -139,19 +131,7 @@ export async function bundleWebApp(options: BundleOptions): Promise<WebBundle> {
       metafile: true,
       logLevel: 'silent',
       outfile: 'app.js',
-      plugins: [
-        {
-          name: 'browser-substitutes',
-          setup(build) {
-            build.onResolve({ filter: NODE_BUILTIN }, (args) => ({ path: args.path, namespace: 'stub' }));
-            build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({
-              contents: builtinStub(args.path),
-              loader: 'js',
-            }));
-          },
-        },
-        argon2WorkerPlugin(),
-      ],
+      plugins: [argon2WorkerPlugin()],
     });
     const output = result.outputFiles.find((file) => file.path.endsWith('.js'));
     if (output === undefined) throw new Error('esbuild produced no JavaScript');

@@ -3,19 +3,16 @@
 // key equals the node backend's for the same inputs, and the page's own timers keep firing meanwhile (the
 // derivation runs in a worker, not on the page's thread). Skipped, with a line saying so, without Chromium.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
 import { argon2WorkerPlugin } from '../../src/up/bundle.ts';
 import { CONTENT_SECURITY_POLICY } from '../../src/up/web-server.ts';
+import { bundleForBrowser, CHROMIUM } from '../support/browser-bundle.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 /** The vault's parameters (docs/crypto.md). */
 const PARAMETERS = { memoryKiB: 64 * 1024, iterations: 3, parallelism: 1 };
 
@@ -35,37 +32,13 @@ globalThis.deriveWhileTicking = async (passwordHex, saltHex, parameters) => {
 };
 `;
 
-async function bundle(): Promise<Uint8Array> {
-  const esbuild = await import('esbuild-wasm');
-  try {
-    const result = await esbuild.build({
-      absWorkingDir: ROOT,
-      stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'ts', sourcefile: 'entry.ts' },
-      bundle: true,
-      write: false,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2023',
-      conditions: ['browser'],
-      logLevel: 'silent',
-      outfile: 'argon2.js',
-      plugins: [argon2WorkerPlugin()],
-    });
-    const output = result.outputFiles.find((file) => file.path.endsWith('.js'));
-    if (output === undefined) throw new Error('esbuild produced no JavaScript');
-    return output.contents;
-  } finally {
-    await esbuild.stop();
-  }
-}
-
 if (CHROMIUM === undefined) {
   console.log('# skip: no Chromium (apt-get install chromium); the browser Argon2id test did not run');
   test.skip('Argon2id in a browser page (no Chromium)');
 } else {
   const executablePath = CHROMIUM;
   test('Argon2id in a browser page: the node backend key, and the page stays responsive', async () => {
-    const js = await bundle();
+    const { js } = await bundleForBrowser(ENTRY, 'argon2.js', [argon2WorkerPlugin()]);
     const server = createServer((request, response) => {
       const isScript = request.url === '/argon2.js';
       response.writeHead(200, {

@@ -4,18 +4,15 @@
 // connects to the in-test gateway over the page's own WebSocket and gets an echo back through the mix
 // layers. Skipped, with a line saying so, when no Chromium is installed.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
+import type { Plugin } from 'esbuild-wasm';
 import { chromium } from 'playwright-core';
 import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
+import { bundleForBrowser, CHROMIUM } from '../../support/browser-bundle.ts';
 import { TestGateway, TestNetwork } from './support.ts';
-
-const ROOT = resolve(import.meta.dirname, '../../..');
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 
 const ENTRY = `
 import { MixnetCarrier } from './src/client/carrier/mixnet.ts';
@@ -40,44 +37,17 @@ globalThis.echoThroughMixnet = async (gatewayUrl, documentHex, requestHex) => {
 };
 `;
 
-async function bundle(): Promise<{
-  js: Uint8Array;
-  inputs: Record<string, { imports: { path: string }[] }>;
-}> {
-  const esbuild = await import('esbuild-wasm');
-  try {
-    const result = await esbuild.build({
-      absWorkingDir: ROOT,
-      stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'ts', sourcefile: 'entry.ts' },
-      bundle: true,
-      write: false,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2023',
-      conditions: ['browser'],
-      metafile: true,
-      logLevel: 'silent',
-      outfile: 'carrier.js',
-      plugins: [
-        {
-          name: 'node-builtins',
-          setup(build) {
-            build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'stub' }));
-            build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-              contents: 'module.exports = {};',
-              loader: 'js',
-            }));
-          },
-        },
-      ],
-    });
-    const output = result.outputFiles.find((file) => file.path.endsWith('.js'));
-    if (!output) throw new Error('esbuild produced no JavaScript');
-    return { js: output.contents, inputs: result.metafile.inputs };
-  } finally {
-    await esbuild.stop();
-  }
-}
+/** Node built-ins resolve to empty modules, so the test can list which modules import one. */
+const nodeBuiltinsAsEmpty: Plugin = {
+  name: 'node-builtins',
+  setup(build) {
+    build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'stub' }));
+    build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+      contents: 'module.exports = {};',
+      loader: 'js',
+    }));
+  },
+};
 
 describe('MixnetCarrier in a browser', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -90,7 +60,7 @@ describe('MixnetCarrier in a browser', () => {
       t.skip('SKIP: no Chromium installed (/usr/bin/chromium); the browser test did not run');
       return;
     }
-    const { js, inputs } = await bundle();
+    const { js, inputs } = await bundleForBrowser(ENTRY, 'carrier.js', [nodeBuiltinsAsEmpty]);
     const files = Object.keys(inputs);
     assert.ok(files.includes('src/crypto/backends/portable.ts'), 'the portable backend is bundled');
     assert.ok(!files.includes('src/crypto/backends/node.ts'), 'the Node backend is not');
