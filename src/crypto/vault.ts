@@ -10,8 +10,8 @@
  * (u32, big-endian) ‖ iterations (u32) ‖ parallelism (u8) ‖ salt (16) ‖ nonce (24) ‖ wrapped data key (48).
  * Everything before the nonce is the wrap's associated data, so the parameters cannot be altered unnoticed.
  * A header with an unknown magic or version is `unsupported_format`, one of the wrong length or with
- * impossible parameters is `tampered`; any other alteration cannot be told from a wrong passphrase and is
- * reported as `wrong_passphrase`.
+ * impossible parameters, or a cost above `MAXIMUM_KDF_PARAMETERS`, is `tampered` (found before Argon2id
+ * runs); any other alteration cannot be told from a wrong passphrase and is reported as `wrong_passphrase`.
  *
  * Record: nonce (24) ‖ XChaCha20-Poly1305 of (name length (u16) ‖ UTF-8 name ‖ value), with associated data
  * "umbra/vault record" ‖ version ‖ vault id ‖ file id, where the file id (the HMAC of the name, which is also
@@ -47,10 +47,14 @@ export interface VaultOptions {
 }
 
 export interface KdfOptions {
-  /** Argon2id parameters; they must meet `MINIMUM_KDF_PARAMETERS`. `DEFAULT_KDF_PARAMETERS` unless set. */
+  /**
+   * Argon2id parameters; they must lie between `MINIMUM_KDF_PARAMETERS` and `MAXIMUM_KDF_PARAMETERS`.
+   * `DEFAULT_KDF_PARAMETERS` unless set.
+   */
   readonly kdf?: Argon2Parameters;
   /**
-   * Argon2id parameters with no minimum, so that test suites run fast (see `UNSAFE_TEST_KDF_PARAMETERS`).
+   * Argon2id parameters with no minimum (the maximum still holds), so that test suites run fast (see
+   * `UNSAFE_TEST_KDF_PARAMETERS`).
    * A vault created this way falls to a passphrase-guessing attack in moments: never use it for real data.
    */
   readonly unsafeKdfForTests?: Argon2Parameters;
@@ -74,6 +78,17 @@ export const DEFAULT_KDF_PARAMETERS: Argon2Parameters = Object.freeze({
  * OWASP's Password Storage Cheat Sheet lists for Argon2id are 19 MiB × 2 and 46 MiB × 1).
  */
 export const MINIMUM_KDF_PARAMETERS = Object.freeze({ memoryKiB: 19_456, memoryTimeKiB: 2 * 19_456 });
+
+/**
+ * The ceiling for every vault, checked when a header is read (before Argon2id runs, since the header is not
+ * yet authenticated) and when one is written: at most 1 GiB of memory, and memory × passes at most 4 GiB
+ * (1 GiB × 4, 256 MiB × 16, 64 MiB × 64: about 21 times the default's cost). RFC 9106's first option (2 GiB,
+ * one pass) is outside it on purpose: a browser tab or phone cannot be counted on to allocate 2 GiB. Without
+ * the ceiling one flipped bit in a header's cost fields could make unlock demand up to 4 GiB, or run for
+ * minutes to hours before the wrong key is noticed. Lanes are not capped: they divide the memory rather than
+ * add to the work.
+ */
+export const MAXIMUM_KDF_PARAMETERS = Object.freeze({ memoryKiB: 1_048_576, memoryTimeKiB: 4 * 1_048_576 });
 
 /** For tests only, through `unsafeKdfForTests`: 256 KiB, one pass. */
 export const UNSAFE_TEST_KDF_PARAMETERS: Argon2Parameters = Object.freeze({
@@ -104,7 +119,7 @@ const RECORD_LABEL = utf8('umbra/vault record');
 
 /**
  * Argon2id parameters that the backends accept (RFC 9106 §3.1, memory capped at 4 GiB) and the header can
- * hold. A header is checked against these before any work, so an altered one cannot demand absurd memory.
+ * hold: what is possible, where `MAXIMUM_KDF_PARAMETERS` bounds what a vault may cost.
  */
 function isValidKdf(parameters: unknown): parameters is Argon2Parameters {
   if (typeof parameters !== 'object' || parameters === null) return false;
@@ -118,6 +133,20 @@ function isValidKdf(parameters: unknown): parameters is Argon2Parameters {
   );
 }
 
+function isWithinMaximum(parameters: Argon2Parameters): boolean {
+  return (
+    parameters.memoryKiB <= MAXIMUM_KDF_PARAMETERS.memoryKiB &&
+    parameters.memoryKiB * parameters.iterations <= MAXIMUM_KDF_PARAMETERS.memoryTimeKiB
+  );
+}
+
+/** Refused here rather than written: a vault above the ceiling could never be opened again. */
+function checkMaximum(argument: string, parameters: Argon2Parameters): void {
+  if (!isWithinMaximum(parameters)) {
+    throw new ArgumentError(argument, 'above MAXIMUM_KDF_PARAMETERS, so the vault could never be opened');
+  }
+}
+
 function chooseKdf(options: KdfOptions, fallback: Argon2Parameters): Argon2Parameters {
   const { kdf, unsafeKdfForTests } = options;
   if (kdf !== undefined && unsafeKdfForTests !== undefined) {
@@ -127,6 +156,7 @@ function chooseKdf(options: KdfOptions, fallback: Argon2Parameters): Argon2Param
     if (!isValidKdf(unsafeKdfForTests)) {
       throw new ArgumentError('unsafeKdfForTests', 'invalid Argon2id parameters');
     }
+    checkMaximum('unsafeKdfForTests', unsafeKdfForTests);
     return Object.freeze({ ...unsafeKdfForTests });
   }
   if (kdf === undefined) return fallback;
@@ -137,6 +167,7 @@ function chooseKdf(options: KdfOptions, fallback: Argon2Parameters): Argon2Param
   ) {
     throw new ArgumentError('kdf', 'below MINIMUM_KDF_PARAMETERS (use unsafeKdfForTests in tests)');
   }
+  checkMaximum('kdf', kdf);
   return Object.freeze({ ...kdf });
 }
 
@@ -236,6 +267,9 @@ function decodeHeader(bytes: Uint8Array): Header {
     parallelism: view.getUint8(kdfAt + 8),
   };
   if (!isValidKdf(kdf)) throw new VaultError('tampered', 'the vault header has invalid Argon2id parameters');
+  if (!isWithinMaximum(kdf)) {
+    throw new VaultError('tampered', 'the vault header asks for Argon2id above MAXIMUM_KDF_PARAMETERS');
+  }
   const nonceAt = HEADER_AUTHENTICATED_LENGTH;
   return {
     authenticated: bytes.subarray(0, nonceAt),

@@ -1,6 +1,6 @@
 // The vault: round trips on both backends and across them, file names that reveal nothing, a typed error
 // and an unchanged directory for every refusal (wrong passphrase, tampered, moved or swapped records,
-// unknown format), crash leftovers that are ignored, passphrase changes that rewrite only the header, the
+// unknown format, an Argon2id cost above the ceiling, refused before Argon2id runs), crash leftovers that are ignored, passphrase changes that rewrite only the header, the
 // panic button, printed forms that never show a key or the passphrase, and any caller-supplied BlobStore
 // (the browser's IndexedDB one) in place of a directory.
 import assert from 'node:assert/strict';
@@ -16,6 +16,7 @@ import { concatBytes, toBase64Url, toHex, utf8 } from '../../src/crypto/bytes.ts
 import type { BlobStore } from '../../src/crypto/vault/blob-store.ts';
 import {
   DEFAULT_KDF_PARAMETERS,
+  MAXIMUM_KDF_PARAMETERS,
   UNSAFE_TEST_KDF_PARAMETERS,
   VAULT_FORMAT_VERSION,
   Vault,
@@ -653,6 +654,85 @@ test('by default Argon2id runs with 64 MiB, t = 3, p = 1, stored in the header',
   const reopened = await Vault.open(directory, 'default strength', { backend: spy.backend });
   assert.deepEqual(reopened.kdfParameters, DEFAULT_KDF_PARAMETERS);
   assert.deepEqual(spy.argon2Calls, [DEFAULT_KDF_PARAMETERS, DEFAULT_KDF_PARAMETERS]);
+  await reopened.close();
+});
+
+test('Argon2id above MAXIMUM_KDF_PARAMETERS: a tampered header is refused unrun, and never written', async () => {
+  // A stand-in Argon2id that records its calls: the header bytes are real, the test fast, and "unrun" shown.
+  const standIn = spyOn({
+    ...nodeBackend,
+    argon2id: async (password, salt, parameters) =>
+      nodeBackend.hmacSha256(salt, concatBytes(password, utf8(JSON.stringify(parameters)))),
+  });
+  const { memoryKiB: maxMemory, memoryTimeKiB: maxMemoryTime } = MAXIMUM_KDF_PARAMETERS;
+  const directory = freshDirectory();
+  await (
+    await Vault.create(directory, 'p', { backend: standIn.backend, kdf: DEFAULT_KDF_PARAMETERS })
+  ).close();
+  const headerPath = join(directory, HEADER);
+  const header = new Uint8Array(await readFile(headerPath));
+  const view = new DataView(header.buffer, header.byteOffset);
+  assert.deepEqual([view.getUint32(25), view.getUint32(29)], [65_536, 3]);
+
+  // Single bit flips that the backends would run (memory under 4 GiB, passes under 65,536) but that cost far
+  // more than any vault may: 2 GiB + 64 MiB of memory; 32,771 passes; 259 passes of 64 MiB.
+  const flips: [index: number, mask: number][] = [
+    [26, 0x20],
+    [31, 0x80],
+    [31, 0x01],
+  ];
+  for (const [index, mask] of flips) {
+    const tampered = header.slice();
+    tampered[index] = (tampered[index] as number) ^ mask;
+    const tamperedView = new DataView(tampered.buffer);
+    const memoryKiB = tamperedView.getUint32(25);
+    const iterations = tamperedView.getUint32(29);
+    assert.ok(memoryKiB > maxMemory || memoryKiB * iterations > maxMemoryTime, `flip ${index}/${mask}`);
+    await writeFile(headerPath, tampered);
+    const before = await snapshot(directory);
+    const calls = standIn.argon2Calls.length;
+    const error = await Vault.open(directory, 'p', { backend: standIn.backend }).catch((caught) => caught);
+    assert.ok(error instanceof VaultError && error.reason === 'tampered', String(error));
+    assert.match(error.message, /MAXIMUM_KDF_PARAMETERS/);
+    assert.equal(standIn.argon2Calls.length, calls, `Argon2id ran for flip ${index}/${mask}`);
+    assert.equal(await snapshot(directory), before);
+  }
+
+  // The ceiling itself is accepted, written and opened: one GiB at full memory-time, and many passes of less.
+  const atCeiling = [
+    { memoryKiB: maxMemory, iterations: maxMemoryTime / maxMemory, parallelism: 4 },
+    { memoryKiB: DEFAULT_KDF_PARAMETERS.memoryKiB, iterations: maxMemoryTime / 65_536, parallelism: 1 },
+  ];
+  for (const kdf of atCeiling) {
+    const ceiling = freshDirectory();
+    await (await Vault.create(ceiling, 'p', { backend: standIn.backend, kdf })).close();
+    const opened = await Vault.open(ceiling, 'p', { backend: standIn.backend });
+    assert.deepEqual(opened.kdfParameters, kdf);
+    await opened.changePassphrase('p', 'q');
+    await opened.close();
+  }
+
+  // Above it, create and changePassphrase refuse before Argon2id runs or anything is written.
+  const aboveCeiling = [
+    { memoryKiB: maxMemory + 1, iterations: 2, parallelism: 1 },
+    { memoryKiB: maxMemory, iterations: maxMemoryTime / maxMemory + 1, parallelism: 1 },
+    { memoryKiB: 65_536, iterations: maxMemoryTime / 65_536 + 1, parallelism: 1 },
+  ];
+  await writeFile(headerPath, header);
+  const reopened = await Vault.open(directory, 'p', { backend: standIn.backend });
+  for (const kdf of aboveCeiling) {
+    const calls = standIn.argon2Calls.length;
+    const unused = freshDirectory();
+    await assert.rejects(Vault.create(unused, 'p', { backend: standIn.backend, kdf }), ArgumentError);
+    await assert.rejects(
+      Vault.create(unused, 'p', { backend: standIn.backend, unsafeKdfForTests: kdf }),
+      ArgumentError,
+    );
+    await assert.rejects(reopened.changePassphrase('p', 'q', { kdf }), ArgumentError);
+    assert.equal(standIn.argon2Calls.length, calls);
+    await assert.rejects(readdir(unused), { code: 'ENOENT' });
+  }
+  assert.deepEqual(reopened.kdfParameters, DEFAULT_KDF_PARAMETERS);
   await reopened.close();
 });
 
