@@ -43,7 +43,8 @@ const ARGON2_WORKER = /[\\/]src[\\/]crypto[\\/]backends[\\/]argon2-worker\.ts$/;
 /**
  * Replaces src/crypto/backends/argon2-worker.ts, as imported by the portable backend, by a module exporting
  * the worker's own bundle (a classic script running `serveArgon2id(self)`) as `argon2WorkerSource`. Its
- * inputs are that file and noble's Argon2, which the app imports too, so the cache fingerprint covers them.
+ * inputs are that file and the WebAssembly Argon2id (argon2-wasm.ts, hash-wasm), which the app imports too,
+ * so the cache fingerprint covers them.
  */
 export function argon2WorkerPlugin(): Plugin {
   return {

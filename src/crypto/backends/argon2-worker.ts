@@ -1,15 +1,16 @@
 /**
  * Argon2id (RFC 9106) off a browser page's thread: the body of the dedicated Web Worker in which the portable
- * backend derives vault keys on a page. noble's `argon2idAsync` yields only to microtasks, so run on the page
- * it would freeze rendering, timers and input for seconds; in a worker the synchronous variant is fine.
+ * backend derives vault keys on a page (argon2-wasm.ts). Run on the page, the derivation would hold its thread
+ * for the whole computation (rendering, timers and input stop); in a worker the page stays live, and the
+ * worker is terminated after one derivation, which frees its WebAssembly memory.
  *
  * src/up/bundle.ts (`argon2WorkerPlugin`) builds `serveArgon2id(self)` over this module as a separate script
  * and, in the page's bundle, replaces this module by one exporting only that script's text as
  * `argon2WorkerSource`. Unbundled (Node, tests) or bundled without the plugin, the text is undefined and the
  * portable backend derives inline.
  */
-import { argon2id } from '@noble/hashes/argon2.js';
 import type { Argon2Parameters } from '../backend.ts';
+import { argon2idWasm } from './argon2-wasm.ts';
 
 /** The worker's bundled script, when a bundler put it here; see the header. */
 export const argon2WorkerSource: string | undefined = undefined;
@@ -31,10 +32,9 @@ export interface Argon2WorkerScope {
 
 /** Answers each request with the 32-byte key (transferred), or the error's message. */
 export function serveArgon2id(scope: Argon2WorkerScope): void {
-  scope.onmessage = ({ data: { password, salt, parameters } }) => {
+  scope.onmessage = async ({ data: { password, salt, parameters } }) => {
     try {
-      const { memoryKiB, iterations, parallelism } = parameters;
-      const key = argon2id(password, salt, { m: memoryKiB, t: iterations, p: parallelism, dkLen: 32 });
+      const key = await argon2idWasm(password, salt, parameters);
       scope.postMessage({ key }, [key.buffer]);
     } catch (error) {
       scope.postMessage({ error: error instanceof Error ? error.message : 'unknown failure' }, []);

@@ -1,14 +1,14 @@
 /**
  * The `portable` crypto backend, for browsers (and any JavaScript runtime): audited pure-JavaScript
  * primitives from @noble (hashes, curves, ciphers, post-quantum) with randomness from WebCrypto's
- * getRandomValues. It is synchronous like the node backend, so every caller is written once; the same
- * known-answer suites and a cross-test on random inputs tie the two together.
+ * getRandomValues, and Argon2id from hash-wasm's WebAssembly (argon2-wasm.ts; in a worker on browser pages).
+ * It is synchronous like the node backend, so every caller is written once (only Argon2id is asynchronous,
+ * in both); the same known-answer suites and a cross-test on random inputs tie the two together.
  */
 
 import { ctr, gcm } from '@noble/ciphers/aes.js';
 import { chacha20orig, chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { argon2idAsync } from '@noble/hashes/argon2.js';
 import { expand, hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
@@ -18,6 +18,7 @@ import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { AuthenticationError } from '../../errors.ts';
 import type { Argon2Parameters, CryptoBackend } from '../backend.ts';
 import { cachedPerKey } from '../key-cache.ts';
+import { argon2idWasm } from './argon2-wasm.ts';
 import { type Argon2Reply, argon2WorkerSource } from './argon2-worker.ts';
 import { checked, type RawBackend } from './checked.ts';
 
@@ -125,11 +126,10 @@ const raw: RawBackend = {
   aes256gcm: nobleAead('AES-256-GCM', gcm),
   chacha20poly1305: nobleAead('ChaCha20-Poly1305', chacha20poly1305),
   xchacha20poly1305: nobleAead('XChaCha20-Poly1305', xchacha20poly1305),
-  argon2id: (password, salt, parameters) => {
-    if (argon2Worker !== undefined) return argon2idInWorker(argon2Worker, password, salt, parameters);
-    const { memoryKiB, iterations, parallelism } = parameters;
-    return argon2idAsync(password, salt, { m: memoryKiB, t: iterations, p: parallelism, dkLen: 32 });
-  },
+  argon2id: (password, salt, parameters) =>
+    argon2Worker === undefined
+      ? argon2idWasm(password, salt, parameters)
+      : argon2idInWorker(argon2Worker, password, salt, parameters),
 };
 
 export const portableBackend: CryptoBackend = checked(raw);
