@@ -47,14 +47,15 @@ export const DIRECTORY_OPTIONS = {
     default: 2,
     min: 0.001,
     max: 1_000,
-    description: 'packets per second each client sends (λ), in thousandths',
+    // A plain rate: only the network document carries it in thousandths (its u32 encoding).
+    description: 'packets per second each client sends (λ), real or cover; a multiple of 0.001',
   },
   loopCoverShare: {
     type: 'number',
     default: 0.5,
     min: 0,
     max: 1,
-    description: 'share of cover packets that loop back (the rest are dropped), in thousandths',
+    description: 'share (0 to 1) of cover packets that loop back, the rest dropped; a multiple of 0.001',
   },
   keyGracePeriodMs: {
     type: 'integer',

@@ -39,6 +39,9 @@ import { DEFAULT_GATEWAY_LIMITS, Gateway, type GatewayLimits } from './gateway.t
 import { DEFAULT_INBOX_QUOTA } from './inbox-store.ts';
 import { DEFAULT_SERVICE_TIMEOUT_MS, parseServices } from './services.ts';
 
+/** For the help text: the default inbox lifetime in the unit people think of it in. */
+const DEFAULT_ITEM_TTL_HOURS = DEFAULT_GATEWAY_LIMITS.itemTtlMs / 3_600_000;
+
 export const GATEWAY_OPTIONS = {
   ...NODE_OPTIONS,
   clientHost: {
@@ -71,20 +74,21 @@ export const GATEWAY_OPTIONS = {
     type: 'integer',
     default: DEFAULT_GATEWAY_LIMITS.itemTtlMs,
     min: 1_000,
-    description: 'how long an unacknowledged inbox item is kept (72 h)',
+    description: `how long an unacknowledged inbox item is kept (${DEFAULT_ITEM_TTL_HOURS} h)`,
   },
   clientRate: {
     type: 'number',
     min: 0.001,
     max: 100_000,
-    description: 'packets/s one client may send (default: twice the document’s clientSendRate)',
+    description: 'packets/s one client may send (default: twice the document’s clientSendRate, at least 1)',
   },
   downstreamRate: {
     type: 'number',
     min: 0.001,
     max: 100_000,
     description:
-      'frames/s sent to each client, an inbox item or padding (default: twice the document’s clientSendRate)',
+      'frames/s sent to each client, an inbox item or padding ' +
+      '(default: twice the document’s clientSendRate, at least 1)',
   },
   clientBurst: {
     type: 'integer',
@@ -123,7 +127,10 @@ export interface GatewayConfig {
   /** PEM certificate and key for `wss://`. */
   readonly clientTls?: { readonly cert: string; readonly key: string };
   readonly services: ReadonlyMap<string, RequestHandler>;
-  /** Unset limits take `DEFAULT_GATEWAY_LIMITS`; the client and downstream rates default to 2 × the document's λ. */
+  /**
+   * Unset limits take `DEFAULT_GATEWAY_LIMITS`; the client and downstream rates default to 2 × the document's
+   * λ, at least 1.
+   */
   readonly limits?: Partial<GatewayLimits>;
   readonly pollMs?: number;
   readonly startupTimeoutMs?: number;

@@ -1,10 +1,25 @@
 /**
- * The `umbra` dispatcher as users run it: a real child process, its output and its exit code.
+ * The `umbra` dispatcher as users run it: a real child process, its output and its exit code; and each
+ * role's `--help`, whose stated defaults and units must be the ones the code runs with.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_PING_INTERVAL_MS } from '../../src/delivery/server.ts';
+import { DEFAULT_PURGE_INTERVAL_MS } from '../../src/delivery/service.ts';
+import { DEFAULT_LIMITS } from '../../src/delivery/store/index.ts';
+import { DEFAULT_SCHEMA } from '../../src/delivery/store/postgres.ts';
+import { DEFAULT_EPOCH_PERIOD_MS } from '../../src/directory/epoch.ts';
+import { DIRECTORY_OPTIONS, directoryConfig } from '../../src/directory/main.ts';
+import { DEFAULT_GATEWAY_LIMITS } from '../../src/gateway/gateway.ts';
+import { DEFAULT_SERVICE_TIMEOUT_MS } from '../../src/gateway/services.ts';
+import { DEFAULT_POLL_MS } from '../../src/mixnode/directory-session.ts';
+import { DEFAULT_STARTUP_TIMEOUT_MS } from '../../src/mixnode/options.ts';
+import { loadConfig } from '../../src/ops/config.ts';
+import { silentLogger } from '../../src/ops/logger.ts';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../../src/ops/shutdown.ts';
+import { DEFAULT_MAX_REQUEST_BYTES } from '../../src/protocol/messages.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -48,4 +63,90 @@ test('a refused configuration exits 2 and names the option', () => {
   const { code, stderr } = umbra('directory', '--no-such-option', '1');
   assert.equal(code, 2);
   assert.match(stderr, /umbra directory: .*--no-such-option/);
+});
+
+interface HelpLine {
+  readonly text: string;
+  /** The value after "default " in the trailing notes, as printed (JSON); absent when none is stated. */
+  readonly stated?: unknown;
+}
+
+/** `umbra <role> --help`, by flag. */
+function help(role: string): Map<string, HelpLine> {
+  const { code, stdout } = umbra(role, '--help');
+  assert.equal(code, 0);
+  const lines = new Map<string, HelpLine>();
+  for (const line of stdout.split('\n')) {
+    const match = /^ {2}(--[a-z-]+)(?: <[^>]+>)? +(.+)$/.exec(line);
+    if (match === null) continue;
+    const [, flag, text] = match as unknown as [string, string, string];
+    const notes = /\(([^()]*)\)$/.exec(text)?.[1]?.split('; ') ?? [];
+    // The printed default is JSON; prose such as "default one per core" is a description, not a value.
+    const stated = notes
+      .map((note) => /^default (-?[\d.]+|true|false|".*"|\[.*\])$/.exec(note)?.[1])
+      .find((value) => value !== undefined);
+    lines.set(flag, stated === undefined ? { text } : { text, stated: JSON.parse(stated) });
+  }
+  return lines;
+}
+
+function assertStated(lines: Map<string, HelpLine>, expected: Record<string, unknown>): void {
+  for (const [flag, value] of Object.entries(expected)) {
+    assert.deepEqual(lines.get(flag)?.stated, value, `${flag}: ${lines.get(flag)?.text}`);
+  }
+}
+
+test('umbra directory --help states the defaults, in the units, that the directory runs with', () => {
+  const lines = help('directory');
+  const config = directoryConfig(loadConfig(DIRECTORY_OPTIONS, ['--data-dir', 'unused']), silentLogger);
+  const { parameters, geometry } = config;
+  assertStated(lines, {
+    '--epoch-period-ms': DEFAULT_EPOCH_PERIOD_MS,
+    '--genesis-ms': config.genesisMs,
+    '--layers': parameters.layers,
+    '--round-period-ms': parameters.roundPeriodMs,
+    '--batch-size': parameters.batchSize,
+    '--client-send-rate': parameters.clientSendRate,
+    '--loop-cover-share': parameters.loopCoverShare,
+    '--key-grace-period-ms': parameters.keyGracePeriodMs,
+    '--payload-length': geometry.userForwardPayloadLength,
+    '--shutdown-timeout-ms': DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  });
+  assert.equal(config.epochPeriodMs, DEFAULT_EPOCH_PERIOD_MS);
+  // The network document carries the rate and the share in thousandths; the flags take the values themselves,
+  // which the clients use as λ in packets per second and as a fraction.
+  for (const [flag, { text }] of lines) assert.doesNotMatch(text, /thousandths/, flag);
+  assert.match(lines.get('--client-send-rate')?.text ?? '', /^packets per second /);
+  assert.match(lines.get('--loop-cover-share')?.text ?? '', /\(0 to 1\)/);
+  assert.match(lines.get('--hops')?.text ?? '', /\(default: layers \+ 2 gateways\)$/);
+  assert.equal(geometry.nrHops, parameters.layers + 2);
+  // Mixes and gateways must derive the directory's geometry from their own defaults.
+  for (const role of ['mix', 'gateway']) assertStated(help(role), { '--hops': geometry.nrHops });
+});
+
+test('umbra gateway and umbra delivery --help state the defaults the code falls back to', () => {
+  const gateway = help('gateway');
+  assertStated(gateway, {
+    '--poll-ms': DEFAULT_POLL_MS,
+    '--startup-timeout-ms': DEFAULT_STARTUP_TIMEOUT_MS,
+    '--inbox-quota': DEFAULT_GATEWAY_LIMITS.inboxQuota,
+    '--item-ttl-ms': DEFAULT_GATEWAY_LIMITS.itemTtlMs,
+    '--client-burst': DEFAULT_GATEWAY_LIMITS.burst,
+    '--max-clients': DEFAULT_GATEWAY_LIMITS.maxClients,
+    '--service-timeout-ms': DEFAULT_SERVICE_TIMEOUT_MS,
+  });
+  const ttlHours = /\((\d+) h\)/.exec(gateway.get('--item-ttl-ms')?.text ?? '')?.[1];
+  assert.equal(Number(ttlHours) * 3_600_000, DEFAULT_GATEWAY_LIMITS.itemTtlMs);
+
+  assertStated(help('delivery'), {
+    '--postgres-schema': DEFAULT_SCHEMA,
+    '--ttl-ms': DEFAULT_LIMITS.ttlMs,
+    '--max-items-per-stream': DEFAULT_LIMITS.maxItemsPerStream,
+    '--max-bytes-per-stream': DEFAULT_LIMITS.maxBytesPerStream,
+    '--max-key-packages-per-device': DEFAULT_LIMITS.maxKeyPackagesPerDevice,
+    '--max-request-bytes': DEFAULT_MAX_REQUEST_BYTES,
+    '--purge-interval-ms': DEFAULT_PURGE_INTERVAL_MS,
+    '--ping-interval-ms': DEFAULT_PING_INTERVAL_MS,
+    '--shutdown-timeout-ms': DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  });
 });
