@@ -23,6 +23,7 @@ import { type Group, Mls, type MlsCiphersuiteName } from '../mls/index.ts';
 import type { DeliveryApi, DeliveryPush, IdentityInfo, MailboxItem } from '../protocol/api.ts';
 import type { Carrier, CarrierKind } from '../protocol/carrier.ts';
 import { DeliveryClient } from '../protocol/client.ts';
+import { handleProblem } from '../protocol/primitives.ts';
 import { type Contact, Contacts, type KeyChange, safetyNumberOf } from './contacts.ts';
 import { type Claimed, Conversation, type ConversationContext, isTransient } from './conversation.ts';
 import { Emitter } from './events.ts';
@@ -63,7 +64,15 @@ export interface ClientOptions {
   readonly requestTimeoutMs?: number;
 }
 
+/**
+ * Where the client's registration stands: no identity yet; keys made and kept in the vault but the service
+ * has not confirmed the handle and KeyPackages yet (a retry, reopening or the next poll finishes it); done.
+ */
+export type RegistrationState = 'none' | 'pending' | 'registered';
+
 export interface ClientEvents {
+  /** A pending registration finished (the handle): the client can start and join conversations. */
+  registered: string;
   /** The privacy the client's policy gets from its carriers changed. */
   privacy: PrivacyState;
   /** This client was added to a conversation by someone else. */
@@ -107,6 +116,7 @@ export class Client extends Emitter<ClientEvents> {
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking: Promise<void> | undefined;
   #mailbox: Promise<unknown> = Promise.resolve();
+  #registering: Promise<void> | undefined;
   #resubscribing = false;
   readonly #ciphersuite: MlsCiphersuiteName | undefined;
 
@@ -160,9 +170,15 @@ export class Client extends Emitter<ClientEvents> {
 
   // ---- public API ----
 
-  /** The registered handle, or undefined before `register`. */
+  /** The handle this client registered or is registering (see `registration`), or undefined before `register`. */
   get handle(): string | undefined {
     return this.#identity.current?.handle;
+  }
+
+  get registration(): RegistrationState {
+    const identity = this.#identity.current;
+    if (identity === undefined) return 'none';
+    return identity.registered ? 'registered' : 'pending';
   }
 
   get policy(): PrivacyPolicy {
@@ -183,39 +199,44 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   /**
-   * Creates this client's identity (hybrid Ed25519 + ML-DSA-65 key), binds `handle` to it at the delivery
-   * service and publishes KeyPackages. `handle_taken` when someone else holds the handle. Calling it again
-   * with the same handle (say after a network failure) completes a registration; another handle is
-   * `already_registered`.
+   * Creates this client's identity (hybrid Ed25519 + ML-DSA-65 key), keeps it in the vault, then binds
+   * `handle` to it at the delivery service and publishes KeyPackages. `handle_taken` when another identity
+   * holds the handle (the new keys are then dropped, so another handle can be chosen). Any other failure
+   * leaves the registration `pending` with the keys kept: calling it again with the same handle, reopening
+   * the client or its next poll finishes it (the service accepts the same key for a handle again). Another
+   * handle is `already_registered`.
    */
   async register(handle: string): Promise<void> {
     this.#assertOpen();
-    const existing = this.#identity.current;
-    if (existing !== undefined && existing.handle !== handle) {
-      throw new ClientError('already_registered', 'this client already has a handle');
+    const problem = handleProblem(handle);
+    if (problem !== undefined) throw new ArgumentError('handle', problem);
+    let identity = this.#identity.current;
+    if (identity !== undefined && identity.handle !== handle) {
+      throw new ClientError(
+        'already_registered',
+        identity.registered
+          ? 'this client already has a handle'
+          : 'this client is registering another handle: register it again to finish',
+      );
     }
-    const identity = existing ?? OwnIdentity.create(handle);
-    if (existing === undefined) {
+    const fresh = identity === undefined;
+    if (identity === undefined) {
+      identity = OwnIdentity.create(handle);
+      // Kept before anything is sent: a request that fails may still have bound the handle to these keys.
       await identity.save(this.#vault);
       this.#identity.set(identity);
     }
-    const api = this.#api(this.#policy);
-    let result: Awaited<ReturnType<DeliveryApi['register']>>;
     try {
-      result = await api.register(handle);
+      await this.#completeRegistration(identity, fresh);
     } catch (error) {
-      throw wrap(error);
-    }
-    if (!result.ok) {
-      if (existing === undefined) {
-        this.#identity.set(undefined);
-        await this.#vault.delete(RECORD.identity);
+      if (error instanceof ClientError && error.reason === 'unreachable') {
+        throw new ClientError(
+          'unreachable',
+          'the delivery service could not be reached; the keys are kept and trying again finishes the registration',
+        );
       }
-      throw new ClientError('handle_taken', 'another identity holds this handle');
+      throw error;
     }
-    await this.#requireContacts().observe(handle, identity.publicKey);
-    await this.#publishKeyPackages(this.#keyPackages, true);
-    this.#resubscribe();
   }
 
   /** A new conversation with `handles` (others than this client), each added with one of its KeyPackages. */
@@ -341,6 +362,12 @@ export class Client extends Emitter<ClientEvents> {
   #requireIdentity(): OwnIdentity {
     const identity = this.#identity.current;
     if (identity === undefined) throw new ClientError('not_registered', 'register a handle first');
+    if (!identity.registered) {
+      throw new ClientError(
+        'not_registered',
+        'the registration has not finished: the service has not confirmed it',
+      );
+    }
     return identity;
   }
 
@@ -415,7 +442,8 @@ export class Client extends Emitter<ClientEvents> {
       authenticationService: this.#contacts.authenticationService(),
       ...(this.#ciphersuite === undefined ? {} : { defaultCiphersuite: this.#ciphersuite }),
     });
-    if (identity === undefined) return;
+    // A registration still pending has no conversations yet; the first poll finishes it.
+    if (identity === undefined || !identity.registered) return;
     const mls = this.#mls;
     const restore = (bytes: Uint8Array): Promise<Group> => mls.restoreGroup(bytes);
     const context = this.#context();
@@ -491,7 +519,8 @@ export class Client extends Emitter<ClientEvents> {
     if (this.#ticking !== undefined && !strict) return this.#ticking;
     const round = (async () => {
       await this.#ticking?.catch(() => undefined);
-      if (this.#state !== 'open' || this.#identity.current === undefined) return;
+      const identity = this.#identity.current;
+      if (this.#state !== 'open' || identity === undefined) return;
       let failure: unknown;
       const attempt = async (operation: () => Promise<void>) => {
         try {
@@ -501,9 +530,12 @@ export class Client extends Emitter<ClientEvents> {
           this.#background(error);
         }
       };
-      await attempt(() => this.#pollMailbox());
-      for (const conversation of this.#conversations.values()) {
-        if (conversation.status === 'active') await attempt(() => conversation.poll());
+      if (!identity.registered) await attempt(() => this.#completeRegistration(identity, false));
+      if (identity.registered) {
+        await attempt(() => this.#pollMailbox());
+        for (const conversation of this.#conversations.values()) {
+          if (conversation.status === 'active') await attempt(() => conversation.poll());
+        }
       }
       if (strict && failure !== undefined) throw wrap(failure);
     })();
@@ -560,7 +592,7 @@ export class Client extends Emitter<ClientEvents> {
       );
     }
     if (failure !== undefined) throw failure;
-    if (usedOneTime) await this.#refill();
+    if (usedOneTime) await this.#refill(identity, this.#keyPackages / 2);
   }
 
   async #accept(blob: Uint8Array): Promise<{ conversation: Conversation; lastResort: boolean } | undefined> {
@@ -588,9 +620,46 @@ export class Client extends Emitter<ClientEvents> {
     return { conversation, lastResort: stored.lastResort };
   }
 
+  /**
+   * Binds the identity's handle at the delivery service (again: the same key is accepted) and tops up its
+   * KeyPackages, then marks the registration finished. One run at a time: register() and the poll share it.
+   * `fresh` keys have published nothing yet, so their KeyPackages go out without counting first.
+   */
+  #completeRegistration(identity: OwnIdentity, fresh: boolean): Promise<void> {
+    this.#registering ??= this.#bind(identity, fresh).finally(() => {
+      this.#registering = undefined;
+    });
+    return this.#registering;
+  }
+
+  async #bind(identity: OwnIdentity, fresh: boolean): Promise<void> {
+    const result = await this.#api(this.#policy)
+      .register(identity.handle)
+      .catch((error: unknown) => {
+        throw wrap(error);
+      });
+    if (!result.ok) {
+      // Another identity holds the handle: keys that never held it are of no use, so the client forgets
+      // them and may register another handle.
+      if (!identity.registered && this.#identity.current === identity) {
+        this.#identity.set(undefined);
+        await this.#vault.delete(RECORD.identity);
+      }
+      throw new ClientError('handle_taken', 'another identity holds this handle');
+    }
+    await this.#requireContacts().observe(identity.handle, identity.publicKey);
+    if (fresh) await this.#publishKeyPackages(identity, this.#keyPackages, true);
+    else await this.#refill(identity, this.#keyPackages);
+    if (!identity.registered) {
+      identity.registered = true;
+      await identity.save(this.#vault);
+      this.emit('registered', identity.handle);
+    }
+    this.#resubscribe();
+  }
+
   /** Generates, stores and publishes `count` one-time KeyPackages (and a new last resort if asked). */
-  async #publishKeyPackages(count: number, lastResort: boolean): Promise<void> {
-    const identity = this.#requireIdentity();
+  async #publishKeyPackages(identity: OwnIdentity, count: number, lastResort: boolean): Promise<void> {
     const mls = this.#requireMls();
     const oneTime: StoredKeyPackage[] = [];
     for (let i = 0; i < count; i++) oneTime.push(await newKeyPackage(mls, identity, this.#vault, false));
@@ -611,12 +680,15 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  /** Tops the one-time KeyPackages back up once fewer than half are left. */
-  async #refill(): Promise<void> {
-    const identity = this.#requireIdentity();
-    const count = await this.#api(this.#policy).countKeyPackages(identity.handle, identity.deviceId);
-    if (count.oneTime * 2 < this.#keyPackages || !count.lastResort) {
-      await this.#publishKeyPackages(this.#keyPackages - count.oneTime, !count.lastResort);
+  /** Tops the one-time KeyPackages back up to `keyPackages` once fewer than `below` are left. */
+  async #refill(identity: OwnIdentity, below: number): Promise<void> {
+    const count = await this.#api(this.#policy)
+      .countKeyPackages(identity.handle, identity.deviceId)
+      .catch((error: unknown) => {
+        throw wrap(error);
+      });
+    if (count.oneTime < below || !count.lastResort) {
+      await this.#publishKeyPackages(identity, this.#keyPackages - count.oneTime, !count.lastResort);
     }
   }
 

@@ -29,6 +29,12 @@ interface IdentityRecord {
   readonly deviceId: string;
   readonly mailboxSecret: string;
   mailboxCursor: number;
+  /**
+   * False from the moment the keys are made until the service has bound the handle to them and holds their
+   * KeyPackages. Absent in records written before the flag existed: those identities count as registered
+   * (calling register() again completes one that was interrupted, as it did then).
+   */
+  registered?: boolean;
 }
 
 export class OwnIdentity {
@@ -38,6 +44,7 @@ export class OwnIdentity {
   readonly mailboxSecret: Uint8Array;
   readonly mailboxId: Uint8Array;
   mailboxCursor: number;
+  registered: boolean;
 
   private constructor(record: IdentityRecord) {
     this.handle = record.handle;
@@ -50,6 +57,7 @@ export class OwnIdentity {
     this.mailboxSecret = fromBase64Url(record.mailboxSecret);
     this.mailboxId = mailboxIdOf(this.mailboxSecret, platformBackend);
     this.mailboxCursor = record.mailboxCursor;
+    this.registered = record.registered ?? true;
   }
 
   static create(handle: string): OwnIdentity {
@@ -61,6 +69,7 @@ export class OwnIdentity {
       deviceId: toBase64Url(randomBytes(DEVICE_ID_LENGTH)),
       mailboxSecret: toBase64Url(randomBytes(ID_LENGTH)),
       mailboxCursor: 0,
+      registered: false,
     });
   }
 
@@ -81,6 +90,7 @@ export class OwnIdentity {
       deviceId: toBase64Url(this.deviceId),
       mailboxSecret: toBase64Url(this.mailboxSecret),
       mailboxCursor: this.mailboxCursor,
+      registered: this.registered,
     };
     return putJson(vault, RECORD.identity, record);
   }

@@ -13,6 +13,7 @@ export {
   type ClientOptions,
   DEFAULT_KEY_PACKAGES,
   DEFAULT_POLL_INTERVAL_MS,
+  type RegistrationState,
 } from './client.ts';
 export type { Contact, KeyChange } from './contacts.ts';
 export { CONTENT_VERSION, type Content, MAX_TEXT_BYTES, type TextContent } from './content.ts';

@@ -7,7 +7,8 @@
  *
  * Records (names are umbra's own identifiers, never user text; values are JSON unless noted):
  *
- *     client/identity                  handle, identity key seeds, device ID, mailbox secret and cursor
+ *     client/identity                  handle, identity key seeds, device ID, mailbox secret and cursor,
+ *                                      whether the registration finished (written before its first request)
  *     client/contacts                  handle → identity key, verified flag, key-change warning
  *     client/key-package/<id hex>      a published KeyPackage and its private keys (one-time or last resort)
  *     conversation/<group id hex>      routing cursor, policy, history, outgoing queue, Welcomes to deliver

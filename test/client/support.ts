@@ -14,6 +14,8 @@ import type { Carrier } from '../../src/protocol/carrier.ts';
 import { waitUp } from '../delivery/support.ts';
 
 export const PASSPHRASE = 'correct horse battery staple';
+/** A delivery server in this process, or an `umbra delivery` child process (startDeliveryProcess). */
+type DeliveryServer = Pick<DeliveryServerHandle, 'webSocketUrl'>;
 const roots: string[] = [];
 
 export function tempDir(): string {
@@ -58,7 +60,7 @@ export function clientOptions(
 
 /** A real DirectCarrier to `server`, resolved once connected. */
 export async function directCarrier(
-  server: DeliveryServerHandle,
+  server: DeliveryServer,
   options: Partial<DirectCarrierOptions> = {},
 ): Promise<DirectCarrier> {
   const carrier = new DirectCarrier({
@@ -73,7 +75,7 @@ export async function directCarrier(
 
 /** A client over its own direct carrier with its vault in `dataDir`. */
 export async function openClient(
-  server: DeliveryServerHandle,
+  server: DeliveryServer,
   dataDir: string,
   options: OpenOptions = {},
 ): Promise<{ client: Client; carrier: DirectCarrier }> {
@@ -86,7 +88,7 @@ export async function openClient(
 
 /** A registered user over the direct carrier. */
 export async function user(
-  server: DeliveryServerHandle,
+  server: DeliveryServer,
   name: string,
   options: OpenOptions = {},
 ): Promise<TestUser> {

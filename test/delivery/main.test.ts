@@ -7,27 +7,23 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import type { DeliveryPush } from '../../src/protocol/api.ts';
 import { IdentityKeyPair } from '../../src/protocol/identity.ts';
 import { RoleProcess } from '../support/role-process.ts';
-import { connect, hasPostgres, id32, postgresBackend, tag } from './support.ts';
+import {
+  connect,
+  hasPostgres,
+  id32,
+  DELIVERY_MAIN as MAIN,
+  postgresBackend,
+  startDeliveryProcess as start,
+  tag,
+} from './support.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/delivery/main.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'umbra-delivery-main-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** A delivery process, once it listens; `server` stands in for a DeliveryServerHandle. */
-async function start(
-  args: readonly string[],
-): Promise<{ process: RoleProcess; server: { webSocketUrl: string } }> {
-  const running = new RoleProcess(MAIN, args);
-  const port = (await running.logged('delivery service listening')).fields?.port;
-  assert.ok(typeof port === 'number', 'the port was logged');
-  return { process: running, server: { webSocketUrl: `ws://127.0.0.1:${port}/v1/ws` } };
-}
 
 describe('umbra delivery (process)', () => {
   test('runs on SQLite from --data-dir, serves clients, reports health and stops cleanly', async () => {

@@ -1,10 +1,11 @@
 // Shared by the delivery-service tests: both databases (PostgreSQL only when DATABASE_URL is set, else a
-// visible skip), a fresh database per server, real servers on ephemeral ports, and clients over real
-// WebSockets.
+// visible skip), a fresh database per server, real servers on ephemeral ports (in this process, or as
+// `umbra delivery` child processes), and clients over real WebSockets.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DirectCarrier, type DirectCarrierOptions } from '../../src/client/carrier/direct.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
@@ -22,6 +23,7 @@ import {
 } from '../../src/delivery/store/index.ts';
 import type { IdentitySigner } from '../../src/protocol/api.ts';
 import { DeliveryClient } from '../../src/protocol/client.ts';
+import { RoleProcess } from '../support/role-process.ts';
 
 export interface Backend {
   readonly name: 'SQLite' | 'PostgreSQL';
@@ -109,6 +111,18 @@ export async function startServer(
       await store.close();
     },
   };
+}
+
+export const DELIVERY_MAIN = fileURLToPath(new URL('../../src/delivery/main.ts', import.meta.url));
+
+/** `umbra delivery <args>` as a child process, once it listens; `server` stands in for its handle. */
+export async function startDeliveryProcess(
+  args: readonly string[],
+): Promise<{ process: RoleProcess; server: Pick<DeliveryServerHandle, 'webSocketUrl' | 'port'> }> {
+  const running = new RoleProcess(DELIVERY_MAIN, args);
+  const port = (await running.logged('delivery service listening')).fields?.port;
+  if (typeof port !== 'number') throw new Error('the delivery process did not log its port');
+  return { process: running, server: { webSocketUrl: `ws://127.0.0.1:${port}/v1/ws`, port } };
 }
 
 export interface TestClient {
