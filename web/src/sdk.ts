@@ -178,7 +178,11 @@ class ClientSession implements Session {
 
 /**
  * Opens this device's account with `passphrase`; with `create`, first makes the vault and registers that
- * handle (a refused registration wipes the new vault again, so the user can pick another handle).
+ * handle. The keys are in the vault before the first request, and a sign-up that fails on the way (the
+ * service unreachable, a timeout on a slow network) keeps them: the registration stays pending, and signing
+ * up again with the same handle and passphrase, or unlocking, finishes it — the service may already have
+ * bound the handle to those keys. Only a refused handle (held by another identity) wipes the new vault, so
+ * the user can pick another handle and passphrase.
  */
 export async function openAccount(
   config: WebConfig,
@@ -200,13 +204,13 @@ export async function openAccount(
     throw error;
   }
   try {
-    if (options.create !== undefined) await client.register(options.create);
-    const handle = client.handle;
+    const handle = options.create ?? client.handle;
     if (handle === undefined)
       throw new ClientError('not_registered', 'this account never finished signing up');
+    if (options.create !== undefined || client.registration === 'pending') await client.register(handle);
     return new ClientSession(client, carriers, handle);
   } catch (error) {
-    if (options.create !== undefined) await client.wipe();
+    if (options.create !== undefined && client.registration === 'none') await client.wipe();
     else await client.close();
     await carriers.close();
     throw error;
