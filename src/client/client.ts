@@ -651,9 +651,10 @@ export class Client extends Emitter<ClientEvents> {
     if (fresh) await this.#publishKeyPackages(identity, this.#keyPackages, true);
     else await this.#refill(identity, this.#keyPackages);
     if (!identity.registered) {
+      // State and event change together; should the write fail, the next open repeats these idempotent steps.
       identity.registered = true;
-      await identity.save(this.#vault);
       this.emit('registered', identity.handle);
+      await identity.save(this.#vault);
     }
     this.#resubscribe();
   }
