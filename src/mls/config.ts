@@ -44,10 +44,11 @@ export const KEY_PACKAGE_LIFETIME_SECONDS = 30 * 24 * 3600;
 export const KEY_PACKAGE_CLOCK_SKEW_SECONDS = 3600;
 
 /**
- * Handshake messages (proposals, commits) are padded to at least 256 bytes, which makes every proposal the
- * same size; commits vary with the tree and rely on the outer seal's buckets (outer.ts).
+ * The padding a group state carries outside `Group.encrypt`, which sets its own (below): none. The facade
+ * encrypts nothing else; proposals and commits go out as PublicMessage, which MLS does not pad, and the
+ * outer seal's buckets (outer.ts) hide their sizes.
  */
-export const HANDSHAKE_PADDING: PaddingConfig = { kind: 'padUntilLength', padUntilLength: 256 };
+const NO_PADDING: PaddingConfig = { kind: 'padUntilLength', padUntilLength: 0 };
 
 /**
  * Room for everything a PrivateMessageContent holds besides the application data: the data's length prefix
@@ -84,10 +85,7 @@ export function applicationPadding(dataLength: number, overhead: number): Paddin
   );
 }
 
-export function clientConfig(
-  authService: AuthenticationRecorder,
-  paddingConfig = HANDSHAKE_PADDING,
-): ClientConfig {
+export function clientConfig(authService: AuthenticationRecorder, paddingConfig = NO_PADDING): ClientConfig {
   return {
     authService,
     keyRetentionConfig: KEY_RETENTION,

@@ -12,6 +12,12 @@
  * values, so a staged commit is the next state held aside; merging adopts it and only then wipes the
  * secrets the transition consumed (RFC 9420 §9.2 deletion schedule), so a discarded commit costs nothing.
  *
+ * Wire formats (RFC 9420 §6): commits and proposals go out as PublicMessage, application data as
+ * PrivateMessage. The RFC allows handshake messages as PublicMessage, and peers that insist on reading them
+ * need it (openmls with a plaintext wire-format policy refuses PrivateMessage commits); the delivery service
+ * still sees none of it, as umbra's outer seal (outer.ts) encrypts the whole MLS message. `verify` accepts
+ * commits and proposals in either format and applies the numbered rules V1–V9 (see `Group.verify`).
+ *
  * RFC 9420 §12.4 requires an UpdatePath on any commit with a Remove, Update, ExternalInit or
  * GroupContextExtensions proposal, or none at all: otherwise a removed member can compute the next epoch.
  * ts-mls 1.6.4 enforces it for empty, Update and Remove commits; the facade checks the outcome of every commit
@@ -26,6 +32,7 @@ import type {
   PrivateMessage,
   Proposal,
   ProposalWithSender,
+  PublicMessage,
   RatchetTree,
 } from 'ts-mls';
 import {
@@ -38,6 +45,8 @@ import {
   processPrivateMessage,
   processPublicMessage,
 } from 'ts-mls';
+import { verifyMembershipTag } from 'ts-mls/authenticatedContent.js';
+import { toTbs } from 'ts-mls/framedContent.js';
 import { decryptSenderData } from 'ts-mls/privateMessage.js';
 import { allSecretTreeValues } from 'ts-mls/secretTree.js';
 import {
@@ -99,13 +108,13 @@ export interface StagedCommit {
   readonly origin: 'own' | 'received';
   /** The epoch this commit ends; merging enters `epoch + 1`. */
   readonly epoch: bigint;
-  /** Undefined for an external commit (a new member joining by itself). */
+  /** Who made the commit; undefined only for an external commit, which `verify` refuses (rule V6). */
   readonly committer: Member | undefined;
   readonly added: readonly Member[];
   readonly removed: readonly Member[];
   /** True when this commit removes the local member: merging leaves the group. */
   readonly removesSelf: boolean;
-  /** The commit as an MLSMessage (PrivateMessage for the facade's own commits). */
+  /** The commit as an MLSMessage: a PublicMessage for the facade's own commits. */
   readonly commit: Uint8Array;
   /** For own commits that add members: the Welcome (MLSMessage) to deliver once the commit wins. */
   readonly welcome: Uint8Array | undefined;
@@ -113,11 +122,15 @@ export interface StagedCommit {
   readonly request: CommitRequest | undefined;
 }
 
+/** Why `verify` refused a message: the rule V1–V9 (see `Group.verify`) that it broke. */
 export type RejectionReason =
   | 'not_a_group_message'
   | 'wrong_group'
   | 'wrong_epoch'
   | 'not_a_member'
+  | 'wrong_wire_format'
+  | 'unsupported_sender'
+  | 'invalid_membership_tag'
   | 'credential_rejected'
   | 'credential_unverifiable'
   | 'missing_update_path'
@@ -454,8 +467,8 @@ export class Group {
   }
 
   /**
-   * Proposes this member's own removal (RFC 9420 §12.1.3: a member cannot commit its own removal). Another
-   * member commits it; this member leaves when it merges that commit.
+   * Proposes this member's own removal (RFC 9420 §12.1.3: a member cannot commit its own removal), as a
+   * PublicMessage. Another member commits it; this member leaves when it merges that commit.
    */
   proposeLeave(): Promise<Uint8Array> {
     return this.#exclusive(() => this.#proposeLeave());
@@ -471,7 +484,7 @@ export class Group {
     };
     const result = await createProposal(
       this.#input(this.#recorder()),
-      false,
+      true,
       proposal,
       this.#context.cipherSuite,
     );
@@ -481,9 +494,9 @@ export class Group {
   }
 
   /**
-   * Stages an own commit: adds, removes, or neither (a key update with a full UpdatePath). It also commits
-   * every proposal received this epoch. The group stays in its epoch until `merge`; at most one own commit
-   * may be pending.
+   * Stages an own commit, a PublicMessage: adds, removes, or neither (a key update with a full UpdatePath).
+   * It also commits every proposal received this epoch. The group stays in its epoch until `merge`; at most
+   * one own commit may be pending.
    */
   commit(request: CommitRequest = {}): Promise<CommitResult> {
     return this.#exclusive(() => this.#commit(request));
@@ -528,7 +541,7 @@ export class Group {
           cipherSuite: this.#context.cipherSuite,
           pskIndex: this.#pskIndex(base),
         },
-        { extraProposals: proposals, ratchetTreeExtension: true },
+        { wireAsPublicMessage: true, extraProposals: proposals, ratchetTreeExtension: true },
       );
     } catch (error) {
       return classify(error, recorder);
@@ -565,7 +578,30 @@ export class Group {
   /**
    * Authenticates a received message against the current state. Application data and proposals are applied
    * at once (the receiving ratchet advances, a proposal is kept for the next commit); a commit is staged.
-   * Accepts bytes or a `decodeMessage` result; bytes that do not decode throw `CodecError`.
+   * Accepts bytes or a `decodeMessage` result; bytes that do not decode throw `CodecError`. The rules, in the
+   * order they are checked, each with the reason it is refused for:
+   *
+   *   V1  a group message: PublicMessage or PrivateMessage                         not_a_group_message
+   *   V2  this member is still in the group                                        not_a_member
+   *   V3  this group                                                               wrong_group
+   *   V4  this epoch; application data may also be of a retained past epoch
+   *       (RFC 9420 §12.4.2: a commit is processed in its own epoch only)          wrong_epoch
+   *   V5  application data only as PrivateMessage (RFC 9420 §6: "Applications
+   *       MUST use PrivateMessage to encrypt application messages")                wrong_wire_format
+   *   V6  a PublicMessage from a member only (sender_type member): umbra groups
+   *       name no external senders (§12.1.8.1) and are joined by Welcome, never
+   *       by external commit (§12.4.3.2); an outsider's Add (new_member_proposal)
+   *       would otherwise be carried out by the next member to commit              unsupported_sender
+   *   V7  a PublicMessage's membership_tag is this epoch's MAC of it (§6.2)        invalid_membership_tag
+   *   V8  a PrivateMessage decrypts; the signature verifies with the sender's
+   *       leaf (§6.1); a commit's proposals, path and confirmation tag are valid
+   *       (§12.2, §12.4.2)                                                         invalid
+   *       and the authentication service accepts every credential met            credential_rejected,
+   *                                                                                credential_unverifiable
+   *   V9  a commit that needs an UpdatePath carries one (§12.4)                    missing_update_path
+   *
+   * Commits and proposals are accepted in both formats: as PublicMessage, which the facade sends, and as
+   * PrivateMessage, which umbra sent before and other implementations send by default.
    */
   verify(message: ReceivedMessage | Uint8Array): Promise<Verified> {
     return this.#exclusive(() => this.#verify(message));
@@ -573,9 +609,11 @@ export class Group {
 
   async #verify(message: ReceivedMessage | Uint8Array): Promise<Verified> {
     const received = message instanceof Uint8Array ? decodeMessage(message) : message;
+    // V1
     if (received.kind !== 'private-message' && received.kind !== 'public-message') {
       return rejected('not_a_group_message', `a ${received.kind} is not processed by a group`);
     }
+    // V2–V4
     if (this.status !== 'active') return rejected('not_a_member', 'this member is no longer in the group');
     if (!sameKey(received.groupId, this.groupId))
       return rejected('wrong_group', 'the message is for another group');
@@ -590,6 +628,22 @@ export class Group {
     }
 
     const library = libraryMessage(received);
+    if (library.wireformat === 'mls_public_message') {
+      const publicMessage = library.publicMessage;
+      // V5
+      if (publicMessage.content.contentType === 'application') {
+        return rejected('wrong_wire_format', 'application data must be a PrivateMessage (RFC 9420 §6)');
+      }
+      // V6
+      if (publicMessage.senderType !== 'member') {
+        return rejected('unsupported_sender', `a ${publicMessage.senderType} sender; only members send here`);
+      }
+      // V7
+      if (!(await this.#membershipTagValid(publicMessage))) {
+        return rejected('invalid_membership_tag', 'the membership tag does not match (RFC 9420 §6.2)');
+      }
+    }
+
     const base = this.#state;
     const recorder = this.#recorder();
     let commit: { committerLeafIndex: number | undefined; proposals: ProposalWithSender[] } | undefined;
@@ -600,45 +654,43 @@ export class Group {
       } else proposal = incoming.proposal;
       return 'accept';
     };
+    // V8 (and V9 in #afterHandshake)
     try {
-      if (library.wireformat === 'mls_private_message') {
-        const sender =
-          received.contentType === 'application'
-            ? await this.#applicationSender(library.privateMessage)
-            : undefined;
-        const result = await processPrivateMessage(
+      if (library.wireformat === 'mls_public_message') {
+        const result = await processPublicMessage(
           this.#input(recorder),
-          library.privateMessage,
+          library.publicMessage,
           this.#pskIndex(base),
           this.#context.cipherSuite,
           callback,
         );
-        if (result.kind === 'applicationMessage') {
-          if (sender === undefined) return rejected('invalid', 'the sender of the message has no leaf');
-          this.#state = result.newState;
-          wipe(...result.consumed);
-          return {
-            kind: 'application',
-            sender,
-            data: result.message,
-            authenticatedData: library.privateMessage.authenticatedData,
-            epoch: received.epoch,
-          };
-        }
         return this.#afterHandshake(base, result.newState, result.consumed, received, commit, proposal);
       }
-      if (library.wireformat !== 'mls_public_message')
+      if (library.wireformat !== 'mls_private_message')
         return rejected('not_a_group_message', 'unexpected wire format');
-      if (received.contentType === 'application') {
-        return rejected('invalid', 'application data must be sent as a PrivateMessage (RFC 9420 §6.2)');
-      }
-      const result = await processPublicMessage(
+      const sender =
+        received.contentType === 'application'
+          ? await this.#applicationSender(library.privateMessage)
+          : undefined;
+      const result = await processPrivateMessage(
         this.#input(recorder),
-        library.publicMessage,
+        library.privateMessage,
         this.#pskIndex(base),
         this.#context.cipherSuite,
         callback,
       );
+      if (result.kind === 'applicationMessage') {
+        if (sender === undefined) return rejected('invalid', 'the sender of the message has no leaf');
+        this.#state = result.newState;
+        wipe(...result.consumed);
+        return {
+          kind: 'application',
+          sender,
+          data: result.message,
+          authenticatedData: library.privateMessage.authenticatedData,
+          epoch: received.epoch,
+        };
+      }
       return this.#afterHandshake(base, result.newState, result.consumed, received, commit, proposal);
     } catch (error) {
       return classify(error, recorder);
@@ -775,6 +827,21 @@ export class Group {
       return undefined;
     }
     return rejected('wrong_epoch', `message of epoch ${epoch}, group in epoch ${current}`);
+  }
+
+  /** RFC 9420 §6.2: membership_tag = MAC(membership_key, AuthenticatedContentTBM) under this epoch's key. */
+  #membershipTagValid(message: PublicMessage & { senderType: 'member' }): Promise<boolean> {
+    const { groupContext, keySchedule } = this.#state;
+    const tbm = {
+      contentTbs: toTbs(message.content, 'mls_public_message', groupContext),
+      auth: message.auth,
+    };
+    return verifyMembershipTag(
+      keySchedule.membershipKey,
+      tbm,
+      message.membershipTag,
+      this.#context.cipherSuite.hash,
+    );
   }
 
   /** The sender of a PrivateMessage, from its encrypted sender data (RFC 9420 §6.3.2). */

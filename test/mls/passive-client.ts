@@ -1,11 +1,18 @@
 // The IETF passive-client scenarios run through the facade: join from the vector's Welcome with its
 // KeyPackage and private keys, then verify every proposal and verify-and-merge every commit, checking the
 // epoch authenticator after the join and after each epoch. Suites this installation of ts-mls cannot load
-// are skipped, each with its reason, and counted.
+// are skipped, each with its reason, and counted; so are the wire formats of the messages followed (the
+// vectors' proposals and commits are PublicMessages made by another implementation).
 import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
 import { fromHex, toHex } from '../../src/crypto/bytes.ts';
-import { ciphersuiteName, KeyPackageSecrets, Mls, type MlsCiphersuiteName } from '../../src/mls/index.ts';
+import {
+  ciphersuiteName,
+  decodeMessage,
+  KeyPackageSecrets,
+  Mls,
+  type MlsCiphersuiteName,
+} from '../../src/mls/index.ts';
 import { acceptAllForVectors, readVectors, vectorsPath } from './helpers.ts';
 
 interface PassiveClientVector {
@@ -33,6 +40,7 @@ export function passiveClientSuite(file: string, clock: Date): void {
       return;
     }
     const skipped = new Map<string, number>();
+    const wireFormats = new Map<string, number>();
     let passed = 0;
     let epochs = 0;
 
@@ -52,7 +60,7 @@ export function passiveClientSuite(file: string, clock: Date): void {
         }
         mock.timers.enable({ apis: ['Date'], now: clock });
         try {
-          await runVector(mls, vector);
+          await runVector(mls, vector, wireFormats);
           passed++;
           epochs += vector.epochs.length;
         } finally {
@@ -64,12 +72,29 @@ export function passiveClientSuite(file: string, clock: Date): void {
     test('summary', (t) => {
       for (const [reason, count] of skipped) t.diagnostic(`skipped ${count}: ${reason}`);
       t.diagnostic(`passed ${passed} of ${vectors.length}, following ${epochs} epochs`);
+      for (const [format, count] of wireFormats) t.diagnostic(`verified ${count}: ${format}`);
       assert.equal(passed + [...skipped.values()].reduce((a, b) => a + b, 0), vectors.length);
     });
   });
 }
 
-async function runVector(mls: Mls, vector: PassiveClientVector): Promise<void> {
+/** Counts what a message is on the wire: its format, content type and sender type. */
+function countWireFormat(bytes: Uint8Array, counts: Map<string, number>): void {
+  const received = decodeMessage(bytes);
+  const key =
+    received.kind === 'public-message'
+      ? `public-message ${received.contentType} from ${received.senderType}`
+      : received.kind === 'private-message'
+        ? `private-message ${received.contentType}`
+        : received.kind;
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+async function runVector(
+  mls: Mls,
+  vector: PassiveClientVector,
+  wireFormats: Map<string, number>,
+): Promise<void> {
   const joined = await mls.joinGroup({
     welcome: fromHex(vector.welcome),
     keyPackage: {
@@ -93,6 +118,7 @@ async function runVector(mls: Mls, vector: PassiveClientVector): Promise<void> {
 
   for (const [number, epoch] of vector.epochs.entries()) {
     for (const proposal of epoch.proposals) {
+      countWireFormat(fromHex(proposal), wireFormats);
       const result = await group.verify(fromHex(proposal));
       assert.equal(
         result.kind,
@@ -100,6 +126,7 @@ async function runVector(mls: Mls, vector: PassiveClientVector): Promise<void> {
         result.kind === 'rejected' ? `${result.reason}: ${result.detail}` : '',
       );
     }
+    countWireFormat(fromHex(epoch.commit), wireFormats);
     const result = await group.verify(fromHex(epoch.commit));
     assert.equal(
       result.kind,

@@ -64,17 +64,23 @@ function libraryState(group: Group): ClientState {
  */
 async function deriveWithoutPath(state: ClientState, commit: Uint8Array) {
   const message = libraryMessage(decodeMessage(commit));
-  assert.equal(message.wireformat, 'mls_private_message');
-  if (message.wireformat !== 'mls_private_message') throw new Error('unreachable');
-  const { content } = await unprotectPrivateMessage(
-    state.keySchedule.senderDataSecret,
-    message.privateMessage,
-    state.secretTree,
-    state.ratchetTree,
-    state.groupContext,
-    KEY_RETENTION,
-    cs,
-  );
+  if (message.wireformat !== 'mls_private_message' && message.wireformat !== 'mls_public_message')
+    throw new Error(`expected a commit, got ${message.wireformat}`);
+  // The facade sends PublicMessages; a PrivateMessage (a plain ts-mls peer's default) is read with the keys.
+  const content =
+    message.wireformat === 'mls_public_message'
+      ? message.publicMessage
+      : (
+          await unprotectPrivateMessage(
+            state.keySchedule.senderDataSecret,
+            message.privateMessage,
+            state.secretTree,
+            state.ratchetTree,
+            state.groupContext,
+            KEY_RETENTION,
+            cs,
+          )
+        ).content;
   assert.equal(content.content.contentType, 'commit');
   if (content.content.contentType !== 'commit' || content.auth.contentType !== 'commit')
     throw new Error('unreachable');
@@ -90,11 +96,11 @@ async function deriveWithoutPath(state: ClientState, commit: Uint8Array) {
     cs,
   );
   const path = content.content.commit.path;
-  // The UpdatePath's public keys are readable by anyone who can decrypt the commit; only its secrets are not.
+  // The UpdatePath's public keys are readable by anyone who can read the commit; only its secrets are not.
   const tree = path ? await applyUpdatePath(applied.tree, committer as never, path, cs.hash) : applied.tree;
   const context = await nextEpochContext(
     state.groupContext,
-    'mls_private_message',
+    message.wireformat,
     content.content,
     content.auth.signature,
     await treeHashRoot(tree, cs.hash),
