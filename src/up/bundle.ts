@@ -3,7 +3,9 @@
  * WebAssembly, so it runs wherever Node does; Vite's native binaries are not on every registry). The
  * `browser` import condition makes `#default-backend` resolve to the portable crypto backend (package.json
  * "imports"). The page passes the SDK's IndexedDB storage to the client explicitly, so no module is swapped,
- * and no Node built-in is reachable: if one ever is, the build fails instead of shipping a stub.
+ * and no Node built-in is reachable: if one ever is, the build fails instead of shipping a stub. (A package
+ * may declare in its own `browser` field that it does without one in browsers — libsodium's Node-only
+ * randomness fallback, `crypto` — and esbuild then leaves it out; such `(disabled):` inputs are not files.)
  * The portable backend's Argon2id worker is built as a second, self-contained script and carried in the app
  * as text (`argon2WorkerPlugin`), which the page starts from a Blob URL: one file to serve, no extra route.
  *
@@ -141,7 +143,10 @@ export async function bundleWebApp(options: BundleOptions): Promise<WebBundle> {
       await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
       const manifest: CacheManifest = {
         esbuild: esbuild.version,
-        inputs: await fingerprint(root, Object.keys(result.metafile.inputs)),
+        inputs: await fingerprint(
+          root,
+          Object.keys(result.metafile.inputs).filter((input) => !input.startsWith('(disabled):')),
+        ),
       };
       await writeAtomically(join(options.cacheDir, CACHE_JS), js);
       await writeAtomically(join(options.cacheDir, CACHE_MANIFEST), JSON.stringify(manifest));

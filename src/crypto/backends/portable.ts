@@ -1,20 +1,28 @@
 /**
  * The `portable` crypto backend, for browsers (and any JavaScript runtime): audited pure-JavaScript
  * primitives from @noble (hashes, curves, ciphers, post-quantum) with randomness from WebCrypto's
- * getRandomValues, and Argon2id from hash-wasm's WebAssembly (argon2-wasm.ts; in a worker on browser pages).
- * It is synchronous like the node backend, so every caller is written once (only Argon2id is asynchronous,
- * in both); the same known-answer suites and a cross-test on random inputs tie the two together.
+ * getRandomValues; X25519 from libsodium's WebAssembly build (libsodium-wrappers: the library the node
+ * backend binds natively), and Argon2id from hash-wasm's WebAssembly (argon2-wasm.ts; in a worker on browser
+ * pages). It is synchronous like the node backend, so every caller is written once (only Argon2id is
+ * asynchronous, in both); the same known-answer suites and a cross-test on random inputs tie the two together.
+ *
+ * Why X25519 in WebAssembly: a client builds every packet it sends, cover included, and a 5-hop Sphinx header
+ * takes 20 X25519 operations (src/sphinx/sphinx.ts). At λ = 20 packets/s noble's 1.1 ms per operation
+ * (bench/results/crypto.md) kept ~45 % of a core busy in every tab, on a phone or a busy machine more than
+ * the page had; libsodium's takes ~0.1 ms. Loading it is asynchronous, so this module awaits it once at
+ * import (top-level await): pages need `'wasm-unsafe-eval'` in their Content-Security-Policy.
  */
 
 import { ctr, gcm } from '@noble/ciphers/aes.js';
 import { chacha20orig, chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { expand, hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import sodium from 'libsodium-wrappers';
 import { AuthenticationError } from '../../errors.ts';
 import type { Argon2Parameters, CryptoBackend } from '../backend.ts';
 import { cachedPerKey } from '../key-cache.ts';
@@ -84,6 +92,8 @@ const argon2Worker =
     ? argon2WorkerSource
     : undefined;
 
+await sodium.ready;
+
 const mlkemDecapsulationKey = cachedPerKey((seed) => ml_kem768.keygen(seed).secretKey);
 
 const raw: RawBackend = {
@@ -102,12 +112,12 @@ const raw: RawBackend = {
   hkdfSha3_256: (ikm, salt, info, length) => hkdf(sha3_256, ikm, salt, info, length),
   aesCtr: (key, iv, data) => ctr(key, iv).encrypt(data),
   chacha20: (key, nonce, data) => chacha20orig(key, nonce, data),
-  x25519PublicKey: (secretKey) => x25519.getPublicKey(secretKey),
+  x25519PublicKey: (secretKey) => sodium.crypto_scalarmult_base(secretKey),
   x25519(secretKey, publicKey) {
     try {
-      return x25519.getSharedSecret(secretKey, publicKey);
+      return sodium.crypto_scalarmult(secretKey, publicKey);
     } catch {
-      // noble refuses low-order points; report the all-zero result the wrapper rejects.
+      // libsodium refuses an all-zero result (a low-order point); report it for the wrapper to reject.
       return new Uint8Array(32);
     }
   },
