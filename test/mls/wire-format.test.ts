@@ -70,11 +70,10 @@ class PlainPeer {
     const decoded = raw.decodeMlsMessage(bytes, 0);
     assert.ok(decoded !== undefined && decoded[1] === bytes.length, 'one whole MLSMessage');
     const message = decoded[0];
-    if (message.wireformat === 'mls_private_message') {
-      assert.equal(message.privateMessage.contentType, 'application', 'handshake messages must be public');
-    } else assert.equal(message.wireformat, 'mls_public_message');
     if (message.wireformat !== 'mls_private_message' && message.wireformat !== 'mls_public_message')
-      throw new Error('unreachable');
+      throw new Error(`not a group message: ${message.wireformat}`);
+    if (message.wireformat === 'mls_private_message')
+      assert.equal(message.privateMessage.contentType, 'application', 'handshake messages must be public');
     const result = await raw.processMessage(message, this.state, raw.emptyPskIndex, raw.acceptAll, cs);
     this.state = result.newState;
     return result;
