@@ -8,9 +8,14 @@
  *
  * Commits (add, remove, key update, committing a member's leave proposal) race at the service: the first
  * commit posted to a routing ID wins, later ones get `stale_epoch`. The loser catches up (merges the winner)
- * and commits again in the new epoch, with its request re-checked against the new membership. Welcomes go to
- * the invitees' mailboxes only after their commit was merged. Messages posted after a commit closed their
- * routing ID are re-encrypted in the new epoch and posted again, under the same message ID.
+ * and commits again in the new epoch, with its request re-checked against the new membership. A change the
+ * user asked for is kept in the record until a commit carrying it wins, so a carrier failure only delays it:
+ * every poll takes it up again. An own commit whose post went unanswered may still reach the service (a slow
+ * mixnet delivers it after the carrier gave up), so it is never replaced before its fate is known: the same
+ * bytes are posted again under the same message ID, which the service answers as a duplicate if it has them
+ * and as `stale_epoch` if another commit won. Welcomes go to the invitees' mailboxes only after their commit
+ * was merged. Messages posted after a commit closed their routing ID are re-encrypted in the new epoch and
+ * posted again, under the same message ID.
  *
  * Durability: before anything leaves the client, the state that produced it is in the vault (the group
  * first, then this record); events are emitted only after the state that reflects them is saved, so a crash
@@ -20,7 +25,7 @@
 import { backend as platformBackend } from '#default-backend';
 import { fromBase64Url, fromUtf8, toBase64Url, toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
-import { CarrierError, ClientError, CodecError, DeliveryError } from '../errors.ts';
+import { ArgumentError, CarrierError, ClientError, CodecError, DeliveryError } from '../errors.ts';
 import type { Group, Member, CommitRequest as MlsCommitRequest, StagedCommit } from '../mls/index.ts';
 import type { ClaimedKeyPackage, DeliveryApi, LogEntry, LogPostResult } from '../protocol/api.ts';
 import { type Content, checkContent, decodeEnvelope, encodeEnvelope, MESSAGE_ID_LENGTH } from './content.ts';
@@ -115,6 +120,24 @@ interface PendingWelcome {
   ready: boolean;
 }
 
+/** A KeyPackage claimed for an invitee, kept with its change so that a retry does not claim another. */
+interface StoredClaim {
+  readonly handle: string;
+  readonly deviceId: string;
+  readonly id: string;
+  readonly data: string;
+  readonly lastResort: boolean;
+}
+
+/** A membership or key change the user asked for, kept until a commit carrying it wins an epoch. */
+interface PendingChange {
+  readonly id: string;
+  readonly kind: 'add' | 'remove' | 'update';
+  readonly handles: readonly string[];
+  /** For 'add': the KeyPackages claimed, once claimed. */
+  claimed: StoredClaim[] | null;
+}
+
 interface ConversationRecord {
   readonly id: string;
   policy: PrivacyPolicy | null;
@@ -124,6 +147,8 @@ interface ConversationRecord {
   history: StoredMessage[];
   outgoing: Outgoing[];
   welcomes: PendingWelcome[];
+  /** Oldest first. */
+  changes: PendingChange[];
 }
 
 /** Messages kept in the history of a conversation, newest last. */
@@ -132,16 +157,38 @@ export const HISTORY_LIMIT = 1000;
 export const ROTATE_AFTER_POSTS = 64;
 /** Welcome posts in flight at once when inviting many members. */
 const WELCOMES_IN_FLIGHT = 8;
-/** Attempts at a commit that keeps losing races before giving up. */
+/** Races a commit may lose in a row before the change is given up with a reason. */
 const COMMIT_ATTEMPTS = 10;
 
 type Outcome = 'read' | 'moved' | 'stalled';
 
 type CommitRequest =
-  | { readonly kind: 'add'; readonly handles: readonly string[] }
+  | { readonly kind: 'add'; readonly claimed: readonly Claimed[] }
   | { readonly kind: 'remove'; readonly handles: readonly string[] }
   | { readonly kind: 'update' }
   | { readonly kind: 'proposals' };
+
+function storeClaim({ handle, keyPackage }: Claimed): StoredClaim {
+  return {
+    handle,
+    deviceId: toBase64Url(keyPackage.deviceId),
+    id: toBase64Url(keyPackage.id),
+    data: toBase64Url(keyPackage.data),
+    lastResort: keyPackage.lastResort,
+  };
+}
+
+function loadClaim(stored: StoredClaim): Claimed {
+  return {
+    handle: stored.handle,
+    keyPackage: {
+      deviceId: fromBase64Url(stored.deviceId),
+      id: fromBase64Url(stored.id),
+      data: fromBase64Url(stored.data),
+      lastResort: stored.lastResort,
+    },
+  };
+}
 
 function handleOf(member: Member | undefined): string | undefined {
   if (member === undefined || member.credential.kind !== 'basic') return undefined;
@@ -205,6 +252,8 @@ export class Conversation extends Emitter<ConversationEvents> {
   readonly #record: ConversationRecord;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #waiting = new Map<string, { resolve: (m: Message) => void; reject: (e: unknown) => void }>();
+  /** Callers of add/remove/updateKeys waiting for their change, by change ID. */
+  readonly #changeWaiting = new Map<string, { resolve: () => void; reject: (e: unknown) => void }>();
   #autoCommitScheduled = false;
 
   private constructor(context: ConversationContext, group: Group | undefined, record: ConversationRecord) {
@@ -235,6 +284,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       history: [],
       outgoing: [],
       welcomes: [],
+      changes: [],
     };
     const conversation = new Conversation(context, group, record);
     await conversation.#save();
@@ -246,8 +296,13 @@ export class Conversation extends Emitter<ConversationEvents> {
     id: string,
     restore: (bytes: Uint8Array) => Promise<Group>,
   ): Promise<Conversation | undefined> {
-    const record = await getJson<ConversationRecord>(context.vault, `${RECORD.conversationPrefix}${id}`);
-    if (record === undefined) return undefined;
+    const stored = await getJson<Omit<ConversationRecord, 'changes'> & { changes?: PendingChange[] }>(
+      context.vault,
+      `${RECORD.conversationPrefix}${id}`,
+    );
+    if (stored === undefined) return undefined;
+    // Records written before changes were kept have none.
+    const record: ConversationRecord = { ...stored, changes: stored.changes ?? [] };
     const saved = await context.vault.get(`${RECORD.groupPrefix}${id}`);
     const group = saved === undefined ? undefined : await restore(saved);
     return new Conversation(context, group, record);
@@ -339,19 +394,31 @@ export class Conversation extends Emitter<ConversationEvents> {
     return acknowledged;
   }
 
-  /** Adds members by handle (one commit); resolves once the commit won its epoch and Welcomes were sent. */
+  /**
+   * Adds members by handle (one commit); resolves once the commit won its epoch and Welcomes were sent.
+   * Like `send`, a carrier failure rejects with `ClientError('unreachable')` and keeps the change: it is
+   * committed when a carrier returns (watch the `members` event). Final refusals reject and drop it.
+   */
   add(handles: readonly string[]): Promise<void> {
-    return this.#userCommit({ kind: 'add', handles: [...handles] });
+    return this.#change('add', handles);
   }
 
-  /** Removes members by handle (one commit). They cannot read anything sent afterwards. */
+  /** Removes members by handle (one commit), kept like `add`'s. They cannot read anything sent afterwards. */
   remove(handles: readonly string[]): Promise<void> {
-    return this.#userCommit({ kind: 'remove', handles: [...handles] });
+    return this.#change('remove', handles);
   }
 
   /** A key update (an empty commit with a full UpdatePath): post-compromise security for this member. */
   updateKeys(): Promise<void> {
-    return this.#userCommit({ kind: 'update' });
+    return this.#change('update', []);
+  }
+
+  /** Membership and key changes asked for and not yet committed, oldest first. */
+  get pendingChanges(): readonly {
+    readonly kind: 'add' | 'remove' | 'update';
+    readonly handles: readonly string[];
+  }[] {
+    return this.#record.changes.map(({ kind, handles }) => ({ kind, handles }));
   }
 
   /**
@@ -363,6 +430,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       this.#assertActive();
       for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
         await this.#catchUp();
+        await this.#settlePending();
         const group = this.#activeGroup();
         const proposal = await group.proposeLeave();
         await this.#saveGroup();
@@ -391,19 +459,27 @@ export class Conversation extends Emitter<ConversationEvents> {
     return this.#exclusive(() => this.#flush());
   }
 
-  /** Reads the log, then posts what is queued and commits proposals left by members who leave. */
+  /**
+   * Reads the log, settles an own commit left in flight, commits the changes still asked for, then posts
+   * what is queued and commits proposals left by members who leave.
+   */
   async poll(): Promise<void> {
     await this.#exclusive(async () => {
       await this.#catchUp();
+      await this.#settlePending();
+      await this.#applyChanges();
       await this.#deliverWelcomes();
       await this.#flush();
     });
     this.#scheduleAutoCommit();
   }
 
-  /** Rejects waiting `send`s (the client is closing); their messages stay queued in the vault. */
+  /** Rejects waiting `send`s and changes (the client is closing); both stay queued in the vault. */
   detach(): void {
     this.#failWaiting(new ClientError('closed', 'the client was closed; the message stays queued'));
+    const closed = new ClientError('closed', 'the client was closed; the change stays queued');
+    for (const waiting of this.#changeWaiting.values()) waiting.reject(closed);
+    this.#changeWaiting.clear();
     this.removeAllListeners();
   }
 
@@ -623,6 +699,9 @@ export class Conversation extends Emitter<ConversationEvents> {
       if (stored !== undefined) stored.state = 'failed';
     }
     this.#record.outgoing = [];
+    const ended = new ClientError('not_a_member', `this conversation is ${status}`);
+    for (const change of this.#record.changes) this.#settleChange(change.id, ended);
+    this.#record.changes = [];
     this.#group = undefined;
     await this.#context.vault.delete(`${RECORD.groupPrefix}${this.id}`);
     await putJson(this.#context.vault, `${RECORD.conversationPrefix}${this.id}`, this.#record);
@@ -709,27 +788,112 @@ export class Conversation extends Emitter<ConversationEvents> {
     await this.#save();
   }
 
-  async #userCommit(request: CommitRequest): Promise<void> {
+  /** Records a change, then commits it (and any older ones) now; see `add` for what the promise means. */
+  async #change(kind: PendingChange['kind'], handles: readonly string[]): Promise<void> {
+    if (!Array.isArray(handles) || handles.some((h) => typeof h !== 'string')) {
+      throw new ArgumentError('handles', 'expected an array of handles');
+    }
+    const id = toBase64Url(randomBytes(MESSAGE_ID_LENGTH));
+    const done = new Promise<void>((resolve, reject) => this.#changeWaiting.set(id, { resolve, reject }));
+    done.catch(() => undefined);
     try {
-      await this.#exclusive(() => this.#commit(request));
+      await this.#exclusive(async () => {
+        this.#assertActive();
+        this.#record.changes.push({ id, kind, handles: [...new Set(handles)], claimed: null });
+        await this.#save();
+        await this.#applyChanges();
+      });
     } catch (error) {
+      // A carrier failure: the change stays recorded and the next poll takes it up again.
+      this.#changeWaiting.delete(id);
       throw asClientError(error);
+    }
+    return done;
+  }
+
+  /** Resolves (or rejects with `error`) whoever waits for change `id`; unwaited final errors are emitted. */
+  #settleChange(id: string, error?: unknown): void {
+    const waiting = this.#changeWaiting.get(id);
+    this.#changeWaiting.delete(id);
+    if (error === undefined) waiting?.resolve();
+    else if (waiting !== undefined) waiting.reject(error);
+    else this.emit('error', error);
+  }
+
+  /**
+   * Commits the recorded changes, oldest first. A carrier failure stops here, keeping them; a final refusal
+   * drops that change (its caller, or the `error` event, gets the reason) and goes on with the next.
+   */
+  async #applyChanges(): Promise<void> {
+    for (let change = this.#record.changes[0]; change !== undefined; change = this.#record.changes[0]) {
+      if (this.#record.status !== 'active') return;
+      let failure: unknown;
+      try {
+        await this.#commit(await this.#requestOf(change));
+      } catch (error) {
+        if (isTransient(error)) throw error;
+        failure = asClientError(error);
+      }
+      this.#record.changes = this.#record.changes.filter((c) => c !== change);
+      await this.#save();
+      this.#settleChange(change.id, failure);
     }
   }
 
-  /** Makes one commit win an epoch, retrying in each new epoch after losing a race. */
+  /** The commit request of a change; an add claims its invitees' KeyPackages the first time. */
+  async #requestOf(change: PendingChange): Promise<CommitRequest> {
+    switch (change.kind) {
+      case 'update':
+        return { kind: 'update' };
+      case 'remove':
+        return { kind: 'remove', handles: change.handles };
+      case 'add': {
+        if (change.claimed === null) {
+          const present = new Set(this.members);
+          const absent = change.handles.filter((handle) => !present.has(handle));
+          const claimed = absent.length === 0 ? [] : await this.#context.claim(absent, this.policy);
+          change.claimed = claimed.map(storeClaim);
+          await this.#save();
+        }
+        return { kind: 'add', claimed: change.claimed.map(loadClaim) };
+      }
+    }
+  }
+
+  /**
+   * Learns the fate of an own commit staged in an earlier attempt whose post went unanswered: posts the same
+   * commit again (the service answers a duplicate with its sequence number, so posting twice is harmless).
+   * Stored: it is read back and merged. Another commit won: merging the winner discards it.
+   */
+  async #settlePending(): Promise<void> {
+    for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+      const staged = this.#group?.pendingCommit;
+      if (staged === undefined || this.#record.status !== 'active') return;
+      const posted = await this.#post('commit', staged.commit, shortHash(staged.commit));
+      if (!posted.ok && posted.error !== 'stale_epoch') {
+        this.#activeGroup().discard(staged);
+        this.#dropWelcomesOf(staged);
+        await this.#save();
+        throw refusal(posted);
+      }
+      await this.#catchUp();
+      if (posted.ok) await this.#deliverWelcomes();
+    }
+    throw new ClientError('rejected', 'the epoch kept changing');
+  }
+
+  #dropWelcomesOf(staged: StagedCommit): void {
+    const commitId = toBase64Url(shortHash(staged.commit));
+    this.#record.welcomes = this.#record.welcomes.filter((w) => w.commitId !== commitId);
+  }
+
+  /** Makes one commit win an epoch, rebuilding it in each new epoch after losing a race. */
   async #commit(request: CommitRequest): Promise<void> {
-    const claimed =
-      request.kind === 'add' ? await this.#context.claim(request.handles, this.policy) : undefined;
     for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
       await this.#catchUp();
+      await this.#settlePending();
       const group = this.#activeGroup();
-      const stale = group.pendingCommit;
-      if (stale !== undefined) {
-        // Staged before a crash or a lost race and never merged: its epoch decides; drop it and start over.
-        group.discard(stale);
-      }
-      const plan = this.#plan(group, request, claimed);
+      const plan = this.#plan(group, request);
       if (plan === undefined) return;
       const result = await group.commit(plan.request);
       if (result.kind === 'rejected') {
@@ -750,6 +914,7 @@ export class Conversation extends Emitter<ConversationEvents> {
           ready: false,
         });
       }
+      // Saved before it leaves: if the post goes unanswered, the next attempt settles this very commit.
       await this.#save();
       const posted = await this.#post('commit', staged.commit, commitId);
       if (posted.ok) {
@@ -757,10 +922,13 @@ export class Conversation extends Emitter<ConversationEvents> {
         await this.#deliverWelcomes();
         return;
       }
-      group.discard(staged);
-      this.#record.welcomes = this.#record.welcomes.filter((w) => w.commitId !== toBase64Url(commitId));
-      await this.#save();
-      if (posted.error !== 'stale_epoch') throw refusal(posted);
+      if (posted.error !== 'stale_epoch') {
+        group.discard(staged);
+        this.#dropWelcomesOf(staged);
+        await this.#save();
+        throw refusal(posted);
+      }
+      // Lost the race: the next catch-up merges the winner, which discards this commit and its Welcome.
     }
     throw new ClientError('rejected', 'the commit lost its epoch too many times');
   }
@@ -769,7 +937,6 @@ export class Conversation extends Emitter<ConversationEvents> {
   #plan(
     group: Group,
     request: CommitRequest,
-    claimed: readonly Claimed[] | undefined,
   ): { request: MlsCommitRequest; invitees: readonly Claimed[] } | undefined {
     switch (request.kind) {
       case 'update':
@@ -778,7 +945,7 @@ export class Conversation extends Emitter<ConversationEvents> {
         return group.pendingProposals.length > 0 ? { request: {}, invitees: [] } : undefined;
       case 'add': {
         const present = new Set(this.members);
-        const invitees = (claimed ?? []).filter((claim) => !present.has(claim.handle));
+        const invitees = request.claimed.filter((claim) => !present.has(claim.handle));
         if (invitees.length === 0) return undefined;
         return { request: { add: invitees.map((claim) => claim.keyPackage.data) }, invitees };
       }
