@@ -1,10 +1,10 @@
 /**
  * Two people chat in real browsers (Debian's Chromium driven by playwright-core) through a real `umbra up`
- * child process: both sign up, start a conversation, exchange messages both ways over the mixnet under 🟢;
- * the gateway is stopped — 🔴 appears, Send is disabled and a message typed meanwhile stays in the box (the
- * user asks for it to go when privacy returns); the gateway is started again — the message is sent by itself
- * and arrives exactly once. A screenshot of the conversation
- * is saved under test-artifacts/ (git-ignored).
+ * child process: both sign up, start a conversation, exchange messages both ways over the mixnet under "Full
+ * privacy"; the gateway is stopped — "No privacy" appears, Send is disabled and a message typed meanwhile
+ * stays in the box (the user asks for it to go when privacy returns); the gateway is started again — the
+ * message is sent by itself and arrives exactly once. Screenshots of the conversation are saved under
+ * test-artifacts/ (git-ignored; docs/screenshot-*.png are copies).
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -32,7 +32,7 @@ async function waitForPrivacy(page: Page, label: string): Promise<void> {
 }
 
 browserTest(
-  'two people chat in browsers over the mixnet; 🔴 while the gateway is down; a kept message is delivered once',
+  'two people chat in browsers over the mixnet; No privacy while the gateway is down; a kept message is delivered once',
   ['--round-ms', '100'],
   async (up, browser) => {
     const alice = await (await browser.newContext({ viewport: { width: 1100, height: 760 } })).newPage();
@@ -41,7 +41,7 @@ browserTest(
       page.on('pageerror', (error) => console.log(`# page error: ${error.message}`));
     }
     await Promise.all([signUp(alice, up.url, 'alice'), signUp(bob, up.url, 'bob')]);
-    await alice.getByTestId('privacy').first().filter({ hasText: '🟢 Full privacy' }).waitFor();
+    await alice.getByTestId('privacy').first().filter({ hasText: 'Full privacy' }).waitFor();
 
     // Alice starts a 1:1; Bob is invited through his mailbox and opens it.
     await alice.getByLabel('Start a conversation with').fill('bob');
@@ -57,7 +57,7 @@ browserTest(
       .and(alice.locator('[data-state=acknowledged]'))
       .waitFor({ timeout: STEP_MS });
     for (const page of [alice, bob]) {
-      assert.match(await composerPrivacy(page).innerText(), /🟢 Full privacy/);
+      assert.match(await composerPrivacy(page).innerText(), /^Full privacy$/);
     }
     await mkdir(ARTIFACTS, { recursive: true });
     await alice.screenshot({ path: join(ARTIFACTS, 'conversation.png') });
@@ -65,7 +65,7 @@ browserTest(
 
     // The gateway goes away: red, Send disabled, the typed text kept.
     await up.command('stop gateway', /gateway stopped/);
-    await waitForPrivacy(alice, '🔴 No privacy');
+    await waitForPrivacy(alice, 'No privacy');
     const kept = 'typed while the gateway was down';
     await alice.getByTestId('composer').fill(kept);
     assert.equal(await alice.getByTestId('send').isDisabled(), true);
@@ -81,7 +81,7 @@ browserTest(
 
     // It comes back: green again, the kept message goes by itself, and Bob sees it exactly once.
     await up.command('start gateway', /gateway started/);
-    await waitForPrivacy(alice, '🟢 Full privacy');
+    await waitForPrivacy(alice, 'Full privacy');
     await message(bob, kept).waitFor({ timeout: STEP_MS });
     assert.equal(await alice.getByTestId('composer').inputValue(), '');
     await send(bob, 'got it');

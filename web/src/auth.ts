@@ -4,15 +4,24 @@
  * nothing leaves the device but the public keys the registration publishes.
  */
 import { errorText, h } from './dom.ts';
-import type { Session } from './session.ts';
+import type { OpeningStep, Session } from './session.ts';
 
 /** Handles the delivery service accepts: what `register` checks too, caught here before the slow work. */
 const HANDLE_PATTERN = '[a-z0-9][a-z0-9_.\\-]{1,31}';
 const MIN_PASSPHRASE_LENGTH = 8;
 
+/** What the progress line says during each step (sdk.ts reports them as they start). */
+const STEP_TEXT: Readonly<Record<OpeningStep, string>> = {
+  deriving: 'Deriving your key from your passphrase…',
+  connecting: 'Connecting to the network…',
+  loading: 'Opening your account…',
+  creating: 'Creating your keys…',
+  publishing: 'Publishing your keys…',
+};
+
 export interface AuthActions {
-  signUp(handle: string, passphrase: string): Promise<Session>;
-  unlock(passphrase: string): Promise<Session>;
+  signUp(handle: string, passphrase: string, progress: (step: OpeningStep) => void): Promise<Session>;
+  unlock(passphrase: string, progress: (step: OpeningStep) => void): Promise<Session>;
   /** Deletes the locked vault of a forgotten passphrase, so the device can sign up again. */
   forget(): Promise<void>;
 }
@@ -22,7 +31,20 @@ function busy(form: HTMLFormElement, working: boolean, status: HTMLElement, text
     control.disabled = working;
   }
   form.setAttribute('aria-busy', String(working));
+  status.classList.toggle('working', working);
   status.textContent = text;
+}
+
+/** The status line while the account opens: the current step, by name (a spinner beside it, in CSS). */
+function progressLine(status: HTMLElement): (step: OpeningStep) => void {
+  return (step) => {
+    status.textContent = STEP_TEXT[step];
+  };
+}
+
+/** The status line: progress while working, then the outcome; `data-testid="auth-status"` for the tests. */
+function statusLine(): HTMLParagraphElement {
+  return h('p', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-testid': 'auth-status' });
 }
 
 export function signUpScreen(actions: AuthActions, done: (session: Session) => void): HTMLElement {
@@ -51,7 +73,7 @@ export function signUpScreen(actions: AuthActions, done: (session: Session) => v
     autocomplete: 'new-password',
     required: true,
   });
-  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const status = statusLine();
   const form = h(
     'form',
     { class: 'card', 'aria-labelledby': 'signup-title' },
@@ -82,8 +104,8 @@ export function signUpScreen(actions: AuthActions, done: (session: Session) => v
       confirm.focus();
       return;
     }
-    busy(form, true, status, 'Creating your keys and locking them under your passphrase…');
-    actions.signUp(handle.value.trim().toLowerCase(), passphrase.value).then(
+    busy(form, true, status, STEP_TEXT.deriving);
+    actions.signUp(handle.value.trim().toLowerCase(), passphrase.value, progressLine(status)).then(
       (session) => {
         passphrase.value = '';
         confirm.value = '';
@@ -106,7 +128,7 @@ export function unlockScreen(actions: AuthActions, done: (session: Session) => v
     autocomplete: 'current-password',
     required: true,
   });
-  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const status = statusLine();
   const forget = h('button', { type: 'button', class: 'link danger' }, 'Forgot it? Erase this device');
   const form = h(
     'form',
@@ -121,8 +143,8 @@ export function unlockScreen(actions: AuthActions, done: (session: Session) => v
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    busy(form, true, status, 'Unlocking…');
-    actions.unlock(passphrase.value).then(
+    busy(form, true, status, STEP_TEXT.deriving);
+    actions.unlock(passphrase.value, progressLine(status)).then(
       (session) => {
         passphrase.value = '';
         done(session);

@@ -1,8 +1,10 @@
 /**
  * The signed-in screen: the conversation list, starting a 1:1 or group conversation by handle, the open
  * conversation with its members (add, remove, safety numbers) and its messages with their delivery state,
- * and the composer with the privacy indicator beside it. On 🔴 the composer's Send is disabled and the typed
- * text stays where it is (per conversation, in this page's memory only) until privacy returns.
+ * and the composer with the privacy indicator beside it. On "No privacy" the composer's Send is disabled and
+ * the typed text stays where it is (per conversation, in this page's memory only) until privacy returns.
+ * A conversation opens at its newest message and follows new ones while the user is at the bottom; a failure
+ * shown under one action is cleared when the user starts the next one (send, start, add, remove).
  */
 import { append, errorText, h, parseHandles, replace } from './dom.ts';
 import { observerPanel } from './observer.ts';
@@ -30,6 +32,9 @@ function conversationTitle(session: Session, conversation: ConversationView): st
   return others.length === 0 ? 'Only you' : others.join(', ');
 }
 
+/** How close to the end (in CSS pixels) still counts as "at the newest message". */
+const BOTTOM_SLACK_PX = 40;
+
 function timeText(time: number): string {
   return new Date(time).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
@@ -45,6 +50,19 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
   /** Conversations whose draft the user asked to send as soon as privacy returns (this page's memory). */
   const sendWhenPrivate = new Set<string>();
   const disposers: (() => void)[] = [];
+  /** Failures on screen, each with its text: the next action clears those still showing it. */
+  const failures = new Map<HTMLElement, string>();
+
+  function showFailure(line: HTMLElement, text: string): void {
+    line.textContent = text;
+    failures.set(line, text);
+  }
+
+  /** Called as every action starts: an old failure says nothing about the new attempt. */
+  function clearFailures(): void {
+    for (const [line, text] of failures) if (line.textContent === text) line.textContent = '';
+    failures.clear();
+  }
 
   // ── header ──────────────────────────────────────────────────────────────────────────────────────────
   const globalPrivacy = privacyIndicator(session.privacy());
@@ -87,9 +105,10 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
   );
   newForm.addEventListener('submit', (event) => {
     event.preventDefault();
+    clearFailures();
     const handles = parseHandles(newHandles.value).filter((handle) => handle !== session.handle);
     if (handles.length === 0) {
-      newStatus.textContent = 'Name at least one other person.';
+      showFailure(newStatus, 'Name at least one other person.');
       return;
     }
     newStatus.textContent = 'Starting…';
@@ -103,7 +122,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
       },
       (error: unknown) => {
         newForm.removeAttribute('aria-busy');
-        newStatus.textContent = `Could not start it: ${errorText(error)}`;
+        showFailure(newStatus, `Could not start it: ${errorText(error)}`);
       },
     );
   });
@@ -180,12 +199,23 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
 
   let messagesList: HTMLOListElement | undefined;
   let composer: { refresh(): void; submit(): void } | undefined;
+  /**
+   * Whether the open conversation follows its newest message: true when it opens, then whatever the user's
+   * last scroll left (at the bottom or not). Kept as state, not measured at each render, because the list
+   * may not be laid out yet (the screen is built before it is attached) or may change size.
+   */
+  let followNewest = true;
+  const listResized = new ResizeObserver(() => showNewest());
+  disposers.push(() => listResized.disconnect());
+
+  function showNewest(): void {
+    if (followNewest && messagesList !== undefined) messagesList.scrollTop = messagesList.scrollHeight;
+  }
 
   function renderMessages(): void {
     if (current === undefined || messagesList === undefined) return;
-    const atBottom = messagesList.scrollHeight - messagesList.scrollTop - messagesList.clientHeight < 40;
     replace(messagesList, ...session.messages(current).map(messageItem));
-    if (atBottom) messagesList.scrollTop = messagesList.scrollHeight;
+    showNewest();
   }
 
   function open(conversationId: string): void {
@@ -196,7 +226,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
       replace(pane, h('p', { class: 'empty' }, 'You are no longer in this conversation.'));
       return;
     }
-    messagesList = h('ol', {
+    const list = h('ol', {
       class: 'messages',
       role: 'log',
       'aria-live': 'polite',
@@ -204,6 +234,13 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
       tabindex: '0',
       'data-testid': 'messages',
     });
+    list.addEventListener('scroll', () => {
+      followNewest = list.scrollHeight - list.scrollTop - list.clientHeight < BOTTOM_SLACK_PX;
+    });
+    if (messagesList !== undefined) listResized.unobserve(messagesList);
+    listResized.observe(list);
+    messagesList = list;
+    followNewest = true;
     const compose = composerFor(conversation);
     composer = compose;
     replace(
@@ -226,12 +263,11 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
       const remove = h('button', { type: 'button', class: 'danger' }, 'Remove');
       remove.setAttribute('aria-label', `Remove @${member}`);
       remove.addEventListener('click', () => {
+        clearFailures();
         status.textContent = `Removing @${member}…`;
         session.removeMember(conversation.id, member).then(
           () => open(conversation.id),
-          (error: unknown) => {
-            status.textContent = `Could not remove @${member}: ${errorText(error)}`;
-          },
+          (error: unknown) => showFailure(status, `Could not remove @${member}: ${errorText(error)}`),
         );
       });
       const warning =
@@ -261,14 +297,13 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     );
     addForm.addEventListener('submit', (event) => {
       event.preventDefault();
+      clearFailures();
       const [handle] = parseHandles(addInput.value);
       if (handle === undefined) return;
       status.textContent = `Adding @${handle}…`;
       session.addMember(conversation.id, handle).then(
         () => open(conversation.id),
-        (error: unknown) => {
-          status.textContent = `Could not add @${handle}: ${errorText(error)}`;
-        },
+        (error: unknown) => showFailure(status, `Could not add @${handle}: ${errorText(error)}`),
       );
     });
     return h(
@@ -289,6 +324,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     conversationId: string,
     box: { take(): string; restore(text: string): void; report(text: string): void },
   ): void {
+    clearFailures();
     const text = box.take();
     drafts.delete(conversationId);
     sendWhenPrivate.delete(conversationId);
@@ -328,7 +364,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     });
     input.value = drafts.get(conversation.id) ?? '';
     const send = h('button', { type: 'submit', class: 'primary', 'data-testid': 'send' }, 'Send');
-    // Shown only on 🔴: nothing is sent now, but the user may ask for the text to go once privacy is back.
+    // Shown only on "No privacy": nothing is sent now, but the user may ask for the text to go once privacy is back.
     const later = h(
       'button',
       { type: 'button', 'data-testid': 'send-later', 'aria-pressed': 'false', hidden: true },
@@ -376,6 +412,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       if (send.disabled) return;
+      followNewest = true; // One's own message is shown, wherever the list was scrolled.
       submitDraft(conversation.id, {
         take: () => {
           const text = input.value.trim();
@@ -385,9 +422,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
         restore: (text) => {
           if (input.value === '') input.value = text;
         },
-        report: (text) => {
-          status.textContent = text;
-        },
+        report: (text) => showFailure(status, text),
       });
     });
     refresh();

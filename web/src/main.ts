@@ -37,8 +37,8 @@ async function start(root: HTMLElement): Promise<void> {
   };
 
   const actions: AuthActions = {
-    signUp: (handle, passphrase) => openAccount(config, passphrase, { create: handle }),
-    unlock: (passphrase) => openAccount(config, passphrase, {}),
+    signUp: (handle, passphrase, progress) => openAccount(config, passphrase, { create: handle, progress }),
+    unlock: (passphrase, progress) => openAccount(config, passphrase, { progress }),
     forget: async () => {
       const store = new IndexedDbStore(VAULT_DATABASE);
       await store.destroy(await store.list());

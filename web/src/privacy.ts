@@ -1,11 +1,13 @@
 /**
- * The privacy indicator (issue #6): 🟢 Full privacy (mixnet and end-to-end), 🟡 Partial privacy (end-to-end
- * only: the delivery service sees this device connect), 🔴 No privacy (nothing can be sent). The reason is
- * in the tooltip on hover and shown in full on tap or Enter, for touch screens and keyboards. The same
- * component sits beside every place a message can be sent.
+ * The privacy indicator (issue #6): a green dot and "Full privacy" (mixnet and end-to-end), an amber dot and
+ * "Partial privacy" (end-to-end only: the delivery service sees this device connect), a red dot and "No
+ * privacy" (nothing can be sent). The dot is drawn by CSS (`.privacy-dot`), not an emoji, so it shows on
+ * systems without a colour emoji font, and the words carry the state on their own (for screen readers and
+ * colour-blind users alike). The reason is in the tooltip on hover and shown in full on tap or Enter, for
+ * touch screens and keyboards. The same component sits beside every place a message can be sent.
  */
 import { h } from './dom.ts';
-import { type PrivacyState, privacyLabel, privacySymbol } from './session.ts';
+import { type PrivacyState, privacyLabel } from './session.ts';
 
 export interface PrivacyIndicator {
   readonly element: HTMLElement;
@@ -16,17 +18,20 @@ let nextId = 0;
 
 export function privacyIndicator(initial: PrivacyState): PrivacyIndicator {
   const reasonId = `privacy-reason-${nextId++}`;
-  const symbol = h('span', { 'aria-hidden': 'true' });
   const label = h('span', { class: 'privacy-label' });
   const reason = h('span', { id: reasonId, class: 'privacy-reason', role: 'status', hidden: true });
-  const button = h('button', {
-    type: 'button',
-    class: 'privacy',
-    'aria-expanded': 'false',
-    'aria-describedby': reasonId,
-    'data-testid': 'privacy',
-  });
-  button.append(symbol, ' ', label);
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: 'privacy',
+      'aria-expanded': 'false',
+      'aria-describedby': reasonId,
+      'data-testid': 'privacy',
+    },
+    h('span', { class: 'privacy-dot', 'aria-hidden': 'true' }),
+    label,
+  );
   button.addEventListener('click', () => {
     const open = button.getAttribute('aria-expanded') !== 'true';
     button.setAttribute('aria-expanded', String(open));
@@ -35,7 +40,6 @@ export function privacyIndicator(initial: PrivacyState): PrivacyIndicator {
   const element = h('span', { class: 'privacy-indicator' }, button, reason);
 
   function update(state: PrivacyState): void {
-    symbol.textContent = privacySymbol(state.level);
     label.textContent = privacyLabel(state.level);
     button.title = state.reason;
     button.dataset.level = state.level;

@@ -6,6 +6,7 @@
  */
 
 import { Client, type Conversation, indexedDbStorage, type Message } from '../../src/client/index.ts';
+import { type ClientVault, RECORD } from '../../src/client/storage.ts';
 import { ArgumentError, ClientError } from '../../src/errors.ts';
 import { type Carriers, openCarriers } from '../../src/up/connect.ts';
 import type { WebConfig } from '../../src/up/web-config.ts';
@@ -13,6 +14,7 @@ import type {
   ConversationView,
   DeliveryState,
   MessageView,
+  OpeningStep,
   PrivacyState,
   SafetyNumberView,
   Session,
@@ -176,6 +178,21 @@ class ClientSession implements Session {
   }
 }
 
+/** `vault` reporting the name of every record written, once the write is done. */
+function reportingWrites(vault: ClientVault, written: (name: string) => void): ClientVault {
+  return {
+    get: (name) => vault.get(name),
+    put: async (name, value) => {
+      await vault.put(name, value);
+      written(name);
+    },
+    delete: (name) => vault.delete(name),
+    list: () => vault.list(),
+    wipe: () => vault.wipe(),
+    close: () => vault.close(),
+  };
+}
+
 /**
  * Opens this device's account with `passphrase`; with `create`, first makes the vault and registers that
  * handle. The keys are in the vault before the first request, and a sign-up that fails on the way (the
@@ -183,36 +200,73 @@ class ClientSession implements Session {
  * up again with the same handle and passphrase, or unlocking, finishes it — the service may already have
  * bound the handle to those keys. Only a refused handle (held by another identity) wipes the new vault, so
  * the user can pick another handle and passphrase.
+ *
+ * The slow parts overlap and are reported as they go (`progress`): Argon2id derives the vault's key (in a
+ * worker) while the page connects to the network; then the conversations load (unlock) or the keys are made
+ * and stored ("creating") and published to the delivery service ("publishing", from the moment the identity
+ * record is in the vault until the service confirmed the handle and the KeyPackages).
  */
 export async function openAccount(
   config: WebConfig,
   passphrase: string,
-  options: { readonly create?: string },
+  options: { readonly create?: string; readonly progress?: (step: OpeningStep) => void },
 ): Promise<Session> {
   if (passphrase === '') throw new ArgumentError('passphrase', 'enter your passphrase');
-  const carriers = await openCarriers(config, window.location.origin);
+  let step: OpeningStep = 'deriving';
+  const report = (next: OpeningStep) => {
+    step = next;
+    options.progress?.(next);
+  };
+  report('deriving');
+  let connected = false;
+  const [opened, connection] = await Promise.allSettled([
+    indexedDbStorage(VAULT_DATABASE)
+      .open(passphrase)
+      .then((vault) => {
+        if (!connected) report('connecting');
+        return vault;
+      }),
+    openCarriers(config, window.location.origin).finally(() => {
+      connected = true;
+    }),
+  ]);
+  const carriers = connection.status === 'fulfilled' ? connection.value : undefined;
+  if (opened.status === 'rejected') {
+    await carriers?.close();
+    throw opened.reason;
+  }
+  report('loading');
+  const vault = reportingWrites(opened.value, (name) => {
+    if (name === RECORD.identity && step === 'creating') report('publishing');
+  });
   let client: Client;
   try {
+    // Without carriers (the network could not be reached) the client still opens, so that the failure is
+    // handled below like any other: a new vault without keys is wiped, keys are kept.
     client = await Client.open({
-      storage: indexedDbStorage(VAULT_DATABASE),
+      storage: { open: async () => vault },
       passphrase,
-      carriers: carriers.all,
+      carriers: carriers?.all ?? [],
       privacy: config.privacy,
     });
   } catch (error) {
-    await carriers.close();
+    await carriers?.close();
     throw error;
   }
   try {
     const handle = options.create ?? client.handle;
     if (handle === undefined)
       throw new ClientError('not_registered', 'this account never finished signing up');
-    if (options.create !== undefined || client.registration === 'pending') await client.register(handle);
-    return new ClientSession(client, carriers, handle);
+    if (connection.status === 'rejected') throw connection.reason;
+    if (options.create !== undefined || client.registration === 'pending') {
+      report(client.handle === undefined ? 'creating' : 'publishing');
+      await client.register(handle);
+    }
+    return new ClientSession(client, connection.value, handle);
   } catch (error) {
     if (options.create !== undefined && client.registration === 'none') await client.wipe();
     else await client.close();
-    await carriers.close();
+    await carriers?.close();
     throw error;
   }
 }

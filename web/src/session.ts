@@ -12,6 +12,14 @@ export interface PrivacyState {
   readonly reason: string;
 }
 
+/**
+ * The steps of opening an account, in the order they happen: Argon2id derives the vault's key ('deriving',
+ * while the page also connects), the connection finishes ('connecting', only if it is the slower), the vault's
+ * records load ('loading'); a sign-up then makes and stores the keys ('creating') and publishes them
+ * ('publishing'; also an unlock that finishes an interrupted sign-up).
+ */
+export type OpeningStep = 'deriving' | 'connecting' | 'loading' | 'creating' | 'publishing';
+
 /** Where an outgoing message is on its way; incoming messages are always 'delivered'. */
 export type DeliveryState = 'queued' | 'sent' | 'acknowledged' | 'delivered' | 'failed';
 
@@ -93,16 +101,5 @@ export function privacyLabel(level: PrivacyLevel): string {
       return 'Partial privacy';
     case 'none':
       return 'No privacy';
-  }
-}
-
-export function privacySymbol(level: PrivacyLevel): string {
-  switch (level) {
-    case 'full':
-      return '🟢';
-    case 'partial':
-      return '🟡';
-    case 'none':
-      return '🔴';
   }
 }
