@@ -32,6 +32,7 @@ import { ArgumentError, MixnetError } from '../errors.ts';
 import type { GatewayLimits } from '../gateway/gateway.ts';
 import { type GatewayHandle, startGateway } from '../gateway/main.ts';
 import { parseServices } from '../gateway/services.ts';
+import type { LinkDelay } from '../links/index.ts';
 import type { DirectoryLink } from '../mixnode/directory-session.ts';
 import { type MixHandle, startMix } from '../mixnode/main.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
@@ -82,6 +83,8 @@ export interface DevnetOptions {
   readonly pollMs?: number;
   /** Crypto worker threads per mix; default 0 (inline). */
   readonly workers?: number;
+  /** Simulated latency on every link between nodes (bad-weather tests); none by default. */
+  readonly linkDelay?: LinkDelay;
   /** Log level of every node; default 'error'. */
   readonly logLevel?: LogLevel;
   /** Where in-process nodes' log lines go; default nowhere. Child processes' lines are kept in `node.logs`. */
@@ -322,9 +325,13 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     `--authority-keys=${authorityKeysText}`,
     ...geometryFlags,
     `--poll-ms=${pollMs}`,
+    ...(options.linkDelay === undefined
+      ? []
+      : [`--link-delay-ms=${options.linkDelay.ms}`, `--link-jitter-ms=${options.linkDelay.jitterMs}`]),
     '--ops-port=0',
     '--log-level=info',
   ];
+  const linkDelay = options.linkDelay === undefined ? {} : { linkDelay: options.linkDelay };
 
   const inProcessServices = new Map<string, RequestHandler>(parseServices(services));
   for (const [name, handler] of Object.entries(options.serviceHandlers ?? {}))
@@ -357,6 +364,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
             layer,
             listen: { host: '127.0.0.1', port: linkPort },
             workers: options.workers ?? 0,
+            ...linkDelay,
             pollMs,
             ops: { host: '127.0.0.1', port: 0 },
             logger: nodeLogger,
@@ -373,6 +381,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
             clientListen: { host: '127.0.0.1', port: clientPort },
             services: inProcessServices,
             limits,
+            ...linkDelay,
             pollMs,
             ops: { host: '127.0.0.1', port: 0 },
             logger: nodeLogger,

@@ -28,7 +28,7 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { nodeBackend } from '../crypto/backends/node.ts';
 import { constantTimeEqual, toHex } from '../crypto/bytes.ts';
 import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
-import { type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
+import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
 import { Egress, type Outgoing } from '../mixnode/egress.ts';
 import { type EpochKey, EpochKeyStore } from '../mixnode/epoch-keys.ts';
 import { keyWindow, logLinkEvent } from '../mixnode/node.ts';
@@ -140,6 +140,8 @@ export interface GatewayOptions {
   readonly limits?: Partial<GatewayLimits>;
   readonly metrics?: MetricsRegistry;
   readonly logger: Logger;
+  /** Simulated latency on every outgoing link (tests and drills). */
+  readonly linkDelay?: LinkDelay;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -269,6 +271,7 @@ export class Gateway {
       frameLength: options.geometry.packetLength,
       preamble: options.geometry.hash(),
       observer: (event) => this.#onLinkEvent('egress', event),
+      ...(options.linkDelay === undefined ? {} : { delay: options.linkDelay }),
     });
     this.#requests = new Reassembler({
       maxPending: this.#limits.maxPendingRequests,

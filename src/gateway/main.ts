@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
+import type { LinkDelay } from '../links/index.ts';
 import {
   type DirectoryLink,
   type DirectorySession,
@@ -25,6 +26,7 @@ import {
   DEFAULT_STARTUP_TIMEOUT_MS,
   directoryLinkFromOptions,
   formatAddress,
+  linkDelayConfig,
   NODE_OPTIONS,
 } from '../mixnode/options.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
@@ -132,6 +134,8 @@ export interface GatewayConfig {
    * λ, at least 1.
    */
   readonly limits?: Partial<GatewayLimits>;
+  /** Simulated latency on every outgoing link (tests and drills). */
+  readonly linkDelay?: LinkDelay;
   readonly pollMs?: number;
   readonly startupTimeoutMs?: number;
   readonly ops?: { readonly host: string; readonly port: number };
@@ -186,6 +190,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayHandle
     },
     metrics,
     logger,
+    ...(config.linkDelay === undefined ? {} : { linkDelay: config.linkDelay }),
   });
   const services = await startNodeServices(gateway, {
     directory,
@@ -257,6 +262,7 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
       : {}),
     services: parseServices(options.service, { timeoutMs: options.serviceTimeoutMs }),
     limits,
+    ...linkDelayConfig(options),
     pollMs: options.pollMs,
     startupTimeoutMs: options.startupTimeoutMs,
     ...opsFromOptions(options),

@@ -6,7 +6,7 @@
 export { certificateFingerprint, createSelfSignedCertificate } from './certificate.ts';
 export { FrameReader } from './frames.ts';
 export { TlsIdentity } from './identity.ts';
-export type { LinkOptions, PeerEndpoint } from './link.ts';
+export type { LinkDelay, LinkOptions, PeerEndpoint } from './link.ts';
 export { Link } from './link.ts';
 export type { LinkServerOptions } from './server.ts';
 export { LinkServer } from './server.ts';

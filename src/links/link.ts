@@ -5,6 +5,10 @@
  * bound) and leave in one burst when it is back. Delivery is at most once: frames already written to a socket
  * that then dies are lost, which a mixnet tolerates (senders retransmit; a re-sent packet would be dropped
  * as a replay anyway).
+ *
+ * A link can also carry simulated weather (`delay`): each burst leaves its delay plus or minus a uniform
+ * jitter later, never before the burst ahead of it (a TCP connection keeps order), so tests and drills can
+ * run a whole network as if its hops crossed slow, uneven links.
  */
 import { connect, type TLSSocket } from 'node:tls';
 import { toHex } from '../crypto/bytes.ts';
@@ -21,6 +25,12 @@ export interface PeerEndpoint {
   readonly fingerprint: Uint8Array;
 }
 
+/** Simulated link latency: each burst waits `ms` ± up to `jitterMs` (uniform) before it is sent. */
+export interface LinkDelay {
+  readonly ms: number;
+  readonly jitterMs: number;
+}
+
 export interface LinkOptions {
   readonly identity: TlsIdentity;
   readonly peer: PeerEndpoint;
@@ -31,6 +41,8 @@ export interface LinkOptions {
   readonly maxQueuedFrames?: number;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   readonly observer?: LinkObserver;
+  /** Simulated latency (tests and drills); none by default. */
+  readonly delay?: LinkDelay;
 }
 
 const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 10_000 };
@@ -50,6 +62,9 @@ export class Link {
   #closed = false;
   #attempt = 0;
   #retry: NodeJS.Timeout | undefined;
+  /** Bursts held back by `delay`, in sending order, each with the time it leaves (never before the one ahead). */
+  #delayed: { readonly departureMs: number; readonly frames: readonly Uint8Array[] }[] = [];
+  #delayTimer: NodeJS.Timeout | undefined;
 
   constructor(options: LinkOptions) {
     const maxQueued = options.maxQueuedFrames ?? DEFAULT_MAX_QUEUED_FRAMES;
@@ -61,6 +76,14 @@ export class Link {
     this.#peerName = toHex(options.peer.fingerprint);
     this.#maxQueued = maxQueued;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    const { delay } = options;
+    if (delay !== undefined) {
+      for (const name of ['ms', 'jitterMs'] as const) {
+        if (!Number.isSafeInteger(delay[name]) || delay[name] < 0) {
+          throw new ArgumentError(`delay.${name}`, 'expected a non-negative integer');
+        }
+      }
+    }
     this.#connect();
   }
 
@@ -77,6 +100,32 @@ export class Link {
         throw new ArgumentError('frame', `expected ${this.#options.frameLength} bytes`);
       }
     }
+    const { delay } = this.#options;
+    if (delay === undefined || delay.ms + delay.jitterMs === 0) {
+      this.#enqueue(frames);
+      return;
+    }
+    const jitter = delay.jitterMs === 0 ? 0 : randomInt(2 * delay.jitterMs + 1) - delay.jitterMs;
+    const ahead = this.#delayed.at(-1)?.departureMs ?? 0;
+    const departureMs = Math.max(ahead, Date.now() + Math.max(0, delay.ms + jitter));
+    this.#delayed.push({ departureMs, frames: [...frames] });
+    if (this.#delayed.length === 1) this.#releaseDelayed();
+  }
+
+  /** Sends the held bursts whose time has come, in order, then waits for the next one. */
+  #releaseDelayed(): void {
+    this.#delayTimer = undefined;
+    const now = Date.now();
+    let due = 0;
+    while (due < this.#delayed.length && (this.#delayed[due]?.departureMs ?? 0) <= now) due++;
+    for (const { frames } of this.#delayed.splice(0, due)) this.#enqueue(frames);
+    const next = this.#delayed[0];
+    if (next !== undefined) {
+      this.#delayTimer = setTimeout(() => this.#releaseDelayed(), next.departureMs - now);
+    }
+  }
+
+  #enqueue(frames: readonly Uint8Array[]): void {
     this.#queue.push(...frames);
     const excess = this.#queue.length - this.#maxQueued;
     if (excess > 0) {
@@ -91,6 +140,9 @@ export class Link {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retry);
+    // Bursts still on the simulated wire are lost with the link, as frames in a dying socket are.
+    clearTimeout(this.#delayTimer);
+    this.#delayed = [];
     const socket = this.#socket;
     if (!socket) return;
     if (!this.#ready) {

@@ -4,7 +4,7 @@
  * is split by next hop and handed to every link in the same tick, so it leaves as one burst per link.
  */
 import { toHex } from '../crypto/bytes.ts';
-import type { LinkObserver, TlsIdentity } from '../links/index.ts';
+import type { LinkDelay, LinkObserver, TlsIdentity } from '../links/index.ts';
 import { Link } from '../links/index.ts';
 import type { PeerDescriptor } from './types.ts';
 
@@ -20,6 +20,8 @@ export interface EgressOptions {
   readonly preamble: Uint8Array;
   readonly observer: LinkObserver;
   readonly maxQueuedFrames?: number;
+  /** Simulated latency on every link (tests and drills). */
+  readonly delay?: LinkDelay;
 }
 
 export class Egress {
@@ -60,7 +62,7 @@ export class Egress {
       return existing;
     }
     void existing?.close();
-    const { identity, frameLength, preamble, observer, maxQueuedFrames } = this.#options;
+    const { identity, frameLength, preamble, observer, maxQueuedFrames, delay } = this.#options;
     const link = new Link({
       identity,
       peer: { host, port, fingerprint: peer.tlsFingerprint },
@@ -68,6 +70,7 @@ export class Egress {
       preamble,
       observer,
       ...(maxQueuedFrames === undefined ? {} : { maxQueuedFrames }),
+      ...(delay === undefined ? {} : { delay }),
     });
     this.#links.set(key, link);
     return link;

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { toHex } from '../crypto/bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
+import type { LinkDelay } from '../links/index.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import type { HealthStatus, OpsServer } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
@@ -29,6 +30,7 @@ import {
   DEFAULT_STARTUP_TIMEOUT_MS,
   directoryLinkFromOptions,
   formatAddress,
+  linkDelayConfig,
   NODE_OPTIONS,
 } from './options.ts';
 import type { NodeAddress } from './types.ts';
@@ -56,6 +58,8 @@ export interface MixConfig {
   readonly advertiseHost?: string;
   /** Default one per core. */
   readonly workers?: number;
+  /** Simulated latency on every outgoing link (tests and drills). */
+  readonly linkDelay?: LinkDelay;
   readonly pollMs?: number;
   readonly startupTimeoutMs?: number;
   /** Where /metrics and /health listen; absent, they are not served. */
@@ -106,6 +110,7 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
     round: { periodMs: parameters.roundPeriodMs, batchSize: parameters.batchSize },
     graceMs: parameters.keyGracePeriodMs,
     workers: config.workers ?? availableParallelism(),
+    ...(config.linkDelay === undefined ? {} : { linkDelay: config.linkDelay }),
   });
   const services = await startNodeServices(node, {
     directory,
@@ -146,6 +151,7 @@ export function mixConfig(options: MixOptions, logger: Logger): MixConfig {
     listen: { host: options.host, port: options.port },
     ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
     ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...linkDelayConfig(options),
     pollMs: options.pollMs,
     startupTimeoutMs: options.startupTimeoutMs,
     ...opsFromOptions(options),

@@ -28,7 +28,7 @@ import { toHex } from '../crypto/bytes.ts';
 import { randomInt } from '../crypto/random.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';
 import { ArgumentError, CodecError, MixnetError } from '../errors.ts';
-import { type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
+import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
 import { type Geometry, NODE_ID_LENGTH, type PathHop, Sphinx } from '../sphinx/index.ts';
 import { type CryptoEngine, InlineEngine, WorkerPool } from './crypto-engine.ts';
 import { Egress, type Outgoing } from './egress.ts';
@@ -70,6 +70,8 @@ export interface MixNodeOptions {
   readonly graceMs: number;
   /** Crypto worker threads; 0 unwraps on the main thread. Default: one per core. */
   readonly workers?: number;
+  /** Simulated latency on every outgoing link (tests and drills). */
+  readonly linkDelay?: LinkDelay;
   /** Longest node delay a sender may ask for; packets asking for more are dropped. Default 60 s. */
   readonly maxDelayMs?: number;
   /** Bound of the round queue. Default 16 batches' worth. */
@@ -151,6 +153,7 @@ export class MixNode {
       frameLength: options.geometry.packetLength,
       preamble: options.geometry.hash(),
       observer: (event) => this.#onLinkEvent('egress', event),
+      ...(options.linkDelay === undefined ? {} : { delay: options.linkDelay }),
     });
   }
 

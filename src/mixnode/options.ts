@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { type AuthorityPublicKeys, parseAuthorityPublicKeys } from '../directory/authority-keys.ts';
 import { geometryFromOptions, SPHINX_OPTIONS } from '../directory/geometry-options.ts';
 import { CodecError, ConfigError } from '../errors.ts';
+import type { LinkDelay } from '../links/index.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import { hostForUrl } from '../ops/http.ts';
 import { PROCESS_OPTIONS } from '../ops/process.ts';
@@ -56,8 +57,30 @@ export const NODE_OPTIONS = {
     max: 600_000,
     description: 'how long to wait for the directory at start',
   },
+  linkDelayMs: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 60_000,
+    description: 'simulated latency added to every outgoing link, for bad-weather tests and drills',
+  },
+  linkJitterMs: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 60_000,
+    description: 'uniform jitter (±) around --link-delay-ms; bursts on one link keep their order',
+  },
   ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
+
+/** The simulated link latency the options ask for, as a config field (none when both are 0). */
+export function linkDelayConfig(options: { readonly linkDelayMs: number; readonly linkJitterMs: number }): {
+  readonly linkDelay?: LinkDelay;
+} {
+  const { linkDelayMs, linkJitterMs } = options;
+  return linkDelayMs + linkJitterMs === 0 ? {} : { linkDelay: { ms: linkDelayMs, jitterMs: linkJitterMs } };
+}
 
 /** The pinned authority keys, from `--authority-keys` or `--authority-keys-file` (exactly one). */
 function authorityKeysFromOptions(options: {

@@ -17,6 +17,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
+import { linkDelayConfig } from '../mixnode/options.ts';
 import { type ConfigOf, type ConfigSchema, loadConfig } from '../ops/config.ts';
 import { createLogger, LOG_LEVELS } from '../ops/logger.ts';
 import { printHelp, runProcess } from '../ops/process.ts';
@@ -51,6 +52,20 @@ export const UP_OPTIONS = {
     min: 0.1,
     max: 100,
     description: "each client's constant packet rate λ per second (real or cover)",
+  },
+  linkDelayMs: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 60_000,
+    description: 'simulated latency on every link between nodes, to try the app in bad weather',
+  },
+  linkJitterMs: {
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 60_000,
+    description: 'uniform jitter (±) around --link-delay-ms',
   },
   privacy: {
     type: 'string',
@@ -151,6 +166,7 @@ export async function startUp(
       roundMs: options.roundMs,
       batchSize: options.batchSize,
       sendRate: options.sendRate,
+      ...linkDelayConfig(options),
       postgres: options.postgres,
       singleProcess: options.singleProcess,
       logLevel: options.logLevel,

@@ -34,6 +34,7 @@ import { openStore } from '../delivery/store/index.ts';
 import { ChildNode, type Devnet, type DevnetNode, startDevnet } from '../devnet/index.ts';
 import { AUTHORITY_PUBLIC_FILE } from '../directory/store.ts';
 import { ArgumentError } from '../errors.ts';
+import type { LinkDelay } from '../links/index.ts';
 import { loadConfig } from '../ops/config.ts';
 import type { Logger, LogLevel } from '../ops/logger.ts';
 import type { StatusRow } from './report.ts';
@@ -47,6 +48,8 @@ export interface NetworkOptions {
   readonly roundMs: number;
   readonly batchSize: number;
   readonly sendRate: number;
+  /** Simulated latency on every link between nodes (bad-weather tests and drills). */
+  readonly linkDelay?: LinkDelay;
   readonly postgres: string | undefined;
   readonly singleProcess: boolean;
   readonly logLevel: LogLevel;
@@ -218,6 +221,7 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
       roundPeriodMs: options.roundMs,
       batchSize: options.batchSize,
       clientSendRate: options.sendRate,
+      ...(options.linkDelay === undefined ? {} : { linkDelay: options.linkDelay }),
       services: ['echo', `delivery=http://127.0.0.1:${deliveryPort}${REQUEST_PATH}`],
       mode: options.singleProcess ? 'single-process' : 'child-processes',
       logLevel: options.logLevel,

@@ -379,6 +379,37 @@ describe('links', () => {
     }
   });
 
+  test('simulated weather: jittered bursts still arrive whole and in order; a closed link drops what it held', async () => {
+    const serverIdentity = TlsIdentity.generate();
+    const clientIdentity = TlsIdentity.generate();
+    const received = await startServer(serverIdentity, [clientIdentity.fingerprint]);
+    const peer = { ...received.server.address, fingerprint: serverIdentity.fingerprint };
+    const options = { identity: clientIdentity, peer, frameLength: FRAME, preamble: PREAMBLE };
+    // Jitter four times the delay: without the ordering rule, later bursts would often overtake earlier ones.
+    const link = new Link({ ...options, delay: { ms: 5, jitterMs: 20 } });
+    try {
+      const sent = frames(120);
+      for (let i = 0; i < sent.length; i += 3) link.send(sent.slice(i, i + 3));
+      await until(() => received.frames.length === sent.length, `${sent.length} frames`);
+      assert.deepEqual(received.frames, sent);
+    } finally {
+      await link.close();
+    }
+    const slow = new Link({ ...options, delay: { ms: 60_000, jitterMs: 0 } });
+    try {
+      await until(() => slow.connected, 'the slow link to connect');
+      slow.send(frames(2));
+    } finally {
+      await slow.close();
+      await received.server.close();
+    }
+    assert.equal(received.frames.length, 120, 'the burst still on the simulated wire was dropped at close');
+    assert.throws(
+      () => new Link({ ...options, delay: { ms: -1, jitterMs: 0 } }),
+      /delay\.ms: expected a non-negative integer/,
+    );
+  });
+
   test('frames of the wrong length are refused before anything is sent', async () => {
     const link = new Link({
       identity: TlsIdentity.generate(),
