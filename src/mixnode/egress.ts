@@ -2,6 +2,10 @@
  * The egress of a mix node: one persistent link per next hop, opened on first use from the network
  * document's address and pinned fingerprint, and replaced when the document changes either. A round's batch
  * is split by next hop and handed to every link in the same tick, so it leaves as one burst per link.
+ *
+ * A link that drops retries at most a second apart (`LINK_BACKOFF`): a restarted neighbour is reached again
+ * within about a second of its return, where the links' default backoff (up to 10 s) kept every path
+ * through it dead for that long after it was back. An attempt at a dead peer costs one refused connection.
  */
 import { toHex } from '../crypto/bytes.ts';
 import type { LinkDelay, LinkObserver, TlsIdentity } from '../links/index.ts';
@@ -13,6 +17,9 @@ export interface Outgoing {
   readonly nextHop: Uint8Array;
   readonly peer: PeerDescriptor;
 }
+
+/** Reconnection delays of the egress links: from 100 ms, doubling, at most 1 s (each jittered down to half). */
+const LINK_BACKOFF = { initialMs: 100, maxMs: 1_000 } as const;
 
 export interface EgressOptions {
   readonly identity: TlsIdentity;
@@ -69,6 +76,7 @@ export class Egress {
       frameLength,
       preamble,
       observer,
+      backoff: LINK_BACKOFF,
       ...(maxQueuedFrames === undefined ? {} : { maxQueuedFrames }),
       ...(delay === undefined ? {} : { delay }),
     });
