@@ -149,6 +149,8 @@ interface ConversationRecord {
   welcomes: PendingWelcome[];
   /** Oldest first. */
   changes: PendingChange[];
+  /** Once removed or left: who removed this client (null if unknown or it left), and the members then. */
+  ended: { readonly by: string | null; readonly members: readonly string[] } | null;
 }
 
 /** Messages kept in the history of a conversation, newest last. */
@@ -285,6 +287,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       outgoing: [],
       welcomes: [],
       changes: [],
+      ended: null,
     };
     const conversation = new Conversation(context, group, record);
     await conversation.#save();
@@ -296,13 +299,12 @@ export class Conversation extends Emitter<ConversationEvents> {
     id: string,
     restore: (bytes: Uint8Array) => Promise<Group>,
   ): Promise<Conversation | undefined> {
-    const stored = await getJson<Omit<ConversationRecord, 'changes'> & { changes?: PendingChange[] }>(
-      context.vault,
-      `${RECORD.conversationPrefix}${id}`,
-    );
+    const stored = await getJson<
+      Omit<ConversationRecord, 'changes' | 'ended'> & Partial<Pick<ConversationRecord, 'changes' | 'ended'>>
+    >(context.vault, `${RECORD.conversationPrefix}${id}`);
     if (stored === undefined) return undefined;
-    // Records written before changes were kept have none.
-    const record: ConversationRecord = { ...stored, changes: stored.changes ?? [] };
+    // Records written before changes and endings were kept have neither.
+    const record: ConversationRecord = { ...stored, changes: stored.changes ?? [], ended: stored.ended ?? null };
     const saved = await context.vault.get(`${RECORD.groupPrefix}${id}`);
     const group = saved === undefined ? undefined : await restore(saved);
     return new Conversation(context, group, record);
@@ -314,10 +316,19 @@ export class Conversation extends Emitter<ConversationEvents> {
     return this.#record.status;
   }
 
-  /** The handles of the current members, this client included, sorted. */
+  /**
+   * The handles of the current members, this client included, sorted. Once this client was removed or left:
+   * the members at that moment (it no longer learns of changes).
+   */
   get members(): readonly string[] {
-    const handles = new Set((this.#group?.members ?? []).flatMap((m) => handleOf(m) ?? []));
+    if (this.#group === undefined) return this.#record.ended?.members ?? [];
+    const handles = new Set(this.#group.members.flatMap((m) => handleOf(m) ?? []));
     return [...handles].sort();
+  }
+
+  /** Who removed this client from the conversation (undefined while a member, after leaving, or unknown). */
+  get removedBy(): string | undefined {
+    return this.#record.ended?.by ?? undefined;
   }
 
   /** The MLS epoch the conversation is in. */
@@ -436,7 +447,7 @@ export class Conversation extends Emitter<ConversationEvents> {
         await this.#saveGroup();
         const result = await this.#post('application', proposal, shortHash(proposal));
         if (result.ok) {
-          await this.#end('left');
+          await this.#end('left', null);
           return;
         }
         if (result.error !== 'stale_epoch') throw refusal(result);
@@ -676,7 +687,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     };
     if (change.added.length + change.removed.length > 0) events.push(() => this.emit('members', change));
     if (result.kind === 'removed') {
-      await this.#end('removed');
+      await this.#end('removed', change.by ?? null);
       events.push(() => this.emit('removed', { by: change.by }));
       return;
     }
@@ -690,7 +701,8 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   /** The group is over for this client: its keys are deleted; the history stays. */
-  async #end(status: 'removed' | 'left'): Promise<void> {
+  async #end(status: 'removed' | 'left', by: string | null): Promise<void> {
+    this.#record.ended = { by, members: this.members };
     this.#record.status = status;
     this.#record.routingId = null;
     this.#record.welcomes = [];
@@ -725,19 +737,25 @@ export class Conversation extends Emitter<ConversationEvents> {
       const { routingId, blob } = outgoing;
       if (routingId === null || blob === null) continue;
       const api = this.#api();
-      if (stored.state === 'queued') {
+      // 'sent' once the carrier says the post left this client (the gateway read its packets), not before.
+      const onSent = (): void => {
+        if (stored.state !== 'queued') return;
         stored.state = 'sent';
         this.emit('status', this.#message(stored));
-      }
+      };
       const bytes = fromBase64Url(blob);
       let result: LogPostResult;
       try {
-        result = await api.postToLog(fromBase64Url(routingId), {
-          kind: 'application',
-          messageId: fromBase64Url(outgoing.id),
-          blob: bytes,
-          bucket: bytes.length,
-        });
+        result = await api.postToLog(
+          fromBase64Url(routingId),
+          {
+            kind: 'application',
+            messageId: fromBase64Url(outgoing.id),
+            blob: bytes,
+            bucket: bytes.length,
+          },
+          { onSent },
+        );
       } catch (error) {
         if (!refusesThisMessage(error)) throw error;
         const reason = error.reason === 'too_large' ? 'too_large' : 'rejected';

@@ -20,7 +20,11 @@
  * 3. Receive one downstream **frame** per tick of the gateway's downstream clock (`welcome.downstreamRate`
  *    frames per second, from the moment of the welcome): the next waiting `item`, or else `padding`, which
  *    the client discards. Items and padding encode to exactly `ClientProtocol.frameLength` bytes whatever
- *    they carry, so an observer of the link sees one size at one rate, whether items arrive or not. An item
+ *    they carry, so an observer of the link sees one size at one rate, whether items arrive or not. Every
+ *    frame starts with `packetsRead`, the number of `packet` messages the gateway has read from this
+ *    connection so far: the client's receipt for its packets (a packet has been taken once a frame counts
+ *    it). The frames are also the link's heartbeat: a client that receives none for a few ticks knows the
+ *    gateway or the path to it is hung, even though the connection is still open. An item
  *    is a forward payload (`message`: a packet whose last hop named the inbox, e.g. another client's message
  *    or the client's own loop cover; open it with `decodeForwardPayload`) or a SURB reply (`reply`: the
  *    still-enciphered reply payload and its SURB id; open it with `Sphinx.decryptSurbPayload` and the keys
@@ -58,7 +62,7 @@ import { assertBytes, concatBytes, utf8 } from '../crypto/bytes.ts';
 import { ArgumentError, CodecError, type GatewayErrorReason } from '../errors.ts';
 import { type Geometry, NODE_ID_LENGTH, RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/geometry.ts';
 
-export const CLIENT_PROTOCOL_VERSION = 2;
+export const CLIENT_PROTOCOL_VERSION = 3;
 /** The HTTP path of the gateway's WebSocket endpoint. */
 export const CLIENT_PROTOCOL_PATH = '/v1/client';
 export const INBOX_SECRET_LENGTH = 32;
@@ -129,7 +133,7 @@ function padded<T>(codec: Codec<T>, length: number): Codec<T> {
 
 /** Bytes of a downstream frame after its tag: an item with the largest content (a SURB reply). */
 function frameBodyLength(geometry: Geometry): number {
-  return 8 + 8 + 1 + SURB_ID_LENGTH + geometry.payloadTagLength + geometry.forwardPayloadLength;
+  return 8 + 8 + 8 + 1 + SURB_ID_LENGTH + geometry.payloadTagLength + geometry.forwardPayloadLength;
 }
 
 function clientCodecs(geometry: Geometry) {
@@ -175,6 +179,8 @@ function gatewayCodecs(geometry: Geometry) {
   const body = frameBodyLength(geometry);
   const item = padded(
     struct({
+      /** `packet` messages the gateway has read from this connection, this frame's included. */
+      packetsRead: u64,
       sequence: u64,
       /** Unix milliseconds at which the gateway stored it. */
       receivedAt: u64,
@@ -182,8 +188,8 @@ function gatewayCodecs(geometry: Geometry) {
     }),
     body,
   );
-  /** A tick with no item: all zeros, discarded by the client. */
-  const padding = padded(struct({}), body);
+  /** A tick with no item: the packet count, then zeros; the client keeps only the count. */
+  const padding = padded(struct({ packetsRead: u64 }), body);
   const error = struct({
     reason: errorReason,
     fatal: bool,
@@ -201,7 +207,10 @@ export type ClientMessage = CodecValue<ReturnType<typeof clientCodecs>>;
 export type GatewayMessage = CodecValue<ReturnType<typeof gatewayCodecs>>;
 export type Hello = Extract<ClientMessage, { kind: 'hello' }>['value'];
 export type Welcome = Extract<GatewayMessage, { kind: 'welcome' }>['value'];
-export type InboxItem = Extract<GatewayMessage, { kind: 'item' }>['value'];
+/** An item frame: the packet count and the item. */
+export type ItemFrame = Extract<GatewayMessage, { kind: 'item' }>['value'];
+/** An inbox item as the gateway stores it and the client opens it. */
+export type InboxItem = Omit<ItemFrame, 'packetsRead'>;
 export type InboxContent = InboxItem['content'];
 export type ProtocolErrorMessage = Extract<GatewayMessage, { kind: 'error' }>['value'];
 
@@ -261,8 +270,10 @@ export function helloMessage(geometry: Geometry, inboxSecret: Uint8Array): Clien
   };
 }
 
-/** The frame of a tick with no item. */
-export const PADDING_FRAME: GatewayMessage = { kind: 'padding', value: {} };
+/** The frame of a tick with no item, after `packetsRead` packets read from the connection. */
+export function paddingFrame(packetsRead: bigint): GatewayMessage {
+  return { kind: 'padding', value: { packetsRead } };
+}
 
 /** An `error` message; `fatal` ones are followed by the gateway closing the connection. */
 export function errorMessage(

@@ -57,7 +57,7 @@ import {
   type InboxContent,
   type InboxItem,
   inboxId,
-  PADDING_FRAME,
+  paddingFrame,
 } from './client-protocol.ts';
 import {
   DEFAULT_INBOX_IDLE_MS,
@@ -190,6 +190,8 @@ interface ClientSession {
   readonly bucket: TokenBucket;
   inbox: Uint8Array | undefined;
   key: string;
+  /** `packet` messages read from this connection: every frame carries the count (the client's receipt). */
+  packetsRead: bigint;
   /** Highest sequence number read for this connection. */
   sentUpTo: bigint;
   /** Read from the store, waiting for their ticks. */
@@ -448,6 +450,7 @@ export class Gateway {
       bucket: new TokenBucket(sendRate, burst),
       inbox: undefined,
       key: '',
+      packetsRead: 0n,
       sentUpTo: 0n,
       ready: [],
       more: false,
@@ -505,6 +508,7 @@ export class Gateway {
         return;
       case 'packet':
         this.#metrics.clientPackets.inc();
+        session.packetsRead++;
         if (!session.bucket.take()) {
           this.#metrics.rateLimited.inc();
           const now = performance.now();
@@ -623,10 +627,10 @@ export class Gateway {
     const item = this.#nextItem(session);
     if (item) {
       session.inFlight.add(item.sequence);
-      this.#send(session, { kind: 'item', value: item });
+      this.#send(session, { kind: 'item', value: { packetsRead: session.packetsRead, ...item } });
       this.#metrics.frames.inc(1, { kind: 'item' });
     } else {
-      this.#send(session, PADDING_FRAME);
+      this.#send(session, paddingFrame(session.packetsRead));
       this.#metrics.frames.inc(1, { kind: 'padding' });
     }
   }

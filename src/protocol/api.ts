@@ -45,6 +45,7 @@ import type {
   RegisterResult,
 } from '../delivery/store/types.ts';
 import type { DeliveryErrorReason } from '../errors.ts';
+import type { CarrierRequestOptions } from './carrier.ts';
 
 // The items and results the store returns reach the client unchanged.
 export type {
@@ -202,8 +203,11 @@ export interface DeliveryApi {
   /** The device's unclaimed KeyPackages (refill hint); signed, so only the owner learns it. */
   countKeyPackages(handle: string, deviceId: Uint8Array): Promise<KeyPackageCount>;
 
-  /** Appends to a routing ID's log. The first commit closes it: later posts are `stale_epoch`. */
-  postToLog(routingId: Uint8Array, post: LogPost): Promise<LogPostResult>;
+  /**
+   * Appends to a routing ID's log. The first commit closes it: later posts are `stale_epoch`. `options`
+   * go to the carrier (its `onSent` tells when the post has left this client).
+   */
+  postToLog(routingId: Uint8Array, post: LogPost, options?: CarrierRequestOptions): Promise<LogPostResult>;
   /** Up to `limit` (default and max `MAX_PAGE_ITEMS`) entries with `seq > afterSeq`. */
   fetchLog(routingId: Uint8Array, afterSeq: number, limit?: number): Promise<LogPage>;
 

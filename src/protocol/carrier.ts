@@ -24,6 +24,13 @@ export interface CarrierRequestOptions {
   readonly signal?: AbortSignal;
   /** Rejects with `CarrierError('timeout')` after this long. Each carrier documents its default. */
   readonly timeoutMs?: number;
+  /**
+   * Called at most once, before the request settles, when the request is out of this client's hands: the
+   * mixnet carrier calls it once its gateway has read every packet of one attempt, the direct carrier when
+   * the response arrives (its WebSocket gives no earlier receipt). Never called for a request that failed
+   * before that.
+   */
+  readonly onSent?: () => void;
 }
 
 /**

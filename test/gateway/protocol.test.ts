@@ -15,7 +15,7 @@ import {
   type GatewayMessage,
   helloMessage,
   inboxId,
-  PADDING_FRAME,
+  paddingFrame,
 } from '../../src/gateway/client-protocol.ts';
 import {
   DELIVERY_SERVICE,
@@ -98,6 +98,7 @@ describe('client protocol', () => {
       {
         kind: 'item',
         value: {
+          packetsRead: 4n,
           sequence: 7n,
           receivedAt: 1_700_000_000_000n,
           content: { kind: 'message', value: { payload: randomBytes(geometry.forwardPayloadLength) } },
@@ -106,6 +107,7 @@ describe('client protocol', () => {
       {
         kind: 'item',
         value: {
+          packetsRead: 4n,
           sequence: 8n,
           receivedAt: 1n,
           content: {
@@ -114,7 +116,7 @@ describe('client protocol', () => {
           },
         },
       },
-      PADDING_FRAME,
+      paddingFrame(12n),
       errorMessage('rate_limited', 'over 4 packets/s', false),
       errorMessage('wrong_geometry', 'this gateway speaks another geometry', true),
     ];
@@ -128,6 +130,7 @@ describe('client protocol', () => {
         protocol.encodeGatewayMessage({
           kind: 'item',
           value: {
+            packetsRead: 4n,
             sequence: 1n,
             receivedAt: 1n,
             content: { kind: 'message', value: { payload: randomBytes(10) } },
@@ -142,6 +145,7 @@ describe('client protocol', () => {
       {
         kind: 'item',
         value: {
+          packetsRead: 4n,
           sequence: 1n,
           receivedAt: 2n,
           content: { kind: 'message', value: { payload: randomBytes(geometry.forwardPayloadLength) } },
@@ -150,6 +154,7 @@ describe('client protocol', () => {
       {
         kind: 'item',
         value: {
+          packetsRead: 4n,
           sequence: 2n ** 64n - 1n,
           receivedAt: 3n,
           content: {
@@ -161,23 +166,25 @@ describe('client protocol', () => {
           },
         },
       },
-      PADDING_FRAME,
+      paddingFrame(2n ** 64n - 1n),
     ];
     const encoded = frames.map((frame) => protocol.encodeGatewayMessage(frame));
     assert.deepEqual(
       encoded.map((bytes) => bytes.length),
       [protocol.frameLength, protocol.frameLength, protocol.frameLength],
     );
-    // The reply, the largest content, fills its frame; a message item and padding end in zeros.
+    // The reply, the largest content, fills its frame; a message item and padding end in zeros. Every
+    // frame starts with the count of packets the gateway has read (here the largest there is).
     assert.equal(
       protocol.frameLength,
-      1 + 8 + 8 + 1 + 16 + geometry.payloadTagLength + geometry.forwardPayloadLength,
+      1 + 8 + 8 + 8 + 1 + 16 + geometry.payloadTagLength + geometry.forwardPayloadLength,
     );
     encoded.forEach((bytes, index) => {
       assert.deepEqual(protocol.decodeGatewayMessage(bytes), frames[index]);
     });
     const [message, , padding] = encoded as [Uint8Array, Uint8Array, Uint8Array];
-    assert.deepEqual(padding.subarray(1), new Uint8Array(protocol.frameLength - 1));
+    assert.deepEqual(padding.subarray(1, 9), new Uint8Array(8).fill(0xff));
+    assert.deepEqual(padding.subarray(9), new Uint8Array(protocol.frameLength - 9));
     for (const frame of [message, padding]) {
       const tampered = frame.slice();
       tampered[tampered.length - 1] = 1;
@@ -207,10 +214,11 @@ describe('client protocol', () => {
       protocol.encodeClientMessage(helloMessage(geometry, randomBytes(32))),
       protocol.encodeClientMessage({ kind: 'ack', value: { sequences: [5n] } }),
       protocol.encodeGatewayMessage(errorMessage('inbox_full', 'full', false)),
-      protocol.encodeGatewayMessage(PADDING_FRAME),
+      protocol.encodeGatewayMessage(paddingFrame(3n)),
       protocol.encodeGatewayMessage({
         kind: 'item',
         value: {
+          packetsRead: 4n,
           sequence: 9n,
           receivedAt: 9n,
           content: { kind: 'message', value: { payload: randomBytes(geometry.forwardPayloadLength) } },

@@ -84,8 +84,12 @@ export class RawClient {
   readonly secret = randomBytes(32);
   readonly inbox = inboxId(this.secret);
   readonly items: InboxItem[] = [];
-  /** Every downstream frame in order of arrival: an item or padding, with its length on the wire. */
-  readonly frames: { readonly kind: 'item' | 'padding'; readonly bytes: number }[] = [];
+  /** Every downstream frame in order of arrival: an item or padding, its length on the wire, its packet count. */
+  readonly frames: {
+    readonly kind: 'item' | 'padding';
+    readonly bytes: number;
+    readonly packetsRead: bigint;
+  }[] = [];
   readonly errors: Extract<GatewayMessage, { kind: 'error' }>['value'][] = [];
   readonly protocol: ClientProtocol;
   readonly sphinx: Sphinx;
@@ -128,7 +132,7 @@ export class RawClient {
       if (message.kind === 'welcome') this.welcome = message.value;
       else if (message.kind === 'error') this.errors.push(message.value);
       else {
-        this.frames.push({ kind: message.kind, bytes: data.length });
+        this.frames.push({ kind: message.kind, bytes: data.length, packetsRead: message.value.packetsRead });
         if (message.kind === 'item') this.items.push(message.value);
       }
     });

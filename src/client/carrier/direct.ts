@@ -8,18 +8,21 @@
  * Reachability: `connecting` while a connection is being opened (requests wait for it), `up` once open,
  * `down` after a failed attempt or a lost connection while waiting to retry (requests fail at once with
  * `CarrierError('unreachable')`, so a caller's fail-closed policy acts without delay). Retries back off
- * exponentially with jitter from `minReconnectDelayMs` to `maxReconnectDelayMs`. Requests in flight when a
- * connection drops reject with 'unreachable' (they may have been applied; requests are idempotent).
+ * exponentially with jitter from `minReconnectDelayMs` to `maxReconnectDelayMs` (2 s by default, so a
+ * restarted service is reached again within seconds). Requests in flight when a connection drops reject
+ * with 'unreachable' (they may have been applied; requests are idempotent). The service's response is the
+ * only receipt this link has: a request's `onSent` is called when it arrives.
  */
 import { ArgumentError, CarrierError, CodecError } from '../../errors.ts';
 import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../protocol/carrier.ts';
 import { decodeFrame, encodeFrame, MAX_REQUEST_ID } from '../../protocol/frames.ts';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../../protocol/messages.ts';
+import { notify } from './notify.ts';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MIN_RECONNECT_DELAY_MS = 250;
-export const DEFAULT_MAX_RECONNECT_DELAY_MS = 30_000;
+export const DEFAULT_MAX_RECONNECT_DELAY_MS = 2_000;
 
 const CLOSE_NORMAL = 1000;
 /** How long close() waits for the closing handshake. */
@@ -36,7 +39,7 @@ export interface DirectCarrierOptions {
   readonly connectTimeoutMs?: number;
   /** First retry delay after a failure; doubles per failure up to `maxReconnectDelayMs`. Default 250 ms. */
   readonly minReconnectDelayMs?: number;
-  /** Default 30 s. */
+  /** Default 2 s. */
   readonly maxReconnectDelayMs?: number;
   /** Larger requests reject with 'too_large' before sending. Default the service's default limit. */
   readonly maxRequestBytes?: number;
@@ -44,6 +47,7 @@ export interface DirectCarrierOptions {
 
 interface Pending {
   readonly payload: Uint8Array;
+  /** The response arrived: resolves the request, after the caller's `onSent`. */
   readonly resolve: (response: Uint8Array) => void;
   readonly reject: (error: unknown) => void;
   /** Set once the frame is on a socket. */
@@ -150,7 +154,11 @@ export class DirectCarrier implements Carrier {
       );
       const pending: Pending = {
         payload: Uint8Array.from(request),
-        resolve: (response) => settle(() => resolve(response)),
+        resolve: (response) =>
+          settle(() => {
+            if (options.onSent) notify(options.onSent, undefined);
+            resolve(response);
+          }),
         reject: (error) => settle(() => reject(error)),
         id: undefined,
         cleanup: () => {

@@ -5,6 +5,13 @@
  * platform's global `WebSocket` (browsers, Node ≥ 22), so the carrier runs unchanged in both. Opening
  * resolves once the gateway's `welcome` arrives and rejects with `CarrierError('unreachable')` when the
  * socket fails, the gateway refuses the hello, or no welcome comes in time.
+ *
+ * The downstream is the link's heartbeat: the gateway sends a frame on every tick of its clock, so a
+ * connection that stays open while nothing arrives for `silenceMs` (a hung gateway, a dead path that sent no
+ * reset) is ended as `silent`. The verdict is checked twice, `CONFIRM_MS` apart, so that a stall of this
+ * client's own event loop (frames waiting in the socket, not yet dispatched) is never taken for the
+ * gateway's. Every frame also says how many packets the gateway has read from this connection
+ * (`onFrame`): the receipt the carrier turns into "sent".
  */
 import { CarrierError } from '../../errors.ts';
 import {
@@ -17,13 +24,15 @@ import {
 import type { CarrierClock } from './poisson.ts';
 
 export interface GatewayHandlers {
-  readonly onItem: (item: InboxItem) => void;
-  /** A padding frame: a gateway tick with no item. Nothing to do but count it. */
-  readonly onPadding: () => void;
+  /** Every downstream frame: `packetsRead` of this connection's packets are in the gateway's hands. */
+  readonly onFrame: (frame: { readonly packetsRead: number; readonly item: InboxItem | undefined }) => void;
   /** A non-fatal error message (rate_limited, inbox_full); fatal ones close the connection. */
   readonly onError: (error: ProtocolErrorMessage) => void;
-  /** The connection ended after it had opened; `reason` is for people. */
-  readonly onClose: (reason: string) => void;
+  /**
+   * The connection ended after it had opened: `closed` (the socket closed, or the gateway closed it) or
+   * `silent` (no message for `silenceMs` while the socket stayed open). `reason` is for people.
+   */
+  readonly onClose: (reason: string, cause: 'closed' | 'silent') => void;
 }
 
 export interface GatewayConnectOptions {
@@ -34,7 +43,19 @@ export interface GatewayConnectOptions {
   readonly clock: CarrierClock;
   /** How long to wait for the welcome. */
   readonly timeoutMs: number;
+  /**
+   * How long the gateway may send nothing before the connection counts as hung; raised to at least
+   * `SILENT_TICKS` periods of the downstream rate the welcome announces.
+   */
+  readonly silenceMs: number;
 }
+
+/** Downstream periods without a frame that always count as silence, however slow the gateway's clock. */
+const SILENT_TICKS = 4;
+/** A gateway announcing a very slow clock cannot make its silence go unnoticed for longer than this. */
+const MAX_SILENCE_MS = 60_000;
+/** The second look before a silence is believed: long enough for queued socket events to be dispatched. */
+export const CONFIRM_MS = 200;
 
 function bytesOf(data: unknown): Uint8Array | undefined {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -51,12 +72,24 @@ export class GatewayConnection {
   readonly welcome: Welcome;
   readonly #socket: WebSocket;
   readonly #protocol: ClientProtocol;
+  readonly #clock: CarrierClock;
+  readonly #handlers: GatewayHandlers;
+  readonly #silenceMs: number;
   #open = true;
+  #lastHeard: number;
+  #watchdog: unknown;
 
-  private constructor(socket: WebSocket, protocol: ClientProtocol, welcome: Welcome) {
+  private constructor(socket: WebSocket, options: GatewayConnectOptions, welcome: Welcome) {
     this.#socket = socket;
-    this.#protocol = protocol;
+    this.#protocol = options.protocol;
+    this.#clock = options.clock;
+    this.#handlers = options.handlers;
     this.welcome = welcome;
+    // downstreamRate is in thousandths of frames per second; a gateway announcing none gets the option alone.
+    const periods = welcome.downstreamRate > 0 ? (SILENT_TICKS * 1_000_000) / welcome.downstreamRate : 0;
+    this.#silenceMs = Math.max(options.silenceMs, Math.min(periods, MAX_SILENCE_MS));
+    this.#lastHeard = this.#clock.now();
+    this.#watch(this.#lastHeard + this.#silenceMs);
   }
 
   static open(options: GatewayConnectOptions): Promise<GatewayConnection> {
@@ -92,30 +125,33 @@ export class GatewayConnection {
           message = protocol.decodeGatewayMessage(bytes);
         } catch {
           // The gateway broke the framing: nothing it says afterwards can be trusted to be in sync.
-          if (connection) connection.#end('the gateway sent a malformed message', handlers);
+          if (connection) connection.#end('the gateway sent a malformed message', 'closed');
           else fail('the gateway sent a malformed message');
           return;
         }
+        if (connection) connection.#lastHeard = clock.now();
         if (message.kind === 'welcome') {
           if (settled) return;
           settled = true;
           clock.clearTimeout(timer);
-          connection = new GatewayConnection(socket, protocol, message.value);
+          connection = new GatewayConnection(socket, options, message.value);
           resolve(connection);
         } else if (message.kind === 'error') {
           if (!connection) fail(`the gateway refused the connection: ${message.value.reason}`);
           else if (message.value.fatal)
-            connection.#end(`the gateway closed: ${message.value.reason}`, handlers);
+            connection.#end(`the gateway closed: ${message.value.reason}`, 'closed');
           else handlers.onError(message.value);
         } else if (!connection) {
           // Frames come only after the welcome; before it the gateway is out of step.
           fail('the gateway sent a frame before its welcome');
-        } else if (message.kind === 'item') handlers.onItem(message.value);
-        else handlers.onPadding();
+        } else if (message.kind === 'item') {
+          const { packetsRead, ...item } = message.value;
+          handlers.onFrame({ packetsRead: Number(packetsRead), item });
+        } else handlers.onFrame({ packetsRead: Number(message.value.packetsRead), item: undefined });
       });
       socket.addEventListener('error', () => fail('gateway unreachable'));
       socket.addEventListener('close', () => {
-        if (connection) connection.#end('the gateway connection closed', handlers);
+        if (connection) connection.#end('the gateway connection closed', 'closed');
         else fail('gateway unreachable');
       });
     });
@@ -145,13 +181,34 @@ export class GatewayConnection {
 
   close(): void {
     this.#open = false;
+    this.#clock.clearTimeout(this.#watchdog);
     this.#socket.close();
   }
 
-  #end(reason: string, handlers: GatewayHandlers): void {
+  /** Looks at `due` whether anything arrived in the last `silenceMs`. */
+  #watch(due: number): void {
+    this.#watchdog = this.#clock.setTimeout(() => this.#check(false), Math.max(0, due - this.#clock.now()));
+  }
+
+  #check(confirming: boolean): void {
+    if (!this.#open) return;
+    const silent = this.#clock.now() - this.#lastHeard;
+    if (silent < this.#silenceMs) this.#watch(this.#lastHeard + this.#silenceMs);
+    else if (!confirming) this.#watchdog = this.#clock.setTimeout(() => this.#check(true), CONFIRM_MS);
+    else {
+      const seconds = (silent / 1000).toFixed(1);
+      this.#end(
+        `the gateway has sent nothing for ${seconds} s (hung, or the path to it is broken)`,
+        'silent',
+      );
+    }
+  }
+
+  #end(reason: string, cause: 'closed' | 'silent'): void {
     if (!this.#open) return;
     this.#open = false;
+    this.#clock.clearTimeout(this.#watchdog);
     this.#socket.close();
-    handlers.onClose(reason);
+    this.#handlers.onClose(reason, cause);
   }
 }

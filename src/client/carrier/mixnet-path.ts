@@ -9,6 +9,8 @@
  * `NodeHealth` learns from the client's own loop packets which mix nodes lose packets: a node on whose
  * paths nearly every recent loop was lost is avoided by real packets and SURBs (uniformly among the rest of
  * its layer) until loops through it come back. Loops themselves keep using every node, so they keep probing.
+ * A layer whose every node is suspect leaves no path at all: the carrier reports itself down until loops
+ * through that layer come back.
  */
 import { toHex } from '../../crypto/bytes.ts';
 import { randomInt } from '../../crypto/random.ts';
@@ -114,4 +116,10 @@ export class NodeHealth {
     const lost = outcomes.filter((returned) => !returned).length;
     return lost / outcomes.length >= SUSPECT_LOSS;
   };
+
+  /** The first layer (0 for layer 1) whose every node is suspect, or undefined when each has one to use. */
+  deadLayer(candidates: PathCandidates): number | undefined {
+    const index = candidates.layers.findIndex((nodes) => nodes.every((node) => this.isSuspect(node.id)));
+    return index < 0 ? undefined : index;
+  }
 }

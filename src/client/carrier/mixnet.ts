@@ -11,14 +11,18 @@
  *   `loopCoverShare`, else a drop packet (which its exit discards) — the same rate whatever the user does;
  * - a request is cut into fragments, each carrying a SURB for the reply; any reply fragment acknowledges
  *   the whole request (the exit answers only once every fragment arrived); an attempt answered by nothing
- *   within its timeout is sent again whole, over fresh paths, with fresh SURBs and a fresh request id,
- *   with doubling timeouts; the first complete response settles the request, later ones are discarded, so
- *   the caller sees each response exactly once;
+ *   within its timeout is sent again whole, over fresh paths, with fresh SURBs and a fresh request id
+ *   (and at once after a reconnection); the first complete response settles the request, later ones are
+ *   discarded, so the caller sees each response exactly once;
  * - downstream, the gateway sends one frame of one size per tick of its own clock (an inbox item or padding,
  *   docs/gateway.md); padding is discarded. Acks ride the upstream ticks, always `ACK_SLOTS` sequence
  *   numbers long, so neither their timing nor their size shows how many items came;
- * - no fallback: while the gateway or a valid network document is missing, status says why and requests
- *   wait (connecting) or fail with `CarrierError('unreachable')` (down).
+ * - liveness from what the client sees itself: every frame counts the packets the gateway has read (a
+ *   request is "sent" once its packets are counted); no frame for `silenceMs` means the gateway is hung
+ *   (mixnet-gateway.ts); loops that stop coming back through every node of a layer mean the mix layers
+ *   are (mixnet-path.ts). Either makes the status `down` within seconds, with the reason;
+ * - no fallback: while the gateway, a valid network document or a path is missing, status says why and
+ *   requests wait (connecting) or fail with `CarrierError('unreachable')` (down).
  *
  * Browser and Node alike: the global `WebSocket`, `fetch` for the directory, and `#default-backend` (the
  * portable backend in browsers) for packet creation.
@@ -61,16 +65,25 @@ import {
 } from '../../sphinx/index.ts';
 import { GatewayConnection } from './mixnet-gateway.ts';
 import { NodeHealth, type PathCandidates, pathCandidates, selectPath } from './mixnet-path.ts';
+import { notify } from './notify.ts';
 import { type CarrierClock, PoissonScheduler, secureRandom, systemClock } from './poisson.ts';
 
 export const DEFAULT_MIXNET_TIMEOUT_MS = 60_000;
 export const DEFAULT_DOCUMENT_REFRESH_MS = 60_000;
+/** How long the gateway may send no downstream frame before the connection counts as hung. */
+export const DEFAULT_SILENCE_MS = 2_000;
 /** SURBs a request carries at least, so that a response up to this many reply fragments comes back at once. */
 export const DEFAULT_MIN_REPLY_SURBS = 2;
 const GATEWAY_OPEN_TIMEOUT_MS = 10_000;
+/**
+ * Reconnection delays (×[0.5, 1) jitter): short, so that a client is back within about a second of its
+ * gateway's return. A refused connection costs the gateway's host a reset, a dead address a SYN.
+ */
 const RECONNECT_MIN_MS = 250;
-const RECONNECT_MAX_MS = 10_000;
+const RECONNECT_MAX_MS = 1_000;
 const MAX_RETRANSMIT_TIMEOUT_MS = 60_000;
+/** The loops' timeout until one has come back and measured the round trip (RFC 6298 §2.1 uses 1 s). */
+const INITIAL_LOOP_RTO_MS = 3_000;
 const LOOP_ID_LENGTH = 16;
 /** Reply reassembly bounds: partial responses held and their bytes. */
 const MAX_PENDING_REPLIES = 64;
@@ -159,6 +172,11 @@ export interface MixnetCarrierOptions {
   readonly minReplySurbs?: number;
   /** How often the network document is fetched again; default `DEFAULT_DOCUMENT_REFRESH_MS`. */
   readonly documentRefreshMs?: number;
+  /**
+   * How long the gateway may send no downstream frame before the connection counts as hung (status down,
+   * reconnecting); default `DEFAULT_SILENCE_MS`, and never under four periods of its downstream rate.
+   */
+  readonly silenceMs?: number;
   /** Crypto for packet creation; default the platform's (`#default-backend`). */
   readonly backend?: CryptoBackend;
   /** Timers; default the system's. Tests inject virtual time. */
@@ -178,10 +196,18 @@ interface PendingRequest {
   readonly bytes: Uint8Array;
   readonly resolve: (response: Uint8Array) => void;
   readonly reject: (error: unknown) => void;
+  /** The caller's `onSent`, until it has been called. */
+  onSent: (() => void) | undefined;
   readonly attempts: Attempt[];
   readonly cleanup: (() => void)[];
   surbCount: number;
   settled: boolean;
+}
+
+/** An attempt whose packets are all on the current connection: taken once a frame counts `packets`. */
+interface Receipt {
+  readonly request: PendingRequest;
+  readonly packets: number;
 }
 
 interface QueuedPacket {
@@ -240,6 +266,9 @@ export class MixnetCarrier implements Carrier {
   readonly #health = new NodeHealth();
   #queue: QueuedPacket[] = [];
   #acks: bigint[] = [];
+  /** Packets sent on the current connection, and the attempts waiting for the gateway to count theirs. */
+  #packetsSent = 0;
+  #receipts: Receipt[] = [];
   #status: CarrierStatus = { state: 'connecting', reason: 'fetching the network document' };
   #document: NetworkDocument | undefined;
   #candidates: PathCandidates | undefined;
@@ -291,7 +320,7 @@ export class MixnetCarrier implements Carrier {
         );
       }
     }
-    for (const name of ['timeoutMs', 'minReplySurbs', 'documentRefreshMs'] as const) {
+    for (const name of ['timeoutMs', 'minReplySurbs', 'documentRefreshMs', 'silenceMs'] as const) {
       const value = options[name];
       if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
         throw new ArgumentError(name, 'expected a positive integer');
@@ -426,6 +455,7 @@ export class MixnetCarrier implements Carrier {
         bytes: Uint8Array.from(request),
         resolve,
         reject,
+        onSent: options.onSent,
         attempts: [],
         cleanup: [],
         surbCount: Math.min(
@@ -486,6 +516,13 @@ export class MixnetCarrier implements Carrier {
     if (!this.#entry() || !this.#exit()) {
       return { state: 'down', reason: 'the gateway is not in the network document' };
     }
+    const dead = this.#health.deadLayer(this.#candidates);
+    if (dead !== undefined) {
+      return {
+        state: 'down',
+        reason: `no path through the mix layers: the client's loop packets through layer ${dead + 1} stopped coming back`,
+      };
+    }
     return { state: 'up' };
   }
 
@@ -494,14 +531,14 @@ export class MixnetCarrier implements Carrier {
   }
 
   #setStatus(status: CarrierStatus): void {
+    // Cover flows whenever the gateway can take it, a path down included: its loops are what see it return.
+    if (this.#connection?.isOpen && this.#entry() && !this.#closed) this.#scheduler?.start();
+    else this.#scheduler?.stop();
     if (sameStatus(status, this.#status)) return;
     this.#status = status;
     if (status.state === 'up') {
-      this.#scheduler?.start();
       for (const pending of this.#waiting) this.#startAttempt(pending);
       this.#waiting.clear();
-    } else {
-      this.#scheduler?.stop();
     }
     if (status.state === 'down') {
       // Fail closed: nothing waits for a network that is not there; the caller retries (requests are idempotent).
@@ -581,25 +618,25 @@ export class MixnetCarrier implements Carrier {
         inboxSecret: this.#inboxSecret,
         clock: this.#clock,
         timeoutMs: GATEWAY_OPEN_TIMEOUT_MS,
+        silenceMs: this.#options.silenceMs ?? DEFAULT_SILENCE_MS,
         handlers: {
-          onItem: (item) => this.#onItem(item),
-          onPadding: () => {
-            this.#received.padding++;
-          },
+          onFrame: ({ packetsRead, item }) => this.#onFrame(packetsRead, item),
           onError: (error) => this.#onGatewayError(error),
-          onClose: (reason) => this.#onGatewayClosed(reason),
+          onClose: (reason, cause) => this.#onGatewayClosed(reason, cause),
         },
       });
       if (this.#closed) {
         connection.close();
         return;
       }
-      const previous = this.#gatewayId;
       this.#connection = connection;
+      this.#packetsSent = 0;
       this.#gatewayId = connection.welcome.gatewayId;
       this.#gatewayProblem = undefined;
       this.#reconnectDelay = RECONNECT_MIN_MS;
-      if (previous && toHex(previous) !== toHex(connection.welcome.gatewayId)) this.#restartAll();
+      // What went out on the previous connection may never have been read (or the gateway restarted and
+      // forgot the fragments it held): every pending request goes again now rather than at its timeout.
+      this.#restartAll();
       this.#updateStatus();
     } catch (error) {
       if (this.#closed) return;
@@ -611,16 +648,28 @@ export class MixnetCarrier implements Carrier {
   }
 
   #scheduleReconnect(): void {
-    const delay = this.#reconnectDelay * (0.5 + this.#random());
+    const delay = this.#reconnectDelay * (0.5 + this.#random() / 2);
     this.#reconnectDelay = Math.min(RECONNECT_MAX_MS, this.#reconnectDelay * 2);
     this.#reconnectTimer = this.#clock.setTimeout(() => void this.#connect(), delay);
   }
 
-  #onGatewayClosed(reason: string): void {
+  /**
+   * The connection ended. Closed: reconnecting, requests wait. Silent (the gateway hung, or the path to it
+   * broke without a reset): down with the reason, so requests fail and the indicator turns at once, while
+   * a new connection is tried (it completes the moment the gateway answers again).
+   */
+  #onGatewayClosed(reason: string, cause: 'closed' | 'silent'): void {
     this.#connection = undefined;
     this.#acks = [];
-    this.#gatewayProblem = undefined;
-    this.#setStatus({ state: 'connecting', reason: `reconnecting to the gateway (${reason})` });
+    this.#receipts = [];
+    this.#abandonLoops();
+    if (cause === 'silent') {
+      this.#gatewayProblem = reason;
+      this.#updateStatus();
+    } else {
+      this.#gatewayProblem = undefined;
+      this.#setStatus({ state: 'connecting', reason: `reconnecting to the gateway (${reason})` });
+    }
     void this.#connect();
   }
 
@@ -628,7 +677,7 @@ export class MixnetCarrier implements Carrier {
     if (error.reason === 'rate_limited') this.#rateLimited++;
   }
 
-  /** The gateway changed (another node behind the URL): packets built for the old one cannot enter here. */
+  /** A new connection: queued packets may be for another gateway, and sent ones may not have been read. */
   #restartAll(): void {
     this.#queue = [];
     for (const pending of new Set(this.#attempts.values())) this.#startAttempt(pending);
@@ -684,6 +733,7 @@ export class MixnetCarrier implements Carrier {
   }
 
   #count(kind: PacketKind): void {
+    this.#packetsSent++;
     this.#sent[kind]++;
     const event = { kind, at: this.#clock.now() };
     const second = Math.floor(event.at / 1000);
@@ -753,29 +803,60 @@ export class MixnetCarrier implements Carrier {
 
   #expireLoops(): void {
     const now = this.#clock.now();
-    const timeout = 2 * this.#baseRetransmitMs();
+    const timeout = this.#loopTimeoutMs();
+    let expired = false;
     for (const [id, loop] of this.#loops) {
       if (now - loop.sentAt < timeout) break;
       this.#loops.delete(id);
       this.#loopsLost++;
       this.#health.record(loop.mixes, false);
+      expired = true;
     }
+    if (expired) this.#updateStatus();
+  }
+
+  /** The connection ended under loops still out: lost, but not the mix nodes' fault. */
+  #abandonLoops(): void {
+    this.#loopsLost += this.#loops.size;
+    this.#loops.clear();
   }
 
   // Requests.
 
   /**
-   * The first retransmission timeout, the larger of two estimates. From the document: L rounds out and L
-   * rounds back, doubled for queueing at the mixes. Measured: a request's round trip crosses the layers twice
-   * where a loop crosses them once, so twice the loops' timeout as TCP computes one (RFC 6298: smoothed
-   * round trip + 4 × its variation). Both plus four mean sending gaps and half a second for the links.
+   * The loops' timeout as TCP computes one (RFC 6298: smoothed round trip + 4 × its variation; before the
+   * first loop is back, `INITIAL_LOOP_RTO_MS`), at least L rounds doubled for queueing at the mixes;
+   * undefined before a document.
+   */
+  #loopRtoMs(): number | undefined {
+    const parameters = this.#document?.parameters;
+    if (!parameters) return undefined;
+    const fromDocument = 2 * parameters.layers * parameters.roundPeriodMs;
+    const measured = this.#loopRtt
+      ? this.#loopRtt.smoothed + 4 * this.#loopRtt.variation
+      : INITIAL_LOOP_RTO_MS;
+    return Math.max(fromDocument, measured);
+  }
+
+  /**
+   * When a loop counts as lost (for `NodeHealth` and the status): its timeout, plus two downstream periods
+   * (it waits for a gateway tick, maybe behind another item) and half a second for the links.
+   */
+  #loopTimeoutMs(): number {
+    const rto = this.#loopRtoMs() ?? INITIAL_LOOP_RTO_MS;
+    const rate = this.#connection?.welcome.downstreamRate ?? 0;
+    return rto + (rate > 0 ? 2_000_000 / rate : 0) + 500;
+  }
+
+  /**
+   * The first retransmission timeout: a request's round trip crosses the layers twice where a loop crosses
+   * them once, so twice the loops' timeout, plus four mean sending gaps and half a second for the links.
    */
   #baseRetransmitMs(): number {
+    const rto = this.#loopRtoMs();
     const parameters = this.#document?.parameters;
-    if (!parameters) return 10_000;
-    const fromDocument = 2 * (2 * parameters.layers * parameters.roundPeriodMs);
-    const measured = this.#loopRtt ? 2 * (this.#loopRtt.smoothed + 4 * this.#loopRtt.variation) : 0;
-    return Math.max(fromDocument, measured) + 4_000 / parameters.clientSendRate + 500;
+    if (rto === undefined || !parameters) return 10_000;
+    return 2 * rto + 4_000 / parameters.clientSendRate + 500;
   }
 
   /** RFC 6298 §2 smoothing of the loops' round-trip times (α = 1/8, β = 1/4). */
@@ -835,19 +916,36 @@ export class MixnetCarrier implements Carrier {
 
   #onFragmentSent({ request, attempt }: QueuedPacket): void {
     attempt.unsent--;
-    if (attempt.unsent === 0) this.#armRetransmit(request, attempt);
+    if (attempt.unsent > 0) return;
+    this.#armRetransmit(request, attempt);
+    if (request.onSent) this.#receipts.push({ request, packets: this.#packetsSent });
+  }
+
+  /** A frame counted `packetsRead` packets of this connection: requests whose packets are all in are sent. */
+  #onReceipt(packetsRead: number): void {
+    while (this.#receipts.length > 0 && (this.#receipts[0] as Receipt).packets <= packetsRead) {
+      this.#markSent((this.#receipts.shift() as Receipt).request);
+    }
+  }
+
+  #markSent(request: PendingRequest): void {
+    const onSent = request.onSent;
+    if (request.settled || !onSent) return;
+    request.onSent = undefined;
+    notify(onSent, undefined);
   }
 
   /**
    * Starts the attempt's retransmission timer: from its last packet, or from a partial response (wait one
-   * more timeout for the rest), doubling with every attempt. Only the newest attempt retransmits.
+   * more timeout for the rest), growing with every attempt. Only the newest attempt retransmits.
    */
   #armRetransmit(request: PendingRequest, attempt: Attempt): void {
     if (request.settled) return;
     // Retransmissions add no load to the network (they take cover packets' places), so the backoff is
-    // gentle: ×1.5 per attempt, at most four base timeouts.
+    // gentle and short: ×1.5 per attempt, at most two base timeouts. A longer one would only leave a
+    // request waiting out its timer after the network came back.
     const base = this.#baseRetransmitMs();
-    const backoff = Math.min(4, 1.5 ** (request.attempts.length - 1));
+    const backoff = Math.min(2, 1.5 ** (request.attempts.length - 1));
     const timeout = Math.min(MAX_RETRANSMIT_TIMEOUT_MS, base * backoff);
     attempt.timer = this.#clock.setTimeout(() => {
       if (request.settled || request.attempts[request.attempts.length - 1] !== attempt) return;
@@ -875,6 +973,12 @@ export class MixnetCarrier implements Carrier {
 
   // Receiving.
 
+  #onFrame(packetsRead: number, item: InboxItem | undefined): void {
+    this.#onReceipt(packetsRead);
+    if (item) this.#onItem(item);
+    else this.#received.padding++;
+  }
+
   #onItem(item: InboxItem): void {
     this.#received.items++;
     this.#acks.push(item.sequence);
@@ -899,6 +1003,7 @@ export class MixnetCarrier implements Carrier {
     this.#lastLoopRoundTrip = this.#clock.now() - loop.sentAt;
     this.#observeLoopRtt(this.#lastLoopRoundTrip);
     this.#health.record(loop.mixes, true);
+    this.#updateStatus();
   }
 
   #onReply(surbId: Uint8Array, payload: Uint8Array): void {
@@ -917,6 +1022,7 @@ export class MixnetCarrier implements Carrier {
     if (request.settled || toHex(fragment.requestId) !== attempt.key) return;
     // Any reply fragment proves the exit holds the whole request: this attempt needs no retransmission.
     this.#clock.clearTimeout(attempt.timer);
+    this.#markSent(request);
     switch (fragment.status) {
       case 'ok': {
         this.#replies.prune();
@@ -948,20 +1054,6 @@ export class MixnetCarrier implements Carrier {
         this.#fail(request, new CarrierError('unreachable', 'the service failed to answer'));
         return;
     }
-  }
-}
-
-/**
- * Calls an application's listener; if it throws, the error is rethrown on its own (as an event listener's
- * would be) instead of aborting the carrier's bookkeeping half-way through a tick or a status change.
- */
-function notify<T>(listener: (value: T) => void, value: T): void {
-  try {
-    listener(value);
-  } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
   }
 }
 

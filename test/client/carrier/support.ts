@@ -2,7 +2,8 @@
 // tests, and an in-test mix network — a network document over real X25519 Sphinx keys, and a gateway that
 // speaks the real client protocol over a real WebSocket, routes each packet through every hop by unwrapping
 // it with the hop's key (no mixing delay), runs the echo service at the exit, sends replies over the SURBs,
-// and records what it saw per packet kind, as an observer at the gateways would.
+// and records what it saw per packet kind, as an observer at the gateways would. It can hang as a stopped
+// process does (sockets stay open, nothing is read or sent until it resumes).
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket as WsSocket } from 'ws';
@@ -22,8 +23,9 @@ import {
   CLIENT_PROTOCOL_VERSION,
   ClientProtocol,
   type GatewayMessage,
+  type InboxItem,
   inboxId,
-  PADDING_FRAME,
+  paddingFrame,
 } from '../../../src/gateway/client-protocol.ts';
 import {
   decodeRequestFragment,
@@ -166,7 +168,7 @@ export type SeenKind = 'request' | 'loop' | 'drop' | 'reply' | 'lost';
 
 interface Inbox {
   sequence: bigint;
-  readonly items: Map<bigint, GatewayMessage>;
+  readonly items: Map<bigint, InboxItem>;
   socket: WsSocket | undefined;
 }
 
@@ -175,7 +177,9 @@ interface Inbox {
  * protocol over a real WebSocket server. Packets go through all their hops at once; `lose` may drop a
  * packet at any hop (a dead node). Unlike the real gateway it sends items the moment they arrive (the
  * carrier's logic does not depend on when they come; test/gateway/downstream.test.ts holds the real one to
- * its one-frame-per-tick discipline), and padding frames when a test calls `pad`.
+ * its one-frame-per-tick discipline), and padding frames when a test calls `pad` or starts a `heartbeat`.
+ * Every frame counts the packets read from its connection, as the real gateway's do. `hang` makes it a
+ * stopped process: connections stay open, what clients send waits unread and nothing is sent, until `resume`.
  */
 export class TestGateway {
   readonly network: TestNetwork;
@@ -189,6 +193,11 @@ export class TestGateway {
   lose: (hop: Uint8Array) => boolean = () => false;
   handler: (request: Uint8Array) => Promise<Uint8Array> = async (request) => request;
   readonly #inboxes = new Map<string, Inbox>();
+  /** Packets read from each connection. */
+  readonly #packetsRead = new WeakMap<WsSocket, bigint>();
+  /** While hung: everything it would have done, in order. */
+  #backlog: (() => void)[] | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   readonly #requests = new Reassembler<Uint8Array | undefined>({
     maxPending: 64,
     maxPendingBytes: 1 << 22,
@@ -220,6 +229,7 @@ export class TestGateway {
 
   /** Closes the listener and every connection, as a killed gateway would. Inboxes survive for a restart. */
   async stop(): Promise<void> {
+    clearInterval(this.#heartbeat);
     const server = this.#server;
     if (!server) return;
     this.#server = undefined;
@@ -228,9 +238,46 @@ export class TestGateway {
     await once(server, 'close');
   }
 
+  /** Drops every client connection (a reset), staying up for the next ones. */
+  dropClients(): void {
+    for (const client of this.#server?.clients ?? []) client.terminate();
+  }
+
   /** Sends one padding frame to every connected client. */
   pad(): void {
-    for (const inbox of this.#inboxes.values()) if (inbox.socket) this.#send(inbox.socket, PADDING_FRAME);
+    for (const inbox of this.#inboxes.values()) {
+      const socket = inbox.socket;
+      if (socket) this.#send(socket, paddingFrame(this.#packetsRead.get(socket) ?? 0n));
+    }
+  }
+
+  /** Pads every `periodMs`, as the real gateway's downstream clock does on ticks without an item. */
+  heartbeat(periodMs: number): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => this.pad(), periodMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Stops reading and sending, as SIGSTOP would; sockets stay open. */
+  hang(): void {
+    this.#backlog ??= [];
+  }
+
+  /** Does what waited while hung, in order, then carries on (SIGCONT). */
+  resume(): void {
+    const backlog = this.#backlog ?? [];
+    this.#backlog = undefined;
+    for (const action of backlog) action();
+  }
+
+  get hung(): boolean {
+    return this.#backlog !== undefined;
+  }
+
+  /** Runs `action` now, or on `resume` if hung. */
+  #act(action: () => void): void {
+    if (this.#backlog) this.#backlog.push(action);
+    else action();
   }
 
   count(kind: SeenKind): number {
@@ -239,8 +286,12 @@ export class TestGateway {
 
   #accept(socket: WsSocket): void {
     let inbox: Inbox | undefined;
-    socket.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) return socket.close();
+    socket.on('message', (data: Buffer, isBinary: boolean) => this.#act(() => receive(data, isBinary)));
+    const receive = (data: Buffer, isBinary: boolean): void => {
+      if (!isBinary) {
+        socket.close();
+        return;
+      }
       const message = protocol.decodeClientMessage(new Uint8Array(data));
       if (message.kind === 'hello') {
         const id = toHex(inboxId(message.value.inboxSecret));
@@ -262,36 +313,38 @@ export class TestGateway {
             downstreamRate: 1_000_000,
           },
         });
-        for (const item of inbox.items.values()) this.#send(socket, item);
+        for (const item of inbox.items.values()) this.#sendItem(socket, item);
       } else if (message.kind === 'packet') {
+        this.#packetsRead.set(socket, (this.#packetsRead.get(socket) ?? 0n) + 1n);
         this.received.push(performance.now());
         this.#route(message.value.packet, this.id);
       } else if (inbox) {
         this.ackLengths.push(data.length);
         for (const sequence of message.value.sequences) inbox.items.delete(sequence);
       }
-    });
+    };
   }
 
   #send(socket: WsSocket, message: GatewayMessage): void {
-    if (socket.readyState === WsSocket.OPEN) socket.send(protocol.encodeGatewayMessage(message));
+    this.#act(() => {
+      if (socket.readyState === WsSocket.OPEN) socket.send(protocol.encodeGatewayMessage(message));
+    });
   }
 
-  #deliver(recipient: Uint8Array, content: GatewayMessage & { kind: 'item' }): void {
-    const inbox = this.#inboxes.get(toHex(recipient));
-    if (!inbox) return;
-    inbox.items.set(content.value.sequence, content);
-    if (inbox.socket) this.#send(inbox.socket, content);
+  #sendItem(socket: WsSocket, item: InboxItem): void {
+    this.#send(socket, {
+      kind: 'item',
+      value: { packetsRead: this.#packetsRead.get(socket) ?? 0n, ...item },
+    });
   }
 
-  #item(recipient: Uint8Array, content: (GatewayMessage & { kind: 'item' })['value']['content']): void {
+  #item(recipient: Uint8Array, content: InboxItem['content']): void {
     const inbox = this.#inboxes.get(toHex(recipient));
     if (!inbox) return;
     inbox.sequence++;
-    this.#deliver(recipient, {
-      kind: 'item',
-      value: { sequence: inbox.sequence, receivedAt: BigInt(Date.now()), content },
-    });
+    const item = { sequence: inbox.sequence, receivedAt: BigInt(Date.now()), content };
+    inbox.items.set(item.sequence, item);
+    if (inbox.socket) this.#sendItem(inbox.socket, item);
   }
 
   /** Takes `packet` through every hop from `hop`, then acts as its final hop would. */
