@@ -304,7 +304,11 @@ export class Conversation extends Emitter<ConversationEvents> {
     >(context.vault, `${RECORD.conversationPrefix}${id}`);
     if (stored === undefined) return undefined;
     // Records written before changes and endings were kept have neither.
-    const record: ConversationRecord = { ...stored, changes: stored.changes ?? [], ended: stored.ended ?? null };
+    const record: ConversationRecord = {
+      ...stored,
+      changes: stored.changes ?? [],
+      ended: stored.ended ?? null,
+    };
     const saved = await context.vault.get(`${RECORD.groupPrefix}${id}`);
     const group = saved === undefined ? undefined : await restore(saved);
     return new Conversation(context, group, record);

@@ -4,7 +4,9 @@
  * and the composer with the privacy indicator beside it. On "No privacy" the composer's Send is disabled and
  * the typed text stays where it is (per conversation, in this page's memory only) until privacy returns.
  * A conversation opens at its newest message and follows new ones while the user is at the bottom; a failure
- * shown under one action is cleared when the user starts the next one (send, start, add, remove).
+ * shown under one action is cleared when the user starts the next one (send, start, add, remove). The
+ * members list follows changes made by others; a member who was removed (or left) keeps the conversation,
+ * read-only, with a notice saying so.
  */
 import { append, errorText, h, parseHandles, replace } from './dom.ts';
 import { observerPanel } from './observer.ts';
@@ -30,6 +32,17 @@ const STATE_HELP: Readonly<Record<DeliveryState, string>> = {
 function conversationTitle(session: Session, conversation: ConversationView): string {
   const others = conversation.members.filter((member) => member !== session.handle);
   return others.length === 0 ? 'Only you' : others.join(', ');
+}
+
+function endedNotice(conversation: ConversationView): string {
+  if (conversation.status === 'left') return 'You left this conversation. What was said before stays here.';
+  const by = conversation.removedBy === undefined ? '' : ` by @${conversation.removedBy}`;
+  return `You were removed from this conversation${by}. You can still read what was said before; nothing new reaches you.`;
+}
+
+/** What the open conversation's header shows, to redraw it only when it changes. */
+function headerKey(conversation: ConversationView): string {
+  return `${conversation.status} ${conversation.members.join(',')}`;
 }
 
 /** How close to the end (in CSS pixels) still counts as "at the newest message". */
@@ -166,6 +179,7 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
           'aria-current': conversation.id === current ? 'true' : undefined,
         },
         conversationTitle(session, conversation),
+        conversation.status === 'active' ? false : h('span', { class: 'ended' }, ' · ended'),
       );
       button.addEventListener('click', () => open(conversation.id));
       return h('li', {}, button);
@@ -199,6 +213,8 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
 
   let messagesList: HTMLOListElement | undefined;
   let composer: { refresh(): void; submit(): void } | undefined;
+  /** The open conversation's header (title and members), redrawn in place when the members change. */
+  let shownHeader: { key: string; title: HTMLElement; members: HTMLElement } | undefined;
   /**
    * Whether the open conversation follows its newest message: true when it opens, then whatever the user's
    * last scroll left (at the bottom or not). Kept as state, not measured at each render, because the list
@@ -241,17 +257,44 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     listResized.observe(list);
     messagesList = list;
     followNewest = true;
+    const title = h('h2', { class: 'conversation-title' }, conversationTitle(session, conversation));
+    if (conversation.status !== 'active') {
+      composer = undefined;
+      shownHeader = { key: headerKey(conversation), title, members: h('span') };
+      const notice = h(
+        'p',
+        { class: 'notice', role: 'status', 'data-testid': 'ended' },
+        endedNotice(conversation),
+      );
+      replace(pane, title, notice, messagesList);
+      renderMessages();
+      return;
+    }
+    const members = membersPanel(conversation);
+    shownHeader = { key: headerKey(conversation), title, members };
     const compose = composerFor(conversation);
     composer = compose;
-    replace(
-      pane,
-      h('h2', { class: 'conversation-title' }, conversationTitle(session, conversation)),
-      membersPanel(conversation),
-      messagesList,
-      compose.element,
-    );
+    replace(pane, title, members, messagesList, compose.element);
     renderMessages();
     compose.focus();
+  }
+
+  /** Redraws the open conversation's header after a change by someone else; an ending reopens it read-only. */
+  function refreshHeader(): void {
+    const conversation = session.conversations().find((candidate) => candidate.id === current);
+    if (conversation === undefined || shownHeader === undefined) return;
+    const key = headerKey(conversation);
+    if (key === shownHeader.key) return;
+    if (conversation.status !== 'active') {
+      if (current !== undefined) open(current);
+      return;
+    }
+    const title = h('h2', { class: 'conversation-title' }, conversationTitle(session, conversation));
+    const members = membersPanel(conversation);
+    if (shownHeader.members.hasAttribute('open')) members.setAttribute('open', '');
+    shownHeader.title.replaceWith(title);
+    shownHeader.members.replaceWith(members);
+    shownHeader = { key, title, members };
   }
 
   function membersPanel(conversation: ConversationView): HTMLElement {
@@ -266,7 +309,10 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
         clearFailures();
         status.textContent = `Removing @${member}…`;
         session.removeMember(conversation.id, member).then(
-          () => open(conversation.id),
+          (outcome) => {
+            if (outcome === 'done') open(conversation.id);
+            else status.textContent = `Removing @${member} as soon as the network answers…`;
+          },
           (error: unknown) => showFailure(status, `Could not remove @${member}: ${errorText(error)}`),
         );
       });
@@ -302,7 +348,10 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
       if (handle === undefined) return;
       status.textContent = `Adding @${handle}…`;
       session.addMember(conversation.id, handle).then(
-        () => open(conversation.id),
+        (outcome) => {
+          if (outcome === 'done') open(conversation.id);
+          else status.textContent = `Adding @${handle} as soon as the network answers…`;
+        },
         (error: unknown) => showFailure(status, `Could not add @${handle}: ${errorText(error)}`),
       );
     });
@@ -496,7 +545,10 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
         case 'conversations':
           renderList();
           if (current !== undefined && !session.conversations().some((c) => c.id === current)) open(current);
-          else renderMessages();
+          else {
+            refreshHeader();
+            renderMessages();
+          }
           break;
         case 'message':
           if (event.message.conversationId === current) renderMessages();

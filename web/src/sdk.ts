@@ -11,6 +11,7 @@ import { ArgumentError, ClientError } from '../../src/errors.ts';
 import { type Carriers, openCarriers } from '../../src/up/connect.ts';
 import type { WebConfig } from '../../src/up/web-config.ts';
 import type {
+  ChangeOutcome,
   ConversationView,
   DeliveryState,
   MessageView,
@@ -32,9 +33,40 @@ export const VAULT_DATABASE = 'umbra-vault';
  * an observer sees: over the mixnet they take the place of cover packets in the constant-rate stream.
  */
 const POLL_INTERVAL_MS = 500;
+/**
+ * How long signing up (or finishing a sign-up) waits for the network the policy allows before it reports it
+ * unreachable: a slow phone on a busy network takes tens of seconds to open its first mixnet connection.
+ */
+const NETWORK_WAIT_MS = 120_000;
 
-/** Messages the SDK keeps queued when it refuses to send now: for the user they are taken, not lost. */
+/** Resolves once the client's policy has a carrier up, or after `timeoutMs` (then the request says why). */
+function networkReady(client: Client, timeoutMs: number): Promise<void> {
+  if (client.privacy.level !== 'none') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      detach();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const detach = client.on('privacy', (state) => {
+      if (state.level !== 'none') done();
+    });
+  });
+}
+
+/** Messages and membership changes the SDK keeps when it cannot send now: for the user they are taken, not lost. */
 const KEPT_REASONS: ReadonlySet<string> = new Set(['privacy_unavailable', 'unreachable', 'closed']);
+
+function conversationView(conversation: Conversation): ConversationView {
+  return {
+    id: conversation.id,
+    members: conversation.members,
+    policy: conversation.policy,
+    status: conversation.status,
+    removedBy: conversation.removedBy,
+  };
+}
 
 function viewOf(message: Message): MessageView {
   const state: DeliveryState = message.state === 'received' ? 'delivered' : message.state;
@@ -98,14 +130,8 @@ class ClientSession implements Session {
   }
 
   conversations(): readonly ConversationView[] {
-    return this.#client
-      .conversations()
-      .filter((conversation) => conversation.status === 'active')
-      .map((conversation) => ({
-        id: conversation.id,
-        members: conversation.members,
-        policy: conversation.policy,
-      }));
+    // Ended conversations stay listed: their history is still the user's to read.
+    return this.#client.conversations().map(conversationView);
   }
 
   messages(conversationId: string): readonly MessageView[] {
@@ -116,17 +142,27 @@ class ClientSession implements Session {
     const conversation = await this.#client.createConversation(handles);
     this.#attach(conversation);
     this.#emit({ type: 'conversations' });
-    return { id: conversation.id, members: conversation.members, policy: conversation.policy };
+    return conversationView(conversation);
   }
 
-  async addMember(conversationId: string, handle: string): Promise<void> {
-    await this.#conversation(conversationId).add([handle]);
-    this.#emit({ type: 'conversations' });
+  addMember(conversationId: string, handle: string): Promise<ChangeOutcome> {
+    return this.#change(this.#conversation(conversationId).add([handle]));
   }
 
-  async removeMember(conversationId: string, handle: string): Promise<void> {
-    await this.#conversation(conversationId).remove([handle]);
-    this.#emit({ type: 'conversations' });
+  removeMember(conversationId: string, handle: string): Promise<ChangeOutcome> {
+    return this.#change(this.#conversation(conversationId).remove([handle]));
+  }
+
+  async #change(change: Promise<void>): Promise<ChangeOutcome> {
+    try {
+      await change;
+      return 'done';
+    } catch (error) {
+      if (error instanceof ClientError && KEPT_REASONS.has(error.reason)) return 'kept';
+      throw error;
+    } finally {
+      this.#emit({ type: 'conversations' });
+    }
   }
 
   async send(conversationId: string, text: string): Promise<void> {
@@ -268,6 +304,10 @@ export async function openAccount(
       throw new ClientError('not_registered', 'this account never finished signing up');
     if (connection.status === 'rejected') throw connection.reason;
     if (options.create !== undefined || client.registration === 'pending') {
+      if (client.privacy.level === 'none') {
+        report('connecting');
+        await networkReady(client, NETWORK_WAIT_MS);
+      }
       report(client.handle === undefined ? 'creating' : 'publishing');
       await client.register(handle);
     }

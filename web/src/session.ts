@@ -40,7 +40,17 @@ export interface ConversationView {
   readonly members: readonly string[];
   /** What this conversation's privacy policy allows: the mixnet only (fail-closed) or a direct fallback. */
   readonly policy: 'mixnet' | 'mixnet-or-direct' | 'direct';
+  /** 'removed' or 'left': the history stays readable, nothing can be sent; `members` are those of then. */
+  readonly status: 'active' | 'removed' | 'left';
+  /** Who removed this user, when known. */
+  readonly removedBy: string | undefined;
 }
+
+/**
+ * A membership change asked for: 'done' once committed; 'kept' when the network did not answer, in which
+ * case the SDK keeps it and commits it when the network returns (the members list shows when).
+ */
+export type ChangeOutcome = 'done' | 'kept';
 
 export interface SafetyNumberView {
   readonly handle: string;
@@ -75,8 +85,8 @@ export interface Session {
   /** The conversation's messages, oldest first. */
   messages(conversationId: string): readonly MessageView[];
   createConversation(handles: readonly string[]): Promise<ConversationView>;
-  addMember(conversationId: string, handle: string): Promise<void>;
-  removeMember(conversationId: string, handle: string): Promise<void>;
+  addMember(conversationId: string, handle: string): Promise<ChangeOutcome>;
+  removeMember(conversationId: string, handle: string): Promise<ChangeOutcome>;
   /** Resolves once the message is handed to the carrier ('sent'); later states arrive as events. */
   send(conversationId: string, text: string): Promise<void>;
   safetyNumber(handle: string): Promise<SafetyNumberView>;
