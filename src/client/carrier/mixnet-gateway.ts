@@ -8,9 +8,9 @@
  *
  * The downstream is the link's heartbeat: the gateway sends a frame on every tick of its clock, so a
  * connection that stays open while nothing arrives for `silenceMs` (a hung gateway, a dead path that sent no
- * reset) is ended as `silent`. The verdict is checked twice, `CONFIRM_MS` apart, so that a stall of this
- * client's own event loop (frames waiting in the socket, not yet dispatched) is never taken for the
- * gateway's. Every frame also says how many packets the gateway has read from this connection
+ * reset) is ended as `silent`. The verdict takes a second look `CONFIRM_MS` later that must itself come on
+ * time, so that a stall of this client's own event loop (frames waiting in the socket, not yet dispatched)
+ * is never taken for the gateway's. Every frame also says how many packets the gateway has read from this connection
  * (`onFrame`): the receipt the carrier turns into "sent".
  */
 import { CarrierError } from '../../errors.ts';
@@ -161,6 +161,11 @@ export class GatewayConnection {
     return this.#open;
   }
 
+  /** The clock's time of the last message from the gateway (the welcome at first). */
+  get lastHeard(): number {
+    return this.#lastHeard;
+  }
+
   /** Bytes queued in the socket and not yet handed to the network. */
   get bufferedAmount(): number {
     return this.#socket.bufferedAmount;
@@ -187,15 +192,26 @@ export class GatewayConnection {
 
   /** Looks at `due` whether anything arrived in the last `silenceMs`. */
   #watch(due: number): void {
-    this.#watchdog = this.#clock.setTimeout(() => this.#check(false), Math.max(0, due - this.#clock.now()));
+    this.#watchdog = this.#clock.setTimeout(
+      () => this.#check(undefined),
+      Math.max(0, due - this.#clock.now()),
+    );
   }
 
-  #check(confirming: boolean): void {
+  /**
+   * A silence is believed only on a second look that came on time (`confirmDue` is when it was due): a
+   * look that came late means this client itself stalled, and frames may be waiting in the socket
+   * undelivered, so it looks again after the event loop has had a turn.
+   */
+  #check(confirmDue: number | undefined): void {
     if (!this.#open) return;
-    const silent = this.#clock.now() - this.#lastHeard;
+    const now = this.#clock.now();
+    const silent = now - this.#lastHeard;
     if (silent < this.#silenceMs) this.#watch(this.#lastHeard + this.#silenceMs);
-    else if (!confirming) this.#watchdog = this.#clock.setTimeout(() => this.#check(true), CONFIRM_MS);
-    else {
+    else if (confirmDue === undefined || now - confirmDue > CONFIRM_MS / 2) {
+      const due = now + CONFIRM_MS;
+      this.#watchdog = this.#clock.setTimeout(() => this.#check(due), CONFIRM_MS);
+    } else {
       const seconds = (silent / 1000).toFixed(1);
       this.#end(
         `the gateway has sent nothing for ${seconds} s (hung, or the path to it is broken)`,

@@ -117,9 +117,11 @@ export class NodeHealth {
     return lost / outcomes.length >= SUSPECT_LOSS;
   };
 
-  /** The first layer (0 for layer 1) whose every node is suspect, or undefined when each has one to use. */
-  deadLayer(candidates: PathCandidates): number | undefined {
-    const index = candidates.layers.findIndex((nodes) => nodes.every((node) => this.isSuspect(node.id)));
-    return index < 0 ? undefined : index;
+  /**
+   * Whether some layer has every node suspect: then no path can work. (Which layer it is cannot be told
+   * apart: a loop lost in one layer counts against the nodes of every layer it crossed.)
+   */
+  noPath(candidates: PathCandidates): boolean {
+    return candidates.layers.some((nodes) => nodes.every((node) => this.isSuspect(node.id)));
   }
 }

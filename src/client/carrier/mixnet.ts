@@ -516,11 +516,10 @@ export class MixnetCarrier implements Carrier {
     if (!this.#entry() || !this.#exit()) {
       return { state: 'down', reason: 'the gateway is not in the network document' };
     }
-    const dead = this.#health.deadLayer(this.#candidates);
-    if (dead !== undefined) {
+    if (this.#health.noPath(this.#candidates)) {
       return {
         state: 'down',
-        reason: `no path through the mix layers: the client's loop packets through layer ${dead + 1} stopped coming back`,
+        reason: "no path through the mix layers: the client's own loop packets stopped coming back",
       };
     }
     return { state: 'up' };
@@ -703,7 +702,7 @@ export class MixnetCarrier implements Carrier {
     try {
       const acks = this.#acks.splice(0, ACK_SLOTS);
       connection.sendAck([...acks, ...Array.from({ length: ACK_SLOTS - acks.length }, () => NO_SEQUENCE)]);
-      this.#expireLoops();
+      this.#expireLoops(connection.lastHeard);
       const real = this.#queue.shift();
       if (real) {
         connection.sendPacket(real.packet);
@@ -801,12 +800,16 @@ export class MixnetCarrier implements Carrier {
 
   readonly #pick = (bound: number): number => Math.floor(this.#random() * bound);
 
-  #expireLoops(): void {
-    const now = this.#clock.now();
+  /**
+   * Counts as lost the loops not back within their timeout of the gateway's last frame, not of now: frames
+   * come on every gateway tick, so a loop that missed them returned nowhere, while one whose deadline fell
+   * in a stall of this client (frames waiting undelivered in the socket) is not judged before they are read.
+   */
+  #expireLoops(heardAt: number): void {
     const timeout = this.#loopTimeoutMs();
     let expired = false;
     for (const [id, loop] of this.#loops) {
-      if (now - loop.sentAt < timeout) break;
+      if (heardAt - loop.sentAt < timeout) break;
       this.#loops.delete(id);
       this.#loopsLost++;
       this.#health.record(loop.mixes, false);

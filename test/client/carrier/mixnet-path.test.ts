@@ -1,7 +1,8 @@
 // Path selection from a network document: entry → one mix per layer → exit, each layer's node uniform
 // (chi-square) and independent of the other layers', and a real Sphinx packet along a selected path
 // unwraps hop by hop with exactly those nodes' keys and ends at the exit with its recipient. A document
-// with an empty layer is refused.
+// with an empty layer is refused. NodeHealth avoids a node whose loops were lost and sees when a layer has
+// no node that returns them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NodeHealth, pathCandidates, selectPath } from '../../../src/client/carrier/mixnet-path.ts';
@@ -121,9 +122,14 @@ describe('path selection', () => {
     // Loops through it coming back clear it.
     for (let i = 0; i < 4; i++) health.record([dead.id], true);
     assert.equal(health.isSuspect(dead.id), false);
-    // When a whole layer is suspect, the layer is used as is rather than not at all.
+    // One live node is enough for a layer to have a path; when a whole layer is suspect there is none (the
+    // carrier reports it), and the layer is used as is rather than not at all.
+    assert.equal(health.noPath(candidates), false);
     const layer3 = network.mixes(3).map((node) => node.id);
     for (let i = 0; i < 4; i++) health.record(layer3, false);
+    assert.equal(health.noPath(candidates), true);
     assert.equal(selectPath(candidates, { entry, exit, avoid: health.isSuspect }).length, 5);
+    for (let i = 0; i < 4; i++) health.record(layer3.slice(0, 1), true);
+    assert.equal(health.noPath(candidates), false, 'a loop back through one of its nodes');
   });
 });

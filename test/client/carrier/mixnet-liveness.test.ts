@@ -1,0 +1,171 @@
+// What the mixnet carrier's status and receipts rest on (docs/mixnet-carrier.md, "Liveness"), against the
+// in-test network of support.ts: a gateway that hangs with its connection open (as under SIGSTOP) makes the
+// status down with the reason and fails what was pending, and its return brings the status back; a request
+// is reported sent only once the gateway's frames count its packets; a stall of the client's own event loop
+// is not taken for a hung gateway; loops lost through every node of a layer make the status down while
+// cover keeps flowing, and their return brings it up; a request pending when the connection drops goes
+// again on the new connection without waiting for its retransmission timer.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { MixnetCarrier, type MixnetCarrierOptions } from '../../../src/client/carrier/mixnet.ts';
+import { toHex } from '../../../src/crypto/bytes.ts';
+import { randomBytes } from '../../../src/crypto/random.ts';
+import { CarrierError } from '../../../src/errors.ts';
+import { ECHO_SERVICE } from '../../../src/gateway/service-framing.ts';
+import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
+import { geometry, TestGateway, TestNetwork, until, VirtualClock } from './support.ts';
+
+/**
+ * The test gateway pads every 50 ms; a second without a frame is then a hang, not a gap between ticks (nor
+ * this busy machine keeping the test process, gateway included, off the CPU for a while).
+ */
+const HEARTBEAT_MS = 50;
+const SILENCE_MS = 1_000;
+/** A silence bound virtual time never reaches between two frames. */
+const DAY_MS = 86_400_000;
+
+const open: MixnetCarrier[] = [];
+const gateways: TestGateway[] = [];
+
+after(async () => {
+  await Promise.all(open.map((carrier) => carrier.close()));
+  await Promise.all(gateways.map((gateway) => gateway.stop()));
+});
+
+async function setup(
+  options: Partial<MixnetCarrierOptions> = {},
+  network = new TestNetwork(),
+): Promise<{ gateway: TestGateway; carrier: MixnetCarrier; statuses: CarrierStatus[] }> {
+  const gateway = await new TestGateway(network).start();
+  gateways.push(gateway);
+  gateway.heartbeat(HEARTBEAT_MS);
+  const carrier = await MixnetCarrier.connect({
+    gatewayUrl: gateway.url,
+    geometry,
+    fetchDocument: async () => network.document,
+    service: ECHO_SERVICE,
+    silenceMs: SILENCE_MS,
+    ...options,
+  });
+  open.push(carrier);
+  const statuses: CarrierStatus[] = [];
+  carrier.onStatus((status) => statuses.push(status));
+  return { gateway, carrier, statuses };
+}
+
+function isUnreachable(error: unknown): boolean {
+  return error instanceof CarrierError && error.reason === 'unreachable';
+}
+
+const reasonOf = (status: CarrierStatus): string => (status.state === 'up' ? '' : status.reason);
+
+describe('MixnetCarrier liveness', () => {
+  test('a hung gateway (connection open, nothing read or sent) turns the status down; its return, up', async () => {
+    const { gateway, carrier } = await setup();
+    assert.deepEqual(await carrier.request(Uint8Array.of(1)), Uint8Array.of(1));
+    let sent = 0;
+    gateway.hang();
+    const pending = carrier.request(randomBytes(40), { onSent: () => sent++ });
+    await assert.rejects(pending, isUnreachable);
+    const status = carrier.status();
+    assert.equal(status.state, 'down');
+    assert.match(reasonOf(status), /the gateway has sent nothing for .* s \(hung/);
+    assert.equal(sent, 0, 'packets the gateway never read were not reported sent');
+    await assert.rejects(carrier.request(Uint8Array.of(2)), isUnreachable);
+
+    gateway.resume();
+    await until(() => carrier.status().state === 'up', 'status up again', 20_000);
+    const request = randomBytes(64);
+    assert.deepEqual(await carrier.request(request, { onSent: () => sent++ }), request);
+    assert.equal(sent, 1);
+  });
+
+  test('onSent comes once the gateway has counted every packet of the request, before the response', async () => {
+    // No silence verdict here: the gateway stays hung, its connection open, for as long as the test needs.
+    const { gateway, carrier } = await setup({ silenceMs: DAY_MS });
+    const events: string[] = [];
+    gateway.hang();
+    const request = randomBytes(3 * 400);
+    const response = carrier.request(request, { onSent: () => events.push('sent') }).then((bytes) => {
+      events.push('response');
+      return bytes;
+    });
+    await until(() => carrier.stats().sent.real >= 3, 'the request written to the socket');
+    assert.deepEqual(events, [], 'written to the socket is not sent');
+    gateway.resume();
+    assert.deepEqual(await response, request);
+    assert.deepEqual(events, ['sent', 'response']);
+  });
+
+  test("a stall of the client's own event loop is not taken for a hung gateway", async () => {
+    const { carrier, statuses } = await setup();
+    assert.deepEqual(await carrier.request(Uint8Array.of(1)), Uint8Array.of(1));
+    // Nothing runs in this process for well over the silence bound: the gateway's frames wait in the
+    // socket (here the gateway itself stalls too), then arrive before the second look.
+    const end = performance.now() + 2 * SILENCE_MS;
+    while (performance.now() < end) {
+      // Busy: timers and sockets wait.
+    }
+    assert.deepEqual(await carrier.request(Uint8Array.of(2)), Uint8Array.of(2));
+    assert.deepEqual(statuses, [], 'the status never changed');
+  });
+
+  test('loops lost through every node of a layer: down with the reason, cover flowing; back: up', async () => {
+    const network = new TestNetwork();
+    const layer2 = new Set(network.mixes(2).map((node) => toHex(node.id)));
+    const { gateway, carrier } = await setup({}, network);
+    assert.deepEqual(await carrier.request(Uint8Array.of(1)), Uint8Array.of(1));
+    gateway.lose = (hop) => layer2.has(toHex(hop));
+    await until(() => carrier.status().state === 'down', 'status down', 20_000);
+    assert.match(
+      reasonOf(carrier.status()),
+      /no path through the mix layers: .*loop packets stopped coming back/,
+    );
+    await assert.rejects(carrier.request(Uint8Array.of(2)), isUnreachable);
+    const loops = carrier.stats().sent.loop;
+    await until(() => carrier.stats().sent.loop >= loops + 5, 'loops sent while down');
+    assert.equal(carrier.status().state, 'down');
+
+    gateway.lose = () => false;
+    await until(() => carrier.status().state === 'up', 'status up again', 20_000);
+    const request = randomBytes(64);
+    assert.deepEqual(await carrier.request(request), request);
+  });
+
+  test('a request pending when the connection drops goes again on the new one, before its timer', async () => {
+    const clock = new VirtualClock(Date.now());
+    const { gateway, carrier, statuses } = await setup({ clock, silenceMs: DAY_MS });
+    let calls = 0;
+    gateway.handler = async (request) => {
+      calls++;
+      // The first attempt reaches the service and is never answered (lost with the connection).
+      return calls === 1 ? new Promise<Uint8Array>(() => undefined) : request;
+    };
+    const step = async (): Promise<void> => {
+      clock.advance(10);
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    const request = randomBytes(64);
+    let answer: Uint8Array | undefined;
+    void carrier.request(request).then((bytes) => {
+      answer = bytes;
+    });
+    while (calls < 1) await step();
+    const timer = carrier.stats().retransmitTimeoutMs;
+    const dropped = clock.now();
+    const seen = statuses.length;
+    gateway.dropClients();
+    // Reconnecting takes no virtual time: the welcome comes over the socket.
+    await until(
+      () => statuses.length > seen && carrier.status().state === 'up',
+      'the drop seen and the connection back',
+    );
+    while (answer === undefined) await step();
+    assert.deepEqual(answer, request);
+    assert.equal(carrier.stats().retransmissions, 1);
+    assert.ok(
+      clock.now() - dropped < timer,
+      `sent again ${clock.now() - dropped} virtual ms after the drop, before the ${timer} ms timer`,
+    );
+  });
+});
