@@ -7,11 +7,11 @@
  * socket fails, the gateway refuses the hello, or no welcome comes in time.
  *
  * The downstream is the link's heartbeat: the gateway sends a frame on every tick of its clock, so a
- * connection that stays open while nothing arrives for `silenceMs` (a hung gateway, a dead path that sent no
- * reset) is ended as `silent`. The verdict takes a second look `CONFIRM_MS` later that must itself come on
- * time, so that a stall of this client's own event loop (frames waiting in the socket, not yet dispatched)
- * is never taken for the gateway's. Every frame also says how many packets the gateway has read from this connection
- * (`onFrame`): the receipt the carrier turns into "sent".
+ * connection that stays open while nothing arrives for `silenceMs` (a hung gateway, a dead path that sent
+ * no reset) is ended as if it had closed. The verdict takes a second look `CONFIRM_MS` later that must
+ * itself come on time, so that a stall of this client's own event loop (frames waiting in the socket, not
+ * yet dispatched) is never taken for the gateway's. Every frame also says how many packets the gateway has
+ * read from this connection (`onFrame`): the receipt the carrier turns into "sent".
  */
 import { CarrierError } from '../../errors.ts';
 import {
@@ -29,10 +29,10 @@ export interface GatewayHandlers {
   /** A non-fatal error message (rate_limited, inbox_full); fatal ones close the connection. */
   readonly onError: (error: ProtocolErrorMessage) => void;
   /**
-   * The connection ended after it had opened: `closed` (the socket closed, or the gateway closed it) or
-   * `silent` (no message for `silenceMs` while the socket stayed open). `reason` is for people.
+   * The connection ended after it had opened: the socket closed, the gateway closed it, or it went silent
+   * (no message for `silenceMs` while the socket stayed open). `reason` is for people.
    */
-  readonly onClose: (reason: string, cause: 'closed' | 'silent') => void;
+  readonly onClose: (reason: string) => void;
 }
 
 export interface GatewayConnectOptions {
@@ -125,7 +125,7 @@ export class GatewayConnection {
           message = protocol.decodeGatewayMessage(bytes);
         } catch {
           // The gateway broke the framing: nothing it says afterwards can be trusted to be in sync.
-          if (connection) connection.#end('the gateway sent a malformed message', 'closed');
+          if (connection) connection.#end('the gateway sent a malformed message');
           else fail('the gateway sent a malformed message');
           return;
         }
@@ -138,8 +138,7 @@ export class GatewayConnection {
           resolve(connection);
         } else if (message.kind === 'error') {
           if (!connection) fail(`the gateway refused the connection: ${message.value.reason}`);
-          else if (message.value.fatal)
-            connection.#end(`the gateway closed: ${message.value.reason}`, 'closed');
+          else if (message.value.fatal) connection.#end(`the gateway closed: ${message.value.reason}`);
           else handlers.onError(message.value);
         } else if (!connection) {
           // Frames come only after the welcome; before it the gateway is out of step.
@@ -151,7 +150,7 @@ export class GatewayConnection {
       });
       socket.addEventListener('error', () => fail('gateway unreachable'));
       socket.addEventListener('close', () => {
-        if (connection) connection.#end('the gateway connection closed', 'closed');
+        if (connection) connection.#end('the gateway connection closed');
         else fail('gateway unreachable');
       });
     });
@@ -213,18 +212,15 @@ export class GatewayConnection {
       this.#watchdog = this.#clock.setTimeout(() => this.#check(due), CONFIRM_MS);
     } else {
       const seconds = (silent / 1000).toFixed(1);
-      this.#end(
-        `the gateway has sent nothing for ${seconds} s (hung, or the path to it is broken)`,
-        'silent',
-      );
+      this.#end(`the gateway has sent nothing for ${seconds} s (hung, or the path to it is broken)`);
     }
   }
 
-  #end(reason: string, cause: 'closed' | 'silent'): void {
+  #end(reason: string): void {
     if (!this.#open) return;
     this.#open = false;
     this.#clock.clearTimeout(this.#watchdog);
     this.#socket.close();
-    this.#handlers.onClose(reason, cause);
+    this.#handlers.onClose(reason);
   }
 }

@@ -20,7 +20,8 @@
  * - liveness from what the client sees itself: every frame counts the packets the gateway has read (a
  *   request is "sent" once its packets are counted); no frame for `silenceMs` means the gateway is hung
  *   (mixnet-gateway.ts); loops that stop coming back through every node of a layer mean the mix layers
- *   are (mixnet-path.ts). Either makes the status `down` within seconds, with the reason;
+ *   are (mixnet-path.ts). Either takes the status out of `up` within seconds, with the reason (requests
+ *   wait, and go again at once when it is back);
  * - no fallback: while the gateway, a valid network document or a path is missing, status says why and
  *   requests wait (connecting) or fail with `CarrierError('unreachable')` (down).
  *
@@ -275,7 +276,9 @@ export class MixnetCarrier implements Carrier {
   #documentProblem: string | undefined;
   #connection: GatewayConnection | undefined;
   #gatewayId: Uint8Array | undefined;
+  /** Why the last attempt to connect failed (down), and why the last connection ended (reconnecting). */
   #gatewayProblem: string | undefined;
+  #lastClose: string | undefined;
   #reconnectDelay = RECONNECT_MIN_MS;
   #reconnectTimer: unknown;
   #refreshTimer: unknown;
@@ -509,16 +512,19 @@ export class MixnetCarrier implements Carrier {
         : { state: 'connecting', reason: 'fetching the network document' };
     }
     if (!this.#connection) {
-      return this.#gatewayProblem
-        ? { state: 'down', reason: this.#gatewayProblem }
-        : { state: 'connecting', reason: 'connecting to the gateway' };
+      if (this.#gatewayProblem) return { state: 'down', reason: this.#gatewayProblem };
+      const reason = this.#lastClose
+        ? `reconnecting to the gateway (${this.#lastClose})`
+        : 'connecting to the gateway';
+      return { state: 'connecting', reason };
     }
     if (!this.#entry() || !this.#exit()) {
       return { state: 'down', reason: 'the gateway is not in the network document' };
     }
+    // Requests wait for the path to return (within their timeouts), as they wait for a reconnection.
     if (this.#health.noPath(this.#candidates)) {
       return {
-        state: 'down',
+        state: 'connecting',
         reason: "no path through the mix layers: the client's own loop packets stopped coming back",
       };
     }
@@ -536,6 +542,10 @@ export class MixnetCarrier implements Carrier {
     if (sameStatus(status, this.#status)) return;
     this.#status = status;
     if (status.state === 'up') {
+      // Back from a reconnection or a path outage: what went out meanwhile may never have been read (or a
+      // restarted gateway forgot the fragments it held), so every pending request goes again now rather
+      // than at its timer; requests that waited start.
+      this.#restartAll();
       for (const pending of this.#waiting) this.#startAttempt(pending);
       this.#waiting.clear();
     }
@@ -621,7 +631,7 @@ export class MixnetCarrier implements Carrier {
         handlers: {
           onFrame: ({ packetsRead, item }) => this.#onFrame(packetsRead, item),
           onError: (error) => this.#onGatewayError(error),
-          onClose: (reason, cause) => this.#onGatewayClosed(reason, cause),
+          onClose: (reason) => this.#onGatewayClosed(reason),
         },
       });
       if (this.#closed) {
@@ -632,10 +642,8 @@ export class MixnetCarrier implements Carrier {
       this.#packetsSent = 0;
       this.#gatewayId = connection.welcome.gatewayId;
       this.#gatewayProblem = undefined;
+      this.#lastClose = undefined;
       this.#reconnectDelay = RECONNECT_MIN_MS;
-      // What went out on the previous connection may never have been read (or the gateway restarted and
-      // forgot the fragments it held): every pending request goes again now rather than at its timeout.
-      this.#restartAll();
       this.#updateStatus();
     } catch (error) {
       if (this.#closed) return;
@@ -653,22 +661,18 @@ export class MixnetCarrier implements Carrier {
   }
 
   /**
-   * The connection ended. Closed: reconnecting, requests wait. Silent (the gateway hung, or the path to it
-   * broke without a reset): down with the reason, so requests fail and the indicator turns at once, while
-   * a new connection is tried (it completes the moment the gateway answers again).
+   * The connection closed, or went silent (the gateway hung, or the path to it broke without a reset):
+   * reconnecting at once, requests waiting. A hung gateway's kernel still accepts the connection, and the
+   * welcome comes the moment it runs again; if none comes in time, the status is down.
    */
-  #onGatewayClosed(reason: string, cause: 'closed' | 'silent'): void {
+  #onGatewayClosed(reason: string): void {
     this.#connection = undefined;
     this.#acks = [];
     this.#receipts = [];
     this.#abandonLoops();
-    if (cause === 'silent') {
-      this.#gatewayProblem = reason;
-      this.#updateStatus();
-    } else {
-      this.#gatewayProblem = undefined;
-      this.#setStatus({ state: 'connecting', reason: `reconnecting to the gateway (${reason})` });
-    }
+    this.#gatewayProblem = undefined;
+    this.#lastClose = reason;
+    this.#updateStatus();
     void this.#connect();
   }
 
@@ -676,7 +680,7 @@ export class MixnetCarrier implements Carrier {
     if (error.reason === 'rate_limited') this.#rateLimited++;
   }
 
-  /** A new connection: queued packets may be for another gateway, and sent ones may not have been read. */
+  /** Every pending request again, over fresh paths (queued packets may be for another gateway). */
   #restartAll(): void {
     this.#queue = [];
     for (const pending of new Set(this.#attempts.values())) this.#startAttempt(pending);
