@@ -28,7 +28,7 @@ const CHROMIUM_ARGS = [
 ];
 /** Screenshots go here (git-ignored). */
 export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-/** Mixnet round trips, Argon2id in JavaScript and MLS on a busy 2-core machine: generous, never asserted. */
+/** Mixnet round trips, Argon2id and MLS on a busy 2-core machine or a throttled page: generous, never asserted. */
 export const STEP_MS = 150_000;
 export const SIGN_UP_MS = 180_000;
 
@@ -109,7 +109,7 @@ export async function submitSignUp(page: Page, url: string, handle: string): Pro
 /** Creates the account `handle` on a fresh page; throws with the reason the page shows if it fails. */
 export async function signUp(page: Page, url: string, handle: string): Promise<void> {
   await submitSignUp(page, url, handle);
-  // Argon2id and post-quantum key generation run in JavaScript here: on a busy machine this is the slow step.
+  // Argon2id, key generation and two mixnet round trips: on a busy machine or a throttled page, seconds.
   const outcome = await Promise.race([
     page
       .getByTestId('whoami')
