@@ -1,6 +1,10 @@
 /**
  * The exit gateway's client inboxes (docs/gateway.md, "Inboxes"), in one SQLite file (`node:sqlite`, WAL,
- * `synchronous = FULL`) of its data directory, so that what was stored survives a restart or a crash. An
+ * `synchronous = NORMAL`) of its data directory, so that what was stored survives a restart or a crash of
+ * the gateway. An operating-system crash may lose the last second of items: replies the client asks for
+ * again (its requests are retransmitted and idempotent) and loops it counts as lost. Not fsyncing each item
+ * keeps the gateway's event loop, and with it every client's constant-rate downstream, from stalling for as
+ * long as a busy disk takes to fsync (up to a second, measured here; clients read that as a hung gateway). An
  * inbox exists once its owner has opened it (`open`, on a client's hello); items for an inbox nobody opened
  * are refused, so random recipient ids cannot fill the disk. Each inbox keeps at most `quota` items: the
  * next is refused with `GatewayError('inbox_full')` and counted, and the owner is told how many were refused
@@ -107,6 +111,7 @@ export class InboxStore {
         'CREATE INDEX IF NOT EXISTS items_received_at ON items (received_at)',
       ],
       (db) => new InboxStore(db, options),
+      { synchronous: 'NORMAL' },
     );
   }
 

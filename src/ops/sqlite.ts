@@ -1,7 +1,9 @@
 /**
  * The durable SQLite file (`node:sqlite`) a node keeps its state in (the mix node's replay filter, the
- * gateway's inboxes): created with its directory (mode 0700) if needed, in WAL mode with `synchronous =
- * FULL`, so a committed transaction has been fsynced and survives a crash.
+ * gateway's inboxes): created with its directory (mode 0700) if needed, in WAL mode. `synchronous = FULL` by
+ * default, so a committed transaction has been fsynced and survives an operating-system crash or a power
+ * cut; `NORMAL` for state whose last second may be lost to those (never to a crash of the process): WAL
+ * commits then cost no fsync, which on a busy disk takes up to a second and blocks the event loop with it.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -15,12 +17,13 @@ export function openDurableSqlite<T>(
   path: string,
   schema: readonly string[],
   wrap: (db: DatabaseSync) => T,
+  options: { readonly synchronous?: 'FULL' | 'NORMAL' } = {},
 ): T {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const db = new DatabaseSync(path);
   try {
     db.exec('PRAGMA journal_mode = WAL');
-    db.exec('PRAGMA synchronous = FULL');
+    db.exec(`PRAGMA synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
     for (const statement of schema) db.exec(statement);
     return wrap(db);
   } catch (error) {

@@ -34,8 +34,9 @@ export const VAULT_DATABASE = 'umbra-vault';
  */
 const POLL_INTERVAL_MS = 500;
 /**
- * How long signing up (or finishing a sign-up) waits for the network the policy allows before it reports it
- * unreachable: a slow phone on a busy network takes tens of seconds to open its first mixnet connection.
+ * How long signing up (or finishing a sign-up) keeps trying before it reports the network unreachable: a slow
+ * phone on a busy network takes tens of seconds to open its first mixnet connection, and the connection may
+ * blink meanwhile. Registration is idempotent (the same keys), so trying again is safe.
  */
 const NETWORK_WAIT_MS = 120_000;
 
@@ -304,12 +305,21 @@ export async function openAccount(
       throw new ClientError('not_registered', 'this account never finished signing up');
     if (connection.status === 'rejected') throw connection.reason;
     if (options.create !== undefined || client.registration === 'pending') {
-      if (client.privacy.level === 'none') {
-        report('connecting');
-        await networkReady(client, NETWORK_WAIT_MS);
+      const deadline = Date.now() + NETWORK_WAIT_MS;
+      for (;;) {
+        if (client.privacy.level === 'none') {
+          report('connecting');
+          await networkReady(client, deadline - Date.now());
+        }
+        report(client.handle === undefined ? 'creating' : 'publishing');
+        try {
+          await client.register(handle);
+          break;
+        } catch (error) {
+          const transient = error instanceof ClientError && KEPT_REASONS.has(error.reason);
+          if (!transient || Date.now() >= deadline) throw error;
+        }
       }
-      report(client.handle === undefined ? 'creating' : 'publishing');
-      await client.register(handle);
     }
     return new ClientSession(client, connection.value, handle);
   } catch (error) {

@@ -109,6 +109,15 @@ export class NodeHealth {
     }
   }
 
+  /** A loop recorded as lost came back late after all: the oldest loss on each node of its path is undone. */
+  returnedLate(path: readonly Uint8Array[]): void {
+    for (const id of path) {
+      const outcomes = this.#outcomes.get(toHex(id));
+      const lost = outcomes?.indexOf(false) ?? -1;
+      if (outcomes !== undefined && lost >= 0) outcomes[lost] = true;
+    }
+  }
+
   /** Whether recent loops say `id` loses packets. */
   readonly isSuspect = (id: Uint8Array): boolean => {
     const outcomes = this.#outcomes.get(toHex(id));

@@ -86,6 +86,13 @@ const MAX_RETRANSMIT_TIMEOUT_MS = 60_000;
 /** The loops' timeout until one has come back and measured the round trip (RFC 6298 §2.1 uses 1 s). */
 const INITIAL_LOOP_RTO_MS = 3_000;
 const LOOP_ID_LENGTH = 16;
+/**
+ * Loops counted lost are remembered this long (and at most `MAX_LATE_LOOPS` of them, two minutes' worth at
+ * 30 loops per second): one that still comes back was late, not lost, and its round trip teaches the
+ * timeout how slow the network has become.
+ */
+const LATE_LOOP_MEMORY_MS = 120_000;
+const MAX_LATE_LOOPS = 4_096;
 /** Reply reassembly bounds: partial responses held and their bytes. */
 const MAX_PENDING_REPLIES = 64;
 const MAX_PENDING_REPLY_BYTES = 8 * 1024 * 1024;
@@ -264,6 +271,8 @@ export class MixnetCarrier implements Carrier {
   readonly #waiting = new Set<PendingRequest>();
   readonly #replies: Reassembler<undefined>;
   readonly #loops = new Map<string, SentLoop>();
+  /** Loops counted lost, oldest first, in case they come back late. */
+  readonly #lateLoops = new Map<string, SentLoop>();
   readonly #health = new NodeHealth();
   #queue: QueuedPacket[] = [];
   #acks: bigint[] = [];
@@ -815,9 +824,14 @@ export class MixnetCarrier implements Carrier {
     for (const [id, loop] of this.#loops) {
       if (heardAt - loop.sentAt < timeout) break;
       this.#loops.delete(id);
+      this.#lateLoops.set(id, loop);
       this.#loopsLost++;
       this.#health.record(loop.mixes, false);
       expired = true;
+    }
+    for (const [id, loop] of this.#lateLoops) {
+      if (heardAt - loop.sentAt < LATE_LOOP_MEMORY_MS && this.#lateLoops.size <= MAX_LATE_LOOPS) break;
+      this.#lateLoops.delete(id);
     }
     if (expired) this.#updateStatus();
   }
@@ -826,6 +840,7 @@ export class MixnetCarrier implements Carrier {
   #abandonLoops(): void {
     this.#loopsLost += this.#loops.size;
     this.#loops.clear();
+    this.#lateLoops.clear();
   }
 
   // Requests.
@@ -1002,6 +1017,19 @@ export class MixnetCarrier implements Carrier {
     } catch (error) {
       if (error instanceof CodecError || error instanceof SphinxError) return;
       throw error;
+    }
+    const late = this.#lateLoops.get(id);
+    if (late !== undefined) {
+      // Slower than its timeout, but the path works: the round trip raises the timeout (RFC 6298 §2 takes
+      // every sample; a loop is never sent twice, so none is ambiguous), and the path counts as working.
+      this.#lateLoops.delete(id);
+      this.#loopsLost--;
+      this.#loopsReturned++;
+      this.#lastLoopRoundTrip = this.#clock.now() - late.sentAt;
+      this.#observeLoopRtt(this.#lastLoopRoundTrip);
+      this.#health.returnedLate(late.mixes);
+      this.#updateStatus();
+      return;
     }
     const loop = this.#loops.get(id);
     if (loop === undefined) return;

@@ -134,6 +134,20 @@ describe('MixnetCarrier liveness', () => {
     assert.equal(carrier.status().state, 'up');
   });
 
+  test('loops slower than their timeout are late, not lost: the timeout learns the round trip; back up', async () => {
+    const { gateway, carrier } = await setup();
+    assert.deepEqual(await carrier.request(Uint8Array.of(1)), Uint8Array.of(1));
+    const before = carrier.stats().retransmitTimeoutMs;
+    // The network slows down well past the loops' timeout: first they count as lost, and there is no path.
+    const transitMs = before;
+    gateway.transitMs = transitMs;
+    await until(() => carrier.status().state !== 'up', 'the slow loops counted lost', 60_000);
+    // They come back late: their round trips raise the timeout, and the path counts as working again.
+    await until(() => carrier.status().state === 'up', 'the status back up', 120_000);
+    assert.ok(carrier.stats().retransmitTimeoutMs > transitMs, 'the timeout grew past the new round trip');
+    assert.deepEqual(await carrier.request(Uint8Array.of(7), { timeoutMs: 300_000 }), Uint8Array.of(7));
+  });
+
   test('a request pending when the connection drops goes again on the new one, before its timer', async () => {
     const clock = new VirtualClock(Date.now());
     const { gateway, carrier, statuses } = await setup({ clock, silenceMs: DAY_MS });

@@ -132,4 +132,14 @@ describe('path selection', () => {
     for (let i = 0; i < 4; i++) health.record(layer3.slice(0, 1), true);
     assert.equal(health.noPath(candidates), false, 'a loop back through one of its nodes');
   });
+
+  test('NodeHealth: loops counted lost that come back late undo their loss', () => {
+    const health = new NodeHealth();
+    const layer1 = network.mixes(1).map((node) => node.id);
+    for (let i = 0; i < 6; i++) health.record(layer1, false);
+    assert.equal(health.noPath(candidates), true);
+    for (let i = 0; i < 5; i++) health.returnedLate(layer1);
+    assert.equal(health.noPath(candidates), false, 'five of six came back: the layer works, slowly');
+    assert.equal(health.isSuspect(layer1[0] as Uint8Array), false);
+  });
 });

@@ -174,8 +174,8 @@ interface Inbox {
 
 /**
  * The gateway of a TestNetwork (its first gateway, which also hosts the echo service): the real client
- * protocol over a real WebSocket server. Packets go through all their hops at once; `lose` may drop a
- * packet at any hop (a dead node). Unlike the real gateway it sends items the moment they arrive (the
+ * protocol over a real WebSocket server. Packets go through all their hops at once, or `transitMs` later (a
+ * slow network); `lose` may drop a packet at any hop (a dead node). Unlike the real gateway it sends items the moment they arrive (the
  * carrier's logic does not depend on when they come; test/gateway/downstream.test.ts holds the real one to
  * its one-frame-per-tick discipline), and padding frames when a test calls `pad` or starts a `heartbeat`.
  * Every frame counts the packets read from its connection, as the real gateway's do. `hang` makes it a
@@ -191,6 +191,8 @@ export class TestGateway {
   /** The length of every ack message received, in bytes. */
   readonly ackLengths: number[] = [];
   lose: (hop: Uint8Array) => boolean = () => false;
+  /** How long every packet takes through the mixes. */
+  transitMs = 0;
   handler: (request: Uint8Array) => Promise<Uint8Array> = async (request) => request;
   readonly #inboxes = new Map<string, Inbox>();
   /** Packets read from each connection. */
@@ -317,7 +319,9 @@ export class TestGateway {
       } else if (message.kind === 'packet') {
         this.#packetsRead.set(socket, (this.#packetsRead.get(socket) ?? 0n) + 1n);
         this.received.push(performance.now());
-        this.#route(message.value.packet, this.id);
+        const { packet } = message.value;
+        if (this.transitMs > 0) setTimeout(() => this.#route(packet, this.id), this.transitMs);
+        else this.#route(packet, this.id);
       } else if (inbox) {
         this.ackLengths.push(data.length);
         for (const sequence of message.value.sequences) inbox.items.delete(sequence);
