@@ -64,7 +64,7 @@ import {
   SURB_ID_LENGTH,
   type SurbKeys,
 } from '../../sphinx/index.ts';
-import { GatewayConnection } from './mixnet-gateway.ts';
+import { GapHistory, GatewayConnection } from './mixnet-gateway.ts';
 import { NodeHealth, type PathCandidates, pathCandidates, selectPath } from './mixnet-path.ts';
 import { notify } from './notify.ts';
 import { type CarrierClock, PoissonScheduler, secureRandom, systemClock } from './poisson.ts';
@@ -77,11 +77,12 @@ export const DEFAULT_SILENCE_MS = 2_000;
 export const DEFAULT_MIN_REPLY_SURBS = 2;
 const GATEWAY_OPEN_TIMEOUT_MS = 10_000;
 /**
- * Reconnection delays (×[0.5, 1) jitter): short, so that a client is back within about a second of its
- * gateway's return. A refused connection costs the gateway's host a reset, a dead address a SYN.
+ * Reconnection delays (×[0.5, 1) jitter): short, so that a client is back within half a second (plus the
+ * handshake) of its gateway's return. A refused connection costs the gateway's host a reset, a dead
+ * address a SYN; an attempt at a hung one waits for its welcome, one at a time.
  */
 const RECONNECT_MIN_MS = 250;
-const RECONNECT_MAX_MS = 1_000;
+const RECONNECT_MAX_MS = 500;
 const MAX_RETRANSMIT_TIMEOUT_MS = 60_000;
 /** The loops' timeout until one has come back and measured the round trip (RFC 6298 §2.1 uses 1 s). */
 const INITIAL_LOOP_RTO_MS = 3_000;
@@ -271,6 +272,8 @@ export class MixnetCarrier implements Carrier {
   readonly #waiting = new Set<PendingRequest>();
   readonly #replies: Reassembler<undefined>;
   readonly #loops = new Map<string, SentLoop>();
+  /** The gaps between the gateway's frames, across connections: how long a silence must be to be a hang. */
+  readonly #gaps = new GapHistory();
   /** Loops counted lost, oldest first, in case they come back late. */
   readonly #lateLoops = new Map<string, SentLoop>();
   readonly #health = new NodeHealth();
@@ -637,6 +640,7 @@ export class MixnetCarrier implements Carrier {
         clock: this.#clock,
         timeoutMs: GATEWAY_OPEN_TIMEOUT_MS,
         silenceMs: this.#options.silenceMs ?? DEFAULT_SILENCE_MS,
+        gaps: this.#gaps,
         handlers: {
           onFrame: ({ packetsRead, item }) => this.#onFrame(packetsRead, item),
           onError: (error) => this.#onGatewayError(error),
