@@ -45,9 +45,40 @@ export interface GatewayConnectOptions {
   readonly timeoutMs: number;
   /**
    * How long the gateway may send nothing before the connection counts as hung; raised to at least
-   * `SILENT_TICKS` periods of the downstream rate the welcome announces.
+   * `SILENT_TICKS` periods of the downstream rate the welcome announces, and by `gaps`.
    */
   readonly silenceMs: number;
+  /** The gaps seen between the gateway's messages, kept across connections by the carrier. */
+  readonly gaps: GapHistory;
+}
+
+/** How long a gap raises the silence bound for. */
+const GAP_MEMORY_MS = 60_000;
+/** However long the gaps, a gateway silent this long counts as hung. */
+const MAX_ADAPTIVE_SILENCE_MS = 10_000;
+
+/**
+ * The longest recent gaps between a gateway's messages. A gateway whose host is starved (a busy machine,
+ * a disk that stalls it), or a slow link, leaves gaps of a second or two between frames that come on every
+ * tick otherwise: a hang is then a silence clearly longer than those, twice the longest gap of the last
+ * minute (at most `MAX_ADAPTIVE_SILENCE_MS`). In fair weather the bound stays at its base.
+ */
+export class GapHistory {
+  #gaps: { readonly at: number; readonly gapMs: number }[] = [];
+
+  observe(at: number, gapMs: number): void {
+    this.#gaps = this.#gaps.filter((gap) => at - gap.at < GAP_MEMORY_MS && gap.gapMs > gapMs);
+    this.#gaps.push({ at, gapMs });
+  }
+
+  /** `baseMs`, or twice the longest gap of the last minute if that is longer (capped). */
+  boundMs(baseMs: number, now: number): number {
+    const longest = Math.max(
+      0,
+      ...this.#gaps.filter((gap) => now - gap.at < GAP_MEMORY_MS).map((g) => g.gapMs),
+    );
+    return Math.max(baseMs, Math.min(2 * longest, MAX_ADAPTIVE_SILENCE_MS));
+  }
 }
 
 /** Downstream periods without a frame that always count as silence, however slow the gateway's clock. */
@@ -75,6 +106,7 @@ export class GatewayConnection {
   readonly #clock: CarrierClock;
   readonly #handlers: GatewayHandlers;
   readonly #silenceMs: number;
+  readonly #gaps: GapHistory;
   #open = true;
   #lastHeard: number;
   #watchdog: unknown;
@@ -88,8 +120,9 @@ export class GatewayConnection {
     // downstreamRate is in thousandths of frames per second; a gateway announcing none gets the option alone.
     const periods = welcome.downstreamRate > 0 ? (SILENT_TICKS * 1_000_000) / welcome.downstreamRate : 0;
     this.#silenceMs = Math.max(options.silenceMs, Math.min(periods, MAX_SILENCE_MS));
+    this.#gaps = options.gaps;
     this.#lastHeard = this.#clock.now();
-    this.#watch(this.#lastHeard + this.#silenceMs);
+    this.#watch(this.#lastHeard + this.#bound());
   }
 
   static open(options: GatewayConnectOptions): Promise<GatewayConnection> {
@@ -129,7 +162,7 @@ export class GatewayConnection {
           else fail('the gateway sent a malformed message');
           return;
         }
-        if (connection) connection.#lastHeard = clock.now();
+        if (connection) connection.#heard();
         if (message.kind === 'welcome') {
           if (settled) return;
           settled = true;
@@ -189,6 +222,17 @@ export class GatewayConnection {
     this.#socket.close();
   }
 
+  #heard(): void {
+    const now = this.#clock.now();
+    this.#gaps.observe(now, now - this.#lastHeard);
+    this.#lastHeard = now;
+  }
+
+  /** The silence that counts as a hang now. */
+  #bound(): number {
+    return this.#gaps.boundMs(this.#silenceMs, this.#clock.now());
+  }
+
   /** Looks at `due` whether anything arrived in the last `silenceMs`. */
   #watch(due: number): void {
     this.#watchdog = this.#clock.setTimeout(
@@ -206,7 +250,8 @@ export class GatewayConnection {
     if (!this.#open) return;
     const now = this.#clock.now();
     const silent = now - this.#lastHeard;
-    if (silent < this.#silenceMs) this.#watch(this.#lastHeard + this.#silenceMs);
+    const bound = this.#bound();
+    if (silent < bound) this.#watch(this.#lastHeard + bound);
     else if (confirmDue === undefined || now - confirmDue > CONFIRM_MS / 2) {
       const due = now + CONFIRM_MS;
       this.#watchdog = this.#clock.setTimeout(() => this.#check(due), CONFIRM_MS);

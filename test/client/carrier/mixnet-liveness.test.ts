@@ -3,8 +3,10 @@
 // status out of up with the reason while requests wait, and its return brings the status back and answers
 // each of them once; a request is reported sent only once the gateway's frames count its packets; a stall
 // of the client's own event loop is not taken for a hung gateway; loops lost through every node of a layer
-// take the status out of up while cover keeps flowing, and their return brings it back; a request pending
-// when the connection drops goes again on the new connection without waiting for its retransmission timer.
+// take the status out of up while cover keeps flowing, and their return brings it back; loops that come
+// back late teach the timeout instead; a gateway that keeps pausing raises the silence a hang takes; a
+// request pending when the connection drops goes again on the new connection without waiting for its
+// retransmission timer.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { MixnetCarrier, type MixnetCarrierOptions } from '../../../src/client/carrier/mixnet.ts';
@@ -96,6 +98,28 @@ describe('MixnetCarrier liveness', () => {
     gateway.resume();
     assert.deepEqual(await response, request);
     assert.deepEqual(events, ['sent', 'response']);
+  });
+
+  test('a gateway that keeps pausing raises the silence bound; a real hang is still seen', async () => {
+    const { gateway, carrier, statuses } = await setup();
+    assert.deepEqual(await carrier.request(Uint8Array.of(1)), Uint8Array.of(1));
+    const pause = async (ms: number) => {
+      gateway.hang();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      gateway.resume();
+      await new Promise((resolve) => setTimeout(resolve, 4 * HEARTBEAT_MS));
+    };
+    // A starved host: pauses just under the bound, then one over it that the pauses before make ordinary.
+    for (let i = 0; i < 3; i++) await pause(0.9 * SILENCE_MS);
+    await pause(1.4 * SILENCE_MS);
+    assert.deepEqual(statuses, [], 'no pause was taken for a hang');
+    assert.deepEqual(await carrier.request(Uint8Array.of(2)), Uint8Array.of(2));
+    // A hang is a silence well past those pauses.
+    gateway.hang();
+    await until(() => carrier.status().state !== 'up', 'the hang seen', 30_000);
+    assert.match(reasonOf(carrier.status()), /the gateway has sent nothing for/);
+    gateway.resume();
+    await until(() => carrier.status().state === 'up', 'back up', 30_000);
   });
 
   test("a stall of the client's own event loop is not taken for a hung gateway", async () => {
