@@ -20,10 +20,12 @@ import { startServer } from '../../delivery/support.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+// A module (the portable backend awaits its WebAssembly at import), which hands the page its exports.
 const ENTRY = `
-export { DirectCarrier } from './src/client/carrier/direct.ts';
-export { DeliveryClient } from './src/protocol/client.ts';
-export { IdentityKeyPair } from './src/protocol/identity.ts';
+import { DirectCarrier } from './src/client/carrier/direct.ts';
+import { DeliveryClient } from './src/protocol/client.ts';
+import { IdentityKeyPair } from './src/protocol/identity.ts';
+globalThis.umbra = { DirectCarrier, DeliveryClient, IdentityKeyPair };
 `;
 
 /** The bundle's exports, as the page sees them on `globalThis.umbra`. */
@@ -57,8 +59,7 @@ if (!existsSync(CHROMIUM)) {
       stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'ts' },
       bundle: true,
       platform: 'browser',
-      format: 'iife',
-      globalName: 'umbra',
+      format: 'esm',
       conditions: ['browser'],
       write: false,
       logLevel: 'silent',
@@ -80,7 +81,8 @@ if (!existsSync(CHROMIUM)) {
     const errors: string[] = [];
     tab.on('pageerror', (error) => errors.push(error.message));
     await tab.goto(`http://127.0.0.1:${pagePort}/`);
-    await tab.addScriptTag({ content: script });
+    await tab.addScriptTag({ content: script, type: 'module' });
+    await tab.waitForFunction(() => 'umbra' in globalThis);
 
     const routingId = randomBytes(32);
     const pushed = tab.evaluate(
