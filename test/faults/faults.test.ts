@@ -6,7 +6,11 @@
 //   every request reaches the service and every client gets each answer exactly once (the carriers
 //   retransmit over other paths; the service de-duplicates by message id, as the delivery service does);
 // - the killed node restarted on its data directory: a packet it had forwarded before the kill is refused
-//   as a replay (its persisted replay filter).
+//   as a replay (its persisted replay filter);
+// - its sibling in layer 2 hung (SIGSTOP) while clients make requests: they keep being answered, each
+//   exactly once, over the live node (the carriers' loops find the hung one and their packets avoid it), and
+//   nothing is lost when it resumes (SIGCONT). With a live node in every layer a hang leaves a path, so the
+//   carriers need not report none (test/faults/liveness.test.ts hangs the only node of a layer).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -195,5 +199,52 @@ describe('faults on the multi-process devnet', () => {
     assert.equal(await replays(), 0);
     link.send([replayable]);
     await eventually(replays, (n) => n === 1, 'the replay refused');
+  });
+
+  test('a mix node hung (SIGSTOP) beside a live sibling: requests keep being answered, each exactly once', async () => {
+    const hung = net.mixes[1]?.[1];
+    assert.ok(hung?.pid !== undefined);
+    const carriers = await Promise.all(
+      [0, 1].map((index) =>
+        MixnetCarrier.connect({
+          gatewayUrl: net.gateways[index]?.clientUrl ?? assert.fail('gateway URL'),
+          geometry: net.geometry,
+          directoryUrl: net.directoryUrl,
+          authorityPublicKeys: net.authorityKeys,
+          service: 'count',
+        }),
+      ),
+    );
+    const reasons: string[] = [];
+    for (const carrier of carriers) {
+      carrier.onStatus((status) => {
+        if (status.state !== 'up') reasons.push(status.reason);
+      });
+    }
+    process.kill(hung.pid, 'SIGSTOP');
+    try {
+      const messages = carriers.map(() => Array.from({ length: 8 }, () => randomBytes(24)));
+      // One request at a time per client, all of them while the node is stopped.
+      const results = await Promise.all(
+        carriers.map(async (carrier, c) => {
+          const answers: Uint8Array[] = [];
+          for (const message of messages[c] as Uint8Array[]) {
+            answers.push(await carrier.request(message, { timeoutMs: 180_000 }));
+          }
+          return answers;
+        }),
+      );
+      assert.deepEqual(results, messages, 'every client got each of its answers while the node was stopped');
+      const sent = new Set(messages.flat().map((message) => toHex(message)));
+      assert.equal(new Set(received.filter((body) => sent.has(body))).size, sent.size);
+      console.log(
+        `hung ${hung.name}: ${sent.size} requests answered while it was stopped, ` +
+          `${carriers.reduce((sum, carrier) => sum + carrier.stats().retransmissions, 0)} retransmissions; ` +
+          `status changes: ${reasons.length === 0 ? 'none' : reasons.join('; ')}`,
+      );
+    } finally {
+      process.kill(hung.pid, 'SIGCONT');
+      await Promise.all(carriers.map((carrier) => carrier.close()));
+    }
   });
 });

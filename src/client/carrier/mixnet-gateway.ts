@@ -7,11 +7,13 @@
  * socket fails, the gateway refuses the hello, or no welcome comes in time.
  *
  * The downstream is the link's heartbeat: the gateway sends a frame on every tick of its clock, so a
- * connection that stays open while nothing arrives for `silenceMs` (a hung gateway, a dead path that sent
- * no reset) is ended as if it had closed. The verdict takes a second look `CONFIRM_MS` later that must
- * itself come on time, so that a stall of this client's own event loop (frames waiting in the socket, not
- * yet dispatched) is never taken for the gateway's. Every frame also says how many packets the gateway has
- * read from this connection (`onFrame`): the receipt the carrier turns into "sent".
+ * connection that stays open while nothing arrives for the silence bound (a hung gateway, a dead path that
+ * sent no reset) is ended as if it had closed. The bound is `silenceMs`, or twice the longest gap of the
+ * last minute when the gateway's host has been pausing (`GapHistory`, at most 10 s). The verdict takes a
+ * second look `CONFIRM_MS` later (again if that one came late, for up to `MAX_CONFIRM_MS`), so that a
+ * stall of this client's own event loop (frames waiting in the socket, not yet dispatched) is not taken for
+ * the gateway's. Every frame also says how many packets the gateway has read from this connection
+ * (`onFrame`): the receipt the carrier turns into "sent".
  */
 import { CarrierError } from '../../errors.ts';
 import {
@@ -87,6 +89,8 @@ const SILENT_TICKS = 4;
 const MAX_SILENCE_MS = 60_000;
 /** The second look before a silence is believed: long enough for queued socket events to be dispatched. */
 export const CONFIRM_MS = 200;
+/** Late second looks are repeated for at most this long after the first. */
+const MAX_CONFIRM_MS = 1_000;
 
 function bytesOf(data: unknown): Uint8Array | undefined {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -242,19 +246,21 @@ export class GatewayConnection {
   }
 
   /**
-   * A silence is believed only on a second look that came on time (`confirmDue` is when it was due): a
-   * look that came late means this client itself stalled, and frames may be waiting in the socket
-   * undelivered, so it looks again after the event loop has had a turn.
+   * A silence is believed on a second look, `CONFIRM_MS` after the first, that came on time (`look.due`):
+   * a look that came late means this client itself stalled, and frames may be waiting in the socket
+   * undelivered, so it looks again after the event loop has had a turn — but for no longer than
+   * `MAX_CONFIRM_MS` after the first look: on a machine where every timer is late, looking again would
+   * never end (measured: a 5 s SIGSTOP of the gateway went unseen at load 15).
    */
-  #check(confirmDue: number | undefined): void {
+  #check(look: { readonly first: number; readonly due: number } | undefined): void {
     if (!this.#open) return;
     const now = this.#clock.now();
     const silent = now - this.#lastHeard;
     const bound = this.#bound();
     if (silent < bound) this.#watch(this.#lastHeard + bound);
-    else if (confirmDue === undefined || now - confirmDue > CONFIRM_MS / 2) {
-      const due = now + CONFIRM_MS;
-      this.#watchdog = this.#clock.setTimeout(() => this.#check(due), CONFIRM_MS);
+    else if (look === undefined || (now - look.due > CONFIRM_MS / 2 && now - look.first < MAX_CONFIRM_MS)) {
+      const next = { first: look?.first ?? now, due: now + CONFIRM_MS };
+      this.#watchdog = this.#clock.setTimeout(() => this.#check(next), CONFIRM_MS);
     } else {
       const seconds = (silent / 1000).toFixed(1);
       this.#end(`the gateway has sent nothing for ${seconds} s (hung, or the path to it is broken)`);

@@ -310,6 +310,8 @@ export class MixnetCarrier implements Carrier {
   #loopsLost = 0;
   #lastLoopRoundTrip: number | undefined;
   #loopRtt: { smoothed: number; variation: number } | undefined;
+  /** When the status last became `up`. */
+  #upSince = 0;
   /**
    * Fragments of the last complete response: the next request carries at least as many SURBs, so that a
    * client whose responses are large (a poll returning many messages) does not pay a too_large round trip
@@ -554,6 +556,7 @@ export class MixnetCarrier implements Carrier {
     if (sameStatus(status, this.#status)) return;
     this.#status = status;
     if (status.state === 'up') {
+      this.#upSince = this.#clock.now();
       // Back from a reconnection or a path outage: what went out meanwhile may never have been read (or a
       // restarted gateway forgot the fragments it held), so every pending request goes again now rather
       // than at its timer; requests that waited start.
@@ -1023,25 +1026,24 @@ export class MixnetCarrier implements Carrier {
       throw error;
     }
     const late = this.#lateLoops.get(id);
-    if (late !== undefined) {
-      // Slower than its timeout, but the path works: the round trip raises the timeout (RFC 6298 §2 takes
-      // every sample; a loop is never sent twice, so none is ambiguous), and the path counts as working.
+    const loop = late ?? this.#loops.get(id);
+    if (loop === undefined) return;
+    if (late) {
+      // Slower than its timeout, but the path works: the loss is undone, and the round trip raises the
+      // timeout (RFC 6298 §2 takes every sample; a loop is never sent twice, so none is ambiguous).
       this.#lateLoops.delete(id);
       this.#loopsLost--;
-      this.#loopsReturned++;
-      this.#lastLoopRoundTrip = this.#clock.now() - late.sentAt;
-      this.#observeLoopRtt(this.#lastLoopRoundTrip);
-      this.#health.returnedLate(late.mixes);
-      this.#updateStatus();
-      return;
+      this.#health.returnedLate(loop.mixes);
+    } else {
+      this.#loops.delete(id);
+      this.#health.record(loop.mixes, true);
     }
-    const loop = this.#loops.get(id);
-    if (loop === undefined) return;
-    this.#loops.delete(id);
     this.#loopsReturned++;
     this.#lastLoopRoundTrip = this.#clock.now() - loop.sentAt;
-    this.#observeLoopRtt(this.#lastLoopRoundTrip);
-    this.#health.record(loop.mixes, true);
+    // A loop that was out while the status was not up may have waited out an outage in a queue (a link's
+    // to a dead node, a restarted node's): its round trip says nothing of how fast the path is now, and
+    // would stretch every timeout for minutes.
+    if (loop.sentAt >= this.#upSince) this.#observeLoopRtt(this.#lastLoopRoundTrip);
     this.#updateStatus();
   }
 
