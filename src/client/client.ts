@@ -239,7 +239,11 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  /** A new conversation with `handles` (others than this client), each added with one of its KeyPackages. */
+  /**
+   * A new conversation with `handles` (others than this client), each added with one of its KeyPackages.
+   * Resolves once the group exists and its adding commit won, or, when the network failed on the way, once
+   * the group exists with the add kept (`pendingChanges`): it is made when the network returns.
+   */
   async createConversation(
     handles: readonly string[],
     options: { readonly privacy?: PrivacyPolicy } = {},
@@ -279,7 +283,15 @@ export class Client extends Emitter<ClientEvents> {
     const conversation = await Conversation.start(this.#context(), group, options.privacy);
     this.#conversations.set(conversation.id, conversation);
     this.#resubscribe();
-    if (others.length > 0) await conversation.add(others);
+    if (others.length > 0) {
+      await conversation.add(others).catch((error: unknown) => {
+        // The add is kept (see Conversation.add); the conversation exists either way.
+        const kept =
+          error instanceof ClientError &&
+          (error.reason === 'unreachable' || error.reason === 'privacy_unavailable');
+        if (!kept) throw error;
+      });
+    }
     return conversation;
   }
 

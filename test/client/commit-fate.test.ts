@@ -208,6 +208,20 @@ test('a removal asked for while the network is down is committed when it returns
   });
 });
 
+test('a conversation whose first add goes unanswered is started anyway; the add is made afterwards', async () => {
+  const lostBefore = network.lostCommits;
+  network.loseNextCommit();
+  const chat = await alice.createConversation(['bob']);
+  assert.equal(network.lostCommits, lostBefore + 1, 'the adding commit went unanswered');
+  const bobChat = await joined(bob.client, chat.id);
+  await sameEpoch(chat, bobChat);
+  await eventually(() => (chat.pendingChanges.length === 0 ? true : undefined), 'the add to be done');
+  assert.deepEqual(chat.members, ['alice', 'bob']);
+  const atBob = inbox(bobChat);
+  await chat.send({ text: 'started on a bad network' });
+  assert.deepEqual(await texts(atBob, 1), ['started on a bad network']);
+});
+
 test('a change refused for good is dropped with its reason, and the next one goes through', async () => {
   const chat = await alice.createConversation(['bob']);
   await joined(bob.client, chat.id);
