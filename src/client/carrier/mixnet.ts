@@ -94,6 +94,8 @@ const LOOP_ID_LENGTH = 16;
  */
 const LATE_LOOP_MEMORY_MS = 120_000;
 const MAX_LATE_LOOPS = 4_096;
+/** Outages remembered for discounting the round trips of loops that were out across them. */
+const MAX_OUTAGES = 8;
 /** Reply reassembly bounds: partial responses held and their bytes. */
 const MAX_PENDING_REPLIES = 64;
 const MAX_PENDING_REPLY_BYTES = 8 * 1024 * 1024;
@@ -310,8 +312,13 @@ export class MixnetCarrier implements Carrier {
   #loopsLost = 0;
   #lastLoopRoundTrip: number | undefined;
   #loopRtt: { smoothed: number; variation: number } | undefined;
-  /** When the status last became `up`. */
-  #upSince = 0;
+  /**
+   * When a loop last came back, and the recent spells longer than a loop timeout in which none did (an
+   * outage: a node hung or down), oldest first, at most `MAX_OUTAGES` and none older than the late-loop
+   * memory.
+   */
+  #lastLoopBack: number | undefined;
+  #outages: { readonly from: number; readonly to: number }[] = [];
   /**
    * Fragments of the last complete response: the next request carries at least as many SURBs, so that a
    * client whose responses are large (a poll returning many messages) does not pay a too_large round trip
@@ -556,7 +563,6 @@ export class MixnetCarrier implements Carrier {
     if (sameStatus(status, this.#status)) return;
     this.#status = status;
     if (status.state === 'up') {
-      this.#upSince = this.#clock.now();
       // Back from a reconnection or a path outage: what went out meanwhile may never have been read (or a
       // restarted gateway forgot the fragments it held), so every pending request goes again now rather
       // than at its timer; requests that waited start.
@@ -848,6 +854,8 @@ export class MixnetCarrier implements Carrier {
     this.#loopsLost += this.#loops.size;
     this.#loops.clear();
     this.#lateLoops.clear();
+    // The silence until the next loop is the connection's, not the mix layers'.
+    this.#lastLoopBack = undefined;
   }
 
   // Requests.
@@ -1039,12 +1047,31 @@ export class MixnetCarrier implements Carrier {
       this.#health.record(loop.mixes, true);
     }
     this.#loopsReturned++;
-    this.#lastLoopRoundTrip = this.#clock.now() - loop.sentAt;
-    // A loop that was out while the status was not up may have waited out an outage in a queue (a link's
-    // to a dead node, a restarted node's): its round trip says nothing of how fast the path is now, and
-    // would stretch every timeout for minutes.
-    if (loop.sentAt >= this.#upSince) this.#observeLoopRtt(this.#lastLoopRoundTrip);
+    const now = this.#clock.now();
+    this.#lastLoopRoundTrip = now - loop.sentAt;
+    this.#observeLoopRtt(this.#lastLoopRoundTrip - this.#outageDuring(loop.sentAt, now));
     this.#updateStatus();
+  }
+
+  /**
+   * How much of [from, to] fell in an outage, a spell in which no loop came back at all (this return may
+   * end one). A loop out across it waited in a queue (a link's to a hung or dead node, a restarted
+   * node's) for as long as it lasted: that wait says nothing of how fast the path is, and counted in full
+   * it stretched every timeout for minutes after a 20 s hang. A network that is merely slow keeps loops
+   * coming back, so only its onset counts as an outage and its round trips are learned.
+   */
+  #outageDuring(from: number, to: number): number {
+    const last = this.#lastLoopBack;
+    this.#lastLoopBack = to;
+    if (last !== undefined && to - last > this.#loopTimeoutMs()) {
+      this.#outages.push({ from: last, to });
+      if (this.#outages.length > MAX_OUTAGES) this.#outages.shift();
+    }
+    this.#outages = this.#outages.filter((outage) => to - outage.to < LATE_LOOP_MEMORY_MS);
+    return this.#outages.reduce(
+      (sum, outage) => sum + Math.max(0, Math.min(to, outage.to) - Math.max(from, outage.from)),
+      0,
+    );
   }
 
   #onReply(surbId: Uint8Array, payload: Uint8Array): void {

@@ -4,11 +4,11 @@
 // each of them once; a request is reported sent only once the gateway's frames count its packets; a stall
 // of the client's own event loop is not taken for a hung gateway; loops lost through every node of a layer
 // take the status out of up while cover keeps flowing, and their return brings it back; loops that come
-// back late teach the timeout instead; a gateway that keeps pausing raises the silence a hang takes; a
-// request pending when the connection drops goes again on the new connection without waiting for its
-// retransmission timer.
+// back late teach the timeout instead, but loops held across an outage (a stopped node's queue) do not
+// stretch it; a gateway that keeps pausing raises the silence a hang takes; a request pending when the
+// connection drops goes again on the new connection without waiting for its retransmission timer.
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import { MixnetCarrier, type MixnetCarrierOptions } from '../../../src/client/carrier/mixnet.ts';
 import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
@@ -28,9 +28,10 @@ const DAY_MS = 86_400_000;
 const open: MixnetCarrier[] = [];
 const gateways: TestGateway[] = [];
 
-after(async () => {
-  await Promise.all(open.map((carrier) => carrier.close()));
-  await Promise.all(gateways.map((gateway) => gateway.stop()));
+// Each test's carriers and gateway stop with it: one left sending cover at λ = 50 slows the next.
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((carrier) => carrier.close()));
+  await Promise.all(gateways.splice(0).map((gateway) => gateway.stop()));
 });
 
 async function setup(
@@ -161,15 +162,43 @@ describe('MixnetCarrier liveness', () => {
   test('loops slower than their timeout are late, not lost: the timeout learns the round trip; back up', async () => {
     const { gateway, carrier } = await setup();
     assert.deepEqual(await carrier.request(Uint8Array.of(1)), Uint8Array.of(1));
+    await until(() => carrier.stats().loops.returned >= 20, 'round trips measured');
     const before = carrier.stats().retransmitTimeoutMs;
-    // The network slows down well past the loops' timeout: first they count as lost, and there is no path.
+    // The network slows down well past the loops' timeout: the first slow loops count as lost (and if
+    // enough do before any is back, there is no path for a while).
     const transitMs = before;
     gateway.transitMs = transitMs;
-    await until(() => carrier.status().state !== 'up', 'the slow loops counted lost', 60_000);
-    // They come back late: their round trips raise the timeout, and the path counts as working again.
-    await until(() => carrier.status().state === 'up', 'the status back up', 120_000);
-    assert.ok(carrier.stats().retransmitTimeoutMs > transitMs, 'the timeout grew past the new round trip');
+    await until(() => carrier.stats().loops.lost > 0, 'slow loops counted lost', 60_000);
+    // They come back late: their losses are undone, and their round trips raise the timeout (only the
+    // onset, when none came back for longer than a timeout, is discounted as an outage).
+    await until(
+      () => carrier.stats().retransmitTimeoutMs > transitMs,
+      'the timeout grown past the new round trip',
+      120_000,
+    );
+    await until(() => carrier.status().state === 'up', 'the status up', 120_000);
     assert.deepEqual(await carrier.request(Uint8Array.of(7), { timeoutMs: 300_000 }), Uint8Array.of(7));
+  });
+
+  test('loops held across an outage (a stopped node) do not stretch the timeouts when they come back', async () => {
+    const network = new TestNetwork();
+    const layer2 = new Set(network.mixes(2).map((node) => toHex(node.id)));
+    const { gateway, carrier } = await setup({}, network);
+    assert.deepEqual(await carrier.request(Uint8Array.of(1)), Uint8Array.of(1));
+    await until(() => carrier.stats().loops.returned >= 20, 'round trips measured');
+    const before = carrier.stats().retransmitTimeoutMs;
+    gateway.hold = (hop) => layer2.has(toHex(hop));
+    await until(() => carrier.status().state !== 'up', 'no path seen', 60_000);
+    // Enough loops wait, for long enough, that their round trips would stretch every timeout severalfold.
+    await until(() => gateway.heldCount >= 300, 'loops held at the stopped layer', 60_000);
+    const returned = carrier.stats().loops.returned;
+    gateway.release();
+    // The held loops come back first, in one burst.
+    await until(() => carrier.stats().loops.returned >= returned + 30, 'the held loops back', 60_000);
+    const after = carrier.stats().retransmitTimeoutMs;
+    await until(() => carrier.status().state === 'up', 'the status back up', 60_000);
+    assert.ok(after < 2 * before, `the retransmission timeout went from ${before} to ${after} ms`);
+    assert.deepEqual(await carrier.request(Uint8Array.of(2)), Uint8Array.of(2));
   });
 
   test('a request pending when the connection drops goes again on the new one, before its timer', async () => {

@@ -175,7 +175,8 @@ interface Inbox {
 /**
  * The gateway of a TestNetwork (its first gateway, which also hosts the echo service): the real client
  * protocol over a real WebSocket server. Packets go through all their hops at once, or `transitMs` later (a
- * slow network); `lose` may drop a packet at any hop (a dead node). Unlike the real gateway it sends items the moment they arrive (the
+ * slow network); `lose` may drop a packet at any hop (a dead node), `hold` keep it there until `release`
+ * (a stopped node). Unlike the real gateway it sends items the moment they arrive (the
  * carrier's logic does not depend on when they come; test/gateway/downstream.test.ts holds the real one to
  * its one-frame-per-tick discipline), and padding frames when a test calls `pad` or starts a `heartbeat`.
  * Every frame counts the packets read from its connection, as the real gateway's do. `hang` makes it a
@@ -191,6 +192,9 @@ export class TestGateway {
   /** The length of every ack message received, in bytes. */
   readonly ackLengths: number[] = [];
   lose: (hop: Uint8Array) => boolean = () => false;
+  /** Packets reaching a hop it names wait there (a stopped node's queue) until `release`. */
+  hold: (hop: Uint8Array) => boolean = () => false;
+  readonly #held: { readonly packet: Uint8Array; readonly hop: Uint8Array }[] = [];
   /** How long every packet takes through the mixes. */
   transitMs = 0;
   handler: (request: Uint8Array) => Promise<Uint8Array> = async (request) => request;
@@ -243,6 +247,17 @@ export class TestGateway {
   /** Drops every client connection (a reset), staying up for the next ones. */
   dropClients(): void {
     for (const client of this.#server?.clients ?? []) client.terminate();
+  }
+
+  /** Packets waiting at held hops. */
+  get heldCount(): number {
+    return this.#held.length;
+  }
+
+  /** Stops holding and sends on every packet that waited, oldest first (the node resumed). */
+  release(): void {
+    this.hold = () => false;
+    for (const { packet, hop } of this.#held.splice(0)) this.#route(packet, hop);
   }
 
   /** Sends one padding frame to every connected client. */
@@ -358,6 +373,10 @@ export class TestGateway {
     for (;;) {
       if (this.lose(at)) {
         this.seen.push({ kind: 'lost', at: performance.now() });
+        return;
+      }
+      if (this.hold(at)) {
+        this.#held.push({ packet: current, hop: at });
         return;
       }
       const result = sphinx.unwrap(this.network.secretKey(at), current);
