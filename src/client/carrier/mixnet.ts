@@ -184,8 +184,9 @@ export interface MixnetCarrierOptions {
   /** How often the network document is fetched again; default `DEFAULT_DOCUMENT_REFRESH_MS`. */
   readonly documentRefreshMs?: number;
   /**
-   * How long the gateway may send no downstream frame before the connection counts as hung (status down,
-   * reconnecting); default `DEFAULT_SILENCE_MS`, and never under four periods of its downstream rate.
+   * How long the gateway may send no downstream frame before the connection counts as hung (status
+   * connecting, reconnecting); default `DEFAULT_SILENCE_MS`, and never under four periods of its downstream
+   * rate (longer after recent pauses: `GapHistory`).
    */
   readonly silenceMs?: number;
   /** Crypto for packet creation; default the platform's (`#default-backend`). */
@@ -861,36 +862,36 @@ export class MixnetCarrier implements Carrier {
   // Requests.
 
   /**
-   * The loops' timeout as TCP computes one (RFC 6298: smoothed round trip + 4 × its variation; before the
-   * first loop is back, `INITIAL_LOOP_RTO_MS`), at least L rounds doubled for queueing at the mixes;
-   * undefined before a document.
+   * The loops' timeout as TCP computes one (RFC 6298: smoothed round trip + 4 × its variation; `unmeasured`
+   * before the first loop is back), at least L rounds doubled for queueing at the mixes; undefined before a
+   * document.
    */
-  #loopRtoMs(): number | undefined {
+  #loopRtoMs(unmeasured: number): number | undefined {
     const parameters = this.#document?.parameters;
     if (!parameters) return undefined;
     const fromDocument = 2 * parameters.layers * parameters.roundPeriodMs;
-    const measured = this.#loopRtt
-      ? this.#loopRtt.smoothed + 4 * this.#loopRtt.variation
-      : INITIAL_LOOP_RTO_MS;
-    return Math.max(fromDocument, measured);
+    const rtt = this.#loopRtt;
+    return Math.max(fromDocument, rtt ? rtt.smoothed + 4 * rtt.variation : unmeasured);
   }
 
   /**
-   * When a loop counts as lost (for `NodeHealth` and the status): its timeout, plus two downstream periods
-   * (it waits for a gateway tick, maybe behind another item) and half a second for the links.
+   * When a loop counts as lost (for `NodeHealth` and the status): its timeout (`INITIAL_LOOP_RTO_MS` until
+   * one is back: a verdict of loss must not come early), plus two downstream periods (it waits for a
+   * gateway tick, maybe behind another item) and half a second for the links.
    */
   #loopTimeoutMs(): number {
-    const rto = this.#loopRtoMs() ?? INITIAL_LOOP_RTO_MS;
+    const rto = this.#loopRtoMs(INITIAL_LOOP_RTO_MS) ?? INITIAL_LOOP_RTO_MS;
     const rate = this.#connection?.welcome.downstreamRate ?? 0;
     return rto + (rate > 0 ? 2_000_000 / rate : 0) + 500;
   }
 
   /**
    * The first retransmission timeout: a request's round trip crosses the layers twice where a loop crosses
-   * them once, so twice the loops' timeout, plus four mean sending gaps and half a second for the links.
+   * them once, so twice the loops' timeout (the document's estimate alone until a loop is back: a
+   * retransmission costs nothing, waiting does), plus four mean sending gaps and half a second for the links.
    */
   #baseRetransmitMs(): number {
-    const rto = this.#loopRtoMs();
+    const rto = this.#loopRtoMs(0);
     const parameters = this.#document?.parameters;
     if (rto === undefined || !parameters) return 10_000;
     return 2 * rto + 4_000 / parameters.clientSendRate + 500;
