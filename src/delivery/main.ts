@@ -167,7 +167,7 @@ export async function main(
 > {
   const loaded = loadProcessConfig('umbra delivery', 'delivery', DELIVERY_OPTIONS, argv);
   if (loaded === undefined) return undefined;
-  const { options, logger } = loaded;
+  const { options, logger, metrics } = loaded;
   const location = storeLocation(options);
   const identifierKey = loadIdentifierKey(options);
   const store = await openStore({
@@ -190,6 +190,7 @@ export async function main(
       purgeIntervalMs: options.purgeIntervalMs,
       pingIntervalMs: options.pingIntervalMs,
       logger,
+      metrics,
       ...opsFromOptions(options),
     });
   } catch (error) {

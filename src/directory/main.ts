@@ -117,10 +117,10 @@ export async function main(
 ): Promise<{ readonly directory: DirectoryHandle; readonly shutdown: Shutdown } | undefined> {
   const loaded = loadProcessConfig('umbra directory', 'directory', DIRECTORY_OPTIONS, argv);
   if (loaded === undefined) return undefined;
-  const { options, logger } = loaded;
+  const { options, logger, metrics } = loaded;
   checkThousandths('clientSendRate', options.clientSendRate);
   checkThousandths('loopCoverShare', options.loopCoverShare);
-  const directory = await startDirectory(directoryConfig(options, logger));
+  const directory = await startDirectory({ ...directoryConfig(options, logger), metrics });
   const shutdown = installShutdown({ logger, timeoutMs: options.shutdownTimeoutMs });
   shutdown.add('directory', () => directory.close());
   return { directory, shutdown };

@@ -279,8 +279,8 @@ export async function main(
 ): Promise<{ readonly gateway: GatewayHandle; readonly shutdown: Shutdown } | undefined> {
   const loaded = loadProcessConfig('umbra gateway', 'gateway', GATEWAY_OPTIONS, argv);
   if (loaded === undefined) return undefined;
-  const { options, logger } = loaded;
-  const config = gatewayConfig(options, logger);
+  const { options, logger, metrics } = loaded;
+  const config = { ...gatewayConfig(options, logger), metrics };
   const { handle: gateway, shutdown } = await startUnderShutdown(
     { name: 'gateway', logger, timeoutMs: options.shutdownTimeoutMs },
     () => startGateway(config),

@@ -168,8 +168,8 @@ export async function main(
 ): Promise<{ readonly mix: MixHandle; readonly shutdown: Shutdown } | undefined> {
   const loaded = loadProcessConfig('umbra mix', 'mix', MIX_OPTIONS, argv);
   if (loaded === undefined) return undefined;
-  const { options, logger } = loaded;
-  const config = mixConfig(options, logger);
+  const { options, logger, metrics } = loaded;
+  const config = { ...mixConfig(options, logger), metrics };
   const { handle: mix, shutdown } = await startUnderShutdown(
     { name: 'mix', logger, timeoutMs: options.shutdownTimeoutMs },
     () => startMix(config),

@@ -25,6 +25,7 @@ export interface OpsEndpointOptions {
   readonly health?: () => HealthReport;
   /** Milliseconds on a monotonic clock, for the uptime; default performance.now. */
   readonly monotonicNow?: () => number;
+  readonly logger?: Logger;
 }
 
 export interface OpsServerOptions extends OpsEndpointOptions {
@@ -32,7 +33,6 @@ export interface OpsServerOptions extends OpsEndpointOptions {
   readonly host?: string;
   /** Default 0: any free port. */
   readonly port?: number;
-  readonly logger?: Logger;
 }
 
 export interface OpsServer {
@@ -159,12 +159,19 @@ export function opsEndpoints(
       return true;
     }
     if (path === '/metrics') {
-      const body = options.metrics.render();
-      response.writeHead(200, {
-        'content-type': METRICS_CONTENT_TYPE,
-        'content-length': Buffer.byteLength(body),
-      });
-      response.end(request.method === 'HEAD' ? undefined : body);
+      options.metrics.render().then(
+        (body) => {
+          response.writeHead(200, {
+            'content-type': METRICS_CONTENT_TYPE,
+            'content-length': Buffer.byteLength(body),
+          });
+          response.end(request.method === 'HEAD' ? undefined : body);
+        },
+        (error: unknown) => {
+          options.logger?.error('metrics collection failed', { error });
+          response.writeHead(500).end();
+        },
+      );
       return true;
     }
     const report = options.health?.() ?? { status: 'ok' };

@@ -1,14 +1,26 @@
 /**
- * A Prometheus metrics registry: counters, gauges and fixed-bucket histograms, rendered in the text
- * exposition format 0.0.4 (prometheus.io/docs/instrumenting/exposition_formats). Small on purpose — the
- * roles need a few dozen series and no client library's defaults — and strict where scrapers are: metric
- * and label names are checked against the data model's grammar, HELP text escapes `\` and newlines, label
- * values escape `\`, `"` and newlines, and every sample carries exactly the labels its metric declared.
- * Label values must never carry identifiers of users or packets (one series per client is a log of them).
+ * A process's Prometheus metrics on `prom-client`: one `prom-client` Registry per registry here (a role's
+ * process makes one, with the default process metrics — CPU, resident memory, heap, GC, event-loop lag, open
+ * handles and file descriptors — when it asks for them), and counters, gauges and fixed-bucket histograms
+ * whose labels are typed. `prom-client` stores the series and renders the text exposition format 0.0.4; this
+ * module adds the strictness it leaves out, so a mistake fails where it is made rather than in a scraper: every
+ * sample carries exactly the labels its metric declared, label names are never reserved (`__*`, `le` on a
+ * histogram) or repeated, buckets increase strictly, and a histogram's `_bucket`, `_sum` and `_count` never
+ * clash with another metric. Names follow Prometheus conventions: a prefix per role (`mix_`, `gateway_`,
+ * `umbra_delivery_`, `umbra_directory_`), `_total` for counters, base units (`_seconds`). Label values must
+ * never carry identifiers of users or packets (one series per client is a log of them): labels name reasons,
+ * outcomes, kinds and layers, from closed sets.
  */
+import {
+  collectDefaultMetrics,
+  Counter as PromCounter,
+  Gauge as PromGauge,
+  Histogram as PromHistogram,
+  Registry,
+} from 'prom-client';
 import { ArgumentError } from '../errors.ts';
 
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -24,6 +36,14 @@ export interface HistogramOptions<L extends string> extends MetricOptions<L> {
   readonly buckets: readonly number[];
 }
 
+export interface RegistryOptions {
+  /**
+   * Adds `prom-client`'s default process metrics (`process_*`, `nodejs_*`). A role's `main` asks for them;
+   * registries of components embedded in a bigger process (tests, `umbra up --single-process`) do not.
+   */
+  readonly processMetrics?: boolean;
+}
+
 /** Buckets in seconds for durations from a millisecond to ten seconds (round times, unwrap batches). */
 export const DURATION_BUCKETS: readonly number[] = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -33,99 +53,21 @@ type LabelArgument<L extends string> = [L] extends [never]
   ? [labels?: undefined]
   : [labels: Record<L, string>];
 
-/** A number as Prometheus prints it: Go's float syntax for the special values. */
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Number.POSITIVE_INFINITY) return '+Inf';
-  if (value === Number.NEGATIVE_INFINITY) return '-Inf';
-  return String(value);
-}
-
-function escapeHelp(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
-function escapeLabelValue(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function formatLabels(pairs: readonly (readonly [string, string])[]): string {
-  if (pairs.length === 0) return '';
-  return `{${pairs.map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(',')}}`;
-}
-
-abstract class Metric<L extends string, S> {
-  readonly name: string;
-  readonly help: string;
-  readonly labelNames: readonly L[];
-  abstract readonly type: 'counter' | 'gauge' | 'histogram';
-  /** Series by the JSON of their label values, in the order they first appeared. */
-  protected readonly series = new Map<string, { readonly labels: readonly string[]; state: S }>();
-
-  constructor(options: MetricOptions<L>, reserved: readonly string[]) {
-    if (typeof options.name !== 'string' || !METRIC_NAME.test(options.name)) {
-      throw new ArgumentError('name', 'a metric name must match [a-zA-Z_:][a-zA-Z0-9_:]*');
-    }
-    if (typeof options.help !== 'string') throw new ArgumentError('help', 'expected a string');
-    const labelNames = options.labelNames ?? [];
-    for (const label of labelNames) {
-      if (!LABEL_NAME.test(label) || label.startsWith('__') || reserved.includes(label)) {
-        throw new ArgumentError('labelNames', `"${label}" is not a valid label name here`);
-      }
-    }
-    if (new Set(labelNames).size !== labelNames.length) {
-      throw new ArgumentError('labelNames', 'label names repeat');
-    }
-    this.name = options.name;
-    this.help = options.help;
-    this.labelNames = labelNames;
+function checkOptions(options: MetricOptions<string>, reserved: readonly string[]): string[] {
+  if (typeof options.name !== 'string' || !METRIC_NAME.test(options.name)) {
+    throw new ArgumentError('name', 'a metric name must match [a-zA-Z_:][a-zA-Z0-9_:]*');
   }
-
-  protected abstract initial(): S;
-
-  protected state(labels: Readonly<Record<string, string>> | undefined): S {
-    const values = this.labelNames.map((name) => {
-      const value = labels?.[name];
-      if (typeof value !== 'string')
-        throw new ArgumentError('labels', `${this.name} needs the label "${name}"`);
-      return value;
-    });
-    if (labels !== undefined && Object.keys(labels).length !== values.length) {
-      throw new ArgumentError('labels', `${this.name} takes only the labels ${this.labelNames.join(', ')}`);
+  if (typeof options.help !== 'string') throw new ArgumentError('help', 'expected a string');
+  const labelNames = [...(options.labelNames ?? [])];
+  for (const label of labelNames) {
+    if (!LABEL_NAME.test(label) || label.startsWith('__') || reserved.includes(label)) {
+      throw new ArgumentError('labelNames', `"${label}" is not a valid label name here`);
     }
-    const key = JSON.stringify(values);
-    let entry = this.series.get(key);
-    if (entry === undefined) {
-      entry = { labels: values, state: this.initial() };
-      this.series.set(key, entry);
-    }
-    return entry.state;
   }
-
-  protected pairs(values: readonly string[]): [string, string][] {
-    return this.labelNames.map((name, index) => [name, values[index] as string]);
+  if (new Set(labelNames).size !== labelNames.length) {
+    throw new ArgumentError('labelNames', 'label names repeat');
   }
-
-  /** The sample lines of this metric, after its HELP and TYPE lines. */
-  protected abstract samples(): string[];
-
-  render(): string {
-    // A metric without labels always has its one series, so a scraper sees 0 rather than nothing.
-    if (this.labelNames.length === 0) this.state(undefined);
-    return [
-      `# HELP ${this.name} ${escapeHelp(this.help)}`,
-      `# TYPE ${this.name} ${this.type}`,
-      ...this.samples(),
-    ]
-      .map((line) => `${line}\n`)
-      .join('');
-  }
-
-  protected simpleSamples(value: (state: S) => number): string[] {
-    return [...this.series.values()].map(
-      ({ labels, state }) => `${this.name}${formatLabels(this.pairs(labels))} ${formatValue(value(state))}`,
-    );
-  }
+  return labelNames;
 }
 
 function checkAmount(amount: number): void {
@@ -133,74 +75,118 @@ function checkAmount(amount: number): void {
     throw new ArgumentError('value', 'expected a number');
 }
 
-/** A value that only goes up (packets forwarded, replays dropped); it restarts at 0 with the process. */
-export class Counter<L extends string = never> extends Metric<L, { value: number }> {
-  readonly type = 'counter';
+/** The labels of one sample, exactly those the metric declared (prom-client would accept a subset). */
+function checkLabels(
+  name: string,
+  labelNames: readonly string[],
+  labels: Readonly<Record<string, string>> | undefined,
+): Record<string, string> {
+  const given = labels ?? {};
+  for (const label of labelNames) {
+    if (typeof given[label] !== 'string')
+      throw new ArgumentError('labels', `${name} needs the label "${label}"`);
+  }
+  if (Object.keys(given).length !== labelNames.length) {
+    throw new ArgumentError('labels', `${name} takes only the labels ${labelNames.join(', ')}`);
+  }
+  return { ...given };
+}
 
-  protected initial(): { value: number } {
-    return { value: 0 };
+/** A value that only goes up (packets forwarded, replays dropped); it restarts at 0 with the process. */
+export class Counter<L extends string = never> {
+  readonly #metric: PromCounter<string>;
+  readonly #name: string;
+  readonly #labelNames: readonly string[];
+
+  constructor(metric: PromCounter<string>, name: string, labelNames: readonly string[]) {
+    this.#metric = metric;
+    this.#name = name;
+    this.#labelNames = labelNames;
   }
 
   inc(amount = 1, ...[labels]: LabelArgument<L>): void {
     checkAmount(amount);
     if (amount < 0) throw new ArgumentError('amount', 'a counter never decreases');
-    this.state(labels).value += amount;
-  }
-
-  get(...[labels]: LabelArgument<L>): number {
-    return this.state(labels).value;
-  }
-
-  protected samples(): string[] {
-    return this.simpleSamples((state) => state.value);
+    this.#metric.inc(checkLabels(this.#name, this.#labelNames, labels), amount);
   }
 }
 
 /** A value that goes up and down (queue depth, current epoch, connected clients). */
-export class Gauge<L extends string = never> extends Metric<L, { value: number }> {
-  readonly type = 'gauge';
+export class Gauge<L extends string = never> {
+  readonly #metric: PromGauge<string>;
+  readonly #name: string;
+  readonly #labelNames: readonly string[];
 
-  protected initial(): { value: number } {
-    return { value: 0 };
+  constructor(metric: PromGauge<string>, name: string, labelNames: readonly string[]) {
+    this.#metric = metric;
+    this.#name = name;
+    this.#labelNames = labelNames;
   }
 
   set(value: number, ...[labels]: LabelArgument<L>): void {
     checkAmount(value);
-    this.state(labels).value = value;
+    this.#metric.set(checkLabels(this.#name, this.#labelNames, labels), value);
   }
 
   inc(amount = 1, ...[labels]: LabelArgument<L>): void {
     checkAmount(amount);
-    this.state(labels).value += amount;
+    this.#metric.inc(checkLabels(this.#name, this.#labelNames, labels), amount);
   }
 
   dec(amount = 1, ...[labels]: LabelArgument<L>): void {
     checkAmount(amount);
-    this.state(labels).value -= amount;
+    this.#metric.dec(checkLabels(this.#name, this.#labelNames, labels), amount);
   }
-
-  get(...[labels]: LabelArgument<L>): number {
-    return this.state(labels).value;
-  }
-
-  protected samples(): string[] {
-    return this.simpleSamples((state) => state.value);
-  }
-}
-
-interface HistogramState {
-  readonly counts: number[];
-  sum: number;
-  count: number;
 }
 
 /** Observations counted into fixed buckets (round durations, batch fill), with their sum and count. */
-export class Histogram<L extends string = never> extends Metric<L, HistogramState> {
-  readonly type = 'histogram';
-  readonly buckets: readonly number[];
+export class Histogram<L extends string = never> {
+  readonly #metric: PromHistogram<string>;
+  readonly #name: string;
+  readonly #labelNames: readonly string[];
 
-  constructor(options: HistogramOptions<L>) {
-    super(options, ['le']);
+  constructor(metric: PromHistogram<string>, name: string, labelNames: readonly string[]) {
+    this.#metric = metric;
+    this.#name = name;
+    this.#labelNames = labelNames;
+  }
+
+  observe(value: number, ...[labels]: LabelArgument<L>): void {
+    checkAmount(value);
+    this.#metric.observe(checkLabels(this.#name, this.#labelNames, labels), value);
+  }
+}
+
+const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'];
+
+/** The metrics of one process, rendered together for `/metrics`. */
+export class MetricsRegistry {
+  /** The `prom-client` registry behind this one, for anything that wants to merge or push it. */
+  readonly registry = new Registry();
+  /** Names each metric owns in the exposition (a histogram's with its suffixes). */
+  readonly #owned = new Set<string>();
+  readonly #collectors: (() => void)[] = [];
+
+  constructor(options: RegistryOptions = {}) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  counter<L extends string = never>(options: MetricOptions<L>): Counter<L> {
+    const labelNames = checkOptions(options, []);
+    this.#claim(options.name, ['']);
+    const metric = new PromCounter({ ...options, labelNames, registers: [this.registry] });
+    return new Counter<L>(metric, options.name, labelNames);
+  }
+
+  gauge<L extends string = never>(options: MetricOptions<L>): Gauge<L> {
+    const labelNames = checkOptions(options, []);
+    this.#claim(options.name, ['']);
+    const metric = new PromGauge({ ...options, labelNames, registers: [this.registry] });
+    return new Gauge<L>(metric, options.name, labelNames);
+  }
+
+  histogram<L extends string = never>(options: HistogramOptions<L>): Histogram<L> {
+    const labelNames = checkOptions(options, ['le']);
     const { buckets } = options;
     if (!Array.isArray(buckets) || buckets.length === 0) {
       throw new ArgumentError('buckets', 'expected at least one bucket');
@@ -211,58 +197,14 @@ export class Histogram<L extends string = never> extends Metric<L, HistogramStat
         throw new ArgumentError('buckets', 'bucket bounds must increase strictly');
       }
     }
-    this.buckets = [...buckets];
-  }
-
-  protected initial(): HistogramState {
-    return { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-  }
-
-  observe(value: number, ...[labels]: LabelArgument<L>): void {
-    checkAmount(value);
-    const state = this.state(labels);
-    const index = this.buckets.findIndex((bound) => value <= bound);
-    if (index >= 0) state.counts[index] = (state.counts[index] as number) + 1;
-    state.sum += value;
-    state.count += 1;
-  }
-
-  protected samples(): string[] {
-    const lines: string[] = [];
-    for (const { labels, state } of this.series.values()) {
-      const pairs = this.pairs(labels);
-      let cumulative = 0;
-      for (const [index, bound] of this.buckets.entries()) {
-        cumulative += state.counts[index] as number;
-        lines.push(
-          `${this.name}_bucket${formatLabels([...pairs, ['le', formatValue(bound)]])} ${cumulative}`,
-        );
-      }
-      lines.push(`${this.name}_bucket${formatLabels([...pairs, ['le', '+Inf']])} ${state.count}`);
-      lines.push(`${this.name}_sum${formatLabels(pairs)} ${formatValue(state.sum)}`);
-      lines.push(`${this.name}_count${formatLabels(pairs)} ${state.count}`);
-    }
-    return lines;
-  }
-}
-
-type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
-
-/** The metrics of one process, rendered together for `/metrics`. */
-export class MetricsRegistry {
-  readonly #metrics = new Map<string, AnyMetric>();
-  readonly #collectors: (() => void)[] = [];
-
-  counter<L extends string = never>(options: MetricOptions<L>): Counter<L> {
-    return this.#add(new Counter<L>(options, []));
-  }
-
-  gauge<L extends string = never>(options: MetricOptions<L>): Gauge<L> {
-    return this.#add(new Gauge<L>(options, []));
-  }
-
-  histogram<L extends string = never>(options: HistogramOptions<L>): Histogram<L> {
-    return this.#add(new Histogram<L>(options));
+    this.#claim(options.name, ['', ...HISTOGRAM_SUFFIXES]);
+    const metric = new PromHistogram({
+      ...options,
+      labelNames,
+      buckets: [...buckets],
+      registers: [this.registry],
+    });
+    return new Histogram<L>(metric, options.name, labelNames);
   }
 
   /** Runs `collect` before each rendering: for gauges read from elsewhere (queue lengths, uptime). */
@@ -270,24 +212,19 @@ export class MetricsRegistry {
     this.#collectors.push(collect);
   }
 
-  render(): string {
+  /** The text exposition of every metric, default process metrics included when asked for. */
+  render(): Promise<string> {
     for (const collect of this.#collectors) collect();
-    return [...this.#metrics.values()].map((metric) => metric.render()).join('');
+    return this.registry.metrics();
   }
 
-  #add<M extends AnyMetric>(metric: M): M {
+  #claim(name: string, suffixes: readonly string[]): void {
     // Histograms also own name_bucket, name_sum and name_count; a clash there would confuse every scraper.
-    const owned = metric.type === 'histogram' ? ['', '_bucket', '_sum', '_count'] : [''];
-    for (const suffix of owned) {
-      const name = metric.name + suffix;
-      const clash = [...this.#metrics.values()].some(
-        (other) =>
-          other.name === name ||
-          (other.type === 'histogram' && ['_bucket', '_sum', '_count'].some((s) => other.name + s === name)),
-      );
-      if (clash) throw new ArgumentError('name', `a metric named ${name} is already registered`);
+    for (const suffix of suffixes) {
+      if (this.#owned.has(name + suffix)) {
+        throw new ArgumentError('name', `a metric named ${name + suffix} is already registered`);
+      }
     }
-    this.#metrics.set(metric.name, metric);
-    return metric;
+    for (const suffix of suffixes) this.#owned.add(name + suffix);
   }
 }

@@ -16,6 +16,7 @@
 import { ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from './config.ts';
 import { createLogger, LOG_LEVELS, type Logger } from './logger.ts';
+import { MetricsRegistry } from './metrics.ts';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, installShutdown, type Shutdown } from './shutdown.ts';
 
 /** Spread last into a process's schema, so `--help` lists them after its own options. */
@@ -53,19 +54,23 @@ export function printHelp(command: string, schema: ConfigSchema, argv: readonly 
 }
 
 /**
- * A process's options from its command line (`ConfigError` if refused) and its logger; undefined after
- * printing the help `--help` asks for.
+ * A process's options from its command line (`ConfigError` if refused), its logger and its one metrics
+ * registry (with the default process metrics); undefined after printing the help `--help` asks for.
  */
 export function loadProcessConfig<S extends ConfigSchema & typeof PROCESS_OPTIONS>(
   command: string,
   role: string,
   schema: S,
   argv: readonly string[],
-): { readonly options: ConfigOf<S>; readonly logger: Logger } | undefined {
+): { readonly options: ConfigOf<S>; readonly logger: Logger; readonly metrics: MetricsRegistry } | undefined {
   if (printHelp(command, schema, argv)) return undefined;
   const options = loadConfig(schema, argv);
   const common: ConfigOf<typeof PROCESS_OPTIONS> = options;
-  return { options, logger: createLogger({ role, level: common.logLevel, reveal: common.logReveal }) };
+  return {
+    options,
+    logger: createLogger({ role, level: common.logLevel, reveal: common.logReveal }),
+    metrics: new MetricsRegistry({ processMetrics: true }),
+  };
 }
 
 /**

@@ -84,6 +84,8 @@ describe('umbra mix (process)', () => {
       assert.equal(health.status, 'ok');
       const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
       assert.match(metrics, /^mix_rounds_held_total \d+$/m);
+      assert.match(metrics, /^process_cpu_seconds_total \d/m, 'the default process metrics beside them');
+      assert.match(metrics, /^nodejs_eventloop_lag_seconds \d/m);
       assert.equal(await mix.stop(), 0);
       assert.ok(mix.lines.some((line) => line.msg === 'mix node stopped'));
 
