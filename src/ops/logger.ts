@@ -1,13 +1,17 @@
 /**
- * Structured logs for every server role: one JSON object per line, `{ time, level, role, msg, fields }`, in
- * the shape log shippers (Loki, Elasticsearch, journald's JSON mode) ingest without parsing rules. Logs leave
- * the machine, so they are treated as public: every field whose name contains a word from the redaction list
- * (keys, packets, payloads, handles, routing IDs, addresses, ...) is printed as "[redacted]" unless the
- * operator reveals that name, byte arrays are printed only as their length whatever their name, strings are
- * truncated, and errors keep only their class, code, reason and message (the error catalog keeps secrets out
- * of messages). The message text itself is never inspected: callers pass a constant string and put every
- * variable part in `fields`.
+ * Structured logs for every server role, written by `pino`: one JSON object per line, `{ level, time, role,
+ * msg, fields }`, in the shape log shippers (Loki, Elasticsearch, journald's JSON mode) ingest without
+ * parsing rules; or, for a person at a terminal (`umbra up` on a TTY), one short readable line per record.
+ * Logs leave the machine, so they are treated as public. pino's own redaction works by path (`a.b.key`),
+ * which cannot name "every field, at any depth, whose name contains a sensitive word", so redaction is the
+ * log formatter pino runs on every record (`formatters.log`): every field whose name contains a word from the
+ * redaction list (keys, packets, payloads, handles, routing IDs, addresses, ...) is printed as "[redacted]"
+ * unless the operator reveals that name, byte arrays are printed only as their length whatever their name,
+ * strings are truncated, and errors keep only their class, code, reason and message (the error catalog keeps
+ * secrets out of messages). The message text itself is never inspected: callers pass a constant string and
+ * put every variable part in `fields`.
  */
+import { pino } from 'pino';
 import { ArgumentError } from '../errors.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -66,6 +70,8 @@ export interface LoggerOptions {
   readonly reveal?: readonly string[];
   /** Receives each line without its newline; default writes it to standard output. */
   readonly sink?: (line: string) => void;
+  /** Readable lines (`prettyLine`) instead of JSON, for a person at a terminal. */
+  readonly pretty?: boolean;
   /** Milliseconds since the Unix epoch; default Date.now. */
   readonly now?: () => number;
 }
@@ -180,12 +186,23 @@ function hasToJSON(value: object): value is { toJSON(): unknown } {
   return typeof (value as { toJSON?: unknown }).toJSON === 'function';
 }
 
-function writeToStdout(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
 export function isLogLevel(value: string): value is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+/** `12:03:04.567 INFO  mix: round forwarded round=7 size=32`, for a person at a terminal. */
+export function prettyLine(json: string): string {
+  const { time, level, role, msg, fields } = JSON.parse(json) as {
+    time: string;
+    level: string;
+    role: string;
+    msg: string;
+    fields?: Record<string, unknown>;
+  };
+  const pairs = Object.entries(fields ?? {}).map(
+    ([name, value]) => ` ${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`,
+  );
+  return `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${role}: ${msg}${pairs.join('')}`;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -198,24 +215,35 @@ export function createLogger(options: LoggerOptions): Logger {
     [...DEFAULT_REDACTED_FIELDS, ...(options.redact ?? [])],
     options.reveal ?? [],
   );
-  const sink = options.sink ?? writeToStdout;
   const now = options.now ?? Date.now;
-  const threshold = LOG_LEVELS.indexOf(level);
+  const format = options.pretty ? prettyLine : (line: string) => line;
+  const sink = options.sink;
+  const destination =
+    sink === undefined && !options.pretty
+      ? pino.destination({ dest: 1, sync: true })
+      : { write: (chunk: string) => (sink ?? writeLine)(format(chunk.slice(0, -1))) };
+  const base = pino(
+    {
+      level,
+      base: { role: options.role },
+      messageKey: 'msg',
+      timestamp: () => `,"time":"${new Date(now()).toISOString()}"`,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (record) => {
+          const cleaned = redactor.cleanFields(record, 0, new Set());
+          return Object.keys(cleaned).length > 0 ? { fields: cleaned } : {};
+        },
+      },
+    },
+    destination,
+  );
 
   function build(bound: LogFields): Logger {
-    function write(lineLevel: LogLevel, msg: string, fields: LogFields | undefined): void {
-      if (LOG_LEVELS.indexOf(lineLevel) < threshold) return;
-      const merged = fields === undefined ? bound : { ...bound, ...fields };
-      const cleaned = redactor.cleanFields(merged, 0, new Set());
-      const line: Record<string, unknown> = {
-        time: new Date(now()).toISOString(),
-        level: lineLevel,
-        role: options.role,
-        msg: String(msg),
-      };
-      if (Object.keys(cleaned).length > 0) line.fields = cleaned;
-      sink(JSON.stringify(line));
-    }
+    const write = (lineLevel: LogLevel, msg: string, fields: LogFields | undefined) => {
+      if (!base.isLevelEnabled(lineLevel)) return;
+      base[lineLevel]({ ...bound, ...fields }, String(msg));
+    };
     return {
       level,
       debug: (msg, fields) => write('debug', msg, fields),
@@ -226,6 +254,10 @@ export function createLogger(options: LoggerOptions): Logger {
     };
   }
   return build({});
+}
+
+function writeLine(line: string): void {
+  process.stdout.write(`${line}\n`);
 }
 
 /** A logger that drops everything: the default for library use and tests that do not look at logs. */

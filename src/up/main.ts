@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
 import { linkDelayConfig } from '../mixnode/options.ts';
 import { type ConfigOf, type ConfigSchema, loadConfig } from '../ops/config.ts';
-import { createLogger, LOG_LEVELS } from '../ops/logger.ts';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../ops/logger.ts';
 import { printHelp, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
 import { bundleWebApp } from './bundle.ts';
@@ -87,6 +87,11 @@ export type UpOptions = ConfigOf<typeof UP_OPTIONS>;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LAYERS = 3;
 
+/** `umbra up`'s own log lines: readable on a terminal, pino's JSON when its output goes to a file or pipe. */
+function upLogger(level: LogLevel): Logger {
+  return createLogger({ role: 'up', level, pretty: process.stdout.isTTY === true });
+}
+
 export interface Up {
   readonly web: WebServer;
   readonly network: RunningNetwork;
@@ -111,7 +116,7 @@ export async function startUp(
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const report = progress(write);
-  const logger = createLogger({ role: 'up', level: options.logLevel });
+  const logger = upLogger(options.logLevel);
   report.line(`umbra up: data in ${dataDir}`);
 
   // The bundle is built while the network starts (esbuild and key generation overlap), or on first use.
@@ -230,7 +235,7 @@ export async function main(argv: readonly string[]): Promise<Up | undefined> {
   if (printHelp('umbra up', UP_OPTIONS, argv)) return undefined;
   const options = loadConfig(UP_OPTIONS, argv);
   const write = (text: string) => process.stdout.write(text);
-  const logger = createLogger({ role: 'up', level: options.logLevel });
+  const logger = upLogger(options.logLevel);
   // The stop hook is in place before anything starts: a Ctrl-C during the start waits for the start to
   // settle, then stops whatever did start, so no child process outlives this one.
   const shutdown = installShutdown({ logger, timeoutMs: 30_000 });

@@ -1,14 +1,16 @@
-// The structured logger: one JSON object per line with time, level, role, msg and fields; level filtering;
+// The structured logger (pino): one JSON object per line with time, level, role, msg and fields, on standard
+// output by default (a real process's output parsed back); the readable form for terminals; level filtering;
 // child loggers; and the redaction rules — sensitive field names (any case style, nested, in arrays) print
 // "[redacted]", byte arrays print only their length whatever their name, secret holders print no secret,
 // errors keep class, code, reason and message — proven by capturing every line and searching it for the
 // secrets that were logged.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
 import { toBase64Url, toHex } from '../../src/crypto/bytes.ts';
 import { DirectoryError } from '../../src/errors.ts';
-import { createLogger, type LoggerOptions, REDACTED } from '../../src/ops/logger.ts';
+import { createLogger, type LoggerOptions, prettyLine, REDACTED } from '../../src/ops/logger.ts';
 
 function capture(options: Partial<LoggerOptions> = {}) {
   const lines: string[] = [];
@@ -34,6 +36,47 @@ describe('logger', () => {
       },
       { time: '1970-01-01T00:00:00.000Z', level: 'warn', role: 'mix', msg: 'no fields' },
     ]);
+  });
+
+  test('without a sink, pino writes the lines to standard output', () => {
+    const script = `import { createLogger } from ${JSON.stringify(new URL('../../src/ops/logger.ts', import.meta.url).href)};
+      const logger = createLogger({ role: 'gateway' });
+      logger.info('listening', { port: 7000, secretKey: 'SECRET' });
+      logger.child({ component: 'links' }).warn('peer gone', { peerFingerprint: 'ab12' });`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    const lines = output
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map(({ time, ...rest }) => {
+        assert.match(String(time), /^\d{4}-\d\d-\d\dT/);
+        return rest;
+      }),
+      [
+        { level: 'info', role: 'gateway', msg: 'listening', fields: { port: 7000, secretKey: REDACTED } },
+        {
+          level: 'warn',
+          role: 'gateway',
+          msg: 'peer gone',
+          fields: { component: 'links', peerFingerprint: 'ab12' },
+        },
+      ],
+    );
+  });
+
+  test('pretty lines are readable, one per record, redacted alike', () => {
+    const { logger, lines } = capture({ pretty: true });
+    logger.info('round forwarded', { round: 7, handle: 'SECRET-alice', frame: new Uint8Array(5) });
+    assert.deepEqual(lines, [
+      '00:00:00.000 INFO  mix: round forwarded round=7 handle=[redacted] frame=[5 bytes]',
+    ]);
+    assert.equal(
+      prettyLine('{"level":"warn","time":"1970-01-01T00:00:01.000Z","role":"up","msg":"m"}'),
+      '00:00:01.000 WARN  up: m',
+    );
   });
 
   test('drops lines below the configured level', () => {
