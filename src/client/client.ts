@@ -85,6 +85,20 @@ export interface ClientEvents {
 
 export const DEFAULT_POLL_INTERVAL_MS = 2000;
 export const DEFAULT_KEY_PACKAGES = 10;
+/**
+ * Reads of one conversation's log in flight at once. A read starts every poll interval even when the last
+ * one has not come back (a mixnet round trip, ~0.8 s at 100 ms rounds, is longer than the web app's 500 ms
+ * interval), so a conversation is read about every interval rather than every round trip or two.
+ */
+const LOG_READS_IN_FLIGHT = 2;
+/**
+ * Reads in flight at once over the mailbox and every conversation. Each takes places in the carrier's
+ * constant-rate stream (a mixnet request is two packets or more), so with many conversations they leave
+ * room for sends; the reads that waited longest start first.
+ */
+const READS_IN_FLIGHT = 4;
+/** The mailbox's key among the reads (conversation IDs are hex). */
+const MAILBOX = 'mailbox';
 
 interface Route {
   readonly carrier: Carrier;
@@ -114,7 +128,11 @@ export class Client extends Emitter<ClientEvents> {
   #privacy: PrivacyState;
   #state: State = 'open';
   #timer: ReturnType<typeof setInterval> | undefined;
-  #ticking: Promise<void> | undefined;
+  /** Background work (polls, reads) in flight: close waits for it before the vault closes. */
+  readonly #running = new Set<Promise<unknown>>();
+  /** Reads per target (MAILBOX or a conversation ID): how many are in flight, and when the last started. */
+  readonly #reads = new Map<string, { inFlight: number; started: number }>();
+  #readsStarted = 0;
   #mailbox: Promise<unknown> = Promise.resolve();
   #registering: Promise<void> | undefined;
   #resubscribing = false;
@@ -342,7 +360,21 @@ export class Client extends Emitter<ClientEvents> {
   /** Reads the mailbox and every conversation now, then sends what is queued. */
   async sync(): Promise<void> {
     this.#assertOpen();
-    await this.#tick(true);
+    let failure: unknown;
+    const failed = (error: unknown): void => {
+      failure ??= error;
+      this.#background(error);
+    };
+    if (await this.#ready(failed)) {
+      // The mailbox first: the conversations it joins are read too.
+      await this.#read(MAILBOX, () => this.#pollMailbox()).catch(failed);
+      await Promise.all(
+        this.#active().map((conversation) =>
+          this.#read(conversation.id, () => conversation.poll()).catch(failed),
+        ),
+      );
+    }
+    if (failure !== undefined) throw wrap(failure);
   }
 
   /** Stops polling and closes the vault; queued messages stay in it. The carriers stay open (the app's). */
@@ -475,17 +507,18 @@ export class Client extends Emitter<ClientEvents> {
       this.#detach.push(carrier.onStatus(() => this.#statusChanged()));
       this.#detach.push(api.onPush((push) => this.#pushed(push)));
     }
-    this.#timer = setInterval(() => void this.#tick(false), this.#pollIntervalMs);
+    this.#timer = setInterval(() => this.#tick(), this.#pollIntervalMs);
     // In Node, polling alone must not keep a process alive; browsers return a number here.
     if (typeof this.#timer === 'object' && 'unref' in this.#timer) this.#timer.unref();
     this.#resubscribe();
-    void this.#tick(false);
+    this.#tick();
   }
 
   async #stop(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     for (const detach of this.#detach.splice(0)) detach();
-    await this.#ticking?.catch(() => undefined);
+    // Work in flight may start more (a joined conversation's first read) before it ends.
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
     await this.#contacts?.flush().catch(() => undefined);
     for (const conversation of this.#conversations.values()) conversation.detach();
     for (const { api } of this.#routes.values()) api.close();
@@ -500,7 +533,7 @@ export class Client extends Emitter<ClientEvents> {
     this.#privacy = next;
     if (changed) this.emit('privacy', next);
     // Any carrier coming up may unblock a conversation (with its own policy): read and send now.
-    if (changed || cameUp) void this.#tick(false);
+    if (changed || cameUp) this.#tick();
   }
 
   #pushed(push: DeliveryPush): void {
@@ -514,11 +547,14 @@ export class Client extends Emitter<ClientEvents> {
           constantTimeEqual(routingId, push.routingId)
         );
       });
-      conversation?.poll().catch((error: unknown) => this.#background(error));
+      if (conversation === undefined) return;
+      this.#read(conversation.id, () => conversation.poll()).catch((error: unknown) =>
+        this.#background(error),
+      );
     } else if (push.type === 'mailbox') {
-      this.#pollMailbox().catch((error: unknown) => this.#background(error));
+      this.#read(MAILBOX, () => this.#pollMailbox()).catch((error: unknown) => this.#background(error));
     } else {
-      void this.#tick(false);
+      this.#tick();
     }
   }
 
@@ -526,36 +562,67 @@ export class Client extends Emitter<ClientEvents> {
     if (this.#state === 'open' && !isTransient(error)) this.emit('error', error);
   }
 
-  /** One round of reading and sending; rounds do not overlap. `strict` rethrows the first failure. */
-  #tick(strict: boolean): Promise<void> {
-    if (this.#ticking !== undefined && !strict) return this.#ticking;
-    const round = (async () => {
-      await this.#ticking?.catch(() => undefined);
-      const identity = this.#identity.current;
-      if (this.#state !== 'open' || identity === undefined) return;
-      let failure: unknown;
-      const attempt = async (operation: () => Promise<void>) => {
-        try {
-          await operation();
-        } catch (error) {
-          failure ??= error;
-          this.#background(error);
-        }
-      };
-      if (!identity.registered) await attempt(() => this.#completeRegistration(identity, false));
-      if (identity.registered) {
-        await attempt(() => this.#pollMailbox());
-        for (const conversation of this.#conversations.values()) {
-          if (conversation.status === 'active') await attempt(() => conversation.poll());
-        }
-      }
-      if (strict && failure !== undefined) throw wrap(failure);
-    })();
-    const tracked = round.finally(() => {
-      if (this.#ticking === tracked) this.#ticking = undefined;
-    });
-    this.#ticking = tracked;
-    return tracked;
+  /** A poll: starts the reads that are due (see #startReads). */
+  #tick(): void {
+    this.#track(this.#startReads()).catch((error: unknown) => this.#background(error));
+  }
+
+  /**
+   * Starts a read of the mailbox and of each active conversation, unless that target has its reads in
+   * flight already (LOG_READS_IN_FLIGHT a conversation, one the mailbox) or READS_IN_FLIGHT are out in all;
+   * targets whose last read started longest ago go first. Reads also post what is queued (Conversation.poll).
+   */
+  async #startReads(): Promise<void> {
+    if (!(await this.#ready((error) => this.#background(error)))) return;
+    const targets = [
+      { key: MAILBOX, limit: 1, read: () => this.#pollMailbox() },
+      ...this.#active().map((c) => ({ key: c.id, limit: LOG_READS_IN_FLIGHT, read: () => c.poll() })),
+    ];
+    const started = (key: string) => this.#reads.get(key)?.started ?? 0;
+    targets.sort((a, b) => started(a.key) - started(b.key));
+    let inFlight = 0;
+    for (const reads of this.#reads.values()) inFlight += reads.inFlight;
+    for (const { key, limit, read } of targets) {
+      if (inFlight >= READS_IN_FLIGHT) return;
+      if ((this.#reads.get(key)?.inFlight ?? 0) >= limit) continue;
+      inFlight++;
+      this.#read(key, read).catch((error: unknown) => this.#background(error));
+    }
+  }
+
+  /** Whether the client is open and registered; a pending registration is finished first (`failed` if not). */
+  async #ready(failed: (error: unknown) => void): Promise<boolean> {
+    const identity = this.#identity.current;
+    if (this.#state !== 'open' || identity === undefined) return false;
+    if (!identity.registered) await this.#completeRegistration(identity, false).catch(failed);
+    return this.#state === 'open' && identity.registered;
+  }
+
+  #active(): Conversation[] {
+    return this.conversations().filter((conversation) => conversation.status === 'active');
+  }
+
+  /** One read of `key` (MAILBOX or a conversation ID), counted while it is in flight. */
+  #read(key: string, operation: () => Promise<void>): Promise<void> {
+    const reads = this.#reads.get(key) ?? { inFlight: 0, started: 0 };
+    this.#reads.set(key, reads);
+    reads.inFlight++;
+    reads.started = ++this.#readsStarted;
+    return this.#track(
+      operation().finally(() => {
+        reads.inFlight--;
+      }),
+    );
+  }
+
+  /** Keeps `work` among what close waits for until it settles. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#running.add(work);
+    const forget = (): void => {
+      this.#running.delete(work);
+    };
+    work.then(forget, forget);
+    return work;
   }
 
   /** Joins the conversations this client was invited to; one reader at a time. */
@@ -595,7 +662,9 @@ export class Client extends Emitter<ClientEvents> {
     if (joined.length > 0) this.#resubscribe();
     for (const conversation of joined) this.emit('conversation', conversation);
     for (const conversation of joined) {
-      conversation.poll().catch((error: unknown) => this.#background(error));
+      this.#read(conversation.id, () => conversation.poll()).catch((error: unknown) =>
+        this.#background(error),
+      );
     }
     if (read.length > 0) {
       await api.deleteFromMailbox(

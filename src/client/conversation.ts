@@ -20,14 +20,22 @@
  * Durability: before anything leaves the client, the state that produced it is in the vault (the group
  * first, then this record); events are emitted only after the state that reflects them is saved, so a crash
  * can repeat work (re-posting the same blob, which the service de-duplicates) but never emit a message twice
- * or re-use an MLS key. Operations on one conversation run one at a time.
+ * or re-use an MLS key. Operations on one conversation run one at a time; only reads wait for the network
+ * outside that turn (their pages are processed in it), so a send does not wait behind a read's round trip.
  */
 import { backend as platformBackend } from '#default-backend';
 import { fromBase64Url, fromUtf8, toBase64Url, toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError, CarrierError, ClientError, CodecError, DeliveryError } from '../errors.ts';
 import type { Group, Member, CommitRequest as MlsCommitRequest, StagedCommit } from '../mls/index.ts';
-import type { ClaimedKeyPackage, DeliveryApi, LogEntry, LogPostResult } from '../protocol/api.ts';
+import {
+  type ClaimedKeyPackage,
+  type DeliveryApi,
+  type LogEntry,
+  type LogPage,
+  type LogPostResult,
+  MAX_PAGE_ITEMS,
+} from '../protocol/api.ts';
 import { type Content, checkContent, decodeEnvelope, encodeEnvelope, MESSAGE_ID_LENGTH } from './content.ts';
 import { Emitter } from './events.ts';
 import { mailboxOfUploadId } from './identity.ts';
@@ -463,8 +471,8 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   /** Reads the log now (the client also does it on pushes and on its polling interval). */
-  async sync(): Promise<void> {
-    await this.#exclusive(() => this.#catchUp());
+  sync(): Promise<void> {
+    return this.#readLog((process) => this.#exclusive(process));
   }
 
   // ---- driven by the client ----
@@ -476,11 +484,13 @@ export class Conversation extends Emitter<ConversationEvents> {
 
   /**
    * Reads the log, settles an own commit left in flight, commits the changes still asked for, then posts
-   * what is queued and commits proposals left by members who leave.
+   * what is queued and commits proposals left by members who leave. Polls may overlap: each fetch of the
+   * log waits for the network outside the conversation's lock (a round trip over the mixnet), so a send
+   * never waits for one, and the client can keep a read in flight while the previous one comes back.
    */
   async poll(): Promise<void> {
+    await this.#readLog((process) => this.#exclusive(process));
     await this.#exclusive(async () => {
-      await this.#catchUp();
       await this.#settlePending();
       await this.#applyChanges();
       await this.#deliverWelcomes();
@@ -568,25 +578,50 @@ export class Conversation extends Emitter<ConversationEvents> {
     return this.#api().postToLog(routingId, { kind, messageId, blob, bucket: blob.length });
   }
 
-  /** Reads the current routing ID's log until nothing is left, following every merged commit. */
-  async #catchUp(): Promise<void> {
-    while (this.#record.status === 'active' && this.#record.routingId !== null) {
-      const routingId = fromBase64Url(this.#record.routingId);
-      const page = await this.#api().fetchLog(routingId, this.#record.cursor);
-      if (page.entries.length === 0) return;
-      const events: (() => void)[] = [];
-      let outcome: Outcome = 'read';
-      for (const entry of page.entries) {
-        outcome = await this.#process(entry, events);
-        if (outcome !== 'read') break;
-      }
-      await this.#save();
-      for (const emit of events) emit();
-      if (outcome === 'moved') this.#context.routingChanged();
-      if (outcome === 'stalled') {
-        throw new ClientError('unreachable', 'could not check a credential in a commit; will retry');
-      }
+  /** Reads the log until nothing is left, following every merged commit, by one holding the lock. */
+  #catchUp(): Promise<void> {
+    return this.#readLog((process) => process());
+  }
+
+  /**
+   * Reads the current routing ID's log until nothing is left, following every merged commit. Each page is
+   * fetched without the lock and processed through `guard` (which takes the lock, or runs it directly when
+   * the caller holds it already).
+   */
+  async #readLog(guard: (process: () => Promise<boolean>) => Promise<boolean>): Promise<void> {
+    for (;;) {
+      const { status, routingId, cursor } = this.#record;
+      if (status !== 'active' || routingId === null) return;
+      const page = await this.#api().fetchLog(fromBase64Url(routingId), cursor);
+      if (!(await guard(() => this.#readPage(routingId, page)))) return;
     }
+  }
+
+  /**
+   * Processes a page fetched from `routingId` after an earlier cursor. Reads overlap, so what another read
+   * processed meanwhile is skipped (entries up to the cursor), and a page of a routing ID the conversation
+   * has left since is not read at all. Whether there may be more to read: a commit moved reading to the next
+   * routing ID (or the page was of a routing ID left since), or the page was full.
+   */
+  async #readPage(routingId: string, page: LogPage): Promise<boolean> {
+    if (this.#record.status !== 'active') return false;
+    if (this.#record.routingId !== routingId) return true;
+    const entries = page.entries.filter((entry) => entry.seq > this.#record.cursor);
+    const full = page.entries.length >= MAX_PAGE_ITEMS;
+    if (entries.length === 0) return full;
+    const events: (() => void)[] = [];
+    let outcome: Outcome = 'read';
+    for (const entry of entries) {
+      outcome = await this.#process(entry, events);
+      if (outcome !== 'read') break;
+    }
+    await this.#save();
+    for (const emit of events) emit();
+    if (outcome === 'moved') this.#context.routingChanged();
+    if (outcome === 'stalled') {
+      throw new ClientError('unreachable', 'could not check a credential in a commit; will retry');
+    }
+    return outcome === 'moved' || full;
   }
 
   /**
