@@ -1,7 +1,8 @@
 /**
  * The delivery service's command line (`umbra delivery`, or `node src/delivery/main.ts` directly): the
- * options below from a JSON file (`--config`) and flags, JSON logs on standard output, /metrics and /health
- * when `--ops-port` is given, and a graceful stop on SIGINT/SIGTERM (stop serving, then close the store).
+ * options below from a JSON file (`--config`) and flags, JSON logs on standard output, /metrics, /health
+ * and /ready when `--ops-port` is given, and a graceful stop on SIGINT/SIGTERM (stop serving, then close the
+ * store).
  *
  * Storage: `--postgres <url>` uses PostgreSQL; otherwise `--data-dir` keeps one SQLite file
  * (`delivery.sqlite`) there; otherwise the `DATABASE_URL` environment variable names PostgreSQL. The

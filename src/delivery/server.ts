@@ -7,8 +7,8 @@
  *   POST /v1/request   one request, application/octet-stream in and out, always answered 200 with an encoded
  *                      response (refusals are protocol errors); what the mixnet exit gateway calls
  *
- * Operator endpoints (/metrics, /health: 'degraded' while the store fails) listen on a separate, private
- * address when `ops` is set. A
+ * Operator endpoints (/metrics, /health, /ready: not while stopping or while the store does not answer a
+ * query) listen on a separate, private address when `ops` is set. A
  * WebSocket that sends a malformed frame or keeps more than `MAX_IN_FLIGHT` requests waiting is closed; one
  * that stops answering pings is dropped. Logs carry counts and close codes, never identifiers.
  */
@@ -22,6 +22,7 @@ import {
   hostForUrl,
   listen,
   type OpsServer,
+  probeCheck,
   readBody,
   startServiceOps,
 } from '../ops/http.ts';
@@ -204,7 +205,10 @@ export async function startDeliveryServer(config: DeliveryServerConfig): Promise
       role: 'delivery',
       metrics,
       logger,
-      health: () => ({ status: stopping ? 'stopping' : service.healthy ? 'ok' : 'degraded' }),
+      ready: () => ({
+        serving: stopping ? { ok: false, detail: 'stopping' } : { ok: true },
+        store: probeCheck(() => service.store.ping()),
+      }),
     },
     async () => {
       await closeServer(server);

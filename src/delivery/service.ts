@@ -196,7 +196,6 @@ export class DeliveryService {
   #unsubscribeStore: (() => Promise<void>) | undefined;
   #purging = false;
   #closed = false;
-  #healthy = true;
 
   private constructor(options: DeliveryServiceOptions) {
     if (
@@ -248,11 +247,6 @@ export class DeliveryService {
     return service;
   }
 
-  /** False while the store fails: the last request or purge that reached it ended in an internal error. */
-  get healthy(): boolean {
-    return this.#healthy;
-  }
-
   /** The keyed hash under which the store knows an identifier. */
   hash(kind: IdentifierKind, id: Uint8Array): Uint8Array {
     return this.#backend.hmacSha256(this.#identifierKey, LABELS[kind], id);
@@ -290,10 +284,8 @@ export class DeliveryService {
       const answer = await this.#dispatch(decoded, context);
       outcome = outcomeOf(answer);
       response = encodeResponse(answer);
-      this.#healthy = true;
     } catch (error) {
       outcome = 'internal';
-      this.#healthy = false;
       this.#logger.error('request failed', { kind, error });
       return encodeErrorResponse('internal');
     } finally {
@@ -310,10 +302,8 @@ export class DeliveryService {
     this.#purging = true;
     try {
       const counts = await this.store.purgeExpired(this.#clock());
-      this.#healthy = true;
       if (counts.items + counts.keyPackages + counts.streams > 0) this.#logger.debug('purged', { ...counts });
     } catch (error) {
-      this.#healthy = false;
       this.#logger.warn('purge failed', { error });
     } finally {
       this.#purging = false;

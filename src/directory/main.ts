@@ -1,9 +1,9 @@
 /**
  * The directory authority's command line (`umbra directory`, or `node src/directory/main.ts` directly): the
- * options below from a JSON file (`--config`) and flags, JSON logs on standard output, /metrics and /health
- * when `--ops-port` is given, and a graceful stop on SIGINT/SIGTERM. The Sphinx geometry is derived from
- * its four choices here, so every party configured with the same choices computes the same geometry hash.
- * Exit codes: 0 after a clean stop, 1 after a failed one, 2 when the configuration is refused.
+ * options below from a JSON file (`--config`) and flags, JSON logs on standard output, /metrics, /health
+ * and /ready when `--ops-port` is given, and a graceful stop on SIGINT/SIGTERM. The Sphinx geometry is
+ * derived from its four choices here, so every party configured with the same choices computes the same
+ * geometry hash. Exit codes: 0 after a clean stop, 1 after a failed one, 2 when the configuration is refused.
  */
 import { ConfigError } from '../errors.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';

@@ -9,7 +9,7 @@
  *
  * Refusals are JSON `{ error: <DirectoryError reason>, message }` with a matching status. A registration is
  * answered only after it is on disk, so a node told "registered" survives the authority's restart. Operator
- * endpoints (/metrics, /health) listen on a separate, private address when `ops` is set.
+ * endpoints (/metrics, /health, /ready) listen on a separate, private address when `ops` is set.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CryptoBackend } from '../crypto/backend.ts';
@@ -22,6 +22,7 @@ import {
   hostForUrl,
   listen,
   type OpsServer,
+  probeCheck,
   readBody,
   sendJson,
   startServiceOps,
@@ -55,7 +56,7 @@ export interface DirectoryConfig {
   readonly genesisMs?: number;
   readonly geometry: Geometry;
   readonly parameters: Omit<MixingParameters, 'epochPeriodMs'>;
-  /** Where /metrics and /health listen; absent, they are not served. */
+  /** Where /metrics, /health and /ready listen; absent, they are not served. */
   readonly ops?: { readonly host?: string; readonly port: number };
   readonly backend?: CryptoBackend;
   readonly logger?: Logger;
@@ -259,7 +260,11 @@ export async function startDirectory(config: DirectoryConfig): Promise<Directory
       role: 'directory',
       metrics,
       logger,
-      health: () => ({ status: 'ok', epoch: authority.currentEpoch() }),
+      epoch: () => authority.currentEpoch(),
+      ready: () => ({
+        document: probeCheck(() => authority.document()),
+        store: unsaved ? { ok: false, detail: 'the last save of the descriptors failed' } : { ok: true },
+      }),
     },
     () => closeServer(server),
   );

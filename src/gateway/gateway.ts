@@ -29,7 +29,7 @@ import { nodeBackend } from '../crypto/backends/node.ts';
 import { constantTimeEqual, toHex } from '../crypto/bytes.ts';
 import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
 import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
-import { Egress, type Outgoing } from '../mixnode/egress.ts';
+import { Egress, type LinkStatus, type Outgoing } from '../mixnode/egress.ts';
 import { type EpochKey, EpochKeyStore } from '../mixnode/epoch-keys.ts';
 import { keyWindow, logLinkEvent } from '../mixnode/node.ts';
 import { ReplayFilter } from '../mixnode/replay-filter.ts';
@@ -353,6 +353,22 @@ export class Gateway {
 
   get clientCount(): number {
     return this.#clients.size;
+  }
+
+  /** The Sphinx public keys it holds, by epoch (the current epoch's and the next's, at least). */
+  publicKeys(): { epoch: number; publicKey: Uint8Array }[] {
+    return this.#keys.publicKeys();
+  }
+
+  /** Its links to the first layer: how many are open, how many connected (for /ready). */
+  get links(): LinkStatus {
+    return this.#egress.status;
+  }
+
+  /** Throws when the replay filter's or the inboxes' file does not answer (for /ready). */
+  checkStore(): void {
+    this.#replay.check();
+    this.#store.check();
   }
 
   /** The Sphinx public key of `epoch`, created and stored first if needed. */

@@ -14,7 +14,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { assertBytes } from '../crypto/bytes.ts';
 import { GatewayError } from '../errors.ts';
-import { openDurableSqlite } from '../ops/sqlite.ts';
+import { openDurableSqlite, probeSqlite } from '../ops/sqlite.ts';
 import { RECIPIENT_ID_LENGTH } from '../sphinx/geometry.ts';
 import type { InboxContent, InboxItem } from './client-protocol.ts';
 
@@ -212,6 +212,11 @@ export class InboxStore {
       this.#statements.idleInboxes.run(now - this.idleMs);
       return expired + idle;
     });
+  }
+
+  /** Throws when the file does not answer a read (for /ready). */
+  check(): void {
+    probeSqlite(this.#db);
   }
 
   close(): void {

@@ -5,9 +5,9 @@
  * the client inboxes there (`inboxes.sqlite`), listens for clients on `--client-host`/`--client-port`
  * (WebSocket; TLS with `--client-tls-cert`/`--client-tls-key`, which only loopback may go without), and
  * offers the services given with `--service` (`echo`, or `name=url` for an HTTP service such as
- * `delivery=http://127.0.0.1:7900/v1/request`). /metrics and /health on `--ops-port`; SIGINT/SIGTERM stop
- * it gracefully. `startGateway` is the same without the process, for the development network.
- * Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused configuration.
+ * `delivery=http://127.0.0.1:7900/v1/request`). /metrics, /health and /ready on `--ops-port`;
+ * SIGINT/SIGTERM stop it gracefully. `startGateway` is the same without the process, for the development
+ * network. Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused configuration.
  */
 import { readFileSync } from 'node:fs';
 import { toHex } from '../crypto/bytes.ts';
@@ -31,7 +31,7 @@ import {
 } from '../mixnode/options.ts';
 import type { NodeAddress } from '../mixnode/types.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
-import type { HealthStatus, OpsServer } from '../ops/http.ts';
+import type { OpsServer, Readiness } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
 import { loadProcessConfig, opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
@@ -153,7 +153,8 @@ export interface GatewayHandle {
   readonly view: NetworkView;
   readonly session: DirectorySession;
   readonly ops: OpsServer | undefined;
-  health(): HealthStatus;
+  /** What /ready reports. */
+  ready(): Readiness;
   /** Graceful: stops following the directory, then the gateway, then /metrics. */
   stop(): Promise<void>;
 }
@@ -218,7 +219,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayHandle
     view,
     session: services.session,
     ops: services.ops,
-    health: () => services.session.health(),
+    ready: () => services.ready(),
     stop: () => services.stop(),
   };
 }

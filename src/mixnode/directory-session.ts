@@ -24,7 +24,7 @@ import {
   verifyNetworkDocument,
 } from '../directory/document.ts';
 import { ConfigError, DirectoryError } from '../errors.ts';
-import type { HealthStatus } from '../ops/http.ts';
+import type { ReadinessCheck } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { MetricsRegistry } from '../ops/metrics.ts';
 import type { Geometry } from '../sphinx/index.ts';
@@ -140,10 +140,16 @@ export class DirectorySession {
     this.#schedule();
   }
 
-  /** Whether the current document lists this node: 'ok'; not yet: 'starting'; no longer: 'degraded'. */
-  health(): HealthStatus {
-    if (this.#options.view.lists(this.id)) return 'ok';
-    return this.#everListed ? 'degraded' : 'starting';
+  /** Whether this epoch's network document is here and lists this node (for /ready). */
+  readiness(): ReadinessCheck {
+    const { view } = this.#options;
+    const epoch = view.epochAt(view.now());
+    if (view.current === undefined) return { ok: false, detail: `no network document for epoch ${epoch}` };
+    if (view.lists(this.id)) return { ok: true, detail: `epoch ${epoch}` };
+    return {
+      ok: false,
+      detail: `${this.#everListed ? 'no longer' : 'not yet'} listed in the document of epoch ${epoch}`,
+    };
   }
 
   /** One round of fetching documents and registering where the node is missing. */

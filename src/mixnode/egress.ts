@@ -18,6 +18,11 @@ export interface Outgoing {
   readonly peer: PeerDescriptor;
 }
 
+export interface LinkStatus {
+  readonly open: number;
+  readonly connected: number;
+}
+
 /** Reconnection delays of the egress links: from 100 ms, doubling, at most 1 s (each jittered down to half). */
 const LINK_BACKOFF = { initialMs: 100, maxMs: 1_000 } as const;
 
@@ -49,6 +54,12 @@ export class Egress {
       byHop.set(key, entry);
     }
     for (const [key, { peer, frames }] of byHop) this.#link(key, peer).send(frames);
+  }
+
+  /** How many links are open (one per next hop sent to so far) and how many of them are connected. */
+  get status(): LinkStatus {
+    const links = [...this.#links.values()];
+    return { open: links.length, connected: links.filter((link) => link.connected).length };
   }
 
   async close(): Promise<void> {

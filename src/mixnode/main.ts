@@ -4,9 +4,9 @@
  * Sphinx keys and replay filter in `--data-dir`; fetches the current network document, verified against the
  * pinned authority keys and its geometry, and takes the mixing parameters from it; starts the `MixNode` on
  * its link listener; registers its signed descriptor for the current and next epoch and keeps following the
- * documents; serves /metrics and /health on `--ops-port`; and on SIGINT/SIGTERM stops gracefully (the round
- * in progress is sent, the rest of the queue saved). `startMix` is the same without the process around it,
- * for the development network. Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused
+ * documents; serves /metrics, /health and /ready on `--ops-port`; and on SIGINT/SIGTERM stops gracefully
+ * (the round in progress is sent, the rest of the queue saved). `startMix` is the same without the process
+ * around it, for the development network. Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused
  * configuration.
  */
 import { availableParallelism } from 'node:os';
@@ -15,7 +15,7 @@ import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
 import type { LinkDelay } from '../links/index.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
-import type { HealthStatus, OpsServer } from '../ops/http.ts';
+import type { OpsServer, Readiness } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
 import { loadProcessConfig, opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
@@ -62,7 +62,7 @@ export interface MixConfig {
   readonly linkDelay?: LinkDelay;
   readonly pollMs?: number;
   readonly startupTimeoutMs?: number;
-  /** Where /metrics and /health listen; absent, they are not served. */
+  /** Where /metrics, /health and /ready listen; absent, they are not served. */
   readonly ops?: { readonly host: string; readonly port: number };
   readonly logger: Logger;
   readonly metrics?: MetricsRegistry;
@@ -76,7 +76,8 @@ export interface MixHandle {
   readonly view: NetworkView;
   readonly session: DirectorySession;
   readonly ops: OpsServer | undefined;
-  health(): HealthStatus;
+  /** What /ready reports. */
+  ready(): Readiness;
   /** Graceful: stops following the directory, then the node (round sent, queue saved), then /metrics. */
   stop(): Promise<void>;
 }
@@ -137,7 +138,7 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
     view,
     session: services.session,
     ops: services.ops,
-    health: () => services.session.health(),
+    ready: () => services.ready(),
     stop: () => services.stop(),
   };
 }

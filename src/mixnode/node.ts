@@ -31,7 +31,7 @@ import { ArgumentError, CodecError, MixnetError } from '../errors.ts';
 import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
 import { type Geometry, NODE_ID_LENGTH, type PathHop, Sphinx } from '../sphinx/index.ts';
 import { type CryptoEngine, InlineEngine, WorkerPool } from './crypto-engine.ts';
-import { Egress, type Outgoing } from './egress.ts';
+import { Egress, type LinkStatus, type Outgoing } from './egress.ts';
 import { type EpochKey, EpochKeyStore } from './epoch-keys.ts';
 import { ReplayFilter } from './replay-filter.ts';
 import {
@@ -239,6 +239,16 @@ export class MixNode {
   /** The epochs whose keys unwrap packets now, newest first. */
   get liveEpochs(): readonly number[] {
     return this.#liveEpochs;
+  }
+
+  /** Its egress links to the next hops: how many are open, how many connected (for /ready). */
+  get links(): LinkStatus {
+    return this.#egress.status;
+  }
+
+  /** Throws when the replay filter's file does not answer (for /ready). */
+  checkStore(): void {
+    this.#replay.check();
   }
 
   get queueDepth(): number {

@@ -12,7 +12,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { assertBytes } from '../crypto/bytes.ts';
 import { ArgumentError } from '../errors.ts';
-import { openDurableSqlite } from '../ops/sqlite.ts';
+import { openDurableSqlite, probeSqlite } from '../ops/sqlite.ts';
 
 const TAG_LENGTH = 32;
 
@@ -68,6 +68,11 @@ export class ReplayFilter {
   size(epoch: number): number {
     assertEpoch(epoch);
     return Number((this.#count.get(epoch) as { n: number | bigint }).n);
+  }
+
+  /** Throws when the file does not answer a read (for /ready). */
+  check(): void {
+    probeSqlite(this.#db);
   }
 
   /** Commits and closes. */

@@ -1,28 +1,38 @@
 /**
  * HTTP plumbing shared by every role (node:http, no framework): listening and closing without leaking
- * sockets, reading request bodies under a hard size limit, and the operator endpoints — `GET /metrics` in
- * the Prometheus text format and `GET /health` as JSON `{ status, role, epoch, uptime }` (503 unless the
- * status is 'ok', so load balancers and orchestrators can act on the code alone). The operator endpoints are
- * meant for a private interface; they reveal counts and timings, never identifiers.
+ * sockets, reading request bodies under a hard size limit, and the operator endpoints: `GET /metrics` in
+ * the Prometheus text format; `GET /health`, liveness: 200 and `{ status: 'ok', role, epoch, uptime }`
+ * whenever the process answers at all; and `GET /ready`, readiness: the role's named checks (a current
+ * network document, keys for this epoch and the next, links up, the store answering), each `{ ok, detail }`,
+ * with `notReady` naming those that fail — 200 when every check passes, 503 otherwise, so load balancers and
+ * orchestrators can act on the code alone and a person can read the body. A check that does not settle
+ * within `READY_CHECK_TIMEOUT_MS` fails as such. The operator endpoints are meant for a private interface;
+ * they reveal counts and timings, never identifiers.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.ts';
 import { METRICS_CONTENT_TYPE, type MetricsRegistry } from './metrics.ts';
 
-export type HealthStatus = 'ok' | 'starting' | 'degraded' | 'stopping';
-
-export interface HealthReport {
-  readonly status: HealthStatus;
-  /** The epoch the process is working in, when it has one. */
-  readonly epoch?: number;
+/** One readiness check's verdict; `detail` says what is missing when it fails (and may add facts when not). */
+export interface ReadinessCheck {
+  readonly ok: boolean;
+  readonly detail?: string;
 }
+
+/** A role's readiness checks by name: `document`, `keys`, `links`, `store`, … */
+export type Readiness = Readonly<Record<string, ReadinessCheck | Promise<ReadinessCheck>>>;
+
+/** How long /ready waits for one check (a store query) before it counts as failed. */
+export const READY_CHECK_TIMEOUT_MS = 2_000;
 
 export interface OpsEndpointOptions {
   readonly role: string;
   readonly metrics: MetricsRegistry;
-  /** Called on every /health request; default reports 'ok' with no epoch. */
-  readonly health?: () => HealthReport;
+  /** The epoch the process works in, for /health and /ready; default none. */
+  readonly epoch?: () => number | undefined;
+  /** The checks /ready runs on every request; default none (always ready). */
+  readonly ready?: () => Readiness;
   /** Milliseconds on a monotonic clock, for the uptime; default performance.now. */
   readonly monotonicNow?: () => number;
   readonly logger?: Logger;
@@ -142,44 +152,83 @@ export function sendJson(response: ServerResponse, status: number, value: unknow
   response.end(body);
 }
 
+/** A check that runs `probe` (a store query): ok when it settles, failed with its error's message otherwise. */
+export async function probeCheck(probe: () => unknown): Promise<ReadinessCheck> {
+  try {
+    await probe();
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** Every check settled (or timed out), and the names of those that failed. */
+async function evaluate(readiness: Readiness): Promise<{
+  checks: Record<string, ReadinessCheck>;
+  notReady: string[];
+}> {
+  const entries = await Promise.all(
+    Object.entries(readiness).map(async ([name, check]) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<ReadinessCheck>((resolve) => {
+        timer = setTimeout(
+          () => resolve({ ok: false, detail: `no answer within ${READY_CHECK_TIMEOUT_MS} ms` }),
+          READY_CHECK_TIMEOUT_MS,
+        );
+      });
+      const settled = await Promise.race([Promise.resolve(check), late]).finally(() => clearTimeout(timer));
+      return [name, settled] as const;
+    }),
+  );
+  return {
+    checks: Object.fromEntries(entries),
+    notReady: entries.filter(([, check]) => !check.ok).map(([name]) => name),
+  };
+}
+
 /**
- * A handler for /metrics and /health, to mount on an existing server: returns false for any other path so
- * the caller can route it.
+ * A handler for /metrics, /health and /ready, to mount on an existing server: returns false for any other
+ * path so the caller can route it.
  */
 export function opsEndpoints(
   options: OpsEndpointOptions,
 ): (request: IncomingMessage, response: ServerResponse) => boolean {
   const monotonicNow = options.monotonicNow ?? (() => performance.now());
   const startedAt = monotonicNow();
+  const { role, logger } = options;
   return (request, response) => {
     const path = (request.url ?? '').split('?')[0];
-    if (path !== '/metrics' && path !== '/health') return false;
+    if (path !== '/metrics' && path !== '/health' && path !== '/ready') return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return true;
     }
-    if (path === '/metrics') {
-      options.metrics.render().then(
-        (body) => {
-          response.writeHead(200, {
-            'content-type': METRICS_CONTENT_TYPE,
-            'content-length': Buffer.byteLength(body),
-          });
-          response.end(request.method === 'HEAD' ? undefined : body);
-        },
-        (error: unknown) => {
-          options.logger?.error('metrics collection failed', { error });
-          response.writeHead(500).end();
-        },
-      );
+    const epoch = options.epoch?.() ?? null;
+    if (path === '/health') {
+      sendJson(response, 200, {
+        status: 'ok',
+        role,
+        epoch,
+        uptime: Math.floor((monotonicNow() - startedAt) / 1000),
+      });
       return true;
     }
-    const report = options.health?.() ?? { status: 'ok' };
-    sendJson(response, report.status === 'ok' ? 200 : 503, {
-      status: report.status,
-      role: options.role,
-      epoch: report.epoch ?? null,
-      uptime: Math.floor((monotonicNow() - startedAt) / 1000),
+    const answer =
+      path === '/metrics'
+        ? options.metrics.render().then((body) => {
+            response.writeHead(200, {
+              'content-type': METRICS_CONTENT_TYPE,
+              'content-length': Buffer.byteLength(body),
+            });
+            response.end(request.method === 'HEAD' ? undefined : body);
+          })
+        : evaluate(options.ready?.() ?? {}).then(({ checks, notReady }) => {
+            const ready = notReady.length === 0;
+            sendJson(response, ready ? 200 : 503, { ready, role, epoch, notReady, checks });
+          });
+    answer.catch((error: unknown) => {
+      logger?.error('operator endpoint failed', { path, error });
+      response.writeHead(500).end();
     });
     return true;
   };

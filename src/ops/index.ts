@@ -1,7 +1,7 @@
 /**
  * Operational building blocks every server role shares (directory, gateway, mix node, delivery service):
- * redacting JSON logs, Prometheus metrics, the /metrics and /health endpoints and HTTP plumbing, typed
- * configuration from a file and flags, and graceful shutdown. Node-only (node:http, node:fs, signals).
+ * redacting JSON logs, Prometheus metrics, the /metrics, /health and /ready endpoints and HTTP plumbing,
+ * typed configuration from a file and flags, and graceful shutdown. Node-only (node:http, node:fs, signals).
  */
 export type {
   BooleanSpec,
@@ -14,13 +14,15 @@ export type {
   StringSpec,
 } from './config.ts';
 export { describeOptions, flagName, loadConfig } from './config.ts';
-export type { HealthReport, HealthStatus, OpsEndpointOptions, OpsServer, OpsServerOptions } from './http.ts';
+export type { OpsEndpointOptions, OpsServer, OpsServerOptions, Readiness, ReadinessCheck } from './http.ts';
 export {
   closeServer,
   createHttpServer,
   hostForUrl,
   listen,
   opsEndpoints,
+  probeCheck,
+  READY_CHECK_TIMEOUT_MS,
   readBody,
   sendJson,
   startOpsServer,

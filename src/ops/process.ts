@@ -1,9 +1,9 @@
 /**
  * What every server process (`umbra directory`, `umbra delivery`, `umbra mix`, `umbra gateway`) shares
- * around its own work: the operator options (the /metrics and /health endpoint, logging, the graceful-stop
- * timeout) spread into each process's schema, `--help` and the options and logger from the command line, a
- * start under an installed shutdown, and the exit codes of a failed start (2 for a refused configuration, 1
- * for anything else).
+ * around its own work: the operator options (the /metrics, /health and /ready endpoint, logging, the
+ * graceful-stop timeout) spread into each process's schema, `--help` and the options, logger and metrics
+ * registry from the command line, a start under an installed shutdown, and the exit codes of a failed start
+ * (2 for a refused configuration, 1 for anything else).
  *
  * A process started by another one (the devnet, `umbra up`) must not outlive it, even when that parent is
  * killed with SIGKILL and so can stop nothing. The parent spawns it with an IPC channel (`CHILD_STDIO`); the
@@ -21,12 +21,12 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_MS, installShutdown, type Shutdown } from './s
 
 /** Spread last into a process's schema, so `--help` lists them after its own options. */
 export const PROCESS_OPTIONS = {
-  opsHost: { type: 'string', default: '127.0.0.1', description: 'address of /metrics and /health' },
+  opsHost: { type: 'string', default: '127.0.0.1', description: 'address of /metrics, /health and /ready' },
   opsPort: {
     type: 'integer',
     min: 0,
     max: 65_535,
-    description: 'port of /metrics and /health (off if unset)',
+    description: 'port of /metrics, /health and /ready (off if unset)',
   },
   logLevel: { type: 'string', default: 'info', choices: LOG_LEVELS, description: 'lowest log level written' },
   logReveal: { type: 'list', description: 'log fields to show despite the redaction list' },

@@ -9,6 +9,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
+/** A trivial read of `db`: returns when the file answers, throws when it does not (closed, disk gone). */
+export function probeSqlite(db: DatabaseSync): void {
+  db.prepare('SELECT 1').get();
+}
+
 /**
  * Opens the file at `path`, runs `schema` (idempotent statements) on it and hands it to `wrap`; the file is
  * closed again if any of that fails.

@@ -1,7 +1,7 @@
 // `umbra delivery` as real processes: on SQLite from --data-dir (creating its identifier key, mode 0600),
-// serving clients over WebSocket, /health on the operator port, a clean stop on SIGTERM; refused
-// configurations exit 2; and scale-out: two processes on one PostgreSQL database, where a post through one
-// reaches a client subscribed on the other (LISTEN/NOTIFY).
+// serving clients over WebSocket, /health and /ready (the store answers) on the operator port, a clean stop
+// on SIGTERM; refused configurations exit 2; and scale-out: two processes on one PostgreSQL database, where
+// a post through one reaches a client subscribed on the other (LISTEN/NOTIFY).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +47,12 @@ describe('umbra delivery (process)', () => {
       const health = await fetch(`http://127.0.0.1:${opsPort}/health`);
       assert.equal(health.status, 200);
       assert.equal(((await health.json()) as { role: string }).role, 'delivery');
+      const ready = await fetch(`http://127.0.0.1:${opsPort}/ready`);
+      assert.equal(ready.status, 200);
+      assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, {
+        serving: { ok: true },
+        store: { ok: true },
+      });
 
       const client = await connect(running.server, IdentityKeyPair.generate());
       try {

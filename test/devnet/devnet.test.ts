@@ -1,7 +1,8 @@
 // The development network with every role as its own process (`umbra directory`, three `umbra mix`, two
-// `umbra gateway`, each `node src/<role>/main.ts`): every node reports healthy on /health, a raw client's
-// message and an echo request cross the three layers, and a gateway killed with SIGKILL while its client is
-// offline comes back with the inbox intact; a killed mix node rejoins after a restart and traffic flows again.
+// `umbra gateway`, each `node src/<role>/main.ts`): every node reports healthy on /health and ready on
+// /ready (its named checks), a raw client's message and an echo request cross the three layers, and a gateway
+// killed with SIGKILL while its client is offline comes back with the inbox intact; a killed mix node rejoins
+// after a restart and traffic flows again.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +54,22 @@ describe('devnet of child processes', () => {
         role: string;
       };
       assert.deepEqual([health.status, health.role], ['ok', node.role]);
+      // Ready: listed in the current document, keys for this epoch and the next, links up, store answering.
+      const ready = await eventually(
+        async () => {
+          const response = await fetch(`${node.opsUrl}/ready`);
+          return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+        },
+        (answer) => answer.status === 200,
+        `${node.name} ready`,
+      );
+      assert.deepEqual(ready.body.notReady, []);
+      assert.deepEqual(Object.keys(ready.body.checks as object).sort(), [
+        'document',
+        'keys',
+        'links',
+        'store',
+      ]);
     }
   });
 

@@ -139,6 +139,12 @@ describe('directory server', () => {
       assert.equal((health as { status: string }).status, 'ok');
       assert.equal((health as { role: string }).role, 'directory');
       assert.equal((health as { epoch: number }).epoch, 1000);
+      const ready = await fetch(`${ops.url}/ready`);
+      assert.equal(ready.status, 200);
+      assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, {
+        document: { ok: true },
+        store: { ok: true },
+      });
       const metrics = await (await fetch(`${ops.url}/metrics`)).text();
       assert.match(metrics, /^umbra_directory_registrations_total\{outcome="not_allowed"\} 1$/m);
       assert.match(

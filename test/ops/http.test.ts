@@ -1,5 +1,6 @@
 // The operator endpoints and HTTP plumbing over real sockets with fetch: /metrics serves the registry in
-// the Prometheus content type, /health reports status, role, epoch and uptime (503 unless 'ok'), other
+// the Prometheus content type, /health reports status, role, epoch and uptime while the process answers,
+// /ready runs the role's checks (200 when all pass, 503 naming those that fail or do not settle), other
 // paths and methods are refused; readBody enforces its limit on announced and streamed bodies; closeServer
 // returns even while a keep-alive connection is open.
 import assert from 'node:assert/strict';
@@ -8,8 +9,9 @@ import { describe, test } from 'node:test';
 import {
   closeServer,
   createHttpServer,
-  type HealthReport,
   listen,
+  READY_CHECK_TIMEOUT_MS,
+  type Readiness,
   readBody,
   sendJson,
   startOpsServer,
@@ -17,15 +19,20 @@ import {
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from '../../src/ops/metrics.ts';
 
 describe('operator endpoints', () => {
-  test('/metrics and /health over HTTP', async () => {
+  test('/metrics, /health and /ready over HTTP', async () => {
     const metrics = new MetricsRegistry();
     metrics.counter({ name: 'umbra_mix_packets_in_total', help: 'Packets received.' }).inc(5);
-    let report: HealthReport = { status: 'ok', epoch: 1234 };
+    let epoch: number | undefined = 1234;
+    let checks: Readiness = {
+      document: { ok: true, detail: 'epoch 1234' },
+      store: Promise.resolve({ ok: true }),
+    };
     let clock = 1_000;
     const server = await startOpsServer({
       role: 'mix',
       metrics,
-      health: () => report,
+      epoch: () => epoch,
+      ready: () => checks,
       monotonicNow: () => clock,
     });
     try {
@@ -40,10 +47,38 @@ describe('operator endpoints', () => {
       assert.match(health.headers.get('content-type') ?? '', /application\/json/);
       assert.deepEqual(await health.json(), { status: 'ok', role: 'mix', epoch: 1234, uptime: 61 });
 
-      report = { status: 'degraded' };
-      const degraded = await fetch(`${server.url}/health`);
-      assert.equal(degraded.status, 503);
-      assert.deepEqual(await degraded.json(), { status: 'degraded', role: 'mix', epoch: null, uptime: 61 });
+      const ready = await fetch(`${server.url}/ready`);
+      assert.equal(ready.status, 200);
+      assert.deepEqual(await ready.json(), {
+        ready: true,
+        role: 'mix',
+        epoch: 1234,
+        notReady: [],
+        checks: { document: { ok: true, detail: 'epoch 1234' }, store: { ok: true } },
+      });
+
+      epoch = undefined;
+      checks = {
+        document: { ok: false, detail: 'not yet listed' },
+        links: { ok: true },
+        store: new Promise(() => {}), // a store that never answers
+      };
+      const notReady = await fetch(`${server.url}/ready`);
+      assert.equal(notReady.status, 503);
+      assert.deepEqual(await notReady.json(), {
+        ready: false,
+        role: 'mix',
+        epoch: null,
+        notReady: ['document', 'store'],
+        checks: {
+          document: { ok: false, detail: 'not yet listed' },
+          links: { ok: true },
+          store: { ok: false, detail: `no answer within ${READY_CHECK_TIMEOUT_MS} ms` },
+        },
+      });
+      const alive = await fetch(`${server.url}/health`);
+      assert.equal(alive.status, 200, 'alive while not ready');
+      assert.equal(((await alive.json()) as { status: string }).status, 'ok');
 
       assert.equal((await fetch(`${server.url}/other`)).status, 404);
       const post = await fetch(`${server.url}/metrics`, { method: 'POST', body: 'x' });

@@ -387,6 +387,10 @@ export class SqlStore implements DeliveryStore {
     return { items, keyPackages, streams };
   }
 
+  async ping(): Promise<void> {
+    await this.#open().read((session) => session.query('SELECT 1 AS one'));
+  }
+
   async subscribe(listener: StoreListener): Promise<() => Promise<void>> {
     if (typeof listener !== 'function') throw new ArgumentError('listener', 'expected a function');
     return this.#open().listen(listener);

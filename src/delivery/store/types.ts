@@ -249,6 +249,9 @@ export interface DeliveryStore {
    */
   subscribe(listener: StoreListener): Promise<() => Promise<void>>;
 
+  /** Resolves once the database answers a trivial query (for /ready); rejects when it does not. */
+  ping(): Promise<void>;
+
   /** Waits for running operations, then releases the database. Later calls throw `DeliveryError('closed')`. */
   close(): Promise<void>;
 }
