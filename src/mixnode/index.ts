@@ -8,8 +8,8 @@ export type { CryptoEngine } from './crypto-engine.ts';
 export { InlineEngine, WorkerPool } from './crypto-engine.ts';
 export type { EpochKey } from './epoch-keys.ts';
 export { EpochKeyStore, generateSphinxKeyPair } from './epoch-keys.ts';
-export type { MixNodeOptions, RoundParameters, RoundReport } from './node.ts';
-export { MixNode } from './node.ts';
+export type { MixNodeOptions, PoolParameters, RoundParameters, RoundReport } from './node.ts';
+export { DEFAULT_POOL, MixNode } from './node.ts';
 export { ReplayFilter } from './replay-filter.ts';
 export { shuffle } from './shuffle.ts';
 export type {

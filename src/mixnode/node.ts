@@ -2,10 +2,13 @@
  * A mix node: round-based batch mixing of Sphinx packets, as cMix (Chaum et al., ACNS 2017) mixes and the
  * design brief (§2) describes. The pipeline is ingress (TLS links from the previous layer or the gateways)
  * → crypto engine (worker threads, one per core) → round queue → egress (links to the next hops). Every
- * `periodMs`, on wall-clock boundaries, a round takes the queued packets whose sender's node delay has
- * passed, oldest first: as many whole batches of `batchSize` as it holds, up to `maxBatchesPerRound`; with
- * fewer than one batch it takes them all and fills the batch to exactly `batchSize` with the node's own
- * dummy packets — real Sphinx packets over one random node of each later layer to an exit, which drops them.
+ * `periodMs`, on wall-clock boundaries, a round draws its real packets from the pool of queued packets whose
+ * sender's node delay has passed: each independently with probability p (CSPRNG), and any that has waited
+ * `maxStayRounds` rounds for sure (a binomial pool mix with a cap on the stay, docs/mixnode.md "The pool"), so
+ * the round a packet leaves in is not a function of when it arrived. It sends as many whole batches of
+ * `batchSize` as the draw holds, up to `maxBatchesPerRound`; with fewer than one batch it sends them all and
+ * fills the batch to exactly `batchSize` with the node's own dummy packets — real Sphinx packets over one
+ * random node of each later layer to an exit, which drops them.
  * It shuffles the round with a CSPRNG and sends it all at once. Overflow waits for later rounds; a round
  * that cannot be filled (no dummy route in the document) is held, never sent short. On the wire a node
  * therefore emits a whole number of batches per round, at least one, whatever its traffic. Sending more
@@ -37,6 +40,7 @@ import { ReplayFilter } from './replay-filter.ts';
 import {
   decodeSavedQueue,
   encodeSavedQueue,
+  type PoolRule,
   type QueuedPacket,
   RoundQueue,
   roundSize,
@@ -81,7 +85,24 @@ export interface MixNodeOptions {
    * twice the nominal load of a later-layer node, so its backlogs drain.
    */
   readonly maxBatchesPerRound?: number;
+  /** The pool's draw. Default `DEFAULT_POOL`. */
+  readonly pool?: PoolParameters;
 }
+
+/** How a round draws from the pool (docs/mixnode.md "The pool"). */
+export interface PoolParameters {
+  /** p, in (0, 1]: the chance that a round picks an eligible packet; 1 is no pool (everything eligible goes). */
+  readonly leaveProbability: number;
+  /** R: a packet still queued in the R-th round after it became eligible is picked for sure. */
+  readonly maxStayRounds: number;
+}
+
+/**
+ * p = 1/2, R = 10: a packet stays on average 1/p = 2 rounds from the first round it may leave in (half a
+ * round more from its arrival), the pool holds about two rounds' worth of arrivals, and the cap picks
+ * (1 − p)^(R − 1) ≈ 0.2 % of packets by age rather than at random (docs/mixnode.md "The pool").
+ */
+export const DEFAULT_POOL: PoolParameters = { leaveProbability: 0.5, maxStayRounds: 10 };
 
 /** What one round sent. */
 export interface RoundReport {
@@ -116,6 +137,7 @@ export class MixNode {
   readonly #maxDelayMs: number;
   readonly #maxQueued: number;
   readonly #maxBatches: number;
+  readonly #pool: PoolRule;
   readonly #maxInFlight: number;
   readonly #listeners = new Set<(report: RoundReport) => void>();
   readonly #unwrapping = new Set<Promise<void>>();
@@ -147,6 +169,11 @@ export class MixNode {
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.#maxQueued = options.maxQueuedPackets ?? 16 * options.round.batchSize;
     this.#maxBatches = options.maxBatchesPerRound ?? DEFAULT_MAX_BATCHES_PER_ROUND;
+    const pool = options.pool ?? DEFAULT_POOL;
+    this.#pool = {
+      leaveProbability: pool.leaveProbability,
+      maxStayMs: (pool.maxStayRounds - 1) * options.round.periodMs,
+    };
     this.#maxInFlight = Math.max(MIN_IN_FLIGHT, 2 * options.round.batchSize);
     this.#egress = new Egress({
       identity: parts.identity,
@@ -166,6 +193,7 @@ export class MixNode {
       maxDelayMs,
       maxQueuedPackets,
       maxBatchesPerRound,
+      pool,
       geometry,
       dataDir,
     } = options;
@@ -179,6 +207,12 @@ export class MixNode {
     if (maxDelayMs !== undefined) assertInteger('maxDelayMs', maxDelayMs, 0);
     if (maxQueuedPackets !== undefined) assertInteger('maxQueuedPackets', maxQueuedPackets, round.batchSize);
     if (maxBatchesPerRound !== undefined) assertInteger('maxBatchesPerRound', maxBatchesPerRound);
+    if (pool !== undefined) {
+      if (!(pool.leaveProbability > 0 && pool.leaveProbability <= 1)) {
+        throw new ArgumentError('pool.leaveProbability', 'expected a probability in (0, 1]');
+      }
+      assertInteger('pool.maxStayRounds', pool.maxStayRounds);
+    }
 
     const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
     const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
@@ -391,7 +425,7 @@ export class MixNode {
     const { batchSize } = round;
     const taken: QueuedPacket[] = [];
     const real: Outgoing[] = [];
-    for (const item of this.#queue.take(Date.now(), batchSize * this.#maxBatches)) {
+    for (const item of this.#queue.draw(Date.now(), this.#pool)) {
       const peer = topology.peer(item.nextHop);
       if (!peer) {
         this.#drop('unknown_next_hop');
@@ -401,7 +435,7 @@ export class MixNode {
       real.push({ packet: item.packet, nextHop: item.nextHop, peer });
     }
     const size = roundSize(real.length, batchSize, this.#maxBatches);
-    // Real packets beyond the last whole batch wait, the newest of them, at the head of the queue.
+    // Drawn packets beyond the last whole batch go back to the pool (the draw put the longest-waiting first).
     if (real.length > size) {
       this.#queue.restore(taken.splice(size));
       real.splice(size);

@@ -1,23 +1,35 @@
 /**
- * The queue between unwrapping and the round scheduler: unwrapped packets waiting for a round, each with the
- * time from which it may leave (its arrival plus the delay its sender asked for), and the rule that sizes a
- * round (`roundSize`, docs/mixnode.md "Round size"): whole batches of B, at most `maxBatches` of them. A round
- * takes eligible packets oldest first; the rest wait for later rounds, so overflow is delayed and never sent
- * unmixed. At shutdown the queue is saved whole, to be reloaded by the next start.
+ * The queue between unwrapping and the round scheduler: the node's pool of unwrapped packets waiting for a
+ * round, each with the time from which it may leave (its arrival plus the delay its sender asked for), the
+ * draw that picks a round's real packets (`draw`, a binomial pool mix with a cap on the stay: Díaz and
+ * Serjantov, "Generalising Mixes", PET 2003; docs/mixnode.md "The pool"), and the rule that sizes a round
+ * (`roundSize`, docs/mixnode.md "Round size"): whole batches of B, at most `maxBatches` of them. What a round
+ * does not send waits for later rounds, so overflow is delayed and never sent unmixed. At shutdown the queue
+ * is saved whole, to be reloaded by the next start.
  *
  * Saved form: "UMBRAMQ1" ‖ geometry hash (32) ‖ vector of (eligible-at ms u64 ‖ next hop id (32) ‖ packet),
  * in the codec kit's encoding (RFC 9420 §2.1 vectors).
  */
 import { fixedBytes, literal, Reader, struct, u64, utf8String, vectorOf, Writer } from '../codec/index.ts';
 import { constantTimeEqual } from '../crypto/bytes.ts';
+import { randomBytes } from '../crypto/random.ts';
 import type { Geometry } from '../sphinx/index.ts';
 import { NODE_ID_LENGTH } from '../sphinx/index.ts';
+import { shuffle } from './shuffle.ts';
 
 export interface QueuedPacket {
   readonly packet: Uint8Array;
   readonly nextHop: Uint8Array;
   /** Milliseconds since the Unix epoch from which the packet may join a round. */
   readonly eligibleAt: number;
+}
+
+/** How a round draws from the pool (docs/mixnode.md "The pool"). */
+export interface PoolRule {
+  /** p, in (0, 1]: the chance that a round picks an eligible packet; 1 sends everything eligible at once. */
+  readonly leaveProbability: number;
+  /** A packet eligible for this long (ms) or longer is picked by every round, oldest first, until it leaves. */
+  readonly maxStayMs: number;
 }
 
 /**
@@ -41,21 +53,34 @@ export class RoundQueue {
     this.#items.push(item);
   }
 
-  /** Up to `max` packets eligible at `now`, oldest first, removed from the queue. */
-  take(now: number, max: number): QueuedPacket[] {
-    const taken: QueuedPacket[] = [];
+  /**
+   * The candidates of a round at `now`, removed from the queue: first every packet eligible for
+   * `rule.maxStayMs` or longer, oldest first; then each other eligible packet independently with probability
+   * `rule.leaveProbability` (CSPRNG), in random order. Whether a packet is picked does not depend on when it
+   * arrived, only on its having become eligible (and, rarely, on reaching the cap), so the picked set is a
+   * uniformly random subset of the eligible pool of its size. The caller sends a prefix and gives the rest
+   * back with `restore`.
+   */
+  draw(now: number, rule: PoolRule): QueuedPacket[] {
+    const due: QueuedPacket[] = [];
+    const picked: QueuedPacket[] = [];
     const kept: QueuedPacket[] = [];
-    for (const item of this.#items) {
-      if (taken.length < max && item.eligibleAt <= now) taken.push(item);
+    const draws = new Uint32Array(randomBytes(4 * this.#items.length).buffer);
+    const threshold = rule.leaveProbability * 2 ** 32;
+    this.#items.forEach((item, i) => {
+      if (item.eligibleAt > now) kept.push(item);
+      else if (now - item.eligibleAt >= rule.maxStayMs) due.push(item);
+      else if ((draws[i] as number) < threshold) picked.push(item);
       else kept.push(item);
-    }
+    });
     this.#items = kept;
-    return taken;
+    due.sort((a, b) => a.eligibleAt - b.eligibleAt);
+    return [...due, ...shuffle(picked)];
   }
 
-  /** Puts packets taken for a round that was not sent back at the head of the queue. */
+  /** Puts drawn packets that a round did not send back into the pool. */
   restore(items: readonly QueuedPacket[]): void {
-    this.#items = [...items, ...this.#items];
+    this.#items.push(...items);
   }
 
   /** Empties the queue, returning everything in it. */

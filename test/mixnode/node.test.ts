@@ -1,5 +1,5 @@
 // One mix node between a gateway and an exit sink, over real TLS links on 127.0.0.1: the shuffle, overflow,
-// node delays, the drop rules (MAC, replay, unknown hop, final hop), the replay filter across a restart,
+// the pool (every packet leaves once, within its cap), node delays, the drop rules (MAC, replay, unknown hop, final hop), the replay filter across a restart,
 // graceful shutdown, and epoch key rotation with its grace period.
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
@@ -25,6 +25,8 @@ import {
 } from './support.ts';
 
 const PERIOD_MS = 80;
+/** p = 1: every eligible packet is drawn at once, so a round's shape follows from what was sent. */
+const NO_POOL = { leaveProbability: 1, maxStayRounds: 1 };
 const EPOCH_MS = 3_600_000;
 
 interface Harness {
@@ -116,7 +118,7 @@ function realIndices(sink: Sink): number[] {
 
 describe('mixing', () => {
   test('the output order of a round is shuffled', async () => {
-    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 32 } }, async (h) => {
+    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 32 }, pool: NO_POOL }, async (h) => {
       const perRound = 24;
       const repetitions = 4;
       let ascents = 0;
@@ -135,7 +137,7 @@ describe('mixing', () => {
   });
 
   test('rounds send whole batches of B, at most two, dummies only topping up one; overflow waits', async () => {
-    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 4 } }, async (h) => {
+    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 4 }, pool: NO_POOL }, async (h) => {
       h.send(Array.from({ length: 22 }, (_, i) => h.packet(i)));
       await until(() => h.sink.real.length === 22, 'the 22 packets');
       await h.rounds(1);
@@ -174,7 +176,8 @@ describe('mixing', () => {
   });
 
   test('maxBatchesPerRound bounds a round; with 1 every round is exactly B', async () => {
-    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 4 }, maxBatchesPerRound: 1 }, async (h) => {
+    const options = { round: { periodMs: PERIOD_MS, batchSize: 4 }, maxBatchesPerRound: 1, pool: NO_POOL };
+    await withNode(options, async (h) => {
       h.send(Array.from({ length: 10 }, (_, i) => h.packet(i)));
       await until(() => h.sink.real.length === 10, 'the ten packets');
       await h.rounds(1);
@@ -183,8 +186,29 @@ describe('mixing', () => {
     });
   });
 
+  test('with the default pool, packets leave in random rounds, each once, within the cap on their stay', async () => {
+    const maxStayRounds = 6;
+    await withNode({ pool: { leaveProbability: 0.5, maxStayRounds } }, async (h) => {
+      const count = 40;
+      h.send(Array.from({ length: count }, (_, i) => h.packet(i)));
+      await until(() => h.sink.real.length === count, 'every packet');
+      await h.rounds(1);
+      assert.deepEqual(
+        realIndices(h.sink).sort((a, b) => a - b),
+        Array.from({ length: count }, (_, i) => i),
+        'each packet exactly once',
+      );
+      // Rounds of this node send at most 16; a packet arriving during round r may first leave in r + 1 and must
+      // have left by its maxStayRounds-th round (one more if a late timer shifted the first).
+      const carrying = h.reports.filter((report) => report.real > 0).map((report) => report.round);
+      const span = Math.max(...carrying) - Math.min(...carrying) + 1;
+      assert.ok(span <= maxStayRounds + 1, `the 40 packets left over ${span} rounds`);
+      assert.ok(carrying.length >= 3, 'at most 16 per round');
+    });
+  });
+
   test('a packet waits for the node delay its sender asked for', async () => {
-    await withNode({ maxDelayMs: 1_000 }, async (h) => {
+    await withNode({ maxDelayMs: 1_000, pool: NO_POOL }, async (h) => {
       const delayed = h.packet(1, { delay: 5 * PERIOD_MS });
       h.send([delayed, h.packet(2)]);
       await until(() => h.sink.real.length === 2, 'both packets');

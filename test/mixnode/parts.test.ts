@@ -92,15 +92,17 @@ describe('round queue', () => {
     eligibleAt,
   });
 
-  test('takes at most the batch size of eligible packets, oldest first, and keeps the rest in order', () => {
+  test('draws the eligible packets: the longest-waiting first, oldest first; restore and drain keep the rest', () => {
     const queue = new RoundQueue();
-    const items = [item(0), item(500), item(0), item(0), item(100)];
+    const items = [item(90), item(500), item(0), item(50), item(100)];
     for (const entry of items) queue.push(entry);
-    assert.deepEqual(queue.take(100, 2), [items[0], items[2]]);
-    assert.deepEqual(queue.take(100, 10), [items[3], items[4]]);
+    // At 100 with a cap of 50 ms: 0 and 50 are due; 90 and 100 are drawn with p = 1; 500 is not eligible.
+    const drawn = queue.draw(100, { leaveProbability: 1, maxStayMs: 50 });
+    assert.deepEqual(drawn.slice(0, 2), [items[2], items[3]]);
+    assert.deepEqual(new Set(drawn.slice(2)), new Set([items[0], items[4]]));
     assert.equal(queue.depth, 1);
-    queue.restore([items[0] as (typeof items)[number]]);
-    assert.deepEqual(queue.drain(), [items[0], items[1]]);
+    queue.restore(drawn.slice(3));
+    assert.deepEqual(queue.drain(), [items[1], drawn[3]]);
     assert.equal(queue.depth, 0);
   });
 

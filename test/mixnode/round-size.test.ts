@@ -38,7 +38,10 @@ interface Run {
   readonly dropped: number;
 }
 
-/** `rounds` rounds of a node that starts with a backlog, as MixNode runs them (take, size, restore the rest). */
+/**
+ * `rounds` rounds of a node that starts with a backlog, as MixNode runs them (draw, size, restore the rest),
+ * with p = 1 (no pool: every eligible packet is drawn, the longest-waiting first once past the cap).
+ */
 function simulate(seed: number, maxBatches: number, rounds: number): Run {
   const random = seededRandom(seed);
   const queue = new RoundQueue();
@@ -51,7 +54,7 @@ function simulate(seed: number, maxBatches: number, rounds: number): Run {
       if (queue.depth < MAX_QUEUED) queue.push(packet(round));
       else if (round > 1) dropped++;
     }
-    const taken = queue.take(round, B * maxBatches);
+    const taken = queue.draw(round, { leaveProbability: 1, maxStayMs: 1 });
     const size = roundSize(taken.length, B, maxBatches);
     if (taken.length > size) queue.restore(taken.splice(size));
     run.sent.push(size);
