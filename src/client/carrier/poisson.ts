@@ -41,10 +41,13 @@ export function exponentialGapMs(ratePerSecond: number, random: () => number): n
 }
 
 /**
- * When the process falls this far behind its own schedule (a suspended laptop, a throttled background tab),
- * it restarts from now instead of catching up: a catch-up would be a burst, which cover traffic must never show.
+ * When the process falls more than this many mean gaps behind its own schedule (a suspended laptop, a
+ * throttled background tab, a slow phone whose packets take longer to build than the gaps between them), it
+ * restarts from now instead of catching up. A catch-up would be a burst, which cover traffic must never show,
+ * and on a starved device a chain of back-to-back ticks that leaves no turn for reading what the gateway
+ * sends. Timer latency on a healthy device is a few milliseconds, far inside two gaps.
  */
-const MAX_LAG_MS = 1_000;
+const MAX_LAG_GAPS = 2;
 
 export interface PoissonSchedulerOptions {
   /** λ in packets per second; must be positive. */
@@ -107,8 +110,8 @@ export class PoissonScheduler {
   #scheduleNext(): void {
     const now = this.#clock.now();
     // Gaps are added to the previous tick's scheduled time, not to when its callback ran, so timer latency
-    // does not lower the rate; a large lag resets the schedule instead (see MAX_LAG_MS).
-    if (now - this.#scheduledAt > MAX_LAG_MS) this.#scheduledAt = now;
+    // does not lower the rate; a large lag resets the schedule instead (see MAX_LAG_GAPS).
+    if (now - this.#scheduledAt > (MAX_LAG_GAPS * 1000) / this.#rate) this.#scheduledAt = now;
     this.#scheduledAt += exponentialGapMs(this.#rate, this.#random);
     this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, this.#scheduledAt - now));
   }

@@ -131,6 +131,28 @@ describe('PoissonScheduler', () => {
     scheduler.stop();
   });
 
+  test('a stall of half a second (a starved phone) is not caught up with a burst either', () => {
+    const clock = new VirtualClock(0);
+    const ticks: number[] = [];
+    const scheduler = new PoissonScheduler({
+      ratePerSecond: 20,
+      clock,
+      random: seededRandom(9),
+      onTick: () => ticks.push(clock.now()),
+    });
+    scheduler.start();
+    let largestBurst = 0;
+    for (let stall = 0; stall < 50; stall++) {
+      clock.advance(2_000);
+      const before = ticks.length;
+      clock.jump(500);
+      largestBurst = Math.max(largestBurst, ticks.length - before);
+    }
+    // Ten ticks fell due in each stall; at most the overdue ones within two mean gaps go at once.
+    assert.ok(largestBurst <= 4, `${largestBurst} ticks at once`);
+    scheduler.stop();
+  });
+
   test('the rate must be positive; the CSPRNG source is uniform in [0, 1)', () => {
     assert.throws(() => new PoissonScheduler({ ratePerSecond: 0, onTick: () => undefined }), ArgumentError);
     const draws = Array.from({ length: 4000 }, secureRandom);
