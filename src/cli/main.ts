@@ -49,6 +49,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'the delivery service: key packages, group logs, mailboxes',
     load: role('../delivery/main.ts'),
   },
+  identity: {
+    summary:
+      "print a mix node's or gateway's identity key (for the directory's --allow), creating it if needed",
+    load: role('../mixnode/identity-main.ts'),
+  },
 };
 
 export const EXIT_OK = 0;

@@ -1,11 +1,16 @@
 /**
- * The `umbra` dispatcher as users run it: a real child process, its output and its exit code; and each
- * role's `--help`, whose stated defaults and units must be the ones the code runs with.
+ * The `umbra` dispatcher as users run it: a real child process, its output and its exit code; `umbra
+ * identity`, which prints the key a node registers with; and each role's `--help`, whose stated defaults
+ * and units must be the ones the code runs with.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { toHex } from '../../src/crypto/bytes.ts';
 import { DEFAULT_PING_INTERVAL_MS } from '../../src/delivery/server.ts';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../../src/delivery/service.ts';
 import { DEFAULT_LIMITS } from '../../src/delivery/store/index.ts';
@@ -14,7 +19,7 @@ import { DEFAULT_EPOCH_PERIOD_MS } from '../../src/directory/epoch.ts';
 import { DIRECTORY_OPTIONS, directoryConfig } from '../../src/directory/main.ts';
 import { DEFAULT_GATEWAY_LIMITS } from '../../src/gateway/gateway.ts';
 import { DEFAULT_SERVICE_TIMEOUT_MS } from '../../src/gateway/services.ts';
-import { DEFAULT_POLL_MS } from '../../src/mixnode/directory-session.ts';
+import { DEFAULT_POLL_MS, loadOrCreateNodeIdentity } from '../../src/mixnode/directory-session.ts';
 import { DEFAULT_STARTUP_TIMEOUT_MS } from '../../src/mixnode/options.ts';
 import { loadConfig } from '../../src/ops/config.ts';
 import { silentLogger } from '../../src/ops/logger.ts';
@@ -35,8 +40,24 @@ function umbra(...argv: string[]): {
 test('--help lists every command and exits 0', () => {
   const { code, stdout } = umbra('--help');
   assert.equal(code, 0);
-  for (const name of ['up', 'demo', 'client', 'directory', 'mix', 'gateway', 'delivery']) {
+  for (const name of ['up', 'demo', 'client', 'directory', 'mix', 'gateway', 'delivery', 'identity']) {
     assert.match(stdout, new RegExp(`^  ${name} `, 'm'));
+  }
+});
+
+test('umbra identity creates a node identity once and prints the key the directory admits', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'umbra-identity-'));
+  try {
+    const first = umbra('identity', '--data-dir', dataDir);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^[0-9a-f]{64}\n$/);
+    assert.equal(statSync(join(dataDir, 'identity', 'identity.key')).mode & 0o777, 0o600);
+    assert.equal(umbra('identity', '--data-dir', dataDir).stdout, first.stdout, 'the same key again');
+    const identity = await loadOrCreateNodeIdentity(dataDir);
+    assert.equal(first.stdout.trim(), toHex(identity.publicKey), 'the key umbra mix registers with');
+    assert.equal(umbra('identity').code, 2, 'no --data-dir');
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
 

@@ -1,5 +1,6 @@
 // A server role's main.ts (`umbra directory`, `delivery`, `mix`, `gateway`) run as a child process for its
-// process tests: its JSON log lines (other lines kept as the message), standard error and exit code.
+// process tests, in a network namespace of its own if asked: its JSON log lines (other lines kept as the
+// message), standard error and exit code.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -18,8 +19,13 @@ export class RoleProcess {
   readonly exited: Promise<number | null>;
   readonly #waiting = new Set<() => void>();
 
-  constructor(main: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env) {
-    this.child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  /** `netns`: run it inside that Linux network namespace (`ip netns exec`, as root). */
+  constructor(main: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, netns?: string) {
+    const argv = [process.execPath, main, ...args];
+    this.child =
+      netns === undefined
+        ? spawn(process.execPath, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env })
+        : spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env });
     // 'close' comes after standard output has ended, so every line has been read by then.
     this.exited = once(this.child, 'close').then(() => this.child.exitCode);
     createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
