@@ -344,12 +344,14 @@ export class MixNode {
     if (packets.length === 0) return;
     this.#inbox = [];
     const receivedAt = Date.now();
+    const started = performance.now();
     this.#inFlight += packets.length;
     if (this.#inFlight >= this.#maxInFlight) this.#server?.pause();
     const task = this.#engine
       .unwrap(packets)
       .then(
         (outcomes) => {
+          this.#options.metrics.observe('mix_unwrap_duration_seconds', (performance.now() - started) / 1000);
           for (const outcome of outcomes) this.#admit(outcome, receivedAt);
         },
         (error: unknown) => {
@@ -455,6 +457,7 @@ export class MixNode {
     metrics.increment('mix_dummies_total', dummies.length);
     metrics.setGauge('mix_queue_depth', this.#queue.depth);
     metrics.observe('mix_round_duration_seconds', (performance.now() - started) / 1000);
+    metrics.observe('mix_round_fill_ratio', real.length / size);
     const report = {
       round: this.#round,
       real: real.length,

@@ -2,8 +2,8 @@
  * The mix node's `Metrics` (src/mixnode/types.ts) on the operations kit's Prometheus registry
  * (src/ops/metrics.ts), under the names docs/mixnode.md lists, for `umbra mix`'s /metrics.
  */
-import { DURATION_BUCKETS, type MetricsRegistry } from '../ops/metrics.ts';
-import type { DropReason, Metrics, MixCounter } from './types.ts';
+import { DURATION_BUCKETS, type Histogram, type MetricsRegistry } from '../ops/metrics.ts';
+import type { DropReason, Metrics, MixCounter, MixHistogram } from './types.ts';
 
 const COUNTERS: Readonly<Record<Exclude<MixCounter, 'mix_dropped_total'>, string>> = {
   mix_packets_in_total: 'Frames read from authorized ingress connections.',
@@ -24,17 +24,29 @@ export function registryMetrics(registry: MetricsRegistry): Metrics {
     labelNames: ['reason'],
   });
   const queueDepth = registry.gauge({ name: 'mix_queue_depth', help: 'Packets waiting for a round.' });
-  const roundDuration = registry.histogram({
-    name: 'mix_round_duration_seconds',
-    help: 'Time to assemble and hand over one round.',
-    buckets: DURATION_BUCKETS,
-  });
+  const histograms: Readonly<Record<MixHistogram, Histogram>> = {
+    mix_round_duration_seconds: registry.histogram({
+      name: 'mix_round_duration_seconds',
+      help: 'Time to assemble and hand over one round.',
+      buckets: DURATION_BUCKETS,
+    }),
+    mix_round_fill_ratio: registry.histogram({
+      name: 'mix_round_fill_ratio',
+      help: 'Real packets among those one round sent (the rest are dummies), 0 to 1.',
+      buckets: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
+    }),
+    mix_unwrap_duration_seconds: registry.histogram({
+      name: 'mix_unwrap_duration_seconds',
+      help: 'Time to unwrap one batch of arriving packets, the crypto workers’ queue included.',
+      buckets: DURATION_BUCKETS,
+    }),
+  };
   return {
     increment(name: MixCounter, amount = 1, labels?: { readonly reason: DropReason }): void {
       if (name === 'mix_dropped_total') dropped.inc(amount, { reason: labels?.reason ?? 'internal_error' });
       else counters.get(name)?.inc(amount);
     },
     setGauge: (_name, value) => queueDepth.set(value),
-    observe: (_name, value) => roundDuration.observe(value),
+    observe: (name, value) => histograms[name].observe(value),
   };
 }

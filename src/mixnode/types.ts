@@ -78,7 +78,12 @@ export type DropReason =
 
 export type MixGauge = 'mix_queue_depth';
 
-export type MixHistogram = 'mix_round_duration_seconds';
+export type MixHistogram =
+  | 'mix_round_duration_seconds'
+  /** Real packets among those a round sent (0 to 1): how much of the cover is real traffic. */
+  | 'mix_round_fill_ratio'
+  /** Time to unwrap one batch of arriving packets, crypto workers' queue included. */
+  | 'mix_unwrap_duration_seconds';
 
 export interface Metrics {
   increment(name: MixCounter, amount?: number, labels?: { readonly reason: DropReason }): void;

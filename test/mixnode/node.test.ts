@@ -171,6 +171,15 @@ describe('mixing', () => {
       const sent = sizes.reduce((sum, size) => sum + size, 0);
       assert.equal(h.metrics.count('mix_packets_out_total'), sent);
       assert.equal(h.metrics.count('mix_dummies_total'), sent - 22);
+      // Each round's fill (real / sent) and each unwrapped batch's time are observed.
+      const fills = h.metrics.observations.get('mix_round_fill_ratio') ?? [];
+      assert.ok(fills.length >= h.reports.length);
+      assert.deepEqual(
+        fills.slice(0, h.reports.length),
+        h.reports.map((report) => report.real / (report.real + report.dummies)),
+      );
+      const unwraps = h.metrics.observations.get('mix_unwrap_duration_seconds') ?? [];
+      assert.ok(unwraps.length >= 1 && unwraps.every((seconds) => seconds >= 0));
       assert.equal(h.sink.arrivals.length % 4, 0);
     });
   });
