@@ -1,6 +1,9 @@
 /**
  * A client SDK instance in Node for `umbra demo` and `umbra client`: its vault in a directory, its carriers
- * from a deployment's `/config.json` (connect.ts), exactly as the web app gets them in the page.
+ * from a deployment's `/config.json` (connect.ts), exactly as the web app gets them in the page. The vault
+ * is unlocked before any connection opens: Argon2id holds this thread for about a second, and a connection
+ * opened before it would start with a second of no cover packets, which an observer of new connections sees
+ * (issue 18).
  */
 import { directoryStorage } from '../client/directory-storage.ts';
 import { Client } from '../client/index.ts';
@@ -22,11 +25,18 @@ export async function openNodeClient(options: {
   readonly config?: WebConfig;
 }): Promise<NodeClient> {
   const config = options.config ?? (await fetchWebConfig(options.web));
-  const carriers = await openCarriers(config, options.web);
+  const vault = await directoryStorage(options.dataDir).open(options.passphrase);
+  let carriers: Carriers;
+  try {
+    carriers = await openCarriers(config, options.web);
+  } catch (error) {
+    await vault.close();
+    throw error;
+  }
   let client: Client;
   try {
     client = await Client.open({
-      storage: directoryStorage(options.dataDir),
+      storage: { open: async () => vault },
       passphrase: options.passphrase,
       carriers: carriers.all,
       privacy: config.privacy,

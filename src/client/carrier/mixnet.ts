@@ -662,6 +662,9 @@ export class MixnetCarrier implements Carrier {
         return;
       }
       this.#connection = connection;
+      // Cover from the first tick: the first packets are built now, not on the ticks that send them, so a
+      // new connection's first second runs at λ like any other (issue 18).
+      this.#prepareCover();
       this.#packetsSent = 0;
       this.#gatewayId = connection.welcome.gatewayId;
       this.#gatewayProblem = undefined;
