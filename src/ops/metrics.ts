@@ -92,68 +92,55 @@ function checkLabels(
   return { ...given };
 }
 
-/** A value that only goes up (packets forwarded, replays dropped); it restarts at 0 with the process. */
-export class Counter<L extends string = never> {
-  readonly #metric: PromCounter<string>;
+/** What the three kinds share: the prom-client metric, and the exact labels each of its samples carries. */
+abstract class Labelled<M> {
+  protected readonly metric: M;
   readonly #name: string;
   readonly #labelNames: readonly string[];
 
-  constructor(metric: PromCounter<string>, name: string, labelNames: readonly string[]) {
-    this.#metric = metric;
+  constructor(metric: M, name: string, labelNames: readonly string[]) {
+    this.metric = metric;
     this.#name = name;
     this.#labelNames = labelNames;
   }
 
+  protected labels(labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
+    return checkLabels(this.#name, this.#labelNames, labels);
+  }
+}
+
+/** A value that only goes up (packets forwarded, replays dropped); it restarts at 0 with the process. */
+export class Counter<L extends string = never> extends Labelled<PromCounter<string>> {
   inc(amount = 1, ...[labels]: LabelArgument<L>): void {
     checkAmount(amount);
     if (amount < 0) throw new ArgumentError('amount', 'a counter never decreases');
-    this.#metric.inc(checkLabels(this.#name, this.#labelNames, labels), amount);
+    this.metric.inc(this.labels(labels), amount);
   }
 }
 
 /** A value that goes up and down (queue depth, current epoch, connected clients). */
-export class Gauge<L extends string = never> {
-  readonly #metric: PromGauge<string>;
-  readonly #name: string;
-  readonly #labelNames: readonly string[];
-
-  constructor(metric: PromGauge<string>, name: string, labelNames: readonly string[]) {
-    this.#metric = metric;
-    this.#name = name;
-    this.#labelNames = labelNames;
-  }
-
+export class Gauge<L extends string = never> extends Labelled<PromGauge<string>> {
   set(value: number, ...[labels]: LabelArgument<L>): void {
     checkAmount(value);
-    this.#metric.set(checkLabels(this.#name, this.#labelNames, labels), value);
+    this.metric.set(this.labels(labels), value);
   }
 
   inc(amount = 1, ...[labels]: LabelArgument<L>): void {
     checkAmount(amount);
-    this.#metric.inc(checkLabels(this.#name, this.#labelNames, labels), amount);
+    this.metric.inc(this.labels(labels), amount);
   }
 
   dec(amount = 1, ...[labels]: LabelArgument<L>): void {
     checkAmount(amount);
-    this.#metric.dec(checkLabels(this.#name, this.#labelNames, labels), amount);
+    this.metric.dec(this.labels(labels), amount);
   }
 }
 
 /** Observations counted into fixed buckets (round durations, batch fill), with their sum and count. */
-export class Histogram<L extends string = never> {
-  readonly #metric: PromHistogram<string>;
-  readonly #name: string;
-  readonly #labelNames: readonly string[];
-
-  constructor(metric: PromHistogram<string>, name: string, labelNames: readonly string[]) {
-    this.#metric = metric;
-    this.#name = name;
-    this.#labelNames = labelNames;
-  }
-
+export class Histogram<L extends string = never> extends Labelled<PromHistogram<string>> {
   observe(value: number, ...[labels]: LabelArgument<L>): void {
     checkAmount(value);
-    this.#metric.observe(checkLabels(this.#name, this.#labelNames, labels), value);
+    this.metric.observe(this.labels(labels), value);
   }
 }
 
@@ -161,27 +148,26 @@ const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'];
 
 /** The metrics of one process, rendered together for `/metrics`. */
 export class MetricsRegistry {
-  /** The `prom-client` registry behind this one, for anything that wants to merge or push it. */
-  readonly registry = new Registry();
+  readonly #registry = new Registry();
   /** Names each metric owns in the exposition (a histogram's with its suffixes). */
   readonly #owned = new Set<string>();
   readonly #collectors: (() => void)[] = [];
 
   constructor(options: RegistryOptions = {}) {
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics) collectDefaultMetrics({ register: this.#registry });
   }
 
   counter<L extends string = never>(options: MetricOptions<L>): Counter<L> {
     const labelNames = checkOptions(options, []);
     this.#claim(options.name, ['']);
-    const metric = new PromCounter({ ...options, labelNames, registers: [this.registry] });
+    const metric = new PromCounter({ ...options, labelNames, registers: [this.#registry] });
     return new Counter<L>(metric, options.name, labelNames);
   }
 
   gauge<L extends string = never>(options: MetricOptions<L>): Gauge<L> {
     const labelNames = checkOptions(options, []);
     this.#claim(options.name, ['']);
-    const metric = new PromGauge({ ...options, labelNames, registers: [this.registry] });
+    const metric = new PromGauge({ ...options, labelNames, registers: [this.#registry] });
     return new Gauge<L>(metric, options.name, labelNames);
   }
 
@@ -202,7 +188,7 @@ export class MetricsRegistry {
       ...options,
       labelNames,
       buckets: [...buckets],
-      registers: [this.registry],
+      registers: [this.#registry],
     });
     return new Histogram<L>(metric, options.name, labelNames);
   }
@@ -215,7 +201,7 @@ export class MetricsRegistry {
   /** The text exposition of every metric, default process metrics included when asked for. */
   render(): Promise<string> {
     for (const collect of this.#collectors) collect();
-    return this.registry.metrics();
+    return this.#registry.metrics();
   }
 
   #claim(name: string, suffixes: readonly string[]): void {

@@ -1,6 +1,6 @@
 // The delivery service's hostile-input, privacy and transport rules: `handle` answers any bytes with a
 // decodable response and never throws; identifiers reach the database only as keyed hashes; a full
-// scenario leaves no handle, routing ID, mailbox ID or blob content in the logs; the HTTP endpoint the
+// scenario leaves no handle, routing ID, mailbox ID or blob content in the logs or the metrics' labels; the HTTP endpoint the
 // mixnet gateway calls and the WebSocket endpoint refuse what they must.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 import { toBase64Url, toHex, utf8 } from '../../src/crypto/bytes.ts';
 import { DeliveryError } from '../../src/errors.ts';
 import { createLogger } from '../../src/ops/logger.ts';
+import { MetricsRegistry } from '../../src/ops/metrics.ts';
 import { DeliveryClient } from '../../src/protocol/client.ts';
 import { decodeFrame, encodeFrame } from '../../src/protocol/frames.ts';
 import { IdentityKeyPair, mailboxIdOf } from '../../src/protocol/identity.ts';
@@ -142,10 +143,11 @@ function assertNothingLeaks(text: string, secrets: Secrets, where: string): void
 }
 
 describeOnBackends('delivery service privacy', (backend: Backend) => {
-  test('a full scenario leaves no handles, identifiers or contents in the logs (debug level)', async (t) => {
+  test('a full scenario leaves no handles, identifiers or contents in the logs (debug level) or metrics', async (t) => {
     const lines: string[] = [];
     const logger = createLogger({ role: 'delivery', level: 'debug', sink: (line) => lines.push(line) });
-    const running = await startServer(backend.fresh(), { logger });
+    const metrics = new MetricsRegistry();
+    const running = await startServer(backend.fresh(), { logger, metrics });
     t.after(() => running.close());
     const secrets: Secrets = { handles: [], ids: [] };
     await scenario(running, secrets);
@@ -162,6 +164,10 @@ describeOnBackends('delivery service privacy', (backend: Backend) => {
     assert.ok(lines.length > 20, 'the scenario was logged');
     assert.ok(text.includes('"request failed"'));
     assertNothingLeaks(text, secrets, 'the logs');
+    // Nor in the metrics: label values name kinds and outcomes, never a user or an identifier.
+    const exposition = await metrics.render();
+    assert.match(exposition, /^umbra_delivery_requests_total\{kind="postToLog",outcome="ok"\} \d+$/m);
+    assertNothingLeaks(exposition, secrets, 'the metrics');
     assert.ok(!text.includes(Buffer.from(SECRET_CONTENT).toString()), 'blob contents in the logs');
     assert.ok(!text.toLowerCase().includes(toHex(SECRET_CONTENT)), 'blob contents in the logs');
   });
