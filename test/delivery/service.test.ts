@@ -1,7 +1,7 @@
 // The delivery service's hostile-input, privacy and transport rules: `handle` answers any bytes with a
 // decodable response and never throws; identifiers reach the database only as keyed hashes; a full
-// scenario leaves no handle, routing ID, mailbox ID or blob content in the logs or the metrics' labels; the HTTP endpoint the
-// mixnet gateway calls and the WebSocket endpoint refuse what they must.
+// scenario leaves no handle, routing ID, mailbox ID or blob content in the logs or the metrics' labels; the
+// HTTP endpoint the mixnet gateway calls and the WebSocket endpoint refuse what they must.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
