@@ -284,13 +284,14 @@ export class Client extends Emitter<ClientEvents> {
       const result = await api.lookup(handle);
       return result.ok ? result : undefined;
     };
-    for (const handle of others) {
-      const key = await this.#requireContacts()
-        .resolve(handle, lookup)
-        .catch((error: unknown) => {
-          throw wrap(error);
-        });
-      if (key === undefined) throw new ClientError('unknown_contact', 'a handle has no registered identity');
+    // One round trip for all of them, not one each: over slow mixing rounds each is seconds.
+    const keys = await Promise.all(
+      others.map((handle) => this.#requireContacts().resolve(handle, lookup)),
+    ).catch((error: unknown) => {
+      throw wrap(error);
+    });
+    if (keys.includes(undefined)) {
+      throw new ClientError('unknown_contact', 'a handle has no registered identity');
     }
     const own = await mls.generateKeyPackage({
       identity: new TextEncoder().encode(identity.handle),
@@ -450,9 +451,11 @@ export class Client extends Emitter<ClientEvents> {
   async #claim(handles: readonly string[], policy: PrivacyPolicy): Promise<readonly Claimed[]> {
     const api = this.#api(policy);
     const contacts = this.#requireContacts();
+    // Claimed together, as the lookups were; a refusal for one handle still fails the whole add.
+    const results = await Promise.all(handles.map((handle) => api.claimKeyPackages(handle)));
     const claimed: Claimed[] = [];
-    for (const handle of handles) {
-      const result = await api.claimKeyPackages(handle);
+    for (const [index, result] of results.entries()) {
+      const handle = handles[index] as string;
       if (!result.ok) throw new ClientError('unknown_contact', 'a handle has no registered identity');
       await contacts.observe(handle, result.identityKey);
       for (const keyPackage of result.packages) claimed.push({ handle, keyPackage });
