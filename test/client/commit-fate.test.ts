@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client } from '../../src/client/client.ts';
-import type { Conversation } from '../../src/client/conversation.ts';
 import { CarrierError, ClientError } from '../../src/errors.ts';
 import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../src/protocol/carrier.ts';
 import { decodeRequest } from '../../src/protocol/messages.ts';
@@ -18,6 +17,7 @@ import {
   inbox,
   joined,
   removeTempDirs,
+  sameEpoch,
   type TestUser,
   tempDir,
   texts,
@@ -89,14 +89,6 @@ class SlowNetwork implements Carrier {
   close(): Promise<void> {
     return this.#inner.close();
   }
-}
-
-function sameEpoch(...conversations: Conversation[]): Promise<bigint> {
-  return eventually(() => {
-    const epochs = new Set(conversations.map((c) => c.epoch));
-    const [epoch] = epochs;
-    return epochs.size === 1 && epoch !== undefined ? epoch : undefined;
-  }, 'the members to reach the same epoch');
 }
 
 let server: TestServer;

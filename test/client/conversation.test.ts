@@ -9,18 +9,18 @@ import {
   ROTATE_AFTER_POSTS,
 } from '../../src/client/conversation.ts';
 import { describeOnBackends, startServer, type TestServer } from '../delivery/support.ts';
-import { eventually, inbox, joined, removeTempDirs, type TestUser, texts, user } from './support.ts';
+import {
+  eventually,
+  inbox,
+  joined,
+  removeTempDirs,
+  sameEpoch,
+  type TestUser,
+  texts,
+  user,
+} from './support.ts';
 
 after(removeTempDirs);
-
-/** Waits until every conversation is in the same epoch, and returns it. */
-function sameEpoch(...conversations: Conversation[]): Promise<bigint> {
-  return eventually(() => {
-    const epochs = new Set(conversations.map((c) => c.epoch));
-    const [epoch] = epochs;
-    return epochs.size === 1 ? epoch : undefined;
-  }, 'the members to reach the same epoch');
-}
 
 describeOnBackends('SDK conversations', (backend) => {
   let server: TestServer;

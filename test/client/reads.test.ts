@@ -18,6 +18,7 @@ import {
   inbox,
   joined,
   removeTempDirs,
+  sameEpoch,
   type TestUser,
   tempDir,
   texts,
@@ -85,14 +86,6 @@ class HeldReads implements Carrier {
 }
 
 const withEntries = (page: LogPage): boolean => page.entries.length > 0;
-
-function sameEpoch(...conversations: Conversation[]): Promise<bigint> {
-  return eventually(() => {
-    const epochs = new Set(conversations.map((c) => c.epoch));
-    const [epoch] = epochs;
-    return epochs.size === 1 && epoch !== undefined ? epoch : undefined;
-  }, 'the members to reach the same epoch');
-}
 
 let server: TestServer;
 let bob: TestUser;

@@ -130,6 +130,15 @@ export async function eventually<T>(
   }
 }
 
+/** Waits until every conversation is in the same epoch, and returns it. */
+export function sameEpoch(...conversations: Conversation[]): Promise<bigint> {
+  return eventually(() => {
+    const epochs = new Set(conversations.map((c) => c.epoch));
+    const [epoch] = epochs;
+    return epochs.size === 1 && epoch !== undefined ? epoch : undefined;
+  }, 'the members to reach the same epoch');
+}
+
 /** The conversation `id` once `client` has joined it. */
 export function joined(client: Client, id: string, timeoutMs?: number): Promise<Conversation> {
   return eventually(() => client.conversation(id), `${client.handle} to join`, timeoutMs);
