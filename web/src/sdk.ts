@@ -27,10 +27,11 @@ import type {
 export const VAULT_DATABASE = 'umbra-vault';
 
 /**
- * How often the client polls the mailbox and the conversations (the SDK's default is 2 s). The client's rounds
- * never overlap, so at this interval they follow each other as fast as the mixnet answers (a round trip each,
- * about 0.7 s at 100 ms rounds): a message is read about one round sooner than at 2 s. The polls cost nothing
- * an observer sees: over the mixnet they take the place of cover packets in the constant-rate stream.
+ * How often the client polls the mailbox and the conversations (the SDK's default is 2 s). A poll does not wait
+ * for the last one's answers (a mixnet round trip, about 0.8 s at 100 ms rounds: the SDK keeps up to two reads
+ * of a conversation in flight), so a conversation is read every 500 ms and a message is read on average a
+ * quarter of a second after it is stored, plus the answer's way back. The polls cost nothing an observer sees:
+ * over the mixnet they take the place of cover packets in the constant-rate stream.
  */
 const POLL_INTERVAL_MS = 500;
 /**
