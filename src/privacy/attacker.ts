@@ -42,6 +42,20 @@ export interface Message {
   readonly deliveredAt: number;
 }
 
+/**
+ * The mixes' queue discipline as the attacker models it (docs/mixnode.md "The pool"): rounds on wall-clock
+ * multiples of `periodMs`; a packet arriving during a round may first leave at its end and stays a
+ * geometric number of rounds (p = `leaveProbability`), at most `maxStayRounds`. With p = 1 it is the
+ * oldest-first round of a node with room: every packet leaves at the end of the round it arrived in.
+ */
+export interface Discipline {
+  readonly periodMs: number;
+  readonly leaveProbability: number;
+  readonly maxStayRounds: number;
+  /** Whether a node is a mix (the gateways forward at once). */
+  readonly isMix: (name: string) => boolean;
+}
+
 export interface AttackOptions {
   /** The round period that defines each message's anonymity set (the mixing-on period, for both runs). */
   readonly roundMs: number;
@@ -51,6 +65,11 @@ export interface AttackOptions {
   readonly isClient: (name: string) => boolean;
   /** Whether node `to` forwards what it receives from `from` (a mix, or a gateway from a client). */
   readonly forwards: (from: string, to: string) => boolean;
+  /**
+   * When given, a mix's output is traced to its inputs by the stay the discipline gives each (the tracer
+   * that simulates the mixes' queues); without, by first-in first-out matching.
+   */
+  readonly discipline?: Discipline;
 }
 export interface AttackReport {
   readonly messages: number;
@@ -155,15 +174,46 @@ class Tracer {
           scores.set(packet.from, (scores.get(packet.from) ?? 0) + weight);
           continue;
         }
+        const { discipline } = this.#options;
         const input = this.#matched.get(packet);
-        const parents: [Observed, number][] = input
-          ? [[input, weight]]
-          : this.#kernel(this.#into.get(packet.from) ?? [], packet.at, weight);
+        const parents: [Observed, number][] = discipline?.isMix(packet.from)
+          ? this.#stays(this.#into.get(packet.from) ?? [], packet.at, weight, discipline)
+          : input
+            ? [[input, weight]]
+            : this.#kernel(this.#into.get(packet.from) ?? [], packet.at, weight);
         for (const [parent, share] of parents) next.set(parent, (next.get(parent) ?? 0) + share);
       }
       level = new Map([...next].sort((a, b) => b[1] - a[1]).slice(0, KEEP));
     }
     return scores;
+  }
+
+  /**
+   * The inputs of a mix (`list`) that may have left in the round of an output seen at `at`, sharing `weight`
+   * by the probability of their stay: s rounds, from the end of the round each arrived in to the output's
+   * round, has probability p(1 − p)^(s − 1), the cap taking the rest; a floor of 1 % of p keeps a packet
+   * that the node unwrapped a round late (it arrived just before a round's end) from vanishing.
+   */
+  #stays(
+    list: readonly Observed[],
+    at: number,
+    weight: number,
+    discipline: Discipline,
+  ): [Observed, number][] {
+    const { periodMs, leaveProbability: p, maxStayRounds: cap } = discipline;
+    const round = Math.floor(at / periodMs);
+    const first = lowerBound(list, (round - cap - 1) * periodMs);
+    const candidates = list.slice(first, lowerBound(list, at));
+    const weights = candidates.map((packet) => {
+      const stay = round - Math.floor(packet.at / periodMs);
+      const probability =
+        stay < 1 || stay > cap ? 0 : stay === cap ? (1 - p) ** (cap - 1) : p * (1 - p) ** (stay - 1);
+      return Math.max(probability, stay >= 0 && stay <= cap + 1 ? 0.01 * p : 0);
+    });
+    const total = weights.reduce((sum, w) => sum + w, 0);
+    return total > 0
+      ? candidates.map((packet, i) => [packet, (weight * (weights[i] as number)) / total])
+      : [];
   }
 
   /** The packets of `list` (one node's inputs) before `at`, sharing `weight` by `kernel` of their delay. */
@@ -265,23 +315,94 @@ function intersect(perRecipient: Map<string, { sender: string; logScores: Map<st
   for (const { sender, logScores } of perRecipient.values()) {
     if (logScores.length < 2) continue;
     total++;
-    const clients = new Set(logScores.flatMap((scores) => [...scores.keys()]));
-    let guess: string | undefined;
-    let best = Number.NEGATIVE_INFINITY;
-    for (const client of clients) {
-      let sum = 0;
-      for (const scores of logScores) {
-        const top = Math.max(1e-300, ...scores.values());
-        sum += Math.log(Math.max((scores.get(client) ?? 0) / top, 1e-12));
-      }
-      if (sum > best) {
-        best = sum;
-        guess = client;
-      }
-    }
-    if (guess === sender) identified++;
+    if (combinedGuess(logScores) === sender) identified++;
   }
   return { total, identified };
+}
+
+/**
+ * The client whose summed log-scores over several messages assumed to share a sender is the highest (a
+ * client absent from a message's trace scores a floor well below any present client's).
+ */
+function combinedGuess(logScores: readonly ReadonlyMap<string, number>[]): string | undefined {
+  const clients = new Set(logScores.flatMap((scores) => [...scores.keys()]));
+  let guess: string | undefined;
+  let best = Number.NEGATIVE_INFINITY;
+  for (const client of clients) {
+    let sum = 0;
+    for (const scores of logScores) {
+      const top = Math.max(1e-300, ...scores.values());
+      sum += Math.log(Math.max((scores.get(client) ?? 0) / top, 1e-12));
+    }
+    if (sum > best) {
+      best = sum;
+      guess = client;
+    }
+  }
+  return guess;
+}
+
+/** A trial: one sender's burst of messages to one recipient. */
+export interface Burst {
+  readonly sender: string;
+  readonly messages: readonly Message[];
+}
+
+export interface BurstReport {
+  readonly trials: number;
+  /** Bursts whose sender the tracer named, its scores intersected over the burst's messages. */
+  readonly sender: number;
+  /** The same attacker with every delivery moved `shiftMs` later, where none was: right guesses. */
+  readonly nullControl: number;
+  /** Bursts whose sender was the client whose connection opened last before the burst's first delivery. */
+  readonly lifetime: number;
+  /** 1/k: a blind guess among the k clients. */
+  readonly chance: number;
+  /** The binomial standard deviation of a success rate equal to `chance` over the trials. */
+  readonly sigma: number;
+}
+
+/**
+ * The burst attackers of issue 18 on what the observer recorded: the hop-by-hop tracer (`options`, with
+ * the mixes' `discipline` to simulate their queues) intersected over each burst's messages; the same at
+ * shifted times as a null control; and the connection-lifetime attacker, who names the client whose link
+ * to its gateway opened most recently before the burst (`connectionStarts`: each client's first record).
+ */
+export function burstAttack(
+  packets: readonly Observed[],
+  bursts: readonly Burst[],
+  connectionStarts: ReadonlyMap<string, number>,
+  options: AttackOptions & { readonly clients: number; readonly shiftMs: number },
+): BurstReport {
+  const tracer = new Tracer(packets, options);
+  let sender = 0;
+  let nullControl = 0;
+  let lifetime = 0;
+  for (const burst of bursts) {
+    const traced = burst.messages.map((message) => tracer.scores(message.exit, message.deliveredAt));
+    if (combinedGuess(traced) === burst.sender) sender++;
+    const shifted = burst.messages.map((message) =>
+      tracer.scores(message.exit, message.deliveredAt + options.shiftMs),
+    );
+    if (combinedGuess(shifted) === burst.sender) nullControl++;
+    const first = Math.min(...burst.messages.map((message) => message.deliveredAt));
+    let latest: string | undefined;
+    for (const [client, at] of connectionStarts) {
+      if (at < first && (latest === undefined || at > (connectionStarts.get(latest) as number)))
+        latest = client;
+    }
+    if (latest === burst.sender) lifetime++;
+  }
+  const trials = bursts.length;
+  const chance = 1 / options.clients;
+  return {
+    trials,
+    sender,
+    nullControl,
+    lifetime,
+    chance,
+    sigma: Math.sqrt((chance * (1 - chance)) / trials),
+  };
 }
 
 /** What the reply-timing attacker links: a request's arrival at its service, and items pushed to clients. */

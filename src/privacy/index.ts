@@ -1,9 +1,22 @@
 /**
  * The global passive adversary harness (docs/privacy.md): a local mix network over real TLS links, an
- * observer that taps every link, and the timing-correlation attacker with the chance level it is held to.
+ * observer that taps every link, and the timing-correlation attackers with the chance level they are held
+ * to: per message, and per burst (the tracer that simulates the mixes' queues, its null control, and the
+ * connection-lifetime attacker).
  */
-export type { AttackOptions, AttackReport, Message, Observed, ReplyLinkInput } from './attacker.ts';
-export { quantile, replyLinkAttack, timingAttack } from './attacker.ts';
+export type {
+  AttackOptions,
+  AttackReport,
+  Burst,
+  BurstReport,
+  Discipline,
+  Message,
+  Observed,
+  ReplyLinkInput,
+} from './attacker.ts';
+export { burstAttack, quantile, replyLinkAttack, timingAttack } from './attacker.ts';
+export type { BurstExperimentOptions, BurstExperimentResult } from './bursts.ts';
+export { runBurstExperiment } from './bursts.ts';
 export type { ExperimentOptions, ExperimentResult } from './experiment.ts';
 export { runExperiment, STANDARD_EXPERIMENT } from './experiment.ts';
 export type { Delivery, LocalMixnetOptions, Member, PacketKind, Sent } from './local-mixnet.ts';

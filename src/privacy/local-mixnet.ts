@@ -25,6 +25,7 @@ import {
   type Metrics,
   MixNode,
   type PeerDescriptor,
+  type PoolParameters,
   type RouteNode,
   type Topology,
 } from '../mixnode/index.ts';
@@ -76,6 +77,8 @@ export interface LocalMixnetOptions {
   readonly observer?: GlobalObserver;
   /** Crypto worker threads per mix node; default 0 (inline), as many nodes share this machine. */
   readonly workers?: number;
+  /** The mix nodes' pool (docs/mixnode.md "The pool"); default theirs. */
+  readonly pool?: PoolParameters;
 }
 
 /** A packet that reached its final hop at an exit gateway with a recipient. */
@@ -501,7 +504,7 @@ export class LocalMixnet {
   }
 
   async #startMix(member: Member): Promise<MixNode> {
-    const { roundPeriodMs, batchSize, dataDir, workers } = this.options;
+    const { roundPeriodMs, batchSize, dataDir, workers, pool } = this.options;
     const node = await MixNode.start({
       id: member.id,
       geometry: this.geometry,
@@ -514,6 +517,7 @@ export class LocalMixnet {
       round: { periodMs: roundPeriodMs, batchSize },
       graceMs: GRACE_MS,
       workers: workers ?? 0,
+      ...(pool === undefined ? {} : { pool }),
     });
     const row = this.mixes[member.layer - 1] as (MixNode | Relay | undefined)[];
     row[Number(member.label.split('.')[1])] = node;

@@ -1,0 +1,114 @@
+// `npm run bench -- privacy [trials]`: the burst attackers of issue 18 (src/privacy/bursts.ts) on real mix
+// nodes with every link tapped by the observer's own process. Each trial: a random sender queues a burst of
+// 3 messages for a random other client. Per configuration: how often the hop-by-hop tracer that simulates
+// the mixes' queues (intersected over the burst) names the sender, the same at shifted times where nothing
+// was sent (null control), the connection-lifetime attacker, chance 1/k and 2σ, and the messages' latency
+// from queueing to delivery. The first row is the mixes configured with no mixing to speak of (B = 1, no
+// pool, 20 ms rounds): there the attacker must win. Default 100 trials per row.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_POOL, type PoolParameters } from '../src/mixnode/index.ts';
+import {
+  type BurstExperimentOptions,
+  type BurstExperimentResult,
+  runBurstExperiment,
+} from '../src/privacy/index.ts';
+import { machine, table, writeResult } from './lib.ts';
+
+const TRIALS = Number(process.argv[3] ?? 100);
+const NO_POOL: PoolParameters = { leaveProbability: 1, maxStayRounds: 1 };
+
+interface Row
+  extends Pick<
+    BurstExperimentOptions,
+    'nodesPerLayer' | 'roundPeriodMs' | 'batchSize' | 'pool' | 'clients' | 'rate'
+  > {
+  readonly name: string;
+}
+
+/** The mixes' default pool at 100 ms rounds and B = 16 (umbra up's), on `nodesPerLayer` nodes per layer. */
+const pooled = (nodesPerLayer: number, clients: number, rate: number): Row => ({
+  name: `pool, 3 × ${nodesPerLayer}`,
+  nodesPerLayer,
+  roundPeriodMs: 100,
+  batchSize: 16,
+  pool: DEFAULT_POOL,
+  clients,
+  rate,
+});
+
+const ROWS: readonly Row[] = [
+  { ...pooled(1, 8, 2), name: 'no mixing (B = 1, no pool)', roundPeriodMs: 20, batchSize: 1, pool: NO_POOL },
+  { ...pooled(1, 8, 5), name: 'oldest first (no pool)', pool: NO_POOL },
+  pooled(1, 8, 5),
+  pooled(1, 20, 2),
+  pooled(2, 8, 5),
+  pooled(2, 20, 2),
+];
+
+const rate = (count: number, trials: number) => `${count}/${trials} = ${(count / trials).toFixed(3)}`;
+
+const results: [Row, BurstExperimentResult, number][] = [];
+for (const row of ROWS) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'umbra-bench-privacy-'));
+  try {
+    const result = await runBurstExperiment({
+      dataDir,
+      layers: 3,
+      gateways: 1,
+      trials: TRIALS,
+      burst: 3,
+      spacingMs: 1_500,
+      ...row,
+    });
+    results.push([row, result, loadavg()[0] ?? 0]);
+    console.log(row.name, row.clients, JSON.stringify(result));
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+const markdown = `# Privacy: burst attackers on real mix nodes (\`npm run bench -- privacy\`)
+
+${machine()}
+
+Each row: 3 layers, one gateway, k clients at λ packets/s each for the whole run, ${TRIALS} trials 1.5 s
+apart, each a burst of 3 messages from a random client to a random other; every link tapped (times and
+lengths, in the observer's own process). *Tracer*: the hop-by-hop tracer that simulates the mixes' queue
+discipline (rounds, p, R), intersected over the burst. *Null*: the same with every delivery moved 0.75 s
+later, where nothing was delivered. *Lifetime*: the client whose connection opened last before the burst.
+Chance is 1/k; the bound is chance + 2σ. Latency: queueing to delivery, p50 / p99. Load: the 1-minute load
+average when the row ended; event loop: this process's p99 delay (above ~100 ms the run was starved and its
+timestamps blurred).
+
+${table(
+  [
+    'configuration',
+    'round, B, p, R',
+    'k, λ',
+    'tracer',
+    'null',
+    'lifetime',
+    'chance + 2σ',
+    'delivered',
+    'latency p50 / p99',
+    'load',
+    'event loop p99',
+  ],
+  results.map(([row, { report, queued, delivered, latency, eventLoopDelayP99Ms }, load]) => [
+    row.name,
+    `${row.roundPeriodMs} ms, ${row.batchSize}, ${row.pool.leaveProbability}, ${row.pool.maxStayRounds}`,
+    `${row.clients}, ${row.rate}/s`,
+    rate(report.sender, report.trials),
+    rate(report.nullControl, report.trials),
+    rate(report.lifetime, report.trials),
+    (report.chance + 2 * report.sigma).toFixed(3),
+    `${delivered}/${queued}`,
+    `${latency.p50.toFixed(0)} / ${latency.p99.toFixed(0)} ms`,
+    load.toFixed(1),
+    `${eventLoopDelayP99Ms.toFixed(0)} ms`,
+  ]),
+)}
+`;
+writeResult('privacy', markdown);
