@@ -6,8 +6,12 @@
  * commit that a power cut erased could let a different commit win the same epoch and fork the group.
  *
  * `DatabaseSync` is synchronous and one connection runs one transaction at a time, so operations on one
- * store instance queue behind each other. Change events reach subscribers of every store instance on the
- * same file in this process; other processes are not told (use PostgreSQL to scale out).
+ * store instance queue behind each other. Writes are committed in groups (as databases with a write-ahead
+ * log do it): the writes that arrive while one commit waits for the disk run next in one transaction, each in
+ * its own savepoint, so one fsync covers them all and a write that fails rolls back only itself. Each is
+ * answered only after the commit that holds it, so durability is what it was with a transaction each.
+ * Change events reach subscribers of every store instance on the same file in this process; other
+ * processes are not told (use PostgreSQL to scale out).
  */
 import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -99,6 +103,18 @@ function toSqliteParameters(sql: string): string {
   return sql.replace(/\$(\d+)/g, '?$1');
 }
 
+/** A write waiting for the next group commit. */
+interface PendingWrite {
+  readonly work: (tx: SqlTransaction) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** What one write of a group came to, settled once the group's commit is done. */
+type WriteOutcome =
+  | { readonly ok: true; readonly value: unknown; readonly events: readonly StoreEvent[] }
+  | { readonly ok: false; readonly error: unknown };
+
 class SqliteDriver implements SqlDriver {
   readonly backend = 'sqlite';
   readonly skipLockedRows = '';
@@ -108,6 +124,8 @@ class SqliteDriver implements SqlDriver {
   readonly #session: SqlSession;
   readonly #ownListeners = new Set<StoreListener>();
   #queue: Promise<unknown> = Promise.resolve();
+  /** Writes for the next group commit; undefined when none is scheduled. */
+  #group: PendingWrite[] | undefined;
 
   constructor(db: DatabaseSync, file: string) {
     this.#db = db;
@@ -119,20 +137,65 @@ class SqliteDriver implements SqlDriver {
   }
 
   write<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
-    return this.#serialize(async () => {
-      const events: StoreEvent[] = [];
-      this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        const result = await work({ ...this.#session, emit: (event) => events.push(event) });
-        this.#db.exec('COMMIT');
-        const listeners = listenersByFile.get(this.#file) ?? [];
-        for (const event of events) dispatch(listeners, event);
-        return result;
-      } catch (error) {
-        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-        throw error;
+    return new Promise<T>((resolve, reject) => {
+      const pending: PendingWrite = { work, resolve: resolve as (value: unknown) => void, reject };
+      if (this.#group !== undefined) {
+        this.#group.push(pending);
+        return;
       }
+      const group = [pending];
+      this.#group = group;
+      // The group stays open for the rest of this turn of the event loop (the requests read from every
+      // socket that was ready; a microtask would close it after the first), and after that until its turn
+      // comes: behind the commit in progress, whose fsync is when the writes of other clients arrive.
+      setImmediate(() => {
+        void this.#serialize(async () => {
+          this.#group = undefined;
+          await this.#commitGroup(group);
+        });
+      });
     });
+  }
+
+  /**
+   * One transaction for `group`, each write in a savepoint of its own (a failure rolls back that write
+   * only), one COMMIT for all; then each write is answered and its events dispatched, in order.
+   */
+  async #commitGroup(group: readonly PendingWrite[]): Promise<void> {
+    const outcomes: WriteOutcome[] = [];
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      for (const { work } of group) {
+        const events: StoreEvent[] = [];
+        this.#db.exec('SAVEPOINT write');
+        try {
+          const value = await work({ ...this.#session, emit: (event) => events.push(event) });
+          this.#db.exec('RELEASE write');
+          outcomes.push({ ok: true, value, events });
+        } catch (error) {
+          this.#db.exec('ROLLBACK TO write');
+          this.#db.exec('RELEASE write');
+          outcomes.push({ ok: false, error });
+        }
+      }
+      this.#db.exec('COMMIT');
+    } catch (error) {
+      // The transaction itself failed (the disk, or a savepoint SQLite could not roll back): nothing of
+      // the group is stored, so every write of it fails.
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      for (const { reject } of group) reject(error);
+      return;
+    }
+    const listeners = listenersByFile.get(this.#file) ?? [];
+    for (const [index, outcome] of outcomes.entries()) {
+      const { resolve, reject } = group[index] as PendingWrite;
+      if (!outcome.ok) {
+        reject(outcome.error);
+        continue;
+      }
+      for (const event of outcome.events) dispatch(listeners, event);
+      resolve(outcome.value);
+    }
   }
 
   read<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
