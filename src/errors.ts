@@ -273,12 +273,17 @@ export type ClientErrorReason =
   | 'quota_exceeded'
   | 'too_large'
   | 'handle_taken'
-  | 'not_a_member';
+  | 'not_a_member'
+  | 'not_running'
+  | 'already_running'
+  | 'bad_request';
 
 /**
  * The client SDK refused an operation: the carrier the privacy policy requires is unreachable (the message
  * is kept and sent when it returns), the client has no identity yet or already has one, a handle or
  * conversation is unknown, the client was closed or wiped, or the delivery service refused the request.
+ * The terminal client's daemon (`umbra client run`) adds: none runs on the data directory, one already
+ * does, or a thin client's request was malformed.
  */
 export class ClientError extends UmbraError {
   readonly code = 'UMBRA_CLIENT';

@@ -33,7 +33,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   },
   demo: { summary: 'two scripted users converse through the local network', load: role('../up/demo.ts') },
   client: {
-    summary: 'a scriptable terminal client (register, send, watch, safety-number)',
+    summary: 'a terminal client: `run` keeps one connection; send, read, watch… ask it over a local socket',
     load: role('../up/client.ts'),
   },
   directory: {

@@ -1,28 +1,50 @@
 /**
  * `umbra client`: a scriptable terminal client over the SDK, against a running `umbra up` (its carriers come
- * from the deployment's /config.json, as the web app's do). The vault lives in `--data-dir`; the passphrase
- * comes from the UMBRA_PASSPHRASE environment variable or `--passphrase-file`, never from a flag (flags show
- * in `ps` and shell history).
+ * from the deployment's /config.json, as the web app's do). It is two things (client-daemon.ts): `umbra
+ * client run`, a long-lived process that holds the vault open and keeps one constant-rate mixnet connection
+ * from start to stop, and the short commands, which ask that process over its local socket and never open a
+ * network connection themselves (a connection per command would show an observer when each one ran). The
+ * vault lives in `--data-dir`; `run` takes the passphrase from the UMBRA_PASSPHRASE environment variable or
+ * `--passphrase-file`, never from a flag (flags show in `ps` and shell history).
  *
+ *     umbra client run                          start the client: connect, then serve the commands below
  *     umbra client register <handle>            create the identity and bind the handle
  *     umbra client send <handle> <text>         send in the 1:1 with <handle> (created if there is none)
+ *     umbra client read                         print the messages kept, oldest first per conversation
  *     umbra client watch                        print messages as they arrive, until Ctrl-C
  *     umbra client conversations                list conversations and their members
  *     umbra client safety-number <handle>       print the safety number; --verify marks it verified
+ *     umbra client status                       the handle and the privacy state
+ *     umbra client stop                         stop the running client
  *
  * Output is one line per event, or one JSON object per line with `--json`. Exit codes: 0 done, 1 failed
- * (including a message kept queued because the privacy policy allowed no carrier), 2 bad usage.
+ * (including no client running, and a message kept queued because the privacy policy allowed no carrier),
+ * 2 bad usage.
  */
 import { readFile } from 'node:fs/promises';
-import type { Conversation, Message } from '../client/index.ts';
+import { createConnection } from 'node:net';
 import { ClientError, ConfigError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
-import { type NodeClient, openNodeClient, privacyText } from './node-client.ts';
+import {
+  DAEMON_COMMANDS,
+  type DaemonEvent,
+  type DaemonRequest,
+  socketPath,
+  startClientDaemon,
+} from './client-daemon.ts';
+import { openNodeClient, privacyText } from './node-client.ts';
 
 export const CLIENT_OPTIONS = {
-  web: { type: 'string', default: 'http://localhost:8080', description: 'URL of the umbra up deployment' },
-  dataDir: { type: 'string', required: true, description: "directory of this client's vault" },
-  passphraseFile: { type: 'string', description: 'file holding the passphrase (default: $UMBRA_PASSPHRASE)' },
+  web: {
+    type: 'string',
+    default: 'http://localhost:8080',
+    description: 'run: URL of the umbra up deployment',
+  },
+  dataDir: { type: 'string', required: true, description: "directory of this client's vault and socket" },
+  passphraseFile: {
+    type: 'string',
+    description: 'run: file holding the passphrase (default: $UMBRA_PASSPHRASE)',
+  },
   verify: { type: 'boolean', description: 'safety-number: mark the contact verified' },
   json: { type: 'boolean', description: 'one JSON object per line' },
   timeoutMs: {
@@ -30,30 +52,30 @@ export const CLIENT_OPTIONS = {
     default: 120_000,
     min: 1_000,
     max: 3_600_000,
-    description: 'longest wait for the network',
+    description: 'longest wait for an answer (not for watch)',
   },
 } as const satisfies ConfigSchema;
 
 type ClientOptions = ConfigOf<typeof CLIENT_OPTIONS>;
 
-const COMMANDS: Readonly<Record<string, number>> = {
-  register: 1,
-  send: 2,
-  watch: 0,
-  conversations: 0,
-  'safety-number': 1,
-};
+const COMMANDS: Readonly<Record<string, number>> = { run: 0, ...DAEMON_COMMANDS };
 
 const USAGE = `usage: umbra client <command> [arguments] [options]
 
 commands:
+  run                      start this client: keep one constant-rate connection to the network and serve
+                           the commands below over a local socket, until Ctrl-C or \`umbra client stop\`
   register <handle>        create this client's identity and bind the handle
   send <handle> <text>     send in the 1:1 conversation with <handle> (created if needed)
+  read                     print the messages kept, per conversation
   watch                    print messages as they arrive, until Ctrl-C
   conversations            list conversations and their members
   safety-number <handle>   print the safety number (--verify to mark it verified)
+  status                   print the handle and the privacy state
+  stop                     stop the running client
 
-The passphrase comes from UMBRA_PASSPHRASE or --passphrase-file.
+\`run\` takes the passphrase from UMBRA_PASSPHRASE or --passphrase-file; the other commands need only
+--data-dir, and open no network connection.
 
 options:
 ${describeOptions(CLIENT_OPTIONS)}
@@ -74,117 +96,92 @@ async function passphraseOf(options: ClientOptions): Promise<string> {
   return fromEnv;
 }
 
-function printer(json: boolean): (event: string, fields: Record<string, unknown>, text: string) => void {
-  return (event, fields, text) => {
-    process.stdout.write(json ? `${JSON.stringify({ event, ...fields })}\n` : `${text}\n`);
-  };
+function print(json: boolean, event: DaemonEvent): void {
+  const { display, ...fields } = event;
+  process.stdout.write(json ? `${JSON.stringify(fields)}\n` : `${display}\n`);
 }
 
-/** The active 1:1 conversation with `handle`, if there is one. */
-function oneToOne(user: NodeClient, handle: string): Conversation | undefined {
-  const self = user.client.handle;
-  return user.client
-    .conversations()
-    .find(
-      (conversation) =>
-        conversation.status === 'active' &&
-        conversation.members.length === 2 &&
-        conversation.members.includes(handle) &&
-        conversation.members.includes(self ?? ''),
-    );
-}
-
-function messageFields(message: Message): Record<string, unknown> {
-  return {
-    conversation: message.conversationId,
-    from: message.sender,
-    text: message.content.text,
-    sentAt: message.sentAt,
-  };
-}
-
-async function run(command: string, args: readonly string[], options: ClientOptions): Promise<void> {
-  const print = printer(options.json);
+/** `umbra client run`: the daemon, until SIGINT, SIGTERM or `umbra client stop`. */
+async function runDaemon(options: ClientOptions): Promise<void> {
   const user = await openNodeClient({
     web: options.web,
     dataDir: options.dataDir,
     passphrase: await passphraseOf(options),
   });
   try {
+    const daemon = await startClientDaemon(user, options.dataDir);
     const { client } = user;
-    if (command === 'register') {
-      const handle = args[0] as string;
-      await client.register(handle);
-      print('registered', { handle }, `registered as ${handle}; ${privacyText(client.privacy)}`);
-      return;
-    }
-    if (client.handle === undefined)
-      throw new ClientError('not_registered', 'run `umbra client register` first');
-    await client.sync().catch(() => undefined);
-    switch (command) {
-      case 'send': {
-        const [handle, text] = args as [string, string];
-        const conversation = oneToOne(user, handle) ?? (await client.createConversation([handle]));
-        const message = await conversation.send({ text });
-        print(
-          'acknowledged',
-          { conversation: conversation.id, id: message.id, to: handle },
-          `acknowledged by the delivery service; ${privacyText(conversation.privacy)}`,
-        );
-        return;
-      }
-      case 'conversations': {
-        for (const conversation of client.conversations()) {
-          print(
-            'conversation',
-            { id: conversation.id, members: conversation.members, status: conversation.status },
-            `${conversation.id}  ${conversation.members.join(', ')}${conversation.status === 'active' ? '' : ` (${conversation.status})`}`,
-          );
-        }
-        return;
-      }
-      case 'safety-number': {
-        const handle = args[0] as string;
-        const number = await client.safetyNumber(handle);
-        if (options.verify) await client.markVerified(handle);
-        const contact = client.contact(handle);
-        print(
-          'safety-number',
-          {
-            handle,
-            digits: number.digits,
-            verified: contact?.verified ?? false,
-            keyChanged: contact?.keyChanged ?? false,
-          },
-          `${number.display}${contact?.verified ? '  (verified)' : ''}${contact?.keyChanged ? '  WARNING: their key changed' : ''}`,
-        );
-        return;
-      }
-      case 'watch': {
-        const watchConversation = (conversation: Conversation) =>
-          conversation.on('message', (message) =>
-            print('message', messageFields(message), `${message.sender}: ${message.content.text}`),
-          );
-        client.conversations().forEach(watchConversation);
-        client.on('conversation', (conversation) => {
-          print(
-            'conversation',
-            { id: conversation.id, members: conversation.members },
-            `joined a conversation with ${conversation.members.join(', ')}`,
-          );
-          watchConversation(conversation);
-        });
-        client.on('privacy', (state) => print('privacy', { ...state }, privacyText(state)));
-        print('watching', { handle: client.handle }, `watching as ${client.handle}; Ctrl-C to stop`);
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
-        return;
-      }
-    }
+    const offPrivacy = client.on('privacy', (state) =>
+      print(options.json, { event: 'privacy', display: privacyText(state), ...state }),
+    );
+    const onSignal = () => void daemon.close();
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    print(options.json, {
+      event: 'running',
+      display: `running ${client.handle === undefined ? '(not registered)' : `as ${client.handle}`} on ${daemon.path}; ${privacyText(client.privacy)}`,
+      handle: client.handle ?? null,
+      socket: daemon.path,
+    });
+    await daemon.stopped;
+    await daemon.close();
+    offPrivacy();
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    print(options.json, { event: 'stopped', display: 'stopped' });
   } finally {
     await user.close();
+  }
+}
+
+/**
+ * A thin client: one request to the daemon on the data directory's socket, its events printed as they come.
+ * Fails with `ClientError` 'not_running' when no daemon answers, and with the daemon's error when it fails.
+ */
+async function ask(request: DaemonRequest, options: ClientOptions): Promise<void> {
+  const path = socketPath(options.dataDir);
+  const socket = createConnection(path);
+  const stop = () => socket.end();
+  if (request.command === 'watch') process.once('SIGINT', stop).once('SIGTERM', stop);
+  const timer =
+    request.command === 'watch'
+      ? undefined
+      : setTimeout(
+          () => socket.destroy(new ClientError('unreachable', 'no answer in time')),
+          options.timeoutMs,
+        );
+  let failure: DaemonEvent | undefined;
+  let buffered = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+          const event = JSON.parse(buffered.slice(0, end)) as DaemonEvent;
+          buffered = buffered.slice(end + 1);
+          if (event.event === 'error') failure = event;
+          else if (event.event !== 'done') print(options.json, event);
+        }
+      });
+      socket.once('close', () => resolve());
+      socket.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
+            ? new ClientError(
+                'not_running',
+                `no umbra client runs on ${options.dataDir}: start \`umbra client run\``,
+              )
+            : error,
+        ),
+      );
+    });
+  } finally {
+    clearTimeout(timer);
+    process.off('SIGINT', stop).off('SIGTERM', stop);
+  }
+  if (failure !== undefined) {
+    process.stderr.write(`umbra client: ${String(failure.message)}\n`);
+    process.exitCode = 1;
   }
 }
 
@@ -203,14 +200,6 @@ export async function main(argv: readonly string[]): Promise<void> {
     throw new ConfigError('missing_value', `${command} takes ${arity} argument${arity === 1 ? '' : 's'}`);
   }
   const options = loadConfig(CLIENT_OPTIONS, rest.slice(arity));
-  try {
-    await run(command, args, options);
-  } catch (error) {
-    if (error instanceof ClientError && error.reason === 'privacy_unavailable') {
-      process.stderr.write(`umbra client: ${error.message}\n`);
-      process.exitCode = 1;
-      return;
-    }
-    throw error;
-  }
+  if (command === 'run') await runDaemon(options);
+  else await ask({ command, args, verify: options.verify }, options);
 }
