@@ -46,6 +46,8 @@ describe('sign-up while the delivery service stops', () => {
     const handle = client.handle;
     assert.ok(handle !== undefined);
     assert.equal(client.registration, 'registered');
+    // Bob's carrier reconnects to the restarted service on its own backoff: the account is tried once it has.
+    await waitUp(bob.carrier);
     const [atBob, atThem] = await Promise.all([bob.client.safetyNumber(handle), client.safetyNumber('bob')]);
     assert.equal(atBob.digits, atThem.digits);
     const chat = await bob.client.createConversation([handle]);
