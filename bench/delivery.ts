@@ -195,8 +195,9 @@ clients and the service share the cores). Posts: ${CLIENTS} × ${POSTS_PER_CLIEN
 ${BLOB} bytes, a fresh routing ID every ${PER_ROUTING_ID} posts. Empty polls: fetchLog from the end of a
 routing ID (the common "anything new?" poll). Page polls: fetchLog of 10 entries of ${BLOB} bytes. Latency is
 per request, p50 / p99 in ms. Load average (1 min) when the run started: ${loadBefore.toFixed(1)}; other work on
-a shared machine slows every figure. SQLite commits each post with \`synchronous = FULL\` (an fsync per post,
-so that an accepted commit survives a power cut), which bounds its post rate by the disk.
+a shared machine slows every figure. SQLite runs with \`synchronous = FULL\` (an accepted commit survives a
+power cut) and commits in groups: the posts that arrive while one commit waits for the disk share the next
+transaction and its fsync, each answered once that commit is done.
 
 ${table(
   ['database', 'posts/s', 'post ms', 'empty polls/s', 'empty poll ms', 'page polls/s', 'page poll ms'],
