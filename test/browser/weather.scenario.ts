@@ -5,8 +5,9 @@
  * other two; each member sends and every other member reads it; one member is removed — she is told, keeps
  * what she read, read-only, and reads nothing sent afterwards — and the other two go on.
  *
- * `npm run test:weather` runs it (about 6 minutes). It is not yet part of `npm test`: it passes on its own
- * beside its hog, but beside a busy suite (load 20 on 2 cores) the three pages' sign-ups still time out.
+ * `npm run test:weather` runs it (6 to 9 minutes; the mixes' pool adds about a round per hop at 500 ms). It
+ * is not yet part of `npm test`: it passes on its own beside its hog, but on a machine at load 30 to 45 its
+ * requests time out (sign-up, starting the group), and it has not yet run five times in a row in a suite.
  */
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
