@@ -145,14 +145,14 @@ class SqliteDriver implements SqlDriver {
       }
       const group = [pending];
       this.#group = group;
-      // The group stays open for the rest of this turn of the event loop (the requests read from every
-      // socket that was ready; a microtask would close it after the first), and after that until its turn
-      // comes: behind the commit in progress, whose fsync is when the writes of other clients arrive.
-      setImmediate(() => {
-        void this.#serialize(async () => {
-          this.#group = undefined;
-          await this.#commitGroup(group);
-        });
+      // The group takes its place in the queue now (reads and close() called after this write run after
+      // it), and stays open until its turn comes — behind the commit in progress, whose fsync is when the
+      // writes of other clients arrive — and then for the rest of that turn of the event loop (the requests
+      // read from every socket that was ready; a microtask would close it after the first).
+      void this.#serialize(async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        this.#group = undefined;
+        await this.#commitGroup(group);
       });
     });
   }

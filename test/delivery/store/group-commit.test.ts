@@ -87,6 +87,18 @@ test('writes from separate callbacks of one turn of the event loop (requests fro
   }
 });
 
+test('a read or a close called right after a write comes after it', async () => {
+  const { driver } = await open();
+  const written = driver.write(async (tx) =>
+    tx.execute('INSERT INTO notes (id, text) VALUES (1, $1)', ['x']),
+  );
+  const [row] = await driver.read((session) => session.query('SELECT COUNT(*) AS n FROM notes'));
+  assert.equal(Number(row?.n), 1, 'the read sees the write called before it');
+  const late = driver.write(async (tx) => tx.execute('INSERT INTO notes (id, text) VALUES (2, $1)', ['y']));
+  const closed = driver.close();
+  assert.deepEqual(await Promise.all([written, late, closed]), [1, 1, undefined]);
+});
+
 test('a write that fails in a group rolls back only itself; only kept writes emit their events', async () => {
   const { driver } = await open();
   const seen: StoreEvent[] = [];
