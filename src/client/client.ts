@@ -10,8 +10,9 @@
  *
  * Every conversation is an MLS group (conversation.ts). The authentication service is real: a member's
  * credential must name a handle whose registration at the delivery service binds the leaf's signature key
- * (contacts.ts). Invitations arrive in this client's mailbox, which it polls (and watches through pushes on
- * carriers that have them and that the policy allows). The mixnet has no push, so the client also polls every
+ * (contacts.ts). Invitations arrive in the contact mailbox of the KeyPackage they use (identity.ts), which the
+ * client reads all together (and watches through pushes on carriers that have them and that the policy
+ * allows). The mixnet has no push, so the client also polls every
  * conversation's log on an interval.
  *
  * The SDK imports nothing from Node: storage and carriers are injected, so it bundles for browsers.
@@ -20,19 +21,32 @@ import { constantTimeEqual } from '../crypto/bytes.ts';
 import type { SafetyNumber } from '../crypto/safety-number.ts';
 import { ArgumentError, ClientError, DeliveryError } from '../errors.ts';
 import { type Group, Mls, type MlsCiphersuiteName } from '../mls/index.ts';
-import type { DeliveryApi, DeliveryPush, IdentityInfo, MailboxItem } from '../protocol/api.ts';
+import {
+  type DeliveryApi,
+  type DeliveryPush,
+  type IdentityInfo,
+  MAX_SUBSCRIPTIONS,
+  type MailboxItem,
+} from '../protocol/api.ts';
 import type { Carrier, CarrierKind } from '../protocol/carrier.ts';
 import { DeliveryClient } from '../protocol/client.ts';
+import { decodeContactKeyPackage } from '../protocol/contact.ts';
+import { MAX_FETCH_MAILBOXES } from '../protocol/messages.ts';
 import { handleProblem } from '../protocol/primitives.ts';
 import { type Contact, Contacts, type KeyChange, safetyNumberOf } from './contacts.ts';
 import { type Claimed, Conversation, type ConversationContext, isTransient } from './conversation.ts';
 import { Emitter } from './events.ts';
 import {
+  type ContactMailbox,
+  contactMailboxes,
   dropKeyPackage,
+  forgetKeyPackage,
   IdentitySlot,
   loadKeyPackage,
   newKeyPackage,
+  noteKeyPackage,
   OwnIdentity,
+  publishedKeyPackage,
   type StoredKeyPackage,
 } from './identity.ts';
 import { decodeInvitation } from './invitation.ts';
@@ -99,6 +113,11 @@ const LOG_READS_IN_FLIGHT = 2;
 const READS_IN_FLIGHT = 4;
 /** The mailbox's key among the reads (conversation IDs are hex). */
 const MAILBOX = 'mailbox';
+/**
+ * How long a KeyPackage seen claimed keeps its keys and contact mailbox: the service's item lifetime (72 h,
+ * docs/delivery.md), after which a Welcome posted for it would have expired unread anyway.
+ */
+const CLAIMED_KEY_PACKAGE_LIFETIME_MS = 72 * 60 * 60 * 1000;
 
 interface Route {
   readonly carrier: Carrier;
@@ -458,7 +477,10 @@ export class Client extends Emitter<ClientEvents> {
       const handle = handles[index] as string;
       if (!result.ok) throw new ClientError('unknown_contact', 'a handle has no registered identity');
       await contacts.observe(handle, result.identityKey);
-      for (const keyPackage of result.packages) claimed.push({ handle, keyPackage });
+      // A package without a contact mailbox (or not well formed) could never receive its Welcome.
+      const usable = result.packages.filter((keyPackage) => isContactKeyPackage(keyPackage.data));
+      if (usable.length === 0) throw new ClientError('unknown_contact', 'a handle has no usable KeyPackage');
+      for (const keyPackage of usable) claimed.push({ handle, keyPackage });
     }
     return claimed;
   }
@@ -639,15 +661,52 @@ export class Client extends Emitter<ClientEvents> {
     const identity = this.#identity.current;
     if (identity === undefined || this.#state !== 'open') return;
     const api = this.#api(this.#policy);
-    const items = await api.fetchMailbox(identity.mailboxSecret, identity.mailboxCursor);
-    if (items.length === 0) return;
+    const mailboxes = await contactMailboxes(this.#vault, identity);
+    const joined: Conversation[] = [];
+    let usedOneTime = false;
+    let failure: unknown;
+    for (let start = 0; start < mailboxes.length && failure === undefined; start += MAX_FETCH_MAILBOXES) {
+      const batch = mailboxes.slice(start, start + MAX_FETCH_MAILBOXES);
+      const pages = await api.fetchMailboxes(
+        batch.map((mailbox) => ({ mailboxSecret: mailbox.secret, afterSeq: mailbox.cursor })),
+      );
+      for (const [index, items] of pages.entries()) {
+        if (items.length === 0) continue;
+        const outcome = await this.#readContact(batch[index] as ContactMailbox, items);
+        joined.push(...outcome.joined);
+        usedOneTime ||= outcome.usedOneTime;
+        if (outcome.failure !== undefined) {
+          failure = outcome.failure;
+          break;
+        }
+      }
+    }
+    if (joined.length > 0) this.#resubscribe();
+    for (const conversation of joined) this.emit('conversation', conversation);
+    for (const conversation of joined) {
+      this.#read(conversation.id, () => conversation.poll()).catch((error: unknown) =>
+        this.#background(error),
+      );
+    }
+    if (failure !== undefined) throw failure;
+    if (usedOneTime) await this.#refill(identity, this.#keyPackages / 2);
+  }
+
+  /**
+   * Accepts the invitations read from one KeyPackage's contact mailbox, moving its cursor past each, then
+   * deletes them there. Only an invitation for that very KeyPackage is opened: anything else is junk.
+   */
+  async #readContact(
+    mailbox: ContactMailbox,
+    items: readonly MailboxItem[],
+  ): Promise<{ joined: Conversation[]; usedOneTime: boolean; failure: unknown }> {
     const joined: Conversation[] = [];
     const read: MailboxItem[] = [];
     let usedOneTime = false;
     let failure: unknown;
     for (const item of items) {
       try {
-        const accepted = await this.#accept(item.blob);
+        const accepted = await this.#accept(item.blob, mailbox.uploadId);
         if (accepted !== undefined) {
           joined.push(accepted.conversation);
           usedOneTime ||= !accepted.lastResort;
@@ -659,33 +718,28 @@ export class Client extends Emitter<ClientEvents> {
         }
       }
       read.push(item);
-      identity.mailboxCursor = item.seq;
-      await identity.save(this.#vault);
-    }
-    if (joined.length > 0) this.#resubscribe();
-    for (const conversation of joined) this.emit('conversation', conversation);
-    for (const conversation of joined) {
-      this.#read(conversation.id, () => conversation.poll()).catch((error: unknown) =>
-        this.#background(error),
-      );
+      await noteKeyPackage(this.#vault, mailbox.uploadId, { cursor: item.seq });
     }
     if (read.length > 0) {
-      await api.deleteFromMailbox(
-        identity.mailboxSecret,
+      await this.#api(this.#policy).deleteFromMailbox(
+        mailbox.secret,
         read.map((item) => item.messageId),
       );
     }
-    if (failure !== undefined) throw failure;
-    if (usedOneTime) await this.#refill(identity, this.#keyPackages / 2);
+    return { joined, usedOneTime, failure };
   }
 
-  async #accept(blob: Uint8Array): Promise<{ conversation: Conversation; lastResort: boolean } | undefined> {
+  async #accept(
+    blob: Uint8Array,
+    uploadId: Uint8Array,
+  ): Promise<{ conversation: Conversation; lastResort: boolean } | undefined> {
     let invitation: ReturnType<typeof decodeInvitation>;
     try {
       invitation = decodeInvitation(blob);
     } catch {
       return undefined;
     }
+    if (!constantTimeEqual(invitation.keyPackageId, uploadId)) return undefined;
     const stored: StoredKeyPackage | undefined = await loadKeyPackage(this.#vault, invitation.keyPackageId);
     if (stored === undefined) return undefined;
     const result = await this.#requireMls().joinGroup({ welcome: invitation.welcome, keyPackage: stored });
@@ -749,7 +803,10 @@ export class Client extends Emitter<ClientEvents> {
     const oneTime: StoredKeyPackage[] = [];
     for (let i = 0; i < count; i++) oneTime.push(await newKeyPackage(mls, identity, this.#vault, false));
     const resort = lastResort ? await newKeyPackage(mls, identity, this.#vault, true) : undefined;
-    const upload = (stored: StoredKeyPackage) => ({ id: stored.uploadId, data: stored.keyPackage });
+    const upload = (stored: StoredKeyPackage) => ({
+      id: stored.uploadId,
+      data: publishedKeyPackage(identity, stored),
+    });
     const result = await this.#api(this.#policy)
       .publishKeyPackages({
         handle: identity.handle,
@@ -772,8 +829,27 @@ export class Client extends Emitter<ClientEvents> {
       .catch((error: unknown) => {
         throw wrap(error);
       });
+    await this.#forgetClaimed(identity, count.oneTime);
     if (count.oneTime < below || !count.lastResort) {
       await this.#publishKeyPackages(identity, this.#keyPackages - count.oneTime, !count.lastResort);
+    }
+  }
+
+  /**
+   * The service hands one-time KeyPackages out oldest first, so all but the newest `unclaimed` ones were
+   * claimed. A claimed one whose Welcome has not come within the mailbox lifetime never will (the item would
+   * have expired): its keys and contact mailbox are dropped, so the mailboxes read stay few.
+   */
+  async #forgetClaimed(identity: OwnIdentity, unclaimed: number): Promise<void> {
+    const oneTime = (await contactMailboxes(this.#vault, identity)).filter((m) => !m.lastResort);
+    const claimed = oneTime.slice(0, Math.max(0, oneTime.length - unclaimed));
+    const now = Date.now();
+    for (const mailbox of claimed) {
+      if (mailbox.claimedSeenAt === undefined) {
+        await noteKeyPackage(this.#vault, mailbox.uploadId, { claimedSeenAt: now });
+      } else if (now - mailbox.claimedSeenAt > CLAIMED_KEY_PACKAGE_LIFETIME_MS) {
+        await forgetKeyPackage(this.#vault, mailbox.uploadId);
+      }
     }
   }
 
@@ -795,10 +871,26 @@ export class Client extends Emitter<ClientEvents> {
             ? [c.routingId]
             : [],
         );
-        const mailboxSecrets = allowedCarriers(this.#policy).includes(kind) ? [identity.mailboxSecret] : [];
-        api.subscribe({ routingIds, mailboxSecrets }).catch(() => undefined);
+        const watched = allowedCarriers(this.#policy).includes(kind);
+        void (watched ? contactMailboxes(this.#vault, identity) : Promise.resolve([]))
+          .then((mailboxes) =>
+            api.subscribe({
+              routingIds: routingIds.slice(0, MAX_SUBSCRIPTIONS),
+              mailboxSecrets: mailboxes.slice(-MAX_SUBSCRIPTIONS).map((mailbox) => mailbox.secret),
+            }),
+          )
+          .catch(() => undefined);
       }
     });
+  }
+}
+
+function isContactKeyPackage(data: Uint8Array): boolean {
+  try {
+    decodeContactKeyPackage(data);
+    return true;
+  } catch {
+    return false;
   }
 }
 

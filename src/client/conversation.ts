@@ -36,9 +36,9 @@ import {
   type LogPostResult,
   MAX_PAGE_ITEMS,
 } from '../protocol/api.ts';
+import { decodeContactKeyPackage } from '../protocol/contact.ts';
 import { type Content, checkContent, decodeEnvelope, encodeEnvelope, MESSAGE_ID_LENGTH } from './content.ts';
 import { Emitter } from './events.ts';
-import { mailboxOfUploadId } from './identity.ts';
 import { encodeInvitation } from './invitation.ts';
 import type { PrivacyPolicy, PrivacyState } from './privacy.ts';
 import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';
@@ -962,12 +962,10 @@ export class Conversation extends Emitter<ConversationEvents> {
         this.#record.welcomes.push({
           commitId: toBase64Url(commitId),
           welcome: toBase64Url(staged.welcome),
-          invitees: plan.invitees.flatMap(({ keyPackage }) => {
-            const mailboxId = mailboxOfUploadId(keyPackage.id);
-            return mailboxId === undefined
-              ? []
-              : [{ mailboxId: toBase64Url(mailboxId), keyPackageId: toBase64Url(keyPackage.id) }];
-          }),
+          invitees: plan.invitees.map(({ keyPackage }) => ({
+            mailboxId: toBase64Url(decodeContactKeyPackage(keyPackage.data).contactMailboxId),
+            keyPackageId: toBase64Url(keyPackage.id),
+          })),
           ready: false,
         });
       }
@@ -1004,7 +1002,8 @@ export class Conversation extends Emitter<ConversationEvents> {
         const present = new Set(this.members);
         const invitees = request.claimed.filter((claim) => !present.has(claim.handle));
         if (invitees.length === 0) return undefined;
-        return { request: { add: invitees.map((claim) => claim.keyPackage.data) }, invitees };
+        const add = invitees.map((claim) => decodeContactKeyPackage(claim.keyPackage.data).keyPackage);
+        return { request: { add }, invitees };
       }
       case 'remove': {
         const targets = new Set(request.handles);

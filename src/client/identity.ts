@@ -4,18 +4,20 @@
  * handle to it, and the client's MLS leaves sign with its Ed25519 half, so the authentication service can
  * check any leaf against the handle's registration.
  *
- * Invitations reach a member through its mailbox, whose ID others learn from the KeyPackages they claim:
- * the upload ID of every KeyPackage is `mailbox ID (32) ‖ first 32 bytes of its KeyPackageRef`. The ID is
- * not secret (anyone may post to a mailbox); only the owner, who holds the mailbox secret, reads it. The
- * service learns which handle owns the mailbox, which it could infer from the claims anyway.
+ * Invitations reach a member through first-contact mailboxes (src/protocol/contact.ts): every published
+ * KeyPackage names a mailbox of its own, whose secret the owner derives from the identity's contact seed and
+ * the KeyPackage's upload ID (the first 32 bytes of its KeyPackageRef, which reveals nothing). The owner keeps
+ * a read cursor in each KeyPackage's record and reads all of them in one request; a claimer learns an address
+ * used for that KeyPackage alone, and the service never sees a lasting mailbox of the handle.
  */
 import { backend as platformBackend } from '#default-backend';
-import { fromBase64Url, toBase64Url, toHex } from '../crypto/bytes.ts';
+import { fromBase64Url, fromHex, toBase64Url, toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError } from '../errors.ts';
 import { type GeneratedKeyPackage, KeyPackageSecrets, type Mls, type OwnKeyPackage } from '../mls/index.ts';
 import { ID_LENGTH, type IdentityKey, type IdentitySigner } from '../protocol/api.ts';
-import { IdentityKeyPair, mailboxIdOf } from '../protocol/identity.ts';
+import { contactMailboxId, contactMailboxSecret, encodeContactKeyPackage } from '../protocol/contact.ts';
+import { IdentityKeyPair } from '../protocol/identity.ts';
 import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';
 
 export const DEVICE_ID_LENGTH = 16;
@@ -27,8 +29,8 @@ interface IdentityRecord {
   readonly ed25519: string;
   readonly mldsa65: string;
   readonly deviceId: string;
+  /** The contact seed (named for the single mailbox it once was the secret of). */
   readonly mailboxSecret: string;
-  mailboxCursor: number;
   /**
    * False from the moment the keys are made until the service has bound the handle to them and holds their
    * KeyPackages. Absent in records written before the flag existed: those identities count as registered
@@ -41,9 +43,8 @@ export class OwnIdentity {
   readonly handle: string;
   readonly keys: IdentityKeyPair;
   readonly deviceId: Uint8Array;
-  readonly mailboxSecret: Uint8Array;
-  readonly mailboxId: Uint8Array;
-  mailboxCursor: number;
+  /** Derives the secret of every KeyPackage's contact mailbox (src/protocol/contact.ts). */
+  readonly contactSeed: Uint8Array;
   registered: boolean;
 
   private constructor(record: IdentityRecord) {
@@ -54,9 +55,7 @@ export class OwnIdentity {
       platformBackend,
     );
     this.deviceId = fromBase64Url(record.deviceId);
-    this.mailboxSecret = fromBase64Url(record.mailboxSecret);
-    this.mailboxId = mailboxIdOf(this.mailboxSecret, platformBackend);
-    this.mailboxCursor = record.mailboxCursor;
+    this.contactSeed = fromBase64Url(record.mailboxSecret);
     this.registered = record.registered ?? true;
   }
 
@@ -68,7 +67,6 @@ export class OwnIdentity {
       mldsa65: toBase64Url(keys.mldsa65.secretKey),
       deviceId: toBase64Url(randomBytes(DEVICE_ID_LENGTH)),
       mailboxSecret: toBase64Url(randomBytes(ID_LENGTH)),
-      mailboxCursor: 0,
       registered: false,
     });
   }
@@ -88,8 +86,7 @@ export class OwnIdentity {
       ed25519: toBase64Url(this.keys.ed25519.secretKey),
       mldsa65: toBase64Url(this.keys.mldsa65.secretKey),
       deviceId: toBase64Url(this.deviceId),
-      mailboxSecret: toBase64Url(this.mailboxSecret),
-      mailboxCursor: this.mailboxCursor,
+      mailboxSecret: toBase64Url(this.contactSeed),
       registered: this.registered,
     };
     return putJson(vault, RECORD.identity, record);
@@ -125,28 +122,33 @@ export class IdentitySlot implements IdentitySigner {
   }
 }
 
-/** A KeyPackage's upload ID: the owner's mailbox ID, then a prefix of its KeyPackageRef. */
-export function keyPackageUploadId(mailboxId: Uint8Array, reference: Uint8Array): Uint8Array {
-  const id = new Uint8Array(ID_LENGTH + REFERENCE_PREFIX);
-  id.set(mailboxId);
-  id.set(reference.subarray(0, REFERENCE_PREFIX), ID_LENGTH);
-  return id;
-}
-
-/** The mailbox an invitation for a claimed KeyPackage goes to, or undefined for an ID of another form. */
-export function mailboxOfUploadId(id: Uint8Array): Uint8Array | undefined {
-  return id.length === ID_LENGTH + REFERENCE_PREFIX ? id.slice(0, ID_LENGTH) : undefined;
+/** A KeyPackage's upload ID: a prefix of its KeyPackageRef, which anyone holding the KeyPackage can compute. */
+export function keyPackageUploadId(reference: Uint8Array): Uint8Array {
+  return reference.slice(0, REFERENCE_PREFIX);
 }
 
 interface KeyPackageRecord {
   readonly keyPackage: string;
   readonly secrets: string;
   readonly lastResort: boolean;
+  /** The last sequence number read from this KeyPackage's contact mailbox (absent: none). */
+  cursor?: number;
+  /** When a refill first found this one-time KeyPackage claimed (absent: not seen claimed). */
+  claimedSeenAt?: number;
 }
 
 export interface StoredKeyPackage extends OwnKeyPackage {
   readonly uploadId: Uint8Array;
   readonly lastResort: boolean;
+}
+
+/** One KeyPackage's contact mailbox, as the owner reads it. */
+export interface ContactMailbox {
+  readonly uploadId: Uint8Array;
+  readonly secret: Uint8Array;
+  readonly cursor: number;
+  readonly lastResort: boolean;
+  readonly claimedSeenAt: number | undefined;
 }
 
 function keyPackageRecordName(uploadId: Uint8Array): string {
@@ -164,7 +166,7 @@ export async function newKeyPackage(
     identity: new TextEncoder().encode(identity.handle),
     signatureKeyPair: identity.keys.ed25519,
   });
-  const uploadId = keyPackageUploadId(identity.mailboxId, generated.reference);
+  const uploadId = keyPackageUploadId(generated.reference);
   const record: KeyPackageRecord = {
     keyPackage: toBase64Url(generated.keyPackage),
     secrets: toBase64Url(generated.secrets.encode()),
@@ -192,4 +194,49 @@ export async function loadKeyPackage(
 export async function dropKeyPackage(vault: ClientVault, stored: StoredKeyPackage): Promise<void> {
   stored.secrets.wipe();
   await vault.delete(keyPackageRecordName(stored.uploadId));
+}
+
+/** What is published for `stored`: its KeyPackage and the contact mailbox its Welcome goes to. */
+export function publishedKeyPackage(identity: OwnIdentity, stored: StoredKeyPackage): Uint8Array {
+  return encodeContactKeyPackage({
+    contactMailboxId: contactMailboxId(identity.contactSeed, stored.uploadId, platformBackend),
+    keyPackage: stored.keyPackage,
+  });
+}
+
+/** The contact mailboxes of every KeyPackage this device still holds keys for, oldest record first. */
+export async function contactMailboxes(vault: ClientVault, identity: OwnIdentity): Promise<ContactMailbox[]> {
+  const mailboxes: ContactMailbox[] = [];
+  for (const name of await vault.list()) {
+    if (!name.startsWith(RECORD.keyPackagePrefix)) continue;
+    const record = await getJson<KeyPackageRecord>(vault, name);
+    if (record === undefined) continue;
+    const uploadId = fromHex(name.slice(RECORD.keyPackagePrefix.length));
+    mailboxes.push({
+      uploadId,
+      secret: contactMailboxSecret(identity.contactSeed, uploadId, platformBackend),
+      cursor: record.cursor ?? 0,
+      lastResort: record.lastResort,
+      claimedSeenAt: record.claimedSeenAt,
+    });
+  }
+  return mailboxes;
+}
+
+/** Updates what the owner noted in a KeyPackage's record; a record already dropped stays dropped. */
+export async function noteKeyPackage(
+  vault: ClientVault,
+  uploadId: Uint8Array,
+  note: { readonly cursor?: number; readonly claimedSeenAt?: number },
+): Promise<void> {
+  const name = keyPackageRecordName(uploadId);
+  const record = await getJson<KeyPackageRecord>(vault, name);
+  if (record === undefined) return;
+  await putJson(vault, name, { ...record, ...note });
+}
+
+/** Forgets a KeyPackage by upload ID (see dropKeyPackage). */
+export async function forgetKeyPackage(vault: ClientVault, uploadId: Uint8Array): Promise<void> {
+  const stored = await loadKeyPackage(vault, uploadId);
+  if (stored !== undefined) await dropKeyPackage(vault, stored);
 }

@@ -13,8 +13,15 @@
  * `handle` never throws: hostile bytes get an encoded `bad_request`, another version `unsupported_version`,
  * and a failing store `internal` (logged with its error class, never with request contents).
  */
-import { type CryptoBackend, cryptoBackend, toHex, utf8 } from '../crypto/index.ts';
-import { ArgumentError, CodecError, DeliveryError } from '../errors.ts';
+import {
+  type CryptoBackend,
+  concatBytes,
+  constantTimeEqual,
+  cryptoBackend,
+  toHex,
+  utf8,
+} from '../crypto/index.ts';
+import { ArgumentError, AuthenticationError, CodecError, DeliveryError } from '../errors.ts';
 import { type Logger, silentLogger } from '../ops/logger.ts';
 import { type Counter, DURATION_BUCKETS, type Histogram, MetricsRegistry } from '../ops/metrics.ts';
 import {
@@ -31,6 +38,7 @@ import {
   decodeIdentityKey,
   encodeIdentityKey,
   mailboxIdOf,
+  registrationIdentityKey,
   verifyIdentitySignature,
   verifyRegistration,
 } from '../protocol/identity.ts';
@@ -47,12 +55,24 @@ import {
   type RequestOf,
   signedRequestMessage,
 } from '../protocol/messages.ts';
-import type { Clock, DeliveryStore, StoreEvent } from './store/index.ts';
+import { AtRestSealer } from './sealing.ts';
+import type {
+  Clock,
+  DeliveryStore,
+  IdentityRecord,
+  KeyPackageUpload,
+  MailboxItem,
+  StoreEvent,
+} from './store/index.ts';
 
 /** How often expired items are purged by default. */
 export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
 /** Length of the identifier key. */
 export const IDENTIFIER_KEY_LENGTH = 32;
+/** Blob bytes one `fetchMailboxes` answer gathers before it stops (it always carries at least one item). */
+export const MAX_FETCH_BYTES = 1024 * 1024;
+/** The stored identity key is its HMAC tag under the handle's key. */
+const IDENTITY_KEY_TAG_LENGTH = 32;
 
 const LABELS = {
   handle: utf8('umbra/delivery/v1 handle\0'),
@@ -187,6 +207,7 @@ export class DeliveryService {
   readonly handler: RequestHandler;
   readonly #hub = new PushHub((kind, id) => this.hash(kind, id));
   readonly #identifierKey: Uint8Array;
+  readonly #sealer: AtRestSealer;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #backend: CryptoBackend;
@@ -210,6 +231,7 @@ export class DeliveryService {
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
     this.#backend = options.backend ?? cryptoBackend;
+    this.#sealer = new AtRestSealer(this.#identifierKey, this.#backend);
     const metrics = options.metrics ?? new MetricsRegistry();
     this.#requests = metrics.counter({
       name: 'umbra_delivery_requests_total',
@@ -362,6 +384,8 @@ export class DeliveryService {
         const deleted = await this.store.deleteFromMailbox(this.#mailboxKey(mailboxSecret), messageIds);
         return { kind: 'deleteFromMailbox', value: { deleted } };
       }
+      case 'fetchMailboxes':
+        return { kind: 'fetchMailboxes', value: await this.#fetchMailboxes(request.value) };
       case 'subscribe': {
         if (context.session === undefined) return refusal('push_unavailable');
         const { routingIds, mailboxSecrets } = request.value;
@@ -372,6 +396,35 @@ export class DeliveryService {
         return { kind: 'subscribe', value: {} };
       }
     }
+  }
+
+  /**
+   * Reads each mailbox in turn until `limit` items or `MAX_FETCH_BYTES` of blobs are gathered (at least one
+   * item, so a full-size blob is never stuck); the client reads on from its new cursors.
+   */
+  async #fetchMailboxes({
+    mailboxes,
+    limit,
+  }: RequestOf<'fetchMailboxes'>): Promise<(readonly MailboxItem[])[]> {
+    const pages: (readonly MailboxItem[])[] = [];
+    let items = 0;
+    let bytes = 0;
+    for (const { mailboxSecret, afterSeq } of mailboxes) {
+      const room = limit - items;
+      if (room <= 0 || bytes >= MAX_FETCH_BYTES) {
+        pages.push([]);
+        continue;
+      }
+      const page: MailboxItem[] = [];
+      for (const item of await this.store.fetchMailbox(this.#mailboxKey(mailboxSecret), afterSeq, room)) {
+        if (items > 0 && bytes + item.blob.length > MAX_FETCH_BYTES) break;
+        page.push(item);
+        items += 1;
+        bytes += item.blob.length;
+      }
+      pages.push(page);
+    }
+    return pages;
   }
 
   #mailboxKey(secret: Uint8Array): Uint8Array {
@@ -387,20 +440,43 @@ export class DeliveryService {
       if (error instanceof DeliveryError) return refusal('bad_signature');
       throw error;
     }
+    const handleHash = this.hash('handle', utf8(handle));
+    const handleKey = this.#sealer.handleKey(handle);
+    const encodedKey = encodeIdentityKey(identityKey);
     const result = await this.store.registerIdentity(
-      this.hash('handle', utf8(handle)),
-      encodeIdentityKey(identityKey),
-      registration,
+      handleHash,
+      this.#sealer.tag(handleKey, 'identityKey', encodedKey),
+      this.#sealer.seal(handleKey, 'registration', registration),
     );
+    if (!result.ok) {
+      // A handle registered before identities were sealed keeps its key in clear: the same key again is
+      // still the same identity.
+      const record = await this.store.getIdentity(handleHash);
+      if (record !== undefined && isUnsealed(record) && constantTimeEqual(record.identityKey, encodedKey)) {
+        return { kind: 'register', value: { ok: true, created: false } };
+      }
+    }
     return { kind: 'register', value: result };
   }
 
   async #identity(handle: string): Promise<IdentityInfo | undefined> {
     const record = await this.store.getIdentity(this.hash('handle', utf8(handle)));
     if (record === undefined) return undefined;
+    if (isUnsealed(record)) {
+      return {
+        identityKey: decodeIdentityKey(record.identityKey),
+        registration: record.registration,
+        registeredAt: record.registeredAt,
+      };
+    }
+    const registration = this.#sealer.open(
+      this.#sealer.handleKey(handle),
+      'registration',
+      record.registration,
+    );
     return {
-      identityKey: decodeIdentityKey(record.identityKey),
-      registration: record.registration,
+      identityKey: registrationIdentityKey(registration),
+      registration,
       registeredAt: record.registeredAt,
     };
   }
@@ -414,7 +490,20 @@ export class DeliveryService {
     const identity = await this.#identity(handle);
     if (identity === undefined) return { ok: false, error: 'not_found' };
     const claimed = await this.store.claimKeyPackages(this.hash('handle', utf8(handle)));
-    return claimed.ok ? { ok: true, ...identity, packages: claimed.packages } : claimed;
+    if (!claimed.ok) return claimed;
+    const handleKey = this.#sealer.handleKey(handle);
+    const packages = claimed.packages.flatMap((item) => {
+      try {
+        const context = keyPackageContext(item.deviceId, item.id);
+        return [{ ...item, data: this.#sealer.open(handleKey, 'keyPackage', item.data, context) }];
+      } catch (error) {
+        if (!(error instanceof AuthenticationError)) throw error;
+        // Uploaded before KeyPackages were sealed: without a contact mailbox no claimer could use it.
+        this.#logger.info('unsealed key package dropped');
+        return [];
+      }
+    });
+    return packages.length > 0 ? { ok: true, ...identity, packages } : { ok: false, error: 'not_found' };
   }
 
   /** Undefined when the signed request may proceed, else the error code to answer. */
@@ -438,11 +527,21 @@ export class DeliveryService {
     const message = signedRequestMessage('publishKeyPackages', body);
     const problem = await this.#checkSigned('publishKeyPackages', body, message, signature);
     if (problem !== undefined) return refusal(problem);
+    const handleKey = this.#sealer.handleKey(body.handle);
+    const seal = (upload: KeyPackageUpload): KeyPackageUpload => ({
+      id: upload.id,
+      data: this.#sealer.seal(
+        handleKey,
+        'keyPackage',
+        upload.data,
+        keyPackageContext(body.deviceId, upload.id),
+      ),
+    });
     const result = await this.store.publishKeyPackages({
       handleHash: this.hash('handle', utf8(body.handle)),
       deviceId: body.deviceId,
-      oneTime: body.oneTime,
-      ...(body.lastResort === undefined ? {} : { lastResort: body.lastResort }),
+      oneTime: body.oneTime.map(seal),
+      ...(body.lastResort === undefined ? {} : { lastResort: seal(body.lastResort) }),
     });
     // The handle was registered a moment ago and registrations are never removed.
     if (!result.ok && result.error === 'not_found') return refusal('not_registered');
@@ -456,6 +555,16 @@ export class DeliveryService {
     const count = await this.store.countKeyPackages(this.hash('handle', utf8(body.handle)), body.deviceId);
     return { kind: 'countKeyPackages', value: count };
   }
+}
+
+/** A record stored before identities were sealed holds the encoded identity key, not its 32-byte tag. */
+function isUnsealed(record: IdentityRecord): boolean {
+  return record.identityKey.length !== IDENTITY_KEY_TAG_LENGTH;
+}
+
+/** What a sealed KeyPackage is bound to: its device and upload ID (length-prefixed, so never ambiguous). */
+function keyPackageContext(deviceId: Uint8Array, id: Uint8Array): Uint8Array {
+  return concatBytes(Uint8Array.of(deviceId.length), deviceId, id);
 }
 
 function refusal(code: DeliveryErrorCode): DeliveryResponse {

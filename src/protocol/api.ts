@@ -141,6 +141,12 @@ export type ClaimResult =
 
 // ---- group logs and mailboxes ----
 
+/** Where to read a mailbox from: its secret (only the owner has it) and the last sequence number read. */
+export interface MailboxCursor {
+  readonly mailboxSecret: Uint8Array;
+  readonly afterSeq: number;
+}
+
 // ---- subscriptions and pushes ----
 
 export interface Subscriptions {
@@ -215,6 +221,15 @@ export interface DeliveryApi {
   postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult>;
   /** The owner's items with `seq > afterSeq`; proves ownership by presenting the secret. */
   fetchMailbox(mailboxSecret: Uint8Array, afterSeq: number, limit?: number): Promise<readonly MailboxItem[]>;
+  /**
+   * Several of the owner's mailboxes in one request (a device's contact mailboxes): the items of each, in
+   * the order asked, at most `limit` items and about one blob's worth of bytes in all; read again from the
+   * new cursors for the rest.
+   */
+  fetchMailboxes(
+    cursors: readonly MailboxCursor[],
+    limit?: number,
+  ): Promise<readonly (readonly MailboxItem[])[]>;
   /** Deletes acknowledged items; resolves with how many unexpired ones existed. Frees their quota. */
   deleteFromMailbox(mailboxSecret: Uint8Array, messageIds: readonly Uint8Array[]): Promise<number>;
 

@@ -22,6 +22,7 @@ import {
   type LogPostResult,
   type LookupResult,
   MAX_PAGE_ITEMS,
+  type MailboxCursor,
   type MailboxItem,
   type MailboxPost,
   type MailboxPostResult,
@@ -147,6 +148,22 @@ export class DeliveryClient implements DeliveryApi {
       { kind: 'fetchMailbox', value: { mailboxSecret, afterSeq, limit: pageLimit(limit) } },
       options,
     );
+  }
+
+  async fetchMailboxes(
+    cursors: readonly MailboxCursor[],
+    limit = MAX_PAGE_ITEMS,
+    options?: CarrierRequestOptions,
+  ): Promise<readonly (readonly MailboxItem[])[]> {
+    const mailboxes = cursors.map(({ mailboxSecret, afterSeq }) => ({ mailboxSecret, afterSeq }));
+    const pages = await this.#call(
+      { kind: 'fetchMailboxes', value: { mailboxes, limit: pageLimit(limit) } },
+      options,
+    );
+    if (pages.length !== cursors.length) {
+      throw new CarrierError('protocol', 'the service answered for another number of mailboxes');
+    }
+    return pages;
   }
 
   async deleteFromMailbox(

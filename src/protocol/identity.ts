@@ -158,6 +158,11 @@ export function verifyRegistration(
   return body;
 }
 
+/** The identity key a registration names, unverified (the service reads back what it verified when storing). */
+export function registrationIdentityKey(registration: Uint8Array): IdentityKey {
+  return decode(registrationCodec, registration).identityKey;
+}
+
 /** The public ID of the mailbox whose owner holds `secret` (32 bytes): SHA-256 of a labelled secret. */
 export function mailboxIdOf(secret: Uint8Array, backend: CryptoBackend = cryptoBackend): Uint8Array {
   if (!(secret instanceof Uint8Array) || secret.length !== ID_LENGTH) {

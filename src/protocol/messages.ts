@@ -73,6 +73,8 @@ export const MAX_KEY_PACKAGES_PER_REQUEST = 100;
 export const MAX_REGISTRATION_BYTES = 65536;
 /** Message IDs one delete request may name. */
 export const MAX_DELETE_IDS = 100;
+/** Mailboxes one `fetchMailboxes` request may read (a device's contact mailboxes, docs/delivery.md). */
+export const MAX_FETCH_MAILBOXES = 64;
 
 /**
  * A codec of `T` carried by `codec`: `to` and `from` must be total (decoders throw only CodecError). Curried so
@@ -161,6 +163,10 @@ const requestCases = {
     routingIds: vectorOf(idCodec, MAX_SUBSCRIPTIONS),
     mailboxSecrets: vectorOf(idCodec, MAX_SUBSCRIPTIONS),
   }),
+  fetchMailboxes: struct({
+    mailboxes: vectorOf(struct({ mailboxSecret: idCodec, afterSeq: uint53 }), MAX_FETCH_MAILBOXES),
+    limit: pageLimit,
+  }),
 } as const;
 
 export type RequestKind = keyof typeof requestCases;
@@ -177,6 +183,7 @@ const requestKindValues = {
   fetchMailbox: 9,
   deleteFromMailbox: 10,
   subscribe: 11,
+  fetchMailboxes: 14,
 } as const satisfies Record<RequestKind, number>;
 
 const requestKindCodec = enumeration(u8, requestKindValues);
@@ -389,6 +396,7 @@ const responseCases = {
   fetchMailbox: vectorOf(mailboxItemCodec, MAX_PAGE_ITEMS),
   deleteFromMailbox: struct({ deleted: uint53 }),
   subscribe: empty,
+  fetchMailboxes: vectorOf(vectorOf(mailboxItemCodec, MAX_PAGE_ITEMS), MAX_FETCH_MAILBOXES),
   error: struct({ code: enumeration(u8, ERROR_CODES) }),
 } as const;
 

@@ -87,6 +87,16 @@ const requests: DeliveryRequest[] = [
   { kind: 'deleteFromMailbox', value: { mailboxSecret: id32(4), messageIds: [tag('a'), tag('b')] } },
   { kind: 'subscribe', value: { routingIds: [id32(5), id32(6)], mailboxSecrets: [id32(7)] } },
   { kind: 'subscribe', value: { routingIds: [], mailboxSecrets: [] } },
+  {
+    kind: 'fetchMailboxes',
+    value: {
+      mailboxes: [
+        { mailboxSecret: id32(8), afterSeq: 0 },
+        { mailboxSecret: id32(9), afterSeq: 7 },
+      ],
+      limit: 100,
+    },
+  },
 ];
 
 const identityInfo = { identityKey: identity.publicKey, registration, registeredAt: 1_700_000_000_001 };
@@ -143,6 +153,7 @@ const responses: DeliveryResponse[] = [
   { kind: 'fetchMailbox', value: [entry, { ...entry, seq: 4 }] },
   { kind: 'deleteFromMailbox', value: { deleted: 2 } },
   { kind: 'subscribe', value: {} },
+  { kind: 'fetchMailboxes', value: [[entry], [], [{ ...entry, seq: 4 }]] },
   { kind: 'error', value: { code: 'bad_signature' } },
   { kind: 'error', value: { code: 'internal' } },
 ];
@@ -156,7 +167,7 @@ const pushes: DeliveryPush[] = [
 describe('delivery protocol codecs', () => {
   test('every request kind round-trips', () => {
     const kinds = new Set(requests.map((request) => request.kind));
-    assert.equal(kinds.size, 11);
+    assert.equal(kinds.size, 12);
     for (const request of requests) {
       const bytes = encodeRequest(request);
       assert.equal(bytes[0], PROTOCOL_VERSION);
