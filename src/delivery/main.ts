@@ -6,13 +6,15 @@
  *
  * Storage: `--postgres <url>` uses PostgreSQL; otherwise `--data-dir` keeps one SQLite file
  * (`delivery.sqlite`) there; otherwise the `DATABASE_URL` environment variable names PostgreSQL. The
- * identifier key (the HMAC key of handles, routing IDs and mailbox IDs at rest, 64 hex digits) is read from
- * `--identifier-key-file`, or from `identifier.key` in the data directory, created there on first start.
- * Every instance on one PostgreSQL database must be given the same key. A key file others can read is
- * refused. Exit codes: 0 after a clean stop, 1 after a failed one, 2 when the configuration is refused.
+ * identifier key (the key of everything at rest that names a handle, a routing ID or a mailbox, 64 hex
+ * digits) lives apart from the database, so that a copy of the data directory or a database dump alone names
+ * nobody: it is read from `--identifier-key-file`, else from the `UMBRA_IDENTIFIER_KEY` environment variable,
+ * else from the file beside the data directory (`<data-dir>.identifier.key`), created there on first start
+ * (a key left inside the data directory by an earlier umbra is moved there). Every instance on one PostgreSQL
+ * database must be given the same key. A key file others can read is refused. Exit codes: 0 after a clean stop, 1 after a failed one, 2 when the configuration is refused.
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fromHex, toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ConfigError } from '../errors.ts';
@@ -25,12 +27,20 @@ import { DEFAULT_PURGE_INTERVAL_MS, IDENTIFIER_KEY_LENGTH } from './service.ts';
 import { DEFAULT_LIMITS, type DeliveryStore, openStore, type StoreLocation } from './store/index.ts';
 
 export const SQLITE_FILE = 'delivery.sqlite';
-export const IDENTIFIER_KEY_FILE = 'identifier.key';
+/** Where earlier versions kept the identifier key: inside the data directory, in every backup of it. */
+const LEGACY_IDENTIFIER_KEY_FILE = 'identifier.key';
+/** The environment variable that may hold the identifier key (64 hex digits). */
+export const IDENTIFIER_KEY_ENV = 'UMBRA_IDENTIFIER_KEY';
+
+/** The default identifier key file of a data directory: beside it, never inside. */
+export function defaultIdentifierKeyPath(dataDir: string): string {
+  return `${resolve(dataDir)}.identifier.key`;
+}
 
 export const DELIVERY_OPTIONS = {
   host: { type: 'string', default: '127.0.0.1', description: 'address the delivery service listens on' },
   port: { type: 'integer', default: 7800, min: 0, max: 65_535, description: 'port of the delivery service' },
-  dataDir: { type: 'string', description: 'directory for the SQLite database and the identifier key' },
+  dataDir: { type: 'string', description: 'directory for the SQLite database' },
   postgres: {
     type: 'string',
     secret: true,
@@ -45,7 +55,7 @@ export const DELIVERY_OPTIONS = {
   identifierKeyFile: {
     type: 'string',
     description:
-      'file with the identifier key, 64 hex digits (default: identifier.key in the data directory)',
+      'file with the identifier key, 64 hex digits (default: UMBRA_IDENTIFIER_KEY, else <data-dir>.identifier.key)',
   },
   ttlMs: {
     type: 'integer',
@@ -113,27 +123,47 @@ export function storeLocation(options: DeliveryOptions, env: NodeJS.ProcessEnv =
   return { sqlitePath: join(options.dataDir, SQLITE_FILE) };
 }
 
-function parseKey(text: string, path: string): Uint8Array {
+function parseKey(text: string, where: string): Uint8Array {
   const hex = text.trim();
   if (!new RegExp(`^[0-9a-fA-F]{${2 * IDENTIFIER_KEY_LENGTH}}$`).test(hex)) {
     throw new ConfigError(
       'invalid_value',
-      `identifierKeyFile: ${path} must hold ${2 * IDENTIFIER_KEY_LENGTH} hex digits`,
+      `identifierKeyFile: ${where} must hold ${2 * IDENTIFIER_KEY_LENGTH} hex digits`,
     );
   }
   return fromHex(hex);
 }
 
-/** Reads the identifier key, creating it (mode 0600) in the data directory when it has none yet. */
-export function loadIdentifierKey(options: DeliveryOptions): Uint8Array {
+/** Where the key came from, for the start-up log line (never the key). */
+export type IdentifierKeySource = 'file' | 'environment' | 'created' | 'moved';
+
+/**
+ * Reads the identifier key by the precedence in the header, creating it (mode 0600) beside the data directory
+ * when there is none yet.
+ */
+export function loadIdentifierKey(
+  options: DeliveryOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly key: Uint8Array; readonly source: IdentifierKeySource } {
   const explicit = options.identifierKeyFile;
+  if (explicit === undefined && env[IDENTIFIER_KEY_ENV] !== undefined) {
+    return { key: parseKey(env[IDENTIFIER_KEY_ENV] as string, IDENTIFIER_KEY_ENV), source: 'environment' };
+  }
   const path =
-    explicit ?? (options.dataDir === undefined ? undefined : join(options.dataDir, IDENTIFIER_KEY_FILE));
+    explicit ?? (options.dataDir === undefined ? undefined : defaultIdentifierKeyPath(options.dataDir));
   if (path === undefined) {
     throw new ConfigError(
       'missing_value',
-      'identifierKeyFile is required without a data directory: pass --identifier-key-file (shared by every instance)',
+      `identifierKeyFile is required without a data directory: pass --identifier-key-file or set ${IDENTIFIER_KEY_ENV} (the same for every instance)`,
     );
+  }
+  let source: IdentifierKeySource = 'file';
+  if (explicit === undefined && !existsSync(path)) {
+    const legacy = join(options.dataDir as string, LEGACY_IDENTIFIER_KEY_FILE);
+    if (existsSync(legacy)) {
+      renameSync(legacy, path);
+      source = 'moved';
+    }
   }
   let mode: number;
   try {
@@ -145,7 +175,7 @@ export function loadIdentifierKey(options: DeliveryOptions): Uint8Array {
     mkdirSync(options.dataDir as string, { recursive: true, mode: 0o700 });
     const key = randomBytes(IDENTIFIER_KEY_LENGTH);
     writeFileSync(path, `${toHex(key)}\n`, { mode: 0o600, flag: 'wx' });
-    return key;
+    return { key, source: 'created' };
   }
   if ((mode & 0o077) !== 0) {
     throw new ConfigError(
@@ -153,7 +183,7 @@ export function loadIdentifierKey(options: DeliveryOptions): Uint8Array {
       `the identifier key file ${path} is readable by others: chmod 600 it`,
     );
   }
-  return parseKey(readFileSync(path, 'utf8'), path);
+  return { key: parseKey(readFileSync(path, 'utf8'), path), source };
 }
 
 /**
@@ -170,7 +200,8 @@ export async function main(
   if (loaded === undefined) return undefined;
   const { options, logger, metrics } = loaded;
   const location = storeLocation(options);
-  const identifierKey = loadIdentifierKey(options);
+  const { key: identifierKey, source } = loadIdentifierKey(options);
+  logger.info('identifier key', { source });
   const store = await openStore({
     ...location,
     limits: {

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   DELIVERY_OPTIONS,
-  IDENTIFIER_KEY_FILE,
+  defaultIdentifierKeyPath,
   loadIdentifierKey,
   SQLITE_FILE,
   storeLocation,
@@ -115,7 +115,7 @@ function deliveryInProcess(
       const store = await openStore(storeLocation(settings));
       const server = await startDeliveryServer({
         store,
-        identifierKey: loadIdentifierKey(settings),
+        identifierKey: loadIdentifierKey(settings).key,
         port,
         logger,
       }).catch(async (error: unknown) => {
@@ -198,7 +198,7 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
   const networkLog = createWriteStream(join(logDir, 'network.log'), { flags: 'a', mode: 0o600 });
 
   // The delivery service first: the gateway offers it from its first moment.
-  const hadIdentifierKey = existsSync(join(deliveryDir, IDENTIFIER_KEY_FILE));
+  const hadIdentifierKey = existsSync(defaultIdentifierKeyPath(deliveryDir));
   const deliveryPort = await freePort();
   const delivery = options.singleProcess
     ? deliveryInProcess(options, deliveryDir, deliveryPort, logger.child({ component: 'delivery' }))

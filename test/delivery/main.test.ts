@@ -1,14 +1,19 @@
-// `umbra delivery` as real processes: on SQLite from --data-dir (creating its identifier key, mode 0600),
+// `umbra delivery` as real processes: on SQLite from --data-dir (creating its identifier key, mode 0600, beside
+// the data directory and never inside it; the key may come from the environment; a key an earlier umbra left
+// inside the data directory is moved out),
 // serving clients over WebSocket, /health and /ready (the store answers) on the operator port, a clean stop
 // on SIGTERM; refused configurations exit 2; and scale-out: two processes on one PostgreSQL database, where
 // a post through one reaches a client subscribed on the other (LISTEN/NOTIFY).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
+import { DELIVERY_OPTIONS, IDENTIFIER_KEY_ENV, loadIdentifierKey } from '../../src/delivery/main.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { loadConfig } from '../../src/ops/config.ts';
 import type { DeliveryPush } from '../../src/protocol/api.ts';
 import { IdentityKeyPair } from '../../src/protocol/identity.ts';
 import { RoleProcess } from '../support/role-process.ts';
@@ -41,7 +46,8 @@ describe('umbra delivery (process)', () => {
     let code: number | null;
     const handle = `dora-${toHex(tag())}`;
     try {
-      assert.equal(statSync(join(dataDir, 'identifier.key')).mode & 0o777, 0o600);
+      assert.equal(statSync(`${dataDir}.identifier.key`).mode & 0o777, 0o600);
+      assert.ok(!existsSync(join(dataDir, 'identifier.key')), 'a backup of the data directory holds no key');
       assert.ok(statSync(join(dataDir, 'delivery.sqlite')).isFile());
       const opsPort = (await running.process.logged('operator endpoints listening')).fields?.port;
       const health = await fetch(`http://127.0.0.1:${opsPort}/health`);
@@ -75,6 +81,30 @@ describe('umbra delivery (process)', () => {
     assert.equal(code, 0);
     assert.ok(running.process.lines.some((line) => line.msg === 'stopped'));
     assert.ok(!JSON.stringify(running.process.lines).includes(handle), 'the handle is not logged');
+  });
+
+  test('the identifier key lives apart from the database: environment, file beside the data directory, legacy moved out', () => {
+    const options = (dataDir: string) => loadConfig(DELIVERY_OPTIONS, [`--data-dir=${dataDir}`]);
+    const fromEnv = toHex(randomBytes(32));
+    const environment = loadIdentifierKey(options(join(root, 'env')), { [IDENTIFIER_KEY_ENV]: fromEnv });
+    assert.deepEqual(environment, { key: fromHex(fromEnv), source: 'environment' });
+    assert.ok(
+      !existsSync(`${join(root, 'env')}.identifier.key`),
+      'no key file when the environment holds it',
+    );
+    assert.throws(
+      () => loadIdentifierKey(options(join(root, 'env')), { [IDENTIFIER_KEY_ENV]: 'not hex' }),
+      (error: unknown) => error instanceof ConfigError && error.reason === 'invalid_value',
+    );
+
+    const legacyDir = join(root, 'legacy');
+    mkdirSync(legacyDir, { recursive: true });
+    const legacyKey = toHex(randomBytes(32));
+    writeFileSync(join(legacyDir, 'identifier.key'), `${legacyKey}\n`, { mode: 0o600 });
+    assert.deepEqual(loadIdentifierKey(options(legacyDir), {}), { key: fromHex(legacyKey), source: 'moved' });
+    assert.ok(!existsSync(join(legacyDir, 'identifier.key')));
+    assert.equal(readFileSync(`${legacyDir}.identifier.key`, 'utf8').trim(), legacyKey);
+    assert.deepEqual(loadIdentifierKey(options(legacyDir), {}), { key: fromHex(legacyKey), source: 'file' });
   });
 
   test('refused configurations exit 2 with the reason', async () => {
