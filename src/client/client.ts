@@ -219,10 +219,10 @@ export class Client extends Emitter<ClientEvents> {
   /**
    * Creates this client's identity (hybrid Ed25519 + ML-DSA-65 key), keeps it in the vault, then binds
    * `handle` to it at the delivery service and publishes KeyPackages. `handle_taken` when another identity
-   * holds the handle (the new keys are then dropped, so another handle can be chosen). Any other failure
-   * leaves the registration `pending` with the keys kept: calling it again with the same handle, reopening
-   * the client or its next poll finishes it (the service accepts the same key for a handle again). Another
-   * handle is `already_registered`.
+   * holds the handle (the new keys are then dropped, so another handle can be chosen). `rate_limited` (its
+   * `retryAfterMs` says when to try again) and any other failure leave the registration `pending` with the
+   * keys kept: calling it again with the same handle, reopening the client or its next poll finishes it (the
+   * service accepts the same key for a handle again). Another handle is `already_registered`.
    */
   async register(handle: string): Promise<void> {
     this.#assertOpen();
@@ -722,6 +722,15 @@ export class Client extends Emitter<ClientEvents> {
       .catch((error: unknown) => {
         throw wrap(error);
       });
+    if (!result.ok && result.error === 'rate_limited') {
+      // Nothing was stored now, but an earlier attempt may have bound the handle to these keys: they are
+      // kept and the registration stays pending, finished by a later call, open or poll.
+      throw new ClientError(
+        'rate_limited',
+        'the delivery service is refusing sign-ups for now; the keys are kept and trying again after retryAfterMs finishes the registration',
+        result.retryAfterMs,
+      );
+    }
     if (!result.ok) {
       // Another identity holds the handle: keys that never held it are of no use, so the client forgets
       // them and may register another handle.

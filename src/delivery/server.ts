@@ -98,7 +98,9 @@ export async function startDeliveryServer(config: DeliveryServerConfig): Promise
       return;
     }
     const body = await readBody(request, service.maxRequestBytes);
-    const answer = body === undefined ? encodeErrorResponse('too_large') : await service.handle(body);
+    const registrations = service.peerRegistrations(request.socket.remoteAddress ?? '');
+    const answer =
+      body === undefined ? encodeErrorResponse('too_large') : await service.handle(body, { registrations });
     response.writeHead(200, {
       'content-type': 'application/octet-stream',
       'content-length': answer.length,
@@ -145,6 +147,7 @@ export async function startDeliveryServer(config: DeliveryServerConfig): Promise
       if (ws.readyState === WebSocket.OPEN) ws.send(bytes);
     };
     const session = service.openSession((push) => send(encodeFrame({ type: 'push', payload: push })));
+    const registrations = service.connectionRegistrations();
     const closeWith = (code: number, reason: string) => {
       closedConnections.inc(1, { reason });
       ws.close(code, reason);
@@ -185,7 +188,7 @@ export async function startDeliveryServer(config: DeliveryServerConfig): Promise
       }
       inFlight++;
       const { id } = frame;
-      void service.handle(frame.payload, { session }).then((answer) => {
+      void service.handle(frame.payload, { session, registrations }).then((answer) => {
         inFlight--;
         send(encodeFrame({ type: 'response', id, payload: answer }));
       });

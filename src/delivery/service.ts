@@ -5,7 +5,10 @@
  *
  * What it enforces beyond the store: registrations and signed requests verify (identity.ts), signed
  * requests are fresh (`SIGNED_REQUEST_WINDOW_MS`), requests stay under a size limit, mailbox reads and
- * deletes present the mailbox secret. What it hides: handles, routing IDs and mailbox IDs reach the store
+ * deletes present the mailbox secret, and new registrations stay within token buckets (rate-limit.ts) per
+ * connection, per HTTP peer and in total: a registration that would bind a new handle past them is
+ * answered `rate_limited { retryAfterMs }`; one that creates nothing (the same key again, a taken handle)
+ * costs no token. What it hides: handles, routing IDs and mailbox IDs reach the store
  * only as HMAC-SHA256 under the service's identifier key, with a label per kind, so a copy of the database
  * without that key names nobody; every instance on one database must share the key. Logs and metrics carry
  * request kinds, outcomes and durations only.
@@ -47,12 +50,22 @@ import {
   type RequestOf,
   signedRequestMessage,
 } from '../protocol/messages.ts';
+import {
+  assertBucketRate,
+  DEFAULT_REGISTRATION_LIMITS,
+  KeyedBuckets,
+  type RegistrationLimits,
+  TokenBucket,
+  takeAll,
+} from './rate-limit.ts';
 import type { Clock, DeliveryStore, StoreEvent } from './store/index.ts';
 
 /** How often expired items are purged by default. */
 export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
 /** Length of the identifier key. */
 export const IDENTIFIER_KEY_LENGTH = 32;
+/** HTTP peers whose registration buckets are remembered at once (more share one bucket). */
+export const MAX_TRACKED_PEERS = 4096;
 
 const LABELS = {
   handle: utf8('umbra/delivery/v1 handle\0'),
@@ -68,6 +81,8 @@ export interface DeliveryServiceOptions {
   readonly maxRequestBytes?: number;
   /** Interval of the TTL purge; 0 turns it off. Default `DEFAULT_PURGE_INTERVAL_MS`. */
   readonly purgeIntervalMs?: number;
+  /** Token buckets for new registrations. Default `DEFAULT_REGISTRATION_LIMITS`. */
+  readonly registrationLimits?: Partial<RegistrationLimits>;
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
@@ -88,6 +103,11 @@ export interface PushSession {
 export interface RequestContext {
   /** The requesting connection's push session; absent on carriers without push (the mixnet). */
   readonly session?: PushSession;
+  /**
+   * The registration bucket of where the request came from (`connectionRegistrations()` for a WebSocket,
+   * `peerRegistrations(address)` for an HTTP peer); without it only the global limit applies.
+   */
+  readonly registrations?: TokenBucket;
 }
 
 type IdentifierKind = keyof typeof LABELS;
@@ -193,6 +213,9 @@ export class DeliveryService {
   readonly #requests: Counter<'kind' | 'outcome'>;
   readonly #duration: Histogram<'kind'>;
   readonly #purgeTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #registrationLimits: RegistrationLimits;
+  readonly #globalRegistrations: TokenBucket;
+  readonly #peerRegistrations: KeyedBuckets;
   #unsubscribeStore: (() => Promise<void>) | undefined;
   #purging = false;
   #closed = false;
@@ -210,6 +233,11 @@ export class DeliveryService {
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
     this.#backend = options.backend ?? cryptoBackend;
+    this.#registrationLimits = { ...DEFAULT_REGISTRATION_LIMITS, ...options.registrationLimits };
+    const limits = this.#registrationLimits;
+    this.#globalRegistrations = new TokenBucket(limits.global, this.#clock, 'registrationLimits.global');
+    assertBucketRate('registrationLimits.perConnection', limits.perConnection);
+    this.#peerRegistrations = new KeyedBuckets(limits.perPeer, this.#clock, MAX_TRACKED_PEERS);
     const metrics = options.metrics ?? new MetricsRegistry();
     this.#requests = metrics.counter({
       name: 'umbra_delivery_requests_total',
@@ -255,6 +283,16 @@ export class DeliveryService {
   /** A push session for a connection; `send` receives encoded pushes. Close it when the connection ends. */
   openSession(send: (push: Uint8Array) => void): PushSession {
     return this.#hub.open(send);
+  }
+
+  /** A new registration bucket for one WebSocket connection; pass it in every request's context. */
+  connectionRegistrations(): TokenBucket {
+    return new TokenBucket(this.#registrationLimits.perConnection, this.#clock);
+  }
+
+  /** The registration bucket of an HTTP peer (its remote address), shared by all its connections. */
+  peerRegistrations(address: string): TokenBucket {
+    return this.#peerRegistrations.get(address);
   }
 
   /** Handles one encoded request; never throws. */
@@ -324,7 +362,7 @@ export class DeliveryService {
   async #dispatch(request: DeliveryRequest, context: RequestContext): Promise<DeliveryResponse> {
     switch (request.kind) {
       case 'register':
-        return this.#register(request.value);
+        return this.#register(request.value, context);
       case 'lookup':
         return { kind: 'lookup', value: await this.#lookup(request.value.handle) };
       case 'publishKeyPackages':
@@ -378,7 +416,10 @@ export class DeliveryService {
     return this.hash('mailbox', mailboxIdOf(secret, this.#backend));
   }
 
-  async #register({ handle, registration }: RequestOf<'register'>): Promise<DeliveryResponse> {
+  async #register(
+    { handle, registration }: RequestOf<'register'>,
+    context: RequestContext,
+  ): Promise<DeliveryResponse> {
     let identityKey: IdentityKey;
     try {
       ({ identityKey } = verifyRegistration(registration, handle, this.#backend));
@@ -387,11 +428,26 @@ export class DeliveryService {
       if (error instanceof DeliveryError) return refusal('bad_signature');
       throw error;
     }
+    const handleHash = this.hash('handle', utf8(handle));
+    const buckets =
+      context.registrations === undefined
+        ? [this.#globalRegistrations]
+        : [context.registrations, this.#globalRegistrations];
+    const taken = takeAll(buckets);
+    // Over the limits, a handle already bound is still answered (existing or taken: nothing is created),
+    // so a client finishing its own registration is not kept waiting.
+    if (!taken.ok && (await this.store.getIdentity(handleHash)) === undefined) {
+      return {
+        kind: 'register',
+        value: { ok: false, error: 'rate_limited', retryAfterMs: taken.retryAfterMs },
+      };
+    }
     const result = await this.store.registerIdentity(
-      this.hash('handle', utf8(handle)),
+      handleHash,
       encodeIdentityKey(identityKey),
       registration,
     );
+    if (taken.ok && !(result.ok && result.created)) for (const bucket of buckets) bucket.refund();
     return { kind: 'register', value: result };
   }
 

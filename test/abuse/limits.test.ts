@@ -1,0 +1,212 @@
+// Abuse without identification (issue 12, item 3), against real delivery servers over real sockets on both
+// databases: a squatter's burst of sign-ups is refused after the limits with `rate_limited` and a retry delay
+// (per WebSocket connection, per HTTP peer i.e. per exit gateway, and in total), and accepted again after
+// that delay on the service's clock; the SDK's sign-up reports it as a retryable error and keeps its keys;
+// posts to random mailboxes stop at the store-wide quota with `quota_exceeded storage` while existing
+// streams still read and delete.
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, test } from 'node:test';
+import { Client } from '../../src/client/client.ts';
+import { ClientError } from '../../src/errors.ts';
+import type { MailboxPostResult, RegisterResult } from '../../src/protocol/api.ts';
+import { createRegistration, IdentityKeyPair, mailboxIdOf } from '../../src/protocol/identity.ts';
+import { decodeResponse, encodeRequest } from '../../src/protocol/messages.ts';
+import { clientOptions, directCarrier, removeTempDirs, tempDir } from '../client/support.ts';
+import { connect, describeOnBackends, id32, startServer, type TestServer, tag } from '../delivery/support.ts';
+
+after(removeTempDirs);
+
+const T0 = 1_760_000_000_000;
+const MINUTE = 60_000;
+
+/** The service's clock, moved by hand. */
+class ManualClock {
+  now = T0;
+  readonly read = (): number => this.now;
+}
+
+type After = { after(fn: () => Promise<void>): void };
+
+describeOnBackends('registration limits', (backend) => {
+  async function server(t: After, clock: ManualClock, limits = {}): Promise<TestServer> {
+    const started = await startServer(backend.fresh(), { clock: clock.read, registrationLimits: limits });
+    t.after(() => started.close());
+    return started;
+  }
+
+  test('50 sign-ups in a burst on one connection: refused after the limit with a delay, accepted after it', async (t) => {
+    const clock = new ManualClock();
+    const { server: delivery } = await server(t, clock);
+    // A squatter's script: one key, one connection, 50 handles as fast as the socket takes them.
+    const squatter = await connect(delivery, IdentityKeyPair.generate());
+    t.after(() => squatter.close());
+    const handles = Array.from({ length: 50 }, (_, i) => `squat${i}`);
+    const results = await Promise.all(handles.map((handle) => squatter.client.register(handle)));
+    const created = results.filter((result) => result.ok && result.created);
+    const refused = results.filter(
+      (result): result is Extract<RegisterResult, { error: 'rate_limited' }> =>
+        !result.ok && result.error === 'rate_limited',
+    );
+    assert.equal(created.length, 10, 'the default per-connection burst');
+    assert.equal(refused.length, 40);
+    assert.ok(refused.every((result) => result.retryAfterMs > 0 && result.retryAfterMs <= MINUTE));
+
+    // Nothing was stored for the refused ones.
+    const others = await connect(delivery);
+    t.after(() => others.close());
+    const stored = await Promise.all(handles.map((handle) => others.client.lookup(handle)));
+    assert.equal(stored.filter((result) => result.ok).length, 10);
+
+    // A handle already bound is answered even over the limit: finishing one's own sign-up never waits.
+    const firstCreated = handles[results.indexOf(created[0] ?? assert.fail())] ?? assert.fail();
+    assert.deepEqual(await squatter.client.register(firstCreated), { ok: true, created: false });
+
+    const wait = Math.max(...refused.map((result) => result.retryAfterMs));
+    clock.now += wait - 1;
+    const early = await squatter.client.register('late0');
+    assert.equal(early.ok, false);
+    clock.now += 1;
+    assert.deepEqual(await squatter.client.register('late0'), { ok: true, created: true });
+    assert.equal((await squatter.client.register('late1')).ok, false, 'one token per interval, no more');
+  });
+
+  test('a family sign-up burst on one connection passes with the defaults', async (t) => {
+    const clock = new ManualClock();
+    const { server: delivery } = await server(t, clock);
+    const family = await connect(delivery, IdentityKeyPair.generate());
+    t.after(() => family.close());
+    const names = ['mum', 'dad', 'gran', 'grandad', 'ana', 'ben', 'cleo', 'dora'];
+    for (const name of names)
+      assert.deepEqual(await family.client.register(name), { ok: true, created: true });
+  });
+
+  test('the exit gateway is one HTTP peer: its clients share a bucket, and the global bucket binds everyone', async (t) => {
+    const clock = new ManualClock();
+    const { server: delivery } = await server(t, clock, {
+      perPeer: { burst: 3, refillMs: MINUTE },
+      global: { burst: 5, refillMs: 10 * MINUTE },
+    });
+    const identity = IdentityKeyPair.generate();
+    /** What a gateway does for each client behind it: one POST /v1/request. */
+    const viaGateway = async (handle: string): Promise<RegisterResult> => {
+      const registration = await createRegistration(identity, handle, clock.now);
+      const response = await fetch(`${delivery.url}/v1/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: new Uint8Array(encodeRequest({ kind: 'register', value: { handle, registration } })),
+      });
+      const decoded = decodeResponse(new Uint8Array(await response.arrayBuffer()));
+      assert.equal(decoded.kind, 'register');
+      return decoded.value as RegisterResult;
+    };
+    const viaGatewayResults = [];
+    for (let i = 0; i < 5; i++) viaGatewayResults.push(await viaGateway(`mix${i}`));
+    assert.deepEqual(
+      viaGatewayResults.map((result) => (result.ok ? 'created' : result.error)),
+      ['created', 'created', 'created', 'rate_limited', 'rate_limited'],
+    );
+    assert.deepEqual(viaGatewayResults[3], { ok: false, error: 'rate_limited', retryAfterMs: MINUTE });
+
+    // Two direct connections take the last two global tokens; a third connection, fresh, is refused.
+    const direct = await Promise.all([0, 1, 2].map(() => connect(delivery, identity)));
+    t.after(async () => {
+      for (const client of direct) await client.close();
+    });
+    assert.deepEqual(await direct[0]?.client.register('ws0'), { ok: true, created: true });
+    assert.deepEqual(await direct[1]?.client.register('ws1'), { ok: true, created: true });
+    assert.deepEqual(await direct[2]?.client.register('ws2'), {
+      ok: false,
+      error: 'rate_limited',
+      retryAfterMs: 10 * MINUTE,
+    });
+    clock.now += MINUTE;
+    assert.equal((await viaGateway('mix5')).ok, false, 'the global bucket is still empty');
+    clock.now += 9 * MINUTE;
+    assert.deepEqual(await viaGateway('mix5'), { ok: true, created: true });
+  });
+
+  test("the SDK's sign-up reports rate_limited with its delay, keeps the keys, and finishes after it", async (t) => {
+    const clock = new ManualClock();
+    clock.now = Date.now(); // The SDK signs its KeyPackage uploads with its own clock.
+    const { server: delivery } = await server(t, clock, { global: { burst: 1, refillMs: MINUTE } });
+    const carriers = await Promise.all([0, 1].map(() => directCarrier(delivery)));
+    const [first, second] = await Promise.all(
+      carriers.map((carrier) =>
+        Client.open(clientOptions(tempDir(), [carrier], { pollIntervalMs: 60 * MINUTE })),
+      ),
+    );
+    t.after(async () => {
+      await first?.close();
+      await second?.close();
+      for (const carrier of carriers) await carrier.close();
+    });
+    await first?.register('ann');
+    const refused = await second?.register('bob').then(
+      () => assert.fail('expected rate_limited'),
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof ClientError);
+    assert.equal(refused.reason, 'rate_limited');
+    assert.equal(refused.retryAfterMs, MINUTE);
+    assert.equal(second?.registration, 'pending', 'the keys are kept for the retry');
+    assert.equal(second?.handle, 'bob');
+
+    clock.now += MINUTE;
+    await second?.register('bob');
+    assert.equal(second?.registration, 'registered');
+  });
+});
+
+describeOnBackends('store-wide quota', (backend) => {
+  test('40 random mailboxes of 1 MiB each stop at the quota; existing streams still read and delete', async (t) => {
+    const location = backend.fresh();
+    const maxTotalBytes = 8 * 1024 * 1024;
+    const delivery = await startServer(location, { limits: { maxTotalBytes } });
+    t.after(() => delivery.close());
+    const victim = await connect(delivery.server);
+    t.after(() => victim.close());
+    const secret = id32();
+    const mine = { messageId: tag(), blob: new Uint8Array(1000).fill(7), bucket: 0 };
+    assert.equal((await victim.client.postToMailbox(mailboxIdOf(secret), mine)).ok, true);
+
+    // The abuser of issue 12: random mailboxes, the largest blob each (1 MiB), 40 of them.
+    const abuser = await connect(delivery.server);
+    t.after(() => abuser.close());
+    const blob = new Uint8Array(1024 * 1024).fill(1);
+    const results: MailboxPostResult[] = [];
+    for (let i = 0; i < 40; i++) {
+      results.push(await abuser.client.postToMailbox(id32(), { messageId: tag(), blob, bucket: 0 }));
+    }
+    const stored = results.filter((result) => result.ok).length;
+    assert.equal(stored, 7, 'what fits beside the victim’s item under 8 MiB');
+    assert.ok(
+      results
+        .slice(stored)
+        .every((result) => !result.ok && result.error === 'quota_exceeded' && result.limit === 'storage'),
+    );
+    if ('sqlitePath' in location) {
+      const files = ['', '-wal'].map((suffix) =>
+        join(dirname(location.sqlitePath), `delivery.sqlite${suffix}`),
+      );
+      const onDisk = files.reduce(
+        (sum, file) => sum + (statSync(file, { throwIfNoEntry: false })?.size ?? 0),
+        0,
+      );
+      t.diagnostic(`SQLite file + WAL after the flood: ${(onDisk / 1024 / 1024).toFixed(1)} MiB`);
+    }
+
+    // The victim still reads and deletes, and what it frees is usable again.
+    const items = await victim.client.fetchMailbox(secret, 0);
+    assert.deepEqual(
+      items.map((item) => item.messageId),
+      [mine.messageId],
+    );
+    assert.equal(await victim.client.deleteFromMailbox(secret, [mine.messageId]), 1);
+    const again = { messageId: tag(), blob: new Uint8Array(1000), bucket: 0 };
+    assert.equal((await victim.client.postToMailbox(mailboxIdOf(secret), again)).ok, true);
+    const full = await abuser.client.postToMailbox(id32(), { messageId: tag(), blob, bucket: 0 });
+    assert.deepEqual(full, { ok: false, error: 'quota_exceeded', limit: 'storage' });
+  });
+});
