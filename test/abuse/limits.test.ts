@@ -3,17 +3,21 @@
 // (per WebSocket connection, per HTTP peer i.e. per exit gateway, and in total), and accepted again after
 // that delay on the service's clock; the SDK's sign-up reports it as a retryable error and keeps its keys;
 // posts to random mailboxes stop at the store-wide quota with `quota_exceeded storage` while existing
-// streams still read and delete.
+// streams still read and delete; past the per-address and total connection caps an upgrade gets 429 (from
+// several 127.x source addresses), and a client that never reads its responses is dropped.
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
+import { WebSocket } from 'ws';
 import { Client } from '../../src/client/client.ts';
 import { ClientError } from '../../src/errors.ts';
+import { MetricsRegistry } from '../../src/ops/metrics.ts';
 import type { MailboxPostResult, RegisterResult } from '../../src/protocol/api.ts';
+import { encodeFrame } from '../../src/protocol/frames.ts';
 import { createRegistration, IdentityKeyPair, mailboxIdOf } from '../../src/protocol/identity.ts';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.ts';
-import { clientOptions, directCarrier, removeTempDirs, tempDir } from '../client/support.ts';
+import { clientOptions, directCarrier, eventually, removeTempDirs, tempDir } from '../client/support.ts';
 import { connect, describeOnBackends, id32, startServer, type TestServer, tag } from '../delivery/support.ts';
 
 after(removeTempDirs);
@@ -208,5 +212,96 @@ describeOnBackends('store-wide quota', (backend) => {
     assert.equal((await victim.client.postToMailbox(mailboxIdOf(secret), again)).ok, true);
     const full = await abuser.client.postToMailbox(id32(), { messageId: tag(), blob, bucket: 0 });
     assert.deepEqual(full, { ok: false, error: 'quota_exceeded', limit: 'storage' });
+  });
+});
+
+/** A raw WebSocket from `localAddress` (any 127.x address is this host): open, or the refusal's status. */
+function openSocket(
+  url: string,
+  localAddress = '127.0.0.1',
+): Promise<{ ws: WebSocket } | { refused: number }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { localAddress });
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_request, response) => {
+      resolve({ refused: response.statusCode ?? 0 });
+      response.resume();
+    });
+    ws.once('error', reject);
+  });
+}
+
+function closed(ws: WebSocket): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => ws.once('close', () => resolve()));
+}
+
+describeOnBackends('connection caps and backpressure', (backend) => {
+  test('past the per-address cap an upgrade gets 429; other addresses still connect, up to the total cap', async (t) => {
+    const metrics = new MetricsRegistry();
+    const delivery = await startServer(backend.fresh(), {
+      maxConnectionsPerIp: 3,
+      maxConnections: 5,
+      metrics,
+    });
+    t.after(() => delivery.close());
+    const url = delivery.server.webSocketUrl;
+    const sockets: WebSocket[] = [];
+    t.after(async () => {
+      for (const ws of sockets) ws.terminate();
+    });
+    const accept = async (from: string) => {
+      const result = await openSocket(url, from);
+      assert.ok('ws' in result, `a connection from ${from} is accepted`);
+      sockets.push(result.ws);
+      return result.ws;
+    };
+    for (let i = 0; i < 3; i++) await accept('127.0.0.1');
+    assert.deepEqual(await openSocket(url, '127.0.0.1'), { refused: 429 });
+    await accept('127.0.0.2');
+    // A refused upgrade took nothing: closing one connection makes room for exactly one.
+    const first = sockets.shift() ?? assert.fail();
+    first.close();
+    await closed(first);
+    await eventually(() => (delivery.server.openConnections === 3 ? true : undefined), 'the close to count');
+    await accept('127.0.0.1');
+    assert.deepEqual(await openSocket(url, '127.0.0.1'), { refused: 429 });
+    await accept('127.0.0.3');
+    assert.deepEqual(await openSocket(url, '127.0.0.4'), { refused: 429 }, 'the total cap');
+    const text = await metrics.render();
+    assert.match(text, /umbra_delivery_websocket_refused_total\{reason="per_address"\} 2/);
+    assert.match(text, /umbra_delivery_websocket_refused_total\{reason="total"\} 1/);
+  });
+
+  test('a client that never reads its responses is dropped before its buffer passes the limit', async (t) => {
+    const metrics = new MetricsRegistry();
+    const delivery = await startServer(backend.fresh(), { metrics });
+    t.after(() => delivery.close());
+    // A mailbox holding 1 MiB: every fetch of it answers about 1 MiB.
+    const owner = await connect(delivery.server);
+    t.after(() => owner.close());
+    const secret = id32();
+    const blob = new Uint8Array(1024 * 1024 - 1024).fill(3);
+    await owner.client.postToMailbox(mailboxIdOf(secret), { messageId: tag(), blob, bucket: 0 });
+
+    const opened = await openSocket(delivery.server.webSocketUrl);
+    assert.ok('ws' in opened);
+    const reader = opened.ws;
+    t.after(() => reader.terminate());
+    reader.pause(); // Reads nothing from now on.
+    const fetch = encodeRequest({
+      kind: 'fetchMailbox',
+      value: { mailboxSecret: secret, afterSeq: 0, limit: 100 },
+    });
+    // 64 requests ask for 64 MiB of answers: far more than the socket buffers and the 4.25 MiB limit.
+    for (let id = 0; id < 64; id++) reader.send(encodeFrame({ type: 'request', id, payload: fetch }));
+
+    await eventually(
+      () => (delivery.server.openConnections === 1 ? true : undefined),
+      'the reader to be dropped',
+    );
+    assert.match(await metrics.render(), /umbra_delivery_websocket_closed_total\{reason="slow_consumer"\} 1/);
+    // The service is unharmed: the owner, who reads, still fetches.
+    assert.equal((await owner.client.fetchMailbox(secret, 0)).length, 1);
   });
 });
