@@ -160,6 +160,10 @@ test('umbra gateway and umbra delivery --help state the defaults the code falls 
     '--item-ttl-ms': DEFAULT_GATEWAY_LIMITS.itemTtlMs,
     '--client-burst': DEFAULT_GATEWAY_LIMITS.burst,
     '--max-clients': DEFAULT_GATEWAY_LIMITS.maxClients,
+    '--max-clients-per-address': DEFAULT_GATEWAY_LIMITS.maxClientsPerAddress,
+    '--max-client-buffered-bytes': DEFAULT_GATEWAY_LIMITS.maxClientBufferedBytes,
+    '--max-service-calls': DEFAULT_GATEWAY_LIMITS.maxServiceCalls,
+    '--max-delayed-packets': DEFAULT_GATEWAY_LIMITS.maxDelayedPackets,
     '--service-timeout-ms': DEFAULT_SERVICE_TIMEOUT_MS,
   });
   const ttlHours = /\((\d+) h\)/.exec(gateway.get('--item-ttl-ms')?.text ?? '')?.[1];
