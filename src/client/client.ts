@@ -135,6 +135,8 @@ export class Client extends Emitter<ClientEvents> {
   #readsStarted = 0;
   #mailbox: Promise<unknown> = Promise.resolve();
   #registering: Promise<void> | undefined;
+  /** After a `rate_limited` sign-up: polls do not try it again before this time (`Date.now()`). */
+  #registrationRetryAt = 0;
   #resubscribing = false;
   readonly #ciphersuite: MlsCiphersuiteName | undefined;
 
@@ -593,11 +595,16 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  /** Whether the client is open and registered; a pending registration is finished first (`failed` if not). */
+  /**
+   * Whether the client is open and registered; a pending registration is finished first (`failed` if not),
+   * unless the service asked to wait (`rate_limited`) and that time has not come.
+   */
   async #ready(failed: (error: unknown) => void): Promise<boolean> {
     const identity = this.#identity.current;
     if (this.#state !== 'open' || identity === undefined) return false;
-    if (!identity.registered) await this.#completeRegistration(identity, false).catch(failed);
+    if (!identity.registered && Date.now() >= this.#registrationRetryAt) {
+      await this.#completeRegistration(identity, false).catch(failed);
+    }
     return this.#state === 'open' && identity.registered;
   }
 
@@ -724,7 +731,8 @@ export class Client extends Emitter<ClientEvents> {
       });
     if (!result.ok && result.error === 'rate_limited') {
       // Nothing was stored now, but an earlier attempt may have bound the handle to these keys: they are
-      // kept and the registration stays pending, finished by a later call, open or poll.
+      // kept and the registration stays pending, finished by a later call, open or poll (polls wait the delay).
+      this.#registrationRetryAt = Date.now() + result.retryAfterMs;
       throw new ClientError(
         'rate_limited',
         'the delivery service is refusing sign-ups for now; the keys are kept and trying again after retryAfterMs finishes the registration',

@@ -34,8 +34,17 @@ class ManualClock {
 type After = { after(fn: () => Promise<void>): void };
 
 describeOnBackends('registration limits', (backend) => {
-  async function server(t: After, clock: ManualClock, limits = {}): Promise<TestServer> {
-    const started = await startServer(backend.fresh(), { clock: clock.read, registrationLimits: limits });
+  async function server(
+    t: After,
+    clock: ManualClock,
+    limits = {},
+    metrics = new MetricsRegistry(),
+  ): Promise<TestServer> {
+    const started = await startServer(backend.fresh(), {
+      clock: clock.read,
+      registrationLimits: limits,
+      metrics,
+    });
     t.after(() => started.close());
     return started;
   }
@@ -134,7 +143,12 @@ describeOnBackends('registration limits', (backend) => {
   test("the SDK's sign-up reports rate_limited with its delay, keeps the keys, and finishes after it", async (t) => {
     const clock = new ManualClock();
     clock.now = Date.now(); // The SDK signs its KeyPackage uploads with its own clock.
-    const { server: delivery } = await server(t, clock, { global: { burst: 1, refillMs: MINUTE } });
+    const metrics = new MetricsRegistry();
+    const { server: delivery } = await server(t, clock, { global: { burst: 1, refillMs: MINUTE } }, metrics);
+    const refusals = async () =>
+      /umbra_delivery_requests_total\{kind="register",outcome="rate_limited"\} (\d+)/.exec(
+        await metrics.render(),
+      )?.[1];
     const carriers = await Promise.all([0, 1].map(() => directCarrier(delivery)));
     const [first, second] = await Promise.all(
       carriers.map((carrier) =>
@@ -156,6 +170,9 @@ describeOnBackends('registration limits', (backend) => {
     assert.equal(refused.retryAfterMs, MINUTE);
     assert.equal(second?.registration, 'pending', 'the keys are kept for the retry');
     assert.equal(second?.handle, 'bob');
+    // Its own polls wait for the delay instead of asking again.
+    await second?.sync();
+    assert.equal(await refusals(), '1');
 
     clock.now += MINUTE;
     await second?.register('bob');
