@@ -420,34 +420,40 @@ export class DeliveryService {
     { handle, registration }: RequestOf<'register'>,
     context: RequestContext,
   ): Promise<DeliveryResponse> {
-    let identityKey: IdentityKey;
-    try {
-      ({ identityKey } = verifyRegistration(registration, handle, this.#backend));
-    } catch (error) {
-      if (error instanceof CodecError) return refusal('bad_request');
-      if (error instanceof DeliveryError) return refusal('bad_signature');
-      throw error;
-    }
     const handleHash = this.hash('handle', utf8(handle));
     const buckets =
       context.registrations === undefined
         ? [this.#globalRegistrations]
         : [context.registrations, this.#globalRegistrations];
+    // The limits come before the signatures, so that a flood past them costs no ML-DSA verification. Over
+    // the limits, a handle already bound is still answered (existing or taken: nothing is created), so a
+    // client finishing its own registration is not kept waiting.
     const taken = takeAll(buckets);
-    // Over the limits, a handle already bound is still answered (existing or taken: nothing is created),
-    // so a client finishing its own registration is not kept waiting.
     if (!taken.ok && (await this.store.getIdentity(handleHash)) === undefined) {
       return {
         kind: 'register',
         value: { ok: false, error: 'rate_limited', retryAfterMs: taken.retryAfterMs },
       };
     }
+    // Whatever binds nothing gives its tokens back.
+    const refund = () => {
+      if (taken.ok) for (const bucket of buckets) bucket.refund();
+    };
+    let identityKey: IdentityKey;
+    try {
+      ({ identityKey } = verifyRegistration(registration, handle, this.#backend));
+    } catch (error) {
+      refund();
+      if (error instanceof CodecError) return refusal('bad_request');
+      if (error instanceof DeliveryError) return refusal('bad_signature');
+      throw error;
+    }
     const result = await this.store.registerIdentity(
       handleHash,
       encodeIdentityKey(identityKey),
       registration,
     );
-    if (taken.ok && !(result.ok && result.created)) for (const bucket of buckets) bucket.refund();
+    if (!(result.ok && result.created)) refund();
     return { kind: 'register', value: result };
   }
 

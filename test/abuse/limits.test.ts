@@ -140,6 +140,38 @@ describeOnBackends('registration limits', (backend) => {
     assert.deepEqual(await viaGateway('mix5'), { ok: true, created: true });
   });
 
+  test('a registration that binds nothing costs no token: bad signatures, the same key again, a taken handle', async (t) => {
+    const clock = new ManualClock();
+    const { server: delivery } = await server(t, clock, { perConnection: { burst: 1, refillMs: MINUTE } });
+    const identity = IdentityKeyPair.generate();
+    const owner = await connect(delivery, identity);
+    const other = await connect(delivery, IdentityKeyPair.generate());
+    t.after(async () => {
+      await owner.close();
+      await other.close();
+    });
+    assert.deepEqual(await other.client.register('taken'), { ok: true, created: true });
+    // Tampered registrations: refused before anything is stored, five times over.
+    for (let i = 0; i < 5; i++) {
+      const registration = await createRegistration(identity, `forged${i}`, clock.now);
+      registration[registration.length - 1] = (registration[registration.length - 1] ?? 0) ^ 1;
+      const answer = decodeResponse(
+        await owner.carrier.request(
+          encodeRequest({ kind: 'register', value: { handle: `forged${i}`, registration } }),
+        ),
+      );
+      assert.deepEqual(answer, { kind: 'error', value: { code: 'bad_signature' } });
+    }
+    assert.deepEqual(await owner.client.register('taken'), { ok: false, error: 'handle_taken' });
+    assert.deepEqual(await owner.client.register('mine'), { ok: true, created: true });
+    assert.deepEqual(await owner.client.register('mine'), { ok: true, created: false });
+    assert.deepEqual(await owner.client.register('more'), {
+      ok: false,
+      error: 'rate_limited',
+      retryAfterMs: MINUTE,
+    });
+  });
+
   test("the SDK's sign-up reports rate_limited with its delay, keeps the keys, and finishes after it", async (t) => {
     const clock = new ManualClock();
     clock.now = Date.now(); // The SDK signs its KeyPackage uploads with its own clock.
