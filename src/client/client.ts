@@ -735,7 +735,7 @@ export class Client extends Emitter<ClientEvents> {
       this.#registrationRetryAt = Date.now() + result.retryAfterMs;
       throw new ClientError(
         'rate_limited',
-        'the delivery service is refusing sign-ups for now; the keys are kept and trying again after retryAfterMs finishes the registration',
+        `the delivery service is refusing sign-ups for now; the keys are kept: try again in ${Math.ceil(result.retryAfterMs / 1000)} s to finish the registration`,
         result.retryAfterMs,
       );
     }

@@ -200,6 +200,7 @@ describeOnBackends('registration limits', (backend) => {
     assert.ok(refused instanceof ClientError);
     assert.equal(refused.reason, 'rate_limited');
     assert.equal(refused.retryAfterMs, MINUTE);
+    assert.match(refused.message, /try again in 60 s/);
     assert.equal(second?.registration, 'pending', 'the keys are kept for the retry');
     assert.equal(second?.handle, 'bob');
     // Its own polls wait for the delay instead of asking again.
