@@ -532,14 +532,6 @@ export class SqlStore implements DeliveryStore {
         if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
           return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
         }
-        // A full store refuses before writing the blob (the exact check is the UPDATE at the end), and
-        // leaves nothing behind, not even the stream row of a new ID.
-        const [total] = await tx.query('SELECT blob_bytes FROM store_usage WHERE id = 1');
-        if (integer(total, 'blob_bytes') + post.blob.length > maxTotalBytes) throw new StorageFull();
-
-        const held = post.kind === 'welcome' && winningSeq === null;
-        let lastSeq = integer(stream, 'last_seq');
-        const seq = held ? null : ++lastSeq;
         // An expired item with this message ID (reads and quotas no longer see it) makes way for the new one.
         let freed = freedBytes(
           await tx.query(
@@ -547,6 +539,17 @@ export class SqlStore implements DeliveryStore {
             [space, streamId, post.messageId],
           ),
         );
+        // A full store refuses before writing the blob, and leaves nothing behind, not even the stream row of
+        // a new ID. The exact check is the UPDATE at the end; a commit may free held Welcomes, so it goes there.
+        if (post.kind !== 'commit') {
+          const [total] = await tx.query('SELECT blob_bytes FROM store_usage WHERE id = 1');
+          if (integer(total, 'blob_bytes') - freed + post.blob.length > maxTotalBytes)
+            throw new StorageFull();
+        }
+
+        const held = post.kind === 'welcome' && winningSeq === null;
+        let lastSeq = integer(stream, 'last_seq');
+        const seq = held ? null : ++lastSeq;
         await tx.execute(
           `INSERT INTO items (space, stream_id, message_id, seq, kind, commit_message_id, bucket, blob, posted_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,

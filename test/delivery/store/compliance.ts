@@ -718,9 +718,12 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       const losing = welcome(tag(), 500);
       assert.deepEqual(await store.postToLog(other, losing), { ok: true, status: 'held' });
       assert.deepEqual(await store.postToMailbox(key(), mailboxPost(501)), storageFull);
-      // The Welcome of a commit that lost is dropped when another commit wins, and frees its bytes.
+      const filler = await store.postToMailbox(key(), mailboxPost(450));
+      assert.deepEqual(filler, { ok: true, status: 'stored', seq: 1 });
+      // The Welcome of a commit that lost is dropped when another commit wins, and frees its bytes: with
+      // 950 held, the commit fits only because of what it drops.
       assert.deepEqual(await store.postToLog(other, commit(100)), { ok: true, status: 'stored', seq: 1 });
-      assert.deepEqual(await store.postToMailbox(key(), mailboxPost(900)), {
+      assert.deepEqual(await store.postToMailbox(key(), mailboxPost(450)), {
         ok: true,
         status: 'stored',
         seq: 1,
