@@ -19,6 +19,7 @@ import { ConfigError } from '../errors.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import { loadProcessConfig, opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
+import { FRAME_OVERHEAD } from '../protocol/frames.ts';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/messages.ts';
 import { DEFAULT_REGISTRATION_LIMITS } from './rate-limit.ts';
 import {
@@ -254,6 +255,12 @@ export async function main(
   const loaded = loadProcessConfig('umbra delivery', 'delivery', DELIVERY_OPTIONS, argv);
   if (loaded === undefined) return undefined;
   const { options, logger, metrics } = loaded;
+  if (options.maxBufferedBytes < options.maxRequestBytes + FRAME_OVERHEAD) {
+    throw new ConfigError(
+      'invalid_value',
+      `maxBufferedBytes must hold the largest frame: at least maxRequestBytes + ${FRAME_OVERHEAD}`,
+    );
+  }
   const location = storeLocation(options);
   const identifierKey = loadIdentifierKey(options);
   const store = await openStore({

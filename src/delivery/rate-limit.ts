@@ -103,8 +103,8 @@ export class KeyedBuckets {
   readonly #buckets = new Map<string, TokenBucket>();
   #overflow: TokenBucket | undefined;
 
-  constructor(rate: BucketRate, clock: Clock, maxKeys: number) {
-    assertBucketRate('rate', rate);
+  constructor(rate: BucketRate, clock: Clock, maxKeys: number, argument = 'rate') {
+    assertBucketRate(argument, rate);
     if (!Number.isSafeInteger(maxKeys) || maxKeys < 1)
       throw new ArgumentError('maxKeys', 'expected an integer >= 1');
     this.#rate = rate;

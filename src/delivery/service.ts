@@ -237,7 +237,12 @@ export class DeliveryService {
     const limits = this.#registrationLimits;
     this.#globalRegistrations = new TokenBucket(limits.global, this.#clock, 'registrationLimits.global');
     assertBucketRate('registrationLimits.perConnection', limits.perConnection);
-    this.#peerRegistrations = new KeyedBuckets(limits.perPeer, this.#clock, MAX_TRACKED_PEERS);
+    this.#peerRegistrations = new KeyedBuckets(
+      limits.perPeer,
+      this.#clock,
+      MAX_TRACKED_PEERS,
+      'registrationLimits.perPeer',
+    );
     const metrics = options.metrics ?? new MetricsRegistry();
     this.#requests = metrics.counter({
       name: 'umbra_delivery_requests_total',
