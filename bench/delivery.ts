@@ -34,7 +34,17 @@ interface Service {
 }
 
 async function startService(args: readonly string[]): Promise<Service> {
-  const child: ChildProcess = spawn(process.execPath, [MAIN, '--port', '0', '--log-level', 'info', ...args], {
+  // Every client connects from 127.0.0.1: the per-address cap must let all of them in.
+  const options = [
+    '--port',
+    '0',
+    '--log-level',
+    'info',
+    '--max-connections-per-ip',
+    String(CLIENTS),
+    ...args,
+  ];
+  const child: ChildProcess = spawn(process.execPath, [MAIN, ...options], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'close');
@@ -190,8 +200,9 @@ writeResult(
 ${machine()}
 
 ${CLIENTS} concurrent clients, each on its own WebSocket (DirectCarrier + DeliveryClient) with one request in
-flight, against \`umbra delivery\` running as a separate process on the same machine (default limits; the
-clients and the service share the cores). Posts: ${CLIENTS} × ${POSTS_PER_CLIENT} application messages of
+flight, against \`umbra delivery\` running as a separate process on the same machine (default limits but
+\`--max-connections-per-ip ${CLIENTS}\`, every client being on loopback; the clients and the service share the
+cores). Posts: ${CLIENTS} × ${POSTS_PER_CLIENT} application messages of
 ${BLOB} bytes, a fresh routing ID every ${PER_ROUTING_ID} posts. Empty polls: fetchLog from the end of a
 routing ID (the common "anything new?" poll). Page polls: fetchLog of 10 entries of ${BLOB} bytes. Latency is
 per request, p50 / p99 in ms. Load average (1 min) when the run started: ${loadBefore.toFixed(1)}; other work on

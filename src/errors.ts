@@ -130,7 +130,8 @@ export type DeliveryErrorReason =
   | 'not_registered'
   | 'unsupported_version'
   | 'push_unavailable'
-  | 'internal';
+  | 'internal'
+  | 'rate_limited';
 
 /**
  * The delivery service refused an operation. The reasons are the stable codes of its wire protocol; the store
@@ -276,21 +277,26 @@ export type ClientErrorReason =
   | 'not_a_member'
   | 'not_running'
   | 'already_running'
-  | 'bad_request';
+  | 'bad_request'
+  | 'rate_limited';
 
 /**
  * The client SDK refused an operation: the carrier the privacy policy requires is unreachable (the message
  * is kept and sent when it returns), the client has no identity yet or already has one, a handle or
  * conversation is unknown, the client was closed or wiped, or the delivery service refused the request.
  * The terminal client's daemon (`umbra client run`) adds: none runs on the data directory, one already
- * does, or a thin client's request was malformed.
+ * does, or a thin client's request was malformed. `rate_limited` (the service is refusing sign-ups for
+ * now) carries `retryAfterMs`, when trying again may succeed; every other reason leaves it undefined.
  */
 export class ClientError extends UmbraError {
   readonly code = 'UMBRA_CLIENT';
   readonly reason: ClientErrorReason;
+  /** For `rate_limited`: milliseconds after which the same call may succeed. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(reason: ClientErrorReason, message: string) {
+  constructor(reason: ClientErrorReason, message: string, retryAfterMs?: number) {
     super(`${reason}: ${message}`);
     this.reason = reason;
+    this.retryAfterMs = retryAfterMs;
   }
 }

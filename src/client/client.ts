@@ -154,6 +154,8 @@ export class Client extends Emitter<ClientEvents> {
   #readsStarted = 0;
   #mailbox: Promise<unknown> = Promise.resolve();
   #registering: Promise<void> | undefined;
+  /** After a `rate_limited` sign-up: polls do not try it again before this time (`Date.now()`). */
+  #registrationRetryAt = 0;
   #resubscribing = false;
   readonly #ciphersuite: MlsCiphersuiteName | undefined;
 
@@ -238,10 +240,10 @@ export class Client extends Emitter<ClientEvents> {
   /**
    * Creates this client's identity (hybrid Ed25519 + ML-DSA-65 key), keeps it in the vault, then binds
    * `handle` to it at the delivery service and publishes KeyPackages. `handle_taken` when another identity
-   * holds the handle (the new keys are then dropped, so another handle can be chosen). Any other failure
-   * leaves the registration `pending` with the keys kept: calling it again with the same handle, reopening
-   * the client or its next poll finishes it (the service accepts the same key for a handle again). Another
-   * handle is `already_registered`.
+   * holds the handle (the new keys are then dropped, so another handle can be chosen). `rate_limited` (its
+   * `retryAfterMs` says when to try again) and any other failure leave the registration `pending` with the
+   * keys kept: calling it again with the same handle, reopening the client or its next poll finishes it (the
+   * service accepts the same key for a handle again). Another handle is `already_registered`.
    */
   async register(handle: string): Promise<void> {
     this.#assertOpen();
@@ -615,11 +617,16 @@ export class Client extends Emitter<ClientEvents> {
     }
   }
 
-  /** Whether the client is open and registered; a pending registration is finished first (`failed` if not). */
+  /**
+   * Whether the client is open and registered; a pending registration is finished first (`failed` if not),
+   * unless the service asked to wait (`rate_limited`) and that time has not come.
+   */
   async #ready(failed: (error: unknown) => void): Promise<boolean> {
     const identity = this.#identity.current;
     if (this.#state !== 'open' || identity === undefined) return false;
-    if (!identity.registered) await this.#completeRegistration(identity, false).catch(failed);
+    if (!identity.registered && Date.now() >= this.#registrationRetryAt) {
+      await this.#completeRegistration(identity, false).catch(failed);
+    }
     return this.#state === 'open' && identity.registered;
   }
 
@@ -776,6 +783,16 @@ export class Client extends Emitter<ClientEvents> {
       .catch((error: unknown) => {
         throw wrap(error);
       });
+    if (!result.ok && result.error === 'rate_limited') {
+      // Nothing was stored now, but an earlier attempt may have bound the handle to these keys: they are
+      // kept and the registration stays pending, finished by a later call, open or poll (polls wait the delay).
+      this.#registrationRetryAt = Date.now() + result.retryAfterMs;
+      throw new ClientError(
+        'rate_limited',
+        `the delivery service is refusing sign-ups for now; the keys are kept: try again in ${Math.ceil(result.retryAfterMs / 1000)} s to finish the registration`,
+        result.retryAfterMs,
+      );
+    }
     if (!result.ok) {
       // Another identity holds the handle: keys that never held it are of no use, so the client forgets
       // them and may register another handle.

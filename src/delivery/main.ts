@@ -21,8 +21,17 @@ import { ConfigError } from '../errors.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import { loadProcessConfig, opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
+import { FRAME_OVERHEAD } from '../protocol/frames.ts';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/messages.ts';
-import { DEFAULT_PING_INTERVAL_MS, type DeliveryServerHandle, startDeliveryServer } from './server.ts';
+import { DEFAULT_REGISTRATION_LIMITS } from './rate-limit.ts';
+import {
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_PING_INTERVAL_MS,
+  type DeliveryServerHandle,
+  startDeliveryServer,
+} from './server.ts';
 import { DEFAULT_PURGE_INTERVAL_MS, IDENTIFIER_KEY_LENGTH } from './service.ts';
 import { DEFAULT_LIMITS, type DeliveryStore, openStore, type StoreLocation } from './store/index.ts';
 
@@ -83,6 +92,83 @@ export const DELIVERY_OPTIONS = {
     min: 1,
     max: 100_000,
     description: 'unclaimed one-time KeyPackages per device',
+  },
+  maxKeyPackageBytesPerIdentity: {
+    type: 'integer',
+    default: DEFAULT_LIMITS.maxKeyPackageBytesPerIdentity,
+    min: 64 * 1024,
+    max: 1024 * 1024 * 1024,
+    description: 'KeyPackage bytes held per handle, over all its devices',
+  },
+  maxTotalBytes: {
+    type: 'integer',
+    default: DEFAULT_LIMITS.maxTotalBytes,
+    min: 1024 * 1024,
+    max: 2 ** 50,
+    description: 'blob bytes held by the whole store (2 GiB); past it posts are quota_exceeded storage',
+  },
+  registrationBurstPerConnection: {
+    type: 'integer',
+    default: DEFAULT_REGISTRATION_LIMITS.perConnection.burst,
+    min: 1,
+    max: 1_000_000,
+    description: 'new handles registered at once by each WebSocket connection',
+  },
+  registrationRefillMsPerConnection: {
+    type: 'integer',
+    default: DEFAULT_REGISTRATION_LIMITS.perConnection.refillMs,
+    min: 1,
+    max: 24 * 60 * 60 * 1000,
+    description: 'then one more registration per this many ms, for each WebSocket connection',
+  },
+  registrationBurstPerPeer: {
+    type: 'integer',
+    default: DEFAULT_REGISTRATION_LIMITS.perPeer.burst,
+    min: 1,
+    max: 1_000_000,
+    description: 'new handles registered at once by each HTTP peer address (an exit gateway)',
+  },
+  registrationRefillMsPerPeer: {
+    type: 'integer',
+    default: DEFAULT_REGISTRATION_LIMITS.perPeer.refillMs,
+    min: 1,
+    max: 24 * 60 * 60 * 1000,
+    description: 'then one more registration per this many ms, for each HTTP peer address (an exit gateway)',
+  },
+  registrationBurstGlobal: {
+    type: 'integer',
+    default: DEFAULT_REGISTRATION_LIMITS.global.burst,
+    min: 1,
+    max: 1_000_000,
+    description: 'new handles registered at once by the whole instance',
+  },
+  registrationRefillMsGlobal: {
+    type: 'integer',
+    default: DEFAULT_REGISTRATION_LIMITS.global.refillMs,
+    min: 1,
+    max: 24 * 60 * 60 * 1000,
+    description: 'then one more registration per this many ms, for the whole instance',
+  },
+  maxConnectionsPerIp: {
+    type: 'integer',
+    default: DEFAULT_MAX_CONNECTIONS_PER_IP,
+    min: 1,
+    max: 1_000_000,
+    description: 'WebSockets open at once from one remote address (more: HTTP 429)',
+  },
+  maxConnections: {
+    type: 'integer',
+    default: DEFAULT_MAX_CONNECTIONS,
+    min: 1,
+    max: 1_000_000,
+    description: 'WebSockets open at once (more: HTTP 429)',
+  },
+  maxBufferedBytes: {
+    type: 'integer',
+    default: DEFAULT_MAX_BUFFERED_BYTES,
+    min: 64 * 1024,
+    max: 1024 * 1024 * 1024,
+    description: 'unread outgoing bytes per WebSocket: past half, its requests wait; past it, it is closed',
   },
   maxRequestBytes: {
     type: 'integer',
@@ -199,6 +285,12 @@ export async function main(
   const loaded = loadProcessConfig('umbra delivery', 'delivery', DELIVERY_OPTIONS, argv);
   if (loaded === undefined) return undefined;
   const { options, logger, metrics } = loaded;
+  if (options.maxBufferedBytes < options.maxRequestBytes + FRAME_OVERHEAD) {
+    throw new ConfigError(
+      'invalid_value',
+      `maxBufferedBytes must hold the largest frame: at least maxRequestBytes + ${FRAME_OVERHEAD}`,
+    );
+  }
   const location = storeLocation(options);
   const { key: identifierKey, source } = loadIdentifierKey(options);
   logger.info('identifier key', { source });
@@ -209,6 +301,8 @@ export async function main(
       maxItemsPerStream: options.maxItemsPerStream,
       maxBytesPerStream: options.maxBytesPerStream,
       maxKeyPackagesPerDevice: options.maxKeyPackagesPerDevice,
+      maxKeyPackageBytesPerIdentity: options.maxKeyPackageBytesPerIdentity,
+      maxTotalBytes: options.maxTotalBytes,
     },
   });
   let server: DeliveryServerHandle;
@@ -221,6 +315,17 @@ export async function main(
       maxRequestBytes: options.maxRequestBytes,
       purgeIntervalMs: options.purgeIntervalMs,
       pingIntervalMs: options.pingIntervalMs,
+      maxConnectionsPerIp: options.maxConnectionsPerIp,
+      maxConnections: options.maxConnections,
+      maxBufferedBytes: options.maxBufferedBytes,
+      registrationLimits: {
+        perConnection: {
+          burst: options.registrationBurstPerConnection,
+          refillMs: options.registrationRefillMsPerConnection,
+        },
+        perPeer: { burst: options.registrationBurstPerPeer, refillMs: options.registrationRefillMsPerPeer },
+        global: { burst: options.registrationBurstGlobal, refillMs: options.registrationRefillMsGlobal },
+      },
       logger,
       metrics,
       ...opsFromOptions(options),

@@ -5,7 +5,10 @@
  *
  * What it enforces beyond the store: registrations and signed requests verify (identity.ts), signed
  * requests are fresh (`SIGNED_REQUEST_WINDOW_MS`), requests stay under a size limit, mailbox reads and
- * deletes present the mailbox secret. What it hides: handles, routing IDs and mailbox IDs reach the store
+ * deletes present the mailbox secret, and new registrations stay within token buckets (rate-limit.ts) per
+ * connection, per HTTP peer and in total: a registration that would bind a new handle past them is
+ * answered `rate_limited { retryAfterMs }`; one that creates nothing (the same key again, a taken handle)
+ * costs no token. What it hides: handles, routing IDs and mailbox IDs reach the store
  * only as HMAC-SHA256 under the service's identifier key, with a label per kind, so a copy of the database
  * without that key names nobody; every instance on one database must share the key. Logs and metrics carry
  * request kinds, outcomes and durations only.
@@ -55,6 +58,14 @@ import {
   type RequestOf,
   signedRequestMessage,
 } from '../protocol/messages.ts';
+import {
+  assertBucketRate,
+  DEFAULT_REGISTRATION_LIMITS,
+  KeyedBuckets,
+  type RegistrationLimits,
+  TokenBucket,
+  takeAll,
+} from './rate-limit.ts';
 import { AtRestSealer } from './sealing.ts';
 import type {
   Clock,
@@ -73,6 +84,8 @@ export const IDENTIFIER_KEY_LENGTH = 32;
 export const MAX_FETCH_BYTES = 1024 * 1024;
 /** The stored identity key is its HMAC tag under the handle's key. */
 const IDENTITY_KEY_TAG_LENGTH = 32;
+/** HTTP peers whose registration buckets are remembered at once (more share one bucket). */
+export const MAX_TRACKED_PEERS = 4096;
 
 const LABELS = {
   handle: utf8('umbra/delivery/v1 handle\0'),
@@ -88,6 +101,8 @@ export interface DeliveryServiceOptions {
   readonly maxRequestBytes?: number;
   /** Interval of the TTL purge; 0 turns it off. Default `DEFAULT_PURGE_INTERVAL_MS`. */
   readonly purgeIntervalMs?: number;
+  /** Token buckets for new registrations. Default `DEFAULT_REGISTRATION_LIMITS`. */
+  readonly registrationLimits?: Partial<RegistrationLimits>;
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
@@ -108,6 +123,11 @@ export interface PushSession {
 export interface RequestContext {
   /** The requesting connection's push session; absent on carriers without push (the mixnet). */
   readonly session?: PushSession;
+  /**
+   * The registration bucket of where the request came from (`connectionRegistrations()` for a WebSocket,
+   * `peerRegistrations(address)` for an HTTP peer); without it only the global limit applies.
+   */
+  readonly registrations?: TokenBucket;
 }
 
 type IdentifierKind = keyof typeof LABELS;
@@ -214,6 +234,9 @@ export class DeliveryService {
   readonly #requests: Counter<'kind' | 'outcome'>;
   readonly #duration: Histogram<'kind'>;
   readonly #purgeTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #registrationLimits: RegistrationLimits;
+  readonly #globalRegistrations: TokenBucket;
+  readonly #peerRegistrations: KeyedBuckets;
   #unsubscribeStore: (() => Promise<void>) | undefined;
   #purging = false;
   #closed = false;
@@ -232,6 +255,16 @@ export class DeliveryService {
     this.#logger = options.logger ?? silentLogger;
     this.#backend = options.backend ?? cryptoBackend;
     this.#sealer = new AtRestSealer(this.#identifierKey, this.#backend);
+    this.#registrationLimits = { ...DEFAULT_REGISTRATION_LIMITS, ...options.registrationLimits };
+    const limits = this.#registrationLimits;
+    this.#globalRegistrations = new TokenBucket(limits.global, this.#clock, 'registrationLimits.global');
+    assertBucketRate('registrationLimits.perConnection', limits.perConnection);
+    this.#peerRegistrations = new KeyedBuckets(
+      limits.perPeer,
+      this.#clock,
+      MAX_TRACKED_PEERS,
+      'registrationLimits.perPeer',
+    );
     const metrics = options.metrics ?? new MetricsRegistry();
     this.#requests = metrics.counter({
       name: 'umbra_delivery_requests_total',
@@ -277,6 +310,16 @@ export class DeliveryService {
   /** A push session for a connection; `send` receives encoded pushes. Close it when the connection ends. */
   openSession(send: (push: Uint8Array) => void): PushSession {
     return this.#hub.open(send);
+  }
+
+  /** A new registration bucket for one WebSocket connection; pass it in every request's context. */
+  connectionRegistrations(): TokenBucket {
+    return new TokenBucket(this.#registrationLimits.perConnection, this.#clock);
+  }
+
+  /** The registration bucket of an HTTP peer (its remote address), shared by all its connections. */
+  peerRegistrations(address: string): TokenBucket {
+    return this.#peerRegistrations.get(address);
   }
 
   /** Handles one encoded request; never throws. */
@@ -346,7 +389,7 @@ export class DeliveryService {
   async #dispatch(request: DeliveryRequest, context: RequestContext): Promise<DeliveryResponse> {
     switch (request.kind) {
       case 'register':
-        return this.#register(request.value);
+        return this.#register(request.value, context);
       case 'lookup':
         return { kind: 'lookup', value: await this.#lookup(request.value.handle) };
       case 'publishKeyPackages':
@@ -431,16 +474,38 @@ export class DeliveryService {
     return this.hash('mailbox', mailboxIdOf(secret, this.#backend));
   }
 
-  async #register({ handle, registration }: RequestOf<'register'>): Promise<DeliveryResponse> {
+  async #register(
+    { handle, registration }: RequestOf<'register'>,
+    context: RequestContext,
+  ): Promise<DeliveryResponse> {
+    const handleHash = this.hash('handle', utf8(handle));
+    const buckets =
+      context.registrations === undefined
+        ? [this.#globalRegistrations]
+        : [context.registrations, this.#globalRegistrations];
+    // The limits come before the signatures, so that a flood past them costs no ML-DSA verification. Over
+    // the limits, a handle already bound is still answered (existing or taken: nothing is created), so a
+    // client finishing its own registration is not kept waiting.
+    const taken = takeAll(buckets);
+    if (!taken.ok && (await this.store.getIdentity(handleHash)) === undefined) {
+      return {
+        kind: 'register',
+        value: { ok: false, error: 'rate_limited', retryAfterMs: taken.retryAfterMs },
+      };
+    }
+    // Whatever binds nothing gives its tokens back.
+    const refund = () => {
+      if (taken.ok) for (const bucket of buckets) bucket.refund();
+    };
     let identityKey: IdentityKey;
     try {
       ({ identityKey } = verifyRegistration(registration, handle, this.#backend));
     } catch (error) {
+      refund();
       if (error instanceof CodecError) return refusal('bad_request');
       if (error instanceof DeliveryError) return refusal('bad_signature');
       throw error;
     }
-    const handleHash = this.hash('handle', utf8(handle));
     const handleKey = this.#sealer.handleKey(handle);
     const encodedKey = encodeIdentityKey(identityKey);
     const result = await this.store.registerIdentity(
@@ -448,6 +513,7 @@ export class DeliveryService {
       this.#sealer.tag(handleKey, 'identityKey', encodedKey),
       this.#sealer.seal(handleKey, 'registration', registration),
     );
+    if (!(result.ok && result.created)) refund();
     if (!result.ok) {
       // A handle registered before identities were sealed keeps its key in clear: the same key again is
       // still the same identity.

@@ -77,7 +77,10 @@ export interface DevnetOptions {
     readonly withSurb?: boolean;
     readonly hops?: number;
   };
-  /** Client limits of every gateway (child processes take inboxQuota, sendRate, burst, itemTtlMs). */
+  /**
+   * Client limits of every gateway (child processes take inboxQuota, sendRate, burst, itemTtlMs,
+   * maxClientsPerAddress). `maxClientsPerAddress` defaults to `DEVNET_CLIENTS_PER_ADDRESS`.
+   */
   readonly gatewayLimits?: Partial<GatewayLimits>;
   /** How often nodes fetch the document; default 200 ms. */
   readonly pollMs?: number;
@@ -151,6 +154,8 @@ const MAIN = {
   gateway: fileURLToPath(new URL('../gateway/main.ts', import.meta.url)),
 };
 const KEPT_LOG_LINES = 200;
+/** The per-address client cap of devnet gateways: all their clients share loopback. */
+export const DEVNET_CLIENTS_PER_ADDRESS = 4096;
 
 interface ReadyLine {
   readonly msg: string;
@@ -351,7 +356,8 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     let inProcess: MixHandle | GatewayHandle | undefined;
     let child: ChildNode | undefined;
     let running = false;
-    const limits = options.gatewayLimits ?? {};
+    // Every client of a devnet connects from this host: the per-address cap would count them as one.
+    const limits = { maxClientsPerAddress: DEVNET_CLIENTS_PER_ADDRESS, ...options.gatewayLimits };
 
     async function start(): Promise<void> {
       if (running) return;
@@ -410,6 +416,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
                 ...(limits.sendRate === undefined ? [] : [`--client-rate=${limits.sendRate}`]),
                 ...(limits.burst === undefined ? [] : [`--client-burst=${limits.burst}`]),
                 ...(limits.itemTtlMs === undefined ? [] : [`--item-ttl-ms=${limits.itemTtlMs}`]),
+                `--max-clients-per-address=${limits.maxClientsPerAddress}`,
               ];
         const started = new ChildNode(MAIN[role], args, role === 'mix' ? 'mix node ready' : 'gateway ready');
         child = started;

@@ -89,6 +89,14 @@ export interface GatewayLimits {
   readonly burst: number;
   /** Most client connections at once. */
   readonly maxClients: number;
+  /** Most client connections at once from one remote address. */
+  readonly maxClientsPerAddress: number;
+  /** Unread bytes waiting to a client; past it the connection is dropped (a client that does not read). */
+  readonly maxClientBufferedBytes: number;
+  /** Service calls in progress at once; a complete request past it is answered `failed` at once. */
+  readonly maxServiceCalls: number;
+  /** Packets held for their node delay at once; past it a delayed packet is dropped. */
+  readonly maxDelayedPackets: number;
   /** Longest a service may take to answer. */
   readonly serviceTimeoutMs: number;
   /** Longest node delay a packet may ask of this gateway. */
@@ -110,6 +118,10 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   sendRate: 10,
   burst: 20,
   maxClients: 10_000,
+  maxClientsPerAddress: 32,
+  maxClientBufferedBytes: 1024 * 1024,
+  maxServiceCalls: 256,
+  maxDelayedPackets: 65_536,
   serviceTimeoutMs: DEFAULT_SERVICE_TIMEOUT_MS,
   maxDelayMs: 60_000,
   pushWindow: 256,
@@ -161,6 +173,7 @@ type DropReason =
   | 'inbox_full'
   | 'bad_request'
   | 'bad_surb'
+  | 'delay_queue_full'
   | 'stopping';
 
 class TokenBucket {
@@ -187,6 +200,8 @@ class TokenBucket {
 
 interface ClientSession {
   readonly socket: WebSocket;
+  /** The remote address, only as the key of the per-address count; never logged. */
+  readonly address: string;
   readonly bucket: TokenBucket;
   inbox: Uint8Array | undefined;
   key: string;
@@ -237,6 +252,8 @@ export class Gateway {
   readonly #requests: Reassembler<Uint8Array | undefined>;
   readonly #sessions = new Map<string, ClientSession>();
   readonly #clients = new Set<ClientSession>();
+  /** Open client connections per remote address. */
+  readonly #perAddress = new Map<string, number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #calls = new Set<Promise<void>>();
   #links: LinkServer | undefined;
@@ -415,7 +432,7 @@ export class Gateway {
       perMessageDeflate: false,
     });
     this.#wss = wss;
-    wss.on('connection', (socket) => this.#accept(socket));
+    wss.on('connection', (socket, request) => this.#accept(socket, request.socket.remoteAddress ?? ''));
     const port = await listen(server, clientListen.host, clientListen.port);
     this.#clientAddress = { host: clientListen.host, port };
     this.#housekeeping = setInterval(() => this.#housekeep(), HOUSEKEEPING_MS);
@@ -459,10 +476,11 @@ export class Gateway {
 
   // Clients.
 
-  #accept(socket: WebSocket): void {
-    const { sendRate, burst, maxClients } = this.#limits;
+  #accept(socket: WebSocket, address: string): void {
+    const { sendRate, burst, maxClients, maxClientsPerAddress } = this.#limits;
     const session: ClientSession = {
       socket,
+      address,
       bucket: new TokenBucket(sendRate, burst),
       inbox: undefined,
       key: '',
@@ -479,12 +497,22 @@ export class Gateway {
       this.#fail(session, 'closed', this.#stopping ? 'the gateway is stopping' : 'the gateway is full');
       return;
     }
+    const fromAddress = this.#perAddress.get(address) ?? 0;
+    if (fromAddress >= maxClientsPerAddress) {
+      this.#metrics.refused.inc(1, { reason: 'per_address' });
+      this.#fail(session, 'closed', 'too many connections from this address');
+      return;
+    }
+    this.#perAddress.set(address, fromAddress + 1);
     this.#clients.add(session);
     this.#metrics.connections.inc();
     socket.on('message', (data, isBinary) => this.#onMessage(session, data, isBinary));
     socket.on('error', () => socket.terminate());
     socket.on('close', () => {
       this.#clients.delete(session);
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left === 0) this.#perAddress.delete(address);
+      else this.#perAddress.set(address, left);
       if (session.inbox && this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
     });
   }
@@ -668,8 +696,17 @@ export class Gateway {
   }
 
   #send(session: ClientSession, message: GatewayMessage): void {
-    if (session.socket.readyState !== session.socket.OPEN) return;
-    session.socket.send(this.protocol.encodeGatewayMessage(message));
+    const { socket } = session;
+    if (socket.readyState !== socket.OPEN) return;
+    const bytes = this.protocol.encodeGatewayMessage(message);
+    if (socket.bufferedAmount + bytes.length > this.#limits.maxClientBufferedBytes) {
+      // The client does not read its frames: drop it rather than queue them without bound.
+      this.#metrics.refused.inc(1, { reason: 'slow_consumer' });
+      socket.terminate();
+      if (session.inbox && this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
+      return;
+    }
+    socket.send(bytes);
   }
 
   /** Sends an error; a fatal one closes the connection. */
@@ -722,6 +759,8 @@ export class Gateway {
       const peer = topology.peer(result.nextHop);
       if (delay > this.#limits.maxDelayMs) this.#drop('delay_too_long');
       else if (!peer) this.#drop('unknown_next_hop');
+      else if (delay > 0 && this.#timers.size + delayed.length >= this.#limits.maxDelayedPackets)
+        this.#drop('delay_queue_full');
       else if (delay > 0)
         delayed.push({ outgoing: { packet: result.packet, nextHop: result.nextHop, peer }, delay });
       else outgoing.push({ packet: result.packet, nextHop: result.nextHop, peer });
@@ -839,6 +878,12 @@ export class Gateway {
     if (!handler) {
       this.#metrics.serviceRequests.inc(1, { service: name, outcome: 'unknown_service' });
       return { status: 'unknown_service', response: none };
+    }
+    // `#calls` holds the calls in progress (this one joins it after this check): past the cap, the request
+    // is answered at once rather than held.
+    if (this.#calls.size >= this.#limits.maxServiceCalls) {
+      this.#metrics.serviceRequests.inc(1, { service: name, outcome: 'busy' });
+      return { status: 'failed', response: none };
     }
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
@@ -968,6 +1013,11 @@ function createMetrics(registry: MetricsRegistry) {
   return {
     registry,
     clients: registry.gauge({ name: 'gateway_clients', help: 'Client connections open.' }),
+    refused: registry.counter({
+      name: 'gateway_client_refused_total',
+      help: 'Client connections refused or dropped by a limit (per_address, slow_consumer).',
+      labelNames: ['reason'],
+    }),
     connections: registry.counter({
       name: 'gateway_client_connections_total',
       help: 'Client connections accepted.',

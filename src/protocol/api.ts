@@ -42,7 +42,7 @@ import type {
   MailboxPost,
   MailboxPostResult,
   MessageKind,
-  RegisterResult,
+  RegisterResult as StoredRegistration,
 } from '../delivery/store/types.ts';
 import type { DeliveryErrorReason } from '../errors.ts';
 import type { CarrierRequestOptions } from './carrier.ts';
@@ -63,7 +63,6 @@ export type {
   MessageKind,
   Posted,
   QuotaExceeded,
-  RegisterResult,
   StaleEpoch,
   TooLarge,
 } from '../delivery/store/types.ts';
@@ -113,6 +112,19 @@ export interface IdentityInfo {
   /** When the service stored it. */
   readonly registeredAt: number;
 }
+
+/**
+ * The service refuses new registrations for now (its registration limits: per connection, per gateway, in
+ * total); the same request may succeed after `retryAfterMs`. Nothing was stored.
+ */
+export type RateLimited = {
+  readonly ok: false;
+  readonly error: 'rate_limited';
+  readonly retryAfterMs: number;
+};
+
+/** `created`, `existing` (the same key again), `handle_taken` (another key holds it), or `rate_limited`. */
+export type RegisterResult = StoredRegistration | RateLimited;
 
 export type LookupResult =
   | ({ readonly ok: true } & IdentityInfo)
@@ -196,7 +208,8 @@ export type DeliveryErrorCode = Extract<
 export interface DeliveryApi {
   /**
    * Binds `handle` to the signer's identity key with a registration signed by it (built by the client).
-   * The same key again is `created: false`; another key is `handle_taken`.
+   * The same key again is `created: false`; another key is `handle_taken`; a service over its registration
+   * limits answers `rate_limited` with when to retry (a handle already bound is answered even then).
    */
   register(handle: string): Promise<RegisterResult>;
   /** The identity bound to `handle`. Verify `registration` before trusting it (identity.ts). */

@@ -213,20 +213,30 @@ const identityInfoFields = {
 };
 
 const registerResultCodec: Codec<RegisterResult> = mapped(
-  taggedUnion(enumeration(u8, { created: 1, existing: 2, handle_taken: 3 }), {
+  taggedUnion(enumeration(u8, { created: 1, existing: 2, handle_taken: 3, rate_limited: 4 }), {
     created: empty,
     existing: empty,
     handle_taken: empty,
+    rate_limited: struct({ retryAfterMs: uint53 }),
   }),
 )(
-  (wire): RegisterResult =>
-    wire.kind === 'handle_taken'
-      ? { ok: false, error: 'handle_taken' }
-      : { ok: true, created: wire.kind === 'created' },
-  (result) =>
-    result.ok
-      ? { kind: result.created ? 'created' : 'existing', value: {} }
-      : { kind: 'handle_taken', value: {} },
+  (wire): RegisterResult => {
+    switch (wire.kind) {
+      case 'created':
+      case 'existing':
+        return { ok: true, created: wire.kind === 'created' };
+      case 'handle_taken':
+        return { ok: false, error: 'handle_taken' };
+      case 'rate_limited':
+        return { ok: false, error: 'rate_limited', retryAfterMs: wire.value.retryAfterMs };
+    }
+  },
+  (result) => {
+    if (result.ok) return { kind: result.created ? 'created' : 'existing', value: {} };
+    return result.error === 'handle_taken'
+      ? { kind: 'handle_taken', value: {} }
+      : { kind: 'rate_limited', value: { retryAfterMs: result.retryAfterMs } };
+  },
 );
 
 const lookupResultCodec: Codec<LookupResult> = mapped(
@@ -288,7 +298,7 @@ const claimResultCodec: Codec<ClaimResult> = mapped(
 
 const countResultCodec: Codec<KeyPackageCount> = struct({ oneTime: uint53, lastResort: bool });
 
-const quotaLimitCodec = enumeration(u8, { messages: 1, bytes: 2 });
+const quotaLimitCodec = enumeration(u8, { messages: 1, bytes: 2, storage: 3 });
 
 const postOutcomeCases = {
   stored: struct({ seq: uint53 }),

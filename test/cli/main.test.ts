@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { toHex } from '../../src/crypto/bytes.ts';
-import { DEFAULT_PING_INTERVAL_MS } from '../../src/delivery/server.ts';
+import { DEFAULT_REGISTRATION_LIMITS } from '../../src/delivery/rate-limit.ts';
+import {
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_PING_INTERVAL_MS,
+} from '../../src/delivery/server.ts';
 import { DEFAULT_PURGE_INTERVAL_MS } from '../../src/delivery/service.ts';
 import { DEFAULT_LIMITS } from '../../src/delivery/store/index.ts';
 import { DEFAULT_SCHEMA } from '../../src/delivery/store/postgres.ts';
@@ -154,6 +160,10 @@ test('umbra gateway and umbra delivery --help state the defaults the code falls 
     '--item-ttl-ms': DEFAULT_GATEWAY_LIMITS.itemTtlMs,
     '--client-burst': DEFAULT_GATEWAY_LIMITS.burst,
     '--max-clients': DEFAULT_GATEWAY_LIMITS.maxClients,
+    '--max-clients-per-address': DEFAULT_GATEWAY_LIMITS.maxClientsPerAddress,
+    '--max-client-buffered-bytes': DEFAULT_GATEWAY_LIMITS.maxClientBufferedBytes,
+    '--max-service-calls': DEFAULT_GATEWAY_LIMITS.maxServiceCalls,
+    '--max-delayed-packets': DEFAULT_GATEWAY_LIMITS.maxDelayedPackets,
     '--service-timeout-ms': DEFAULT_SERVICE_TIMEOUT_MS,
   });
   const ttlHours = /\((\d+) h\)/.exec(gateway.get('--item-ttl-ms')?.text ?? '')?.[1];
@@ -165,6 +175,17 @@ test('umbra gateway and umbra delivery --help state the defaults the code falls 
     '--max-items-per-stream': DEFAULT_LIMITS.maxItemsPerStream,
     '--max-bytes-per-stream': DEFAULT_LIMITS.maxBytesPerStream,
     '--max-key-packages-per-device': DEFAULT_LIMITS.maxKeyPackagesPerDevice,
+    '--max-key-package-bytes-per-identity': DEFAULT_LIMITS.maxKeyPackageBytesPerIdentity,
+    '--max-total-bytes': DEFAULT_LIMITS.maxTotalBytes,
+    '--registration-burst-per-connection': DEFAULT_REGISTRATION_LIMITS.perConnection.burst,
+    '--registration-refill-ms-per-connection': DEFAULT_REGISTRATION_LIMITS.perConnection.refillMs,
+    '--registration-burst-per-peer': DEFAULT_REGISTRATION_LIMITS.perPeer.burst,
+    '--registration-refill-ms-per-peer': DEFAULT_REGISTRATION_LIMITS.perPeer.refillMs,
+    '--registration-burst-global': DEFAULT_REGISTRATION_LIMITS.global.burst,
+    '--registration-refill-ms-global': DEFAULT_REGISTRATION_LIMITS.global.refillMs,
+    '--max-connections-per-ip': DEFAULT_MAX_CONNECTIONS_PER_IP,
+    '--max-connections': DEFAULT_MAX_CONNECTIONS,
+    '--max-buffered-bytes': DEFAULT_MAX_BUFFERED_BYTES,
     '--max-request-bytes': DEFAULT_MAX_REQUEST_BYTES,
     '--purge-interval-ms': DEFAULT_PURGE_INTERVAL_MS,
     '--ping-interval-ms': DEFAULT_PING_INTERVAL_MS,

@@ -122,6 +122,15 @@ describe('umbra delivery (process)', () => {
     );
     assert.equal(await loose.exited, 2);
     assert.match(loose.stderr, /readable by others/);
+
+    // An outgoing buffer smaller than one response could never send it.
+    const tiny = new RoleProcess(
+      MAIN,
+      ['--data-dir', join(root, 'tiny'), '--max-buffered-bytes', String(512 * 1024), '--port', '0'],
+      env,
+    );
+    assert.equal(await tiny.exited, 2);
+    assert.match(tiny.stderr, /maxBufferedBytes must hold the largest frame/);
   });
 
   test('scale-out: a post through one PostgreSQL instance reaches a subscriber on another', async (t) => {

@@ -86,6 +86,8 @@ export function describeOnBackends(title: string, body: (backend: Backend) => vo
 }
 
 export const IDENTIFIER_KEY = new Uint8Array(32).fill(0x5a);
+/** The per-address WebSocket cap of test servers: all their clients share one address. */
+export const LOOPBACK_CONNECTIONS = 1024;
 
 export interface TestServer {
   readonly server: DeliveryServerHandle;
@@ -102,7 +104,13 @@ export async function startServer(
     ...(config.clock ? { clock: config.clock } : {}),
     limits: config.limits ?? {},
   });
-  const server = await startDeliveryServer({ identifierKey: IDENTIFIER_KEY, ...config, store });
+  const server = await startDeliveryServer({
+    identifierKey: IDENTIFIER_KEY,
+    // Every test client connects from 127.0.0.1; the per-address cap is tested with a small one.
+    maxConnectionsPerIp: LOOPBACK_CONNECTIONS,
+    ...config,
+    store,
+  });
   return {
     server,
     store,

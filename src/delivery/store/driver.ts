@@ -45,27 +45,34 @@ export interface Migration {
 }
 
 /**
- * Brings the schema up to the last of `migrations` inside the caller's transaction, which must exclude
- * concurrent migrators. Applied versions are recorded in `schema_migrations`, so running it again changes
- * nothing; a database already past the known versions is refused rather than written by older code.
+ * Brings the schema up to date inside the caller's transaction, which must exclude concurrent migrators:
+ * every migration not yet recorded in `schema_migrations` is applied, in version order. Versions must
+ * increase but may have gaps, so that changes numbered apart can land in any order (each migration must
+ * then stand on versions 1 and 2 alone). Running it again changes nothing; a database that records a
+ * version this build does not know is refused rather than written by older code.
  */
 export async function migrate(tx: SqlSession, migrations: readonly Migration[], now: number): Promise<void> {
-  for (const [index, migration] of migrations.entries()) {
-    if (migration.version !== index + 1)
-      throw new ArgumentError('migrations', 'versions must be 1, 2, 3... in order');
+  let previous = 0;
+  for (const migration of migrations) {
+    if (!Number.isSafeInteger(migration.version) || migration.version <= previous)
+      throw new ArgumentError('migrations', 'versions must be increasing integers >= 1');
+    previous = migration.version;
   }
   await tx.execute(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
   );
-  const [row] = await tx.query('SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations');
-  const current = Number(row?.version ?? 0);
-  if (current > migrations.length) {
+  const rows = await tx.query('SELECT version FROM schema_migrations ORDER BY version');
+  const applied = new Set(rows.map((row) => Number(row.version)));
+  const known = new Set(migrations.map((migration) => migration.version));
+  const unknown = [...applied].find((version) => !known.has(version));
+  if (unknown !== undefined) {
     throw new DeliveryError(
       'unsupported_schema',
-      `the database is at schema version ${current}; this build knows up to ${migrations.length}`,
+      `the database is at schema version ${unknown}, which this build does not know (it knows ${[...known].join(', ')})`,
     );
   }
-  for (const migration of migrations.slice(current)) {
+  for (const migration of migrations) {
+    if (applied.has(migration.version)) continue;
     for (const statement of migration.statements) await tx.execute(statement);
     await tx.execute('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
       migration.version,

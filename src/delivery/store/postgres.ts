@@ -93,6 +93,17 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX items_by_expiry ON items (expires_at)',
     ],
   },
+  {
+    version: 4,
+    name: 'running total of stored blob bytes',
+    statements: [
+      `CREATE TABLE store_usage (
+        id SMALLINT PRIMARY KEY CHECK (id = 1),
+        blob_bytes BIGINT NOT NULL
+      )`,
+      'INSERT INTO store_usage (id, blob_bytes) SELECT 1, COALESCE(SUM(LENGTH(blob)), 0) FROM items',
+    ],
+  },
 ];
 
 export interface PostgresLocation {

@@ -4,9 +4,15 @@
  * quotas, and exactly-once KeyPackages. Group logs and mailboxes are both "streams" (a space number and an
  * opaque 32-byte ID) sharing one table of items, since they differ only in the commit rule and deletion.
  *
- * Every write begins by locking its stream row (or device row) with an UPSERT, so that racing writers on
- * one stream run one after the other and each sees what the previous one committed; the checks and the
- * insert that follow are therefore atomic, in any number of processes.
+ * Every write begins by locking its stream row (or identity row) with an UPSERT or UPDATE, so that racing
+ * writers on one stream run one after the other and each sees what the previous one committed; the checks
+ * and the insert that follow are therefore atomic, in any number of processes.
+ *
+ * The store-wide blob quota (`maxTotalBytes`) is a running total in the one row of `store_usage`, changed in
+ * the same transaction as every insert and delete of items by exactly the bytes they add or free. A post
+ * adds its bytes there with a conditional UPDATE as its last statement, and rolls back if the total would
+ * pass the quota; taking that lock last in every transaction (posts, deletes, purges) keeps the hot row
+ * from being part of a deadlock, and makes the total exact under any concurrency.
  */
 import { assertBytes, constantTimeEqual, toHex } from '../../crypto/bytes.ts';
 import { ArgumentError, DeliveryError } from '../../errors.ts';
@@ -126,6 +132,31 @@ function logEntry(row: SqlRow): LogEntry {
 
 const ITEM_COLUMNS = 'seq, kind, message_id, commit_message_id, bucket, blob, posted_at, expires_at';
 
+/** Thrown inside a post's transaction to roll it back when the store-wide quota refuses it. */
+class StorageFull extends Error {}
+
+/** The blob bytes that a `DELETE ... RETURNING LENGTH(blob) AS size` freed. */
+function freedBytes(rows: readonly SqlRow[]): number {
+  return rows.reduce((sum, row) => sum + integer(row, 'size'), 0);
+}
+
+/**
+ * Changes the running total of stored blob bytes by `delta`. Growth is refused (false, nothing changed)
+ * when it would pass `max`. Call it last in a transaction: it takes the store-wide lock.
+ */
+async function addStoredBytes(tx: SqlTransaction, delta: number, max: number): Promise<boolean> {
+  if (delta === 0) return true;
+  if (delta < 0) {
+    await tx.execute('UPDATE store_usage SET blob_bytes = blob_bytes + $1 WHERE id = 1', [delta]);
+    return true;
+  }
+  const changed = await tx.execute(
+    'UPDATE store_usage SET blob_bytes = blob_bytes + $1 WHERE id = 1 AND blob_bytes + $1 <= $2',
+    [delta, max],
+  );
+  return changed === 1;
+}
+
 export class SqlStore implements DeliveryStore {
   readonly backend: 'sqlite' | 'postgres';
   readonly limits: DeliveryLimits;
@@ -193,11 +224,12 @@ export class SqlStore implements DeliveryStore {
       return { ok: false, error: 'too_large', maxBytes };
     const now = this.#clock();
     return this.#open().write(async (tx) => {
-      const [identity] = await tx.query('SELECT 1 AS present FROM identities WHERE handle_hash = $1', [
-        handleHash,
-      ]);
-      if (identity === undefined) return { ok: false, error: 'not_found' };
-      // Locks the device, so that racing uploads cannot together overshoot its quota.
+      // Locks the identity, so that racing uploads of any of its devices cannot together overshoot a quota.
+      const identity = await tx.execute(
+        'UPDATE identities SET registered_at = registered_at WHERE handle_hash = $1',
+        [handleHash],
+      );
+      if (identity === 0) return { ok: false, error: 'not_found' };
       await tx.execute(
         `INSERT INTO key_package_devices (handle_hash, device_id) VALUES ($1, $2)
          ON CONFLICT (handle_hash, device_id) DO UPDATE SET last_resort_at = key_package_devices.last_resort_at`,
@@ -209,6 +241,16 @@ export class SqlStore implements DeliveryStore {
         [handleHash, deviceId],
       );
       if (integer(stock, 'n') + fresh.length > this.limits.maxKeyPackagesPerDevice) {
+        return { ok: false, error: 'quota_exceeded', limit: 'key_packages' };
+      }
+      const [held] = await tx.query(
+        `SELECT (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM key_packages WHERE handle_hash = $1 AND claimed_at IS NULL)
+           + (SELECT COALESCE(SUM(LENGTH(last_resort_data)), 0) FROM key_package_devices
+              WHERE handle_hash = $1 AND NOT (device_id = $2 AND $3 = 1)) AS size`,
+        [handleHash, deviceId, lastResort === undefined ? 0 : 1],
+      );
+      const adding = fresh.reduce((sum, upload) => sum + upload.data.length, lastResort?.data.length ?? 0);
+      if (integer(held, 'size') + adding > this.limits.maxKeyPackageBytesPerIdentity) {
         return { ok: false, error: 'quota_exceeded', limit: 'key_packages' };
       }
       let added = 0;
@@ -357,12 +399,17 @@ export class SqlStore implements DeliveryStore {
     const now = this.#clock();
     return this.#open().write(async (tx) => {
       let deleted = 0;
+      let freed = 0;
       for (const messageId of messageIds) {
-        deleted += await tx.execute(
-          'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
+        const rows = await tx.query(
+          `DELETE FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4
+           RETURNING LENGTH(blob) AS size`,
           [MAILBOX_SPACE, mailboxId, messageId, now],
         );
+        deleted += rows.length;
+        freed += freedBytes(rows);
       }
+      await addStoredBytes(tx, -freed, this.limits.maxTotalBytes);
       return deleted;
     });
   }
@@ -373,7 +420,13 @@ export class SqlStore implements DeliveryStore {
     const driver = this.#open();
     // Three transactions, not one: a purge holding expired items' locks while it waits for a stream lock
     // could deadlock with a post that holds that stream's lock and replaces one of those items.
-    const items = await driver.write((tx) => tx.execute('DELETE FROM items WHERE expires_at <= $1', [now]));
+    const items = await driver.write(async (tx) => {
+      const rows = await tx.query('DELETE FROM items WHERE expires_at <= $1 RETURNING LENGTH(blob) AS size', [
+        now,
+      ]);
+      await addStoredBytes(tx, -freedBytes(rows), this.limits.maxTotalBytes);
+      return rows.length;
+    });
     const keyPackages = await driver.write((tx) =>
       tx.execute('DELETE FROM key_packages WHERE claimed_at IS NOT NULL AND claimed_at <= $1', [now - ttlMs]),
     );
@@ -434,89 +487,113 @@ export class SqlStore implements DeliveryStore {
     if (!Number.isSafeInteger(post.bucket) || post.bucket < 0 || post.bucket > MAX_BUCKET) {
       throw new ArgumentError('bucket', `expected an integer from 0 to ${MAX_BUCKET}`);
     }
-    const { maxBytesPerStream, maxItemsPerStream, ttlMs } = this.limits;
+    const { maxBytesPerStream, maxItemsPerStream, maxTotalBytes, ttlMs } = this.limits;
     if (post.blob.length > maxBytesPerStream) {
       return { ok: false, error: 'too_large', maxBytes: maxBytesPerStream };
     }
     const now = this.#clock();
-    return this.#open().write(async (tx) => {
-      // The lock every writer of this stream queues on; refused posts also count as activity, which keeps a
-      // routing ID that stale clients still post to closed for longer.
-      const [stream] = await tx.query(
-        `INSERT INTO streams (space, stream_id, last_seq, touched_at) VALUES ($1, $2, 0, $3)
+    try {
+      return await this.#open().write(async (tx) => {
+        // The lock every writer of this stream queues on; refused posts also count as activity, which keeps a
+        // routing ID that stale clients still post to closed for longer.
+        const [stream] = await tx.query(
+          `INSERT INTO streams (space, stream_id, last_seq, touched_at) VALUES ($1, $2, 0, $3)
          ON CONFLICT (space, stream_id) DO UPDATE SET touched_at = $3
          RETURNING last_seq, winning_seq, winning_message_id`,
-        [space, streamId, now],
-      );
-      // Expired rows are ignored, not deleted here (one is overwritten below if its message ID comes back):
-      // a post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
-      const [existing] = await tx.query(
-        'SELECT seq FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
-        [space, streamId, post.messageId, now],
-      );
-      if (existing !== undefined) {
-        const seq = integerOrNull(existing, 'seq');
-        return seq === null ? HELD : { ok: true, status: 'duplicate', seq };
-      }
+          [space, streamId, now],
+        );
+        // Expired rows are ignored, not deleted here (one is replaced below if its message ID comes back):
+        // a post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
+        const [existing] = await tx.query(
+          'SELECT seq FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
+          [space, streamId, post.messageId, now],
+        );
+        if (existing !== undefined) {
+          const seq = integerOrNull(existing, 'seq');
+          return seq === null ? HELD : { ok: true, status: 'duplicate', seq };
+        }
 
-      const winningSeq = integerOrNull(stream, 'winning_seq');
-      if (winningSeq !== null) {
-        const winningMessageId = bytes(stream, 'winning_message_id');
-        const welcomesWinner =
-          post.commitMessageId !== null && constantTimeEqual(post.commitMessageId, winningMessageId);
-        if (!welcomesWinner) return { ok: false, error: 'stale_epoch', winningSeq };
-      }
+        const winningSeq = integerOrNull(stream, 'winning_seq');
+        if (winningSeq !== null) {
+          const winningMessageId = bytes(stream, 'winning_message_id');
+          const welcomesWinner =
+            post.commitMessageId !== null && constantTimeEqual(post.commitMessageId, winningMessageId);
+          if (!welcomesWinner) return { ok: false, error: 'stale_epoch', winningSeq };
+        }
 
-      const [usage] = await tx.query(
-        `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
+        const [usage] = await tx.query(
+          `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
          WHERE space = $1 AND stream_id = $2 AND expires_at > $3`,
-        [space, streamId, now],
-      );
-      if (integer(usage, 'n') >= maxItemsPerStream) {
-        return { ok: false, error: 'quota_exceeded', limit: 'messages' };
-      }
-      if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
-        return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
-      }
+          [space, streamId, now],
+        );
+        if (integer(usage, 'n') >= maxItemsPerStream) {
+          return { ok: false, error: 'quota_exceeded', limit: 'messages' };
+        }
+        if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
+          return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
+        }
+        // An expired item with this message ID (reads and quotas no longer see it) makes way for the new one.
+        let freed = freedBytes(
+          await tx.query(
+            'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 RETURNING LENGTH(blob) AS size',
+            [space, streamId, post.messageId],
+          ),
+        );
+        // A full store refuses before writing the blob, and leaves nothing behind, not even the stream row of
+        // a new ID. The exact check is the UPDATE at the end; a commit may free held Welcomes, so it goes there.
+        if (post.kind !== 'commit') {
+          const [total] = await tx.query('SELECT blob_bytes FROM store_usage WHERE id = 1');
+          if (integer(total, 'blob_bytes') - freed + post.blob.length > maxTotalBytes)
+            throw new StorageFull();
+        }
 
-      const held = post.kind === 'welcome' && winningSeq === null;
-      let lastSeq = integer(stream, 'last_seq');
-      const seq = held ? null : ++lastSeq;
-      await tx.execute(
-        `INSERT INTO items (space, stream_id, message_id, seq, kind, commit_message_id, bucket, blob, posted_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (space, stream_id, message_id) DO UPDATE SET seq = excluded.seq, kind = excluded.kind,
-           commit_message_id = excluded.commit_message_id, bucket = excluded.bucket, blob = excluded.blob,
-           posted_at = excluded.posted_at, expires_at = excluded.expires_at`,
-        [
-          space,
-          streamId,
-          post.messageId,
-          seq,
-          post.kind,
-          post.commitMessageId,
-          post.bucket,
-          post.blob,
-          now,
-          now + ttlMs,
-        ],
-      );
-      if (seq === null) return HELD;
-      this.#emitPosted(tx, streamId, seq, post.kind);
-      if (post.kind === 'commit') lastSeq = await this.#closeLog(tx, streamId, post.messageId, seq, now);
-      await tx.execute('UPDATE streams SET last_seq = $3 WHERE space = $1 AND stream_id = $2', [
-        space,
-        streamId,
-        lastSeq,
-      ]);
-      return { ok: true, status: 'stored', seq };
-    });
+        const held = post.kind === 'welcome' && winningSeq === null;
+        let lastSeq = integer(stream, 'last_seq');
+        const seq = held ? null : ++lastSeq;
+        await tx.execute(
+          `INSERT INTO items (space, stream_id, message_id, seq, kind, commit_message_id, bucket, blob, posted_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+          [
+            space,
+            streamId,
+            post.messageId,
+            seq,
+            post.kind,
+            post.commitMessageId,
+            post.bucket,
+            post.blob,
+            now,
+            now + ttlMs,
+          ],
+        );
+        let result: LogPostResult = HELD;
+        if (seq !== null) {
+          this.#emitPosted(tx, streamId, seq, post.kind);
+          if (post.kind === 'commit') {
+            const closed = await this.#closeLog(tx, streamId, post.messageId, seq, now);
+            lastSeq = closed.lastSeq;
+            freed += closed.freed;
+          }
+          await tx.execute('UPDATE streams SET last_seq = $3 WHERE space = $1 AND stream_id = $2', [
+            space,
+            streamId,
+            lastSeq,
+          ]);
+          result = { ok: true, status: 'stored', seq };
+        }
+        if (!(await addStoredBytes(tx, post.blob.length - freed, maxTotalBytes))) throw new StorageFull();
+        return result;
+      });
+    } catch (error) {
+      if (error instanceof StorageFull) return { ok: false, error: 'quota_exceeded', limit: 'storage' };
+      throw error;
+    }
   }
 
   /**
    * Records the winning commit, releases the Welcomes held for it (numbered right after it, in the order
    * they arrived) and drops those held for any other commit, which can now never win. Returns the last
-   * sequence number used.
+   * sequence number used and the blob bytes dropped.
    */
   async #closeLog(
     tx: SqlTransaction,
@@ -524,7 +601,7 @@ export class SqlStore implements DeliveryStore {
     commitId: Uint8Array,
     commitSeq: number,
     now: number,
-  ): Promise<number> {
+  ): Promise<{ lastSeq: number; freed: number }> {
     await tx.execute(
       'UPDATE streams SET winning_seq = $3, winning_message_id = $4 WHERE space = $1 AND stream_id = $2',
       [LOG_SPACE, routingId, commitSeq, commitId],
@@ -546,11 +623,12 @@ export class SqlStore implements DeliveryStore {
       ]);
       this.#emitPosted(tx, routingId, lastSeq, 'welcome');
     }
-    await tx.execute(
-      'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND seq IS NULL AND expires_at > $3',
+    const dropped = await tx.query(
+      `DELETE FROM items WHERE space = $1 AND stream_id = $2 AND seq IS NULL AND expires_at > $3
+       RETURNING LENGTH(blob) AS size`,
       [LOG_SPACE, routingId, now],
     );
-    return lastSeq;
+    return { lastSeq, freed: freedBytes(dropped) };
   }
 
   /** Mailbox items are the ones without a kind. */

@@ -34,6 +34,13 @@ export interface DeliveryLimits {
   readonly maxKeyPackagesPerDevice: number;
   /** Size of one KeyPackage, one-time or last resort. */
   readonly maxKeyPackageBytes: number;
+  /** KeyPackage bytes held at once for one handle, unclaimed one-time and last resort, over all its devices. */
+  readonly maxKeyPackageBytesPerIdentity: number;
+  /**
+   * Blob bytes held at once by the whole store (every log and mailbox): past it a post is
+   * `quota_exceeded { limit: 'storage' }`. Kept exact by a running total updated in each post's transaction.
+   */
+  readonly maxTotalBytes: number;
   /**
    * How long an emptied routing ID or mailbox keeps its sequence counter and its winning commit. Until then a
    * closed routing ID stays closed and sequence numbers never restart under a client's cursor.
@@ -47,6 +54,8 @@ export const DEFAULT_LIMITS: DeliveryLimits = {
   maxBytesPerStream: 1024 * 1024,
   maxKeyPackagesPerDevice: 100,
   maxKeyPackageBytes: 64 * 1024,
+  maxKeyPackageBytesPerIdentity: 1024 * 1024,
+  maxTotalBytes: 2 * 1024 * 1024 * 1024,
   stateRetentionMs: 30 * 24 * 60 * 60 * 1000,
 };
 
@@ -168,7 +177,7 @@ export interface LogPage {
   readonly winningSeq: number | null;
 }
 
-export type QuotaLimit = 'messages' | 'bytes' | 'key_packages';
+export type QuotaLimit = 'messages' | 'bytes' | 'storage' | 'key_packages';
 
 export type Posted = { readonly ok: true; readonly status: 'stored' | 'duplicate'; readonly seq: number };
 /** A Welcome whose commit is not accepted yet. */
@@ -178,7 +187,8 @@ export type StaleEpoch = { readonly ok: false; readonly error: 'stale_epoch'; re
 export type QuotaExceeded = {
   readonly ok: false;
   readonly error: 'quota_exceeded';
-  readonly limit: 'messages' | 'bytes';
+  /** `storage`: the whole store holds `maxTotalBytes` of blobs (nothing this stream did). */
+  readonly limit: 'messages' | 'bytes' | 'storage';
 };
 export type TooLarge = { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
 

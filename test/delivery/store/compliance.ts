@@ -324,6 +324,55 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       assert.deepEqual(await store.countKeyPackages(handle, device), { oneTime: 2, lastResort: false });
     });
 
+    test('caps the KeyPackage bytes of one handle over all its devices; claims free them', async (t) => {
+      const { store, handle } = await registered(t, { maxKeyPackageBytesPerIdentity: 1000 });
+      const devices = [tag(), tag(), tag()];
+      for (const deviceId of devices.slice(0, 2)) {
+        assert.deepEqual(
+          await store.publishKeyPackages({ handleHash: handle, deviceId, oneTime: [upload(300)] }),
+          { ok: true, added: 1 },
+        );
+      }
+      assert.deepEqual(
+        await store.publishKeyPackages({
+          handleHash: handle,
+          deviceId: devices[2] ?? assert.fail(),
+          oneTime: [],
+          lastResort: upload(401),
+        }),
+        { ok: false, error: 'quota_exceeded', limit: 'key_packages' },
+      );
+      const resort = upload(400);
+      assert.deepEqual(
+        await store.publishKeyPackages({
+          handleHash: handle,
+          deviceId: devices[2] ?? assert.fail(),
+          oneTime: [],
+          lastResort: resort,
+        }),
+        { ok: true, added: 0 },
+      );
+      // Replacing a last resort counts the new one instead of the old.
+      assert.deepEqual(
+        await store.publishKeyPackages({
+          handleHash: handle,
+          deviceId: devices[2] ?? assert.fail(),
+          oneTime: [],
+          lastResort: upload(400),
+        }),
+        { ok: true, added: 0 },
+      );
+      await store.claimKeyPackages(handle);
+      assert.deepEqual(
+        await store.publishKeyPackages({
+          handleHash: handle,
+          deviceId: devices[0] ?? assert.fail(),
+          oneTime: [upload(300), upload(300)],
+        }),
+        { ok: true, added: 2 },
+      );
+    });
+
     test('forgets claimed ids only after the TTL', async (t) => {
       const { store, clock, handle } = await registered(t, { ttlMs: HOUR });
       const device = tag();
@@ -613,6 +662,97 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
     });
   });
 
+  describe(`${target.name}: store-wide quota`, () => {
+    const mailboxPost = (size: number) => ({ messageId: tag(), blob: randomBytes(size), bucket: 0 });
+    const storageFull = { ok: false, error: 'quota_exceeded', limit: 'storage' };
+
+    test('refuses a post to any stream once the store holds maxTotalBytes; deletes free them', async (t) => {
+      const store = await open(t, { limits: { maxTotalBytes: 1000 } });
+      const [routingId, mailbox, other] = [key(), key(), key()];
+      assert.deepEqual(await store.postToLog(routingId, application(400)), {
+        ok: true,
+        status: 'stored',
+        seq: 1,
+      });
+      const first = mailboxPost(400);
+      assert.deepEqual(await store.postToMailbox(mailbox, first), { ok: true, status: 'stored', seq: 1 });
+      assert.deepEqual(await store.postToMailbox(other, mailboxPost(201)), storageFull);
+      assert.deepEqual(await store.postToLog(key(), application(201)), storageFull);
+      assert.deepEqual(await store.postToLog(routingId, welcome(tag(), 201)), storageFull);
+      // A refused post stored nothing: its stream stays empty, and exactly the rest still fits.
+      assert.deepEqual(await store.fetchMailbox(other, 0, 10), []);
+      assert.deepEqual(await store.postToMailbox(other, mailboxPost(200)), {
+        ok: true,
+        status: 'stored',
+        seq: 1,
+      });
+      assert.deepEqual(await store.postToMailbox(other, mailboxPost(1)), storageFull);
+
+      assert.equal(await store.deleteFromMailbox(mailbox, [first.messageId]), 1);
+      assert.deepEqual(await store.postToMailbox(other, mailboxPost(400)), {
+        ok: true,
+        status: 'stored',
+        seq: 2,
+      });
+      assert.deepEqual(await store.postToMailbox(other, mailboxPost(1)), storageFull);
+    });
+
+    test('expired items, replaced expired posts and dropped Welcomes free their bytes', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock, limits: { ttlMs: HOUR, maxTotalBytes: 1000 } });
+      const routingId = key();
+      const old = application(600);
+      await store.postToLog(routingId, old);
+      clock.now = T0 + HOUR;
+      // The expired item still takes its bytes until it goes: its message ID coming back replaces it...
+      assert.deepEqual(await store.postToLog(routingId, { ...old, blob: randomBytes(700) }), {
+        ok: true,
+        status: 'stored',
+        seq: 2,
+      });
+      assert.deepEqual(await store.postToMailbox(key(), mailboxPost(301)), storageFull);
+      // ...and the purge deletes it.
+      clock.now = T0 + 2 * HOUR;
+      assert.deepEqual(await store.purgeExpired(), { items: 1, keyPackages: 0, streams: 0 });
+      const other = key();
+      const losing = welcome(tag(), 500);
+      assert.deepEqual(await store.postToLog(other, losing), { ok: true, status: 'held' });
+      assert.deepEqual(await store.postToMailbox(key(), mailboxPost(501)), storageFull);
+      const filler = await store.postToMailbox(key(), mailboxPost(450));
+      assert.deepEqual(filler, { ok: true, status: 'stored', seq: 1 });
+      // The Welcome of a commit that lost is dropped when another commit wins, and frees its bytes: with
+      // 950 held, the commit fits only because of what it drops.
+      assert.deepEqual(await store.postToLog(other, commit(100)), { ok: true, status: 'stored', seq: 1 });
+      assert.deepEqual(await store.postToMailbox(key(), mailboxPost(450)), {
+        ok: true,
+        status: 'stored',
+        seq: 1,
+      });
+      assert.deepEqual(await store.postToMailbox(key(), mailboxPost(1)), storageFull);
+    });
+
+    test('a database from before the running total counts the blobs it already holds', async (t) => {
+      const location = target.freshLocation();
+      const before = await open(t, { location, limits: { maxTotalBytes: 1000 } });
+      await before.postToMailbox(key(), mailboxPost(600));
+      await before.close();
+      // Start again from the same items, as if version 4 had been applied to them now.
+      const driver = await target.openDriver(location, T0, target.migrations);
+      await driver.write(async (tx) => {
+        await tx.execute("DELETE FROM schema_migrations WHERE name = 'running total of stored blob bytes'");
+        await tx.execute('DROP TABLE store_usage');
+      });
+      await driver.close();
+      const store = await open(t, { location, limits: { maxTotalBytes: 1000 } });
+      assert.deepEqual(await store.postToMailbox(key(), mailboxPost(401)), storageFull);
+      assert.deepEqual(await store.postToMailbox(key(), mailboxPost(400)), {
+        ok: true,
+        status: 'stored',
+        seq: 1,
+      });
+    });
+  });
+
   describe(`${target.name}: change events`, () => {
     test('reports each readable post once, in commit order, to subscribers of another instance', async (t) => {
       const location = target.freshLocation();
@@ -688,7 +828,7 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       const driver = await target.openDriver(location, T0, target.migrations);
       await driver.write((tx) =>
         tx.execute('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-          target.migrations.length + 1,
+          Math.max(...target.migrations.map((migration) => migration.version)) + 1,
           'from the future',
           T0,
         ]),
@@ -850,6 +990,35 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       try {
         assert.equal((await check.fetchMailbox(mailbox, 0, 1000)).length, RACERS / 2);
         assert.equal((await check.fetchLog(routingId, 0, 1000)).entries.length, 3);
+      } finally {
+        await check.close();
+      }
+    });
+
+    test('racing posts to different streams never pass the store-wide quota', async () => {
+      const location = target.freshLocation();
+      const limits = { maxTotalBytes: 1000 };
+      const results = (await racers.race(
+        location,
+        limits,
+        Array.from({ length: RACERS }, () => ({
+          type: 'postMailbox',
+          mailboxId: key(),
+          posts: [{ messageId: tag(), blob: randomBytes(100), bucket: 0 }],
+        })),
+      )) as MailboxPostResult[][];
+      const outcomes = results.map(([result]) =>
+        result?.ok ? 'stored' : result?.error === 'quota_exceeded' && result.limit,
+      );
+      assert.deepEqual(outcomes.sort(), [
+        ...Array(RACERS / 2).fill('storage'),
+        ...Array(RACERS / 2).fill('stored'),
+      ]);
+      // The running total agrees: not one more byte fits.
+      const check = await openStore({ ...location, limits });
+      try {
+        const blob = { bucket: 0, blob: randomBytes(1) };
+        assert.equal((await check.postToMailbox(key(), { ...blob, messageId: tag() })).ok, false);
       } finally {
         await check.close();
       }
