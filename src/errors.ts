@@ -130,7 +130,10 @@ export type DeliveryErrorReason =
   | 'not_registered'
   | 'unsupported_version'
   | 'push_unavailable'
-  | 'internal';
+  | 'internal'
+  | 'token_required'
+  | 'bad_token'
+  | 'token_spent';
 
 /**
  * The delivery service refused an operation. The reasons are the stable codes of its wire protocol; the store

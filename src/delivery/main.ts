@@ -20,6 +20,11 @@ import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import { loadProcessConfig, opsFromOptions, PROCESS_OPTIONS, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/messages.ts';
+import {
+  DEFAULT_TOKEN_KEY_LIFETIME_MS,
+  DEFAULT_TOKEN_KEY_ROTATION_MS,
+  DEFAULT_TOKENS_PER_DAY,
+} from './issuer.ts';
 import { DEFAULT_PING_INTERVAL_MS, type DeliveryServerHandle, startDeliveryServer } from './server.ts';
 import { DEFAULT_PURGE_INTERVAL_MS, IDENTIFIER_KEY_LENGTH } from './service.ts';
 import { DEFAULT_LIMITS, type DeliveryStore, openStore, type StoreLocation } from './store/index.ts';
@@ -94,6 +99,31 @@ export const DELIVERY_OPTIONS = {
     min: 1_000,
     max: 600_000,
     description: 'WebSocket keep-alive ping interval',
+  },
+  tokens: {
+    type: 'string',
+    choices: ['on', 'off'],
+    default: 'on',
+    description: 'claims and mailbox posts spend an anonymous token (docs/tokens.md)',
+  },
+  tokensPerDay: {
+    type: 'integer',
+    default: DEFAULT_TOKENS_PER_DAY,
+    min: 1,
+    max: 1_000_000,
+    description: 'tokens one registered identity may fetch per UTC day',
+  },
+  tokenKeyRotationMs: {
+    type: 'integer',
+    default: DEFAULT_TOKEN_KEY_ROTATION_MS,
+    min: 60_000,
+    description: 'a new token issuer key every this many ms',
+  },
+  tokenKeyLifetimeMs: {
+    type: 'integer',
+    default: DEFAULT_TOKEN_KEY_LIFETIME_MS,
+    min: 60_000,
+    description: 'tokens under a key are accepted this long after it starts issuing (at least the rotation)',
   },
   ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
@@ -190,6 +220,10 @@ export async function main(
       maxRequestBytes: options.maxRequestBytes,
       purgeIntervalMs: options.purgeIntervalMs,
       pingIntervalMs: options.pingIntervalMs,
+      tokens: options.tokens === 'on',
+      tokensPerDay: options.tokensPerDay,
+      tokenKeyRotationMs: options.tokenKeyRotationMs,
+      tokenKeyLifetimeMs: options.tokenKeyLifetimeMs,
       logger,
       metrics,
       ...opsFromOptions(options),

@@ -10,9 +10,15 @@
  * without that key names nobody; every instance on one database must share the key. Logs and metrics carry
  * request kinds, outcomes and durations only.
  *
+ * Anonymous tokens (docs/tokens.md): the service is also the token issuer (issuer.ts: `issuerKeys`, signed
+ * `issueTokens` within a daily budget per identity), and claims and mailbox posts spend a token each
+ * (redemption.ts) unless `tokens` is off. Signed requests carry a nonce accepted once (`spendOnce`), so a
+ * captured one cannot be replayed within its freshness window.
+ *
  * `handle` never throws: hostile bytes get an encoded `bad_request`, another version `unsupported_version`,
  * and a failing store `internal` (logged with its error class, never with request contents).
  */
+import { concatBytes } from '../crypto/bytes.ts';
 import { type CryptoBackend, cryptoBackend, toHex, utf8 } from '../crypto/index.ts';
 import { ArgumentError, CodecError, DeliveryError } from '../errors.ts';
 import { type Logger, silentLogger } from '../ops/logger.ts';
@@ -45,8 +51,13 @@ import {
   messageVersion,
   PROTOCOL_VERSION,
   type RequestOf,
+  type SignedBody,
+  type SignedRequestKind,
   signedRequestMessage,
 } from '../protocol/messages.ts';
+import { DEFAULT_ISSUER_NAME } from '../protocol/tokens.ts';
+import { TokenIssuer } from './issuer.ts';
+import { TokenRedeemer } from './redemption.ts';
 import type { Clock, DeliveryStore, StoreEvent } from './store/index.ts';
 
 /** How often expired items are purged by default. */
@@ -72,6 +83,16 @@ export interface DeliveryServiceOptions {
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
   readonly backend?: CryptoBackend;
+  /** Claims and mailbox posts must spend a token (docs/tokens.md). Default true. */
+  readonly tokens?: boolean;
+  /** Tokens one identity may fetch per UTC day. Default `DEFAULT_TOKENS_PER_DAY` (100). */
+  readonly tokensPerDay?: number;
+  /** A new issuer key every this many ms. Default `DEFAULT_TOKEN_KEY_ROTATION_MS` (7 days). */
+  readonly tokenKeyRotationMs?: number;
+  /** Tokens under a key are accepted this long after it starts issuing. Default 14 days. */
+  readonly tokenKeyLifetimeMs?: number;
+  /** The issuer name and origin in the token challenge. Default `DEFAULT_ISSUER_NAME`. */
+  readonly tokenIssuerName?: string;
 }
 
 /**
@@ -192,6 +213,12 @@ export class DeliveryService {
   readonly #backend: CryptoBackend;
   readonly #requests: Counter<'kind' | 'outcome'>;
   readonly #duration: Histogram<'kind'>;
+  readonly #tokensRequired: boolean;
+  readonly #issuer: TokenIssuer;
+  readonly #redeemer: TokenRedeemer;
+  readonly #tokensIssued: Counter;
+  readonly #tokensRedeemed: Counter;
+  readonly #tokensRefused: Counter<'reason'>;
   readonly #purgeTimer: ReturnType<typeof setInterval> | undefined;
   #unsubscribeStore: (() => Promise<void>) | undefined;
   #purging = false;
@@ -222,6 +249,31 @@ export class DeliveryService {
       labelNames: ['kind'],
       buckets: DURATION_BUCKETS,
     });
+    this.#tokensIssued = metrics.counter({
+      name: 'umbra_delivery_tokens_issued_total',
+      help: 'Anonymous tokens issued (blind signatures returned).',
+    });
+    this.#tokensRedeemed = metrics.counter({
+      name: 'umbra_delivery_tokens_redeemed_total',
+      help: 'Anonymous tokens accepted by claims and mailbox posts.',
+    });
+    this.#tokensRefused = metrics.counter({
+      name: 'umbra_delivery_tokens_refused_total',
+      help: 'Requests refused for their token: missing, bad (does not verify) or double_spend.',
+      labelNames: ['reason'],
+    });
+    this.#tokensRequired = options.tokens ?? true;
+    this.#issuer = new TokenIssuer({
+      store: this.store,
+      identifierKey: this.#identifierKey,
+      issuerName: options.tokenIssuerName ?? DEFAULT_ISSUER_NAME,
+      ...(options.tokensPerDay === undefined ? {} : { tokensPerDay: options.tokensPerDay }),
+      ...(options.tokenKeyRotationMs === undefined ? {} : { rotationMs: options.tokenKeyRotationMs }),
+      ...(options.tokenKeyLifetimeMs === undefined ? {} : { keyLifetimeMs: options.tokenKeyLifetimeMs }),
+      clock: this.#clock,
+      backend: this.#backend,
+    });
+    this.#redeemer = new TokenRedeemer(this.#issuer, this.store);
     const sessionsGauge = metrics.gauge({
       name: 'umbra_delivery_push_sessions',
       help: 'Connections that can receive pushes.',
@@ -302,7 +354,8 @@ export class DeliveryService {
     this.#purging = true;
     try {
       const counts = await this.store.purgeExpired(this.#clock());
-      if (counts.items + counts.keyPackages + counts.streams > 0) this.#logger.debug('purged', { ...counts });
+      if (counts.items + counts.keyPackages + counts.streams + counts.tokens > 0)
+        this.#logger.debug('purged', { ...counts });
     } catch (error) {
       this.#logger.warn('purge failed', { error });
     } finally {
@@ -329,8 +382,11 @@ export class DeliveryService {
         return { kind: 'lookup', value: await this.#lookup(request.value.handle) };
       case 'publishKeyPackages':
         return this.#publish(request.value);
-      case 'claimKeyPackages':
+      case 'claimKeyPackages': {
+        const problem = await this.#redeem(request.value.token);
+        if (problem !== undefined) return refusal(problem);
         return { kind: 'claimKeyPackages', value: await this.#claim(request.value.handle) };
+      }
       case 'countKeyPackages':
         return this.#count(request.value);
       case 'postToLog': {
@@ -346,12 +402,18 @@ export class DeliveryService {
         return { kind: 'fetchLog', value: page };
       }
       case 'postToMailbox': {
-        const { mailboxId, post } = request.value;
-        return {
-          kind: 'postToMailbox',
-          value: await this.store.postToMailbox(this.hash('mailbox', mailboxId), post),
-        };
+        const { mailboxId, post, token } = request.value;
+        const mailboxHash = this.hash('mailbox', mailboxId);
+        // Bound to the mailbox and message ID: a retransmitted post spends the same token again and is a duplicate.
+        const binding = this.#backend.sha256(concatBytes(mailboxHash, post.messageId));
+        const problem = await this.#redeem(token, binding);
+        if (problem !== undefined) return refusal(problem);
+        return { kind: 'postToMailbox', value: await this.store.postToMailbox(mailboxHash, post) };
       }
+      case 'issuerKeys':
+        return { kind: 'issuerKeys', value: await this.#issuer.publicKeys() };
+      case 'issueTokens':
+        return this.#issueTokens(request.value);
       case 'fetchMailbox': {
         const { mailboxSecret, afterSeq, limit } = request.value;
         const items = await this.store.fetchMailbox(this.#mailboxKey(mailboxSecret), afterSeq, limit);
@@ -417,26 +479,65 @@ export class DeliveryService {
     return claimed.ok ? { ok: true, ...identity, packages: claimed.packages } : claimed;
   }
 
-  /** Undefined when the signed request may proceed, else the error code to answer. */
-  async #checkSigned(
-    kind: 'publishKeyPackages' | 'countKeyPackages',
-    body: RequestOf<'countKeyPackages'>['body'],
-    message: Uint8Array,
+  /**
+   * Undefined when the request may go on (its token, if tokens are required, accepted and spent), else the
+   * error code to answer. Counted in the token metrics.
+   */
+  async #redeem(token: Uint8Array | undefined, binding?: Uint8Array): Promise<DeliveryErrorCode | undefined> {
+    if (!this.#tokensRequired) return undefined;
+    if (token === undefined) {
+      this.#tokensRefused.inc(1, { reason: 'missing' });
+      return 'token_required';
+    }
+    const problem = await this.#redeemer.redeem(token, binding);
+    if (problem === undefined) this.#tokensRedeemed.inc();
+    else this.#tokensRefused.inc(1, { reason: problem === 'token_spent' ? 'double_spend' : 'bad' });
+    return problem;
+  }
+
+  /**
+   * Undefined when the signed request may proceed, else the error code to answer: fresh, registered, signed
+   * by the handle's key, and its nonce never seen — a replay within the window is `bad_request`.
+   */
+  async #checkSigned<K extends SignedRequestKind>(
+    kind: K,
+    body: SignedBody<K>,
     signature: Uint8Array,
   ): Promise<DeliveryErrorCode | undefined> {
     if (Math.abs(this.#clock() - body.signedAt) > SIGNED_REQUEST_WINDOW_MS) return 'expired';
     const identity = await this.#identity(body.handle);
     if (identity === undefined) return 'not_registered';
+    const message = signedRequestMessage(kind, body);
     if (!verifyIdentitySignature(identity.identityKey, message, signature, this.#backend)) {
       this.#logger.info('signature refused', { kind });
       return 'bad_signature';
     }
+    // Remembered until the request could no longer be fresh.
+    const expiresAt = body.signedAt + SIGNED_REQUEST_WINDOW_MS + 1;
+    if (!(await this.store.spendOnce('nonce', body.nonce, expiresAt))) {
+      this.#logger.info('signed request replayed', { kind });
+      return 'bad_request';
+    }
     return undefined;
   }
 
+  async #issueTokens({ body, signature }: RequestOf<'issueTokens'>): Promise<DeliveryResponse> {
+    const problem = await this.#checkSigned('issueTokens', body, signature);
+    if (problem !== undefined) return refusal(problem);
+    let result: Awaited<ReturnType<TokenIssuer['issue']>>;
+    try {
+      result = await this.#issuer.issue(this.hash('handle', utf8(body.handle)), body.tokenRequests);
+    } catch (error) {
+      if (error instanceof CodecError) return refusal('bad_request');
+      throw error;
+    }
+    if (result === 'bad_request' || result === 'bad_token') return refusal(result);
+    if (result.ok) this.#tokensIssued.inc(result.responses.length);
+    return { kind: 'issueTokens', value: result };
+  }
+
   async #publish({ body, signature }: RequestOf<'publishKeyPackages'>): Promise<DeliveryResponse> {
-    const message = signedRequestMessage('publishKeyPackages', body);
-    const problem = await this.#checkSigned('publishKeyPackages', body, message, signature);
+    const problem = await this.#checkSigned('publishKeyPackages', body, signature);
     if (problem !== undefined) return refusal(problem);
     const result = await this.store.publishKeyPackages({
       handleHash: this.hash('handle', utf8(body.handle)),
@@ -450,8 +551,7 @@ export class DeliveryService {
   }
 
   async #count({ body, signature }: RequestOf<'countKeyPackages'>): Promise<DeliveryResponse> {
-    const message = signedRequestMessage('countKeyPackages', body);
-    const problem = await this.#checkSigned('countKeyPackages', body, message, signature);
+    const problem = await this.#checkSigned('countKeyPackages', body, signature);
     if (problem !== undefined) return refusal(problem);
     const count = await this.store.countKeyPackages(this.hash('handle', utf8(body.handle)), body.deviceId);
     return { kind: 'countKeyPackages', value: count };

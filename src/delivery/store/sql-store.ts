@@ -19,6 +19,7 @@ import {
   type DeliveryStore,
   type Held,
   type IdentityRecord,
+  type IssuerKeyRecord,
   KEY_LENGTH,
   type KeyPackageCount,
   type KeyPackagePublication,
@@ -29,6 +30,7 @@ import {
   type LogPostResult,
   MAX_IDENTITY_KEY_LENGTH,
   MAX_REGISTRATION_LENGTH,
+  MAX_SPEND_ID_LENGTH,
   MAX_TAG_LENGTH,
   type MailboxItem,
   type MailboxPost,
@@ -37,6 +39,7 @@ import {
   type PublishResult,
   type PurgeCounts,
   type RegisterResult,
+  type SpendKind,
   type StoreListener,
 } from './types.ts';
 
@@ -45,6 +48,8 @@ const MAILBOX_SPACE = 2;
 type Space = typeof LOG_SPACE | typeof MAILBOX_SPACE;
 
 const KINDS: readonly MessageKind[] = ['commit', 'application', 'welcome'];
+const SPEND_KINDS: Readonly<Record<SpendKind, number>> = { token: 1, nonce: 2 };
+const DAY_MS = 24 * 60 * 60 * 1000;
 const MAX_BUCKET = 2 ** 31 - 1;
 const HELD: Held = { ok: true, status: 'held' };
 
@@ -90,6 +95,22 @@ function assertSized(argument: string, value: unknown, max: number): asserts val
   if (value.length < 1 || value.length > max) {
     throw new ArgumentError(argument, `expected 1 to ${max} bytes, got ${value.length}`);
   }
+}
+
+function assertTime(argument: string, value: unknown): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) {
+    throw new ArgumentError(argument, 'expected an integer >= 0');
+  }
+}
+
+function issuerKey(row: SqlRow): IssuerKeyRecord {
+  return {
+    slot: integer(row, 'slot'),
+    tokenKey: bytes(row, 'token_key'),
+    sealedPrivateKey: bytes(row, 'sealed_private_key'),
+    notBefore: integer(row, 'not_before'),
+    acceptUntil: integer(row, 'accept_until'),
+  };
 }
 
 function assertCursor(afterSeq: number, limit: number): void {
@@ -367,6 +388,91 @@ export class SqlStore implements DeliveryStore {
     });
   }
 
+  async spendOnce(
+    kind: SpendKind,
+    id: Uint8Array,
+    expiresAt: number,
+    binding?: Uint8Array,
+  ): Promise<boolean> {
+    const space = SPEND_KINDS[kind];
+    if (space === undefined) throw new ArgumentError('kind', 'expected token or nonce');
+    assertSized('id', id, MAX_SPEND_ID_LENGTH);
+    assertTime('expiresAt', expiresAt);
+    if (binding !== undefined) assertSized('binding', binding, MAX_SPEND_ID_LENGTH);
+    return this.#open().write(async (tx) => {
+      // The primary key decides between racing spends, in any number of processes: one insert wins.
+      const inserted = await tx.execute(
+        'INSERT INTO spent (kind, id, binding, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, id) DO NOTHING',
+        [space, id, binding ?? null, expiresAt],
+      );
+      if (inserted === 1) return true;
+      if (binding === undefined) return false;
+      const [row] = await tx.query('SELECT binding FROM spent WHERE kind = $1 AND id = $2', [space, id]);
+      const recorded = bytesOrNull(row, 'binding');
+      return recorded !== null && constantTimeEqual(recorded, binding);
+    });
+  }
+
+  async addIssuerKey(key: IssuerKeyRecord): Promise<IssuerKeyRecord> {
+    assertTime('slot', key.slot);
+    assertSized('tokenKey', key.tokenKey, 4096);
+    assertSized('sealedPrivateKey', key.sealedPrivateKey, 8192);
+    assertTime('notBefore', key.notBefore);
+    assertTime('acceptUntil', key.acceptUntil);
+    return this.#open().write(async (tx) => {
+      await tx.execute(
+        `INSERT INTO issuer_keys (slot, token_key, sealed_private_key, not_before, accept_until)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (slot) DO NOTHING`,
+        [key.slot, key.tokenKey, key.sealedPrivateKey, key.notBefore, key.acceptUntil],
+      );
+      const [row] = await tx.query(
+        'SELECT slot, token_key, sealed_private_key, not_before, accept_until FROM issuer_keys WHERE slot = $1',
+        [key.slot],
+      );
+      return issuerKey(row as SqlRow);
+    });
+  }
+
+  async issuerKeys(now: number): Promise<readonly IssuerKeyRecord[]> {
+    assertTime('now', now);
+    const rows = await this.#open().read((session) =>
+      session.query(
+        `SELECT slot, token_key, sealed_private_key, not_before, accept_until FROM issuer_keys
+         WHERE accept_until > $1 ORDER BY slot DESC`,
+        [now],
+      ),
+    );
+    return rows.map(issuerKey);
+  }
+
+  async takeTokenBudget(
+    handleHash: Uint8Array,
+    day: number,
+    wanted: number,
+    perDay: number,
+  ): Promise<number> {
+    assertBytes('handleHash', handleHash, KEY_LENGTH);
+    assertTime('day', day);
+    assertTime('wanted', wanted);
+    assertTime('perDay', perDay);
+    return this.#open().write(async (tx) => {
+      // The UPSERT locks the handle's row for the day, so racing issuances take from the budget in turn.
+      const [row] = await tx.query(
+        `INSERT INTO token_budgets (handle_hash, day, issued) VALUES ($1, $2, 0)
+         ON CONFLICT (handle_hash, day) DO UPDATE SET issued = token_budgets.issued RETURNING issued`,
+        [handleHash, day],
+      );
+      const granted = Math.max(0, Math.min(wanted, perDay - integer(row, 'issued')));
+      if (granted > 0) {
+        await tx.execute(
+          'UPDATE token_budgets SET issued = issued + $3 WHERE handle_hash = $1 AND day = $2',
+          [handleHash, day, granted],
+        );
+      }
+      return granted;
+    });
+  }
+
   async purgeExpired(now: number = this.#clock()): Promise<PurgeCounts> {
     if (!Number.isSafeInteger(now)) throw new ArgumentError('now', 'expected milliseconds since the epoch');
     const { ttlMs, stateRetentionMs } = this.limits;
@@ -384,7 +490,13 @@ export class SqlStore implements DeliveryStore {
         [now - stateRetentionMs],
       ),
     );
-    return { items, keyPackages, streams };
+    const tokens =
+      (await driver.write((tx) => tx.execute('DELETE FROM spent WHERE expires_at <= $1', [now]))) +
+      (await driver.write((tx) => tx.execute('DELETE FROM issuer_keys WHERE accept_until <= $1', [now]))) +
+      (await driver.write((tx) =>
+        tx.execute('DELETE FROM token_budgets WHERE day < $1', [Math.floor(now / DAY_MS)]),
+      ));
+    return { items, keyPackages, streams, tokens };
   }
 
   async ping(): Promise<void> {

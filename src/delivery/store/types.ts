@@ -189,6 +189,29 @@ export interface PurgeCounts {
   readonly items: number;
   readonly keyPackages: number;
   readonly streams: number;
+  /** Spent-once records past their expiry, issuer keys no longer accepted and token budgets of past days. */
+  readonly tokens: number;
+}
+
+// ---- anonymous tokens and replay (docs/tokens.md) ----
+
+/**
+ * The namespaces of `spendOnce`: Privacy Pass tokens redeemed, and signed requests' nonces seen.
+ */
+export type SpendKind = 'token' | 'nonce';
+
+/** Spent-once IDs are 1 to this many bytes. */
+export const MAX_SPEND_ID_LENGTH = 64;
+
+/** One issuer key: public, and private sealed by the service (the store never sees it in clear). */
+export interface IssuerKeyRecord {
+  /** The rotation period the key issues in (time / rotation period); at most one key per slot. */
+  readonly slot: number;
+  /** RFC 9578 token key (SPKI, RSASSA-PSS). */
+  readonly tokenKey: Uint8Array;
+  readonly sealedPrivateKey: Uint8Array;
+  readonly notBefore: number;
+  readonly acceptUntil: number;
 }
 
 // ---- live push ----
@@ -248,6 +271,26 @@ export interface DeliveryStore {
    * database (other processes too on PostgreSQL; the same process on SQLite). Resolves once listening.
    */
   subscribe(listener: StoreListener): Promise<() => Promise<void>>;
+
+  /**
+   * Records that `id` was spent, atomically across every instance on the database: true for the first spend,
+   * false for any later one — except that a spend carrying the same `binding` as the recorded one is true again
+   * (a retransmission of the very request the first spend paid for). Kept until `expiresAt`.
+   */
+  spendOnce(kind: SpendKind, id: Uint8Array, expiresAt: number, binding?: Uint8Array): Promise<boolean>;
+
+  /**
+   * Stores `key` unless its slot already has one, and returns the key the slot has: instances racing to
+   * create the first key of a slot all end up with the same one.
+   */
+  addIssuerKey(key: IssuerKeyRecord): Promise<IssuerKeyRecord>;
+  /** Issuer keys still accepted at `now`, newest slot first. */
+  issuerKeys(now: number): Promise<readonly IssuerKeyRecord[]>;
+  /**
+   * Takes up to `wanted` tokens from a handle's budget of `perDay` for `day` (UTC days since the epoch), and
+   * returns how many it took (0 when it is spent). Atomic: racing requests never exceed the budget together.
+   */
+  takeTokenBudget(handleHash: Uint8Array, day: number, wanted: number, perDay: number): Promise<number>;
 
   /** Resolves once the database answers a trivial query (for /ready); rejects when it does not. */
   ping(): Promise<void>;

@@ -13,6 +13,7 @@ import type {
   ClaimResult,
   DeliveryLimits,
   DeliveryStore,
+  IssuerKeyRecord,
   LogPost,
   LogPostResult,
   MailboxPostResult,
@@ -532,14 +533,14 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       clock.now = T0 + HOUR - 1;
       assert.equal((await store.fetchLog(routingId, 0, 10)).entries.length, 2);
       assert.equal((await store.fetchMailbox(mailbox, 0, 10)).length, 1);
-      assert.deepEqual(await store.purgeExpired(), { items: 0, keyPackages: 0, streams: 0 });
+      assert.deepEqual(await store.purgeExpired(), { items: 0, keyPackages: 0, streams: 0, tokens: 0 });
 
       clock.now = T0 + HOUR;
       assert.deepEqual(await store.fetchLog(routingId, 0, 10), { entries: [], winningSeq: null });
       assert.deepEqual(await store.fetchMailbox(mailbox, 0, 10), []);
       // An expired message ID is free again: this is a new post, not a retry.
       assert.deepEqual(await store.postToLog(routingId, first), { ok: true, status: 'stored', seq: 3 });
-      assert.deepEqual(await store.purgeExpired(), { items: 2, keyPackages: 0, streams: 0 });
+      assert.deepEqual(await store.purgeExpired(), { items: 2, keyPackages: 0, streams: 0, tokens: 0 });
       assert.deepEqual(
         (await store.fetchLog(routingId, 0, 10)).entries.map((entry) => entry.seq),
         [3],
@@ -552,7 +553,7 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       const routingId = key();
       await store.postToLog(routingId, commit());
       clock.now = T0 + 2 * HOUR;
-      assert.deepEqual(await store.purgeExpired(), { items: 1, keyPackages: 0, streams: 0 });
+      assert.deepEqual(await store.purgeExpired(), { items: 1, keyPackages: 0, streams: 0, tokens: 0 });
       assert.deepEqual(await store.postToLog(routingId, commit()), {
         ok: false,
         error: 'stale_epoch',
@@ -565,8 +566,14 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
         items: 0,
         keyPackages: 0,
         streams: 0,
+        tokens: 0,
       });
-      assert.deepEqual(await store.purgeExpired(T0 + 12 * HOUR), { items: 0, keyPackages: 0, streams: 1 });
+      assert.deepEqual(await store.purgeExpired(T0 + 12 * HOUR), {
+        items: 0,
+        keyPackages: 0,
+        streams: 1,
+        tokens: 0,
+      });
       assert.deepEqual(await store.fetchLog(routingId, 0, 10), { entries: [], winningSeq: null });
     });
 
@@ -610,6 +617,66 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
           limit: 'bytes',
         },
       );
+    });
+  });
+
+  describe(`${target.name}: anonymous tokens and replay`, () => {
+    test('spendOnce: the first spend wins, later ones lose, a spend with the recorded binding wins again', async (t) => {
+      const store = await open(t);
+      const id = randomBytes(64);
+      const binding = randomBytes(32);
+      assert.equal(await store.spendOnce('token', id, T0 + HOUR, binding), true);
+      assert.equal(await store.spendOnce('token', id, T0 + HOUR, binding), true, 'the same request again');
+      assert.equal(await store.spendOnce('token', id, T0 + HOUR, randomBytes(32)), false, 'another request');
+      assert.equal(await store.spendOnce('token', id, T0 + HOUR), false, 'unbound');
+      // Kinds are separate namespaces; an unbound spend is never repeated.
+      assert.equal(await store.spendOnce('nonce', id, T0 + HOUR), true);
+      assert.equal(await store.spendOnce('nonce', id, T0 + HOUR), false);
+      await assert.rejects(store.spendOnce('token', new Uint8Array(0), T0), ArgumentError);
+      await assert.rejects(store.spendOnce('token', randomBytes(65), T0), ArgumentError);
+    });
+
+    test('spent records last until they expire, then purgeExpired deletes them', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock });
+      const id = randomBytes(16);
+      assert.equal(await store.spendOnce('nonce', id, T0 + HOUR), true);
+      assert.equal((await store.purgeExpired(T0 + HOUR - 1)).tokens, 0);
+      assert.equal(await store.spendOnce('nonce', id, T0 + HOUR), false);
+      assert.equal((await store.purgeExpired(T0 + HOUR)).tokens, 1);
+    });
+
+    test('one issuer key per slot; keys are listed newest first while accepted, then purged', async (t) => {
+      const store = await open(t);
+      const record = (slot: number, acceptUntil: number): IssuerKeyRecord => ({
+        slot,
+        tokenKey: randomBytes(300),
+        sealedPrivateKey: randomBytes(1200),
+        notBefore: slot * HOUR,
+        acceptUntil,
+      });
+      const first = record(1, T0 + HOUR);
+      assert.deepEqual(await store.addIssuerKey(first), first);
+      assert.deepEqual(await store.addIssuerKey(record(1, T0 + 2 * HOUR)), first, 'the slot keeps its key');
+      const second = record(2, T0 + 2 * HOUR);
+      await store.addIssuerKey(second);
+      assert.deepEqual(await store.issuerKeys(T0), [second, first]);
+      assert.deepEqual(await store.issuerKeys(T0 + HOUR), [second]);
+      assert.equal((await store.purgeExpired(T0 + HOUR)).tokens, 1);
+      assert.deepEqual(await store.issuerKeys(T0), [second]);
+    });
+
+    test('token budgets: granted up to the daily budget per handle and day, then purged after the day', async (t) => {
+      const store = await open(t);
+      const [alice, bob] = [key(), key()];
+      const day = Math.floor(T0 / (24 * HOUR));
+      assert.equal(await store.takeTokenBudget(alice, day, 7, 10), 7);
+      assert.equal(await store.takeTokenBudget(alice, day, 7, 10), 3);
+      assert.equal(await store.takeTokenBudget(alice, day, 1, 10), 0);
+      assert.equal(await store.takeTokenBudget(bob, day, 10, 10), 10, 'budgets are per handle');
+      assert.equal(await store.takeTokenBudget(alice, day + 1, 4, 10), 4, 'and per day');
+      assert.equal((await store.purgeExpired((day + 1) * 24 * HOUR)).tokens, 2);
+      assert.equal(await store.takeTokenBudget(alice, day + 1, 10, 10), 6);
     });
   });
 
@@ -853,6 +920,44 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       } finally {
         await check.close();
       }
+    });
+
+    test('racing spends of one token: exactly one wins; racing retries of one bound spend all win', async () => {
+      const location = target.freshLocation();
+      const id = randomBytes(64);
+      const results = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'spend', id, binding: randomBytes(32) })),
+      )) as boolean[];
+      assert.equal(results.filter(Boolean).length, 1);
+      const binding = randomBytes(32);
+      const retries = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'spend', id: randomBytes(64).fill(1), binding })),
+      )) as boolean[];
+      assert.ok(retries.every(Boolean));
+    });
+
+    test('racing issuances never exceed a budget, and racing first keys of a slot leave one key', async () => {
+      const location = target.freshLocation();
+      const handleHash = key();
+      const granted = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'budget', handleHash, wanted: 3, perDay: 25 })),
+      )) as number[];
+      assert.equal(
+        granted.reduce((a, b) => a + b, 0),
+        25,
+      );
+      const keys = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'issuerKey', slot: 7, tokenKey: randomBytes(300) })),
+      )) as IssuerKeyRecord[];
+      assert.equal(new Set(keys.map((k) => toHex(k.tokenKey))).size, 1);
     });
 
     test('racing registrations of one handle bind exactly one identity key', async () => {

@@ -15,7 +15,15 @@ export type RaceOperation =
   | { readonly type: 'register'; readonly handleHash: Uint8Array; readonly identityKey: Uint8Array }
   | { readonly type: 'claim'; readonly handleHash: Uint8Array }
   | { readonly type: 'postLog'; readonly routingId: Uint8Array; readonly posts: readonly LogPost[] }
-  | { readonly type: 'postMailbox'; readonly mailboxId: Uint8Array; readonly posts: readonly MailboxPost[] };
+  | { readonly type: 'postMailbox'; readonly mailboxId: Uint8Array; readonly posts: readonly MailboxPost[] }
+  | { readonly type: 'spend'; readonly id: Uint8Array; readonly binding?: Uint8Array }
+  | {
+      readonly type: 'budget';
+      readonly handleHash: Uint8Array;
+      readonly wanted: number;
+      readonly perDay: number;
+    }
+  | { readonly type: 'issuerKey'; readonly slot: number; readonly tokenKey: Uint8Array };
 
 export interface RaceCommand {
   readonly location: StoreLocation;
@@ -61,6 +69,18 @@ async function run(store: DeliveryStore, operation: RaceOperation): Promise<unkn
       for (const post of operation.posts) results.push(await store.postToMailbox(operation.mailboxId, post));
       return results;
     }
+    case 'spend':
+      return store.spendOnce('token', operation.id, Date.now() + 60_000, operation.binding);
+    case 'budget':
+      return store.takeTokenBudget(operation.handleHash, 20_000, operation.wanted, operation.perDay);
+    case 'issuerKey':
+      return store.addIssuerKey({
+        slot: operation.slot,
+        tokenKey: operation.tokenKey,
+        sealedPrivateKey: operation.tokenKey,
+        notBefore: 0,
+        acceptUntil: Date.now() + 60_000,
+      });
   }
 }
 

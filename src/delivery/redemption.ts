@@ -1,0 +1,87 @@
+/**
+ * Token redemption at the delivery service (docs/tokens.md; Privacy Pass, RFC 9577 §2.2 verification and
+ * RFC 9578 §6.4 for token type 0x0002). A token is accepted once: its challenge digest is the service's fixed
+ * challenge, its token key ID names a key still accepted, its authenticator verifies under that public key
+ * (`@cloudflare/privacypass-ts`'s `Origin.verify`, WebCrypto RSA-PSS; the private key is never needed, so any
+ * instance verifies), and `spendOnce` records its (key ID, nonce) for as long as the key is accepted.
+ *
+ * A spend may be bound to what it paid for (a hash of the mailbox and message ID): the same token presented
+ * again for the same thing — a carrier's retransmission — is accepted again, so the post answers `duplicate`
+ * rather than `token_spent`; for anything else it is `token_spent`.
+ *
+ * Nothing here links a token to its issuance: the service sees a nonce it never saw before and a signature.
+ */
+import { publicVerif, Token } from '@cloudflare/privacypass-ts';
+import { concatBytes, constantTimeEqual, toHex } from '../crypto/bytes.ts';
+import { CodecError } from '../errors.ts';
+import {
+  BLIND_RSA_MODE,
+  challengeDigest,
+  type ParsedToken,
+  parseToken,
+  spkiFromTokenKey,
+} from '../protocol/tokens.ts';
+import type { AcceptedKey, TokenIssuer } from './issuer.ts';
+import type { DeliveryStore } from './store/index.ts';
+
+const { BLIND_RSA, Origin } = publicVerif;
+
+/** Why a token was not accepted: the service's error codes. */
+export type RedeemProblem = 'bad_token' | 'token_spent';
+
+export class TokenRedeemer {
+  readonly #issuer: TokenIssuer;
+  readonly #store: DeliveryStore;
+  readonly #origin: InstanceType<typeof Origin>;
+  readonly #digest: Promise<Uint8Array>;
+  /** Imported verification keys by token key ID (hex). */
+  readonly #verifiers = new Map<string, Promise<CryptoKey>>();
+
+  constructor(issuer: TokenIssuer, store: DeliveryStore) {
+    this.#issuer = issuer;
+    this.#store = store;
+    this.#origin = new Origin(BLIND_RSA_MODE, [issuer.issuerName]);
+    this.#digest = challengeDigest(issuer.issuerName);
+  }
+
+  /** Verifies and spends `token`; undefined when accepted, else why not. */
+  async redeem(token: Uint8Array, binding?: Uint8Array): Promise<RedeemProblem | undefined> {
+    let parsed: ParsedToken;
+    try {
+      parsed = parseToken(token);
+    } catch (error) {
+      if (error instanceof CodecError) return 'bad_token';
+      throw error;
+    }
+    if (!constantTimeEqual(parsed.challengeDigest, await this.#digest)) return 'bad_token';
+    const keys = await this.#issuer.acceptedKeys();
+    const key = keys.find((candidate) => constantTimeEqual(candidate.tokenKeyId, parsed.tokenKeyId));
+    if (key === undefined) return 'bad_token';
+    if (!(await this.#verify(token, key))) return 'bad_token';
+    const id = concatBytes(parsed.tokenKeyId, parsed.nonce);
+    const first = await this.#store.spendOnce('token', id, key.record.acceptUntil, binding);
+    return first ? undefined : 'token_spent';
+  }
+
+  async #verify(token: Uint8Array, key: AcceptedKey): Promise<boolean> {
+    const id = toHex(key.tokenKeyId);
+    let verifier = this.#verifiers.get(id);
+    if (verifier === undefined) {
+      verifier = crypto.subtle.importKey(
+        'spki',
+        spkiFromTokenKey(key.record.tokenKey) as Uint8Array<ArrayBuffer>,
+        BLIND_RSA.rsaParams,
+        true,
+        ['verify'],
+      );
+      // Keys are few and rotate weekly: forget those no longer accepted as new ones come.
+      if (this.#verifiers.size > 16) this.#verifiers.clear();
+      this.#verifiers.set(id, verifier);
+    }
+    try {
+      return await this.#origin.verify(Token.deserialize(BLIND_RSA, Uint8Array.from(token)), await verifier);
+    } catch {
+      return false;
+    }
+  }
+}
