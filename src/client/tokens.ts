@@ -15,7 +15,7 @@
 import { publicVerif } from '@cloudflare/privacypass-ts';
 import { constantTimeEqual, fromBase64Url, toBase64Url } from '../crypto/bytes.ts';
 import type { IssueResult, IssuerKeys, TokenSource } from '../protocol/api.ts';
-import { BLIND_RSA_MODE, parseToken, tokenChallenge } from '../protocol/tokens.ts';
+import { BLIND_RSA_MODE, MAX_TOKENS_PER_ISSUANCE, parseToken, tokenChallenge } from '../protocol/tokens.ts';
 import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';
 
 /** Tokens fetched per issuance by default. */
@@ -55,7 +55,9 @@ export class TokenWallet implements TokenSource {
   readonly #lowWatermark: number;
   readonly #clock: () => number;
   #tokens: StoredToken[];
-  #filling: Promise<void> | undefined;
+  #filling: Promise<number> | undefined;
+  /** Takers waiting for a fill. */
+  #waiting = 0;
   /** No issuance before this time (the budget is spent). */
   #pausedUntil = 0;
   #saving: Promise<void> = Promise.resolve();
@@ -81,17 +83,30 @@ export class TokenWallet implements TokenSource {
   }
 
   /**
-   * A token, removed from the wallet; fetches some first when it is empty (undefined if that fails). Starts a
-   * background refill when the wallet runs low.
+   * A token, removed from the wallet; fetches some first when it is empty (as many as are waiting, in
+   * issuances of up to `MAX_TOKENS_PER_ISSUANCE`), undefined when none can be had (no issuer reachable, the
+   * budget spent). Starts a background refill when the wallet runs low.
    */
   async take(): Promise<Uint8Array | undefined> {
-    if (this.#usable().length === 0) await this.fill().catch(() => undefined);
-    const next = this.#usable()[0];
-    if (next === undefined) return undefined;
-    this.#tokens = this.#tokens.filter((stored) => stored !== next);
-    await this.#save();
-    if (this.#tokens.length < this.#lowWatermark) this.refill();
-    return fromBase64Url(next.token);
+    for (;;) {
+      const next = this.#usable()[0];
+      if (next !== undefined) {
+        this.#tokens = this.#tokens.filter((stored) => stored !== next);
+        await this.#save();
+        if (this.#tokens.length < this.#lowWatermark) this.refill();
+        return fromBase64Url(next.token);
+      }
+      this.#waiting++;
+      let fetched: number;
+      try {
+        fetched = await this.fill();
+      } catch {
+        return undefined;
+      } finally {
+        this.#waiting--;
+      }
+      if (fetched === 0) return undefined;
+    }
   }
 
   /** Drops every token of the refused one's key (a rotation makes them all useless) and refills. */
@@ -110,16 +125,19 @@ export class TokenWallet implements TokenSource {
 
   /** Starts a refill up to the batch size in the background, unless one runs; failures wait for the next. */
   refill(): void {
-    this.fill().catch(() => undefined);
+    this.fill().catch(() => 0);
   }
 
   /** Fills the wallet if it runs low (the client's poll calls this); resolves when done, never rejects. */
   async maintain(): Promise<void> {
-    if (this.#usable().length < this.#lowWatermark) await this.fill().catch(() => undefined);
+    if (this.#usable().length < this.#lowWatermark) await this.fill().catch(() => 0);
   }
 
-  /** Fetches tokens until the wallet holds a batch; one fill at a time. Rejects when issuance failed. */
-  fill(): Promise<void> {
+  /**
+   * Fetches tokens up to a batch (more when more takers wait) in one issuance, one fill at a time; resolves
+   * with how many it added. Rejects when issuance failed.
+   */
+  fill(): Promise<number> {
     this.#filling ??= this.#fill().finally(() => {
       this.#filling = undefined;
     });
@@ -132,14 +150,18 @@ export class TokenWallet implements TokenSource {
     await this.#saving;
   }
 
-  async #fill(): Promise<void> {
-    const wanted = this.#batch - this.#usable().length;
-    if (wanted <= 0 || this.#clock() < this.#pausedUntil) return;
+  async #fill(): Promise<number> {
+    if (this.#clock() < this.#pausedUntil) return 0;
     const issuer = this.#issuer();
-    if (issuer === undefined) return;
+    if (issuer === undefined) return 0;
     const { issuerName, keys } = await issuer.issuerKeys();
+    // Counted now: takers that arrived together are all waiting by the time the keys came back.
+    const wanted = Math.min(
+      MAX_TOKENS_PER_ISSUANCE,
+      Math.max(this.#batch, this.#waiting + this.#lowWatermark) - this.#usable().length,
+    );
     const key = keys.find((candidate) => candidate.notBefore <= this.#clock()) ?? keys[0];
-    if (key === undefined) return;
+    if (key === undefined || wanted <= 0) return 0;
     const challenge = tokenChallenge(issuerName);
     const clients = Array.from({ length: wanted }, () => new publicVerif.Client(BLIND_RSA_MODE));
     const requests = await Promise.all(
@@ -148,7 +170,7 @@ export class TokenWallet implements TokenSource {
     const result = await issuer.issueTokens(requests);
     if (!result.ok) {
       this.#pausedUntil = this.#clock() + result.retryAfterMs;
-      return;
+      return 0;
     }
     const fresh: StoredToken[] = [];
     for (const [index, response] of result.responses.entries()) {
@@ -162,6 +184,7 @@ export class TokenWallet implements TokenSource {
     }
     this.#tokens = [...this.#usable(), ...fresh];
     await this.#save();
+    return fresh.length;
   }
 
   #usable(): StoredToken[] {

@@ -38,8 +38,12 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_TOKEN_KEY_ROTATION_MS = 7 * DAY_MS;
 /** …each accepted for redemption for two weeks from when it starts issuing. */
 export const DEFAULT_TOKEN_KEY_LIFETIME_MS = 14 * DAY_MS;
-/** Tokens one registered identity may fetch per UTC day by default. */
-export const DEFAULT_TOKENS_PER_DAY = 100;
+/**
+ * Tokens one registered identity may fetch per UTC day by default: enough to create a group of 100 (99
+ * claims and 99 Welcome posts) and keep the wallet's stock, while one stranger can take at most this many
+ * of other people's KeyPackages a day.
+ */
+export const DEFAULT_TOKENS_PER_DAY = 250;
 /** How long the issuer trusts its copy of the key list before reading the store again. */
 const KEY_CACHE_MS = 60_000;
 const SEAL_LABEL = utf8('umbra/delivery/v1 issuer key seal\0');

@@ -31,7 +31,6 @@ import {
 import { connect, describeOnBackends, id32, startServer, type TestServer, tag } from './support.ts';
 
 const HOUR = 60 * 60 * 1000;
-const DAY = 24 * HOUR;
 const { Client, Issuer, Origin, TokenResponse, BLIND_RSA } = publicVerif;
 
 /** A source that always offers the same tokens, in turn (to present one token twice). */
