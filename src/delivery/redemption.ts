@@ -5,9 +5,10 @@
  * (`@cloudflare/privacypass-ts`'s `Origin.verify`, WebCrypto RSA-PSS; the private key is never needed, so any
  * instance verifies), and `spendOnce` records its (key ID, nonce) for as long as the key is accepted.
  *
- * A spend may be bound to what it paid for (a hash of the mailbox and message ID): the same token presented
- * again for the same thing — a carrier's retransmission — is accepted again, so the post answers `duplicate`
- * rather than `token_spent`; for anything else it is `token_spent`.
+ * A spend is bound to what it paid for (a hash of the mailbox and message ID; of the handle for a claim): the
+ * same token presented again for the same thing — a carrier's retransmission — is accepted again, so the
+ * post answers `duplicate` and the claim its first result (the store keeps it, `claimKeyPackages` with a
+ * spend) rather than `token_spent`; for anything else it is `token_spent`.
  *
  * Nothing here links a token to its issuance: the service sees a nonce it never saw before and a signature.
  */
@@ -46,6 +47,19 @@ export class TokenRedeemer {
 
   /** Verifies and spends `token`; undefined when accepted, else why not. */
   async redeem(token: Uint8Array, binding?: Uint8Array): Promise<RedeemProblem | undefined> {
+    const verified = await this.verify(token);
+    if (verified === 'bad_token') return verified;
+    const first = await this.#store.spendOnce('token', verified.id, verified.expiresAt, binding);
+    return first ? undefined : 'token_spent';
+  }
+
+  /**
+   * Verifies `token` without spending it: what a spend records (its ID, and how long to keep it), for an
+   * operation that spends it atomically with its own work (a claim), or `bad_token`.
+   */
+  async verify(
+    token: Uint8Array,
+  ): Promise<{ readonly id: Uint8Array; readonly expiresAt: number } | 'bad_token'> {
     let parsed: ParsedToken;
     try {
       parsed = parseToken(token);
@@ -57,13 +71,11 @@ export class TokenRedeemer {
     const keys = await this.#issuer.acceptedKeys();
     const key = keys.find((candidate) => constantTimeEqual(candidate.tokenKeyId, parsed.tokenKeyId));
     if (key === undefined) return 'bad_token';
-    if (!(await this.#verify(token, key))) return 'bad_token';
-    const id = concatBytes(parsed.tokenKeyId, parsed.nonce);
-    const first = await this.#store.spendOnce('token', id, key.record.acceptUntil, binding);
-    return first ? undefined : 'token_spent';
+    if (!(await this.#verifySignature(token, key))) return 'bad_token';
+    return { id: concatBytes(parsed.tokenKeyId, parsed.nonce), expiresAt: key.record.acceptUntil };
   }
 
-  async #verify(token: Uint8Array, key: AcceptedKey): Promise<boolean> {
+  async #verifySignature(token: Uint8Array, key: AcceptedKey): Promise<boolean> {
     const id = toHex(key.tokenKeyId);
     let verifier = this.#verifiers.get(id);
     if (verifier === undefined) {
@@ -79,6 +91,7 @@ export class TokenRedeemer {
       this.#verifiers.set(id, verifier);
     }
     try {
+      // A copy: privacypass-ts reads the whole buffer under a view, not the view.
       return await this.#origin.verify(Token.deserialize(BLIND_RSA, Uint8Array.from(token)), await verifier);
     } catch {
       return false;

@@ -58,7 +58,7 @@ import {
 import { DEFAULT_ISSUER_NAME } from '../protocol/tokens.ts';
 import { TokenIssuer } from './issuer.ts';
 import { TokenRedeemer } from './redemption.ts';
-import type { Clock, DeliveryStore, StoreEvent } from './store/index.ts';
+import type { Clock, DeliveryStore, StoreEvent, TokenSpend } from './store/index.ts';
 
 /** How often expired items are purged by default. */
 export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
@@ -383,9 +383,8 @@ export class DeliveryService {
       case 'publishKeyPackages':
         return this.#publish(request.value);
       case 'claimKeyPackages': {
-        const problem = await this.#redeem(request.value.token);
-        if (problem !== undefined) return refusal(problem);
-        return { kind: 'claimKeyPackages', value: await this.#claim(request.value.handle) };
+        const answer = await this.#claim(request.value.handle, request.value.token);
+        return typeof answer === 'string' ? refusal(answer) : { kind: 'claimKeyPackages', value: answer };
       }
       case 'countKeyPackages':
         return this.#count(request.value);
@@ -472,10 +471,36 @@ export class DeliveryService {
     return identity === undefined ? { ok: false, error: 'not_found' } : { ok: true, ...identity };
   }
 
-  async #claim(handle: string): Promise<ClaimResult> {
+  /**
+   * A claim, paid by `token` when tokens are required: verified here, spent by the store in the claim's own
+   * transaction and bound to the handle, so a retransmitted claim gets the same KeyPackages again.
+   */
+  async #claim(handle: string, token: Uint8Array | undefined): Promise<ClaimResult | DeliveryErrorCode> {
+    let spend: TokenSpend | undefined;
+    if (this.#tokensRequired) {
+      if (token === undefined) {
+        this.#tokensRefused.inc(1, { reason: 'missing' });
+        return 'token_required';
+      }
+      const verified = await this.#redeemer.verify(token);
+      if (verified === 'bad_token') {
+        this.#tokensRefused.inc(1, { reason: 'bad' });
+        return verified;
+      }
+      spend = { ...verified, binding: this.#backend.sha256(this.hash('handle', utf8(handle))) };
+    }
     const identity = await this.#identity(handle);
+    const handleHash = this.hash('handle', utf8(handle));
+    const claimed =
+      spend === undefined
+        ? await this.store.claimKeyPackages(handleHash)
+        : await this.store.claimKeyPackages(handleHash, spend);
+    if (!claimed.ok && claimed.error === 'token_spent') {
+      this.#tokensRefused.inc(1, { reason: 'double_spend' });
+      return 'token_spent';
+    }
+    if (spend !== undefined) this.#tokensRedeemed.inc();
     if (identity === undefined) return { ok: false, error: 'not_found' };
-    const claimed = await this.store.claimKeyPackages(this.hash('handle', utf8(handle)));
     return claimed.ok ? { ok: true, ...identity, packages: claimed.packages } : claimed;
   }
 

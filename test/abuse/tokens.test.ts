@@ -84,7 +84,7 @@ describeOnBackends('abuse without identification', (backend) => {
     });
   });
 
-  test('a double spend is refused', async (t) => {
+  test('a double spend is refused; the same claim presented again only gets the same KeyPackage', async (t) => {
     const running = await startServer(backend.fresh());
     t.after(() => running.close());
     const bob = await bobOn(running);
@@ -94,8 +94,20 @@ describeOnBackends('abuse without identification', (backend) => {
     const again: TokenSource = { take: async () => token, refused: () => undefined };
     const spender = await connect(running.server, undefined, {}, again);
     t.after(() => spender.close());
-    assert.equal((await spender.client.claimKeyPackages('bob')).ok, true);
-    await assert.rejects(spender.client.claimKeyPackages('bob'), isDeliveryError('token_spent'));
+    const first = await spender.client.claimKeyPackages('bob');
+    assert.equal(first.ok, true);
+    // Spent on a claim of bob: refused for anything else.
+    await assert.rejects(spender.client.claimKeyPackages('alice'), isDeliveryError('token_spent'));
+    await assert.rejects(
+      spender.client.postToMailbox(mailboxIdOf(id32()), {
+        messageId: tag(),
+        blob: randomBytes(8),
+        bucket: 8,
+      }),
+      isDeliveryError('token_spent'),
+    );
+    // Presented again for bob (what a carrier's retransmission looks like), it drains nothing more.
+    for (let i = 0; i < 5; i++) assert.deepEqual(await spender.client.claimKeyPackages('bob'), first);
     assert.equal((await bob.client.countKeyPackages('bob', bob.deviceId)).oneTime, BOB_PACKAGES - 1);
   });
 

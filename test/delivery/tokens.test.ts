@@ -167,8 +167,14 @@ describeOnBackends('anonymous tokens', (backend) => {
 
     const spender = await connect(running.server, undefined, {}, fixedTokens(token as Uint8Array));
     t.after(() => spender.close());
-    assert.equal((await spender.client.claimKeyPackages('bob')).ok, true);
-    await rejectsWith(spender.client.claimKeyPackages('bob'), 'token_spent');
+    const claimed = await spender.client.claimKeyPackages('bob');
+    assert.equal(claimed.ok, true);
+    assert.deepEqual(
+      await spender.client.claimKeyPackages('bob'),
+      claimed,
+      'a retransmission: the same result',
+    );
+    await rejectsWith(spender.client.claimKeyPackages('alice'), 'token_spent');
   });
 
   test('redemption refuses missing, malformed, forged and foreign tokens, and counts each refusal', async (t) => {

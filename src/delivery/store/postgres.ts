@@ -101,6 +101,8 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         kind SMALLINT NOT NULL,
         id BYTEA NOT NULL,
         binding BYTEA,
+        receipt BYTEA,
+        spent_at BIGINT NOT NULL,
         expires_at BIGINT NOT NULL,
         PRIMARY KEY (kind, id)
       )`,

@@ -8,10 +8,11 @@
  * one stream run one after the other and each sees what the previous one committed; the checks and the
  * insert that follow are therefore atomic, in any number of processes.
  */
-import { assertBytes, constantTimeEqual, toHex } from '../../crypto/bytes.ts';
+import { assertBytes, constantTimeEqual, fromHex, toHex } from '../../crypto/bytes.ts';
 import { ArgumentError, DeliveryError } from '../../errors.ts';
 import type { SqlDriver, SqlRow, SqlTransaction } from './driver.ts';
 import {
+  CLAIM_RECEIPT_RETENTION_MS,
   type ClaimedKeyPackage,
   type ClaimResult,
   type Clock,
@@ -41,6 +42,8 @@ import {
   type RegisterResult,
   type SpendKind,
   type StoreListener,
+  type TokenSpend,
+  type TokenSpent,
 } from './types.ts';
 
 const LOG_SPACE = 1;
@@ -111,6 +114,27 @@ function issuerKey(row: SqlRow): IssuerKeyRecord {
     notBefore: integer(row, 'not_before'),
     acceptUntil: integer(row, 'accept_until'),
   };
+}
+
+/** A claim's result as its spent record keeps it (store-internal JSON, hex bytes). */
+function encodeReceipt(result: ClaimResult): Uint8Array {
+  const packages = result.ok ? result.packages : [];
+  return new TextEncoder().encode(
+    JSON.stringify(
+      packages.map((p) => [toHex(p.deviceId), toHex(p.id), toHex(p.data), p.lastResort ? 1 : 0]),
+    ),
+  );
+}
+
+function decodeReceipt(receipt: Uint8Array): ClaimResult {
+  const rows = JSON.parse(new TextDecoder().decode(receipt)) as [string, string, string, number][];
+  const packages = rows.map(([deviceId, id, data, lastResort]) => ({
+    deviceId: fromHex(deviceId),
+    id: fromHex(id),
+    data: fromHex(data),
+    lastResort: lastResort === 1,
+  }));
+  return packages.length === 0 ? { ok: false, error: 'not_found' } : { ok: true, packages };
 }
 
 function assertCursor(afterSeq: number, limit: number): void {
@@ -252,44 +276,100 @@ export class SqlStore implements DeliveryStore {
     });
   }
 
-  async claimKeyPackages(handleHash: Uint8Array): Promise<ClaimResult> {
+  claimKeyPackages(handleHash: Uint8Array): Promise<ClaimResult>;
+  claimKeyPackages(handleHash: Uint8Array, spend: TokenSpend): Promise<ClaimResult | TokenSpent>;
+  async claimKeyPackages(handleHash: Uint8Array, spend?: TokenSpend): Promise<ClaimResult | TokenSpent> {
     assertBytes('handleHash', handleHash, KEY_LENGTH);
+    if (spend !== undefined) {
+      assertSized('spend.id', spend.id, MAX_SPEND_ID_LENGTH);
+      assertTime('spend.expiresAt', spend.expiresAt);
+      assertSized('spend.binding', spend.binding, MAX_SPEND_ID_LENGTH);
+    }
     const now = this.#clock();
     return this.#open().write(async (tx) => {
-      const devices = await tx.query(
-        `SELECT device_id, last_resort_id, last_resort_data FROM key_package_devices
-         WHERE handle_hash = $1 ORDER BY device_id`,
-        [handleHash],
-      );
-      const packages: ClaimedKeyPackage[] = [];
-      for (const device of devices) {
-        const deviceId = bytes(device, 'device_id');
-        const [picked] = await tx.query(
-          `SELECT ord, package_id, data FROM key_packages
-           WHERE handle_hash = $1 AND device_id = $2 AND claimed_at IS NULL
-           ORDER BY ord LIMIT 1${this.#driver.skipLockedRows}`,
-          [handleHash, deviceId],
-        );
-        if (picked !== undefined) {
-          // The row stays, without its data, until purged: a re-upload of the same id then changes nothing.
-          await tx.execute('UPDATE key_packages SET claimed_at = $2, data = NULL WHERE ord = $1', [
-            integer(picked, 'ord'),
-            now,
+      if (spend !== undefined) {
+        const { id, expiresAt, binding } = spend;
+        const spent = await this.#spend(tx, SPEND_KINDS.token, id, expiresAt, binding, now);
+        if (spent === 'spent') return { ok: false, error: 'token_spent' };
+        if (spent === 'repeat') {
+          const [row] = await tx.query('SELECT receipt FROM spent WHERE kind = $1 AND id = $2', [
+            SPEND_KINDS.token,
+            id,
           ]);
-          packages.push({
-            deviceId,
-            id: bytes(picked, 'package_id'),
-            data: bytes(picked, 'data'),
-            lastResort: false,
-          });
-          continue;
+          const receipt = bytesOrNull(row, 'receipt');
+          return receipt === null ? { ok: false, error: 'token_spent' } : decodeReceipt(receipt);
         }
-        const id = bytesOrNull(device, 'last_resort_id');
-        const data = bytesOrNull(device, 'last_resort_data');
-        if (id !== null && data !== null) packages.push({ deviceId, id, data, lastResort: true });
       }
-      return packages.length === 0 ? { ok: false, error: 'not_found' } : { ok: true, packages };
+      const result = await this.#claim(tx, handleHash, now);
+      if (spend !== undefined) {
+        await tx.execute('UPDATE spent SET receipt = $3 WHERE kind = $1 AND id = $2', [
+          SPEND_KINDS.token,
+          spend.id,
+          encodeReceipt(result),
+        ]);
+      }
+      return result;
     });
+  }
+
+  async #claim(tx: SqlTransaction, handleHash: Uint8Array, now: number): Promise<ClaimResult> {
+    const devices = await tx.query(
+      `SELECT device_id, last_resort_id, last_resort_data FROM key_package_devices
+       WHERE handle_hash = $1 ORDER BY device_id`,
+      [handleHash],
+    );
+    const packages: ClaimedKeyPackage[] = [];
+    for (const device of devices) {
+      const deviceId = bytes(device, 'device_id');
+      const [picked] = await tx.query(
+        `SELECT ord, package_id, data FROM key_packages
+         WHERE handle_hash = $1 AND device_id = $2 AND claimed_at IS NULL
+         ORDER BY ord LIMIT 1${this.#driver.skipLockedRows}`,
+        [handleHash, deviceId],
+      );
+      if (picked !== undefined) {
+        // The row stays, without its data, until purged: a re-upload of the same id then changes nothing.
+        await tx.execute('UPDATE key_packages SET claimed_at = $2, data = NULL WHERE ord = $1', [
+          integer(picked, 'ord'),
+          now,
+        ]);
+        packages.push({
+          deviceId,
+          id: bytes(picked, 'package_id'),
+          data: bytes(picked, 'data'),
+          lastResort: false,
+        });
+        continue;
+      }
+      const id = bytesOrNull(device, 'last_resort_id');
+      const data = bytesOrNull(device, 'last_resort_data');
+      if (id !== null && data !== null) packages.push({ deviceId, id, data, lastResort: true });
+    }
+    return packages.length === 0 ? { ok: false, error: 'not_found' } : { ok: true, packages };
+  }
+
+  /**
+   * Records a spend in `tx`: 'first' when new, 'repeat' when recorded before with the same (non-empty)
+   * binding, 'spent' otherwise. The primary key decides between racing spends in any number of processes.
+   */
+  async #spend(
+    tx: SqlTransaction,
+    space: number,
+    id: Uint8Array,
+    expiresAt: number,
+    binding: Uint8Array | undefined,
+    now: number,
+  ): Promise<'first' | 'repeat' | 'spent'> {
+    const inserted = await tx.execute(
+      `INSERT INTO spent (kind, id, binding, spent_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (kind, id) DO NOTHING`,
+      [space, id, binding ?? null, now, expiresAt],
+    );
+    if (inserted === 1) return 'first';
+    if (binding === undefined) return 'spent';
+    const [row] = await tx.query('SELECT binding FROM spent WHERE kind = $1 AND id = $2', [space, id]);
+    const recorded = bytesOrNull(row, 'binding');
+    return recorded !== null && constantTimeEqual(recorded, binding) ? 'repeat' : 'spent';
   }
 
   async countKeyPackages(handleHash: Uint8Array, deviceId: Uint8Array): Promise<KeyPackageCount> {
@@ -399,18 +479,10 @@ export class SqlStore implements DeliveryStore {
     assertSized('id', id, MAX_SPEND_ID_LENGTH);
     assertTime('expiresAt', expiresAt);
     if (binding !== undefined) assertSized('binding', binding, MAX_SPEND_ID_LENGTH);
-    return this.#open().write(async (tx) => {
-      // The primary key decides between racing spends, in any number of processes: one insert wins.
-      const inserted = await tx.execute(
-        'INSERT INTO spent (kind, id, binding, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, id) DO NOTHING',
-        [space, id, binding ?? null, expiresAt],
-      );
-      if (inserted === 1) return true;
-      if (binding === undefined) return false;
-      const [row] = await tx.query('SELECT binding FROM spent WHERE kind = $1 AND id = $2', [space, id]);
-      const recorded = bytesOrNull(row, 'binding');
-      return recorded !== null && constantTimeEqual(recorded, binding);
-    });
+    const now = this.#clock();
+    return this.#open().write(
+      async (tx) => (await this.#spend(tx, space, id, expiresAt, binding, now)) !== 'spent',
+    );
   }
 
   async addIssuerKey(key: IssuerKeyRecord): Promise<IssuerKeyRecord> {
@@ -489,6 +561,12 @@ export class SqlStore implements DeliveryStore {
          AND NOT EXISTS (SELECT 1 FROM items WHERE items.space = streams.space AND items.stream_id = streams.stream_id)`,
         [now - stateRetentionMs],
       ),
+    );
+    // Claim receipts hold KeyPackages: kept only as long as a retransmission may come.
+    await driver.write((tx) =>
+      tx.execute('UPDATE spent SET receipt = NULL WHERE receipt IS NOT NULL AND spent_at <= $1', [
+        now - CLAIM_RECEIPT_RETENTION_MS,
+      ]),
     );
     const tokens =
       (await driver.write((tx) => tx.execute('DELETE FROM spent WHERE expires_at <= $1', [now]))) +

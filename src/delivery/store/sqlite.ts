@@ -101,6 +101,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         kind INTEGER NOT NULL,
         id BLOB NOT NULL,
         binding BLOB,
+        receipt BLOB,
+        spent_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         PRIMARY KEY (kind, id)
       ) WITHOUT ROWID`,

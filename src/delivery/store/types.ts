@@ -202,6 +202,22 @@ export type SpendKind = 'token' | 'nonce';
 
 /** Spent-once IDs are 1 to this many bytes. */
 export const MAX_SPEND_ID_LENGTH = 64;
+/**
+ * How long a token-paid claim keeps its result, so that a retransmission of it (the same token, the same
+ * binding) gets the same KeyPackages instead of `token_spent` or a second claim.
+ */
+export const CLAIM_RECEIPT_RETENTION_MS = 60 * 60 * 1000;
+
+/** A token spent by the store operation it pays for, atomically with it (a claim). */
+export interface TokenSpend {
+  readonly id: Uint8Array;
+  readonly expiresAt: number;
+  /** What the token paid for: the same token with the same binding is a retransmission. */
+  readonly binding: Uint8Array;
+}
+
+/** The token was spent already, on something else. */
+export type TokenSpent = { readonly ok: false; readonly error: 'token_spent' };
 
 /** One issuer key: public, and private sealed by the service (the store never sees it in clear). */
 export interface IssuerKeyRecord {
@@ -244,6 +260,12 @@ export interface DeliveryStore {
   publishKeyPackages(publication: KeyPackagePublication): Promise<PublishResult>;
   /** Hands out one KeyPackage per device; each one-time KeyPackage is handed out exactly once, ever. */
   claimKeyPackages(handleHash: Uint8Array): Promise<ClaimResult>;
+  /**
+   * The same, paid by `spend` in the same transaction: the first claim with a token claims and keeps its
+   * result for `CLAIM_RECEIPT_RETENTION_MS`; a retransmission (same token, same binding) gets that result
+   * again, and nothing more is claimed; the token on anything else is `token_spent`.
+   */
+  claimKeyPackages(handleHash: Uint8Array, spend: TokenSpend): Promise<ClaimResult | TokenSpent>;
   countKeyPackages(handleHash: Uint8Array, deviceId: Uint8Array): Promise<KeyPackageCount>;
 
   /**

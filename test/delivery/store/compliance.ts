@@ -9,17 +9,18 @@ import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import type { Migration, SqlDriver } from '../../../src/delivery/store/driver.ts';
 import { openStore } from '../../../src/delivery/store/index.ts';
-import type {
-  ClaimResult,
-  DeliveryLimits,
-  DeliveryStore,
-  IssuerKeyRecord,
-  LogPost,
-  LogPostResult,
-  MailboxPostResult,
-  RegisterResult,
-  StoreEvent,
-  StoreLocation,
+import {
+  CLAIM_RECEIPT_RETENTION_MS,
+  type ClaimResult,
+  type DeliveryLimits,
+  type DeliveryStore,
+  type IssuerKeyRecord,
+  type LogPost,
+  type LogPostResult,
+  type MailboxPostResult,
+  type RegisterResult,
+  type StoreEvent,
+  type StoreLocation,
 } from '../../../src/delivery/store/types.ts';
 import { ArgumentError, DeliveryError } from '../../../src/errors.ts';
 import type { RaceCommand, RaceOperation, RacerMessage } from './racer.ts';
@@ -636,6 +637,37 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       await assert.rejects(store.spendOnce('token', randomBytes(65), T0), ArgumentError);
     });
 
+    test('a claim paid by a token: its retransmission gets the same KeyPackages, anything else is token_spent', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock });
+      const handle = key();
+      await store.registerIdentity(handle, randomBytes(32), randomBytes(32));
+      const deviceId = tag();
+      const oneTime = [
+        { id: tag(), data: randomBytes(40) },
+        { id: tag(), data: randomBytes(40) },
+      ];
+      await store.publishKeyPackages({ handleHash: handle, deviceId, oneTime });
+      const spend = { id: randomBytes(64), expiresAt: T0 + 24 * HOUR, binding: randomBytes(32) };
+      const first = await store.claimKeyPackages(handle, spend);
+      assert.deepEqual(first, {
+        ok: true,
+        packages: [{ deviceId, id: oneTime[0]?.id, data: oneTime[0]?.data, lastResort: false }],
+      });
+      assert.deepEqual(await store.claimKeyPackages(handle, spend), first, 'a retransmission');
+      assert.equal((await store.countKeyPackages(handle, deviceId)).oneTime, 1, 'one claimed, not two');
+      assert.deepEqual(await store.claimKeyPackages(handle, { ...spend, binding: randomBytes(32) }), {
+        ok: false,
+        error: 'token_spent',
+      });
+      assert.equal(await store.spendOnce('token', spend.id, spend.expiresAt), false, 'one namespace');
+      // The receipt is dropped after its retention; the spend itself is kept until it expires.
+      clock.now = T0 + CLAIM_RECEIPT_RETENTION_MS;
+      await store.purgeExpired();
+      assert.deepEqual(await store.claimKeyPackages(handle, spend), { ok: false, error: 'token_spent' });
+      assert.equal((await store.countKeyPackages(handle, deviceId)).oneTime, 1);
+    });
+
     test('spent records last until they expire, then purgeExpired deletes them', async (t) => {
       const clock = new ManualClock();
       const store = await open(t, { clock });
@@ -938,6 +970,29 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
         Array.from({ length: RACERS }, () => ({ type: 'spend', id: randomBytes(64).fill(1), binding })),
       )) as boolean[];
       assert.ok(retries.every(Boolean));
+    });
+
+    test('racing retransmissions of one paid claim consume one KeyPackage and all get it', async () => {
+      const location = target.freshLocation();
+      const handle = key();
+      const oneTime = Array.from({ length: 3 }, () => ({ id: tag(), data: randomBytes(64) }));
+      const setup = await openStore(location);
+      try {
+        await setup.registerIdentity(handle, randomBytes(32), randomBytes(32));
+        await setup.publishKeyPackages({ handleHash: handle, deviceId: tag(), oneTime });
+      } finally {
+        await setup.close();
+      }
+      const [id, binding] = [randomBytes(64), randomBytes(32)];
+      const results = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'claimPaid', handleHash: handle, id, binding })),
+      )) as ClaimResult[];
+      const ids = results.map((result) =>
+        result.ok ? toHex(result.packages[0]?.id ?? new Uint8Array()) : 'x',
+      );
+      assert.deepEqual(new Set(ids), new Set([toHex(oneTime[0]?.id ?? assert.fail())]));
     });
 
     test('racing issuances never exceed a budget, and racing first keys of a slot leave one key', async () => {

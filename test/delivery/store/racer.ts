@@ -14,6 +14,12 @@ import type {
 export type RaceOperation =
   | { readonly type: 'register'; readonly handleHash: Uint8Array; readonly identityKey: Uint8Array }
   | { readonly type: 'claim'; readonly handleHash: Uint8Array }
+  | {
+      readonly type: 'claimPaid';
+      readonly handleHash: Uint8Array;
+      readonly id: Uint8Array;
+      readonly binding: Uint8Array;
+    }
   | { readonly type: 'postLog'; readonly routingId: Uint8Array; readonly posts: readonly LogPost[] }
   | { readonly type: 'postMailbox'; readonly mailboxId: Uint8Array; readonly posts: readonly MailboxPost[] }
   | { readonly type: 'spend'; readonly id: Uint8Array; readonly binding?: Uint8Array }
@@ -59,6 +65,12 @@ async function run(store: DeliveryStore, operation: RaceOperation): Promise<unkn
       return store.registerIdentity(operation.handleHash, operation.identityKey, operation.identityKey);
     case 'claim':
       return store.claimKeyPackages(operation.handleHash);
+    case 'claimPaid':
+      return store.claimKeyPackages(operation.handleHash, {
+        id: operation.id,
+        binding: operation.binding,
+        expiresAt: Date.now() + 60_000,
+      });
     case 'postLog': {
       const results = [];
       for (const post of operation.posts) results.push(await store.postToLog(operation.routingId, post));
