@@ -3,7 +3,8 @@
  * RFC 9578 §6.4 for token type 0x0002). A token is accepted once: its challenge digest is the service's fixed
  * challenge, its token key ID names a key still accepted, its authenticator verifies under that public key
  * (`@cloudflare/privacypass-ts`'s `Origin.verify`, WebCrypto RSA-PSS; the private key is never needed, so any
- * instance verifies), and `spendOnce` records its (key ID, nonce) for as long as the key is accepted.
+ * instance verifies), and its (key ID, nonce) was never spent: the store records the spend, for as long as
+ * the key is accepted, in the transaction of the claim or post it pays for (`TokenSpend`).
  *
  * A spend is bound to what it paid for (a hash of the mailbox and message ID; of the handle for a claim): the
  * same token presented again for the same thing — a carrier's retransmission — is accepted again, so the
@@ -23,39 +24,25 @@ import {
   spkiFromTokenKey,
 } from '../protocol/tokens.ts';
 import type { AcceptedKey, TokenIssuer } from './issuer.ts';
-import type { DeliveryStore } from './store/index.ts';
 
 const { BLIND_RSA, Origin } = publicVerif;
 
-/** Why a token was not accepted: the service's error codes. */
-export type RedeemProblem = 'bad_token' | 'token_spent';
-
-export class TokenRedeemer {
+export class TokenVerifier {
   readonly #issuer: TokenIssuer;
-  readonly #store: DeliveryStore;
   readonly #origin: InstanceType<typeof Origin>;
   readonly #digest: Promise<Uint8Array>;
   /** Imported verification keys by token key ID (hex). */
   readonly #verifiers = new Map<string, Promise<CryptoKey>>();
 
-  constructor(issuer: TokenIssuer, store: DeliveryStore) {
+  constructor(issuer: TokenIssuer) {
     this.#issuer = issuer;
-    this.#store = store;
     this.#origin = new Origin(BLIND_RSA_MODE, [issuer.issuerName]);
     this.#digest = challengeDigest(issuer.issuerName);
   }
 
-  /** Verifies and spends `token`; undefined when accepted, else why not. */
-  async redeem(token: Uint8Array, binding?: Uint8Array): Promise<RedeemProblem | undefined> {
-    const verified = await this.verify(token);
-    if (verified === 'bad_token') return verified;
-    const first = await this.#store.spendOnce('token', verified.id, verified.expiresAt, binding);
-    return first ? undefined : 'token_spent';
-  }
-
   /**
-   * Verifies `token` without spending it: what a spend records (its ID, and how long to keep it), for an
-   * operation that spends it atomically with its own work (a claim), or `bad_token`.
+   * Verifies `token`: what its spend records (its ID, and how long to keep it), for the store operation that
+   * spends it atomically with its own work, or `bad_token`.
    */
   async verify(
     token: Uint8Array,

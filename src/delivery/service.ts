@@ -57,8 +57,16 @@ import {
 } from '../protocol/messages.ts';
 import { DEFAULT_ISSUER_NAME } from '../protocol/tokens.ts';
 import { TokenIssuer } from './issuer.ts';
-import { TokenRedeemer } from './redemption.ts';
-import type { Clock, DeliveryStore, StoreEvent, TokenSpend } from './store/index.ts';
+import { TokenVerifier } from './redemption.ts';
+import type {
+  Clock,
+  DeliveryStore,
+  MailboxPostResult,
+  ClaimResult as StoreClaimResult,
+  StoreEvent,
+  TokenSpend,
+  TokenSpent,
+} from './store/index.ts';
 
 /** How often expired items are purged by default. */
 export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
@@ -215,7 +223,7 @@ export class DeliveryService {
   readonly #duration: Histogram<'kind'>;
   readonly #tokensRequired: boolean;
   readonly #issuer: TokenIssuer;
-  readonly #redeemer: TokenRedeemer;
+  readonly #verifier: TokenVerifier;
   readonly #tokensIssued: Counter;
   readonly #tokensRedeemed: Counter;
   readonly #tokensRefused: Counter<'reason'>;
@@ -273,7 +281,7 @@ export class DeliveryService {
       clock: this.#clock,
       backend: this.#backend,
     });
-    this.#redeemer = new TokenRedeemer(this.#issuer, this.store);
+    this.#verifier = new TokenVerifier(this.#issuer);
     const sessionsGauge = metrics.gauge({
       name: 'umbra_delivery_push_sessions',
       help: 'Connections that can receive pushes.',
@@ -401,13 +409,8 @@ export class DeliveryService {
         return { kind: 'fetchLog', value: page };
       }
       case 'postToMailbox': {
-        const { mailboxId, post, token } = request.value;
-        const mailboxHash = this.hash('mailbox', mailboxId);
-        // Bound to the mailbox and message ID: a retransmitted post spends the same token again and is a duplicate.
-        const binding = this.#backend.sha256(concatBytes(mailboxHash, post.messageId));
-        const problem = await this.#redeem(token, binding);
-        if (problem !== undefined) return refusal(problem);
-        return { kind: 'postToMailbox', value: await this.store.postToMailbox(mailboxHash, post) };
+        const answer = await this.#postToMailbox(request.value);
+        return typeof answer === 'string' ? refusal(answer) : { kind: 'postToMailbox', value: answer };
       }
       case 'issuerKeys':
         return { kind: 'issuerKeys', value: await this.#issuer.publicKeys() };
@@ -472,52 +475,70 @@ export class DeliveryService {
   }
 
   /**
-   * A claim, paid by `token` when tokens are required: verified here, spent by the store in the claim's own
-   * transaction and bound to the handle, so a retransmitted claim gets the same KeyPackages again.
+   * A claim, paid by `token` when tokens are required: spent by the store in the claim's own transaction and
+   * bound to the handle, so a retransmitted claim gets the same KeyPackages again.
    */
   async #claim(handle: string, token: Uint8Array | undefined): Promise<ClaimResult | DeliveryErrorCode> {
-    let spend: TokenSpend | undefined;
-    if (this.#tokensRequired) {
-      if (token === undefined) {
-        this.#tokensRefused.inc(1, { reason: 'missing' });
-        return 'token_required';
-      }
-      const verified = await this.#redeemer.verify(token);
-      if (verified === 'bad_token') {
-        this.#tokensRefused.inc(1, { reason: 'bad' });
-        return verified;
-      }
-      spend = { ...verified, binding: this.#backend.sha256(this.hash('handle', utf8(handle))) };
-    }
-    const identity = await this.#identity(handle);
     const handleHash = this.hash('handle', utf8(handle));
-    const claimed =
-      spend === undefined
-        ? await this.store.claimKeyPackages(handleHash)
-        : await this.store.claimKeyPackages(handleHash, spend);
-    if (!claimed.ok && claimed.error === 'token_spent') {
-      this.#tokensRefused.inc(1, { reason: 'double_spend' });
-      return 'token_spent';
+    const spend = await this.#tokenSpend(token, () => this.#backend.sha256(handleHash));
+    if (typeof spend === 'string') return spend;
+    const identity = await this.#identity(handle);
+    let claimed: StoreClaimResult | TokenSpent;
+    if (spend === undefined) claimed = await this.store.claimKeyPackages(handleHash);
+    else {
+      claimed = await this.store.claimKeyPackages(handleHash, spend);
+      this.#countSpend(claimed);
     }
-    if (spend !== undefined) this.#tokensRedeemed.inc();
-    if (identity === undefined) return { ok: false, error: 'not_found' };
-    return claimed.ok ? { ok: true, ...identity, packages: claimed.packages } : claimed;
+    if (isTokenSpent(claimed)) return 'token_spent';
+    if (identity === undefined || !claimed.ok) return { ok: false, error: 'not_found' };
+    return { ok: true, ...identity, packages: claimed.packages };
   }
 
   /**
-   * Undefined when the request may go on (its token, if tokens are required, accepted and spent), else the
-   * error code to answer. Counted in the token metrics.
+   * A mailbox post, paid by `token` when tokens are required, bound to the mailbox and message ID: a
+   * retransmitted post spends the same token again and is a duplicate.
    */
-  async #redeem(token: Uint8Array | undefined, binding?: Uint8Array): Promise<DeliveryErrorCode | undefined> {
+  async #postToMailbox({
+    mailboxId,
+    post,
+    token,
+  }: RequestOf<'postToMailbox'>): Promise<MailboxPostResult | DeliveryErrorCode> {
+    const mailboxHash = this.hash('mailbox', mailboxId);
+    const spend = await this.#tokenSpend(token, () =>
+      this.#backend.sha256(concatBytes(mailboxHash, post.messageId)),
+    );
+    if (typeof spend === 'string') return spend;
+    if (spend === undefined) return this.store.postToMailbox(mailboxHash, post);
+    const result = await this.store.postToMailbox(mailboxHash, post, spend);
+    this.#countSpend(result);
+    return isTokenSpent(result) ? 'token_spent' : result;
+  }
+
+  /**
+   * What the store spends for a request carrying `token`: undefined when tokens are off, the error code
+   * when it is missing or does not verify. Counted in the token metrics.
+   */
+  async #tokenSpend(
+    token: Uint8Array | undefined,
+    binding: () => Uint8Array,
+  ): Promise<TokenSpend | DeliveryErrorCode | undefined> {
     if (!this.#tokensRequired) return undefined;
     if (token === undefined) {
       this.#tokensRefused.inc(1, { reason: 'missing' });
       return 'token_required';
     }
-    const problem = await this.#redeemer.redeem(token, binding);
-    if (problem === undefined) this.#tokensRedeemed.inc();
-    else this.#tokensRefused.inc(1, { reason: problem === 'token_spent' ? 'double_spend' : 'bad' });
-    return problem;
+    const verified = await this.#verifier.verify(token);
+    if (verified === 'bad_token') {
+      this.#tokensRefused.inc(1, { reason: 'bad' });
+      return verified;
+    }
+    return { ...verified, binding: binding() };
+  }
+
+  /** Counts a paid request's token as redeemed, or refused as a double spend. */
+  #countSpend(result: { readonly ok: boolean }): void {
+    if (isTokenSpent(result)) this.#tokensRefused.inc(1, { reason: 'double_spend' });
+    else this.#tokensRedeemed.inc();
   }
 
   /**
@@ -581,6 +602,10 @@ export class DeliveryService {
     const count = await this.store.countKeyPackages(this.hash('handle', utf8(body.handle)), body.deviceId);
     return { kind: 'countKeyPackages', value: count };
   }
+}
+
+function isTokenSpent(result: { readonly ok: boolean }): result is TokenSpent {
+  return !result.ok && 'error' in result && result.error === 'token_spent';
 }
 
 function refusal(code: DeliveryErrorCode): DeliveryResponse {

@@ -28,6 +28,9 @@
  * - **Mailboxes**: the mailbox ID is `mailboxIdOf(secret)`, SHA-256 of a 32-byte secret the owner keeps.
  *   Anyone who knows the ID may post; reading, subscribing and deleting present the secret itself (over the
  *   mixnet the service cannot tell who presents it). The service derives the ID from it and never stores it.
+ * - **Claims and mailbox posts** cost someone else, so each spends an anonymous Privacy Pass token
+ *   (tokens.ts, docs/tokens.md): proof that a registered identity with budget pays, without saying which.
+ *   Signed requests carry a nonce the service accepts once, so a captured one cannot be replayed.
  *
  * At rest the service keeps handles, routing IDs and mailbox IDs only as keyed hashes (docs/delivery.md).
  */

@@ -116,6 +116,17 @@ function issuerKey(row: SqlRow): IssuerKeyRecord {
   };
 }
 
+/** Thrown inside a paid write whose token was spent before, to undo the write. */
+class AlreadySpent extends Error {}
+
+const TOKEN_SPENT: TokenSpent = { ok: false, error: 'token_spent' };
+
+function assertSpend(spend: TokenSpend): void {
+  assertSized('spend.id', spend.id, MAX_SPEND_ID_LENGTH);
+  assertTime('spend.expiresAt', spend.expiresAt);
+  assertSized('spend.binding', spend.binding, MAX_SPEND_ID_LENGTH);
+}
+
 /** A claim's result as its spent record keeps it (store-internal JSON, hex bytes). */
 function encodeReceipt(result: ClaimResult): Uint8Array {
   const packages = result.ok ? result.packages : [];
@@ -280,36 +291,13 @@ export class SqlStore implements DeliveryStore {
   claimKeyPackages(handleHash: Uint8Array, spend: TokenSpend): Promise<ClaimResult | TokenSpent>;
   async claimKeyPackages(handleHash: Uint8Array, spend?: TokenSpend): Promise<ClaimResult | TokenSpent> {
     assertBytes('handleHash', handleHash, KEY_LENGTH);
-    if (spend !== undefined) {
-      assertSized('spend.id', spend.id, MAX_SPEND_ID_LENGTH);
-      assertTime('spend.expiresAt', spend.expiresAt);
-      assertSized('spend.binding', spend.binding, MAX_SPEND_ID_LENGTH);
-    }
+    if (spend !== undefined) assertSpend(spend);
     const now = this.#clock();
-    return this.#open().write(async (tx) => {
-      if (spend !== undefined) {
-        const { id, expiresAt, binding } = spend;
-        const spent = await this.#spend(tx, SPEND_KINDS.token, id, expiresAt, binding, now);
-        if (spent === 'spent') return { ok: false, error: 'token_spent' };
-        if (spent === 'repeat') {
-          const [row] = await tx.query('SELECT receipt FROM spent WHERE kind = $1 AND id = $2', [
-            SPEND_KINDS.token,
-            id,
-          ]);
-          const receipt = bytesOrNull(row, 'receipt');
-          return receipt === null ? { ok: false, error: 'token_spent' } : decodeReceipt(receipt);
-        }
-      }
-      const result = await this.#claim(tx, handleHash, now);
-      if (spend !== undefined) {
-        await tx.execute('UPDATE spent SET receipt = $3 WHERE kind = $1 AND id = $2', [
-          SPEND_KINDS.token,
-          spend.id,
-          encodeReceipt(result),
-        ]);
-      }
-      return result;
-    });
+    if (spend === undefined) return this.#open().write((tx) => this.#claim(tx, handleHash, now));
+    const paid = await this.#paid(spend, now, (tx) => this.#claim(tx, handleHash, now), encodeReceipt);
+    if (paid === 'spent') return TOKEN_SPENT;
+    if ('result' in paid) return paid.result;
+    return paid.receipt === null ? TOKEN_SPENT : decodeReceipt(paid.receipt);
   }
 
   async #claim(tx: SqlTransaction, handleHash: Uint8Array, now: number): Promise<ClaimResult> {
@@ -421,17 +409,29 @@ export class SqlStore implements DeliveryStore {
     });
   }
 
-  async postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult> {
+  postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult>;
+  postToMailbox(
+    mailboxId: Uint8Array,
+    post: MailboxPost,
+    spend: TokenSpend,
+  ): Promise<MailboxPostResult | TokenSpent>;
+  async postToMailbox(
+    mailboxId: Uint8Array,
+    post: MailboxPost,
+    spend?: TokenSpend,
+  ): Promise<MailboxPostResult | TokenSpent> {
     assertBytes('mailboxId', mailboxId, KEY_LENGTH);
+    if (spend !== undefined) assertSpend(spend);
     const { messageId, blob, bucket } = post;
     // Without a kind, a mailbox post is never held and never stale.
-    return (await this.#post(MAILBOX_SPACE, mailboxId, {
-      kind: null,
-      messageId,
-      blob,
-      bucket,
-      commitMessageId: null,
-    })) as MailboxPostResult;
+    const streamPost: StreamPost = { kind: null, messageId, blob, bucket, commitMessageId: null };
+    if (spend === undefined)
+      return (await this.#post(MAILBOX_SPACE, mailboxId, streamPost)) as MailboxPostResult;
+    const paid = await this.#post(MAILBOX_SPACE, mailboxId, streamPost, spend);
+    if (paid === 'spent') return TOKEN_SPENT;
+    if (!('repeat' in paid)) return paid as MailboxPostResult;
+    // A retransmission of the post the token paid for: answered like any retry (`duplicate`).
+    return (await this.#post(MAILBOX_SPACE, mailboxId, streamPost)) as MailboxPostResult;
   }
 
   async fetchMailbox(
@@ -618,89 +618,151 @@ export class SqlStore implements DeliveryStore {
     return fresh;
   }
 
-  async #post(space: Space, streamId: Uint8Array, post: StreamPost): Promise<LogPostResult> {
+  #post(space: Space, streamId: Uint8Array, post: StreamPost): Promise<LogPostResult>;
+  #post(
+    space: Space,
+    streamId: Uint8Array,
+    post: StreamPost,
+    spend: TokenSpend,
+  ): Promise<LogPostResult | { readonly repeat: true } | 'spent'>;
+  async #post(
+    space: Space,
+    streamId: Uint8Array,
+    post: StreamPost,
+    spend?: TokenSpend,
+  ): Promise<LogPostResult | { readonly repeat: true } | 'spent'> {
     assertTag('messageId', post.messageId);
     assertBytes('blob', post.blob);
     if (!Number.isSafeInteger(post.bucket) || post.bucket < 0 || post.bucket > MAX_BUCKET) {
       throw new ArgumentError('bucket', `expected an integer from 0 to ${MAX_BUCKET}`);
     }
-    const { maxBytesPerStream, maxItemsPerStream, ttlMs } = this.limits;
+    const { maxBytesPerStream } = this.limits;
     if (post.blob.length > maxBytesPerStream) {
       return { ok: false, error: 'too_large', maxBytes: maxBytesPerStream };
     }
     const now = this.#clock();
-    return this.#open().write(async (tx) => {
-      // The lock every writer of this stream queues on; refused posts also count as activity, which keeps a
-      // routing ID that stale clients still post to closed for longer.
-      const [stream] = await tx.query(
-        `INSERT INTO streams (space, stream_id, last_seq, touched_at) VALUES ($1, $2, 0, $3)
-         ON CONFLICT (space, stream_id) DO UPDATE SET touched_at = $3
-         RETURNING last_seq, winning_seq, winning_message_id`,
-        [space, streamId, now],
-      );
-      // Expired rows are ignored, not deleted here (one is overwritten below if its message ID comes back):
-      // a post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
-      const [existing] = await tx.query(
-        'SELECT seq FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
-        [space, streamId, post.messageId, now],
-      );
-      if (existing !== undefined) {
-        const seq = integerOrNull(existing, 'seq');
-        return seq === null ? HELD : { ok: true, status: 'duplicate', seq };
-      }
+    const work = (tx: SqlTransaction) => this.#postIn(tx, space, streamId, post, now);
+    if (spend === undefined) return this.#open().write(work);
+    const paid = await this.#paid(spend, now, work);
+    if (paid === 'spent') return paid;
+    return 'result' in paid ? paid.result : { repeat: true };
+  }
 
-      const winningSeq = integerOrNull(stream, 'winning_seq');
-      if (winningSeq !== null) {
-        const winningMessageId = bytes(stream, 'winning_message_id');
-        const welcomesWinner =
-          post.commitMessageId !== null && constantTimeEqual(post.commitMessageId, winningMessageId);
-        if (!welcomesWinner) return { ok: false, error: 'stale_epoch', winningSeq };
-      }
+  async #postIn(
+    tx: SqlTransaction,
+    space: Space,
+    streamId: Uint8Array,
+    post: StreamPost,
+    now: number,
+  ): Promise<LogPostResult> {
+    const { maxBytesPerStream, maxItemsPerStream, ttlMs } = this.limits;
+    // The lock every writer of this stream queues on; refused posts also count as activity, which keeps a
+    // routing ID that stale clients still post to closed for longer.
+    const [stream] = await tx.query(
+      `INSERT INTO streams (space, stream_id, last_seq, touched_at) VALUES ($1, $2, 0, $3)
+       ON CONFLICT (space, stream_id) DO UPDATE SET touched_at = $3
+       RETURNING last_seq, winning_seq, winning_message_id`,
+      [space, streamId, now],
+    );
+    // Expired rows are ignored, not deleted here (one is overwritten below if its message ID comes back):
+    // a post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
+    const [existing] = await tx.query(
+      'SELECT seq FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
+      [space, streamId, post.messageId, now],
+    );
+    if (existing !== undefined) {
+      const seq = integerOrNull(existing, 'seq');
+      return seq === null ? HELD : { ok: true, status: 'duplicate', seq };
+    }
 
-      const [usage] = await tx.query(
-        `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
-         WHERE space = $1 AND stream_id = $2 AND expires_at > $3`,
-        [space, streamId, now],
-      );
-      if (integer(usage, 'n') >= maxItemsPerStream) {
-        return { ok: false, error: 'quota_exceeded', limit: 'messages' };
-      }
-      if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
-        return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
-      }
+    const winningSeq = integerOrNull(stream, 'winning_seq');
+    if (winningSeq !== null) {
+      const winningMessageId = bytes(stream, 'winning_message_id');
+      const welcomesWinner =
+        post.commitMessageId !== null && constantTimeEqual(post.commitMessageId, winningMessageId);
+      if (!welcomesWinner) return { ok: false, error: 'stale_epoch', winningSeq };
+    }
 
-      const held = post.kind === 'welcome' && winningSeq === null;
-      let lastSeq = integer(stream, 'last_seq');
-      const seq = held ? null : ++lastSeq;
-      await tx.execute(
-        `INSERT INTO items (space, stream_id, message_id, seq, kind, commit_message_id, bucket, blob, posted_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (space, stream_id, message_id) DO UPDATE SET seq = excluded.seq, kind = excluded.kind,
-           commit_message_id = excluded.commit_message_id, bucket = excluded.bucket, blob = excluded.blob,
-           posted_at = excluded.posted_at, expires_at = excluded.expires_at`,
-        [
-          space,
-          streamId,
-          post.messageId,
-          seq,
-          post.kind,
-          post.commitMessageId,
-          post.bucket,
-          post.blob,
-          now,
-          now + ttlMs,
-        ],
-      );
-      if (seq === null) return HELD;
-      this.#emitPosted(tx, streamId, seq, post.kind);
-      if (post.kind === 'commit') lastSeq = await this.#closeLog(tx, streamId, post.messageId, seq, now);
-      await tx.execute('UPDATE streams SET last_seq = $3 WHERE space = $1 AND stream_id = $2', [
+    const [usage] = await tx.query(
+      `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
+       WHERE space = $1 AND stream_id = $2 AND expires_at > $3`,
+      [space, streamId, now],
+    );
+    if (integer(usage, 'n') >= maxItemsPerStream) {
+      return { ok: false, error: 'quota_exceeded', limit: 'messages' };
+    }
+    if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
+      return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
+    }
+
+    const held = post.kind === 'welcome' && winningSeq === null;
+    let lastSeq = integer(stream, 'last_seq');
+    const seq = held ? null : ++lastSeq;
+    await tx.execute(
+      `INSERT INTO items (space, stream_id, message_id, seq, kind, commit_message_id, bucket, blob, posted_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (space, stream_id, message_id) DO UPDATE SET seq = excluded.seq, kind = excluded.kind,
+         commit_message_id = excluded.commit_message_id, bucket = excluded.bucket, blob = excluded.blob,
+         posted_at = excluded.posted_at, expires_at = excluded.expires_at`,
+      [
         space,
         streamId,
-        lastSeq,
-      ]);
-      return { ok: true, status: 'stored', seq };
-    });
+        post.messageId,
+        seq,
+        post.kind,
+        post.commitMessageId,
+        post.bucket,
+        post.blob,
+        now,
+        now + ttlMs,
+      ],
+    );
+    if (seq === null) return HELD;
+    this.#emitPosted(tx, streamId, seq, post.kind);
+    if (post.kind === 'commit') lastSeq = await this.#closeLog(tx, streamId, post.messageId, seq, now);
+    await tx.execute('UPDATE streams SET last_seq = $3 WHERE space = $1 AND stream_id = $2', [
+      space,
+      streamId,
+      lastSeq,
+    ]);
+    return { ok: true, status: 'stored', seq };
+  }
+
+  /**
+   * Runs `work` and records `spend` in the same transaction, after it (one statement more than the work
+   * alone). If the token was spent before, the work is undone and the spend's record decides: `repeat` with
+   * the recorded receipt when the binding is the same (a retransmission), else 'spent'. Racing spends of one
+   * token queue on its primary key; one commits, the others find it.
+   */
+  async #paid<T>(
+    spend: TokenSpend,
+    now: number,
+    work: (tx: SqlTransaction) => Promise<T>,
+    receipt?: (result: T) => Uint8Array,
+  ): Promise<{ readonly result: T } | { readonly receipt: Uint8Array | null } | 'spent'> {
+    try {
+      return await this.#open().write(async (tx) => {
+        const result = await work(tx);
+        const inserted = await tx.execute(
+          `INSERT INTO spent (kind, id, binding, receipt, spent_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (kind, id) DO NOTHING`,
+          [SPEND_KINDS.token, spend.id, spend.binding, receipt?.(result) ?? null, now, spend.expiresAt],
+        );
+        if (inserted === 0) throw new AlreadySpent();
+        return { result };
+      });
+    } catch (error) {
+      if (!(error instanceof AlreadySpent)) throw error;
+    }
+    const [row] = await this.#open().read((session) =>
+      session.query('SELECT binding, receipt FROM spent WHERE kind = $1 AND id = $2', [
+        SPEND_KINDS.token,
+        spend.id,
+      ]),
+    );
+    const recorded = bytesOrNull(row, 'binding');
+    if (recorded === null || !constantTimeEqual(recorded, spend.binding)) return 'spent';
+    return { receipt: bytesOrNull(row, 'receipt') };
   }
 
   /**

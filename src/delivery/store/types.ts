@@ -208,7 +208,7 @@ export const MAX_SPEND_ID_LENGTH = 64;
  */
 export const CLAIM_RECEIPT_RETENTION_MS = 60 * 60 * 1000;
 
-/** A token spent by the store operation it pays for, atomically with it (a claim). */
+/** A token spent by the store operation it pays for (a claim, a mailbox post), atomically with it. */
 export interface TokenSpend {
   readonly id: Uint8Array;
   readonly expiresAt: number;
@@ -278,6 +278,15 @@ export interface DeliveryStore {
   fetchLog(routingId: Uint8Array, afterSeq: number, limit: number): Promise<LogPage>;
 
   postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult>;
+  /**
+   * The same, paid by `spend` in the same transaction: a retransmission (same token, same binding) is
+   * answered like any retry (`duplicate`); the token on anything else is `token_spent`, and nothing is posted.
+   */
+  postToMailbox(
+    mailboxId: Uint8Array,
+    post: MailboxPost,
+    spend: TokenSpend,
+  ): Promise<MailboxPostResult | TokenSpent>;
   fetchMailbox(mailboxId: Uint8Array, afterSeq: number, limit: number): Promise<readonly MailboxItem[]>;
   /** Deletes acknowledged items by message ID; returns how many unexpired ones existed. Frees their quota. */
   deleteFromMailbox(mailboxId: Uint8Array, messageIds: readonly Uint8Array[]): Promise<number>;

@@ -668,6 +668,29 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       assert.equal((await store.countKeyPackages(handle, deviceId)).oneTime, 1);
     });
 
+    test('a mailbox post paid by a token: its retransmission is a duplicate, another post with it is refused', async (t) => {
+      const store = await open(t);
+      const mailbox = key();
+      const post = { messageId: tag(), blob: randomBytes(8), bucket: 8 };
+      const spend = { id: randomBytes(64), expiresAt: T0 + HOUR, binding: randomBytes(32) };
+      assert.deepEqual(await store.postToMailbox(mailbox, post, spend), {
+        ok: true,
+        status: 'stored',
+        seq: 1,
+      });
+      assert.deepEqual(await store.postToMailbox(mailbox, post, spend), {
+        ok: true,
+        status: 'duplicate',
+        seq: 1,
+      });
+      const other = { messageId: tag(), blob: randomBytes(8), bucket: 8 };
+      assert.deepEqual(await store.postToMailbox(mailbox, other, { ...spend, binding: randomBytes(32) }), {
+        ok: false,
+        error: 'token_spent',
+      });
+      assert.equal((await store.fetchMailbox(mailbox, 0, 10)).length, 1, 'the refused post was not stored');
+    });
+
     test('spent records last until they expire, then purgeExpired deletes them', async (t) => {
       const clock = new ManualClock();
       const store = await open(t, { clock });
@@ -970,6 +993,29 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
         Array.from({ length: RACERS }, () => ({ type: 'spend', id: randomBytes(64).fill(1), binding })),
       )) as boolean[];
       assert.ok(retries.every(Boolean));
+    });
+
+    test('racing mailbox posts paid by one token: exactly one is stored', async () => {
+      const location = target.freshLocation();
+      const [mailbox, id] = [key(), randomBytes(64)];
+      const results = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({
+          type: 'postPaid',
+          mailboxId: mailbox,
+          post: { messageId: tag(), blob: randomBytes(8), bucket: 0 },
+          id,
+          binding: randomBytes(32),
+        })),
+      )) as MailboxPostResult[];
+      assert.equal(results.filter((result) => result.ok).length, 1);
+      const check = await openStore(location);
+      try {
+        assert.equal((await check.fetchMailbox(mailbox, 0, 100)).length, 1);
+      } finally {
+        await check.close();
+      }
     });
 
     test('racing retransmissions of one paid claim consume one KeyPackage and all get it', async () => {

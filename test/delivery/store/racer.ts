@@ -24,6 +24,13 @@ export type RaceOperation =
   | { readonly type: 'postMailbox'; readonly mailboxId: Uint8Array; readonly posts: readonly MailboxPost[] }
   | { readonly type: 'spend'; readonly id: Uint8Array; readonly binding?: Uint8Array }
   | {
+      readonly type: 'postPaid';
+      readonly mailboxId: Uint8Array;
+      readonly post: MailboxPost;
+      readonly id: Uint8Array;
+      readonly binding: Uint8Array;
+    }
+  | {
       readonly type: 'budget';
       readonly handleHash: Uint8Array;
       readonly wanted: number;
@@ -81,6 +88,12 @@ async function run(store: DeliveryStore, operation: RaceOperation): Promise<unkn
       for (const post of operation.posts) results.push(await store.postToMailbox(operation.mailboxId, post));
       return results;
     }
+    case 'postPaid':
+      return store.postToMailbox(operation.mailboxId, operation.post, {
+        id: operation.id,
+        binding: operation.binding,
+        expiresAt: Date.now() + 60_000,
+      });
     case 'spend':
       return store.spendOnce('token', operation.id, Date.now() + 60_000, operation.binding);
     case 'budget':
