@@ -33,7 +33,7 @@ const POLLS_PER_CLIENT = 400;
 const BLOB = 1024;
 const PER_ROUTING_ID = 50;
 /** Claims, and mailbox posts, per client in the token phases (each spends one token when tokens are on). */
-const TOKEN_OPS_PER_CLIENT = 10;
+const TOKEN_OPS_PER_CLIENT = 20;
 const MAIN = fileURLToPath(new URL('../src/delivery/main.ts', import.meta.url));
 
 interface Service {

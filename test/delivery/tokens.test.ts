@@ -162,8 +162,15 @@ describeOnBackends('anonymous tokens', (backend) => {
       true,
       ['verify'],
     );
-    const parsed = Token.deserialize(BLIND_RSA, token as Uint8Array);
-    assert.ok(await new Origin(BLIND_RSA_MODE, [issuerName]).verify(parsed, key));
+    const origin = new Origin(BLIND_RSA_MODE, [issuerName]);
+    assert.ok(await origin.verify(Token.deserialize(BLIND_RSA, token as Uint8Array), key));
+    // The service verifies in node:crypto: it must refuse what privacypass-ts refuses (and accept, below).
+    const forged = Uint8Array.from(token as Uint8Array);
+    forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1;
+    assert.equal(await origin.verify(Token.deserialize(BLIND_RSA, forged), key), false);
+    const forger = await connect(running.server, undefined, {}, fixedTokens(forged));
+    t.after(() => forger.close());
+    await rejectsWith(forger.client.claimKeyPackages('bob'), 'bad_token');
 
     const spender = await connect(running.server, undefined, {}, fixedTokens(token as Uint8Array));
     t.after(() => spender.close());
