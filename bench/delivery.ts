@@ -361,8 +361,9 @@ ${table(
 ## Anonymous tokens (issue 12, docs/tokens.md)
 
 The same ${CLIENTS} clients, registered, each claiming ${TOKEN_OPS_PER_CLIENT} of its own one-time KeyPackages and
-posting ${TOKEN_OPS_PER_CLIENT} Welcome-sized (${BLOB}-byte) items to a mailbox, with tokens on (each request spends
-a token: challenge check, RSA-PSS verification with the public key, one spendOnce write) and, against a fresh
+posting ${TOKEN_OPS_PER_CLIENT} items of ${BLOB} bytes to a mailbox, with tokens on (each request spends
+a token: challenge check, RSA-PSS verification with the public key in node:crypto, one more statement in the
+request's transaction to record the spend) and, against a fresh
 service started with \`--tokens off\`, without. Tokens issued/s: ${CLIENTS} clients at once each fetching
 ${2 * TOKEN_OPS_PER_CLIENT} tokens in signed \`issueTokens\` requests of up to ${MAX_TOKENS_PER_ISSUANCE} (the service's
 side: signature and nonce check, budget, one RSA-2048 private operation and its check per token); the clients'

@@ -157,7 +157,7 @@ export class Client extends Emitter<ClientEvents> {
         identity: this.#identity,
         tokens: {
           take: async () => this.#wallet?.take(),
-          refused: (token) => this.#wallet?.refused(token),
+          refused: (token, reason) => this.#wallet?.refused(token, reason),
         },
         ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
       });

@@ -9,8 +9,8 @@
  * redemption), blind `batch` token inputs for the issuing key with privacypass-ts's client, send them in one
  * signed `issueTokens`, and finalize each blind signature (which also verifies it under the announced key).
  * A `budget_exhausted` answer pauses filling until the budget renews. Tokens whose key is no longer accepted
- * are dropped; a token the service refused (spent, or a key rotated away) is dropped with every other token of
- * its key, and the keys are fetched again.
+ * are dropped; a token the service refused is gone from the wallet, and one refused as bad (its key rotated
+ * away) takes every other token of its key with it; the keys are fetched again at the next fill.
  */
 import { publicVerif } from '@cloudflare/privacypass-ts';
 import { constantTimeEqual, fromBase64Url, toBase64Url } from '../crypto/bytes.ts';
@@ -109,8 +109,12 @@ export class TokenWallet implements TokenSource {
     }
   }
 
-  /** Drops every token of the refused one's key (a rotation makes them all useless) and refills. */
-  refused(token: Uint8Array): void {
+  /**
+   * A token the service refused has left the wallet already (`take`); a `bad_token` also drops every other
+   * token of its key (a rotation made them all useless).
+   */
+  refused(token: Uint8Array, reason: 'token_spent' | 'bad_token'): void {
+    if (reason !== 'bad_token') return;
     let keyId: Uint8Array;
     try {
       keyId = parseToken(token).tokenKeyId;

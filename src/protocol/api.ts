@@ -167,11 +167,11 @@ export type IssueResult =
 /**
  * Where `DeliveryClient` gets the token a claim or mailbox post spends (the SDK's wallet, src/client/tokens.ts).
  * `take` resolves undefined when it has none to give (the request then goes without and the service decides);
- * `refused` reports a token the service called spent or bad, which is then never offered again.
+ * `refused` reports a token the service called spent or bad (`reason`), which is then never offered again.
  */
 export interface TokenSource {
   take(): Promise<Uint8Array | undefined>;
-  refused(token: Uint8Array): void;
+  refused(token: Uint8Array, reason: 'token_spent' | 'bad_token'): void;
 }
 
 // ---- group logs and mailboxes ----

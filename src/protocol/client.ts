@@ -250,7 +250,7 @@ export class DeliveryClient implements DeliveryApi {
       ) {
         throw error;
       }
-      this.#tokens?.refused(token);
+      this.#tokens?.refused(token, error.reason);
       return send(await this.#tokens?.take());
     }
   }
