@@ -6,6 +6,9 @@
 //   every 50 posts (the default quota is 100 items per routing ID);
 // - polls: fetchLog from the cursor at the end of a routing ID (nothing new: the common poll), and
 //   fetchLog of a page of 10 entries of 1 KiB.
+// - tokens (docs/tokens.md): KeyPackage claims and mailbox posts, each spending an anonymous token, beside
+//   the same run against a service started with `--tokens off`; and tokens issued per second (the service's
+//   side of issuance: the clients blind their requests before and finalize after the timed phase).
 // Rates are requests completed divided by the wall time of the phase; latencies are per request.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,11 +17,14 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { publicVerif } from '@cloudflare/privacypass-ts';
 import pg from 'pg';
 import { DirectCarrier } from '../src/client/carrier/direct.ts';
 import { toHex } from '../src/crypto/bytes.ts';
 import { randomBytes } from '../src/crypto/random.ts';
 import { DeliveryClient } from '../src/protocol/client.ts';
+import { IdentityKeyPair } from '../src/protocol/identity.ts';
+import { BLIND_RSA_MODE, MAX_TOKENS_PER_ISSUANCE, tokenChallenge } from '../src/protocol/tokens.ts';
 import { formatRate, machine, table, writeResult } from './lib.ts';
 
 const CLIENTS = 50;
@@ -26,6 +32,8 @@ const POSTS_PER_CLIENT = 200;
 const POLLS_PER_CLIENT = 400;
 const BLOB = 1024;
 const PER_ROUTING_ID = 50;
+/** Claims, and mailbox posts, per client in the token phases (each spends one token when tokens are on). */
+const TOKEN_OPS_PER_CLIENT = 20;
 const MAIN = fileURLToPath(new URL('../src/delivery/main.ts', import.meta.url));
 
 interface Service {
@@ -140,8 +148,132 @@ async function run(service: Service): Promise<{ posts: Phase; emptyPolls: Phase;
   }
 }
 
-const rows: string[][] = [];
+interface TokenRun {
+  readonly claims: Phase;
+  readonly mailboxPosts: Phase;
+  /** Tokens issued per second during the issuance phase, when tokens are on. */
+  readonly issuedPerSecond?: number;
+}
+
+/**
+ * Claims and mailbox posts from registered clients, each on its own connection; with `tokens`, each spends a
+ * token fetched beforehand (privacypass-ts's client blinds and finalizes outside the timed phases).
+ */
+async function runTokens(service: Service, tokens: boolean): Promise<TokenRun> {
+  const carriers = Array.from({ length: CLIENTS }, () => new DirectCarrier({ url: service.url }));
+  const wallets: Uint8Array[][] = carriers.map(() => []);
+  const identities = carriers.map(() => IdentityKeyPair.generate());
+  const clients = carriers.map(
+    (carrier, i) =>
+      new DeliveryClient({
+        carrier,
+        identity: identities[i] as IdentityKeyPair,
+        tokens: { take: async () => wallets[i]?.pop(), refused: () => undefined },
+      }),
+  );
+  const run = toHex(randomBytes(4));
+  const handles = clients.map((_, i) => `bench-${run}-${i}`);
+  try {
+    await Promise.all(
+      clients.map(async (client, i) => {
+        const handle = handles[i] as string;
+        check((await client.register(handle)).ok, 'register');
+        const oneTime = Array.from({ length: TOKEN_OPS_PER_CLIENT }, () => ({
+          id: randomBytes(16),
+          data: randomBytes(BLOB),
+        }));
+        const published = await client.publishKeyPackages({ handle, deviceId: randomBytes(8), oneTime });
+        check(published.ok, 'publish');
+      }),
+    );
+    let issuedPerSecond: number | undefined;
+    if (tokens) {
+      const { issuerName, keys } = await (clients[0] as DeliveryClient).issuerKeys();
+      const tokenKey = keys[0]?.tokenKey ?? new Uint8Array(0);
+      const perClient = 2 * TOKEN_OPS_PER_CLIENT;
+      const blinded = await Promise.all(
+        clients.map(() =>
+          Promise.all(
+            Array.from({ length: perClient }, async () => {
+              const client = new publicVerif.Client(BLIND_RSA_MODE);
+              const request = await client.createTokenRequest(tokenChallenge(issuerName), tokenKey);
+              return { client, request: request.serialize() };
+            }),
+          ),
+        ),
+      );
+      const responses: Uint8Array[][] = clients.map(() => []);
+      const start = performance.now();
+      await Promise.all(
+        clients.map(async (client, i) => {
+          const mine = blinded[i] ?? [];
+          for (let at = 0; at < mine.length; at += MAX_TOKENS_PER_ISSUANCE) {
+            const batch = mine.slice(at, at + MAX_TOKENS_PER_ISSUANCE).map(({ request }) => request);
+            const result = await client.issueTokens(handles[i] as string, batch);
+            check(result.ok && result.responses.length === batch.length, 'issue');
+            if (result.ok) responses[i]?.push(...result.responses);
+          }
+        }),
+      );
+      issuedPerSecond = (CLIENTS * perClient * 1000) / (performance.now() - start);
+      for (const [i, mine] of blinded.entries()) {
+        for (const [j, { client }] of mine.entries()) {
+          const response = responses[i]?.[j] ?? new Uint8Array(0);
+          const token = await client.finalize(new publicVerif.TokenResponse(Uint8Array.from(response)));
+          wallets[i]?.push(token.serialize());
+        }
+      }
+    }
+    const claims = await phase(TOKEN_OPS_PER_CLIENT, async (i) => {
+      const result = await (clients[i] as DeliveryClient).claimKeyPackages(handles[i] as string);
+      check(result.ok && result.packages[0]?.lastResort === false, 'claim');
+    });
+    const mailboxes = clients.map(() => randomBytes(32));
+    const blob = randomBytes(BLOB);
+    const mailboxPosts = await phase(TOKEN_OPS_PER_CLIENT, async (i) => {
+      const post = { messageId: randomBytes(16), blob, bucket: BLOB };
+      const result = await (clients[i] as DeliveryClient).postToMailbox(mailboxes[i] as Uint8Array, post);
+      check(result.ok, 'mailbox post');
+    });
+    return { claims, mailboxPosts, ...(issuedPerSecond === undefined ? {} : { issuedPerSecond }) };
+  } finally {
+    await Promise.all(carriers.map((carrier) => carrier.close()));
+  }
+}
+
 const ms = (value: number) => value.toFixed(1);
+const rows: string[][] = [];
+const tokenRows: string[][] = [];
+const ratios: string[] = [];
+
+/** Runs the token phases with tokens on and off, each against its own fresh service from `start`. */
+async function tokenRowsFor(name: string, start: (tokens: boolean) => Promise<Service>): Promise<void> {
+  const results: TokenRun[] = [];
+  for (const tokens of [true, false]) {
+    const service = await start(tokens);
+    try {
+      const result = await runTokens(service, tokens);
+      console.log(name, tokens ? 'tokens on' : 'tokens off', JSON.stringify(result));
+      results.push(result);
+      tokenRows.push([
+        name,
+        tokens ? 'on' : 'off',
+        formatRate(result.claims.rate),
+        `${ms(result.claims.p50)} / ${ms(result.claims.p99)}`,
+        formatRate(result.mailboxPosts.rate),
+        `${ms(result.mailboxPosts.p50)} / ${ms(result.mailboxPosts.p99)}`,
+        result.issuedPerSecond === undefined ? '—' : formatRate(result.issuedPerSecond),
+      ]);
+    } finally {
+      await service.stop();
+    }
+  }
+  const [on, off] = results as [TokenRun, TokenRun];
+  ratios.push(
+    `${name}: claims ${(on.claims.rate / off.claims.rate).toFixed(2)}, mailbox posts ${(on.mailboxPosts.rate / off.mailboxPosts.rate).toFixed(2)}`,
+  );
+}
+
 function addRow(name: string, result: Awaited<ReturnType<typeof run>>): void {
   const { posts, emptyPolls, pagePolls } = result;
   rows.push([
@@ -156,6 +288,11 @@ function addRow(name: string, result: Awaited<ReturnType<typeof run>>): void {
   console.log(name, JSON.stringify(result));
 }
 
+/** The token runs' service flags: a budget that does not limit the benchmark, or tokens off. */
+function tokenFlags(tokens: boolean): string[] {
+  return tokens ? ['--tokens', 'on', '--tokens-per-day', '1000000'] : ['--tokens', 'off'];
+}
+
 const loadBefore = loadavg()[0] ?? 0;
 const dataDir = await mkdtemp(join(tmpdir(), 'umbra-bench-delivery-'));
 try {
@@ -165,6 +302,10 @@ try {
   } finally {
     await sqlite.stop();
   }
+  let fresh = 0;
+  await tokenRowsFor('SQLite', (tokens) =>
+    startService(['--data-dir', join(dataDir, `tokens-${fresh++}`), ...tokenFlags(tokens)]),
+  );
 
   const databaseUrl = process.env.DATABASE_URL;
   if (databaseUrl) {
@@ -181,11 +322,24 @@ try {
       addRow('PostgreSQL (pool of 10)', await run(postgres));
     } finally {
       await postgres.stop();
-      const admin = new pg.Client({ connectionString: databaseUrl });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await admin.end();
     }
+    const schemas = [schema];
+    await tokenRowsFor('PostgreSQL', (tokens) => {
+      schemas.push(`${schema}_${schemas.length}`);
+      return startService([
+        '--postgres',
+        databaseUrl,
+        '--postgres-schema',
+        schemas.at(-1) as string,
+        '--data-dir',
+        dataDir,
+        ...tokenFlags(tokens),
+      ]);
+    });
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    for (const name of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+    await admin.end();
   } else {
     rows.push(['PostgreSQL', 'skipped: DATABASE_URL not set', '', '', '', '', '']);
   }
@@ -214,5 +368,23 @@ ${table(
   ['database', 'posts/s', 'post ms', 'empty polls/s', 'empty poll ms', 'page polls/s', 'page poll ms'],
   rows,
 )}
+
+## Anonymous tokens (issue 12, docs/tokens.md)
+
+The same ${CLIENTS} clients, registered, each claiming ${TOKEN_OPS_PER_CLIENT} of its own one-time KeyPackages and
+posting ${TOKEN_OPS_PER_CLIENT} items of ${BLOB} bytes to a mailbox, with tokens on (each request spends
+a token: challenge check, RSA-PSS verification with the public key in node:crypto, one more statement in the
+request's transaction to record the spend) and, against a fresh
+service started with \`--tokens off\`, without. Tokens issued/s: ${CLIENTS} clients at once each fetching
+${2 * TOKEN_OPS_PER_CLIENT} tokens in signed \`issueTokens\` requests of up to ${MAX_TOKENS_PER_ISSUANCE} (the service's
+side: signature and nonce check, budget, one RSA-2048 private operation and its check per token); the clients'
+blinding (privacypass-ts) runs before the timed phase and finalization after it.
+
+${table(
+  ['database', 'tokens', 'claims/s', 'claim ms', 'mailbox posts/s', 'mailbox post ms', 'tokens issued/s'],
+  tokenRows,
+)}
+
+On/off ratio (target ≥ 0.8): ${ratios.join('; ')}.
 `,
 );

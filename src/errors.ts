@@ -131,7 +131,10 @@ export type DeliveryErrorReason =
   | 'unsupported_version'
   | 'push_unavailable'
   | 'internal'
-  | 'rate_limited';
+  | 'rate_limited'
+  | 'token_required'
+  | 'bad_token'
+  | 'token_spent';
 
 /**
  * The delivery service refused an operation. The reasons are the stable codes of its wire protocol; the store

@@ -59,6 +59,7 @@ import {
   samePrivacy,
 } from './privacy.ts';
 import { type ClientStorage, type ClientVault, type Passphrase, RECORD } from './storage.ts';
+import { type TokenIssuerApi, TokenWallet } from './tokens.ts';
 
 export interface ClientOptions {
   /** Where the vault lives: `directoryStorage(dataDir)` in Node, an IndexedDB storage in browsers. */
@@ -143,6 +144,7 @@ export class Client extends Emitter<ClientEvents> {
   readonly #detach: (() => void)[] = [];
   #contacts: Contacts | undefined;
   #mls: Mls | undefined;
+  #wallet: TokenWallet | undefined;
   #policy: PrivacyPolicy;
   #privacy: PrivacyState;
   #state: State = 'open';
@@ -174,6 +176,10 @@ export class Client extends Emitter<ClientEvents> {
       const api = new DeliveryClient({
         carrier,
         identity: this.#identity,
+        tokens: {
+          take: async () => this.#wallet?.take(),
+          refused: (token, reason) => this.#wallet?.refused(token, reason),
+        },
         ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
       });
       this.#routes.set(carrier.kind, { carrier, api });
@@ -451,6 +457,25 @@ export class Client extends Emitter<ClientEvents> {
     return new Map([...this.#routes].map(([kind, route]) => [kind, route.carrier]));
   }
 
+  /**
+   * The token issuer as the wallet reaches it: over the carrier the client's policy allows now, issuance
+   * signed by this identity. Undefined before the registration finished or while no carrier is allowed.
+   */
+  #tokenIssuer(): TokenIssuerApi | undefined {
+    const identity = this.#identity.current;
+    if (identity === undefined || !identity.registered || this.#state !== 'open') return undefined;
+    let api: DeliveryApi;
+    try {
+      api = this.#api(this.#policy);
+    } catch {
+      return undefined;
+    }
+    return {
+      issuerKeys: () => api.issuerKeys(),
+      issueTokens: (requests) => api.issueTokens(identity.handle, requests),
+    };
+  }
+
   /** The delivery API over the carrier `policy` allows now, or `privacy_unavailable`. */
   #api(policy: PrivacyPolicy): DeliveryApi {
     const state = privacyState(policy, this.#carriers());
@@ -504,6 +529,7 @@ export class Client extends Emitter<ClientEvents> {
   async #load(): Promise<void> {
     const identity = await OwnIdentity.load(this.#vault);
     this.#identity.set(identity);
+    this.#wallet = await TokenWallet.load(this.#vault, { issuer: () => this.#tokenIssuer() });
     this.#contacts = await Contacts.load(
       this.#vault,
       (handle) => this.#lookup(handle),
@@ -546,6 +572,7 @@ export class Client extends Emitter<ClientEvents> {
     for (const detach of this.#detach.splice(0)) detach();
     // Work in flight may start more (a joined conversation's first read) before it ends.
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+    await this.#wallet?.settled();
     await this.#contacts?.flush().catch(() => undefined);
     for (const conversation of this.#conversations.values()) conversation.detach();
     for (const { api } of this.#routes.values()) api.close();
@@ -601,6 +628,7 @@ export class Client extends Emitter<ClientEvents> {
    */
   async #startReads(): Promise<void> {
     if (!(await this.#ready((error) => this.#background(error)))) return;
+    if (this.#wallet !== undefined) void this.#track(this.#wallet.maintain());
     const targets = [
       { key: MAILBOX, limit: 1, read: () => this.#pollMailbox() },
       ...this.#active().map((c) => ({ key: c.id, limit: LOG_READS_IN_FLIGHT, read: () => c.poll() })),

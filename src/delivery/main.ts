@@ -23,6 +23,11 @@ import { loadProcessConfig, opsFromOptions, PROCESS_OPTIONS, runProcess } from '
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
 import { FRAME_OVERHEAD } from '../protocol/frames.ts';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../protocol/messages.ts';
+import {
+  DEFAULT_TOKEN_KEY_LIFETIME_MS,
+  DEFAULT_TOKEN_KEY_ROTATION_MS,
+  DEFAULT_TOKENS_PER_DAY,
+} from './issuer.ts';
 import { DEFAULT_REGISTRATION_LIMITS } from './rate-limit.ts';
 import {
   DEFAULT_MAX_BUFFERED_BYTES,
@@ -191,6 +196,31 @@ export const DELIVERY_OPTIONS = {
     max: 600_000,
     description: 'WebSocket keep-alive ping interval',
   },
+  tokens: {
+    type: 'string',
+    choices: ['on', 'off'],
+    default: 'on',
+    description: 'claims and mailbox posts spend an anonymous token (docs/tokens.md)',
+  },
+  tokensPerDay: {
+    type: 'integer',
+    default: DEFAULT_TOKENS_PER_DAY,
+    min: 1,
+    max: 1_000_000,
+    description: 'tokens one registered identity may fetch per UTC day',
+  },
+  tokenKeyRotationMs: {
+    type: 'integer',
+    default: DEFAULT_TOKEN_KEY_ROTATION_MS,
+    min: 60_000,
+    description: 'a new token issuer key every this many ms',
+  },
+  tokenKeyLifetimeMs: {
+    type: 'integer',
+    default: DEFAULT_TOKEN_KEY_LIFETIME_MS,
+    min: 60_000,
+    description: 'tokens under a key are accepted this long after it starts issuing (at least the rotation)',
+  },
   ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
 
@@ -326,6 +356,10 @@ export async function main(
         perPeer: { burst: options.registrationBurstPerPeer, refillMs: options.registrationRefillMsPerPeer },
         global: { burst: options.registrationBurstGlobal, refillMs: options.registrationRefillMsGlobal },
       },
+      tokens: options.tokens === 'on',
+      tokensPerDay: options.tokensPerDay,
+      tokenKeyRotationMs: options.tokenKeyRotationMs,
+      tokenKeyLifetimeMs: options.tokenKeyLifetimeMs,
       logger,
       metrics,
       ...opsFromOptions(options),

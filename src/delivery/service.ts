@@ -13,6 +13,11 @@
  * without that key names nobody; every instance on one database must share the key. Logs and metrics carry
  * request kinds, outcomes and durations only.
  *
+ * Anonymous tokens (docs/tokens.md): the service is also the token issuer (issuer.ts: `issuerKeys`, signed
+ * `issueTokens` within a daily budget per identity), and claims and mailbox posts spend a token each
+ * (redemption.ts) unless `tokens` is off. Signed requests carry a nonce accepted once (`spendOnce`), so a
+ * captured one cannot be replayed within its freshness window.
+ *
  * `handle` never throws: hostile bytes get an encoded `bad_request`, another version `unsupported_version`,
  * and a failing store `internal` (logged with its error class, never with request contents).
  */
@@ -56,8 +61,12 @@ import {
   messageVersion,
   PROTOCOL_VERSION,
   type RequestOf,
+  type SignedBody,
+  type SignedRequestKind,
   signedRequestMessage,
 } from '../protocol/messages.ts';
+import { DEFAULT_ISSUER_NAME } from '../protocol/tokens.ts';
+import { TokenIssuer } from './issuer.ts';
 import {
   assertBucketRate,
   DEFAULT_REGISTRATION_LIMITS,
@@ -66,6 +75,7 @@ import {
   TokenBucket,
   takeAll,
 } from './rate-limit.ts';
+import { TokenVerifier } from './redemption.ts';
 import { AtRestSealer } from './sealing.ts';
 import type {
   Clock,
@@ -73,7 +83,11 @@ import type {
   IdentityRecord,
   KeyPackageUpload,
   MailboxItem,
+  MailboxPostResult,
+  ClaimResult as StoreClaimResult,
   StoreEvent,
+  TokenSpend,
+  TokenSpent,
 } from './store/index.ts';
 
 /** How often expired items are purged by default. */
@@ -107,6 +121,16 @@ export interface DeliveryServiceOptions {
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
   readonly backend?: CryptoBackend;
+  /** Claims and mailbox posts must spend a token (docs/tokens.md). Default true. */
+  readonly tokens?: boolean;
+  /** Tokens one identity may fetch per UTC day. Default `DEFAULT_TOKENS_PER_DAY` (100). */
+  readonly tokensPerDay?: number;
+  /** A new issuer key every this many ms. Default `DEFAULT_TOKEN_KEY_ROTATION_MS` (7 days). */
+  readonly tokenKeyRotationMs?: number;
+  /** Tokens under a key are accepted this long after it starts issuing. Default 14 days. */
+  readonly tokenKeyLifetimeMs?: number;
+  /** The issuer name and origin in the token challenge. Default `DEFAULT_ISSUER_NAME`. */
+  readonly tokenIssuerName?: string;
 }
 
 /**
@@ -233,6 +257,12 @@ export class DeliveryService {
   readonly #backend: CryptoBackend;
   readonly #requests: Counter<'kind' | 'outcome'>;
   readonly #duration: Histogram<'kind'>;
+  readonly #tokensRequired: boolean;
+  readonly #issuer: TokenIssuer;
+  readonly #verifier: TokenVerifier;
+  readonly #tokensIssued: Counter;
+  readonly #tokensRedeemed: Counter;
+  readonly #tokensRefused: Counter<'reason'>;
   readonly #purgeTimer: ReturnType<typeof setInterval> | undefined;
   readonly #registrationLimits: RegistrationLimits;
   readonly #globalRegistrations: TokenBucket;
@@ -277,6 +307,31 @@ export class DeliveryService {
       labelNames: ['kind'],
       buckets: DURATION_BUCKETS,
     });
+    this.#tokensIssued = metrics.counter({
+      name: 'umbra_delivery_tokens_issued_total',
+      help: 'Anonymous tokens issued (blind signatures returned).',
+    });
+    this.#tokensRedeemed = metrics.counter({
+      name: 'umbra_delivery_tokens_redeemed_total',
+      help: 'Anonymous tokens accepted by claims and mailbox posts.',
+    });
+    this.#tokensRefused = metrics.counter({
+      name: 'umbra_delivery_tokens_refused_total',
+      help: 'Requests refused for their token: missing, bad (does not verify) or double_spend.',
+      labelNames: ['reason'],
+    });
+    this.#tokensRequired = options.tokens ?? true;
+    this.#issuer = new TokenIssuer({
+      store: this.store,
+      identifierKey: this.#identifierKey,
+      issuerName: options.tokenIssuerName ?? DEFAULT_ISSUER_NAME,
+      ...(options.tokensPerDay === undefined ? {} : { tokensPerDay: options.tokensPerDay }),
+      ...(options.tokenKeyRotationMs === undefined ? {} : { rotationMs: options.tokenKeyRotationMs }),
+      ...(options.tokenKeyLifetimeMs === undefined ? {} : { keyLifetimeMs: options.tokenKeyLifetimeMs }),
+      clock: this.#clock,
+      backend: this.#backend,
+    });
+    this.#verifier = new TokenVerifier(this.#issuer);
     const sessionsGauge = metrics.gauge({
       name: 'umbra_delivery_push_sessions',
       help: 'Connections that can receive pushes.',
@@ -367,7 +422,8 @@ export class DeliveryService {
     this.#purging = true;
     try {
       const counts = await this.store.purgeExpired(this.#clock());
-      if (counts.items + counts.keyPackages + counts.streams > 0) this.#logger.debug('purged', { ...counts });
+      if (counts.items + counts.keyPackages + counts.streams + counts.tokens > 0)
+        this.#logger.debug('purged', { ...counts });
     } catch (error) {
       this.#logger.warn('purge failed', { error });
     } finally {
@@ -394,8 +450,10 @@ export class DeliveryService {
         return { kind: 'lookup', value: await this.#lookup(request.value.handle) };
       case 'publishKeyPackages':
         return this.#publish(request.value);
-      case 'claimKeyPackages':
-        return { kind: 'claimKeyPackages', value: await this.#claim(request.value.handle) };
+      case 'claimKeyPackages': {
+        const answer = await this.#claim(request.value.handle, request.value.token);
+        return typeof answer === 'string' ? refusal(answer) : { kind: 'claimKeyPackages', value: answer };
+      }
       case 'countKeyPackages':
         return this.#count(request.value);
       case 'postToLog': {
@@ -411,12 +469,13 @@ export class DeliveryService {
         return { kind: 'fetchLog', value: page };
       }
       case 'postToMailbox': {
-        const { mailboxId, post } = request.value;
-        return {
-          kind: 'postToMailbox',
-          value: await this.store.postToMailbox(this.hash('mailbox', mailboxId), post),
-        };
+        const answer = await this.#postToMailbox(request.value);
+        return typeof answer === 'string' ? refusal(answer) : { kind: 'postToMailbox', value: answer };
       }
+      case 'issuerKeys':
+        return { kind: 'issuerKeys', value: await this.#issuer.publicKeys() };
+      case 'issueTokens':
+        return this.#issueTokens(request.value);
       case 'fetchMailbox': {
         const { mailboxSecret, afterSeq, limit } = request.value;
         const items = await this.store.fetchMailbox(this.#mailboxKey(mailboxSecret), afterSeq, limit);
@@ -552,11 +611,23 @@ export class DeliveryService {
     return identity === undefined ? { ok: false, error: 'not_found' } : { ok: true, ...identity };
   }
 
-  async #claim(handle: string): Promise<ClaimResult> {
+  /**
+   * A claim, paid by `token` when tokens are required: spent by the store in the claim's own transaction and
+   * bound to the handle, so a retransmitted claim gets the same KeyPackages again.
+   */
+  async #claim(handle: string, token: Uint8Array | undefined): Promise<ClaimResult | DeliveryErrorCode> {
+    const handleHash = this.hash('handle', utf8(handle));
+    const spend = await this.#tokenSpend(token, () => this.#backend.sha256(handleHash));
+    if (typeof spend === 'string') return spend;
     const identity = await this.#identity(handle);
-    if (identity === undefined) return { ok: false, error: 'not_found' };
-    const claimed = await this.store.claimKeyPackages(this.hash('handle', utf8(handle)));
-    if (!claimed.ok) return claimed;
+    let claimed: StoreClaimResult | TokenSpent;
+    if (spend === undefined) claimed = await this.store.claimKeyPackages(handleHash);
+    else {
+      claimed = await this.store.claimKeyPackages(handleHash, spend);
+      this.#countSpend(claimed);
+    }
+    if (isTokenSpent(claimed)) return 'token_spent';
+    if (identity === undefined || !claimed.ok) return { ok: false, error: 'not_found' };
     const handleKey = this.#sealer.handleKey(handle);
     const packages = claimed.packages.flatMap((item) => {
       try {
@@ -572,26 +643,96 @@ export class DeliveryService {
     return packages.length > 0 ? { ok: true, ...identity, packages } : { ok: false, error: 'not_found' };
   }
 
-  /** Undefined when the signed request may proceed, else the error code to answer. */
-  async #checkSigned(
-    kind: 'publishKeyPackages' | 'countKeyPackages',
-    body: RequestOf<'countKeyPackages'>['body'],
-    message: Uint8Array,
+  /**
+   * A mailbox post, paid by `token` when tokens are required, bound to the mailbox and message ID: a
+   * retransmitted post spends the same token again and is a duplicate.
+   */
+  async #postToMailbox({
+    mailboxId,
+    post,
+    token,
+  }: RequestOf<'postToMailbox'>): Promise<MailboxPostResult | DeliveryErrorCode> {
+    const mailboxHash = this.hash('mailbox', mailboxId);
+    const spend = await this.#tokenSpend(token, () =>
+      this.#backend.sha256(concatBytes(mailboxHash, post.messageId)),
+    );
+    if (typeof spend === 'string') return spend;
+    if (spend === undefined) return this.store.postToMailbox(mailboxHash, post);
+    const result = await this.store.postToMailbox(mailboxHash, post, spend);
+    this.#countSpend(result);
+    return isTokenSpent(result) ? 'token_spent' : result;
+  }
+
+  /**
+   * What the store spends for a request carrying `token`: undefined when tokens are off, the error code
+   * when it is missing or does not verify. Counted in the token metrics.
+   */
+  async #tokenSpend(
+    token: Uint8Array | undefined,
+    binding: () => Uint8Array,
+  ): Promise<TokenSpend | DeliveryErrorCode | undefined> {
+    if (!this.#tokensRequired) return undefined;
+    if (token === undefined) {
+      this.#tokensRefused.inc(1, { reason: 'missing' });
+      return 'token_required';
+    }
+    const verified = await this.#verifier.verify(token);
+    if (verified === 'bad_token') {
+      this.#tokensRefused.inc(1, { reason: 'bad' });
+      return verified;
+    }
+    return { ...verified, binding: binding() };
+  }
+
+  /** Counts a paid request's token as redeemed, or refused as a double spend. */
+  #countSpend(result: { readonly ok: boolean }): void {
+    if (isTokenSpent(result)) this.#tokensRefused.inc(1, { reason: 'double_spend' });
+    else this.#tokensRedeemed.inc();
+  }
+
+  /**
+   * Undefined when the signed request may proceed, else the error code to answer: fresh, registered, signed
+   * by the handle's key, and its nonce never seen — a replay within the window is `bad_request`.
+   */
+  async #checkSigned<K extends SignedRequestKind>(
+    kind: K,
+    body: SignedBody<K>,
     signature: Uint8Array,
   ): Promise<DeliveryErrorCode | undefined> {
     if (Math.abs(this.#clock() - body.signedAt) > SIGNED_REQUEST_WINDOW_MS) return 'expired';
     const identity = await this.#identity(body.handle);
     if (identity === undefined) return 'not_registered';
+    const message = signedRequestMessage(kind, body);
     if (!verifyIdentitySignature(identity.identityKey, message, signature, this.#backend)) {
       this.#logger.info('signature refused', { kind });
       return 'bad_signature';
     }
+    // Remembered until the request could no longer be fresh.
+    const expiresAt = body.signedAt + SIGNED_REQUEST_WINDOW_MS + 1;
+    if (!(await this.store.spendOnce('nonce', body.nonce, expiresAt))) {
+      this.#logger.info('signed request replayed', { kind });
+      return 'bad_request';
+    }
     return undefined;
   }
 
+  async #issueTokens({ body, signature }: RequestOf<'issueTokens'>): Promise<DeliveryResponse> {
+    const problem = await this.#checkSigned('issueTokens', body, signature);
+    if (problem !== undefined) return refusal(problem);
+    let result: Awaited<ReturnType<TokenIssuer['issue']>>;
+    try {
+      result = await this.#issuer.issue(this.hash('handle', utf8(body.handle)), body.tokenRequests);
+    } catch (error) {
+      if (error instanceof CodecError) return refusal('bad_request');
+      throw error;
+    }
+    if (result === 'bad_request' || result === 'bad_token') return refusal(result);
+    if (result.ok) this.#tokensIssued.inc(result.responses.length);
+    return { kind: 'issueTokens', value: result };
+  }
+
   async #publish({ body, signature }: RequestOf<'publishKeyPackages'>): Promise<DeliveryResponse> {
-    const message = signedRequestMessage('publishKeyPackages', body);
-    const problem = await this.#checkSigned('publishKeyPackages', body, message, signature);
+    const problem = await this.#checkSigned('publishKeyPackages', body, signature);
     if (problem !== undefined) return refusal(problem);
     const handleKey = this.#sealer.handleKey(body.handle);
     const seal = (upload: KeyPackageUpload): KeyPackageUpload => ({
@@ -615,8 +756,7 @@ export class DeliveryService {
   }
 
   async #count({ body, signature }: RequestOf<'countKeyPackages'>): Promise<DeliveryResponse> {
-    const message = signedRequestMessage('countKeyPackages', body);
-    const problem = await this.#checkSigned('countKeyPackages', body, message, signature);
+    const problem = await this.#checkSigned('countKeyPackages', body, signature);
     if (problem !== undefined) return refusal(problem);
     const count = await this.store.countKeyPackages(this.hash('handle', utf8(body.handle)), body.deviceId);
     return { kind: 'countKeyPackages', value: count };
@@ -631,6 +771,10 @@ function isUnsealed(record: IdentityRecord): boolean {
 /** What a sealed KeyPackage is bound to: its device and upload ID (length-prefixed, so never ambiguous). */
 function keyPackageContext(deviceId: Uint8Array, id: Uint8Array): Uint8Array {
   return concatBytes(Uint8Array.of(deviceId.length), deviceId, id);
+}
+
+function isTokenSpent(result: { readonly ok: boolean }): result is TokenSpent {
+  return !result.ok && 'error' in result && result.error === 'token_spent';
 }
 
 function refusal(code: DeliveryErrorCode): DeliveryResponse {

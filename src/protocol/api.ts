@@ -28,6 +28,9 @@
  * - **Mailboxes**: the mailbox ID is `mailboxIdOf(secret)`, SHA-256 of a 32-byte secret the owner keeps.
  *   Anyone who knows the ID may post; reading, subscribing and deleting present the secret itself (over the
  *   mixnet the service cannot tell who presents it). The service derives the ID from it and never stores it.
+ * - **Claims and mailbox posts** cost someone else, so each spends an anonymous Privacy Pass token
+ *   (tokens.ts, docs/tokens.md): proof that a registered identity with budget pays, without saying which.
+ *   Signed requests carry a nonce the service accepts once, so a captured one cannot be replayed.
  *
  * At rest the service keeps handles, routing IDs and mailbox IDs only as keyed hashes (docs/delivery.md).
  */
@@ -151,6 +154,38 @@ export type ClaimResult =
   | ({ readonly ok: true; readonly packages: readonly ClaimedKeyPackage[] } & IdentityInfo)
   | { readonly ok: false; readonly error: 'not_found' };
 
+// ---- anonymous tokens (tokens.ts, docs/tokens.md) ----
+
+/** One issuer key: a token key (RFC 9578 §6.5 SPKI) and when tokens under it are issued and accepted. */
+export interface IssuerKey {
+  readonly tokenKey: Uint8Array;
+  /** Tokens are issued under this key from this time (ms since the Unix epoch)… */
+  readonly notBefore: number;
+  /** …and redeemed until this time. */
+  readonly acceptUntil: number;
+}
+
+/** What `issuerKeys` answers: the challenge's issuer name and the keys, the one issuing now first. */
+export interface IssuerKeys {
+  readonly issuerName: string;
+  readonly keys: readonly IssuerKey[];
+}
+
+/** Blind signatures (TokenResponses) for the first `responses.length` requests, or none left today. */
+export type IssueResult =
+  | { readonly ok: true; readonly responses: readonly Uint8Array[] }
+  | { readonly ok: false; readonly error: 'budget_exhausted'; readonly retryAfterMs: number };
+
+/**
+ * Where `DeliveryClient` gets the token a claim or mailbox post spends (the SDK's wallet, src/client/tokens.ts).
+ * `take` resolves undefined when it has none to give (the request then goes without and the service decides);
+ * `refused` reports a token the service called spent or bad (`reason`), which is then never offered again.
+ */
+export interface TokenSource {
+  take(): Promise<Uint8Array | undefined>;
+  refused(token: Uint8Array, reason: 'token_spent' | 'bad_token'): void;
+}
+
 // ---- group logs and mailboxes ----
 
 /** Where to read a mailbox from: its secret (only the owner has it) and the last sequence number read. */
@@ -190,7 +225,12 @@ export type DeliveryPush =
  * - `too_large`: the request exceeds the service's request size limit;
  * - `unsupported_version`: a protocol version this service does not speak;
  * - `push_unavailable`: `subscribe` over a carrier without push (the mixnet): poll instead;
- * - `internal`: the service failed (its database is down); retry later.
+ * - `internal`: the service failed (its database is down); retry later;
+ * - `token_required`: the request is one that spends an anonymous token (claims, mailbox posts) and carried
+ *   none, while the service requires them (tokens.ts);
+ * - `bad_token`: the token does not verify: another challenge, a key the service no longer accepts, a forged
+ *   signature, or malformed bytes;
+ * - `token_spent`: the token was already spent on another request.
  */
 export type DeliveryErrorCode = Extract<
   DeliveryErrorReason,
@@ -202,6 +242,9 @@ export type DeliveryErrorCode = Extract<
   | 'unsupported_version'
   | 'push_unavailable'
   | 'internal'
+  | 'token_required'
+  | 'bad_token'
+  | 'token_spent'
 >;
 
 /** The delivery service, as a client sees it. */
@@ -217,7 +260,10 @@ export interface DeliveryApi {
 
   /** Adds one-time KeyPackages and/or replaces the last resort, signed by the handle's identity key. */
   publishKeyPackages(request: PublishKeyPackagesRequest): Promise<PublishResult>;
-  /** One KeyPackage per device of `handle`, each one-time KeyPackage handed out exactly once. */
+  /**
+   * One KeyPackage per device of `handle`, each one-time KeyPackage handed out exactly once. Spends a token
+   * from the client's `TokenSource` (retried once with another if the service refuses it).
+   */
   claimKeyPackages(handle: string): Promise<ClaimResult>;
   /** The device's unclaimed KeyPackages (refill hint); signed, so only the owner learns it. */
   countKeyPackages(handle: string, deviceId: Uint8Array): Promise<KeyPackageCount>;
@@ -230,7 +276,7 @@ export interface DeliveryApi {
   /** Up to `limit` (default and max `MAX_PAGE_ITEMS`) entries with `seq > afterSeq`. */
   fetchLog(routingId: Uint8Array, afterSeq: number, limit?: number): Promise<LogPage>;
 
-  /** Posts to the mailbox `mailboxId` (= `mailboxIdOf(secret)` of its owner). */
+  /** Posts to the mailbox `mailboxId` (= `mailboxIdOf(secret)` of its owner). Spends a token, as claims do. */
   postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult>;
   /** The owner's items with `seq > afterSeq`; proves ownership by presenting the secret. */
   fetchMailbox(mailboxSecret: Uint8Array, afterSeq: number, limit?: number): Promise<readonly MailboxItem[]>;
@@ -245,6 +291,11 @@ export interface DeliveryApi {
   ): Promise<readonly (readonly MailboxItem[])[]>;
   /** Deletes acknowledged items; resolves with how many unexpired ones existed. Frees their quota. */
   deleteFromMailbox(mailboxSecret: Uint8Array, messageIds: readonly Uint8Array[]): Promise<number>;
+
+  /** The issuer's name and keys; anonymous, so that every client is shown the same keys. */
+  issuerKeys(): Promise<IssuerKeys>;
+  /** Blind signatures for `tokenRequests` (RFC 9578 TokenRequests), signed by `handle`'s identity key. */
+  issueTokens(handle: string, tokenRequests: readonly Uint8Array[]): Promise<IssueResult>;
 
   /**
    * Replaces this connection's subscriptions (an empty set cancels them). Pushes arrive through

@@ -9,6 +9,7 @@
  * answers another request), `ArgumentError` for invalid arguments (caught before anything is sent).
  */
 import { constantTimeEqual } from '../crypto/bytes.ts';
+import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError, CarrierError, CodecError, DeliveryError } from '../errors.ts';
 import {
   type ClaimResult,
@@ -16,6 +17,8 @@ import {
   type DeliveryPush,
   type IdentityInfo,
   type IdentitySigner,
+  type IssueResult,
+  type IssuerKeys,
   type KeyPackageCount,
   type LogPage,
   type LogPost,
@@ -30,6 +33,7 @@ import {
   type PublishResult,
   type RegisterResult,
   type Subscriptions,
+  type TokenSource,
 } from './api.ts';
 import type { Carrier, CarrierRequestOptions } from './carrier.ts';
 import { createRegistration, encodeIdentityKey, signWith, verifyRegistration } from './identity.ts';
@@ -40,6 +44,7 @@ import {
   encodeRequest,
   type RequestKind,
   type ResponseOf,
+  SIGNED_REQUEST_NONCE_LENGTH,
   signedRequestMessage,
 } from './messages.ts';
 
@@ -51,6 +56,11 @@ export interface DeliveryClientOptions {
   readonly timeoutMs?: number;
   /** The clock signed requests carry (ms since the Unix epoch). Default `Date.now`. */
   readonly clock?: () => number;
+  /**
+   * Gives the token each claim and mailbox post spends (the SDK's wallet). Without one they go without a
+   * token, which a service requiring tokens refuses with `token_required`.
+   */
+  readonly tokens?: TokenSource;
 }
 
 export class DeliveryClient implements DeliveryApi {
@@ -58,6 +68,7 @@ export class DeliveryClient implements DeliveryApi {
   readonly #identity: IdentitySigner | undefined;
   readonly #timeoutMs: number | undefined;
   readonly #clock: () => number;
+  readonly #tokens: TokenSource | undefined;
   readonly #pushListeners = new Set<(push: DeliveryPush) => void>();
   readonly #detach: (() => void)[] = [];
   #subscriptions: Subscriptions = { routingIds: [], mailboxSecrets: [] };
@@ -68,6 +79,7 @@ export class DeliveryClient implements DeliveryApi {
     this.#identity = options.identity;
     this.#timeoutMs = options.timeoutMs;
     this.#clock = options.clock ?? Date.now;
+    this.#tokens = options.tokens;
     this.#wasUp = this.carrier.status().state === 'up';
     if (this.carrier.onPush !== undefined) {
       this.#detach.push(this.carrier.onPush((bytes) => this.#receivePush(bytes)));
@@ -93,6 +105,7 @@ export class DeliveryClient implements DeliveryApi {
     const body = {
       handle: request.handle,
       deviceId: request.deviceId,
+      nonce: randomBytes(SIGNED_REQUEST_NONCE_LENGTH),
       signedAt: this.#clock(),
       oneTime: request.oneTime,
       lastResort: request.lastResort,
@@ -102,7 +115,9 @@ export class DeliveryClient implements DeliveryApi {
   }
 
   async claimKeyPackages(handle: string, options?: CarrierRequestOptions): Promise<ClaimResult> {
-    const result = await this.#call({ kind: 'claimKeyPackages', value: { handle } }, options);
+    const result = await this.#spending((token) =>
+      this.#call({ kind: 'claimKeyPackages', value: { handle, token } }, options),
+    );
     if (result.ok) checkIdentity(handle, result);
     return result;
   }
@@ -112,7 +127,12 @@ export class DeliveryClient implements DeliveryApi {
     deviceId: Uint8Array,
     options?: CarrierRequestOptions,
   ): Promise<KeyPackageCount> {
-    const body = { handle, deviceId, signedAt: this.#clock() };
+    const body = {
+      handle,
+      deviceId,
+      nonce: randomBytes(SIGNED_REQUEST_NONCE_LENGTH),
+      signedAt: this.#clock(),
+    };
     const signature = await signWith(this.#signer(), signedRequestMessage('countKeyPackages', body));
     return this.#call({ kind: 'countKeyPackages', value: { body, signature } }, options);
   }
@@ -135,7 +155,28 @@ export class DeliveryClient implements DeliveryApi {
     post: MailboxPost,
     options?: CarrierRequestOptions,
   ): Promise<MailboxPostResult> {
-    return this.#call({ kind: 'postToMailbox', value: { mailboxId, post } }, options);
+    return this.#spending((token) =>
+      this.#call({ kind: 'postToMailbox', value: { mailboxId, post, token } }, options),
+    );
+  }
+
+  issuerKeys(options?: CarrierRequestOptions): Promise<IssuerKeys> {
+    return this.#call({ kind: 'issuerKeys', value: {} }, options);
+  }
+
+  async issueTokens(
+    handle: string,
+    tokenRequests: readonly Uint8Array[],
+    options?: CarrierRequestOptions,
+  ): Promise<IssueResult> {
+    const body = {
+      handle,
+      nonce: randomBytes(SIGNED_REQUEST_NONCE_LENGTH),
+      signedAt: this.#clock(),
+      tokenRequests,
+    };
+    const signature = await signWith(this.#signer(), signedRequestMessage('issueTokens', body));
+    return this.#call({ kind: 'issueTokens', value: { body, signature } }, options);
   }
 
   async fetchMailbox(
@@ -208,6 +249,27 @@ export class DeliveryClient implements DeliveryApi {
   close(): void {
     for (const detach of this.#detach.splice(0)) detach();
     this.#pushListeners.clear();
+  }
+
+  /**
+   * Runs `send` with a token from the source; if the service calls that token spent or bad (a key rotated
+   * since it was fetched), reports it and tries once more with another.
+   */
+  async #spending<T>(send: (token: Uint8Array | undefined) => Promise<T>): Promise<T> {
+    const token = await this.#tokens?.take();
+    try {
+      return await send(token);
+    } catch (error) {
+      if (
+        token === undefined ||
+        !(error instanceof DeliveryError) ||
+        (error.reason !== 'token_spent' && error.reason !== 'bad_token')
+      ) {
+        throw error;
+      }
+      this.#tokens?.refused(token, error.reason);
+      return send(await this.#tokens?.take());
+    }
   }
 
   #signer(): IdentitySigner {

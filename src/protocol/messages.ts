@@ -11,8 +11,10 @@
  * Push     = u8 version(1) ‖ u8 type ‖ body(type)
  * ```
  *
- * Signed requests (KeyPackage publish and count) carry the signer's clock `signedAt` and a hybrid identity
- * signature over `SIGNED_REQUEST_CONTEXT ‖ u8 kind ‖ body-without-signature`, re-encoded canonically.
+ * Signed requests (KeyPackage publish and count, token issuance) carry a fresh 16-byte random nonce, the
+ * signer's clock `signedAt` and a hybrid identity signature over `SIGNED_REQUEST_CONTEXT ‖ u8 kind ‖
+ * body-without-signature`, re-encoded canonically. Claims and mailbox posts may carry a Privacy Pass token
+ * (tokens.ts).
  */
 import {
   bool,
@@ -20,12 +22,14 @@ import {
   type CodecValue,
   encode,
   enumeration,
+  fixedBytes,
   opaque,
   optional,
   Reader,
   struct,
   taggedUnion,
   u8,
+  utf8String,
   type Variant,
   varint,
   vectorOf,
@@ -36,6 +40,8 @@ import {
   type ClaimResult,
   type DeliveryErrorCode,
   type DeliveryPush,
+  type IssueResult,
+  type IssuerKeys,
   type KeyPackageCount,
   type LogEntry,
   type LogPage,
@@ -59,6 +65,15 @@ import {
   tagCodec,
   uint53,
 } from './primitives.ts';
+import {
+  MAX_ISSUER_KEYS,
+  MAX_ISSUER_NAME_BYTES,
+  MAX_TOKEN_KEY_BYTES,
+  MAX_TOKENS_PER_ISSUANCE,
+  TOKEN_LENGTH,
+  TOKEN_REQUEST_LENGTH,
+  TOKEN_RESPONSE_LENGTH,
+} from './tokens.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** The largest blob one post may carry, whatever the service's stream quota. */
@@ -75,6 +90,8 @@ export const MAX_REGISTRATION_BYTES = 65536;
 export const MAX_DELETE_IDS = 100;
 /** Mailboxes one `fetchMailboxes` request may read (a device's contact mailboxes, docs/delivery.md). */
 export const MAX_FETCH_MAILBOXES = 64;
+/** Signed requests carry a fresh random nonce this long, which the service accepts once. */
+export const SIGNED_REQUEST_NONCE_LENGTH = 16;
 
 /**
  * A codec of `T` carried by `codec`: `to` and `from` must be total (decoders throw only CodecError). Curried so
@@ -139,24 +156,39 @@ export const mailboxPostCodec: Codec<MailboxPost> = struct({
   bucket: varint,
 });
 
+const nonceCodec = fixedBytes(SIGNED_REQUEST_NONCE_LENGTH);
+const tokenCodec = fixedBytes(TOKEN_LENGTH);
+
 export const publishBodyCodec = struct({
   handle: handleCodec,
   deviceId: tagCodec,
+  nonce: nonceCodec,
   signedAt: uint53,
   oneTime: vectorOf(keyPackageCodec, MAX_KEY_PACKAGES_PER_REQUEST),
   lastResort: optional(keyPackageCodec),
 });
-export const countBodyCodec = struct({ handle: handleCodec, deviceId: tagCodec, signedAt: uint53 });
+export const countBodyCodec = struct({
+  handle: handleCodec,
+  deviceId: tagCodec,
+  nonce: nonceCodec,
+  signedAt: uint53,
+});
+export const issueBodyCodec = struct({
+  handle: handleCodec,
+  nonce: nonceCodec,
+  signedAt: uint53,
+  tokenRequests: vectorOf(fixedBytes(TOKEN_REQUEST_LENGTH), MAX_TOKENS_PER_ISSUANCE),
+});
 
 const requestCases = {
   register: struct({ handle: handleCodec, registration: registrationCodec }),
   lookup: struct({ handle: handleCodec }),
   publishKeyPackages: struct({ body: publishBodyCodec, signature: identitySignatureCodec }),
-  claimKeyPackages: struct({ handle: handleCodec }),
+  claimKeyPackages: struct({ handle: handleCodec, token: optional(tokenCodec) }),
   countKeyPackages: struct({ body: countBodyCodec, signature: identitySignatureCodec }),
   postToLog: struct({ routingId: idCodec, post: logPostCodec }),
   fetchLog: struct({ routingId: idCodec, afterSeq: uint53, limit: pageLimit }),
-  postToMailbox: struct({ mailboxId: idCodec, post: mailboxPostCodec }),
+  postToMailbox: struct({ mailboxId: idCodec, post: mailboxPostCodec, token: optional(tokenCodec) }),
   fetchMailbox: struct({ mailboxSecret: idCodec, afterSeq: uint53, limit: pageLimit }),
   deleteFromMailbox: struct({ mailboxSecret: idCodec, messageIds: vectorOf(tagCodec, MAX_DELETE_IDS) }),
   subscribe: struct({
@@ -167,6 +199,8 @@ const requestCases = {
     mailboxes: vectorOf(struct({ mailboxSecret: idCodec, afterSeq: uint53 }), MAX_FETCH_MAILBOXES),
     limit: pageLimit,
   }),
+  issuerKeys: empty,
+  issueTokens: struct({ body: issueBodyCodec, signature: identitySignatureCodec }),
 } as const;
 
 export type RequestKind = keyof typeof requestCases;
@@ -183,6 +217,8 @@ const requestKindValues = {
   fetchMailbox: 9,
   deleteFromMailbox: 10,
   subscribe: 11,
+  issuerKeys: 12,
+  issueTokens: 13,
   fetchMailboxes: 14,
 } as const satisfies Record<RequestKind, number>;
 
@@ -192,15 +228,18 @@ const requestBodyCodec = taggedUnion(requestKindCodec, requestCases);
 export type DeliveryRequest = Variant<RequestKind, typeof requestCases>;
 export type RequestOf<K extends RequestKind> = CodecValue<(typeof requestCases)[K]>;
 
+const signedBodyCodecs = {
+  publishKeyPackages: publishBodyCodec,
+  countKeyPackages: countBodyCodec,
+  issueTokens: issueBodyCodec,
+} as const;
+
+export type SignedRequestKind = keyof typeof signedBodyCodecs;
+export type SignedBody<K extends SignedRequestKind> = CodecValue<(typeof signedBodyCodecs)[K]>;
+
 /** The message a signed request's signature covers. */
-export function signedRequestMessage(
-  kind: 'publishKeyPackages' | 'countKeyPackages',
-  body: CodecValue<typeof publishBodyCodec> | CodecValue<typeof countBodyCodec>,
-): Uint8Array {
-  const encoded =
-    kind === 'publishKeyPackages'
-      ? encode(publishBodyCodec, body as CodecValue<typeof publishBodyCodec>)
-      : encode(countBodyCodec, body as CodecValue<typeof countBodyCodec>);
+export function signedRequestMessage<K extends SignedRequestKind>(kind: K, body: SignedBody<K>): Uint8Array {
+  const encoded = encode(signedBodyCodecs[kind] as unknown as Codec<SignedBody<K>>, body);
   return concatBytes(SIGNED_REQUEST_CONTEXT, Uint8Array.of(requestKindValues[kind]), encoded);
 }
 
@@ -298,6 +337,30 @@ const claimResultCodec: Codec<ClaimResult> = mapped(
 
 const countResultCodec: Codec<KeyPackageCount> = struct({ oneTime: uint53, lastResort: bool });
 
+const issuerKeysCodec: Codec<IssuerKeys> = struct({
+  issuerName: utf8String(MAX_ISSUER_NAME_BYTES),
+  keys: vectorOf(
+    struct({ tokenKey: opaque(MAX_TOKEN_KEY_BYTES), notBefore: uint53, acceptUntil: uint53 }),
+    MAX_ISSUER_KEYS,
+  ),
+});
+
+const issueResultCodec: Codec<IssueResult> = mapped(
+  taggedUnion(enumeration(u8, { issued: 1, budget_exhausted: 2 }), {
+    issued: struct({ responses: vectorOf(fixedBytes(TOKEN_RESPONSE_LENGTH), MAX_TOKENS_PER_ISSUANCE) }),
+    budget_exhausted: struct({ retryAfterMs: uint53 }),
+  }),
+)(
+  (wire): IssueResult =>
+    wire.kind === 'issued'
+      ? { ok: true, responses: wire.value.responses }
+      : { ok: false, error: 'budget_exhausted', retryAfterMs: wire.value.retryAfterMs },
+  (result) =>
+    result.ok
+      ? { kind: 'issued', value: { responses: result.responses } }
+      : { kind: 'budget_exhausted', value: { retryAfterMs: result.retryAfterMs } },
+);
+
 const quotaLimitCodec = enumeration(u8, { messages: 1, bytes: 2, storage: 3 });
 
 const postOutcomeCases = {
@@ -392,6 +455,9 @@ export const ERROR_CODES = {
   unsupported_version: 6,
   push_unavailable: 7,
   internal: 8,
+  token_required: 9,
+  bad_token: 10,
+  token_spent: 11,
 } as const satisfies Record<DeliveryErrorCode, number>;
 
 const responseCases = {
@@ -407,6 +473,8 @@ const responseCases = {
   deleteFromMailbox: struct({ deleted: uint53 }),
   subscribe: empty,
   fetchMailboxes: vectorOf(vectorOf(mailboxItemCodec, MAX_PAGE_ITEMS), MAX_FETCH_MAILBOXES),
+  issuerKeys: issuerKeysCodec,
+  issueTokens: issueResultCodec,
   error: struct({ code: enumeration(u8, ERROR_CODES) }),
 } as const;
 

@@ -127,8 +127,11 @@ describeOnBackends('abuse: the mailbox leak and identifiers at rest', (backend) 
     t.after(() => running.close());
     const bob = await user(running.server, `bob-${toHex(randomBytes(4))}`);
     t.after(() => bob.close());
-    const stranger = await connect(running.server, IdentityKeyPair.generate());
+    // The stranger is registered: claims and posts cost it tokens from its own daily budget.
+    const strangerHandle = `stranger-${toHex(randomBytes(4))}`;
+    const stranger = await connect(running.server, IdentityKeyPair.generate(), {}, strangerHandle);
     t.after(() => stranger.close());
+    assert.ok((await stranger.client.register(strangerHandle)).ok);
 
     const contacts: Uint8Array[] = [];
     for (let claim = 0; claim < 3; claim++) {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DeliveryError } from '../../src/errors.ts';
-import type { DeliveryPush, LogPostResult } from '../../src/protocol/api.ts';
+import type { DeliveryPush, LogPostResult, TokenSource } from '../../src/protocol/api.ts';
 import { DeliveryClient } from '../../src/protocol/client.ts';
 import { IdentityKeyPair, mailboxIdOf } from '../../src/protocol/identity.ts';
 import {
@@ -16,6 +16,7 @@ import {
   type TestClient,
   type TestServer,
   tag,
+  tokenWallet,
 } from './support.ts';
 
 const RACERS = 24;
@@ -52,9 +53,16 @@ describeOnBackends('delivery service', (backend) => {
     return [first, second];
   }
 
-  async function clients(servers: TestServer[], n: number, t: { after(fn: () => Promise<void>): void }) {
+  async function clients(
+    servers: TestServer[],
+    n: number,
+    t: { after(fn: () => Promise<void>): void },
+    tokens?: TokenSource,
+  ) {
     const all: TestClient[] = await Promise.all(
-      Array.from({ length: n }, (_, i) => connect((servers[i % servers.length] as TestServer).server)),
+      Array.from({ length: n }, (_, i) =>
+        connect((servers[i % servers.length] as TestServer).server, undefined, {}, tokens),
+      ),
     );
     t.after(async () => {
       await Promise.all(all.map((c) => c.close()));
@@ -159,7 +167,8 @@ describeOnBackends('delivery service', (backend) => {
         added: 10,
       },
     );
-    const claimers = await clients(servers, RACERS, t);
+    // The claimers spend tokens someone registered fetched (claims are anonymous: whose does not matter).
+    const claimers = await clients(servers, RACERS, t, await tokenWallet(owner.client, 'bob', RACERS));
     const claims = await Promise.all(claimers.map(({ client }) => client.claimKeyPackages('bob')));
     const handedOut: string[] = [];
     let lastResorts = 0;
@@ -182,10 +191,11 @@ describeOnBackends('delivery service', (backend) => {
     const alice = IdentityKeyPair.generate();
     const mallory = IdentityKeyPair.generate();
     const a = await connect((server as TestServer).server, alice);
-    const m = await connect((server as TestServer).server, mallory);
+    const m = await connect((server as TestServer).server, mallory, {}, 'mallory');
     t.after(() => Promise.all([a.close(), m.close()]).then(() => undefined));
     assert.deepEqual(await a.client.register('alice'), { ok: true, created: true });
     assert.deepEqual(await m.client.register('alice'), { ok: false, error: 'handle_taken' });
+    assert.deepEqual(await m.client.register('mallory'), { ok: true, created: true });
     const deviceId = tag();
     const upload = { handle: 'alice', deviceId, oneTime: [{ id: tag(), data: new Uint8Array(3) }] };
     await rejectsWith(m.client.publishKeyPackages(upload), 'bad_signature');
@@ -221,7 +231,7 @@ describeOnBackends('delivery service', (backend) => {
     };
     const running = await startServer(location, { clock: () => now, limits, purgeIntervalMs: 0 });
     t.after(() => running.close());
-    const { client, close } = await connect(running.server, IdentityKeyPair.generate());
+    const { client, close } = await connect(running.server, IdentityKeyPair.generate(), {}, 'erin');
     t.after(close);
 
     await client.register('erin');
@@ -288,8 +298,16 @@ describeOnBackends('delivery service', (backend) => {
 
   test('subscribers are pushed positions of new log entries and mailbox items', async (t) => {
     const servers = await startServers(t);
-    const [watcher, poster] = await clients(servers, 2, t);
-    if (watcher === undefined || poster === undefined) throw new Error('two clients expected');
+    const [watcher] = await clients(servers, 1, t);
+    if (watcher === undefined) throw new Error('a client expected');
+    const poster = await connect(
+      (servers[servers.length - 1] as TestServer).server,
+      IdentityKeyPair.generate(),
+      {},
+      'poster',
+    );
+    t.after(() => poster.close());
+    await poster.client.register('poster');
     const routingId = id32();
     const secret = id32();
     await watcher.client.subscribe({ routingIds: [routingId], mailboxSecrets: [secret] });

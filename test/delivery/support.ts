@@ -8,6 +8,8 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DirectCarrier, type DirectCarrierOptions } from '../../src/client/carrier/direct.ts';
+import type { ClientVault } from '../../src/client/storage.ts';
+import { type TokenIssuerApi, TokenWallet } from '../../src/client/tokens.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import {
@@ -21,7 +23,7 @@ import {
   openStore,
   type StoreLocation,
 } from '../../src/delivery/store/index.ts';
-import type { IdentitySigner } from '../../src/protocol/api.ts';
+import type { IdentitySigner, TokenSource } from '../../src/protocol/api.ts';
 import { DeliveryClient } from '../../src/protocol/client.ts';
 import { RoleProcess } from '../support/role-process.ts';
 
@@ -139,15 +141,64 @@ export interface TestClient {
   close(): Promise<void>;
 }
 
-/** A client over its own WebSocket, resolved once the socket is up. */
+/** A vault in memory, for the SDK's token wallet in protocol-level tests. */
+export function memoryVault(): ClientVault {
+  const records = new Map<string, Uint8Array>();
+  return {
+    get: async (name) => records.get(name),
+    put: async (name, value) => {
+      records.set(name, value);
+    },
+    delete: async (name) => records.delete(name),
+    list: async () => [...records.keys()],
+    wipe: async () => records.clear(),
+    close: async () => undefined,
+  };
+}
+
+/** The SDK's token wallet (in memory) filled with `count` tokens on the budget of `handle`, through `client`. */
+export async function tokenWallet(
+  client: DeliveryClient,
+  handle: string,
+  count: number,
+): Promise<TokenWallet> {
+  const wallet = await TokenWallet.load(memoryVault(), {
+    issuer: () => issuerThrough(client, handle),
+    batch: count,
+  });
+  await wallet.fill();
+  return wallet;
+}
+
+function issuerThrough(client: DeliveryClient, handle: string): TokenIssuerApi {
+  return {
+    issuerKeys: () => client.issuerKeys(),
+    issueTokens: (requests) => client.issueTokens(handle, requests),
+  };
+}
+
+/**
+ * A client over its own WebSocket, resolved once the socket is up. Its claims and mailbox posts spend tokens
+ * from `tokens`: a source, or a handle, for a wallet of its own filled on that handle's budget (which
+ * `identity` must have registered before the first claim or post).
+ */
 export async function connect(
   server: Pick<DeliveryServerHandle, 'webSocketUrl'>,
   identity?: IdentitySigner,
   options: Partial<DirectCarrierOptions> = {},
+  tokens?: string | TokenSource,
 ): Promise<TestClient> {
   const carrier = new DirectCarrier({ url: server.webSocketUrl, ...options });
   await waitUp(carrier);
-  const client = new DeliveryClient({ carrier, ...(identity ? { identity } : {}) });
+  let issuer: TokenIssuerApi | undefined;
+  const source =
+    typeof tokens === 'string' ? await TokenWallet.load(memoryVault(), { issuer: () => issuer }) : tokens;
+  const client = new DeliveryClient({
+    carrier,
+    ...(identity ? { identity } : {}),
+    ...(source ? { tokens: source } : {}),
+  });
+  if (typeof tokens === 'string') issuer = issuerThrough(client, tokens);
   return {
     carrier,
     client,

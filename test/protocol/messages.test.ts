@@ -19,12 +19,15 @@ import {
   messageVersion,
   PROTOCOL_VERSION,
 } from '../../src/protocol/messages.ts';
+import { TOKEN_LENGTH, TOKEN_REQUEST_LENGTH, TOKEN_RESPONSE_LENGTH } from '../../src/protocol/tokens.ts';
 
 const identity = IdentityKeyPair.generate();
 const registration = await createRegistration(identity, 'alice', 1_700_000_000_000);
 const id32 = (fill: number) => new Uint8Array(32).fill(fill);
 const tag = (text: string) => new TextEncoder().encode(text);
 const signature = new Uint8Array(64 + 3309).fill(7);
+const nonce = new Uint8Array(16).fill(3);
+const token = new Uint8Array(TOKEN_LENGTH).fill(4);
 
 const requests: DeliveryRequest[] = [
   { kind: 'register', value: { handle: 'alice', registration } },
@@ -36,6 +39,7 @@ const requests: DeliveryRequest[] = [
       body: {
         handle: 'alice',
         deviceId: tag('phone'),
+        nonce,
         signedAt: 1_700_000_000_000,
         oneTime: [
           { id: tag('kp1'), data: new Uint8Array(300).fill(1) },
@@ -49,14 +53,28 @@ const requests: DeliveryRequest[] = [
   {
     kind: 'publishKeyPackages',
     value: {
-      body: { handle: 'alice', deviceId: tag('d'), signedAt: 0, oneTime: [], lastResort: undefined },
+      body: { handle: 'alice', deviceId: tag('d'), nonce, signedAt: 0, oneTime: [], lastResort: undefined },
       signature,
     },
   },
-  { kind: 'claimKeyPackages', value: { handle: 'bob' } },
+  { kind: 'claimKeyPackages', value: { handle: 'bob', token: undefined } },
+  { kind: 'claimKeyPackages', value: { handle: 'bob', token } },
   {
     kind: 'countKeyPackages',
-    value: { body: { handle: 'bob', deviceId: tag('d'), signedAt: 5 }, signature },
+    value: { body: { handle: 'bob', deviceId: tag('d'), nonce, signedAt: 5 }, signature },
+  },
+  { kind: 'issuerKeys', value: {} },
+  {
+    kind: 'issueTokens',
+    value: {
+      body: {
+        handle: 'bob',
+        nonce,
+        signedAt: 6,
+        tokenRequests: [new Uint8Array(TOKEN_REQUEST_LENGTH).fill(1), new Uint8Array(TOKEN_REQUEST_LENGTH)],
+      },
+      signature,
+    },
   },
   {
     kind: 'postToLog',
@@ -81,7 +99,15 @@ const requests: DeliveryRequest[] = [
   { kind: 'fetchLog', value: { routingId: id32(2), afterSeq: 2 ** 40, limit: 100 } },
   {
     kind: 'postToMailbox',
-    value: { mailboxId: id32(3), post: { messageId: tag('x'), blob: new Uint8Array(3), bucket: 0 } },
+    value: {
+      mailboxId: id32(3),
+      post: { messageId: tag('x'), blob: new Uint8Array(3), bucket: 0 },
+      token: undefined,
+    },
+  },
+  {
+    kind: 'postToMailbox',
+    value: { mailboxId: id32(3), post: { messageId: tag('x'), blob: new Uint8Array(3), bucket: 0 }, token },
   },
   { kind: 'fetchMailbox', value: { mailboxSecret: id32(4), afterSeq: 0, limit: 1 } },
   { kind: 'deleteFromMailbox', value: { mailboxSecret: id32(4), messageIds: [tag('a'), tag('b')] } },
@@ -132,6 +158,18 @@ const responses: DeliveryResponse[] = [
   },
   { kind: 'claimKeyPackages', value: { ok: false, error: 'not_found' } },
   { kind: 'countKeyPackages', value: { oneTime: 7, lastResort: true } },
+  {
+    kind: 'issuerKeys',
+    value: {
+      issuerName: 'umbra-delivery',
+      keys: [{ tokenKey: new Uint8Array(294).fill(2), notBefore: 10, acceptUntil: 20 }],
+    },
+  },
+  {
+    kind: 'issueTokens',
+    value: { ok: true, responses: [new Uint8Array(TOKEN_RESPONSE_LENGTH).fill(5)] },
+  },
+  { kind: 'issueTokens', value: { ok: false, error: 'budget_exhausted', retryAfterMs: 1000 } },
   { kind: 'postToLog', value: { ok: true, status: 'stored', seq: 1 } },
   { kind: 'postToLog', value: { ok: true, status: 'duplicate', seq: 1 } },
   { kind: 'postToLog', value: { ok: true, status: 'held' } },
@@ -158,6 +196,9 @@ const responses: DeliveryResponse[] = [
   { kind: 'fetchMailboxes', value: [[entry], [], [{ ...entry, seq: 4 }]] },
   { kind: 'error', value: { code: 'bad_signature' } },
   { kind: 'error', value: { code: 'internal' } },
+  { kind: 'error', value: { code: 'token_required' } },
+  { kind: 'error', value: { code: 'bad_token' } },
+  { kind: 'error', value: { code: 'token_spent' } },
 ];
 
 const pushes: DeliveryPush[] = [
@@ -169,7 +210,7 @@ const pushes: DeliveryPush[] = [
 describe('delivery protocol codecs', () => {
   test('every request kind round-trips', () => {
     const kinds = new Set(requests.map((request) => request.kind));
-    assert.equal(kinds.size, 12);
+    assert.equal(kinds.size, 14);
     for (const request of requests) {
       const bytes = encodeRequest(request);
       assert.equal(bytes[0], PROTOCOL_VERSION);

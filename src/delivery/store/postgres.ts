@@ -94,6 +94,35 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 3,
+    name: 'anonymous tokens: spent tokens and nonces, issuer keys, daily budgets',
+    statements: [
+      `CREATE TABLE spent (
+        kind SMALLINT NOT NULL,
+        id BYTEA NOT NULL,
+        binding BYTEA,
+        receipt BYTEA,
+        spent_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, id)
+      )`,
+      'CREATE INDEX spent_by_expiry ON spent (expires_at)',
+      `CREATE TABLE issuer_keys (
+        slot BIGINT PRIMARY KEY,
+        token_key BYTEA NOT NULL,
+        sealed_private_key BYTEA NOT NULL,
+        not_before BIGINT NOT NULL,
+        accept_until BIGINT NOT NULL
+      )`,
+      `CREATE TABLE token_budgets (
+        handle_hash BYTEA NOT NULL,
+        day BIGINT NOT NULL,
+        issued BIGINT NOT NULL,
+        PRIMARY KEY (handle_hash, day)
+      )`,
+    ],
+  },
+  {
     version: 4,
     name: 'running total of stored blob bytes',
     statements: [

@@ -14,10 +14,11 @@
  * pass the quota; taking that lock last in every transaction (posts, deletes, purges) keeps the hot row
  * from being part of a deadlock, and makes the total exact under any concurrency.
  */
-import { assertBytes, constantTimeEqual, toHex } from '../../crypto/bytes.ts';
+import { assertBytes, constantTimeEqual, fromHex, toHex } from '../../crypto/bytes.ts';
 import { ArgumentError, DeliveryError } from '../../errors.ts';
 import type { SqlDriver, SqlRow, SqlTransaction } from './driver.ts';
 import {
+  CLAIM_RECEIPT_RETENTION_MS,
   type ClaimedKeyPackage,
   type ClaimResult,
   type Clock,
@@ -25,6 +26,7 @@ import {
   type DeliveryStore,
   type Held,
   type IdentityRecord,
+  type IssuerKeyRecord,
   KEY_LENGTH,
   type KeyPackageCount,
   type KeyPackagePublication,
@@ -35,6 +37,7 @@ import {
   type LogPostResult,
   MAX_IDENTITY_KEY_LENGTH,
   MAX_REGISTRATION_LENGTH,
+  MAX_SPEND_ID_LENGTH,
   MAX_TAG_LENGTH,
   type MailboxItem,
   type MailboxPost,
@@ -43,7 +46,10 @@ import {
   type PublishResult,
   type PurgeCounts,
   type RegisterResult,
+  type SpendKind,
   type StoreListener,
+  type TokenSpend,
+  type TokenSpent,
 } from './types.ts';
 
 const LOG_SPACE = 1;
@@ -51,6 +57,8 @@ const MAILBOX_SPACE = 2;
 type Space = typeof LOG_SPACE | typeof MAILBOX_SPACE;
 
 const KINDS: readonly MessageKind[] = ['commit', 'application', 'welcome'];
+const SPEND_KINDS: Readonly<Record<SpendKind, number>> = { token: 1, nonce: 2 };
+const DAY_MS = 24 * 60 * 60 * 1000;
 const MAX_BUCKET = 2 ** 31 - 1;
 const HELD: Held = { ok: true, status: 'held' };
 
@@ -96,6 +104,54 @@ function assertSized(argument: string, value: unknown, max: number): asserts val
   if (value.length < 1 || value.length > max) {
     throw new ArgumentError(argument, `expected 1 to ${max} bytes, got ${value.length}`);
   }
+}
+
+function assertTime(argument: string, value: unknown): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) {
+    throw new ArgumentError(argument, 'expected an integer >= 0');
+  }
+}
+
+function issuerKey(row: SqlRow): IssuerKeyRecord {
+  return {
+    slot: integer(row, 'slot'),
+    tokenKey: bytes(row, 'token_key'),
+    sealedPrivateKey: bytes(row, 'sealed_private_key'),
+    notBefore: integer(row, 'not_before'),
+    acceptUntil: integer(row, 'accept_until'),
+  };
+}
+
+/** Thrown inside a paid write whose token was spent before, to undo the write. */
+class AlreadySpent extends Error {}
+
+const TOKEN_SPENT: TokenSpent = { ok: false, error: 'token_spent' };
+
+function assertSpend(spend: TokenSpend): void {
+  assertSized('spend.id', spend.id, MAX_SPEND_ID_LENGTH);
+  assertTime('spend.expiresAt', spend.expiresAt);
+  assertSized('spend.binding', spend.binding, MAX_SPEND_ID_LENGTH);
+}
+
+/** A claim's result as its spent record keeps it (store-internal JSON, hex bytes). */
+function encodeReceipt(result: ClaimResult): Uint8Array {
+  const packages = result.ok ? result.packages : [];
+  return new TextEncoder().encode(
+    JSON.stringify(
+      packages.map((p) => [toHex(p.deviceId), toHex(p.id), toHex(p.data), p.lastResort ? 1 : 0]),
+    ),
+  );
+}
+
+function decodeReceipt(receipt: Uint8Array): ClaimResult {
+  const rows = JSON.parse(new TextDecoder().decode(receipt)) as [string, string, string, number][];
+  const packages = rows.map(([deviceId, id, data, lastResort]) => ({
+    deviceId: fromHex(deviceId),
+    id: fromHex(id),
+    data: fromHex(data),
+    lastResort: lastResort === 1,
+  }));
+  return packages.length === 0 ? { ok: false, error: 'not_found' } : { ok: true, packages };
 }
 
 function assertCursor(afterSeq: number, limit: number): void {
@@ -273,44 +329,77 @@ export class SqlStore implements DeliveryStore {
     });
   }
 
-  async claimKeyPackages(handleHash: Uint8Array): Promise<ClaimResult> {
+  claimKeyPackages(handleHash: Uint8Array): Promise<ClaimResult>;
+  claimKeyPackages(handleHash: Uint8Array, spend: TokenSpend): Promise<ClaimResult | TokenSpent>;
+  async claimKeyPackages(handleHash: Uint8Array, spend?: TokenSpend): Promise<ClaimResult | TokenSpent> {
     assertBytes('handleHash', handleHash, KEY_LENGTH);
+    if (spend !== undefined) assertSpend(spend);
     const now = this.#clock();
-    return this.#open().write(async (tx) => {
-      const devices = await tx.query(
-        `SELECT device_id, last_resort_id, last_resort_data FROM key_package_devices
-         WHERE handle_hash = $1 ORDER BY device_id`,
-        [handleHash],
+    if (spend === undefined) return this.#open().write((tx) => this.#claim(tx, handleHash, now));
+    const paid = await this.#paid(spend, now, (tx) => this.#claim(tx, handleHash, now), encodeReceipt);
+    if (paid === 'spent') return TOKEN_SPENT;
+    if ('result' in paid) return paid.result;
+    return paid.receipt === null ? TOKEN_SPENT : decodeReceipt(paid.receipt);
+  }
+
+  async #claim(tx: SqlTransaction, handleHash: Uint8Array, now: number): Promise<ClaimResult> {
+    const devices = await tx.query(
+      `SELECT device_id, last_resort_id, last_resort_data FROM key_package_devices
+       WHERE handle_hash = $1 ORDER BY device_id`,
+      [handleHash],
+    );
+    const packages: ClaimedKeyPackage[] = [];
+    for (const device of devices) {
+      const deviceId = bytes(device, 'device_id');
+      const [picked] = await tx.query(
+        `SELECT ord, package_id, data FROM key_packages
+         WHERE handle_hash = $1 AND device_id = $2 AND claimed_at IS NULL
+         ORDER BY ord LIMIT 1${this.#driver.skipLockedRows}`,
+        [handleHash, deviceId],
       );
-      const packages: ClaimedKeyPackage[] = [];
-      for (const device of devices) {
-        const deviceId = bytes(device, 'device_id');
-        const [picked] = await tx.query(
-          `SELECT ord, package_id, data FROM key_packages
-           WHERE handle_hash = $1 AND device_id = $2 AND claimed_at IS NULL
-           ORDER BY ord LIMIT 1${this.#driver.skipLockedRows}`,
-          [handleHash, deviceId],
-        );
-        if (picked !== undefined) {
-          // The row stays, without its data, until purged: a re-upload of the same id then changes nothing.
-          await tx.execute('UPDATE key_packages SET claimed_at = $2, data = NULL WHERE ord = $1', [
-            integer(picked, 'ord'),
-            now,
-          ]);
-          packages.push({
-            deviceId,
-            id: bytes(picked, 'package_id'),
-            data: bytes(picked, 'data'),
-            lastResort: false,
-          });
-          continue;
-        }
-        const id = bytesOrNull(device, 'last_resort_id');
-        const data = bytesOrNull(device, 'last_resort_data');
-        if (id !== null && data !== null) packages.push({ deviceId, id, data, lastResort: true });
+      if (picked !== undefined) {
+        // The row stays, without its data, until purged: a re-upload of the same id then changes nothing.
+        await tx.execute('UPDATE key_packages SET claimed_at = $2, data = NULL WHERE ord = $1', [
+          integer(picked, 'ord'),
+          now,
+        ]);
+        packages.push({
+          deviceId,
+          id: bytes(picked, 'package_id'),
+          data: bytes(picked, 'data'),
+          lastResort: false,
+        });
+        continue;
       }
-      return packages.length === 0 ? { ok: false, error: 'not_found' } : { ok: true, packages };
-    });
+      const id = bytesOrNull(device, 'last_resort_id');
+      const data = bytesOrNull(device, 'last_resort_data');
+      if (id !== null && data !== null) packages.push({ deviceId, id, data, lastResort: true });
+    }
+    return packages.length === 0 ? { ok: false, error: 'not_found' } : { ok: true, packages };
+  }
+
+  /**
+   * Records a spend in `tx`: 'first' when new, 'repeat' when recorded before with the same (non-empty)
+   * binding, 'spent' otherwise. The primary key decides between racing spends in any number of processes.
+   */
+  async #spend(
+    tx: SqlTransaction,
+    space: number,
+    id: Uint8Array,
+    expiresAt: number,
+    binding: Uint8Array | undefined,
+    now: number,
+  ): Promise<'first' | 'repeat' | 'spent'> {
+    const inserted = await tx.execute(
+      `INSERT INTO spent (kind, id, binding, spent_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (kind, id) DO NOTHING`,
+      [space, id, binding ?? null, now, expiresAt],
+    );
+    if (inserted === 1) return 'first';
+    if (binding === undefined) return 'spent';
+    const [row] = await tx.query('SELECT binding FROM spent WHERE kind = $1 AND id = $2', [space, id]);
+    const recorded = bytesOrNull(row, 'binding');
+    return recorded !== null && constantTimeEqual(recorded, binding) ? 'repeat' : 'spent';
   }
 
   async countKeyPackages(handleHash: Uint8Array, deviceId: Uint8Array): Promise<KeyPackageCount> {
@@ -362,17 +451,29 @@ export class SqlStore implements DeliveryStore {
     });
   }
 
-  async postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult> {
+  postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult>;
+  postToMailbox(
+    mailboxId: Uint8Array,
+    post: MailboxPost,
+    spend: TokenSpend,
+  ): Promise<MailboxPostResult | TokenSpent>;
+  async postToMailbox(
+    mailboxId: Uint8Array,
+    post: MailboxPost,
+    spend?: TokenSpend,
+  ): Promise<MailboxPostResult | TokenSpent> {
     assertBytes('mailboxId', mailboxId, KEY_LENGTH);
+    if (spend !== undefined) assertSpend(spend);
     const { messageId, blob, bucket } = post;
     // Without a kind, a mailbox post is never held and never stale.
-    return (await this.#post(MAILBOX_SPACE, mailboxId, {
-      kind: null,
-      messageId,
-      blob,
-      bucket,
-      commitMessageId: null,
-    })) as MailboxPostResult;
+    const streamPost: StreamPost = { kind: null, messageId, blob, bucket, commitMessageId: null };
+    if (spend === undefined)
+      return (await this.#post(MAILBOX_SPACE, mailboxId, streamPost)) as MailboxPostResult;
+    const paid = await this.#post(MAILBOX_SPACE, mailboxId, streamPost, spend);
+    if (paid === 'spent') return TOKEN_SPENT;
+    if (!('repeat' in paid)) return paid as MailboxPostResult;
+    // A retransmission of the post the token paid for: answered like any retry (`duplicate`).
+    return (await this.#post(MAILBOX_SPACE, mailboxId, streamPost)) as MailboxPostResult;
   }
 
   async fetchMailbox(
@@ -414,6 +515,83 @@ export class SqlStore implements DeliveryStore {
     });
   }
 
+  async spendOnce(
+    kind: SpendKind,
+    id: Uint8Array,
+    expiresAt: number,
+    binding?: Uint8Array,
+  ): Promise<boolean> {
+    const space = SPEND_KINDS[kind];
+    if (space === undefined) throw new ArgumentError('kind', 'expected token or nonce');
+    assertSized('id', id, MAX_SPEND_ID_LENGTH);
+    assertTime('expiresAt', expiresAt);
+    if (binding !== undefined) assertSized('binding', binding, MAX_SPEND_ID_LENGTH);
+    const now = this.#clock();
+    return this.#open().write(
+      async (tx) => (await this.#spend(tx, space, id, expiresAt, binding, now)) !== 'spent',
+    );
+  }
+
+  async addIssuerKey(key: IssuerKeyRecord): Promise<IssuerKeyRecord> {
+    assertTime('slot', key.slot);
+    assertSized('tokenKey', key.tokenKey, 4096);
+    assertSized('sealedPrivateKey', key.sealedPrivateKey, 8192);
+    assertTime('notBefore', key.notBefore);
+    assertTime('acceptUntil', key.acceptUntil);
+    return this.#open().write(async (tx) => {
+      await tx.execute(
+        `INSERT INTO issuer_keys (slot, token_key, sealed_private_key, not_before, accept_until)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (slot) DO NOTHING`,
+        [key.slot, key.tokenKey, key.sealedPrivateKey, key.notBefore, key.acceptUntil],
+      );
+      const [row] = await tx.query(
+        'SELECT slot, token_key, sealed_private_key, not_before, accept_until FROM issuer_keys WHERE slot = $1',
+        [key.slot],
+      );
+      return issuerKey(row as SqlRow);
+    });
+  }
+
+  async issuerKeys(now: number): Promise<readonly IssuerKeyRecord[]> {
+    assertTime('now', now);
+    const rows = await this.#open().read((session) =>
+      session.query(
+        `SELECT slot, token_key, sealed_private_key, not_before, accept_until FROM issuer_keys
+         WHERE accept_until > $1 ORDER BY slot DESC`,
+        [now],
+      ),
+    );
+    return rows.map(issuerKey);
+  }
+
+  async takeTokenBudget(
+    handleHash: Uint8Array,
+    day: number,
+    wanted: number,
+    perDay: number,
+  ): Promise<number> {
+    assertBytes('handleHash', handleHash, KEY_LENGTH);
+    assertTime('day', day);
+    assertTime('wanted', wanted);
+    assertTime('perDay', perDay);
+    return this.#open().write(async (tx) => {
+      // The UPSERT locks the handle's row for the day, so racing issuances take from the budget in turn.
+      const [row] = await tx.query(
+        `INSERT INTO token_budgets (handle_hash, day, issued) VALUES ($1, $2, 0)
+         ON CONFLICT (handle_hash, day) DO UPDATE SET issued = token_budgets.issued RETURNING issued`,
+        [handleHash, day],
+      );
+      const granted = Math.max(0, Math.min(wanted, perDay - integer(row, 'issued')));
+      if (granted > 0) {
+        await tx.execute(
+          'UPDATE token_budgets SET issued = issued + $3 WHERE handle_hash = $1 AND day = $2',
+          [handleHash, day, granted],
+        );
+      }
+      return granted;
+    });
+  }
+
   async purgeExpired(now: number = this.#clock()): Promise<PurgeCounts> {
     if (!Number.isSafeInteger(now)) throw new ArgumentError('now', 'expected milliseconds since the epoch');
     const { ttlMs, stateRetentionMs } = this.limits;
@@ -437,7 +615,19 @@ export class SqlStore implements DeliveryStore {
         [now - stateRetentionMs],
       ),
     );
-    return { items, keyPackages, streams };
+    // Claim receipts hold KeyPackages: kept only as long as a retransmission may come.
+    await driver.write((tx) =>
+      tx.execute('UPDATE spent SET receipt = NULL WHERE receipt IS NOT NULL AND spent_at <= $1', [
+        now - CLAIM_RECEIPT_RETENTION_MS,
+      ]),
+    );
+    const tokens =
+      (await driver.write((tx) => tx.execute('DELETE FROM spent WHERE expires_at <= $1', [now]))) +
+      (await driver.write((tx) => tx.execute('DELETE FROM issuer_keys WHERE accept_until <= $1', [now]))) +
+      (await driver.write((tx) =>
+        tx.execute('DELETE FROM token_budgets WHERE day < $1', [Math.floor(now / DAY_MS)]),
+      ));
+    return { items, keyPackages, streams, tokens };
   }
 
   async ping(): Promise<void> {
@@ -481,113 +671,174 @@ export class SqlStore implements DeliveryStore {
     return fresh;
   }
 
-  async #post(space: Space, streamId: Uint8Array, post: StreamPost): Promise<LogPostResult> {
+  #post(space: Space, streamId: Uint8Array, post: StreamPost): Promise<LogPostResult>;
+  #post(
+    space: Space,
+    streamId: Uint8Array,
+    post: StreamPost,
+    spend: TokenSpend,
+  ): Promise<LogPostResult | { readonly repeat: true } | 'spent'>;
+  async #post(
+    space: Space,
+    streamId: Uint8Array,
+    post: StreamPost,
+    spend?: TokenSpend,
+  ): Promise<LogPostResult | { readonly repeat: true } | 'spent'> {
     assertTag('messageId', post.messageId);
     assertBytes('blob', post.blob);
     if (!Number.isSafeInteger(post.bucket) || post.bucket < 0 || post.bucket > MAX_BUCKET) {
       throw new ArgumentError('bucket', `expected an integer from 0 to ${MAX_BUCKET}`);
     }
-    const { maxBytesPerStream, maxItemsPerStream, maxTotalBytes, ttlMs } = this.limits;
+    const { maxBytesPerStream } = this.limits;
     if (post.blob.length > maxBytesPerStream) {
       return { ok: false, error: 'too_large', maxBytes: maxBytesPerStream };
     }
     const now = this.#clock();
+    const work = (tx: SqlTransaction) => this.#postIn(tx, space, streamId, post, now);
     try {
-      return await this.#open().write(async (tx) => {
-        // The lock every writer of this stream queues on; refused posts also count as activity, which keeps a
-        // routing ID that stale clients still post to closed for longer.
-        const [stream] = await tx.query(
-          `INSERT INTO streams (space, stream_id, last_seq, touched_at) VALUES ($1, $2, 0, $3)
-         ON CONFLICT (space, stream_id) DO UPDATE SET touched_at = $3
-         RETURNING last_seq, winning_seq, winning_message_id`,
-          [space, streamId, now],
-        );
-        // Expired rows are ignored, not deleted here (one is replaced below if its message ID comes back):
-        // a post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
-        const [existing] = await tx.query(
-          'SELECT seq FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
-          [space, streamId, post.messageId, now],
-        );
-        if (existing !== undefined) {
-          const seq = integerOrNull(existing, 'seq');
-          return seq === null ? HELD : { ok: true, status: 'duplicate', seq };
-        }
-
-        const winningSeq = integerOrNull(stream, 'winning_seq');
-        if (winningSeq !== null) {
-          const winningMessageId = bytes(stream, 'winning_message_id');
-          const welcomesWinner =
-            post.commitMessageId !== null && constantTimeEqual(post.commitMessageId, winningMessageId);
-          if (!welcomesWinner) return { ok: false, error: 'stale_epoch', winningSeq };
-        }
-
-        const [usage] = await tx.query(
-          `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
-         WHERE space = $1 AND stream_id = $2 AND expires_at > $3`,
-          [space, streamId, now],
-        );
-        if (integer(usage, 'n') >= maxItemsPerStream) {
-          return { ok: false, error: 'quota_exceeded', limit: 'messages' };
-        }
-        if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
-          return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
-        }
-        // An expired item with this message ID (reads and quotas no longer see it) makes way for the new one.
-        let freed = freedBytes(
-          await tx.query(
-            'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 RETURNING LENGTH(blob) AS size',
-            [space, streamId, post.messageId],
-          ),
-        );
-        // A full store refuses before writing the blob, and leaves nothing behind, not even the stream row of
-        // a new ID. The exact check is the UPDATE at the end; a commit may free held Welcomes, so it goes there.
-        if (post.kind !== 'commit') {
-          const [total] = await tx.query('SELECT blob_bytes FROM store_usage WHERE id = 1');
-          if (integer(total, 'blob_bytes') - freed + post.blob.length > maxTotalBytes)
-            throw new StorageFull();
-        }
-
-        const held = post.kind === 'welcome' && winningSeq === null;
-        let lastSeq = integer(stream, 'last_seq');
-        const seq = held ? null : ++lastSeq;
-        await tx.execute(
-          `INSERT INTO items (space, stream_id, message_id, seq, kind, commit_message_id, bucket, blob, posted_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-          [
-            space,
-            streamId,
-            post.messageId,
-            seq,
-            post.kind,
-            post.commitMessageId,
-            post.bucket,
-            post.blob,
-            now,
-            now + ttlMs,
-          ],
-        );
-        let result: LogPostResult = HELD;
-        if (seq !== null) {
-          this.#emitPosted(tx, streamId, seq, post.kind);
-          if (post.kind === 'commit') {
-            const closed = await this.#closeLog(tx, streamId, post.messageId, seq, now);
-            lastSeq = closed.lastSeq;
-            freed += closed.freed;
-          }
-          await tx.execute('UPDATE streams SET last_seq = $3 WHERE space = $1 AND stream_id = $2', [
-            space,
-            streamId,
-            lastSeq,
-          ]);
-          result = { ok: true, status: 'stored', seq };
-        }
-        if (!(await addStoredBytes(tx, post.blob.length - freed, maxTotalBytes))) throw new StorageFull();
-        return result;
-      });
+      if (spend === undefined) return await this.#open().write(work);
+      const paid = await this.#paid(spend, now, work);
+      if (paid === 'spent') return paid;
+      return 'result' in paid ? paid.result : { repeat: true };
     } catch (error) {
       if (error instanceof StorageFull) return { ok: false, error: 'quota_exceeded', limit: 'storage' };
       throw error;
     }
+  }
+
+  async #postIn(
+    tx: SqlTransaction,
+    space: Space,
+    streamId: Uint8Array,
+    post: StreamPost,
+    now: number,
+  ): Promise<LogPostResult> {
+    const { maxBytesPerStream, maxItemsPerStream, maxTotalBytes, ttlMs } = this.limits;
+    // The lock every writer of this stream queues on; refused posts also count as activity, which keeps a
+    // routing ID that stale clients still post to closed for longer.
+    const [stream] = await tx.query(
+      `INSERT INTO streams (space, stream_id, last_seq, touched_at) VALUES ($1, $2, 0, $3)
+     ON CONFLICT (space, stream_id) DO UPDATE SET touched_at = $3
+     RETURNING last_seq, winning_seq, winning_message_id`,
+      [space, streamId, now],
+    );
+    // Expired rows are ignored, not deleted here (one is replaced below if its message ID comes back):
+    // a post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
+    const [existing] = await tx.query(
+      'SELECT seq FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
+      [space, streamId, post.messageId, now],
+    );
+    if (existing !== undefined) {
+      const seq = integerOrNull(existing, 'seq');
+      return seq === null ? HELD : { ok: true, status: 'duplicate', seq };
+    }
+
+    const winningSeq = integerOrNull(stream, 'winning_seq');
+    if (winningSeq !== null) {
+      const winningMessageId = bytes(stream, 'winning_message_id');
+      const welcomesWinner =
+        post.commitMessageId !== null && constantTimeEqual(post.commitMessageId, winningMessageId);
+      if (!welcomesWinner) return { ok: false, error: 'stale_epoch', winningSeq };
+    }
+
+    const [usage] = await tx.query(
+      `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
+     WHERE space = $1 AND stream_id = $2 AND expires_at > $3`,
+      [space, streamId, now],
+    );
+    if (integer(usage, 'n') >= maxItemsPerStream) {
+      return { ok: false, error: 'quota_exceeded', limit: 'messages' };
+    }
+    if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
+      return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
+    }
+    // An expired item with this message ID (reads and quotas no longer see it) makes way for the new one.
+    let freed = freedBytes(
+      await tx.query(
+        'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 RETURNING LENGTH(blob) AS size',
+        [space, streamId, post.messageId],
+      ),
+    );
+    // A full store refuses before writing the blob, and leaves nothing behind, not even the stream row of
+    // a new ID. The exact check is the UPDATE at the end; a commit may free held Welcomes, so it goes there.
+    if (post.kind !== 'commit') {
+      const [total] = await tx.query('SELECT blob_bytes FROM store_usage WHERE id = 1');
+      if (integer(total, 'blob_bytes') - freed + post.blob.length > maxTotalBytes) throw new StorageFull();
+    }
+
+    const held = post.kind === 'welcome' && winningSeq === null;
+    let lastSeq = integer(stream, 'last_seq');
+    const seq = held ? null : ++lastSeq;
+    await tx.execute(
+      `INSERT INTO items (space, stream_id, message_id, seq, kind, commit_message_id, bucket, blob, posted_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        space,
+        streamId,
+        post.messageId,
+        seq,
+        post.kind,
+        post.commitMessageId,
+        post.bucket,
+        post.blob,
+        now,
+        now + ttlMs,
+      ],
+    );
+    let result: LogPostResult = HELD;
+    if (seq !== null) {
+      this.#emitPosted(tx, streamId, seq, post.kind);
+      if (post.kind === 'commit') {
+        const closed = await this.#closeLog(tx, streamId, post.messageId, seq, now);
+        lastSeq = closed.lastSeq;
+        freed += closed.freed;
+      }
+      await tx.execute('UPDATE streams SET last_seq = $3 WHERE space = $1 AND stream_id = $2', [
+        space,
+        streamId,
+        lastSeq,
+      ]);
+      result = { ok: true, status: 'stored', seq };
+    }
+    if (!(await addStoredBytes(tx, post.blob.length - freed, maxTotalBytes))) throw new StorageFull();
+    return result;
+  }
+
+  /**
+   * Runs `work` and records `spend` in the same transaction, after it (one statement more than the work
+   * alone). If the token was spent before, the work is undone and the spend's record decides: `repeat` with
+   * the recorded receipt when the binding is the same (a retransmission), else 'spent'. Racing spends of one
+   * token queue on its primary key; one commits, the others find it.
+   */
+  async #paid<T>(
+    spend: TokenSpend,
+    now: number,
+    work: (tx: SqlTransaction) => Promise<T>,
+    receipt?: (result: T) => Uint8Array,
+  ): Promise<{ readonly result: T } | { readonly receipt: Uint8Array | null } | 'spent'> {
+    try {
+      return await this.#open().write(async (tx) => {
+        const result = await work(tx);
+        const inserted = await tx.execute(
+          `INSERT INTO spent (kind, id, binding, receipt, spent_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (kind, id) DO NOTHING`,
+          [SPEND_KINDS.token, spend.id, spend.binding, receipt?.(result) ?? null, now, spend.expiresAt],
+        );
+        if (inserted === 0) throw new AlreadySpent();
+        return { result };
+      });
+    } catch (error) {
+      if (!(error instanceof AlreadySpent)) throw error;
+    }
+    const [row] = await this.#open().read((session) =>
+      session.query('SELECT binding, receipt FROM spent WHERE kind = $1 AND id = $2', [
+        SPEND_KINDS.token,
+        spend.id,
+      ]),
+    );
+    const recorded = bytesOrNull(row, 'binding');
+    if (recorded === null || !constantTimeEqual(recorded, spend.binding)) return 'spent';
+    return { receipt: bytesOrNull(row, 'receipt') };
   }
 
   /**

@@ -94,6 +94,35 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 3,
+    name: 'anonymous tokens: spent tokens and nonces, issuer keys, daily budgets',
+    statements: [
+      `CREATE TABLE spent (
+        kind INTEGER NOT NULL,
+        id BLOB NOT NULL,
+        binding BLOB,
+        receipt BLOB,
+        spent_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, id)
+      ) WITHOUT ROWID`,
+      'CREATE INDEX spent_by_expiry ON spent (expires_at)',
+      `CREATE TABLE issuer_keys (
+        slot INTEGER PRIMARY KEY,
+        token_key BLOB NOT NULL,
+        sealed_private_key BLOB NOT NULL,
+        not_before INTEGER NOT NULL,
+        accept_until INTEGER NOT NULL
+      )`,
+      `CREATE TABLE token_budgets (
+        handle_hash BLOB NOT NULL,
+        day INTEGER NOT NULL,
+        issued INTEGER NOT NULL,
+        PRIMARY KEY (handle_hash, day)
+      ) WITHOUT ROWID`,
+    ],
+  },
+  {
     version: 4,
     name: 'running total of stored blob bytes',
     statements: [

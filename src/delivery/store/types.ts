@@ -199,6 +199,45 @@ export interface PurgeCounts {
   readonly items: number;
   readonly keyPackages: number;
   readonly streams: number;
+  /** Spent-once records past their expiry, issuer keys no longer accepted and token budgets of past days. */
+  readonly tokens: number;
+}
+
+// ---- anonymous tokens and replay (docs/tokens.md) ----
+
+/**
+ * The namespaces of `spendOnce`: Privacy Pass tokens redeemed, and signed requests' nonces seen.
+ */
+export type SpendKind = 'token' | 'nonce';
+
+/** Spent-once IDs are 1 to this many bytes. */
+export const MAX_SPEND_ID_LENGTH = 64;
+/**
+ * How long a token-paid claim keeps its result, so that a retransmission of it (the same token, the same
+ * binding) gets the same KeyPackages instead of `token_spent` or a second claim.
+ */
+export const CLAIM_RECEIPT_RETENTION_MS = 60 * 60 * 1000;
+
+/** A token spent by the store operation it pays for (a claim, a mailbox post), atomically with it. */
+export interface TokenSpend {
+  readonly id: Uint8Array;
+  readonly expiresAt: number;
+  /** What the token paid for: the same token with the same binding is a retransmission. */
+  readonly binding: Uint8Array;
+}
+
+/** The token was spent already, on something else. */
+export type TokenSpent = { readonly ok: false; readonly error: 'token_spent' };
+
+/** One issuer key: public, and private sealed by the service (the store never sees it in clear). */
+export interface IssuerKeyRecord {
+  /** The rotation period the key issues in (time / rotation period); at most one key per slot. */
+  readonly slot: number;
+  /** RFC 9578 token key (SPKI, RSASSA-PSS). */
+  readonly tokenKey: Uint8Array;
+  readonly sealedPrivateKey: Uint8Array;
+  readonly notBefore: number;
+  readonly acceptUntil: number;
 }
 
 // ---- live push ----
@@ -231,6 +270,12 @@ export interface DeliveryStore {
   publishKeyPackages(publication: KeyPackagePublication): Promise<PublishResult>;
   /** Hands out one KeyPackage per device; each one-time KeyPackage is handed out exactly once, ever. */
   claimKeyPackages(handleHash: Uint8Array): Promise<ClaimResult>;
+  /**
+   * The same, paid by `spend` in the same transaction: the first claim with a token claims and keeps its
+   * result for `CLAIM_RECEIPT_RETENTION_MS`; a retransmission (same token, same binding) gets that result
+   * again, and nothing more is claimed; the token on anything else is `token_spent`.
+   */
+  claimKeyPackages(handleHash: Uint8Array, spend: TokenSpend): Promise<ClaimResult | TokenSpent>;
   countKeyPackages(handleHash: Uint8Array, deviceId: Uint8Array): Promise<KeyPackageCount>;
 
   /**
@@ -243,6 +288,15 @@ export interface DeliveryStore {
   fetchLog(routingId: Uint8Array, afterSeq: number, limit: number): Promise<LogPage>;
 
   postToMailbox(mailboxId: Uint8Array, post: MailboxPost): Promise<MailboxPostResult>;
+  /**
+   * The same, paid by `spend` in the same transaction: a retransmission (same token, same binding) is
+   * answered like any retry (`duplicate`); the token on anything else is `token_spent`, and nothing is posted.
+   */
+  postToMailbox(
+    mailboxId: Uint8Array,
+    post: MailboxPost,
+    spend: TokenSpend,
+  ): Promise<MailboxPostResult | TokenSpent>;
   fetchMailbox(mailboxId: Uint8Array, afterSeq: number, limit: number): Promise<readonly MailboxItem[]>;
   /** Deletes acknowledged items by message ID; returns how many unexpired ones existed. Frees their quota. */
   deleteFromMailbox(mailboxId: Uint8Array, messageIds: readonly Uint8Array[]): Promise<number>;
@@ -258,6 +312,26 @@ export interface DeliveryStore {
    * database (other processes too on PostgreSQL; the same process on SQLite). Resolves once listening.
    */
   subscribe(listener: StoreListener): Promise<() => Promise<void>>;
+
+  /**
+   * Records that `id` was spent, atomically across every instance on the database: true for the first spend,
+   * false for any later one — except that a spend carrying the same `binding` as the recorded one is true again
+   * (a retransmission of the very request the first spend paid for). Kept until `expiresAt`.
+   */
+  spendOnce(kind: SpendKind, id: Uint8Array, expiresAt: number, binding?: Uint8Array): Promise<boolean>;
+
+  /**
+   * Stores `key` unless its slot already has one, and returns the key the slot has: instances racing to
+   * create the first key of a slot all end up with the same one.
+   */
+  addIssuerKey(key: IssuerKeyRecord): Promise<IssuerKeyRecord>;
+  /** Issuer keys still accepted at `now`, newest slot first. */
+  issuerKeys(now: number): Promise<readonly IssuerKeyRecord[]>;
+  /**
+   * Takes up to `wanted` tokens from a handle's budget of `perDay` for `day` (UTC days since the epoch), and
+   * returns how many it took (0 when it is spent). Atomic: racing requests never exceed the budget together.
+   */
+  takeTokenBudget(handleHash: Uint8Array, day: number, wanted: number, perDay: number): Promise<number>;
 
   /** Resolves once the database answers a trivial query (for /ready); rejects when it does not. */
   ping(): Promise<void>;

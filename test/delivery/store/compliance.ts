@@ -9,16 +9,18 @@ import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import type { Migration, SqlDriver } from '../../../src/delivery/store/driver.ts';
 import { openStore } from '../../../src/delivery/store/index.ts';
-import type {
-  ClaimResult,
-  DeliveryLimits,
-  DeliveryStore,
-  LogPost,
-  LogPostResult,
-  MailboxPostResult,
-  RegisterResult,
-  StoreEvent,
-  StoreLocation,
+import {
+  CLAIM_RECEIPT_RETENTION_MS,
+  type ClaimResult,
+  type DeliveryLimits,
+  type DeliveryStore,
+  type IssuerKeyRecord,
+  type LogPost,
+  type LogPostResult,
+  type MailboxPostResult,
+  type RegisterResult,
+  type StoreEvent,
+  type StoreLocation,
 } from '../../../src/delivery/store/types.ts';
 import { ArgumentError, DeliveryError } from '../../../src/errors.ts';
 import type { RaceCommand, RaceOperation, RacerMessage } from './racer.ts';
@@ -581,14 +583,14 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       clock.now = T0 + HOUR - 1;
       assert.equal((await store.fetchLog(routingId, 0, 10)).entries.length, 2);
       assert.equal((await store.fetchMailbox(mailbox, 0, 10)).length, 1);
-      assert.deepEqual(await store.purgeExpired(), { items: 0, keyPackages: 0, streams: 0 });
+      assert.deepEqual(await store.purgeExpired(), { items: 0, keyPackages: 0, streams: 0, tokens: 0 });
 
       clock.now = T0 + HOUR;
       assert.deepEqual(await store.fetchLog(routingId, 0, 10), { entries: [], winningSeq: null });
       assert.deepEqual(await store.fetchMailbox(mailbox, 0, 10), []);
       // An expired message ID is free again: this is a new post, not a retry.
       assert.deepEqual(await store.postToLog(routingId, first), { ok: true, status: 'stored', seq: 3 });
-      assert.deepEqual(await store.purgeExpired(), { items: 2, keyPackages: 0, streams: 0 });
+      assert.deepEqual(await store.purgeExpired(), { items: 2, keyPackages: 0, streams: 0, tokens: 0 });
       assert.deepEqual(
         (await store.fetchLog(routingId, 0, 10)).entries.map((entry) => entry.seq),
         [3],
@@ -601,7 +603,7 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       const routingId = key();
       await store.postToLog(routingId, commit());
       clock.now = T0 + 2 * HOUR;
-      assert.deepEqual(await store.purgeExpired(), { items: 1, keyPackages: 0, streams: 0 });
+      assert.deepEqual(await store.purgeExpired(), { items: 1, keyPackages: 0, streams: 0, tokens: 0 });
       assert.deepEqual(await store.postToLog(routingId, commit()), {
         ok: false,
         error: 'stale_epoch',
@@ -614,8 +616,14 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
         items: 0,
         keyPackages: 0,
         streams: 0,
+        tokens: 0,
       });
-      assert.deepEqual(await store.purgeExpired(T0 + 12 * HOUR), { items: 0, keyPackages: 0, streams: 1 });
+      assert.deepEqual(await store.purgeExpired(T0 + 12 * HOUR), {
+        items: 0,
+        keyPackages: 0,
+        streams: 1,
+        tokens: 0,
+      });
       assert.deepEqual(await store.fetchLog(routingId, 0, 10), { entries: [], winningSeq: null });
     });
 
@@ -713,7 +721,7 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       assert.deepEqual(await store.postToMailbox(key(), mailboxPost(301)), storageFull);
       // ...and the purge deletes it.
       clock.now = T0 + 2 * HOUR;
-      assert.deepEqual(await store.purgeExpired(), { items: 1, keyPackages: 0, streams: 0 });
+      assert.deepEqual(await store.purgeExpired(), { items: 1, keyPackages: 0, streams: 0, tokens: 0 });
       const other = key();
       const losing = welcome(tag(), 500);
       assert.deepEqual(await store.postToLog(other, losing), { ok: true, status: 'held' });
@@ -750,6 +758,120 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
         status: 'stored',
         seq: 1,
       });
+    });
+  });
+
+  describe(`${target.name}: anonymous tokens and replay`, () => {
+    test('spendOnce: the first spend wins, later ones lose, a spend with the recorded binding wins again', async (t) => {
+      const store = await open(t);
+      const id = randomBytes(64);
+      const binding = randomBytes(32);
+      assert.equal(await store.spendOnce('token', id, T0 + HOUR, binding), true);
+      assert.equal(await store.spendOnce('token', id, T0 + HOUR, binding), true, 'the same request again');
+      assert.equal(await store.spendOnce('token', id, T0 + HOUR, randomBytes(32)), false, 'another request');
+      assert.equal(await store.spendOnce('token', id, T0 + HOUR), false, 'unbound');
+      // Kinds are separate namespaces; an unbound spend is never repeated.
+      assert.equal(await store.spendOnce('nonce', id, T0 + HOUR), true);
+      assert.equal(await store.spendOnce('nonce', id, T0 + HOUR), false);
+      await assert.rejects(store.spendOnce('token', new Uint8Array(0), T0), ArgumentError);
+      await assert.rejects(store.spendOnce('token', randomBytes(65), T0), ArgumentError);
+    });
+
+    test('a claim paid by a token: its retransmission gets the same KeyPackages, anything else is token_spent', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock });
+      const handle = key();
+      await store.registerIdentity(handle, randomBytes(32), randomBytes(32));
+      const deviceId = tag();
+      const oneTime = [
+        { id: tag(), data: randomBytes(40) },
+        { id: tag(), data: randomBytes(40) },
+      ];
+      await store.publishKeyPackages({ handleHash: handle, deviceId, oneTime });
+      const spend = { id: randomBytes(64), expiresAt: T0 + 24 * HOUR, binding: randomBytes(32) };
+      const first = await store.claimKeyPackages(handle, spend);
+      assert.deepEqual(first, {
+        ok: true,
+        packages: [{ deviceId, id: oneTime[0]?.id, data: oneTime[0]?.data, lastResort: false }],
+      });
+      assert.deepEqual(await store.claimKeyPackages(handle, spend), first, 'a retransmission');
+      assert.equal((await store.countKeyPackages(handle, deviceId)).oneTime, 1, 'one claimed, not two');
+      assert.deepEqual(await store.claimKeyPackages(handle, { ...spend, binding: randomBytes(32) }), {
+        ok: false,
+        error: 'token_spent',
+      });
+      assert.equal(await store.spendOnce('token', spend.id, spend.expiresAt), false, 'one namespace');
+      // The receipt is dropped after its retention; the spend itself is kept until it expires.
+      clock.now = T0 + CLAIM_RECEIPT_RETENTION_MS;
+      await store.purgeExpired();
+      assert.deepEqual(await store.claimKeyPackages(handle, spend), { ok: false, error: 'token_spent' });
+      assert.equal((await store.countKeyPackages(handle, deviceId)).oneTime, 1);
+    });
+
+    test('a mailbox post paid by a token: its retransmission is a duplicate, another post with it is refused', async (t) => {
+      const store = await open(t);
+      const mailbox = key();
+      const post = { messageId: tag(), blob: randomBytes(8), bucket: 8 };
+      const spend = { id: randomBytes(64), expiresAt: T0 + HOUR, binding: randomBytes(32) };
+      assert.deepEqual(await store.postToMailbox(mailbox, post, spend), {
+        ok: true,
+        status: 'stored',
+        seq: 1,
+      });
+      assert.deepEqual(await store.postToMailbox(mailbox, post, spend), {
+        ok: true,
+        status: 'duplicate',
+        seq: 1,
+      });
+      const other = { messageId: tag(), blob: randomBytes(8), bucket: 8 };
+      assert.deepEqual(await store.postToMailbox(mailbox, other, { ...spend, binding: randomBytes(32) }), {
+        ok: false,
+        error: 'token_spent',
+      });
+      assert.equal((await store.fetchMailbox(mailbox, 0, 10)).length, 1, 'the refused post was not stored');
+    });
+
+    test('spent records last until they expire, then purgeExpired deletes them', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock });
+      const id = randomBytes(16);
+      assert.equal(await store.spendOnce('nonce', id, T0 + HOUR), true);
+      assert.equal((await store.purgeExpired(T0 + HOUR - 1)).tokens, 0);
+      assert.equal(await store.spendOnce('nonce', id, T0 + HOUR), false);
+      assert.equal((await store.purgeExpired(T0 + HOUR)).tokens, 1);
+    });
+
+    test('one issuer key per slot; keys are listed newest first while accepted, then purged', async (t) => {
+      const store = await open(t);
+      const record = (slot: number, acceptUntil: number): IssuerKeyRecord => ({
+        slot,
+        tokenKey: randomBytes(300),
+        sealedPrivateKey: randomBytes(1200),
+        notBefore: slot * HOUR,
+        acceptUntil,
+      });
+      const first = record(1, T0 + HOUR);
+      assert.deepEqual(await store.addIssuerKey(first), first);
+      assert.deepEqual(await store.addIssuerKey(record(1, T0 + 2 * HOUR)), first, 'the slot keeps its key');
+      const second = record(2, T0 + 2 * HOUR);
+      await store.addIssuerKey(second);
+      assert.deepEqual(await store.issuerKeys(T0), [second, first]);
+      assert.deepEqual(await store.issuerKeys(T0 + HOUR), [second]);
+      assert.equal((await store.purgeExpired(T0 + HOUR)).tokens, 1);
+      assert.deepEqual(await store.issuerKeys(T0), [second]);
+    });
+
+    test('token budgets: granted up to the daily budget per handle and day, then purged after the day', async (t) => {
+      const store = await open(t);
+      const [alice, bob] = [key(), key()];
+      const day = Math.floor(T0 / (24 * HOUR));
+      assert.equal(await store.takeTokenBudget(alice, day, 7, 10), 7);
+      assert.equal(await store.takeTokenBudget(alice, day, 7, 10), 3);
+      assert.equal(await store.takeTokenBudget(alice, day, 1, 10), 0);
+      assert.equal(await store.takeTokenBudget(bob, day, 10, 10), 10, 'budgets are per handle');
+      assert.equal(await store.takeTokenBudget(alice, day + 1, 4, 10), 4, 'and per day');
+      assert.equal((await store.purgeExpired((day + 1) * 24 * HOUR)).tokens, 2);
+      assert.equal(await store.takeTokenBudget(alice, day + 1, 10, 10), 6);
     });
   });
 
@@ -1022,6 +1144,90 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
       } finally {
         await check.close();
       }
+    });
+
+    test('racing spends of one token: exactly one wins; racing retries of one bound spend all win', async () => {
+      const location = target.freshLocation();
+      const id = randomBytes(64);
+      const results = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'spend', id, binding: randomBytes(32) })),
+      )) as boolean[];
+      assert.equal(results.filter(Boolean).length, 1);
+      const binding = randomBytes(32);
+      const retries = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'spend', id: randomBytes(64).fill(1), binding })),
+      )) as boolean[];
+      assert.ok(retries.every(Boolean));
+    });
+
+    test('racing mailbox posts paid by one token: exactly one is stored', async () => {
+      const location = target.freshLocation();
+      const [mailbox, id] = [key(), randomBytes(64)];
+      const results = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({
+          type: 'postPaid',
+          mailboxId: mailbox,
+          post: { messageId: tag(), blob: randomBytes(8), bucket: 0 },
+          id,
+          binding: randomBytes(32),
+        })),
+      )) as MailboxPostResult[];
+      assert.equal(results.filter((result) => result.ok).length, 1);
+      const check = await openStore(location);
+      try {
+        assert.equal((await check.fetchMailbox(mailbox, 0, 100)).length, 1);
+      } finally {
+        await check.close();
+      }
+    });
+
+    test('racing retransmissions of one paid claim consume one KeyPackage and all get it', async () => {
+      const location = target.freshLocation();
+      const handle = key();
+      const oneTime = Array.from({ length: 3 }, () => ({ id: tag(), data: randomBytes(64) }));
+      const setup = await openStore(location);
+      try {
+        await setup.registerIdentity(handle, randomBytes(32), randomBytes(32));
+        await setup.publishKeyPackages({ handleHash: handle, deviceId: tag(), oneTime });
+      } finally {
+        await setup.close();
+      }
+      const [id, binding] = [randomBytes(64), randomBytes(32)];
+      const results = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'claimPaid', handleHash: handle, id, binding })),
+      )) as ClaimResult[];
+      const ids = results.map((result) =>
+        result.ok ? toHex(result.packages[0]?.id ?? new Uint8Array()) : 'x',
+      );
+      assert.deepEqual(new Set(ids), new Set([toHex(oneTime[0]?.id ?? assert.fail())]));
+    });
+
+    test('racing issuances never exceed a budget, and racing first keys of a slot leave one key', async () => {
+      const location = target.freshLocation();
+      const handleHash = key();
+      const granted = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'budget', handleHash, wanted: 3, perDay: 25 })),
+      )) as number[];
+      assert.equal(
+        granted.reduce((a, b) => a + b, 0),
+        25,
+      );
+      const keys = (await racers.race(
+        location,
+        {},
+        Array.from({ length: RACERS }, () => ({ type: 'issuerKey', slot: 7, tokenKey: randomBytes(300) })),
+      )) as IssuerKeyRecord[];
+      assert.equal(new Set(keys.map((k) => toHex(k.tokenKey))).size, 1);
     });
 
     test('racing registrations of one handle bind exactly one identity key', async () => {

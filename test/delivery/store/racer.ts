@@ -14,8 +14,29 @@ import type {
 export type RaceOperation =
   | { readonly type: 'register'; readonly handleHash: Uint8Array; readonly identityKey: Uint8Array }
   | { readonly type: 'claim'; readonly handleHash: Uint8Array }
+  | {
+      readonly type: 'claimPaid';
+      readonly handleHash: Uint8Array;
+      readonly id: Uint8Array;
+      readonly binding: Uint8Array;
+    }
   | { readonly type: 'postLog'; readonly routingId: Uint8Array; readonly posts: readonly LogPost[] }
-  | { readonly type: 'postMailbox'; readonly mailboxId: Uint8Array; readonly posts: readonly MailboxPost[] };
+  | { readonly type: 'postMailbox'; readonly mailboxId: Uint8Array; readonly posts: readonly MailboxPost[] }
+  | { readonly type: 'spend'; readonly id: Uint8Array; readonly binding?: Uint8Array }
+  | {
+      readonly type: 'postPaid';
+      readonly mailboxId: Uint8Array;
+      readonly post: MailboxPost;
+      readonly id: Uint8Array;
+      readonly binding: Uint8Array;
+    }
+  | {
+      readonly type: 'budget';
+      readonly handleHash: Uint8Array;
+      readonly wanted: number;
+      readonly perDay: number;
+    }
+  | { readonly type: 'issuerKey'; readonly slot: number; readonly tokenKey: Uint8Array };
 
 export interface RaceCommand {
   readonly location: StoreLocation;
@@ -51,6 +72,12 @@ async function run(store: DeliveryStore, operation: RaceOperation): Promise<unkn
       return store.registerIdentity(operation.handleHash, operation.identityKey, operation.identityKey);
     case 'claim':
       return store.claimKeyPackages(operation.handleHash);
+    case 'claimPaid':
+      return store.claimKeyPackages(operation.handleHash, {
+        id: operation.id,
+        binding: operation.binding,
+        expiresAt: Date.now() + 60_000,
+      });
     case 'postLog': {
       const results = [];
       for (const post of operation.posts) results.push(await store.postToLog(operation.routingId, post));
@@ -61,6 +88,24 @@ async function run(store: DeliveryStore, operation: RaceOperation): Promise<unkn
       for (const post of operation.posts) results.push(await store.postToMailbox(operation.mailboxId, post));
       return results;
     }
+    case 'postPaid':
+      return store.postToMailbox(operation.mailboxId, operation.post, {
+        id: operation.id,
+        binding: operation.binding,
+        expiresAt: Date.now() + 60_000,
+      });
+    case 'spend':
+      return store.spendOnce('token', operation.id, Date.now() + 60_000, operation.binding);
+    case 'budget':
+      return store.takeTokenBudget(operation.handleHash, 20_000, operation.wanted, operation.perDay);
+    case 'issuerKey':
+      return store.addIssuerKey({
+        slot: operation.slot,
+        tokenKey: operation.tokenKey,
+        sealedPrivateKey: operation.tokenKey,
+        notBefore: 0,
+        acceptUntil: Date.now() + 60_000,
+      });
   }
 }
 
