@@ -805,10 +805,13 @@ export class SqlStore implements DeliveryStore {
   }
 
   /**
-   * Runs `work` and records `spend` in the same transaction, after it (one statement more than the work
-   * alone). If the token was spent before, the work is undone and the spend's record decides: `repeat` with
-   * the recorded receipt when the binding is the same (a retransmission), else 'spent'. Racing spends of one
-   * token queue on its primary key; one commits, the others find it.
+   * Records `spend`, then runs `work`, in one transaction. The spend comes first so that racing spends of one
+   * token queue on its primary key before any of them does the work: the first does it and commits (with its
+   * receipt, when `receipt` is given), the others then find the record and do nothing. (Recorded after the
+   * work, a retransmitted claim that skipped the KeyPackage the first one had locked could commit first, with
+   * an empty result, and every copy would get that.) If the token was spent before, the record decides:
+   * `repeat` with the recorded receipt when the binding is the same (a retransmission), else 'spent'. A
+   * failed work undoes the spend.
    */
   async #paid<T>(
     spend: TokenSpend,
@@ -818,13 +821,20 @@ export class SqlStore implements DeliveryStore {
   ): Promise<{ readonly result: T } | { readonly receipt: Uint8Array | null } | 'spent'> {
     try {
       return await this.#open().write(async (tx) => {
-        const result = await work(tx);
         const inserted = await tx.execute(
-          `INSERT INTO spent (kind, id, binding, receipt, spent_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+          `INSERT INTO spent (kind, id, binding, receipt, spent_at, expires_at) VALUES ($1, $2, $3, NULL, $4, $5)
            ON CONFLICT (kind, id) DO NOTHING`,
-          [SPEND_KINDS.token, spend.id, spend.binding, receipt?.(result) ?? null, now, spend.expiresAt],
+          [SPEND_KINDS.token, spend.id, spend.binding, now, spend.expiresAt],
         );
         if (inserted === 0) throw new AlreadySpent();
+        const result = await work(tx);
+        if (receipt !== undefined) {
+          await tx.execute('UPDATE spent SET receipt = $3 WHERE kind = $1 AND id = $2', [
+            SPEND_KINDS.token,
+            spend.id,
+            receipt(result),
+          ]);
+        }
         return { result };
       });
     } catch (error) {
