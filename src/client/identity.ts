@@ -131,10 +131,21 @@ interface KeyPackageRecord {
   readonly keyPackage: string;
   readonly secrets: string;
   readonly lastResort: boolean;
+}
+
+/**
+ * One entry of the `client/contact-mailboxes` record: every KeyPackage this device holds keys for, in the
+ * order they were made (the order the service hands them out), with what the owner noted about each. One
+ * record, so that a poll reads one record and not the whole vault.
+ */
+interface ContactEntry {
+  /** The upload ID, hex. */
+  readonly id: string;
+  readonly lastResort: boolean;
   /** The last sequence number read from this KeyPackage's contact mailbox (absent: none). */
-  cursor?: number;
+  readonly cursor?: number;
   /** When a refill first found this one-time KeyPackage claimed (absent: not seen claimed). */
-  claimedSeenAt?: number;
+  readonly claimedSeenAt?: number;
 }
 
 export interface StoredKeyPackage extends OwnKeyPackage {
@@ -173,6 +184,11 @@ export async function newKeyPackage(
     lastResort,
   };
   await putJson(vault, keyPackageRecordName(uploadId), record);
+  const id = toHex(uploadId);
+  // (A vault from before the record lists this one already, when the record is first built.)
+  await updateContacts(vault, (entries) =>
+    entries.some((entry) => entry.id === id) ? entries : [...entries, { id, lastResort }],
+  );
   return { keyPackage: generated.keyPackage, secrets: generated.secrets, uploadId, lastResort };
 }
 
@@ -193,6 +209,8 @@ export async function loadKeyPackage(
 /** Forgets a used one-time KeyPackage: its keys must not open another Welcome. */
 export async function dropKeyPackage(vault: ClientVault, stored: StoredKeyPackage): Promise<void> {
   stored.secrets.wipe();
+  const id = toHex(stored.uploadId);
+  await updateContacts(vault, (entries) => entries.filter((entry) => entry.id !== id));
   await vault.delete(keyPackageRecordName(stored.uploadId));
 }
 
@@ -204,39 +222,74 @@ export function publishedKeyPackage(identity: OwnIdentity, stored: StoredKeyPack
   });
 }
 
-/** The contact mailboxes of every KeyPackage this device still holds keys for, oldest record first. */
+/** The contact mailboxes of every KeyPackage this device still holds keys for, oldest first. */
 export async function contactMailboxes(vault: ClientVault, identity: OwnIdentity): Promise<ContactMailbox[]> {
-  const mailboxes: ContactMailbox[] = [];
-  for (const name of await vault.list()) {
-    if (!name.startsWith(RECORD.keyPackagePrefix)) continue;
-    const record = await getJson<KeyPackageRecord>(vault, name);
-    if (record === undefined) continue;
-    const uploadId = fromHex(name.slice(RECORD.keyPackagePrefix.length));
-    mailboxes.push({
+  return (await readContacts(vault)).map((entry) => {
+    const uploadId = fromHex(entry.id);
+    return {
       uploadId,
       secret: contactMailboxSecret(identity.contactSeed, uploadId, platformBackend),
-      cursor: record.cursor ?? 0,
-      lastResort: record.lastResort,
-      claimedSeenAt: record.claimedSeenAt,
-    });
-  }
-  return mailboxes;
+      cursor: entry.cursor ?? 0,
+      lastResort: entry.lastResort,
+      claimedSeenAt: entry.claimedSeenAt,
+    };
+  });
 }
 
-/** Updates what the owner noted in a KeyPackage's record; a record already dropped stays dropped. */
-export async function noteKeyPackage(
+/** Notes a contact mailbox's cursor or when its KeyPackage was seen claimed; a dropped one stays dropped. */
+export function noteKeyPackage(
   vault: ClientVault,
   uploadId: Uint8Array,
   note: { readonly cursor?: number; readonly claimedSeenAt?: number },
 ): Promise<void> {
-  const name = keyPackageRecordName(uploadId);
-  const record = await getJson<KeyPackageRecord>(vault, name);
-  if (record === undefined) return;
-  await putJson(vault, name, { ...record, ...note });
+  const id = toHex(uploadId);
+  return updateContacts(vault, (entries) =>
+    entries.map((entry) => (entry.id === id ? { ...entry, ...note } : entry)),
+  );
 }
 
 /** Forgets a KeyPackage by upload ID (see dropKeyPackage). */
 export async function forgetKeyPackage(vault: ClientVault, uploadId: Uint8Array): Promise<void> {
   const stored = await loadKeyPackage(vault, uploadId);
   if (stored !== undefined) await dropKeyPackage(vault, stored);
+}
+
+interface ContactsRecord {
+  readonly entries: readonly ContactEntry[];
+}
+
+/**
+ * The entries, oldest first. A vault from before the record existed has its KeyPackages listed once from the
+ * vault (their order unknown: sorted by ID, every one counted unclaimed until a refill notes otherwise).
+ */
+async function readContacts(vault: ClientVault): Promise<readonly ContactEntry[]> {
+  const record = await getJson<ContactsRecord>(vault, RECORD.contactMailboxes);
+  if (record !== undefined) return record.entries;
+  const entries: ContactEntry[] = [];
+  for (const name of await vault.list()) {
+    if (!name.startsWith(RECORD.keyPackagePrefix)) continue;
+    const stored = await getJson<KeyPackageRecord>(vault, name);
+    if (stored !== undefined) {
+      entries.push({ id: name.slice(RECORD.keyPackagePrefix.length), lastResort: stored.lastResort });
+    }
+  }
+  return entries;
+}
+
+/** Read-modify-write of the entries, one at a time per vault. */
+const contactWrites = new WeakMap<ClientVault, Promise<unknown>>();
+
+function updateContacts(
+  vault: ClientVault,
+  change: (entries: readonly ContactEntry[]) => readonly ContactEntry[],
+): Promise<void> {
+  const run = (contactWrites.get(vault) ?? Promise.resolve()).then(async () => {
+    const record: ContactsRecord = { entries: change(await readContacts(vault)) };
+    await putJson(vault, RECORD.contactMailboxes, record);
+  });
+  contactWrites.set(
+    vault,
+    run.catch(() => undefined),
+  );
+  return run;
 }

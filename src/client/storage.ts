@@ -11,6 +11,7 @@
  *                                      whether the registration finished (written before its first request)
  *     client/contacts                  handle → identity key, verified flag, key-change warning
  *     client/key-package/<id hex>      a published KeyPackage and its private keys (one-time or last resort)
+ *     client/contact-mailboxes         every KeyPackage held, oldest first, with its contact mailbox's cursor
  *     client/tokens                    anonymous tokens not yet spent, with when their key expires (tokens.ts)
  *     conversation/<group id hex>      routing cursor, policy, history, outgoing queue, Welcomes to deliver
  *     group/<group id hex>             the MLS group state (`Group.save()` bytes, not JSON)
@@ -61,6 +62,7 @@ export const RECORD = {
   identity: 'client/identity',
   contacts: 'client/contacts',
   keyPackagePrefix: 'client/key-package/',
+  contactMailboxes: 'client/contact-mailboxes',
   tokens: 'client/tokens',
   conversationPrefix: 'conversation/',
   groupPrefix: 'group/',
