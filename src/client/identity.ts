@@ -209,9 +209,7 @@ export async function loadKeyPackage(
 /** Forgets a used one-time KeyPackage: its keys must not open another Welcome. */
 export async function dropKeyPackage(vault: ClientVault, stored: StoredKeyPackage): Promise<void> {
   stored.secrets.wipe();
-  const id = toHex(stored.uploadId);
-  await updateContacts(vault, (entries) => entries.filter((entry) => entry.id !== id));
-  await vault.delete(keyPackageRecordName(stored.uploadId));
+  await forgetKeyPackage(vault, stored.uploadId);
 }
 
 /** What is published for `stored`: its KeyPackage and the contact mailbox its Welcome goes to. */
@@ -248,10 +246,11 @@ export function noteKeyPackage(
   );
 }
 
-/** Forgets a KeyPackage by upload ID (see dropKeyPackage). */
+/** Forgets a KeyPackage by upload ID: its record (with its keys) and its contact mailbox. */
 export async function forgetKeyPackage(vault: ClientVault, uploadId: Uint8Array): Promise<void> {
-  const stored = await loadKeyPackage(vault, uploadId);
-  if (stored !== undefined) await dropKeyPackage(vault, stored);
+  const id = toHex(uploadId);
+  await updateContacts(vault, (entries) => entries.filter((entry) => entry.id !== id));
+  await vault.delete(keyPackageRecordName(uploadId));
 }
 
 interface ContactsRecord {

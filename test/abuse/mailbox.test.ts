@@ -4,13 +4,10 @@
 // handle, identity key, mailbox ID, mailbox secret or routing ID of a real SDK scenario (two users, an
 // invitation, messages both ways).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
-import pg from 'pg';
 import { Client } from '../../src/client/client.ts';
 import { toBase64Url, toHex, utf8 } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
-import type { StoreLocation } from '../../src/delivery/store/index.ts';
 import type { Carrier } from '../../src/protocol/carrier.ts';
 import { DeliveryClient } from '../../src/protocol/client.ts';
 import { decodeContactKeyPackage } from '../../src/protocol/contact.ts';
@@ -26,7 +23,7 @@ import {
   texts,
   user,
 } from '../client/support.ts';
-import { connect, describeOnBackends, startServer } from '../delivery/support.ts';
+import { connect, describeOnBackends, dumpDatabase, startServer } from '../delivery/support.ts';
 
 after(removeTempDirs);
 
@@ -73,34 +70,6 @@ function recording(inner: Carrier, sent: Sent): Carrier {
     ...(inner.onPush === undefined ? {} : { onPush: (listener) => inner.onPush?.(listener) ?? (() => {}) }),
     close: () => inner.close(),
   };
-}
-
-/** The database as a thief would copy it: raw SQLite files (WAL included) or the text of every row. */
-async function dumpDatabase(location: StoreLocation): Promise<string> {
-  if ('sqlitePath' in location) {
-    return ['', '-wal', '-shm']
-      .map((suffix) => `${location.sqlitePath}${suffix}`)
-      .filter((path) => existsSync(path))
-      .map((path) => Buffer.from(readFileSync(path)).toString('latin1'))
-      .join('\n');
-  }
-  const client = new pg.Client({ connectionString: location.postgresUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query('SELECT tablename FROM pg_tables WHERE schemaname = $1', [
-      location.schema,
-    ]);
-    const parts: string[] = [];
-    for (const { tablename } of rows) {
-      const table = await client.query(
-        `SELECT t::text AS row FROM "${location.schema}"."${String(tablename)}" t`,
-      );
-      parts.push(...table.rows.map((row) => String(row.row)));
-    }
-    return parts.join('\n');
-  } finally {
-    await client.end();
-  }
 }
 
 function assertAbsent(dump: string, sent: Sent): void {

@@ -4,10 +4,8 @@
 // HTTP endpoint the mixnet gateway calls and the WebSocket endpoint refuse what they must.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import pg from 'pg';
 import { WebSocket } from 'ws';
 import { toBase64Url, toHex, utf8 } from '../../src/crypto/bytes.ts';
 import { DeliveryError } from '../../src/errors.ts';
@@ -26,6 +24,7 @@ import {
   type Backend,
   connect,
   describeOnBackends,
+  dumpDatabase,
   id32,
   sqliteBackend,
   startServer,
@@ -181,33 +180,13 @@ describeOnBackends('delivery service privacy', (backend: Backend) => {
     } finally {
       await running.close();
     }
-    let dump: string;
-    if ('sqlitePath' in location) {
-      dump = Buffer.from(readFileSync(location.sqlitePath)).toString('latin1');
-      // Raw bytes: look for the identifiers themselves as well as their text forms.
-      for (const id of secrets.ids.slice(0, 4))
-        assert.ok(!dump.includes(Buffer.from(id).toString('latin1')), 'a raw identifier');
-      for (const handle of secrets.handles) assert.ok(!dump.includes(handle), 'a raw handle');
-    } else {
-      const client = new pg.Client({ connectionString: location.postgresUrl });
-      await client.connect();
-      try {
-        const { rows } = await client.query('SELECT tablename FROM pg_tables WHERE schemaname = $1', [
-          location.schema,
-        ]);
-        const parts: string[] = [];
-        for (const { tablename } of rows) {
-          const table = await client.query(
-            `SELECT t::text AS row FROM "${location.schema}"."${String(tablename)}" t`,
-          );
-          parts.push(...table.rows.map((row) => String(row.row)));
-        }
-        dump = parts.join('\n');
-        assert.ok(dump.length > 0);
-      } finally {
-        await client.end();
-      }
+    const dump = await dumpDatabase(location);
+    assert.ok(dump.length > 0);
+    // Raw bytes too (SQLite): the identifiers themselves as well as their text forms.
+    for (const id of secrets.ids.slice(0, 4)) {
+      assert.ok(!dump.includes(Buffer.from(id).toString('latin1')), 'a raw identifier');
     }
+    for (const handle of secrets.handles) assert.ok(!dump.includes(handle), 'a raw handle');
     // Routing ID, mailbox secret, mailbox ID and identity key must not be stored as given (the device and
     // KeyPackage IDs are: they are random upload IDs).
     assertNothingLeaks(dump, { handles: secrets.handles, ids: secrets.ids.slice(0, 4) }, 'the database');

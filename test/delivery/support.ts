@@ -1,7 +1,7 @@
 // Shared by the delivery-service tests: both databases (PostgreSQL only when DATABASE_URL is set, else a
 // visible skip), a fresh database per server, real servers on ephemeral ports (in this process, or as
 // `umbra delivery` child processes), and clients over real WebSockets.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -77,6 +77,37 @@ after(async () => {
 });
 
 export const hasPostgres = databaseUrl !== '';
+
+/**
+ * The database as a thief would copy it: the raw SQLite files (WAL included, if present), or the text of
+ * every row of every table of the PostgreSQL schema.
+ */
+export async function dumpDatabase(location: StoreLocation): Promise<string> {
+  if ('sqlitePath' in location) {
+    return ['', '-wal', '-shm']
+      .map((suffix) => `${location.sqlitePath}${suffix}`)
+      .filter((path) => existsSync(path))
+      .map((path) => Buffer.from(readFileSync(path)).toString('latin1'))
+      .join('\n');
+  }
+  const client = new pg.Client({ connectionString: location.postgresUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT tablename FROM pg_tables WHERE schemaname = $1', [
+      location.schema,
+    ]);
+    const parts: string[] = [];
+    for (const { tablename } of rows) {
+      const table = await client.query(
+        `SELECT t::text AS row FROM "${location.schema}"."${String(tablename)}" t`,
+      );
+      parts.push(...table.rows.map((row) => String(row.row)));
+    }
+    return parts.join('\n');
+  } finally {
+    await client.end();
+  }
+}
 export const postgresBackend = postgres;
 export const sqliteBackend = sqlite;
 
