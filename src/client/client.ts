@@ -90,7 +90,10 @@ export interface ClientEvents {
   registered: string;
   /** The privacy the client's policy gets from its carriers changed. */
   privacy: PrivacyState;
-  /** This client was added to a conversation by someone else. */
+  /**
+   * This client was added to a conversation by someone else; emitted before anything of it is read, so a
+   * `message` listener attached here sees its first message.
+   */
   conversation: Conversation;
   /** A contact's identity key changed at the delivery service: compare safety numbers again. */
   keychange: KeyChange;
@@ -717,7 +720,6 @@ export class Client extends Emitter<ClientEvents> {
       }
     }
     if (joined.length > 0) this.#resubscribe();
-    for (const conversation of joined) this.emit('conversation', conversation);
     for (const conversation of joined) {
       this.#read(conversation.id, () => conversation.poll()).catch((error: unknown) =>
         this.#background(error),
@@ -789,6 +791,10 @@ export class Client extends Emitter<ClientEvents> {
     previous?.detach();
     const conversation = await Conversation.start(this.#context(), result.group, undefined);
     this.#conversations.set(conversation.id, conversation);
+    // Announced in the same turn as it becomes readable: a poll may read it before this invitation's
+    // cleanup (deleting it from the mailbox, a round trip) is done, and a listener attached on this event
+    // must not miss the messages that read brings.
+    this.emit('conversation', conversation);
     if (!stored.lastResort) await dropKeyPackage(this.#vault, stored);
     return { conversation, lastResort: stored.lastResort };
   }

@@ -23,7 +23,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { ClientError, ConfigError } from '../errors.ts';
+import { ClientError, ConfigError, UmbraError } from '../errors.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
 import {
   DAEMON_COMMANDS,
@@ -114,6 +114,13 @@ async function runDaemon(options: ClientOptions): Promise<void> {
     const offPrivacy = client.on('privacy', (state) =>
       print(options.json, { event: 'privacy', display: privacyText(state), ...state }),
     );
+    // What the SDK could not do in the background (a read, a send, a refill) and will not retry by itself:
+    // an operator sees it instead of a silent stall. Error messages carry no user data (errors.ts).
+    const offError = client.on('error', (error) => {
+      const code = error instanceof UmbraError ? error.code : 'UMBRA_INTERNAL';
+      const message = error instanceof Error ? error.message : String(error);
+      print(options.json, { event: 'error', display: `error: ${code}: ${message}`, code, message });
+    });
     const onSignal = () => void daemon.close();
     process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
     print(options.json, {
@@ -125,6 +132,7 @@ async function runDaemon(options: ClientOptions): Promise<void> {
     await daemon.stopped;
     await daemon.close();
     offPrivacy();
+    offError();
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     print(options.json, { event: 'stopped', display: 'stopped' });
   } finally {

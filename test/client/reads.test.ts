@@ -2,14 +2,15 @@
 // over the direct carrier. The only stand-in is at the network boundary: a carrier that holds one fetched page
 // on its way back, as a mixnet round trip does for most of a second. A send must not wait for it, another
 // read must bring what it holds, and when it arrives late (its entries read meanwhile, or its epoch closed
-// since) nothing is lost and nothing is read twice.
+// since) nothing is lost and nothing is read twice. A conversation just joined is announced before its first
+// read, however long the invitation's cleanup takes.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client } from '../../src/client/client.ts';
 import type { Conversation } from '../../src/client/conversation.ts';
 import type { LogPage } from '../../src/protocol/api.ts';
 import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../src/protocol/carrier.ts';
-import { decodeRequest, decodeResponse } from '../../src/protocol/messages.ts';
+import { decodeRequest, decodeResponse, type RequestKind } from '../../src/protocol/messages.ts';
 import { sqliteBackend, startServer, type TestServer } from '../delivery/support.ts';
 import {
   clientOptions,
@@ -25,19 +26,27 @@ import {
   user,
 } from './support.ts';
 
-interface Hold {
-  /** Resolves with the page once it is held. */
-  readonly held: Promise<LogPage>;
+interface Hold<T> {
+  /** Resolves with the response once it is held. */
+  readonly held: Promise<T>;
   /** Lets the page go on to the client. */
   readonly release: () => void;
 }
 
-/** A direct carrier without pushes that can hold the next page the service returns that `wanted` accepts. */
+/**
+ * A direct carrier without pushes that can hold the answer to the next request of one kind that `wanted`
+ * accepts (a fetched page, a mailbox deletion) until the test releases it.
+ */
 class HeldReads implements Carrier {
   readonly kind = 'direct' as const;
   readonly #inner: Carrier;
   #hold:
-    | { wanted: (page: LogPage) => boolean; onHeld: (page: LogPage) => void; released: Promise<void> }
+    | {
+        kind: RequestKind;
+        wanted: (response: unknown) => boolean;
+        onHeld: (response: unknown) => void;
+        released: Promise<void>;
+      }
     | undefined;
   readonly #releases: (() => void)[] = [];
 
@@ -45,14 +54,18 @@ class HeldReads implements Carrier {
     this.#inner = inner;
   }
 
-  holdNextPage(wanted: (page: LogPage) => boolean): Hold {
+  holdNextPage(wanted: (page: LogPage) => boolean): Hold<LogPage> {
+    return this.holdNext('fetchLog', (response) => wanted(response as LogPage));
+  }
+
+  holdNext(kind: RequestKind, wanted: (response: unknown) => boolean = () => true): Hold<never> {
     let release = (): void => undefined;
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
     this.#releases.push(release);
-    const held = new Promise<LogPage>((onHeld) => {
-      this.#hold = { wanted, onHeld, released };
+    const held = new Promise<never>((onHeld) => {
+      this.#hold = { kind, wanted, onHeld: onHeld as (response: unknown) => void, released };
     });
     return { held, release };
   }
@@ -60,9 +73,9 @@ class HeldReads implements Carrier {
   async request(bytes: Uint8Array, options?: CarrierRequestOptions): Promise<Uint8Array> {
     const response = await this.#inner.request(bytes, options);
     const hold = this.#hold;
-    if (hold !== undefined && decodeRequest(bytes).kind === 'fetchLog') {
+    if (hold !== undefined && decodeRequest(bytes).kind === hold.kind) {
       const decoded = decodeResponse(response);
-      if (decoded.kind === 'fetchLog' && hold.wanted(decoded.value)) {
+      if (decoded.kind === hold.kind && hold.wanted(decoded.value)) {
         this.#hold = undefined;
         hold.onHeld(decoded.value);
         await hold.released;
@@ -208,4 +221,26 @@ test('the client reads a conversation again while an earlier read is still on it
   hold.release();
   await client.sync();
   assert.equal(atAlice.length, 1, 'read once');
+});
+
+test("a listener attached on 'conversation' gets the first message, even while the invitation's cleanup is slow", async () => {
+  const { client: carol, network } = await newUser('carol', 100);
+  const received: string[] = [];
+  carol.on('conversation', (conversation) =>
+    conversation.on('message', (message) => received.push(message.content.text)),
+  );
+  // Accepting the invitation ends with deleting it from the mailbox: a round trip that, on a busy machine,
+  // lasts past the first read of the conversation just joined.
+  const deletion = network.holdNext('deleteFromMailbox');
+  const chat = await bob.client.createConversation(['carol']);
+  await chat.send({ text: 'the first message' });
+  await deletion.held;
+  await eventually(
+    () => (received.length > 0 ? true : undefined),
+    'the first message to reach the listener while the deletion is held',
+  );
+  deletion.release();
+  assert.deepEqual(received, ['the first message']);
+  await carol.sync();
+  assert.deepEqual(received, ['the first message'], 'read once');
 });

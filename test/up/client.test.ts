@@ -104,6 +104,9 @@ interface Running {
   until(match: (line: Record<string, unknown>) => boolean, what: string): Promise<void>;
 }
 
+/** Every process followed, whose output a timeout shows beside the one waited on. */
+const followed: Running[] = [];
+
 /** A child printing JSON lines, with an event-driven wait on them (capped at CAP_MS). */
 function follow(child: ChildProcess): Running {
   let output = '';
@@ -115,14 +118,19 @@ function follow(child: ChildProcess): Running {
   child.stderr?.setEncoding('utf8').on('data', (text: string) => {
     output += text;
   });
-  return {
+  const running: Running = {
     child,
     output: () => output,
     until: (match, what) =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for ${what}; output:\n${output}`));
+          const others = followed.filter((other) => other.child !== child).map((other) => other.output());
+          reject(
+            new Error(
+              `timed out waiting for ${what}; output:\n${output}\nthe other processes:\n${others.join('\n--\n')}`,
+            ),
+          );
         }, CAP_MS);
         const check = () => {
           const found = output
@@ -139,6 +147,8 @@ function follow(child: ChildProcess): Running {
         check();
       }),
   };
+  followed.push(running);
+  return running;
 }
 
 function daemon(user: string): Running {
