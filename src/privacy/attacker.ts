@@ -99,12 +99,12 @@ export function quantile(sorted: readonly number[], q: number): number {
 }
 
 /** Index of the first packet at or after `time` in packets sorted by time. */
-function lowerBound(packets: readonly Observed[], time: number): number {
+function lowerBound(packets: readonly { readonly at: number }[], time: number): number {
   let low = 0;
   let high = packets.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if ((packets[middle] as Observed).at < time) low = middle + 1;
+    if ((packets[middle] as { readonly at: number }).at < time) low = middle + 1;
     else high = middle;
   }
   return low;
@@ -345,7 +345,14 @@ function combinedGuess(logScores: readonly ReadonlyMap<string, number>[]): strin
 /** A trial: one sender's burst of messages to one recipient. */
 export interface Burst {
   readonly sender: string;
+  readonly recipient: string;
   readonly messages: readonly Message[];
+}
+
+/** A request reaching the service (a post or a read), as seen on the link from its exit. */
+export interface Arrival {
+  readonly exit: string;
+  readonly at: number;
 }
 
 export interface BurstReport {
@@ -354,6 +361,10 @@ export interface BurstReport {
   readonly sender: number;
   /** The same attacker with every delivery moved `shiftMs` later, where none was: right guesses. */
   readonly nullControl: number;
+  /** Bursts whose recipient the tracer named from the requests that reached the service after each message. */
+  readonly receiver: number;
+  /** The receiver attacker with every delivery moved `shiftMs` later: right guesses. */
+  readonly receiverNull: number;
   /** Bursts whose sender was the client whose connection opened last before the burst's first delivery. */
   readonly lifetime: number;
   /** 1/k: a blind guess among the k clients. */
@@ -362,43 +373,110 @@ export interface BurstReport {
   readonly sigma: number;
 }
 
+export interface BurstAttackInput {
+  readonly packets: readonly Observed[];
+  readonly bursts: readonly Burst[];
+  /** Every request that reached the service, posts and reads alike (the receiver attacker's material). */
+  readonly arrivals: readonly Arrival[];
+  /** Each client's first record: when its link to its gateway opened. */
+  readonly connectionStarts: ReadonlyMap<string, number>;
+}
+
 /**
- * The burst attackers of issue 18 on what the observer recorded: the hop-by-hop tracer (`options`, with
- * the mixes' `discipline` to simulate their queues) intersected over each burst's messages; the same at
- * shifted times as a null control; and the connection-lifetime attacker, who names the client whose link
- * to its gateway opened most recently before the burst (`connectionStarts`: each client's first record).
+ * The burst attackers of issue 18 on what the observer recorded:
+ * - the hop-by-hop tracer (`options`, with the mixes' `discipline` to simulate their queues) intersected
+ *   over each burst's messages, and the same at shifted times as a null control;
+ * - the receiver attacker: a recipient reads what it is sent, so a request of its own reaches the service
+ *   some time after each message; for each message, the requests that reached the service after it are
+ *   weighed by how likely their delay is for a read (`readDelays`) and traced back like a message, giving
+ *   each client its probability of having sent the read; intersected over the burst (the recipient reads
+ *   after every message, a bystander only by accident); null control at shifted times too;
+ * - the connection-lifetime attacker, who names the client whose link to its gateway opened most recently
+ *   before the burst.
  */
 export function burstAttack(
-  packets: readonly Observed[],
-  bursts: readonly Burst[],
-  connectionStarts: ReadonlyMap<string, number>,
-  options: AttackOptions & { readonly clients: number; readonly shiftMs: number },
+  input: BurstAttackInput,
+  options: AttackOptions & {
+    readonly clients: number;
+    readonly shiftMs: number;
+    /**
+     * Times from a message's delivery to its recipient's read reaching the service, as the adversary
+     * measures them with messages of its own.
+     */
+    readonly readDelays: readonly number[];
+  },
 ): BurstReport {
-  const tracer = new Tracer(packets, options);
+  const tracer = new Tracer(input.packets, options);
+  const arrivals = [...input.arrivals].sort((a, b) => a.at - b.at);
+  // The density of a read's delay after its message (Gaussian kernels, Silverman's bandwidth) and the
+  // window that holds nearly all of them.
+  const delays = [...options.readDelays].sort((x, y) => x - y);
+  const mean = delays.reduce((sum, d) => sum + d, 0) / Math.max(1, delays.length);
+  const sd = Math.sqrt(delays.reduce((sum, d) => sum + (d - mean) ** 2, 0) / Math.max(1, delays.length));
+  const bandwidth = Math.max(1, 1.06 * sd * Math.max(1, delays.length) ** -0.2);
+  const density = (delay: number) =>
+    delays.reduce((sum, d) => sum + Math.exp(-0.5 * ((delay - d) / bandwidth) ** 2), 0);
+  const reach = quantile(delays, 0.99) + 3 * bandwidth;
+  /**
+   * Each client's probability of having sent the read of a message delivered at `at`: each request that
+   * reached the service after it, other than the burst's own `posts`, is the read with a probability
+   * following the read-delay density, and its trace gives each client's share of it.
+   */
+  const readers = (at: number, posts: ReadonlySet<number>): Map<string, number> => {
+    const window = arrivals
+      .slice(lowerBound(arrivals, at + 1e-6), lowerBound(arrivals, at + reach + 1e-6))
+      .filter((arrival) => !posts.has(arrival.at));
+    const likelihoods = window.map((arrival) => density(arrival.at - at));
+    const total = likelihoods.reduce((sum, l) => sum + l, 0);
+    const scores = new Map<string, number>();
+    if (total <= 0) return scores;
+    for (const [i, arrival] of window.entries()) {
+      const weight = (likelihoods[i] as number) / total;
+      if (weight < 1e-6) continue;
+      const traced = tracer.scores(arrival.exit, arrival.at);
+      const sum = [...traced.values()].reduce((acc, score) => acc + score, 0);
+      if (sum <= 0) continue;
+      for (const [client, score] of traced) {
+        scores.set(client, (scores.get(client) ?? 0) + (weight * score) / sum);
+      }
+    }
+    return scores;
+  };
   let sender = 0;
   let nullControl = 0;
+  let receiver = 0;
+  let receiverNull = 0;
   let lifetime = 0;
-  for (const burst of bursts) {
-    const traced = burst.messages.map((message) => tracer.scores(message.exit, message.deliveredAt));
-    if (combinedGuess(traced) === burst.sender) sender++;
-    const shifted = burst.messages.map((message) =>
-      tracer.scores(message.exit, message.deliveredAt + options.shiftMs),
-    );
-    if (combinedGuess(shifted) === burst.sender) nullControl++;
-    const first = Math.min(...burst.messages.map((message) => message.deliveredAt));
+  for (const burst of input.bursts) {
+    const at = (shift: number) => burst.messages.map((message) => message.deliveredAt + shift);
+    const traced = (shift: number) =>
+      burst.messages.map((message, i) => tracer.scores(message.exit, at(shift)[i] as number));
+    if (combinedGuess(traced(0)) === burst.sender) sender++;
+    if (combinedGuess(traced(options.shiftMs)) === burst.sender) nullControl++;
+    // The burst's own messages are posts the attacker has seen arrive, not anyone's read.
+    const posts = new Set(at(0));
+    const read = (shift: number) => at(shift).map((time) => readers(time, posts));
+    if (combinedGuess(read(0)) === burst.recipient) receiver++;
+    if (combinedGuess(read(options.shiftMs)) === burst.recipient) receiverNull++;
+    const first = Math.min(...at(0));
     let latest: string | undefined;
-    for (const [client, at] of connectionStarts) {
-      if (at < first && (latest === undefined || at > (connectionStarts.get(latest) as number)))
+    for (const [client, started] of input.connectionStarts) {
+      if (
+        started < first &&
+        (latest === undefined || started > (input.connectionStarts.get(latest) as number))
+      )
         latest = client;
     }
     if (latest === burst.sender) lifetime++;
   }
-  const trials = bursts.length;
+  const trials = input.bursts.length;
   const chance = 1 / options.clients;
   return {
     trials,
     sender,
     nullControl,
+    receiver,
+    receiverNull,
     lifetime,
     chance,
     sigma: Math.sqrt((chance * (1 - chance)) / trials),

@@ -1,16 +1,27 @@
 /**
  * The burst experiment of issue 18 on the local network (local-mixnet.ts, real `MixNode`s, every link
  * tapped by the observer's own process): k clients at a constant Poisson rate; every `spacingMs` a trial,
- * a random sender queueing a burst of messages for a random other client; then the burst attackers
- * (attacker.ts `burstAttack`) on what the observer recorded — the hop-by-hop tracer simulating the mixes'
- * queue discipline and intersecting over the burst, its null control at shifted times, and the
- * connection-lifetime attacker. Used by test/privacy/bursts.test.ts and bench/privacy.ts; docs/privacy.md.
+ * a random sender queueing a burst of messages for a random other client, who reads each one it is sent
+ * (a read request of its own through the mixes to the service, as the SDK fetches after a push: the push
+ * itself rides the constant-rate downstream and shows nothing); then the burst attackers (attacker.ts
+ * `burstAttack`) on what the observer recorded — the hop-by-hop tracer simulating the mixes' queue
+ * discipline and intersecting over the burst, the receiver attacker tracing the reads that follow each
+ * message, their null controls at shifted times, and the connection-lifetime attacker. Used by
+ * test/privacy/bursts.test.ts and bench/privacy.ts; docs/privacy.md.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { randomInt } from '../crypto/random.ts';
+import { toHex } from '../crypto/bytes.ts';
+import { randomBytes, randomInt } from '../crypto/random.ts';
 import type { PoolParameters } from '../mixnode/index.ts';
-import { type Burst, type BurstReport, burstAttack, type Message, quantile } from './attacker.ts';
+import {
+  type Arrival,
+  type Burst,
+  type BurstReport,
+  burstAttack,
+  type Message,
+  quantile,
+} from './attacker.ts';
 import { KIND_CODE, LocalMixnet, type LocalMixnetOptions, readPayload } from './local-mixnet.ts';
 import { GlobalObserver } from './observer.ts';
 
@@ -28,6 +39,11 @@ export interface BurstExperimentOptions
   /** Messages per trial, queued at once. */
   readonly burst: number;
   readonly spacingMs: number;
+  /**
+   * When a recipient sends its read: on its next Poisson tick, as the SDK's constant-rate carrier does
+   * (default), or `at-once`, outside the schedule, as a client without constant-rate sending would.
+   */
+  readonly reads?: 'on-tick' | 'at-once';
 }
 
 export interface BurstExperimentResult {
@@ -35,9 +51,14 @@ export interface BurstExperimentResult {
   /** Real messages queued and delivered. */
   readonly queued: number;
   readonly delivered: number;
+  /** The recipients' read requests that reached the service (one per delivered message). */
+  readonly reads: number;
   /** From queueing to delivery, ms. */
   readonly latency: { readonly p50: number; readonly p99: number };
-  /** This process's event-loop delay, p99 in ms: above ~100 ms the machine starved the run. */
+  /**
+   * The event-loop delay, p99 in ms, of this process (the network) or the observer's tap process, whichever
+   * is later: above ~100 ms the machine starved the run and its timestamps blurred.
+   */
   readonly eventLoopDelayP99Ms: number;
 }
 
@@ -49,6 +70,15 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
   let stopped = false;
   try {
     const clients = await network.addClients(options.clients, options.rate);
+    // The service the messages and the reads go to: a recipient reads each message it is delivered.
+    const service = randomBytes(clients[0]?.id.length ?? 32);
+    const byId = new Map(clients.map((client) => [toHex(client.id), client]));
+    network.onDelivery((delivery) => {
+      const { kind, message } = readPayload(delivery.payload);
+      const reader = kind === KIND_CODE.real ? byId.get(delivery.recipient) : undefined;
+      if (options.reads === 'at-once') reader?.sendNow(message, service);
+      else reader?.enqueue(message, service, 'read');
+    });
     loopDelay.enable();
     // Let every link come up and the pools fill before the first trial.
     await sleep(Math.max(1_000, 5 * roundPeriodMs));
@@ -69,10 +99,13 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
       trials.push({ sender: sender.label, numbers });
       await sleep(options.spacingMs);
     }
-    const real = () =>
-      network.delivered.filter((delivery) => readPayload(delivery.payload).kind === KIND_CODE.real).length;
-    const deadline = Date.now() + 2 * pool.maxStayRounds * roundPeriodMs * (options.layers + 1) + 5_000;
-    while (real() < queued && Date.now() < deadline) await sleep(50);
+    const count = (code: number) =>
+      network.delivered.filter((delivery) => readPayload(delivery.payload).kind === code).length;
+    // Each message, then its read: two trips through the layers.
+    const deadline = Date.now() + 4 * pool.maxStayRounds * roundPeriodMs * (options.layers + 1) + 10_000;
+    while ((count(KIND_CODE.real) < queued || count(KIND_CODE.read) < queued) && Date.now() < deadline) {
+      await sleep(50);
+    }
     loopDelay.disable();
     stopped = true;
     await network.stop();
@@ -96,32 +129,56 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
     }
     const bursts: Burst[] = trials.flatMap(({ sender, numbers }) => {
       const messages = numbers.flatMap((number) => byNumber.get(number) ?? []);
-      return messages.length > 0 ? [{ sender, messages }] : [];
+      const recipient = byId.get(messages[0]?.recipient ?? '')?.label;
+      return recipient === undefined ? [] : [{ sender, recipient, messages }];
     });
+    const serviceId = toHex(service);
+    const arrivals: Arrival[] = network.delivered
+      .filter((delivery) => {
+        const { kind } = readPayload(delivery.payload);
+        return kind === KIND_CODE.real || (kind === KIND_CODE.read && delivery.recipient === serviceId);
+      })
+      .map((delivery) => ({ exit: delivery.exit, at: delivery.at }));
     const connectionStarts = new Map<string, number>();
     for (const record of observer.records) {
       if (record.from.startsWith('client') && !connectionStarts.has(record.from)) {
         connectionStarts.set(record.from, record.at);
       }
     }
-    const report = burstAttack(packets, bursts, connectionStarts, {
-      roundMs: roundPeriodMs,
-      hops: options.layers + 1,
-      isClient: (name) => name.startsWith('client'),
-      forwards: (from, to) => to.startsWith('mix') || from.startsWith('client'),
-      discipline: { periodMs: roundPeriodMs, ...pool, isMix: (name) => name.startsWith('mix') },
-      clients: options.clients,
-      shiftMs: options.spacingMs / 2,
+    // The ground truth of how long a read takes after its message, which an adversary learns by sending
+    // messages to a client of its own and timing its reads.
+    const readDelays = network.delivered.flatMap((delivery) => {
+      const { kind, message } = readPayload(delivery.payload);
+      const read = kind === KIND_CODE.read && delivery.recipient === serviceId;
+      const deliveredAt = byNumber.get(message)?.deliveredAt;
+      return read && deliveredAt !== undefined ? [delivery.at - deliveredAt] : [];
     });
     const latencies = [...byNumber]
       .map(([number, message]) => message.deliveredAt - (queuedAt.get(number) as number))
       .sort((a, b) => a - b);
+    const report = burstAttack(
+      { packets, bursts, arrivals, connectionStarts },
+      {
+        roundMs: roundPeriodMs,
+        hops: options.layers + 1,
+        isClient: (name) => name.startsWith('client'),
+        forwards: (from, to) => to.startsWith('mix') || from.startsWith('client'),
+        discipline: { periodMs: roundPeriodMs, ...pool, isMix: (name) => name.startsWith('mix') },
+        clients: options.clients,
+        shiftMs: options.spacingMs / 2,
+        readDelays,
+      },
+    );
     return {
       report,
       queued,
       delivered: byNumber.size,
+      reads: network.delivered.filter(
+        (delivery) =>
+          readPayload(delivery.payload).kind === KIND_CODE.read && delivery.recipient === serviceId,
+      ).length,
       latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) },
-      eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+      eventLoopDelayP99Ms: Math.max(loopDelay.percentile(99) / 1e6, observer.eventLoopDelayP99Ms),
     };
   } finally {
     loopDelay.disable();

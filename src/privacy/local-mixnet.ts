@@ -204,20 +204,21 @@ export function exponential(rate: number): number {
   return (-Math.log(1 - uniform()) / rate) * 1000;
 }
 
-export type PacketKind = 'real' | 'loop' | 'drop';
+/** `read`: a recipient's read request to the service after a delivery (the burst experiment's receivers). */
+export type PacketKind = 'real' | 'read' | 'loop' | 'drop';
 
 /** What a client sent: the harness's ground truth. */
 export interface Sent {
   readonly at: number;
   readonly client: string;
   readonly kind: PacketKind;
-  /** For real packets: the message number. */
+  /** For real and read packets: the message number. */
   readonly message: number;
   readonly recipient: string | undefined;
 }
 
 /** The first payload byte of a harness packet. */
-export const KIND_CODE: Record<PacketKind, number> = { real: 1, loop: 2, drop: 3 };
+export const KIND_CODE: Record<PacketKind, number> = { real: 1, loop: 2, drop: 3, read: 4 };
 
 /** Reads the header a harness client puts in every payload: kind code and message number. */
 export function readPayload(payload: Uint8Array): { kind: number; message: number } {
@@ -234,7 +235,7 @@ export class LocalClient {
   readonly #gateway: Member;
   readonly #rate: number;
   readonly #loopShare: number;
-  readonly #queue: { message: number; recipient: Uint8Array }[] = [];
+  readonly #queue: { message: number; recipient: Uint8Array; kind: 'real' | 'read' }[] = [];
   #link: Link | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -250,9 +251,9 @@ export class LocalClient {
     return this.#queue.length;
   }
 
-  /** Queues a real message for `recipient`; it leaves on one of the next ticks. */
-  enqueue(message: number, recipient: Uint8Array): void {
-    this.#queue.push({ message, recipient });
+  /** Queues a real message (or a read request) for `recipient`; it leaves on one of the next ticks. */
+  enqueue(message: number, recipient: Uint8Array, kind: 'real' | 'read' = 'real'): void {
+    this.#queue.push({ message, recipient, kind });
   }
 
   async start(): Promise<void> {
@@ -291,12 +292,19 @@ export class LocalClient {
     );
   }
 
-  #send(): void {
-    const next = this.#queue.shift();
+  /**
+   * Sends a read request at once, outside the Poisson schedule: what a client without constant-rate
+   * sending does when told of a message (the receiver baseline of the burst experiment).
+   */
+  sendNow(message: number, recipient: Uint8Array): void {
+    this.#send({ message, recipient, kind: 'read' });
+  }
+
+  #send(next = this.#queue.shift()): void {
     let kind: PacketKind;
     let recipient: Uint8Array | undefined;
     if (next) {
-      kind = 'real';
+      kind = next.kind;
       recipient = next.recipient;
     } else if (uniform() < this.#loopShare) {
       kind = 'loop';

@@ -56,7 +56,12 @@ export type TapRequest =
 export type TapResponse =
   | { readonly type: 'tapped'; readonly key: string; readonly port: number }
   | { readonly type: 'target'; readonly key: string; readonly id: number }
-  | { readonly type: 'records'; readonly records: WireRecord[]; readonly messages: WebSocketMessage[] };
+  | {
+      readonly type: 'records';
+      readonly records: WireRecord[];
+      readonly messages: WebSocketMessage[];
+      readonly eventLoopDelayP99Ms: number;
+    };
 
 export function wallClock(): number {
   return performance.timeOrigin + performance.now();
@@ -69,6 +74,8 @@ export class GlobalObserver {
   records: WireRecord[] = [];
   /** WebSocket messages on client links; filled by `collect()`. */
   messages: WebSocketMessage[] = [];
+  /** The tap process's event-loop delay, p99 in ms, so far; filled by `collect()`. */
+  eventLoopDelayP99Ms = 0;
   readonly #ports = new Map<string, number>();
   readonly #targets = new Map<string, () => Endpoint | undefined>();
   readonly #tapping = new Map<string, (port: number) => void>();
@@ -107,6 +114,7 @@ export class GlobalObserver {
     });
     this.records = response.records;
     this.messages = response.messages;
+    this.eventLoopDelayP99Ms = response.eventLoopDelayP99Ms;
   }
 
   /** The packets seen on every TLS link, in time order, given the geometry's packet length. */

@@ -6,13 +6,14 @@
  *
  *   parent → { type: 'tap', key, kind: 'tls' | 'ws', from, to }   child → { type: 'tapped', key, port }
  *   child → { type: 'target', key, id } (a connection came in)     parent → { type: 'target', id, host?, port? }
- *   parent → { type: 'collect' }                                    child → { type: 'records', records, messages }
+ *   parent → { type: 'collect' }                  child → { type: 'records', records, messages, eventLoopDelayP99Ms }
  *
  * TLS links: each record header (RFC 8446 §5.1) in the sending direction gives one record with its
  * plaintext length. WebSocket links (plain ws:// on loopback): each frame header (RFC 6455 §5.2) in either
  * direction, after the HTTP upgrade, gives one message with its payload length.
  */
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { TapRequest, TapResponse, WebSocketMessage, WireRecord } from './observer.ts';
 
 /** A TLS record header and its AEAD overhead: inner content type (1) and tag (16). */
@@ -28,6 +29,9 @@ const messages: WebSocketMessage[] = [];
 const servers: Server[] = [];
 const sockets = new Set<Socket>();
 const targets = new Map<number, (target: { host: string; port: number } | undefined) => void>();
+/** This process's own delay: a starved observer stamps packets late, which blurs every timing attack. */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 let connections = 0;
 let requests = 0;
 
@@ -167,7 +171,7 @@ process.on('message', (message: TapRequest) => {
       return;
     }
     case 'collect':
-      send({ type: 'records', records, messages });
+      send({ type: 'records', records, messages, eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6 });
       return;
     case 'close':
       for (const socket of sockets) socket.destroy();

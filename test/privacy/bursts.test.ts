@@ -1,9 +1,11 @@
 // The burst attackers of issue 18 on real mix nodes, every link tapped by the observer's own process
 // (src/privacy/bursts.ts; the longer version is `npm run bench -- privacy`): a random sender's burst of 3
-// messages per trial, k = 8 clients. With the mixes configured not to mix (B = 1, no pool, 20 ms rounds) the
-// hop-by-hop tracer that simulates their queues names nearly every sender, so the harness sees a leak when
-// there is one; with the pool it stays within chance + 3σ, as does its null control at shifted times and
-// the connection-lifetime attacker (every client keeps one connection for the whole run).
+// messages per trial to a random recipient, who reads each one, k = 8 clients. With the mixes configured
+// not to mix (B = 1, no pool, 20 ms rounds) and reads sent the moment a message arrives, the hop-by-hop
+// tracer that simulates their queues names nearly every sender, and from the reads nearly every recipient,
+// so the harness sees a leak when there is one; with the pool and reads on the constant-rate ticks (as the
+// SDK sends them) both stay within chance + 3σ, as do their null controls at shifted times and the
+// connection-lifetime attacker (every client keeps one connection for the whole run).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,7 +32,8 @@ async function run(
     const { report } = result;
     console.log(
       `B ${options.batchSize}, p ${options.pool.leaveProbability}: tracer ${report.sender}/${report.trials}, ` +
-        `null ${report.nullControl}, lifetime ${report.lifetime}, chance ${report.chance.toFixed(3)} ± ` +
+        `null ${report.nullControl}, receiver ${report.receiver} (null ${report.receiverNull}), ` +
+        `lifetime ${report.lifetime}, chance ${report.chance.toFixed(3)} ± ` +
         `${report.sigma.toFixed(3)}; delivered ${result.delivered}/${result.queued}; latency p50 ` +
         `${result.latency.p50.toFixed(0)} ms; event-loop delay p99 ${result.eventLoopDelayP99Ms.toFixed(0)} ms`,
     );
@@ -42,8 +45,15 @@ async function run(
 
 const NO_POOL: PoolParameters = { leaveProbability: 1, maxStayRounds: 1 };
 
-test('with the mixes not mixing (B = 1, no pool), the tracer names the sender of nearly every burst', async (t) => {
-  const result = await run({ roundPeriodMs: 20, batchSize: 1, pool: NO_POOL, rate: 2, trials: 30 });
+test('with the mixes not mixing and reads sent at once, the tracer names nearly every sender and recipient', async (t) => {
+  const result = await run({
+    roundPeriodMs: 20,
+    batchSize: 1,
+    pool: NO_POOL,
+    rate: 2,
+    trials: 30,
+    reads: 'at-once',
+  });
   const { report } = result;
   // Checked first: with B = 1 a stalled loop overflows the mixes' queues (16 packets), and they drop.
   if (result.eventLoopDelayP99Ms > STARVED_MS) {
@@ -53,17 +63,25 @@ test('with the mixes not mixing (B = 1, no pool), the tracer names the sender of
     return;
   }
   assert.equal(result.delivered, result.queued, 'every message delivered');
+  assert.equal(result.reads, result.queued, 'every message read');
   assert.ok(report.sender / report.trials >= 0.9, `the tracer named ${report.sender} of ${report.trials}`);
+  assert.ok(
+    report.receiver / report.trials >= 0.9,
+    `the receiver attacker named ${report.receiver} of ${report.trials}`,
+  );
 });
 
-test('with the pool, the tracer, its null control and the lifetime attacker stay within chance', async () => {
+test('with the pool and reads on ticks, the sender and receiver attackers, their null controls and the lifetime attacker stay within chance', async () => {
   const result = await run({ roundPeriodMs: 100, batchSize: 16, pool: DEFAULT_POOL, rate: 5, trials: 40 });
   const { report } = result;
   assert.equal(result.delivered, result.queued, 'every message delivered');
+  assert.equal(result.reads, result.queued, 'every message read');
   const bound = report.trials * (report.chance + 3 * report.sigma);
   for (const [attacker, right] of [
     ['tracer', report.sender],
     ['null control', report.nullControl],
+    ['receiver', report.receiver],
+    ['receiver null control', report.receiverNull],
     ['lifetime', report.lifetime],
   ] as const) {
     assert.ok(right <= bound, `${attacker}: ${right} of ${report.trials} > ${bound.toFixed(1)}`);
