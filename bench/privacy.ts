@@ -46,11 +46,12 @@ const ROWS: readonly Row[] = [
   { ...pooled(1, 8, 2), ...NO_MIXING, name: 'no mixing (B = 1, no pool)' },
   { ...pooled(1, 8, 20), name: 'oldest first (no pool), λ as umbra up', pool: NO_POOL },
   { ...pooled(1, 8, 20), name: 'umbra up defaults, 3 × 1' },
-  { ...pooled(1, 8, 5), name: 'pool, 3 × 1, reads at once', reads: 'at-once' },
-  pooled(1, 8, 5),
-  pooled(1, 20, 2),
-  pooled(2, 8, 5),
-  pooled(2, 20, 2),
+  { ...pooled(1, 20, 20), name: 'umbra up defaults, 3 × 1' },
+  { ...pooled(2, 8, 20), name: 'umbra up defaults, 3 × 2' },
+  { ...pooled(2, 20, 20), name: 'umbra up defaults, 3 × 2' },
+  { ...pooled(1, 8, 20), name: 'umbra up defaults, 3 × 1, reads at once', reads: 'at-once' },
+  { ...pooled(1, 20, 2), name: 'sparse traffic, 3 × 1' },
+  { ...pooled(2, 20, 2), name: 'sparse traffic, 3 × 2' },
 ];
 
 const rate = (count: number, trials: number) => `${count}/${trials} = ${(count / trials).toFixed(3)}`;
