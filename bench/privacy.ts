@@ -86,7 +86,8 @@ its own through the mixes, as the SDK fetches after a push): on its next constan
 does, or at once where a row says so (a client without constant-rate sending); every link tapped (times and lengths, in the
 observer's own process). *Sender*: the hop-by-hop tracer that simulates the mixes' queue discipline
 (rounds, p, R), intersected over the burst. *Receiver*: the same tracer on the requests that reached the
-service within the p90 latency after each message, intersected over the burst. *Null*: each with every
+service after each message, each weighed by the density of read delays, intersected over the burst.
+*Null*: each with every
 delivery moved 0.75 s later, where nothing was delivered. *Lifetime*: the client whose connection opened
 last before the burst.
 Chance is 1/k; the bound is chance + 2σ. Latency: queueing to delivery, p50 / p99. Load: the 1-minute load
