@@ -417,6 +417,18 @@ export function burstAttack(
   const density = (delay: number) =>
     delays.reduce((sum, d) => sum + Math.exp(-0.5 * ((delay - d) / bandwidth) ** 2), 0);
   const reach = quantile(delays, 0.99) + 3 * bandwidth;
+  /** Each client's share of a request's trace; windows overlap, so each request is traced once. */
+  const shares = new Map<Arrival, Map<string, number>>();
+  const shareOf = (arrival: Arrival): Map<string, number> => {
+    let share = shares.get(arrival);
+    if (share === undefined) {
+      const traced = tracer.scores(arrival.exit, arrival.at);
+      const sum = [...traced.values()].reduce((acc, score) => acc + score, 0);
+      share = new Map(sum > 0 ? [...traced].map(([client, score]) => [client, score / sum]) : []);
+      shares.set(arrival, share);
+    }
+    return share;
+  };
   /**
    * Each client's probability of having sent the read of a message delivered at `at`: each request that
    * reached the service after it, other than the burst's own `posts`, is the read with a probability
@@ -433,11 +445,8 @@ export function burstAttack(
     for (const [i, arrival] of window.entries()) {
       const weight = (likelihoods[i] as number) / total;
       if (weight < 1e-6) continue;
-      const traced = tracer.scores(arrival.exit, arrival.at);
-      const sum = [...traced.values()].reduce((acc, score) => acc + score, 0);
-      if (sum <= 0) continue;
-      for (const [client, score] of traced) {
-        scores.set(client, (scores.get(client) ?? 0) + (weight * score) / sum);
+      for (const [client, share] of shareOf(arrival)) {
+        scores.set(client, (scores.get(client) ?? 0) + weight * share);
       }
     }
     return scores;
@@ -450,7 +459,7 @@ export function burstAttack(
   for (const burst of input.bursts) {
     const at = (shift: number) => burst.messages.map((message) => message.deliveredAt + shift);
     const traced = (shift: number) =>
-      burst.messages.map((message, i) => tracer.scores(message.exit, at(shift)[i] as number));
+      burst.messages.map((message) => tracer.scores(message.exit, message.deliveredAt + shift));
     if (combinedGuess(traced(0)) === burst.sender) sender++;
     if (combinedGuess(traced(options.shiftMs)) === burst.sender) nullControl++;
     // The burst's own messages are posts the attacker has seen arrive, not anyone's read.

@@ -99,11 +99,14 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
       trials.push({ sender: sender.label, numbers });
       await sleep(options.spacingMs);
     }
-    const count = (code: number) =>
-      network.delivered.filter((delivery) => readPayload(delivery.payload).kind === code).length;
+    const ofKind = (code: number) =>
+      network.delivered.filter((delivery) => readPayload(delivery.payload).kind === code);
     // Each message, then its read: two trips through the layers.
     const deadline = Date.now() + 4 * pool.maxStayRounds * roundPeriodMs * (options.layers + 1) + 10_000;
-    while ((count(KIND_CODE.real) < queued || count(KIND_CODE.read) < queued) && Date.now() < deadline) {
+    while (
+      (ofKind(KIND_CODE.real).length < queued || ofKind(KIND_CODE.read).length < queued) &&
+      Date.now() < deadline
+    ) {
       await sleep(50);
     }
     loopDelay.disable();
@@ -132,13 +135,12 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
       const recipient = byId.get(messages[0]?.recipient ?? '')?.label;
       return recipient === undefined ? [] : [{ sender, recipient, messages }];
     });
-    const serviceId = toHex(service);
-    const arrivals: Arrival[] = network.delivered
-      .filter((delivery) => {
-        const { kind } = readPayload(delivery.payload);
-        return kind === KIND_CODE.real || (kind === KIND_CODE.read && delivery.recipient === serviceId);
-      })
-      .map((delivery) => ({ exit: delivery.exit, at: delivery.at }));
+    // Every read goes to the service, as every real message does: what arrived there, in the attacker's eyes.
+    const reads = ofKind(KIND_CODE.read);
+    const arrivals: Arrival[] = [...ofKind(KIND_CODE.real), ...reads].map((delivery) => ({
+      exit: delivery.exit,
+      at: delivery.at,
+    }));
     const connectionStarts = new Map<string, number>();
     for (const record of observer.records) {
       if (record.from.startsWith('client') && !connectionStarts.has(record.from)) {
@@ -147,11 +149,9 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
     }
     // The ground truth of how long a read takes after its message, which an adversary learns by sending
     // messages to a client of its own and timing its reads.
-    const readDelays = network.delivered.flatMap((delivery) => {
-      const { kind, message } = readPayload(delivery.payload);
-      const read = kind === KIND_CODE.read && delivery.recipient === serviceId;
-      const deliveredAt = byNumber.get(message)?.deliveredAt;
-      return read && deliveredAt !== undefined ? [delivery.at - deliveredAt] : [];
+    const readDelays = reads.flatMap((delivery) => {
+      const deliveredAt = byNumber.get(readPayload(delivery.payload).message)?.deliveredAt;
+      return deliveredAt === undefined ? [] : [delivery.at - deliveredAt];
     });
     const latencies = [...byNumber]
       .map(([number, message]) => message.deliveredAt - (queuedAt.get(number) as number))
@@ -173,10 +173,7 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
       report,
       queued,
       delivered: byNumber.size,
-      reads: network.delivered.filter(
-        (delivery) =>
-          readPayload(delivery.payload).kind === KIND_CODE.read && delivery.recipient === serviceId,
-      ).length,
+      reads: reads.length,
       latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) },
       eventLoopDelayP99Ms: Math.max(loopDelay.percentile(99) / 1e6, observer.eventLoopDelayP99Ms),
     };
