@@ -230,23 +230,25 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Members of `to` whose signature key `from` lacks. Linear in the group's size: signature keys are public, so
- * they are compared as text through a set, and a leaf that is the same object in both trees (ts-mls keeps
- * unchanged leaves across epochs) is skipped without encoding its key.
+ * Members of `to` whose signature key `from` lacks. Linear in the group's size: a leaf that is the same object
+ * in both trees at the same index (ts-mls keeps unchanged leaves across epochs) is skipped, and only when some
+ * leaf differs are the keys of `from` collected, as text (signature keys are public) in a set.
  */
 function membersOnlyIn(to: RatchetTree, from: RatchetTree): Member[] {
+  const changed: number[] = [];
+  for (let leafIndex = 0; leafIndex * 2 < to.length; leafIndex++) {
+    const leaf = leafAt(to, leafIndex);
+    if (leaf !== undefined && leaf !== leafAt(from, leafIndex)) changed.push(leafIndex);
+  }
+  if (changed.length === 0) return [];
   const before = new Set<string>();
   for (let leafIndex = 0; leafIndex * 2 < from.length; leafIndex++) {
     const leaf = leafAt(from, leafIndex);
     if (leaf !== undefined) before.add(toHex(leaf.signaturePublicKey));
   }
-  const members: Member[] = [];
-  for (let leafIndex = 0; leafIndex * 2 < to.length; leafIndex++) {
-    const leaf = leafAt(to, leafIndex);
-    if (leaf === undefined || leaf === leafAt(from, leafIndex)) continue;
-    if (!before.has(toHex(leaf.signaturePublicKey))) members.push(toMember(leaf, leafIndex));
-  }
-  return members;
+  return changed
+    .map((leafIndex) => toMember(leafAt(to, leafIndex) as LeafNode, leafIndex))
+    .filter((member) => !before.has(toHex(member.signaturePublicKey)));
 }
 
 /**

@@ -20,11 +20,15 @@ import {
   type RatchetTree,
 } from 'ts-mls';
 import { expandWithLabel } from 'ts-mls/crypto/kdf.js';
-import { createSecretTree } from 'ts-mls/secretTree.js';
+import { consumeRatchet, createSecretTree, ratchetToGeneration } from 'ts-mls/secretTree.js';
 import { treeHashRoot } from 'ts-mls/treeHash.js';
 import { enumNumberToKey } from 'ts-mls/util/enumHelpers.js';
 import { expandWithLabel as upstreamExpandWithLabel } from 'ts-mls-upstream/crypto/kdf.js';
-import { createSecretTree as upstreamCreateSecretTree } from 'ts-mls-upstream/secretTree.js';
+import {
+  consumeRatchet as upstreamConsumeRatchet,
+  createSecretTree as upstreamCreateSecretTree,
+  ratchetToGeneration as upstreamRatchetToGeneration,
+} from 'ts-mls-upstream/secretTree.js';
 import { treeHashRoot as upstreamTreeHashRoot } from 'ts-mls-upstream/treeHash.js';
 import { enumNumberToKey as upstreamEnumNumberToKey } from 'ts-mls-upstream/util/enumHelpers.js';
 import { toHex, utf8 } from '../../src/crypto/bytes.ts';
@@ -92,25 +96,40 @@ test('ExpandWithLabel gives upstream’s bytes', async () => {
   }
 });
 
-test('the secret tree’s leaves are upstream’s; parents hold empty placeholders', async () => {
+test('the secret tree, derived on demand, gives upstream’s keys and nonces, and consumes what it derives from', async () => {
+  const config = { maximumForwardRatchetSteps: 200, retainKeysForGenerations: 10, retainKeysForEpochs: 2 };
   for (const leafWidth of [1, 2, 5, 8, 13]) {
-    const secret = randomBytes(32);
-    const patched = await createSecretTree(leafWidth, secret, cs.kdf);
-    const upstream = await upstreamCreateSecretTree(leafWidth, secret, cs.kdf);
-    assert.equal(patched.length, upstream.length);
-    patched.forEach((node, index) => {
-      const expected = upstream[index];
-      assert.ok(node !== undefined && expected !== undefined);
-      if (index % 2 === 0) {
-        assert.deepEqual(node, expected, `leaf node ${index}`);
-      } else {
-        assert.equal(node.application.secret.length + node.handshake.secret.length, 0, `parent ${index}`);
-      }
-    });
+    const encryptionSecret = randomBytes(32);
+    let upstreamTree = await upstreamCreateSecretTree(leafWidth, encryptionSecret, cs.kdf);
+    let tree = await createSecretTree(leafWidth, encryptionSecret, cs.kdf);
+    assert.equal(tree.length, upstreamTree.length);
+    // Leaves in an order that leaves siblings waiting, for both content types and a ratchet several steps on.
+    const leaves = Array.from({ length: leafWidth }, (_, i) => (i * 5) % leafWidth);
+    for (const [step, leafIndex] of leaves.entries()) {
+      const contentType = step % 2 === 0 ? 'application' : 'commit';
+      const reuseGuard = randomBytes(4) as Uint8Array & { length: 4 };
+      const senderData = { leafIndex, generation: step % 3, reuseGuard };
+      const patched = await ratchetToGeneration(tree, senderData, contentType, config, cs);
+      const upstream = await upstreamRatchetToGeneration(upstreamTree, senderData, contentType, config, cs);
+      assert.equal(toHex(patched.key), toHex(upstream.key), `leaf ${leafIndex} key`);
+      assert.equal(toHex(patched.nonce), toHex(upstream.nonce), `leaf ${leafIndex} nonce`);
+      tree = patched.newTree;
+      upstreamTree = upstream.newTree;
+    }
+    const sent = await consumeRatchet(tree, 0, 'application', cs);
+    const expected = await upstreamConsumeRatchet(upstreamTree, 0, 'application', cs);
+    assert.equal(sent.generation, expected.generation);
+    assert.equal(toHex(sent.key), toHex(expected.key));
+    if (leafWidth === 2 || leafWidth === 8) {
+      // Every leaf of the full tree was derived, so no parent keeps a tree secret.
+      tree.forEach((node, index) => {
+        if (index % 2 === 1) assert.equal(node.handshake.secret.length + node.application.secret.length, 0);
+      });
+    }
   }
 });
 
-test('tree hashes are upstream’s, also after leaves move or change (the per-leaf cache)', async () => {
+test('tree hashes are upstream’s, also after leaves move or change and parents change (the caches)', async () => {
   const member = (name: string) =>
     generateKeyPackage(
       { credentialType: 'basic', identity: utf8(name) },
@@ -145,6 +164,14 @@ test('tree hashes are upstream’s, also after leaves move or change (the per-le
   const replaced = tree.slice();
   replaced[2] = { nodeType: 'leaf', leaf: first.publicPackage.leafNode };
   await expectSame(replaced, 'a leaf replaced by another object');
+  // An UpdatePath gives the committer's path new parent nodes; then one of them is blanked again.
+  const updated = (await createCommit({ state: newState, cipherSuite: cs }, {})).newState.ratchetTree;
+  await expectSame(updated, 'parents set by an UpdatePath');
+  const rootIndex = (updated.length - 1) / 2;
+  assert.equal(updated[rootIndex]?.nodeType, 'parent');
+  const blankedParent = updated.slice();
+  blankedParent[rootIndex] = undefined;
+  await expectSame(blankedParent, 'the root blanked');
   assert.notEqual(
     toHex(await treeHashRoot(replaced, cs.hash)),
     toHex(await treeHashRoot(tree, cs.hash)),
