@@ -20,10 +20,12 @@ import {
   type RatchetTree,
 } from 'ts-mls';
 import { expandWithLabel } from 'ts-mls/crypto/kdf.js';
+import { encodeRatchetTree } from 'ts-mls/ratchetTree.js';
 import { consumeRatchet, createSecretTree, ratchetToGeneration } from 'ts-mls/secretTree.js';
 import { treeHashRoot } from 'ts-mls/treeHash.js';
 import { enumNumberToKey } from 'ts-mls/util/enumHelpers.js';
 import { expandWithLabel as upstreamExpandWithLabel } from 'ts-mls-upstream/crypto/kdf.js';
+import { encodeRatchetTree as upstreamEncodeRatchetTree } from 'ts-mls-upstream/ratchetTree.js';
 import {
   consumeRatchet as upstreamConsumeRatchet,
   createSecretTree as upstreamCreateSecretTree,
@@ -40,6 +42,7 @@ const path = (relative: string) => fileURLToPath(new URL(relative, root));
 /** SHA-256 of each file the patch touches, as ts-mls 1.6.4 ships it. */
 const UPSTREAM_SHA256: Record<string, string> = {
   'crypto/kdf.js': '3f3059ee090bf5de9e582856759089565ca4e9e9e0221c0677352ecb1fa0c3cb',
+  'ratchetTree.js': '669956ceac1962bdd2bf74c296f9f93b37ba3397949f45c95b9c3036550cdf5c',
   'secretTree.js': '00faf2bf2892a70591f99cb520f54c1f1c257ad4bc09f9b72009883573854bc8',
   'treeHash.js': '722662a03c9fa03fb3038457a5a876c3c42249672a49dda78ea40d4c17df6f21',
   'util/enumHelpers.js': 'e470653ffc284e8ce2ae6ee561bc4c0b4a2d1cea808a21a61a519265996319fb',
@@ -129,7 +132,7 @@ test('the secret tree, derived on demand, gives upstream’s keys and nonces, an
   }
 });
 
-test('tree hashes are upstream’s, also after leaves move or change and parents change (the caches)', async () => {
+test('tree hashes and encodings are upstream’s, also after leaves move or change and parents change (the caches)', async () => {
   const member = (name: string) =>
     generateKeyPackage(
       { credentialType: 'basic', identity: utf8(name) },
@@ -144,12 +147,14 @@ test('tree hashes are upstream’s, also after leaves move or change and parents
   const adds: Proposal[] = others.map((o) => ({ proposalType: 'add', add: { keyPackage: o.publicPackage } }));
   const { newState } = await createCommit({ state: group, cipherSuite: cs }, { extraProposals: adds });
   const tree: RatchetTree = newState.ratchetTree;
-  const expectSame = async (candidate: RatchetTree, what: string) =>
+  const expectSame = async (candidate: RatchetTree, what: string) => {
     assert.equal(
       toHex(await treeHashRoot(candidate, cs.hash)),
       toHex(await upstreamTreeHashRoot(candidate, cs.hash)),
       what,
     );
+    assert.equal(toHex(encodeRatchetTree(candidate)), toHex(upstreamEncodeRatchetTree(candidate)), what);
+  };
   await expectSame(tree, 'first hash');
   await expectSame(tree, 'second hash, from the cache');
   const moved = tree.slice();
