@@ -15,7 +15,7 @@ import { mlsCryptoProvider as nativeProvider } from '../src/mls/crypto/native.ts
 import { mlsCryptoProvider as portableProvider } from '../src/mls/crypto/portable.ts';
 import type { AuthenticationService, MlsCredential, StagedCommit, Verified } from '../src/mls/index.ts';
 import { decodeMessage, type Group, Mls, type OuterKind } from '../src/mls/index.ts';
-import { machine, medianTime, pairedMedians, table, time, writeResult } from './lib.ts';
+import { machine, median, medianTime, pairedMedians, table, time, writeResult } from './lib.ts';
 
 const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 const MESSAGE = new Uint8Array(1024).fill(7);
@@ -251,6 +251,7 @@ const requested = process.argv
   .filter((n) => Number.isInteger(n) && n >= 2);
 const sizes = requested.length > 0 ? [...new Set(requested)] : [2, 10, 100, 500, 1000];
 const RAW = 'raw ts-mls';
+const ROUNDS = 3;
 const layers: [string, (size: number, runs: number) => Promise<Timings>][] = [
   ['SDK (native provider)', (size, runs) => benchFacade(size, runs, nativeProvider)],
   ['SDK (portable provider)', (size, runs) => benchFacade(size, runs, portableProvider)],
@@ -269,12 +270,32 @@ for (const [, bench] of layers) await bench(4, 1);
 const rows: string[][] = [];
 const speedUps: string[][] = [];
 const at100 = new Map<string, Timings>();
+/** Field by field, the median of several rounds' timings. */
+function medianTimings(rounds: readonly Timings[]): Timings {
+  const [first] = rounds;
+  if (first === undefined) throw new Error('no rounds');
+  const keys = Object.keys(first) as (keyof Timings)[];
+  return Object.fromEntries(
+    keys.map((key) => [key, median(rounds.map((t) => t[key]))]),
+  ) as unknown as Timings;
+}
+
 for (const size of sizes) {
   const runs = size >= 500 ? 3 : 5;
+  // The layers take turns, round after round, so that a change in the machine's load falls on all of them.
+  const rounds = new Map<string, Timings[]>(layers.map(([label]) => [label, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [label, bench] of layers) {
+      const started = performance.now();
+      rounds.get(label)?.push(await bench(size, runs));
+      console.log(
+        `N = ${size}, ${label}, round ${round}: ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }
+  }
   const measured = new Map<string, Timings>();
-  for (const [label, bench] of layers) {
-    const started = performance.now();
-    const t = await bench(size, runs);
+  for (const [label, timings] of rounds) {
+    const t = medianTimings(timings);
     measured.set(label, t);
     if (size === 100) at100.set(label, t);
     const row = [
@@ -290,7 +311,7 @@ for (const size of sizes) {
       String(t.updateBytes),
       String(t.messageBytes),
     ];
-    console.log(`${row.join(' | ')}   (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    console.log(row.join(' | '));
     rows.push(row);
   }
   const reference = measured.get(RAW);
@@ -330,8 +351,9 @@ writeResult(
 ${machine()}; load average (1, 5, 15 min) ${loadAtStart} at the start, ${loadAtEnd} at the end. The
 machine's 2 cores are shared with other engineers' work, so the figures move between runs (up to about 30 %).
 
-Ciphersuite ${SUITE}; milliseconds, medians of 5 runs (3 at N ≥ 500) from the same starting state, 1 KiB
-messages median of 20; "create / process": the committer creates the commit, another member processes it
+Ciphersuite ${SUITE}; milliseconds. Each figure is the median of ${ROUNDS} rounds in which the layers take
+turns; within a round, the median of 5 runs (3 at N ≥ 500) from the same starting state, 1 KiB messages the
+median of 20; "create / process": the committer creates the commit, another member processes it
 (verifies and stages; not merged, so every run starts from the same state). *Join*: a member joins from the
 Welcome of the group's creation (ratchet tree included), from the same state each run.
 
