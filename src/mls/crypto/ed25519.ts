@@ -2,7 +2,7 @@
  * Ed25519 (RFC 8032) as the MLS signature scheme of umbra's suites (RFC 9420 §5.1; ts-mls adds the
  * SignWithLabel framing of §5.1.2) for the native provider: libsodium through umbra's node backend, which
  * verifies in about half the time of node:crypto even with the public key's KeyObject cached (42 against
- * 73 µs on the reference machine) and needs no per-key import.
+ * 73 µs on this project's shared 2-core machine) and needs no per-key import.
  *
  * Private keys are 32-byte seeds, as this provider and @noble generate them and the IETF vectors hold them;
  * the 48-byte PKCS #8 encoding that ts-mls's default provider generates where WebCrypto has Ed25519 (the
