@@ -235,10 +235,10 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
  * leaf differs are the keys of `from` collected, as text (signature keys are public) in a set.
  */
 function membersOnlyIn(to: RatchetTree, from: RatchetTree): Member[] {
-  const changed: number[] = [];
+  const changed: Member[] = [];
   for (let leafIndex = 0; leafIndex * 2 < to.length; leafIndex++) {
     const leaf = leafAt(to, leafIndex);
-    if (leaf !== undefined && leaf !== leafAt(from, leafIndex)) changed.push(leafIndex);
+    if (leaf !== undefined && leaf !== leafAt(from, leafIndex)) changed.push(toMember(leaf, leafIndex));
   }
   if (changed.length === 0) return [];
   const before = new Set<string>();
@@ -246,9 +246,7 @@ function membersOnlyIn(to: RatchetTree, from: RatchetTree): Member[] {
     const leaf = leafAt(from, leafIndex);
     if (leaf !== undefined) before.add(toHex(leaf.signaturePublicKey));
   }
-  return changed
-    .map((leafIndex) => toMember(leafAt(to, leafIndex) as LeafNode, leafIndex))
-    .filter((member) => !before.has(toHex(member.signaturePublicKey)));
+  return changed.filter((member) => !before.has(toHex(member.signaturePublicKey)));
 }
 
 /**
