@@ -67,6 +67,19 @@ export async function pairedMedians<T>(
   return [median(produced), median(consumed), last];
 }
 
+/** `runs` times the same operation from the same state: its last result and the median milliseconds. */
+export async function medianTime<T>(runs: number, operation: () => Promise<T>): Promise<[T, number]> {
+  const times: number[] = [];
+  let last: T | undefined;
+  for (let run = 0; run < runs; run++) {
+    const [value, ms] = await time(operation);
+    times.push(ms);
+    last = value;
+  }
+  if (last === undefined) throw new Error('runs must be positive');
+  return [last, median(times)];
+}
+
 export function machine(): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   return `${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version} (${process.platform}-${process.arch}); ${new Date().toISOString().slice(0, 10)}`;

@@ -1,15 +1,21 @@
 // MLS group operations as the client SDK performs them (src/mls facade: its authentication service, padding,
-// outer seal and UpdatePath checks) beside raw ts-mls 1.6.4 driven through its public API with its defaults,
-// in the same run, for groups of N members: create (N − 1 adds in one commit), add one, remove one, update
-// (empty commit), and a 1 KiB application message; with the sizes of what goes on the wire. Reports the ratio
-// to the seeds' budget (50 ms per message, 150 ms per group operation at 100 members).
+// outer seal and UpdatePath checks), on each MLS crypto provider (src/mls/crypto: native, the Node default,
+// and portable, the browsers'), beside raw ts-mls 1.6.4 driven through its public API with its defaults, in
+// the same run, for groups of N members: create (N − 1 adds in one commit), join from the Welcome, add one,
+// remove one, update (empty commit), and a 1 KiB application message; with the sizes of what goes on the wire.
+// Reports each SDK row's speed-up over raw ts-mls and the ratio to the seeds' budget (50 ms per message,
+// 150 ms per group operation at 100 members).
 //
 //   npx node bench/run.ts mls [sizes...]      (default: 2 10 100 500 1000)
-import * as raw from 'ts-mls';
+import { loadavg } from 'node:os';
+import type { CryptoProvider } from 'ts-mls';
+import * as raw from 'ts-mls-upstream';
 import { constantTimeEqual, utf8 } from '../src/crypto/bytes.ts';
+import { mlsCryptoProvider as nativeProvider } from '../src/mls/crypto/native.ts';
+import { mlsCryptoProvider as portableProvider } from '../src/mls/crypto/portable.ts';
 import type { AuthenticationService, MlsCredential, StagedCommit, Verified } from '../src/mls/index.ts';
 import { decodeMessage, type Group, Mls, type OuterKind } from '../src/mls/index.ts';
-import { machine, pairedMedians, table, time, writeResult } from './lib.ts';
+import { machine, median, medianTime, pairedMedians, table, time, writeResult } from './lib.ts';
 
 const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 const MESSAGE = new Uint8Array(1024).fill(7);
@@ -18,6 +24,7 @@ const OPERATION_BUDGET_MS = 150;
 
 interface Timings {
   readonly create: number;
+  readonly join: number;
   readonly addCreate: number;
   readonly addProcess: number;
   readonly removeCreate: number;
@@ -56,10 +63,10 @@ function expectStaged(result: Awaited<ReturnType<Group['commit']>>): StagedCommi
   return result.staged;
 }
 
-/** Through the facade and the outer seal, as the SDK sends and receives. */
-async function benchFacade(size: number, runs: number): Promise<Timings> {
+/** Through the facade and the outer seal, as the SDK sends and receives, on one MLS crypto provider. */
+async function benchFacade(size: number, runs: number, cryptoProvider: CryptoProvider): Promise<Timings> {
   const directory = new KnownKeys();
-  const mls = new Mls({ authenticationService: directory });
+  const mls = new Mls({ authenticationService: directory, cryptoProvider });
   const generate = async (handle: string) => {
     const generated = await mls.generateKeyPackage({ identity: utf8(handle) });
     const decoded = decodeMessage(generated.keyPackage);
@@ -81,9 +88,12 @@ async function benchFacade(size: number, runs: number): Promise<Timings> {
   const bobPackage = others[0];
   const welcome = created.staged.welcome;
   if (bobPackage === undefined || welcome === undefined) throw new Error('a group needs two members');
-  const joined = await mls.joinGroup({ welcome, keyPackage: bobPackage });
-  if (joined.kind !== 'joined') throw new Error(`join refused: ${joined.reason}`);
-  const bob = joined.group;
+  const joinOnce = async () => {
+    const joined = await mls.joinGroup({ welcome, keyPackage: bobPackage });
+    if (joined.kind !== 'joined') throw new Error(`join refused: ${joined.reason}`);
+    return joined.group;
+  };
+  const [bob, joinMs] = await medianTime(runs, joinOnce);
 
   const routingId = await alice.routingId();
   const sealFor = async (group: Group, bytes: Uint8Array, kind: OuterKind) =>
@@ -129,6 +139,7 @@ async function benchFacade(size: number, runs: number): Promise<Timings> {
   );
   return {
     create,
+    join: joinMs,
     addCreate,
     addProcess,
     removeCreate,
@@ -143,7 +154,10 @@ async function benchFacade(size: number, runs: number): Promise<Timings> {
   };
 }
 
-/** Raw ts-mls 1.6.4 with its defaults (accept-all authentication service, no outer seal). */
+/**
+ * Raw ts-mls 1.6.4 as published (`ts-mls-upstream`, without umbra's patch) with its defaults (its default
+ * provider, accept-all authentication service, no outer seal).
+ */
 async function benchRaw(size: number, runs: number): Promise<Timings> {
   const cs = await raw.getCiphersuiteImpl(raw.getCiphersuiteFromName(SUITE));
   const generate = (name: string) =>
@@ -169,12 +183,9 @@ async function benchRaw(size: number, runs: number): Promise<Timings> {
   const alice = created.newState;
   const bobPackage = others[0];
   if (bobPackage === undefined || created.welcome === undefined) throw new Error('a group needs two members');
-  const bob = await raw.joinGroup(
-    created.welcome,
-    bobPackage.publicPackage,
-    bobPackage.privatePackage,
-    raw.emptyPskIndex,
-    cs,
+  const { welcome } = created;
+  const [bob, joinMs] = await medianTime(runs, () =>
+    raw.joinGroup(welcome, bobPackage.publicPackage, bobPackage.privatePackage, raw.emptyPskIndex, cs),
   );
 
   const commitWith = (proposals: raw.Proposal[]) => async () =>
@@ -215,6 +226,7 @@ async function benchRaw(size: number, runs: number): Promise<Timings> {
   const encoded = (value: raw.MLSMessage) => raw.encodeMlsMessage(value).length;
   return {
     create,
+    join: joinMs,
     addCreate,
     addProcess,
     removeCreate,
@@ -238,26 +250,59 @@ const requested = process.argv
   .map(Number)
   .filter((n) => Number.isInteger(n) && n >= 2);
 const sizes = requested.length > 0 ? [...new Set(requested)] : [2, 10, 100, 500, 1000];
+const RAW = 'raw ts-mls';
+const ROUNDS = 3;
 const layers: [string, (size: number, runs: number) => Promise<Timings>][] = [
-  ['SDK (facade)', benchFacade],
-  ['raw ts-mls', benchRaw],
+  ['SDK (native provider)', (size, runs) => benchFacade(size, runs, nativeProvider)],
+  ['SDK (portable provider)', (size, runs) => benchFacade(size, runs, portableProvider)],
+  [RAW, benchRaw],
 ];
 
-// An untimed round first, so that neither layer pays the JIT warm-up inside the table.
+const loadAverage = () =>
+  loadavg()
+    .map((value) => value.toFixed(2))
+    .join(', ');
+const loadAtStart = loadAverage();
+
+// An untimed round first, so that no layer pays the JIT warm-up inside the table.
 for (const [, bench] of layers) await bench(4, 1);
 
 const rows: string[][] = [];
+const speedUps: string[][] = [];
 const at100 = new Map<string, Timings>();
+/** Field by field, the median of several rounds' timings. */
+function medianTimings(rounds: readonly Timings[]): Timings {
+  const [first] = rounds;
+  if (first === undefined) throw new Error('no rounds');
+  const keys = Object.keys(first) as (keyof Timings)[];
+  return Object.fromEntries(
+    keys.map((key) => [key, median(rounds.map((t) => t[key]))]),
+  ) as unknown as Timings;
+}
+
 for (const size of sizes) {
   const runs = size >= 500 ? 3 : 5;
-  for (const [label, bench] of layers) {
-    const started = performance.now();
-    const t = await bench(size, runs);
+  // The layers take turns, round after round, so that a change in the machine's load falls on all of them.
+  const rounds = new Map<string, Timings[]>(layers.map(([label]) => [label, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [label, bench] of layers) {
+      const started = performance.now();
+      rounds.get(label)?.push(await bench(size, runs));
+      console.log(
+        `N = ${size}, ${label}, round ${round}: ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }
+  }
+  const measured = new Map<string, Timings>();
+  for (const [label, timings] of rounds) {
+    const t = medianTimings(timings);
+    measured.set(label, t);
     if (size === 100) at100.set(label, t);
     const row = [
       String(size),
       label,
       ms(t.create),
+      ms(t.join),
       `${ms(t.addCreate)} / ${ms(t.addProcess)}`,
       `${ms(t.removeCreate)} / ${ms(t.removeProcess)}`,
       `${ms(t.updateCreate)} / ${ms(t.updateProcess)}`,
@@ -266,10 +311,25 @@ for (const size of sizes) {
       String(t.updateBytes),
       String(t.messageBytes),
     ];
-    console.log(`${row.join(' | ')}   (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    console.log(row.join(' | '));
     rows.push(row);
   }
+  const reference = measured.get(RAW);
+  for (const [label, t] of measured) {
+    if (reference === undefined || label === RAW) continue;
+    const ratio = (key: keyof Timings) => `${(reference[key] / t[key]).toFixed(2)}×`;
+    speedUps.push([
+      String(size),
+      label,
+      `${ratio('addCreate')} / ${ratio('addProcess')}`,
+      ratio('join'),
+      `${ratio('removeCreate')} / ${ratio('removeProcess')}`,
+      `${ratio('updateCreate')} / ${ratio('updateProcess')}`,
+      `${ratio('encrypt')} / ${ratio('decrypt')}`,
+    ]);
+  }
 }
+const loadAtEnd = loadAverage();
 
 function budgetLines(): string {
   const lines: string[] = [];
@@ -286,33 +346,40 @@ function budgetLines(): string {
 
 writeResult(
   'mls',
-  `# MLS group operations: the SDK's MLS layer beside raw ts-mls 1.6.4
+  `# MLS group operations: the SDK's MLS layer on each crypto provider beside raw ts-mls 1.6.4
 
-${machine()}
+${machine()}; load average (1, 5, 15 min) ${loadAtStart} at the start, ${loadAtEnd} at the end. The
+machine's 2 cores are shared with other engineers' work, so the figures move between runs (up to about 30 %).
 
-Ciphersuite ${SUITE}; milliseconds, medians of 5 runs (3 at N ≥ 500) from the same starting state, 1 KiB
-messages median of 20; "create / process": the committer creates the commit, another member processes it
-(verifies and stages; not merged, so every run starts from the same state).
+Ciphersuite ${SUITE}; milliseconds. Each figure is the median of ${ROUNDS} rounds in which the layers take
+turns; within a round, the median of 5 runs (3 at N ≥ 500) from the same starting state, 1 KiB messages the
+median of 20; "create / process": the committer creates the commit, another member processes it
+(verifies and stages; not merged, so every run starts from the same state). *Join*: a member joins from the
+Welcome of the group's creation (ratchet tree included), from the same state each run.
 
-- **SDK (facade)**: \`src/mls\` as the client SDK drives it: its authentication service is asked about every
-  credential (a warm handle → key cache here, as the SDK has after the first lookup), UpdatePath checks, padding
-  of application messages to the outer bucket, and the outer seal (AES-256-GCM under the epoch's exporter key)
-  on every commit and message.
-- **raw ts-mls**: the library's own API with its defaults (accept-all authentication service, 256-byte
-  padding), no outer seal.
+- **SDK (native provider)**: \`src/mls\` as the client SDK drives it on Node, with its native crypto provider
+  (\`src/mls/crypto/native.ts\`: OpenSSL and libsodium): its authentication service is asked about every
+  credential (a warm handle → key cache here, as the SDK has after the first lookup), UpdatePath checks,
+  padding of application messages to the outer bucket, and the outer seal (AES-256-GCM under the epoch's
+  exporter key) on every commit and message.
+- **SDK (portable provider)**: the same, with the provider browsers get (\`src/mls/crypto/portable.ts\`:
+  ts-mls's default, WebCrypto and @hpke/@noble), here running on Node's WebCrypto.
+- **raw ts-mls**: ts-mls 1.6.4 as published (the \`ts-mls-upstream\` alias, without umbra's patch), through its
+  own API with its defaults (its default provider, accept-all authentication service, 256-byte padding), no
+  outer seal; its commits are PrivateMessages.
 
 *Create*: create the group and add the other N − 1 members in one commit (Welcome with the ratchet tree).
 *Remove*: one member removed (with an UpdatePath in both). *Update*: an empty commit (full UpdatePath). Every
 commit is measured on the tree a single mass add leaves (all parent nodes blank), so an UpdatePath is encrypted
 to each of the other N − 1 leaves: the worst case. Sizes in bytes: the Welcome (with tree), the update commit and
-the 1 KiB message as they go on the wire (sealed and bucketed for the SDK, bare MLSMessage for raw ts-mls). The
-machine is shared; repeated runs differ by up to about 30 %.
+the 1 KiB message as they go on the wire (sealed and bucketed for the SDK, bare MLSMessage for raw ts-mls).
 
 ${table(
   [
     'N',
     'layer',
     'create',
+    'join',
     'add one: create / process',
     'remove one: create / process',
     'update: create / process',
@@ -322,6 +389,25 @@ ${table(
     'message bytes',
   ],
   rows,
+)}
+
+## Speed-up over raw ts-mls in the same run
+
+Raw ts-mls's median divided by the SDK's (above 1: the SDK is faster). Issue 14's targets, openmls's own
+ratios to raw ts-mls on this machine: add one ≥ 8× at N = 100 and ≥ 25× at N = 1000, join ≥ 12× at
+N = 1000, the 1 KiB message ≥ 1×.
+
+${table(
+  [
+    'N',
+    'layer',
+    'add one: create / process',
+    'join',
+    'remove one: create / process',
+    'update: create / process',
+    '1 KiB message: encrypt / decrypt',
+  ],
+  speedUps,
 )}
 
 ## Against the seeds' budget at 100 members

@@ -8,14 +8,20 @@
  * Every other suite ts-mls knows can be loaded too (the IETF test vectors use suites 1 to 7); suites whose
  * optional dependency is not installed (X448, ChaCha20-Poly1305, X-Wing, ML-KEM) fail with
  * `MlsError('unsupported_ciphersuite')`.
+ *
+ * The crypto under the suites comes from the platform's provider (the `#mls-provider` import condition):
+ * native on Node (crypto/native.ts), ts-mls's portable default in browsers (crypto/portable.ts).
  */
+
 import {
   type CiphersuiteImpl,
   type CiphersuiteName,
+  type CryptoProvider,
   ciphersuites,
   getCiphersuiteFromName,
   getCiphersuiteImpl,
 } from 'ts-mls';
+import { mlsCryptoProvider } from '#mls-provider';
 import { MlsError } from '../errors.ts';
 
 export type MlsCiphersuiteName = CiphersuiteName;
@@ -43,11 +49,16 @@ export function ciphersuiteName(id: number): MlsCiphersuiteName | undefined {
  */
 export class CiphersuiteCache {
   readonly #loaded = new Map<MlsCiphersuiteName, Promise<CiphersuiteImpl>>();
+  readonly #provider: CryptoProvider;
+
+  constructor(provider: CryptoProvider = mlsCryptoProvider) {
+    this.#provider = provider;
+  }
 
   load(name: MlsCiphersuiteName): Promise<CiphersuiteImpl> {
     let loading = this.#loaded.get(name);
     if (loading === undefined) {
-      loading = getCiphersuiteImpl(getCiphersuiteFromName(name)).catch((error: unknown) => {
+      loading = getCiphersuiteImpl(getCiphersuiteFromName(name), this.#provider).catch((error: unknown) => {
         const detail = error instanceof Error ? error.message : String(error);
         throw new MlsError('unsupported_ciphersuite', `${name} cannot be loaded: ${detail}`);
       });

@@ -61,7 +61,7 @@ import {
   vectorOf,
 } from '../codec/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { assertBytes, constantTimeEqual, wipe } from '../crypto/bytes.ts';
+import { assertBytes, constantTimeEqual, toHex, wipe } from '../crypto/bytes.ts';
 import { ArgumentError, MlsError } from '../errors.ts';
 import {
   AuthenticationRecorder,
@@ -229,12 +229,24 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && constantTimeEqual(a, b);
 }
 
-/** Members of `to` whose signature key `from` lacks. */
+/**
+ * Members of `to` whose signature key `from` lacks. Linear in the group's size: a leaf that is the same object
+ * in both trees at the same index (ts-mls keeps unchanged leaves across epochs) is skipped, and only when some
+ * leaf differs are the keys of `from` collected, as text (signature keys are public) in a set.
+ */
 function membersOnlyIn(to: RatchetTree, from: RatchetTree): Member[] {
-  const before = membersOf(from);
-  return membersOf(to).filter(
-    (member) => !before.some((b) => sameKey(b.signaturePublicKey, member.signaturePublicKey)),
-  );
+  const changed: Member[] = [];
+  for (let leafIndex = 0; leafIndex * 2 < to.length; leafIndex++) {
+    const leaf = leafAt(to, leafIndex);
+    if (leaf !== undefined && leaf !== leafAt(from, leafIndex)) changed.push(toMember(leaf, leafIndex));
+  }
+  if (changed.length === 0) return [];
+  const before = new Set<string>();
+  for (let leafIndex = 0; leafIndex * 2 < from.length; leafIndex++) {
+    const leaf = leafAt(from, leafIndex);
+    if (leaf !== undefined) before.add(toHex(leaf.signaturePublicKey));
+  }
+  return changed.filter((member) => !before.has(toHex(member.signaturePublicKey)));
 }
 
 /**

@@ -3,7 +3,7 @@
  * joins them from Welcomes and restores them from saved bytes. An `Mls` cannot exist without an
  * authentication service (authentication.ts): every credential a group meets is put to it.
  */
-import type { CiphersuiteImpl } from 'ts-mls';
+import type { CiphersuiteImpl, CryptoProvider } from 'ts-mls';
 import {
   bytesToBase64,
   createGroup,
@@ -47,6 +47,11 @@ export interface MlsOptions {
   readonly defaultCiphersuite?: MlsCiphersuiteName;
   /** The AEAD of the outer seal; default: the platform's backend (src/crypto). */
   readonly backend?: CryptoBackend;
+  /**
+   * The crypto under the MLS suites; default: the platform's (`#mls-provider`: native on Node, ts-mls's
+   * portable default in browsers). Tests and benchmarks pass the other one to compare them.
+   */
+  readonly cryptoProvider?: CryptoProvider;
 }
 
 export interface KeyPackageOptions {
@@ -97,7 +102,7 @@ export class Mls {
   readonly defaultCiphersuite: MlsCiphersuiteName;
   readonly #authenticationService: AuthenticationService;
   readonly #backend: CryptoBackend;
-  readonly #suites = new CiphersuiteCache();
+  readonly #suites: CiphersuiteCache;
 
   constructor(options: MlsOptions) {
     assertAuthenticationService(options?.authenticationService);
@@ -106,6 +111,7 @@ export class Mls {
     this.#authenticationService = options.authenticationService;
     this.defaultCiphersuite = suite;
     this.#backend = options.backend ?? platformBackend;
+    this.#suites = new CiphersuiteCache(options.cryptoProvider);
   }
 
   /** Whether `suite` can be used in this installation (its optional ts-mls dependency is present). */

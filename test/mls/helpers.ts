@@ -2,7 +2,10 @@
 // built through the facade, and the location of the IETF vectors (read in place, never copied).
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { CryptoProvider } from 'ts-mls';
 import { constantTimeEqual, utf8 } from '../../src/crypto/bytes.ts';
+import { mlsCryptoProvider as nativeProvider } from '../../src/mls/crypto/native.ts';
+import { mlsCryptoProvider as portableProvider } from '../../src/mls/crypto/portable.ts';
 import type { AuthenticationService, MlsCredential } from '../../src/mls/index.ts';
 import { decodeMessage, Mls } from '../../src/mls/index.ts';
 import type { OwnKeyPackage } from '../../src/mls/mls.ts';
@@ -60,3 +63,9 @@ export function readVectors<T>(file: string): T | undefined {
 }
 
 export const vectorsPath = fileURLToPath(VECTORS);
+
+/** Both MLS crypto providers (src/mls/crypto), so that the vectors run on each. */
+export const providers: readonly (readonly [name: string, provider: CryptoProvider])[] = [
+  ['native', nativeProvider],
+  ['portable', portableProvider],
+];

@@ -1,10 +1,11 @@
-// The IETF passive-client scenarios run through the facade: join from the vector's Welcome with its
+// The IETF passive-client scenarios run through the facade, once on each MLS crypto provider: join from the vector's Welcome with its
 // KeyPackage and private keys, then verify every proposal and verify-and-merge every commit, checking the
 // epoch authenticator after the join and after each epoch. Suites this installation of ts-mls cannot load
 // are skipped, each with its reason, and counted; so are the wire formats of the messages followed (the
 // vectors' proposals and commits are PublicMessages made by another implementation).
 import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
+import type { CryptoProvider } from 'ts-mls';
 import { fromHex, toHex } from '../../src/crypto/bytes.ts';
 import {
   ciphersuiteName,
@@ -13,7 +14,7 @@ import {
   Mls,
   type MlsCiphersuiteName,
 } from '../../src/mls/index.ts';
-import { acceptAllForVectors, readVectors, vectorsPath } from './helpers.ts';
+import { acceptAllForVectors, providers, readVectors, vectorsPath } from './helpers.ts';
 
 interface PassiveClientVector {
   cipher_suite: number;
@@ -33,8 +34,12 @@ interface PassiveClientVector {
  * KeyPackages, so that the facade's receive-side lifetime checks stay on.
  */
 export function passiveClientSuite(file: string, clock: Date): void {
+  for (const [name, provider] of providers) providerSuite(file, clock, name, provider);
+}
+
+function providerSuite(file: string, clock: Date, providerName: string, provider: CryptoProvider): void {
   const vectors = readVectors<PassiveClientVector[]>(file);
-  describe(file, () => {
+  describe(`${file}, ${providerName} provider`, () => {
     if (vectors === undefined) {
       test(file, (t) => t.skip(`MLS vectors not found at ${vectorsPath}`));
       return;
@@ -50,6 +55,7 @@ export function passiveClientSuite(file: string, clock: Date): void {
         const mls = new Mls({
           authenticationService: acceptAllForVectors,
           defaultCiphersuite: suite as MlsCiphersuiteName,
+          cryptoProvider: provider,
         });
         if (suite === undefined || !(await mls.supports(suite))) {
           const why = suite && (await mls.generateKeyPackage({ identity: new Uint8Array(1) }).catch(String));

@@ -2,7 +2,7 @@
 // structure of messages.json decodes and re-encodes to the same bytes — the MLSMessages and the ratchet tree
 // through the facade's codecs, the bare structures (which the facade never exposes) through the ts-mls codecs
 // it relies on — and welcome.json's Welcomes decode, open with the given init key and carry a GroupInfo
-// signed by the given signer.
+// signed by the given signer, on each MLS crypto provider.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { getCiphersuiteImpl } from 'ts-mls';
@@ -17,7 +17,7 @@ import { fromHex, toHex } from '../../src/crypto/bytes.ts';
 import { CodecError } from '../../src/errors.ts';
 import { ciphersuiteName, decodeMessage, encodeMessage, type ReceivedMessage } from '../../src/mls/index.ts';
 import { decodeExactly, decodeTree, encodeTree, libraryMessage } from '../../src/mls/wire.ts';
-import { readVectors, vectorsPath } from './helpers.ts';
+import { providers, readVectors, vectorsPath } from './helpers.ts';
 
 type Messages = Record<string, string>;
 
@@ -125,40 +125,45 @@ describe('welcome.json', () => {
     test('welcome.json', (t) => t.skip(`MLS vectors not found at ${vectorsPath}`));
     return;
   }
-  for (const vector of welcomes) {
-    const name = ciphersuiteName(vector.cipher_suite) ?? `suite ${vector.cipher_suite}`;
-    test(`${name}: the Welcome opens with the init key and its GroupInfo is signed by the signer`, async (t) => {
-      const welcome = decodeMessage(fromHex(vector.welcome));
-      const keyPackage = decodeMessage(fromHex(vector.key_package));
-      assert.equal(toHex(encodeMessage(welcome)), vector.welcome);
-      assert.equal(toHex(encodeMessage(keyPackage)), vector.key_package);
-      let cs: Awaited<ReturnType<typeof getCiphersuiteImpl>>;
-      try {
-        cs = await getCiphersuiteImpl(getCiphersuiteFromId(vector.cipher_suite as CiphersuiteId));
-      } catch (error) {
-        t.skip(
-          `ciphersuite ${vector.cipher_suite} not supported by this installation of ts-mls: ${(error as Error).message}`,
+  for (const [providerName, provider] of providers) {
+    for (const vector of welcomes) {
+      const name = ciphersuiteName(vector.cipher_suite) ?? `suite ${vector.cipher_suite}`;
+      test(`${name}, ${providerName} provider: the Welcome opens with the init key and its GroupInfo is signed by the signer`, async (t) => {
+        const welcome = decodeMessage(fromHex(vector.welcome));
+        const keyPackage = decodeMessage(fromHex(vector.key_package));
+        assert.equal(toHex(encodeMessage(welcome)), vector.welcome);
+        assert.equal(toHex(encodeMessage(keyPackage)), vector.key_package);
+        let cs: Awaited<ReturnType<typeof getCiphersuiteImpl>>;
+        try {
+          cs = await getCiphersuiteImpl(getCiphersuiteFromId(vector.cipher_suite as CiphersuiteId), provider);
+        } catch (error) {
+          t.skip(
+            `ciphersuite ${vector.cipher_suite} not supported by this installation of ts-mls: ${(error as Error).message}`,
+          );
+          return;
+        }
+        const w = libraryMessage(welcome);
+        const kp = libraryMessage(keyPackage);
+        assert.ok(w.wireformat === 'mls_welcome' && kp.wireformat === 'mls_key_package');
+        const secrets = await decryptGroupSecrets(
+          await cs.hpke.importPrivateKey(fromHex(vector.init_priv)),
+          await makeKeyPackageRef(kp.keyPackage, cs.hash),
+          w.welcome,
+          cs.hpke,
         );
-        return;
-      }
-      const w = libraryMessage(welcome);
-      const kp = libraryMessage(keyPackage);
-      assert.ok(w.wireformat === 'mls_welcome' && kp.wireformat === 'mls_key_package');
-      const secrets = await decryptGroupSecrets(
-        await cs.hpke.importPrivateKey(fromHex(vector.init_priv)),
-        await makeKeyPackageRef(kp.keyPackage, cs.hash),
-        w.welcome,
-        cs.hpke,
-      );
-      assert.ok(secrets);
-      const groupInfo: GroupInfo | undefined = await decryptGroupInfo(
-        w.welcome,
-        secrets.joinerSecret,
-        new Uint8Array(cs.kdf.size),
-        cs,
-      );
-      assert.ok(groupInfo);
-      assert.equal(await verifyGroupInfoSignature(groupInfo, fromHex(vector.signer_pub), cs.signature), true);
-    });
+        assert.ok(secrets);
+        const groupInfo: GroupInfo | undefined = await decryptGroupInfo(
+          w.welcome,
+          secrets.joinerSecret,
+          new Uint8Array(cs.kdf.size),
+          cs,
+        );
+        assert.ok(groupInfo);
+        assert.equal(
+          await verifyGroupInfoSignature(groupInfo, fromHex(vector.signer_pub), cs.signature),
+          true,
+        );
+      });
+    }
   }
 });

@@ -78,7 +78,8 @@ function isAllZero(bytes: Uint8Array): boolean {
   return accumulator === 0;
 }
 
-function checkedAead(
+/** Also wraps the MLS native provider's AES-128-GCM (src/mls/crypto/aead.ts). */
+export function checkedAead(
   name: string,
   keyLength: number,
   nonceLength: number,

@@ -45,7 +45,8 @@ function hkdf(algorithm: string): RawBackend['hkdfSha256'] {
   return (ikm, salt, info, length) => view(hkdfSync(algorithm, ikm, salt, info, length));
 }
 
-function nodeAead(algorithm: 'aes-256-gcm'): RawBackend['aes256gcm'] {
+/** AES-GCM from OpenSSL; AES-128-GCM serves the MLS native provider (src/mls/crypto/aead.ts). */
+export function nodeAead(algorithm: 'aes-128-gcm' | 'aes-256-gcm'): RawBackend['aes256gcm'] {
   return {
     seal(key, nonce, plaintext, associatedData = new Uint8Array(0)) {
       const cipher = createCipheriv(algorithm, createSecretKey(key), nonce, { authTagLength: 16 });
