@@ -3,14 +3,16 @@
  * child process: both sign up, start a conversation, exchange messages both ways over the mixnet under "Full
  * privacy"; the gateway is stopped — "No privacy" appears, Send is disabled and a message typed meanwhile
  * stays in the box (the user asks for it to go when privacy returns); the gateway is started again — the
- * message is sent by itself and arrives exactly once. Screenshots of the conversation are saved under
- * test-artifacts/ (git-ignored; docs/screenshot-*.png are copies).
+ * message is sent by itself and arrives exactly once. Then the rest of the app on the same conversation:
+ * safety numbers equal on both sides, "mark as verified" remembered across a reload and unlock, the observer
+ * chart running, and the panic button wiping the device back to sign-up. Screenshots of the conversation are
+ * saved under test-artifacts/ (git-ignored; docs/screenshot-*.png are copies).
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { ARTIFACTS, browserTest, message, STEP_MS, send, signUp } from './support.ts';
+import { ARTIFACTS, browserTest, message, passphrase, STEP_MS, send, signUp } from './support.ts';
 
 function composerPrivacy(page: Page) {
   return page.locator('.composer [data-testid=privacy]');
@@ -31,8 +33,21 @@ async function waitForPrivacy(page: Page, label: string): Promise<void> {
   }
 }
 
+/** Opens the safety-number dialog for `handle` from the members panel and returns its digits. */
+async function safetyDigits(page: Page, handle: string): Promise<string> {
+  const members = page.locator('details.members');
+  if ((await members.getAttribute('open')) === null) await members.locator('summary').click();
+  await members
+    .locator('li')
+    .filter({ hasText: `@${handle}` })
+    .getByRole('button', { name: 'Safety number' })
+    .click();
+  const digits = await page.getByTestId('safety-digits').innerText({ timeout: STEP_MS });
+  return digits;
+}
+
 browserTest(
-  'two people chat in browsers over the mixnet; No privacy while the gateway is down; a kept message is delivered once',
+  'two people chat over the mixnet; No privacy while the gateway is down, a kept message delivered once; safety numbers, unlock, observer, panic',
   ['--round-ms', '100'],
   async (up, browser) => {
     const alice = await (await browser.newContext({ viewport: { width: 1100, height: 760 } })).newPage();
@@ -88,5 +103,39 @@ browserTest(
     await message(alice, 'got it').waitFor({ timeout: STEP_MS });
     assert.equal(await message(bob, kept).count(), 1);
     assert.equal(await message(alice, kept).count(), 1);
+
+    // Safety numbers agree; verification is remembered.
+    const aliceSees = await safetyDigits(alice, 'bob');
+    assert.match(aliceSees, /^(\d{5} ){11}\d{5}$/);
+    await bob.keyboard.press('Escape').catch(() => {});
+    assert.equal(await safetyDigits(bob, 'alice'), aliceSees);
+    await alice.getByRole('button', { name: 'Mark as verified' }).click();
+    await alice.getByTestId('verified').waitFor({ timeout: STEP_MS });
+    await alice.keyboard.press('Escape');
+
+    // What an observer sees: a live rate.
+    await alice.getByRole('button', { name: 'What an observer sees' }).click();
+    await alice
+      .getByTestId('observer-summary')
+      .filter({ hasText: /Last \d+ s: [\d.]+ packets\/s/ })
+      .waitFor({ timeout: STEP_MS });
+    await alice.screenshot({ path: join(ARTIFACTS, 'observer.png') });
+
+    // Unlock on return: the conversation and the verification are still there.
+    await alice.reload();
+    await alice.getByLabel('Passphrase').fill(passphrase('alice'));
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await alice.getByTestId('whoami').waitFor({ state: 'attached', timeout: STEP_MS });
+    await message(alice, 'got it').waitFor({ timeout: STEP_MS });
+    await safetyDigits(alice, 'bob');
+    await alice.getByTestId('verified').waitFor();
+    await alice.keyboard.press('Escape');
+
+    // Panic: after the confirmation, the device is back to sign-up, and stays there after a reload.
+    await alice.getByTestId('panic').click();
+    await alice.getByTestId('panic-confirm').click();
+    await alice.getByRole('button', { name: 'Create account' }).waitFor({ timeout: STEP_MS });
+    await alice.reload();
+    await alice.getByRole('button', { name: 'Create account' }).waitFor({ timeout: STEP_MS });
   },
 );
