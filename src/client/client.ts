@@ -479,10 +479,19 @@ export class Client extends Emitter<ClientEvents> {
     };
   }
 
-  /** The delivery API over the carrier `policy` allows now, or `privacy_unavailable`. */
+  /**
+   * The delivery API over the carrier `policy` allows now. With none of them up, the most preferred one that
+   * is connecting takes the request and holds it until it is up (within the request's deadline), as carriers
+   * promise: a blip of the liveness checks, such as loops late on a starved phone, must not fail what the user
+   * asked for. `privacy_unavailable` only when every allowed carrier is down or absent.
+   */
   #api(policy: PrivacyPolicy): DeliveryApi {
-    const state = privacyState(policy, this.#carriers());
-    const route = state.carrier === undefined ? undefined : this.#routes.get(state.carrier);
+    const carriers = this.#carriers();
+    const state = privacyState(policy, carriers);
+    const kind =
+      state.carrier ??
+      allowedCarriers(policy).find((allowed) => carriers.get(allowed)?.status().state === 'connecting');
+    const route = kind === undefined ? undefined : this.#routes.get(kind);
     if (route === undefined) {
       throw new ClientError(
         'privacy_unavailable',

@@ -23,7 +23,7 @@ import { DEFAULT_LIMITS } from '../../src/delivery/store/index.ts';
 import { DEFAULT_SCHEMA } from '../../src/delivery/store/postgres.ts';
 import { DEFAULT_EPOCH_PERIOD_MS } from '../../src/directory/epoch.ts';
 import { DIRECTORY_OPTIONS, directoryConfig } from '../../src/directory/main.ts';
-import { DEFAULT_GATEWAY_LIMITS } from '../../src/gateway/gateway.ts';
+import { CLIENT_BURST_SECONDS, DEFAULT_GATEWAY_LIMITS } from '../../src/gateway/gateway.ts';
 import { DEFAULT_SERVICE_TIMEOUT_MS } from '../../src/gateway/services.ts';
 import { DEFAULT_POLL_MS, loadOrCreateNodeIdentity } from '../../src/mixnode/directory-session.ts';
 import { DEFAULT_STARTUP_TIMEOUT_MS } from '../../src/mixnode/options.ts';
@@ -158,7 +158,6 @@ test('umbra gateway and umbra delivery --help state the defaults the code falls 
     '--startup-timeout-ms': DEFAULT_STARTUP_TIMEOUT_MS,
     '--inbox-quota': DEFAULT_GATEWAY_LIMITS.inboxQuota,
     '--item-ttl-ms': DEFAULT_GATEWAY_LIMITS.itemTtlMs,
-    '--client-burst': DEFAULT_GATEWAY_LIMITS.burst,
     '--max-clients': DEFAULT_GATEWAY_LIMITS.maxClients,
     '--max-clients-per-address': DEFAULT_GATEWAY_LIMITS.maxClientsPerAddress,
     '--max-client-buffered-bytes': DEFAULT_GATEWAY_LIMITS.maxClientBufferedBytes,
@@ -166,6 +165,11 @@ test('umbra gateway and umbra delivery --help state the defaults the code falls 
     '--max-delayed-packets': DEFAULT_GATEWAY_LIMITS.maxDelayedPackets,
     '--service-timeout-ms': DEFAULT_SERVICE_TIMEOUT_MS,
   });
+  // The burst follows the client rate: the help states it in seconds of that rate.
+  assert.match(
+    gateway.get('--client-burst')?.text ?? '',
+    new RegExp(`\\(default: ${CLIENT_BURST_SECONDS} s of its rate\\)$`),
+  );
   const ttlHours = /\((\d+) h\)/.exec(gateway.get('--item-ttl-ms')?.text ?? '')?.[1];
   assert.equal(Number(ttlHours) * 3_600_000, DEFAULT_GATEWAY_LIMITS.itemTtlMs);
 

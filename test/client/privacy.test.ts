@@ -1,6 +1,7 @@
 // The privacy policy, fail-closed: a 'mixnet' client without a reachable mixnet carrier reports 'none',
 // refuses to send and keeps the message (in the vault, across a restart); when a mixnet carrier comes up
-// the message goes out exactly once. The only test double is the reachability switch below, around a real
+// the message goes out exactly once; while it is only connecting, what the user asks for waits for it. The
+// only test double is the reachability switch below, around a real
 // DirectCarrier to the real delivery server.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -33,6 +34,9 @@ class ReachabilitySwitch implements Carrier {
   readonly #inner: DirectCarrier;
   readonly #listeners = new Set<(status: CarrierStatus) => void>();
   #up = false;
+  /** Off but connecting: requests wait until it is switched on, as the mixnet carrier's do. */
+  #connecting = false;
+  readonly #waiting: (() => void)[] = [];
   /** Requests that went through while switched on. */
   carried = 0;
 
@@ -42,17 +46,34 @@ class ReachabilitySwitch implements Carrier {
 
   set up(up: boolean) {
     this.#up = up;
+    this.#connecting = false;
+    for (const listener of [...this.#listeners]) listener(this.status());
+    if (up) for (const go of this.#waiting.splice(0)) go();
+  }
+
+  /** Off, as the mixnet carrier is while it cannot see a path yet: status 'connecting', requests held. */
+  connecting(): void {
+    this.#up = false;
+    this.#connecting = true;
     for (const listener of [...this.#listeners]) listener(this.status());
   }
 
-  request(request: Uint8Array, options?: CarrierRequestOptions): Promise<Uint8Array> {
-    if (!this.#up) return Promise.reject(new CarrierError('unreachable', 'switched off by the test'));
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  async request(request: Uint8Array, options?: CarrierRequestOptions): Promise<Uint8Array> {
+    if (!this.#up && this.#connecting) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    if (!this.#up) throw new CarrierError('unreachable', 'switched off by the test');
     this.carried += 1;
     return this.#inner.request(request, options);
   }
 
   status(): CarrierStatus {
-    return this.#up ? this.#inner.status() : { state: 'down', reason: 'gateway unreachable (test switch)' };
+    if (this.#up) return this.#inner.status();
+    return this.#connecting
+      ? { state: 'connecting', reason: 'no path yet (test switch)' }
+      : { state: 'down', reason: 'gateway unreachable (test switch)' };
   }
 
   onStatus(listener: (status: CarrierStatus) => void): () => void {
@@ -168,6 +189,29 @@ describeOnBackends('SDK privacy policy', (backend) => {
     await again.close();
     await setupCarrier.close();
     await mixnet.close();
+  });
+
+  test("'mixnet' while the mixnet is connecting: what the user asks for waits for it instead of failing", async () => {
+    const mixnet = new ReachabilitySwitch(await directCarrier(server.server));
+    mixnet.up = true;
+    const client = await Client.open(clientOptions(tempDir(), [mixnet], { privacy: 'mixnet' }));
+    try {
+      await client.register('gina');
+      // A blip of the liveness checks (loops late on a starved phone): red, and requests held, not refused.
+      mixnet.connecting();
+      assert.equal(client.privacy.level, 'none');
+      const starting = client.createConversation(['bob']);
+      await eventually(() => (mixnet.waiting > 0 ? true : undefined), 'the lookup held by the carrier');
+      mixnet.up = true;
+      const chat = await starting;
+      const bobChat = await joined(bob.client, chat.id);
+      const atBob = inbox(bobChat);
+      await chat.send({ text: 'after the blip' });
+      assert.deepEqual(await texts(atBob, 1), ['after the blip']);
+    } finally {
+      await client.close();
+      await mixnet.close();
+    }
   });
 
   test("'mixnet-or-direct' falls back ('partial') and returns to the mixnet; a conversation's own policy holds", async () => {
