@@ -5,7 +5,7 @@
  * through the SDK's `indexedDbStorage`.
  */
 
-import { Client, type Conversation, indexedDbStorage, type Message } from '../../src/client/index.ts';
+import { Client, type Conversation, indexedDbStorage, isText, type Message } from '../../src/client/index.ts';
 import { type ClientVault, RECORD } from '../../src/client/storage.ts';
 import { ArgumentError, ClientError } from '../../src/errors.ts';
 import { type Carriers, openCarriers } from '../../src/up/connect.ts';
@@ -77,7 +77,8 @@ function viewOf(message: Message): MessageView {
     conversationId: message.conversationId,
     sender: message.sender,
     outgoing: message.own,
-    text: message.content.text,
+    // The chat shows text; a care-team conversation's wellness items have no screen yet (issue 16).
+    text: isText(message.content) ? message.content.text : '',
     time: message.receivedAt ?? message.sentAt,
     state,
   };
