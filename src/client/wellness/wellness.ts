@@ -223,7 +223,7 @@ export class Wellness extends Emitter<WellnessEvents> {
   // ---- on the device ----
 
   /** Keeps a raw entry in the vault; it never leaves the device. */
-  log(entry: NewEntry): Promise<RawEntry> {
+  async log(entry: NewEntry): Promise<RawEntry> {
     const checked = checkEntry(entry);
     return this.#serial('entries', () => this.#entries.add(checked, this.#host.clock()));
   }
@@ -232,7 +232,7 @@ export class Wellness extends Emitter<WellnessEvents> {
     return this.#entries.list(range);
   }
 
-  deleteEntry(id: string): Promise<boolean> {
+  async deleteEntry(id: string): Promise<boolean> {
     return this.#serial('entries', () => this.#entries.remove(id));
   }
 
@@ -258,7 +258,7 @@ export class Wellness extends Emitter<WellnessEvents> {
    * its policy pinned to 'mixnet'), then names the tier's roles there. A carrier failure keeps the
    * membership change (it is committed when the mixnet returns) and rejects; the next share names the role.
    */
-  invite(handle: string, role: SupporterRole): Promise<void> {
+  async invite(handle: string, role: SupporterRole): Promise<void> {
     const checkedRole = checkRole(role);
     this.#checkHandle(handle);
     return this.#serial('team', async () => {
@@ -281,7 +281,7 @@ export class Wellness extends Emitter<WellnessEvents> {
   }
 
   /** Gives a supporter another role; across tiers, an MLS remove from one conversation and an add to the other. */
-  changeRole(handle: string, role: SupporterRole): Promise<void> {
+  async changeRole(handle: string, role: SupporterRole): Promise<void> {
     const checkedRole = checkRole(role);
     return this.#serial('team', async () => {
       const current = this.#requireSupporter(handle);
@@ -303,7 +303,7 @@ export class Wellness extends Emitter<WellnessEvents> {
   }
 
   /** Revokes a supporter: no further insights (at once), and an MLS remove from their tier's conversation. */
-  revoke(handle: string): Promise<void> {
+  async revoke(handle: string): Promise<void> {
     return this.#serial('team', async () => {
       const current = this.#requireSupporter(handle);
       this.#replace({ ...current, status: 'revoked', since: this.#host.clock() });
@@ -318,7 +318,7 @@ export class Wellness extends Emitter<WellnessEvents> {
    * mixnet is not up. A tier whose conversation still holds someone no longer in it (a removal not yet
    * committed) is skipped, and says so.
    */
-  share(asOf = utcDate(this.#host.clock())): Promise<ShareResult[]> {
+  async share(asOf = utcDate(this.#host.clock())): Promise<ShareResult[]> {
     checkDate('asOf', asOf);
     return this.#serial('team', async () => {
       const insights = await this.insights(asOf);
@@ -369,7 +369,7 @@ export class Wellness extends Emitter<WellnessEvents> {
   }
 
   /** Answers a check-in (over the mixnet only); adherence counts it as completed. */
-  answer(checkInId: string, answer: string): Promise<void> {
+  async answer(checkInId: string, answer: string): Promise<void> {
     const text = checkText('answer', answer);
     return this.#serial('team', async () => {
       const checkIn = this.#record.checkIns.find((c) => c.task.id === checkInId);
@@ -397,7 +397,7 @@ export class Wellness extends Emitter<WellnessEvents> {
    * Schedules a session reminder or a check-in for `owner`, whose care team this client is in as a coach,
    * trainer or clinician; it travels over the mixnet only. Returns the FHIR resource sent.
    */
-  schedule(
+  async schedule(
     owner: string,
     request: { readonly kind: 'reminder' | 'check-in'; readonly at: number; readonly text: string },
   ): Promise<CommunicationRequest | Task> {
