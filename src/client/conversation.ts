@@ -397,8 +397,8 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   /**
-   * Sends `content` ({ text }). Resolves once the delivery service stored it ('acknowledged'). When no
-   * carrier the policy allows is up it rejects with `ClientError('privacy_unavailable')` and keeps the
+   * Sends `content`: { text }, or { wellness } (client.wellness sends those, with its checks). Resolves once
+   * the delivery service stored it ('acknowledged'). When no carrier the policy allows is up it rejects with `ClientError('privacy_unavailable')` and keeps the
    * message queued: it is sent, once, when a carrier returns (watch the `status` event). A carrier failing
    * mid-way rejects with `ClientError('unreachable')`, the message likewise kept. `quota_exceeded` and
    * `too_large` are final: the message is marked 'failed'.
