@@ -37,7 +37,7 @@ import { MetricsRegistry } from '../ops/metrics.ts';
 import { loadProcessConfig, opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
 import type { Shutdown } from '../ops/shutdown.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
-import { DEFAULT_GATEWAY_LIMITS, Gateway, type GatewayLimits } from './gateway.ts';
+import { CLIENT_BURST_SECONDS, DEFAULT_GATEWAY_LIMITS, Gateway, type GatewayLimits } from './gateway.ts';
 import { DEFAULT_INBOX_QUOTA } from './inbox-store.ts';
 import { DEFAULT_SERVICE_TIMEOUT_MS, parseServices } from './services.ts';
 
@@ -94,10 +94,9 @@ export const GATEWAY_OPTIONS = {
   },
   clientBurst: {
     type: 'integer',
-    default: DEFAULT_GATEWAY_LIMITS.burst,
     min: 1,
     max: 100_000,
-    description: 'packets a client may send at once above its rate',
+    description: `packets a client may send at once above its rate (default: ${CLIENT_BURST_SECONDS} s of its rate)`,
   },
   maxClients: {
     type: 'integer',
@@ -269,7 +268,7 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
   const limits: Partial<GatewayLimits> = {
     inboxQuota: options.inboxQuota,
     itemTtlMs: options.itemTtlMs,
-    burst: options.clientBurst,
+    ...(options.clientBurst === undefined ? {} : { burst: options.clientBurst }),
     maxClients: options.maxClients,
     maxClientsPerAddress: options.maxClientsPerAddress,
     maxClientBufferedBytes: options.maxClientBufferedBytes,

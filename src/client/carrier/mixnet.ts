@@ -84,6 +84,8 @@ const GATEWAY_OPEN_TIMEOUT_MS = 10_000;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 500;
 const MAX_RETRANSMIT_TIMEOUT_MS = 60_000;
+/** Each retransmission of a request waits this many times longer than the one before (at most two bases). */
+const RETRANSMIT_BACKOFF = 1.5;
 /** The loops' timeout until one has come back and measured the round trip (RFC 6298 §2.1 uses 1 s). */
 const INITIAL_LOOP_RTO_MS = 3_000;
 const LOOP_ID_LENGTH = 16;
@@ -159,6 +161,8 @@ export interface MixnetCarrierStats {
   readonly epoch: number | undefined;
   /** A request attempt's first retransmission timeout now (from the document and the loops' round trips). */
   readonly retransmitTimeoutMs: number;
+  /** The deadline a request gets now when none is given: at least `DEFAULT_MIXNET_TIMEOUT_MS`. */
+  readonly requestTimeoutMs: number;
 }
 
 export interface MixnetCarrierOptions {
@@ -177,7 +181,7 @@ export interface MixnetCarrierOptions {
   readonly exitGatewayId?: Uint8Array;
   /** 32 bytes owning the client's inbox at its gateway; default random (a fresh inbox per carrier). */
   readonly inboxSecret?: Uint8Array;
-  /** Default for `request`'s `timeoutMs`: `DEFAULT_MIXNET_TIMEOUT_MS`. */
+  /** Default for `request`'s `timeoutMs`; without it, `stats().requestTimeoutMs` at the time of the call. */
   readonly timeoutMs?: number;
   /** SURBs each request carries at least; default `DEFAULT_MIN_REPLY_SURBS`. */
   readonly minReplySurbs?: number;
@@ -449,18 +453,19 @@ export class MixnetCarrier implements Carrier {
       ratePerSecond: this.#scheduler?.ratePerSecond,
       epoch: this.#document?.epoch,
       retransmitTimeoutMs: Math.round(this.#baseRetransmitMs()),
+      requestTimeoutMs: Math.round(this.#defaultTimeoutMs()),
     };
   }
 
   /**
    * Sends `request` to the service and resolves with its response. Rejects with `CarrierError`: 'closed',
-   * 'unreachable' (the carrier is down, or went down before the response came), 'timeout' (default
-   * `DEFAULT_MIXNET_TIMEOUT_MS`), 'too_large' (more than `MAX_FRAGMENTS` fragments either way); or with
+   * 'unreachable' (the carrier is down, or went down before the response came), 'timeout' (by default
+   * `stats().requestTimeoutMs`: `DEFAULT_MIXNET_TIMEOUT_MS`, longer on a slow network), 'too_large' (more than `MAX_FRAGMENTS` fragments either way); or with
    * the signal's reason when aborted.
    */
   request(request: Uint8Array, options: CarrierRequestOptions = {}): Promise<Uint8Array> {
     if (!(request instanceof Uint8Array)) throw new ArgumentError('request', 'expected a Uint8Array');
-    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_MIXNET_TIMEOUT_MS;
+    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? this.#defaultTimeoutMs();
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new ArgumentError('timeoutMs', 'expected > 0');
     if (this.#closed) return Promise.reject(new CarrierError('closed', 'the carrier is closed'));
     if (this.#status.state === 'down') {
@@ -893,6 +898,20 @@ export class MixnetCarrier implements Carrier {
    * them once, so twice the loops' timeout (the document's estimate alone until a loop is back: a
    * retransmission costs nothing, waiting does), plus four mean sending gaps and half a second for the links.
    */
+  /**
+   * A request's deadline when neither the call nor the options give one: `DEFAULT_MIXNET_TIMEOUT_MS`, or, on
+   * a network measured slower, long enough for the first attempt and one retransmission to wait out their
+   * timeouts. Over slow rounds and a starved phone one round trip takes tens of seconds (15 to 40 s measured
+   * in the weather scenario), and a fixed minute would fail requests the network does carry.
+   */
+  #defaultTimeoutMs(): number {
+    const base = this.#baseRetransmitMs();
+    return Math.max(
+      DEFAULT_MIXNET_TIMEOUT_MS,
+      base + Math.min(MAX_RETRANSMIT_TIMEOUT_MS, base * RETRANSMIT_BACKOFF),
+    );
+  }
+
   #baseRetransmitMs(): number {
     const rto = this.#loopRtoMs(0);
     const parameters = this.#document?.parameters;
@@ -986,7 +1005,7 @@ export class MixnetCarrier implements Carrier {
     // gentle and short: ×1.5 per attempt, at most two base timeouts. A longer one would only leave a
     // request waiting out its timer after the network came back.
     const base = this.#baseRetransmitMs();
-    const backoff = Math.min(2, 1.5 ** (request.attempts.length - 1));
+    const backoff = Math.min(2, RETRANSMIT_BACKOFF ** (request.attempts.length - 1));
     const timeout = Math.min(MAX_RETRANSMIT_TIMEOUT_MS, base * backoff);
     attempt.timer = this.#clock.setTimeout(() => {
       if (request.settled || request.attempts[request.attempts.length - 1] !== attempt) return;

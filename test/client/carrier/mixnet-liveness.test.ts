@@ -4,12 +4,16 @@
 // each of them once; a request is reported sent only once the gateway's frames count its packets; a stall
 // of the client's own event loop is not taken for a hung gateway; loops lost through every node of a layer
 // take the status out of up while cover keeps flowing, and their return brings it back; loops that come
-// back late teach the timeout instead, but loops held across an outage (a stopped node's queue) do not
-// stretch it; a gateway that keeps pausing raises the silence a hang takes; a request pending when the
+// back late teach the timeout instead (and a request's default deadline with it), but loops held across an
+// outage (a stopped node's queue) do not stretch it; a gateway that keeps pausing raises the silence a hang takes; a request pending when the
 // connection drops goes again on the new connection without waiting for its retransmission timer.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import { MixnetCarrier, type MixnetCarrierOptions } from '../../../src/client/carrier/mixnet.ts';
+import {
+  DEFAULT_MIXNET_TIMEOUT_MS,
+  MixnetCarrier,
+  type MixnetCarrierOptions,
+} from '../../../src/client/carrier/mixnet.ts';
 import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { ECHO_SERVICE } from '../../../src/gateway/service-framing.ts';
@@ -177,6 +181,13 @@ describe('MixnetCarrier liveness', () => {
       120_000,
     );
     await until(() => carrier.status().state === 'up', 'the status up', 120_000);
+    // A request's default deadline follows: its first attempt and one retransmission wait out their timeouts.
+    const { retransmitTimeoutMs, requestTimeoutMs } = carrier.stats();
+    assert.ok(
+      requestTimeoutMs >= retransmitTimeoutMs + Math.min(60_000, 1.5 * retransmitTimeoutMs) - 1,
+      `deadline ${requestTimeoutMs} ms, retransmission timeout ${retransmitTimeoutMs} ms`,
+    );
+    assert.ok(requestTimeoutMs >= DEFAULT_MIXNET_TIMEOUT_MS);
     assert.deepEqual(await carrier.request(Uint8Array.of(7), { timeoutMs: 300_000 }), Uint8Array.of(7));
   });
 

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import {
   ACK_SLOTS,
+  DEFAULT_MIXNET_TIMEOUT_MS,
   MixnetCarrier,
   type MixnetCarrierOptions,
   type TrafficSecond,
@@ -65,6 +66,7 @@ describe('MixnetCarrier', () => {
     assert.ok(stats.sent.real >= 2, 'a request carries at least two SURB-bearing fragments by default');
     assert.equal(stats.ratePerSecond, 50);
     assert.equal(stats.epoch, 1);
+    assert.equal(stats.requestTimeoutMs, DEFAULT_MIXNET_TIMEOUT_MS, 'a fast network: the default deadline');
   });
 
   test('requests and responses of several fragments reassemble', async () => {
