@@ -73,6 +73,7 @@ export {
 export type { Roster, WellnessItem } from './wellness/items.ts';
 export {
   type InsightKind,
+  maySchedule,
   SUPPORTER_ROLES,
   type SupporterRole,
   TIERS,

@@ -1,5 +1,6 @@
-// The SDK's mixnet tests' network: a single-process devnet (50 ms rounds, λ = 20) with a real delivery
-// service (SQLite) behind its exit gateway as 'delivery', and MixnetCarriers entering at its first gateway.
+// The SDK's mixnet tests' network: a single-process devnet (50 ms rounds unless a test asks for others,
+// λ = 20) with a real delivery service (SQLite) behind its exit gateway as 'delivery', and MixnetCarriers
+// entering at its first gateway.
 // The same service is also served over WebSocket (`server.webSocketUrl`), for clients that may fall back
 // to the direct carrier.
 import assert from 'node:assert/strict';
@@ -23,7 +24,14 @@ export class DeliveryMixnet {
     this.server = server;
   }
 
-  static async start(dataDir: string): Promise<DeliveryMixnet> {
+  /**
+   * `roundPeriodMs` (default 50): a test made of many sequential round trips may take shorter rounds; a
+   * request crosses six mixing rounds, each held about two rounds by the pool.
+   */
+  static async start(
+    dataDir: string,
+    options: { readonly roundPeriodMs?: number } = {},
+  ): Promise<DeliveryMixnet> {
     const store = await openStore({ sqlitePath: join(dataDir, 'delivery.sqlite') });
     const server = await startDeliveryServer({ store, identifierKey: randomBytes(32), purgeIntervalMs: 0 });
     try {
@@ -31,7 +39,7 @@ export class DeliveryMixnet {
         dataDir: join(dataDir, 'devnet'),
         mode: 'single-process',
         serviceHandlers: { delivery: server.service.handler },
-        roundPeriodMs: 50,
+        roundPeriodMs: options.roundPeriodMs ?? 50,
         clientSendRate: 20,
       });
       return new DeliveryMixnet(net, store, server);

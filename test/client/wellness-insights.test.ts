@@ -206,6 +206,63 @@ describe('raw entries in the vault', () => {
   });
 });
 
+describe('raw entries logged together', () => {
+  test('are checked first, kept in order across months, and each month is written once', async () => {
+    // The vault as the client opens it, with its entry writes counted: the seam at the storage boundary.
+    const options = clientOptions(tempDir(), []);
+    const writes: string[] = [];
+    const storage = {
+      async open(passphrase: Parameters<typeof options.storage.open>[0]) {
+        const vault = await options.storage.open(passphrase);
+        return {
+          ...vault,
+          get: vault.get.bind(vault),
+          delete: vault.delete.bind(vault),
+          list: vault.list.bind(vault),
+          wipe: vault.wipe.bind(vault),
+          close: vault.close.bind(vault),
+          put(name: string, value: Uint8Array) {
+            if (name.startsWith('wellness/entries/')) writes.push(name);
+            return vault.put(name, value);
+          },
+        };
+      },
+    };
+    const client = await Client.open({ ...options, storage });
+    const wellness = client.wellness;
+    await wellness.log({ kind: 'mood', date: '2025-01-30', score: 2 });
+    writes.length = 0;
+    const batch = [
+      { kind: 'sleep', date: '2025-01-31', hours: 8 },
+      { kind: 'mood', date: '2025-02-01', score: 5 },
+      { kind: 'activity', date: '2025-01-31', steps: 9000 },
+    ] as const;
+    // One bad entry anywhere in the batch: nothing of it is kept.
+    await assert.rejects(
+      wellness.logMany([...batch, { kind: 'mood', date: '2025-02-02', score: 9 }]),
+      ArgumentError,
+    );
+    assert.equal((await wellness.entries()).length, 1);
+    const stored = await wellness.logMany(batch);
+    assert.deepEqual(
+      stored.map((e) => [e.kind, e.date]),
+      batch.map((e) => [e.kind, e.date]),
+    );
+    assert.equal(new Set(stored.map((e) => e.id)).size, 3);
+    assert.deepEqual(
+      (await wellness.entries()).map((e) => [e.kind, e.date]),
+      [
+        ['mood', '2025-01-30'],
+        ['sleep', '2025-01-31'],
+        ['activity', '2025-01-31'],
+        ['mood', '2025-02-01'],
+      ],
+    );
+    assert.deepEqual(writes.sort(), ['wellness/entries/2025-01', 'wellness/entries/2025-02']);
+    await client.close();
+  });
+});
+
 describe('wellness items on the wire', () => {
   const band = {
     resourceType: 'Observation',

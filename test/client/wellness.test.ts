@@ -21,7 +21,7 @@ import type {
 } from '../../src/protocol/carrier.ts';
 import { decodeRequest } from '../../src/protocol/messages.ts';
 import { DeliveryMixnet } from './mixnet-support.ts';
-import { clientOptions, directCarrier, eventually, joined, removeTempDirs, tempDir } from './support.ts';
+import { clientOptions, directCarrier, eventually, removeTempDirs, tempDir } from './support.ts';
 
 /** Every request handed to a real carrier, kept before it is sent. */
 class RecordingCarrier implements Carrier {
@@ -82,7 +82,9 @@ let carla: Person; // coach
 let cleo: Person; // clinician
 
 before(async () => {
-  network = await DeliveryMixnet.start(tempDir());
+  // Short rounds: the steps below are sequential mixnet round trips (about half a second each at 20 ms
+  // rounds, a second at 50 ms); λ stays at 20, so the constant-rate traffic costs no more CPU.
+  network = await DeliveryMixnet.start(tempDir(), { roundPeriodMs: 20 });
 });
 
 after(async () => {
@@ -141,36 +143,49 @@ test('the owner logs raw entries and invites a care team; each supporter learns 
     person('cleo'),
   ]);
   const wellness = owner.client.wellness;
-  for (let day = 1; day <= 30; day++) {
-    const date = `2025-03-${String(day).padStart(2, '0')}`;
-    await wellness.log({ kind: 'activity', date, steps: day === 12 ? 123457 : 6000 + 100 * day });
-    await wellness.log({ kind: 'sleep', date, hours: 7, quality: 4 });
-    await wellness.log({ kind: 'mood', date, score: 3 + (day % 2) });
-    await wellness.log({
-      kind: 'nutrition',
-      date,
-      fruitVegServings: 4,
-      ...(day === 5 ? { waterLitres: 1.2345 } : {}),
-    });
-  }
+  // A month at once (one vault write), as an import would: 121 writes each took seconds on a busy machine.
+  await wellness.logMany(
+    Array.from({ length: 30 }, (_, index) => {
+      const day = index + 1;
+      const date = `2025-03-${String(day).padStart(2, '0')}`;
+      return [
+        { kind: 'activity', date, steps: day === 12 ? 123457 : 6000 + 100 * day },
+        { kind: 'sleep', date, hours: 7, quality: 4 },
+        { kind: 'mood', date, score: 3 + (day % 2) },
+        { kind: 'nutrition', date, fruitVegServings: 4, ...(day === 5 ? { waterLitres: 1.2345 } : {}) },
+      ] as const;
+    }).flat(),
+  );
   await wellness.log({ kind: 'journal', date: ASOF, text: `today: ${SECRETS[0]}` });
   assert.equal((await wellness.entries({ from: ASOF, to: ASOF })).length, 5);
 
-  await wellness.invite('fred', 'friend');
-  await wellness.invite('fay', 'family');
-  await wellness.invite('carla', 'coach');
-  await wellness.invite('cleo', 'clinician');
+  // All at once: the tiers' invitations overlap; the circle's two take turns in its one conversation. A
+  // second invitation of a handle whose first is under way is refused at once.
+  const invited = Promise.all([
+    wellness.invite('fred', 'friend'),
+    wellness.invite('fay', 'family'),
+    wellness.invite('carla', 'coach'),
+    wellness.invite('cleo', 'clinician'),
+  ]);
+  await assert.rejects(
+    wellness.invite('fred', 'coach'),
+    (e: unknown) => e instanceof WellnessError && e.reason === 'already_in_team',
+  );
+  await invited;
   await assert.rejects(
     wellness.invite('fred', 'coach'),
     (e: unknown) => e instanceof WellnessError && e.reason === 'already_in_team',
   );
   assert.deepEqual(
-    wellness.team().map((s) => [s.handle, s.role, s.tier, s.status]),
+    wellness
+      .team()
+      .map((s) => [s.handle, s.role, s.tier, s.status])
+      .sort(),
     [
-      ['fred', 'friend', 'circle', 'active'],
-      ['fay', 'family', 'circle', 'active'],
       ['carla', 'coach', 'coaching', 'active'],
       ['cleo', 'clinician', 'clinical', 'active'],
+      ['fay', 'family', 'circle', 'active'],
+      ['fred', 'friend', 'circle', 'active'],
     ],
   );
   // One conversation per tier, each pinned to the mixnet, whatever the client's own policy.
@@ -273,21 +288,22 @@ test('an answered check-in reaches the coach who asked and counts as completed',
 
 test('a role changed across tiers moves the supporter: family to trainer', TEST, async () => {
   const before = await sharedBy(fay, (s) => s.tier === 'circle', 'the circle binding');
+  const fredBefore = await sharedBy(fred, (s) => s.tier === 'circle', "fred's circle binding");
   await owner.client.wellness.changeRole('fay', 'trainer');
-  await eventually(
-    () => (fay.client.conversation(before.conversationId)?.status === 'removed' ? true : undefined),
-    'fay removed from the circle',
-    LONG,
-  );
-  await sharedBy(fay, (s) => s.role === 'trainer' && s.tier === 'coaching', 'the coaching binding');
+  // Both commits and the roster are out when changeRole resolves: share at once, and wait for everything
+  // fay and fred should see together.
   await owner.client.wellness.share(ASOF);
-  const atFay = await sharedBy(
-    fay,
-    (s) => s.tier === 'coaching' && s.asOf === ASOF,
-    'coaching insights at fay',
-  );
+  const [, , atFay, atFred] = await Promise.all([
+    eventually(
+      () => (fay.client.conversation(before.conversationId)?.status === 'removed' ? true : undefined),
+      'fay removed from the circle',
+      LONG,
+    ),
+    sharedBy(fay, (s) => s.role === 'trainer' && s.tier === 'coaching', 'the coaching binding'),
+    sharedBy(fay, (s) => s.tier === 'coaching' && s.asOf === ASOF, 'coaching insights at fay'),
+    sharedBy(fred, (s) => s.receivedAt !== fredBefore.receivedAt, 'the second circle bundle'),
+  ]);
   assert.deepEqual(kinds(atFay), [...VISIBLE_TO.coaching].sort());
-  const atFred = await sharedBy(fred, (s) => s.receivedAt !== before.receivedAt, 'the second circle bundle');
   assert.deepEqual(kinds(atFred), ['summary']);
   // What fay saw as family stays as it was: nothing of the circle reaches her any more.
   const old = fay.client.wellness.sharedWithMe().find((s) => s.conversationId === before.conversationId);
@@ -298,16 +314,20 @@ test('a revoked supporter is removed from the conversation and receives no furth
   timeout: TEST.timeout,
 }, async () => {
   const bound = await sharedBy(fay, (s) => s.tier === 'coaching', 'fay in coaching');
+  const carlaBefore = await sharedBy(carla, () => true, 'carla binding');
   await owner.client.wellness.revoke('fay');
   assert.equal(owner.client.wellness.team().find((s) => s.handle === 'fay')?.status, 'revoked');
-  await eventually(
-    () => (fay.client.conversation(bound.conversationId)?.status === 'removed' ? true : undefined),
-    'fay removed',
-    LONG,
-  );
-  const carlaBefore = await sharedBy(carla, () => true, 'carla binding');
+  // The removal is committed when revoke resolves: the next share goes out at once, and fay sees herself
+  // removed meanwhile.
   await owner.client.wellness.share(ASOF);
-  await sharedBy(carla, (s) => s.receivedAt !== carlaBefore.receivedAt, 'the third coaching bundle');
+  await Promise.all([
+    eventually(
+      () => (fay.client.conversation(bound.conversationId)?.status === 'removed' ? true : undefined),
+      'fay removed',
+      LONG,
+    ),
+    sharedBy(carla, (s) => s.receivedAt !== carlaBefore.receivedAt, 'the third coaching bundle'),
+  ]);
   await fay.client.sync();
   const atFay = fay.client.wellness.sharedWithMe().find((s) => s.conversationId === bound.conversationId);
   assert.equal(atFay?.active, false);
@@ -332,14 +352,19 @@ test('hostile items are dropped, counted and shown as nothing', TEST, async () =
     '2025-03-31T08:00:00.000Z',
     '2025-03-30T08:00:00.000Z',
   );
-  // A modified friend's client posts a reminder, and claims the owner's role: both in the circle.
-  await fredCircle.send({ wellness: { kind: 'reminder', request } });
-  await fredCircle.send({ wellness: { kind: 'team', tier: 'circle', roles: { fred: 'friend' } } });
-  // The coach posts a check-in in an ordinary chat, not the care team's conversation.
-  const chat = await carla.client.createConversation(['olivia']);
-  await joined(owner.client, chat.id, LONG);
   const task = checkInTask('b2', 'outside the team?', '2025-03-29T09:00:00.000Z', '2025-03-28T09:00:00.000Z');
-  await chat.send({ wellness: { kind: 'check-in', task } });
+  await Promise.all([
+    (async () => {
+      // A modified friend's client posts a reminder, and claims the owner's role: both in the circle.
+      await fredCircle.send({ wellness: { kind: 'reminder', request } });
+      await fredCircle.send({ wellness: { kind: 'team', tier: 'circle', roles: { fred: 'friend' } } });
+    })(),
+    (async () => {
+      // Meanwhile the coach posts a check-in in an ordinary chat, not the care team's conversation.
+      const chat = await carla.client.createConversation(['olivia']);
+      await chat.send({ wellness: { kind: 'check-in', task } });
+    })(),
+  ]);
   const dropped = await eventually(
     () => {
       const counts = owner.client.wellness.dropped;

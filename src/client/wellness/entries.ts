@@ -177,12 +177,17 @@ export class EntryStore {
     this.#vault = vault;
   }
 
-  async add(entry: NewEntry, loggedAt: number): Promise<RawEntry> {
-    const stored: RawEntry = { ...entry, id: toBase64Url(randomBytes(12)), loggedAt };
-    const name = ENTRIES_PREFIX + entry.date.slice(0, 7);
-    const month = (await getJson<RawEntry[]>(this.#vault, name)) ?? [];
-    month.push(stored);
-    await putJson(this.#vault, name, month);
+  /** Adds checked entries in their order, writing each month's record once (an import is one write a month). */
+  async add(entries: readonly NewEntry[], loggedAt: number): Promise<RawEntry[]> {
+    const stored = entries.map(
+      (entry): RawEntry => ({ ...entry, id: toBase64Url(randomBytes(12)), loggedAt }),
+    );
+    const byMonth = Map.groupBy(stored, (entry) => entry.date.slice(0, 7));
+    for (const [month, added] of byMonth) {
+      const name = ENTRIES_PREFIX + month;
+      const kept = (await getJson<RawEntry[]>(this.#vault, name)) ?? [];
+      await putJson(this.#vault, name, [...kept, ...added]);
+    }
     return stored;
   }
 

@@ -195,10 +195,16 @@ export class Wellness extends Emitter<WellnessEvents> {
   readonly #record: CareRecord;
   readonly #attached = new WeakSet<Conversation>();
   readonly #dropped = new Map<WellnessErrorReason, number>();
-  /** Entry writes, one at a time (a month is one record). */
-  #entryQueue: Promise<unknown> = Promise.resolve();
-  /** Team operations and sends, one at a time (two invitations must not create two tier conversations). */
-  #teamQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * Work that must not overlap, by queue: entry writes ('entries': a month is one record); team operations
+   * and sends one at a time per tier conversation (two invitations to a tier must not create two
+   * conversations), so different tiers' round trips overlap — inviting a coach does not wait for a friend's
+   * invitation; changing a role, revoking, sharing and answering hold every tier; scheduling, as a
+   * supporter, has its own ('supporting').
+   */
+  readonly #queues = new Map<Tier | 'entries' | 'supporting', Promise<unknown>>();
+  /** Handles whose invitation is under way: a second invitation of one is refused at once. */
+  readonly #inviting = new Set<string>();
   /** Writes of the care record, in order, each of the state at that moment. */
   #saving: Promise<unknown> = Promise.resolve();
 
@@ -224,8 +230,18 @@ export class Wellness extends Emitter<WellnessEvents> {
 
   /** Keeps a raw entry in the vault; it never leaves the device. */
   async log(entry: NewEntry): Promise<RawEntry> {
-    const checked = checkEntry(entry);
-    return this.#serial('entries', () => this.#entries.add(checked, this.#host.clock()));
+    const [stored] = await this.logMany([entry]);
+    return stored as RawEntry;
+  }
+
+  /**
+   * Keeps several raw entries (an import, a backfill), in order, writing each month's record once rather
+   * than once per entry. Every entry is checked first: one bad entry rejects and nothing is kept.
+   */
+  async logMany(entries: readonly NewEntry[]): Promise<RawEntry[]> {
+    if (!Array.isArray(entries)) throw new ArgumentError('entries', 'expected an array of entries');
+    const checked = entries.map((entry) => checkEntry(entry));
+    return this.#serial(['entries'], () => this.#entries.add(checked, this.#host.clock()));
   }
 
   entries(range: EntryRange = {}): Promise<RawEntry[]> {
@@ -233,7 +249,7 @@ export class Wellness extends Emitter<WellnessEvents> {
   }
 
   async deleteEntry(id: string): Promise<boolean> {
-    return this.#serial('entries', () => this.#entries.remove(id));
+    return this.#serial(['entries'], () => this.#entries.remove(id));
   }
 
   /** Every insight as of `asOf` (default: today's UTC date; pass the user's local date), computed here. */
@@ -261,11 +277,12 @@ export class Wellness extends Emitter<WellnessEvents> {
   async invite(handle: string, role: SupporterRole): Promise<void> {
     const checkedRole = checkRole(role);
     this.#checkHandle(handle);
-    return this.#serial('team', async () => {
-      if (this.#supporter(handle) !== undefined) {
-        throw new WellnessError('already_in_team', 'this handle is in the care team already');
-      }
-      const tier = tierOf(checkedRole);
+    if (this.#supporter(handle) !== undefined || this.#inviting.has(handle)) {
+      throw new WellnessError('already_in_team', 'this handle is in the care team already');
+    }
+    const tier = tierOf(checkedRole);
+    this.#inviting.add(handle);
+    const invited = this.#serial([tier], async () => {
       const supporter: Supporter = {
         handle,
         role: checkedRole,
@@ -278,12 +295,13 @@ export class Wellness extends Emitter<WellnessEvents> {
       });
       await this.#announce(tier);
     });
+    return invited.finally(() => this.#inviting.delete(handle));
   }
 
   /** Gives a supporter another role; across tiers, an MLS remove from one conversation and an add to the other. */
   async changeRole(handle: string, role: SupporterRole): Promise<void> {
     const checkedRole = checkRole(role);
-    return this.#serial('team', async () => {
+    return this.#serial(TIERS, async () => {
       const current = this.#requireSupporter(handle);
       const tier = tierOf(checkedRole);
       const changed: Supporter = { ...current, role: checkedRole, tier, since: this.#host.clock() };
@@ -304,7 +322,7 @@ export class Wellness extends Emitter<WellnessEvents> {
 
   /** Revokes a supporter: no further insights (at once), and an MLS remove from their tier's conversation. */
   async revoke(handle: string): Promise<void> {
-    return this.#serial('team', async () => {
+    return this.#serial(TIERS, async () => {
       const current = this.#requireSupporter(handle);
       this.#replace({ ...current, status: 'revoked', since: this.#host.clock() });
       await this.#save();
@@ -320,7 +338,7 @@ export class Wellness extends Emitter<WellnessEvents> {
    */
   async share(asOf = utcDate(this.#host.clock())): Promise<ShareResult[]> {
     checkDate('asOf', asOf);
-    return this.#serial('team', async () => {
+    return this.#serial(TIERS, async () => {
       const insights = await this.insights(asOf);
       const end = dayNumber(asOf) as number;
       const made = insightObservations(insights, new Date(this.#host.clock()).toISOString(), newId, (days) =>
@@ -371,7 +389,7 @@ export class Wellness extends Emitter<WellnessEvents> {
   /** Answers a check-in (over the mixnet only); adherence counts it as completed. */
   async answer(checkInId: string, answer: string): Promise<void> {
     const text = checkText('answer', answer);
-    return this.#serial('team', async () => {
+    return this.#serial(TIERS, async () => {
       const checkIn = this.#record.checkIns.find((c) => c.task.id === checkInId);
       if (checkIn === undefined) throw new WellnessError('unknown_check_in', 'no check-in with this ID');
       const conversation = this.#tierConversation(checkIn.tier);
@@ -408,7 +426,7 @@ export class Wellness extends Emitter<WellnessEvents> {
       throw new ArgumentError('request.at', 'expected ms since the Unix epoch');
     }
     const text = checkText('request.text', request.text);
-    return this.#serial('team', async () => {
+    return this.#serial(['supporting'], async () => {
       const bound = Object.entries(this.#record.shared).filter(
         ([id, shared]) => shared.owner === owner && this.#host.conversation(id)?.status === 'active',
       );
@@ -439,6 +457,14 @@ export class Wellness extends Emitter<WellnessEvents> {
     return [...this.#record.answers];
   }
 
+  /**
+   * Whether `conversationId` is a care-team conversation: one of this owner's tiers, or an owner's tier this
+   * client supports. Apps leave these out of their chat lists (they carry wellness items, not text).
+   */
+  isCareConversation(conversationId: string): boolean {
+    return this.#ownTier(conversationId) !== undefined || conversationId in this.#record.shared;
+  }
+
   /** Received items dropped so far (since open), by reason. */
   get dropped(): Readonly<Partial<Record<WellnessErrorReason, number>>> {
     return Object.fromEntries(this.#dropped);
@@ -446,17 +472,17 @@ export class Wellness extends Emitter<WellnessEvents> {
 
   /** Resolves once every write started so far is done (the client waits for it before closing the vault). */
   async settled(): Promise<void> {
-    await Promise.allSettled([this.#entryQueue, this.#teamQueue]);
+    await Promise.allSettled(this.#queues.values());
     await this.#saving;
   }
 
   // ---- internals ----
 
-  #serial<T>(queue: 'entries' | 'team', operation: () => Promise<T>): Promise<T> {
-    const previous = queue === 'entries' ? this.#entryQueue : this.#teamQueue;
-    const result = previous.then(operation, operation);
-    if (queue === 'entries') this.#entryQueue = result.catch(() => undefined);
-    else this.#teamQueue = result.catch(() => undefined);
+  /** Runs `operation` once everything queued before it on any of `queues` has settled, holding them all. */
+  #serial<T>(queues: readonly (Tier | 'entries' | 'supporting')[], operation: () => Promise<T>): Promise<T> {
+    const result = Promise.allSettled(queues.map((queue) => this.#queues.get(queue))).then(operation);
+    const settled = result.catch(() => undefined);
+    for (const queue of queues) this.#queues.set(queue, settled);
     return result;
   }
 
