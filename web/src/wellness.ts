@@ -254,33 +254,42 @@ export function wellnessScreens(session: Session): WellnessScreens {
               append(item, h('p', { class: 'answered' }, `You answered: ${c.answer}`));
               return item;
             }
-            const input = h('input', { id: `answer-${c.id}`, required: true });
-            const status = h('p', { class: 'status', role: 'status' });
-            const form = h(
-              'form',
-              { class: 'answer' },
-              h('label', { for: input.id }, `Answer to @${c.from}`),
-              input,
-              h('button', { type: 'submit' }, 'Answer'),
-              status,
-            );
-            form.addEventListener('submit', (event) => {
-              event.preventDefault();
-              status.textContent = 'Sending over the mixnet…';
-              wellness.answer(c.id, input.value).then(
-                () => {
-                  drawReminders();
-                  void drawMine();
-                },
-                (error: unknown) => {
-                  status.textContent = `Not sent: ${errorText(error)}`;
-                },
-              );
-            });
-            append(item, form);
+            append(item, answerForm(c.id, c.from));
             return item;
           })),
     );
+  }
+
+  /** One form per check-in, kept across redraws: an answer being typed survives new arrivals. */
+  const answerForms = new Map<string, HTMLElement>();
+  function answerForm(id: string, from: string): HTMLElement {
+    const kept = answerForms.get(id);
+    if (kept !== undefined) return kept;
+    const input = h('input', { id: `answer-${id}`, required: true });
+    const status = h('p', { class: 'status', role: 'status' });
+    const form = h(
+      'form',
+      { class: 'answer' },
+      h('label', { for: input.id }, `Answer to @${from}`),
+      input,
+      h('button', { type: 'submit' }, 'Answer'),
+      status,
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      status.textContent = 'Sending over the mixnet…';
+      wellness.answer(id, input.value).then(
+        () => {
+          drawReminders();
+          void drawMine();
+        },
+        (error: unknown) => {
+          status.textContent = `Not sent: ${errorText(error)}`;
+        },
+      );
+    });
+    answerForms.set(id, form);
+    return form;
   }
 
   const mine = h(
@@ -446,7 +455,11 @@ export function wellnessScreens(session: Session): WellnessScreens {
       ...answers.map((a) => h('li', { 'data-testid': 'answer' }, `@${a.owner}: ${a.question} — ${a.answer}`)),
     );
   }
+  /** One form per owner, kept across redraws like the answer forms. */
+  const scheduleForms = new Map<string, HTMLElement>();
   function scheduleForm(owner: string): HTMLElement {
+    const kept = scheduleForms.get(owner);
+    if (kept !== undefined) return kept;
     const what = h(
       'select',
       { id: `schedule-kind-${owner}` },
@@ -481,6 +494,7 @@ export function wellnessScreens(session: Session): WellnessScreens {
           },
         );
     });
+    scheduleForms.set(owner, form);
     return form;
   }
   const shared = h(
