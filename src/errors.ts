@@ -303,3 +303,30 @@ export class ClientError extends UmbraError {
     this.retryAfterMs = retryAfterMs;
   }
 }
+
+export type WellnessErrorReason =
+  | 'not_in_team'
+  | 'already_in_team'
+  | 'not_allowed'
+  | 'role_mismatch'
+  | 'not_owner'
+  | 'not_visible'
+  | 'unknown_check_in';
+
+/**
+ * The wellness layer (src/client/wellness) refused an operation or dropped a received item. Asked of the API:
+ * a handle that is not (or already is) in the care team, a role that may not do this (only coaches, trainers
+ * and clinicians schedule reminders), a check-in this client never received. Received items are dropped,
+ * counted by reason and never shown: a reminder from someone outside the care team, a role or tier claim
+ * that does not match the sender's conversation, insights from a member who is not the conversation's
+ * owner, or observations the tier may not see.
+ */
+export class WellnessError extends UmbraError {
+  readonly code = 'UMBRA_WELLNESS';
+  readonly reason: WellnessErrorReason;
+
+  constructor(reason: WellnessErrorReason, message: string) {
+    super(`${reason}: ${message}`);
+    this.reason = reason;
+  }
+}

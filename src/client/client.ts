@@ -60,6 +60,7 @@ import {
 } from './privacy.ts';
 import { type ClientStorage, type ClientVault, type Passphrase, RECORD } from './storage.ts';
 import { type TokenIssuerApi, TokenWallet } from './tokens.ts';
+import { Wellness } from './wellness/wellness.ts';
 
 export interface ClientOptions {
   /** Where the vault lives: `directoryStorage(dataDir)` in Node, an IndexedDB storage in browsers. */
@@ -148,6 +149,7 @@ export class Client extends Emitter<ClientEvents> {
   #contacts: Contacts | undefined;
   #mls: Mls | undefined;
   #wallet: TokenWallet | undefined;
+  #wellness: Wellness | undefined;
   #policy: PrivacyPolicy;
   #privacy: PrivacyState;
   #state: State = 'open';
@@ -346,6 +348,16 @@ export class Client extends Emitter<ClientEvents> {
 
   conversations(): Conversation[] {
     return [...this.#conversations.values()];
+  }
+
+  /**
+   * The wellness layer (docs/wellness.md): raw entries and insights on this device, the care team, reminders
+   * and check-ins. Its entries and insights work before registration; its messages need a registered handle.
+   */
+  get wellness(): Wellness {
+    this.#assertOpen();
+    if (this.#wellness === undefined) throw new ClientError('closed', 'the client is not open');
+    return this.#wellness;
   }
 
   conversation(id: string): Conversation | undefined {
@@ -552,8 +564,21 @@ export class Client extends Emitter<ClientEvents> {
       ...(this.#ciphersuite === undefined ? {} : { defaultCiphersuite: this.#ciphersuite }),
     });
     // A registration still pending has no conversations yet; the first poll finishes it.
-    if (identity === undefined || !identity.registered) return;
-    const mls = this.#mls;
+    if (identity?.registered) await this.#loadConversations();
+    // After the conversations, before the first poll: it watches them all from their first message.
+    this.#wellness = await Wellness.load({
+      vault: this.#vault,
+      handle: () => this.handle,
+      conversation: (id) => this.conversation(id),
+      conversations: () => this.conversations(),
+      createConversation: (handles, privacy) => this.createConversation(handles, { privacy }),
+      onConversation: (listener) => this.on('conversation', listener),
+      clock: Date.now,
+    });
+  }
+
+  async #loadConversations(): Promise<void> {
+    const mls = this.#requireMls();
     const restore = (bytes: Uint8Array): Promise<Group> => mls.restoreGroup(bytes);
     const context = this.#context();
     for (const name of await this.#vault.list()) {
@@ -585,6 +610,7 @@ export class Client extends Emitter<ClientEvents> {
     // Work in flight may start more (a joined conversation's first read) before it ends.
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
     await this.#wallet?.settled();
+    await this.#wellness?.settled();
     await this.#contacts?.flush().catch(() => undefined);
     for (const conversation of this.#conversations.values()) conversation.detach();
     for (const { api } of this.#routes.values()) api.close();

@@ -37,11 +37,19 @@ import {
   MAX_PAGE_ITEMS,
 } from '../protocol/api.ts';
 import { decodeContactKeyPackage } from '../protocol/contact.ts';
-import { type Content, checkContent, decodeEnvelope, encodeEnvelope, MESSAGE_ID_LENGTH } from './content.ts';
+import {
+  type Content,
+  checkContent,
+  decodeEnvelope,
+  encodeEnvelope,
+  isText,
+  MESSAGE_ID_LENGTH,
+} from './content.ts';
 import { Emitter } from './events.ts';
 import { encodeInvitation } from './invitation.ts';
 import type { PrivacyPolicy, PrivacyState } from './privacy.ts';
 import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';
+import type { WellnessItem } from './wellness/items.ts';
 
 /** An own message: waiting for a carrier, handed to one, stored by the service; or refused for good. */
 export type DeliveryState = 'queued' | 'sent' | 'acknowledged' | 'failed';
@@ -106,7 +114,10 @@ interface StoredMessage {
   readonly id: string;
   readonly sender: string;
   readonly own: boolean;
+  /** A chat message's text; '' for a wellness item. */
   readonly text: string;
+  /** A wellness item (absent from chat messages and from records written before the wellness layer). */
+  readonly wellness?: WellnessItem;
   readonly sentAt: number;
   readonly receivedAt: number | null;
   state: DeliveryState | 'received';
@@ -211,6 +222,15 @@ function handleOf(member: Member | undefined): string | undefined {
 
 function shortHash(bytes: Uint8Array): Uint8Array {
   return platformBackend.sha256(bytes).slice(0, MESSAGE_ID_LENGTH);
+}
+
+/** How a message's content is kept in the record: text, or a wellness item beside an empty text. */
+function storedContent(content: Content): Pick<StoredMessage, 'text' | 'wellness'> {
+  return isText(content) ? { text: content.text } : { text: '', wellness: content.wellness };
+}
+
+function contentOf(stored: StoredMessage): Content {
+  return stored.wellness === undefined ? { text: stored.text } : { wellness: stored.wellness };
 }
 
 export function isTransient(error: unknown): boolean {
@@ -377,8 +397,8 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   /**
-   * Sends `content` ({ text }). Resolves once the delivery service stored it ('acknowledged'). When no
-   * carrier the policy allows is up it rejects with `ClientError('privacy_unavailable')` and keeps the
+   * Sends `content`: { text }, or { wellness } (client.wellness sends those, with its checks). Resolves once
+   * the delivery service stored it ('acknowledged'). When no carrier the policy allows is up it rejects with `ClientError('privacy_unavailable')` and keeps the
    * message queued: it is sent, once, when a carrier returns (watch the `status` event). A carrier failing
    * mid-way rejects with `ClientError('unreachable')`, the message likewise kept. `quota_exceeded` and
    * `too_large` are final: the message is marked 'failed'.
@@ -391,7 +411,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       id,
       sender: this.#context.handle,
       own: true,
-      text: checked.text,
+      ...storedContent(checked),
       sentAt: this.#context.clock(),
       receivedAt: null,
       state: 'queued',
@@ -538,7 +558,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       conversationId: this.id,
       sender: stored.sender,
       own: stored.own,
-      content: { text: stored.text },
+      content: contentOf(stored),
       sentAt: stored.sentAt,
       receivedAt: stored.receivedAt ?? undefined,
       state: stored.state,
@@ -693,7 +713,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       id,
       sender: handle,
       own: false,
-      text: envelope.content.text,
+      ...storedContent(envelope.content),
       sentAt: envelope.sentAt,
       receivedAt: this.#context.clock(),
       state: 'received',
@@ -839,7 +859,7 @@ export class Conversation extends Emitter<ConversationEvents> {
     const data = encodeEnvelope({
       id: fromBase64Url(stored.id),
       sentAt: stored.sentAt,
-      content: { text: stored.text },
+      content: contentOf(stored),
     });
     const routingId = await group.routingId();
     const outerKey = await group.outerKey();

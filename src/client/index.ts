@@ -1,7 +1,8 @@
 /**
  * The umbra client SDK, browser-safe (no Node built-ins in its import graph): `Client`, conversations, the
  * privacy policy, the storage seam (`vaultStorage` over any vault `BlobStore`, `indexedDbStorage` in browsers)
- * and the seeds' `ISecureTransport` / `ISecureCrypto`. In Node, the package root (src/index.ts) adds
+ * the seeds' `ISecureTransport` / `ISecureCrypto`, and the wellness layer's types (`client.wellness`,
+ * docs/wellness.md). In Node, the package root (src/index.ts) adds
  * `directoryStorage`. docs/client.md describes the API.
  */
 
@@ -16,7 +17,14 @@ export {
   type RegistrationState,
 } from './client.ts';
 export type { Contact, KeyChange } from './contacts.ts';
-export { CONTENT_VERSION, type Content, MAX_TEXT_BYTES, type TextContent } from './content.ts';
+export {
+  CONTENT_VERSION,
+  type Content,
+  isText,
+  MAX_TEXT_BYTES,
+  type TextContent,
+  type WellnessContent,
+} from './content.ts';
 export {
   Conversation,
   type ConversationEvents,
@@ -38,3 +46,49 @@ export {
 } from './privacy.ts';
 export { clientTransport, type ISecureCrypto, type ISecureTransport, secureCrypto } from './secure.ts';
 export { type ClientStorage, type ClientVault, type Passphrase, vaultStorage } from './storage.ts';
+export {
+  ENTRY_KINDS,
+  type EntryKind,
+  type EntryRange,
+  type NewEntry,
+  type RawEntry,
+} from './wellness/entries.ts';
+export {
+  LOINC_SYSTEM,
+  OBSERVATION_CODES,
+  type SourceKind,
+  WELLNESS_SYSTEM,
+} from './wellness/fhir.ts';
+export {
+  type Adherence,
+  type DayScore,
+  FWI_WEIGHTS,
+  type FwiBand,
+  type FwiComponent,
+  type Insights,
+  type Patterns,
+  type Trend,
+  type TrendDirection,
+} from './wellness/insights.ts';
+export type { Roster, WellnessItem } from './wellness/items.ts';
+export {
+  type InsightKind,
+  maySchedule,
+  SUPPORTER_ROLES,
+  type SupporterRole,
+  TIERS,
+  type Tier,
+  tierOf,
+  VISIBLE_TO,
+} from './wellness/roles.ts';
+export type {
+  CheckInAnswer,
+  DroppedItem,
+  ReceivedCheckIn,
+  ReceivedReminder,
+  SharedWithMe,
+  ShareResult,
+  Supporter,
+  Wellness,
+  WellnessEvents,
+} from './wellness/wellness.ts';

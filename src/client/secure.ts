@@ -11,6 +11,7 @@ import { backend as platformBackend } from '#default-backend';
 import { createSealedBox, type SealedBoxVersion } from '../crypto/sealed-box.ts';
 import type { KeyPair } from '../crypto/secret.ts';
 import type { Client } from './client.ts';
+import { isText } from './content.ts';
 import type { Conversation, Message } from './conversation.ts';
 
 export interface ISecureTransport {
@@ -49,6 +50,7 @@ export function clientTransport(client: Client): ISecureTransport {
     if (watched.has(conversation)) return;
     watched.add(conversation);
     conversation.on('message', (message: Message) => {
+      if (!isText(message.content)) return; // Wellness items are the wellness layer's, not the transport's.
       for (const handler of handlers) handler(message.sender, message.content.text);
     });
   };

@@ -15,6 +15,8 @@
  *     client/tokens                    anonymous tokens not yet spent, with when their key expires (tokens.ts)
  *     conversation/<group id hex>      routing cursor, policy, history, outgoing queue, Welcomes to deliver
  *     group/<group id hex>             the MLS group state (`Group.save()` bytes, not JSON)
+ *     wellness/entries/<yyyy-mm>       raw wellness entries of that month, never sent (wellness/entries.ts)
+ *     wellness/care                    care team, tier conversations, reminders, check-ins, shared insights
  *
  * A conversation's group record is written before its conversation record: after a crash the cursor may lag
  * the group (the repeated log entries then fail MLS verification and are skipped), never lead it.

@@ -15,7 +15,7 @@
 import { chmod, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Conversation, Message } from '../client/index.ts';
+import { type Conversation, isText, type Message } from '../client/index.ts';
 import { ClientError, UmbraError } from '../errors.ts';
 import { type NodeClient, privacyText } from './node-client.ts';
 
@@ -67,6 +67,7 @@ function oneToOne(user: NodeClient, handle: string): Conversation | undefined {
 }
 
 function emitMessage(emit: Emit, message: Message): void {
+  if (!isText(message.content)) return; // The terminal client shows chat only.
   emit(
     'message',
     {

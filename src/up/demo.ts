@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Conversation, Message } from '../client/index.ts';
+import { type Conversation, isText, type Message } from '../client/index.ts';
 import { toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
@@ -55,7 +55,7 @@ function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promis
 function nextMessage(conversation: Conversation, text: string): Promise<Message> {
   return new Promise((resolve) => {
     const off = conversation.on('message', (message) => {
-      if (message.content.text === text) {
+      if (isText(message.content) && message.content.text === text) {
         off();
         resolve(message);
       }
@@ -120,7 +120,8 @@ export async function runDemo(
       t = performance.now();
       const states: string[] = [];
       const off = fromChat.on('status', (message) => {
-        if (message.content.text === text) states.push(`${message.state} +${seconds(performance.now() - t)}`);
+        if (isText(message.content) && message.content.text === text)
+          states.push(`${message.state} +${seconds(performance.now() - t)}`);
       });
       say(from, `sends "${text}"`);
       try {

@@ -227,7 +227,7 @@ test("a listener attached on 'conversation' gets the first message, even while t
   const { client: carol, network } = await newUser('carol', 100);
   const received: string[] = [];
   carol.on('conversation', (conversation) =>
-    conversation.on('message', (message) => received.push(message.content.text)),
+    conversation.on('message', (message) => received.push(message.content.text ?? '')),
   );
   // Accepting the invitation ends with deleting it from the mailbox: a round trip that, on a busy machine,
   // lasts past the first read of the conversation just joined.

@@ -158,5 +158,5 @@ export async function texts(
   timeoutMs?: number,
 ): Promise<string[]> {
   await eventually(() => (messages.length >= count ? true : undefined), `${count} messages`, timeoutMs);
-  return messages.map((m) => m.content.text);
+  return messages.map((m) => m.content.text ?? '');
 }

@@ -94,7 +94,7 @@ before(async () => {
   chat = await alice.client.createConversation(['bob']);
   received = inbox(await joined(bob.client, chat.id, CAP_MS));
   chat.on('status', (message) => {
-    const text = message.content.text;
+    const text = message.content.text ?? '';
     if (message.state === 'sent' && stopped?.after.has(text)) stopped.reportedSent.push(text);
   });
 });

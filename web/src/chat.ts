@@ -6,12 +6,14 @@
  * A conversation opens at its newest message and follows new ones while the user is at the bottom; a failure
  * shown under one action is cleared when the user starts the next one (send, start, add, remove). The
  * members list follows changes made by others; a member who was removed (or left) keeps the conversation,
- * read-only, with a notice saying so.
+ * read-only, with a notice saying so. The header switches between the chat and the wellness screens
+ * (wellness.ts); care-team conversations are not in the chat's list.
  */
 import { append, errorText, h, parseHandles, replace } from './dom.ts';
 import { observerPanel } from './observer.ts';
 import { privacyIndicator } from './privacy.ts';
 import type { ConversationView, DeliveryState, MessageView, SafetyNumberView, Session } from './session.ts';
+import { wellnessScreens } from './wellness.ts';
 
 const STATE_LABELS: Readonly<Record<DeliveryState, string>> = {
   queued: 'queued',
@@ -85,12 +87,15 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     'What an observer sees',
   );
   const panic = h('button', { type: 'button', class: 'danger', 'data-testid': 'panic' }, 'Panic: wipe');
+  const wellness = wellnessScreens(session);
+  const sections = h('nav', { class: 'sections', 'aria-label': 'Sections' });
   const header = h(
     'header',
     { class: 'topbar' },
     h('span', { class: 'brand' }, 'umbra'),
     h('span', { class: 'whoami', 'data-testid': 'whoami' }, `@${session.handle}`),
     globalPrivacy.element,
+    sections,
     h('span', { class: 'spacer' }),
     observerToggle,
     panic,
@@ -524,12 +529,30 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
     );
   }
 
+  const chatLayout = h('div', { class: 'layout' }, sidebar, pane);
+  const views: readonly [string, HTMLElement][] = [
+    ['Chat', chatLayout],
+    ['My wellness', wellness.mine],
+    ['Care team', wellness.team],
+    ['Shared with me', wellness.shared],
+  ];
+  const sectionButtons = views.map(([name, view]) => {
+    const button = h('button', { type: 'button', 'aria-pressed': String(view === chatLayout) }, name);
+    button.addEventListener('click', () => {
+      for (const [other, otherView] of views) otherView.hidden = other !== name;
+      for (const b of sectionButtons) b.setAttribute('aria-pressed', String(b === button));
+    });
+    view.hidden = view !== chatLayout;
+    return button;
+  });
+  replace(sections, ...sectionButtons);
+
   const main = h(
     'div',
     { class: 'app' },
     header,
     observerRegion,
-    h('div', { class: 'layout' }, sidebar, pane),
+    ...views.map(([, view]) => view),
     safetyDialog,
     panicDialog,
   );
@@ -553,6 +576,18 @@ export function chatScreen(session: Session, onWiped: () => void): ChatScreen {
         case 'message':
           if (event.message.conversationId === current) renderMessages();
           else renderList();
+          break;
+        case 'wellness':
+          wellness.refresh();
+          renderList();
+          // A conversation learned to be a care team's leaves the chat.
+          if (current !== undefined && !session.conversations().some((c) => c.id === current)) {
+            current = undefined;
+            replace(
+              pane,
+              h('p', { class: 'empty' }, 'Choose a conversation, or start one by naming someone’s handle.'),
+            );
+          }
           break;
       }
     }),

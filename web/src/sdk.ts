@@ -5,7 +5,17 @@
  * through the SDK's `indexedDbStorage`.
  */
 
-import { Client, type Conversation, indexedDbStorage, type Message } from '../../src/client/index.ts';
+import type { Observation } from '@medplum/fhirtypes';
+import {
+  Client,
+  type Conversation,
+  indexedDbStorage,
+  isText,
+  type Message,
+  maySchedule,
+  OBSERVATION_CODES,
+  type Wellness,
+} from '../../src/client/index.ts';
 import { type ClientVault, RECORD } from '../../src/client/storage.ts';
 import { ArgumentError, ClientError } from '../../src/errors.ts';
 import { type Carriers, openCarriers } from '../../src/up/connect.ts';
@@ -14,13 +24,16 @@ import type {
   ChangeOutcome,
   ConversationView,
   DeliveryState,
+  InsightLine,
   MessageView,
   OpeningStep,
   PrivacyState,
   SafetyNumberView,
   Session,
   SessionEvent,
+  SharedView,
   TrafficSample,
+  WellnessSession,
 } from './session.ts';
 
 /** The IndexedDB database of this origin's vault. */
@@ -70,7 +83,9 @@ function conversationView(conversation: Conversation): ConversationView {
   };
 }
 
-function viewOf(message: Message): MessageView {
+/** A text message as the chat shows it; wellness items are shown by the wellness screens, not as bubbles. */
+function viewOf(message: Message): MessageView | undefined {
+  if (!isText(message.content)) return undefined;
   const state: DeliveryState = message.state === 'received' ? 'delivered' : message.state;
   return {
     id: message.id,
@@ -83,8 +98,100 @@ function viewOf(message: Message): MessageView {
   };
 }
 
+/** The user's local calendar day, YYYY-MM-DD: what wellness entries and insights are dated by. */
+function localDate(time = Date.now()): string {
+  const date = new Date(time);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/** A shared Observation as a line to read: its code's name and window, its value (and a trend's direction). */
+function insightLine(observation: Observation): InsightLine {
+  const coding = observation.code.coding?.[0];
+  const known = Object.values(OBSERVATION_CODES).find(
+    (code) => code.system === coding?.system && code.code === coding?.code,
+  );
+  const period = observation.effectivePeriod;
+  const window = period === undefined ? '' : ` (${period.start} to ${period.end})`;
+  const quantity = observation.valueQuantity;
+  const value =
+    quantity === undefined
+      ? (observation.valueCodeableConcept?.coding?.[0]?.code ?? '')
+      : `${quantity.value} ${quantity.unit ?? ''}`.trim();
+  const direction = observation.component?.find((c) => c.code.coding?.[0]?.code === 'direction')
+    ?.valueCodeableConcept?.coding?.[0]?.code;
+  return {
+    label: `${known?.display ?? 'Insight'}${window}`,
+    value: direction === undefined ? value : `${value}, ${direction}`,
+  };
+}
+
+/** Care-team changes: kept when the network does not answer (the SDK commits them when it returns). */
+async function outcomeOf(change: Promise<void>): Promise<ChangeOutcome> {
+  try {
+    await change;
+    return 'done';
+  } catch (error) {
+    if (error instanceof ClientError && KEPT_REASONS.has(error.reason)) return 'kept';
+    throw error;
+  }
+}
+
+function wellnessSession(wellness: Wellness): WellnessSession {
+  return {
+    log: async (entry) => {
+      await wellness.log(entry);
+    },
+    entries: async () => {
+      const today = localDate();
+      const from = localDate(Date.now() - 29 * 86_400_000);
+      return (await wellness.entries({ from, to: today })).reverse();
+    },
+    insights: () => wellness.insights(localDate()),
+    team: () => wellness.team().map(({ handle, role, status }) => ({ handle, role, status })),
+    invite: (handle, role) => outcomeOf(wellness.invite(handle, role)),
+    changeRole: (handle, role) => outcomeOf(wellness.changeRole(handle, role)),
+    revoke: (handle) => outcomeOf(wellness.revoke(handle)),
+    share: async () => {
+      const results = await wellness.share(localDate());
+      if (results.length === 0) return 'Nobody to share with yet: invite someone to your care team.';
+      return results
+        .map((r) =>
+          r.sent ? `${r.tier}: ${r.observations} insights sent` : `${r.tier}: not sent (${r.reason})`,
+        )
+        .join('; ');
+    },
+    sharedWithMe: () =>
+      wellness.sharedWithMe().map(
+        (shared): SharedView => ({
+          owner: shared.owner,
+          role: shared.role,
+          tier: shared.tier,
+          active: shared.active,
+          asOf: shared.asOf,
+          lines: shared.observations.map(insightLine),
+          maySchedule: maySchedule(shared.tier),
+        }),
+      ),
+    schedule: async (owner, kind, at, text) => {
+      await wellness.schedule(owner, { kind, at, text });
+    },
+    reminders: () => wellness.reminders().map(({ from, at, text }) => ({ from, at, text })),
+    checkIns: () =>
+      wellness.checkIns().map(({ id, from, due, question, answer }) => ({ id, from, due, question, answer })),
+    answer: (checkInId, text) => wellness.answer(checkInId, text),
+    answers: () =>
+      wellness.answers().map(({ owner, answer, task }) => ({
+        owner,
+        answer,
+        question: task.description ?? '',
+      })),
+  };
+}
+
 class ClientSession implements Session {
   readonly handle: string;
+  readonly wellness: WellnessSession;
   readonly #client: Client;
   readonly #carriers: Carriers;
   readonly #listeners = new Set<(event: SessionEvent) => void>();
@@ -94,6 +201,11 @@ class ClientSession implements Session {
     this.#client = client;
     this.#carriers = carriers;
     this.handle = handle;
+    this.wellness = wellnessSession(client.wellness);
+    // A care-team conversation leaves the chat list once known as one; its items update the wellness screens.
+    const changed = () => this.#emit({ type: 'wellness' });
+    for (const event of ['shared', 'reminder', 'check-in', 'answer'] as const)
+      client.wellness.on(event, changed);
     client.on('privacy', () => this.#emit({ type: 'privacy', privacy: this.privacy() }));
     client.on('conversation', (conversation) => {
       this.#attach(conversation);
@@ -106,7 +218,10 @@ class ClientSession implements Session {
   #attach(conversation: Conversation): void {
     if (this.#attached.has(conversation.id)) return;
     this.#attached.add(conversation.id);
-    const changed = (message: Message) => this.#emit({ type: 'message', message: viewOf(message) });
+    const changed = (message: Message) => {
+      const view = viewOf(message);
+      if (view !== undefined) this.#emit({ type: 'message', message: view });
+    };
     conversation.on('message', changed);
     conversation.on('status', changed);
     conversation.on('members', () => this.#emit({ type: 'conversations' }));
@@ -133,11 +248,16 @@ class ClientSession implements Session {
 
   conversations(): readonly ConversationView[] {
     // Ended conversations stay listed: their history is still the user's to read.
-    return this.#client.conversations().map(conversationView);
+    const wellness = this.#client.wellness;
+    return this.#client
+      .conversations()
+      .filter((conversation) => !wellness.isCareConversation(conversation.id))
+      .map(conversationView);
   }
 
   messages(conversationId: string): readonly MessageView[] {
-    return this.#client.conversation(conversationId)?.history().map(viewOf) ?? [];
+    const history = this.#client.conversation(conversationId)?.history() ?? [];
+    return history.flatMap((message) => viewOf(message) ?? []);
   }
 
   async createConversation(handles: readonly string[]): Promise<ConversationView> {
@@ -157,11 +277,7 @@ class ClientSession implements Session {
 
   async #change(change: Promise<void>): Promise<ChangeOutcome> {
     try {
-      await change;
-      return 'done';
-    } catch (error) {
-      if (error instanceof ClientError && KEPT_REASONS.has(error.reason)) return 'kept';
-      throw error;
+      return await outcomeOf(change);
     } finally {
       this.#emit({ type: 'conversations' });
     }

@@ -4,6 +4,10 @@
  * touches keys, carriers or the wire. Every value here is local to the page: plaintext is shown, never sent.
  */
 
+import type { Insights, NewEntry, RawEntry, SupporterRole, Tier } from '../../src/client/index.ts';
+
+export type { Insights, NewEntry, RawEntry, SupporterRole };
+
 /** The privacy indicator's three states (design brief §1), with the reason shown on hover or tap. */
 export type PrivacyLevel = 'full' | 'partial' | 'none';
 
@@ -72,15 +76,89 @@ export interface TrafficSample {
 export type SessionEvent =
   | { readonly type: 'privacy'; readonly privacy: PrivacyState }
   | { readonly type: 'conversations' }
-  | { readonly type: 'message'; readonly message: MessageView };
+  | { readonly type: 'message'; readonly message: MessageView }
+  | { readonly type: 'wellness' };
+
+export interface SupporterView {
+  readonly handle: string;
+  readonly role: SupporterRole;
+  readonly status: 'active' | 'revoked';
+}
+
+/** One shared insight as a line to read: "FWI, last 7 days" — "72". */
+export interface InsightLine {
+  readonly label: string;
+  readonly value: string;
+}
+
+/** Someone this user supports, the role they gave this user, and what they last shared (already by role). */
+export interface SharedView {
+  readonly owner: string;
+  readonly role: SupporterRole | undefined;
+  readonly tier: Tier;
+  /** False once the owner revoked this user or gave them a role of another tier. */
+  readonly active: boolean;
+  readonly asOf: string | undefined;
+  readonly lines: readonly InsightLine[];
+  /** Coaches, trainers and clinicians may send reminders and check-ins. */
+  readonly maySchedule: boolean;
+}
+
+export interface ReminderView {
+  readonly from: string;
+  readonly at: number;
+  readonly text: string;
+}
+
+export interface CheckInView {
+  readonly id: string;
+  readonly from: string;
+  readonly due: number;
+  readonly question: string;
+  readonly answer: string | undefined;
+}
+
+export interface AnswerView {
+  readonly owner: string;
+  readonly question: string;
+  readonly answer: string;
+}
+
+/**
+ * The wellness layer (docs/wellness.md) as the screens use it. Entries and insights never leave this page;
+ * insights are shared by role over the mixnet only, and nothing wellness is sent while it is down.
+ */
+export interface WellnessSession {
+  /** Keeps an entry on this device. */
+  log(entry: NewEntry): Promise<void>;
+  /** The last 30 days' entries, newest first. */
+  entries(): Promise<readonly RawEntry[]>;
+  /** Computed here, as of the user's local today. */
+  insights(): Promise<Insights>;
+  team(): readonly SupporterView[];
+  invite(handle: string, role: SupporterRole): Promise<ChangeOutcome>;
+  changeRole(handle: string, role: SupporterRole): Promise<ChangeOutcome>;
+  revoke(handle: string): Promise<ChangeOutcome>;
+  /** Shares today's insights, each tier what it may see; resolves with what was sent, in words. */
+  share(): Promise<string>;
+  sharedWithMe(): readonly SharedView[];
+  schedule(owner: string, kind: 'reminder' | 'check-in', at: number, text: string): Promise<void>;
+  reminders(): readonly ReminderView[];
+  checkIns(): readonly CheckInView[];
+  answer(checkInId: string, text: string): Promise<void>;
+  /** Answers to the check-ins this user sent. */
+  answers(): readonly AnswerView[];
+}
 
 export interface Session {
   readonly handle: string;
+  readonly wellness: WellnessSession;
   /**
    * The privacy a message sent now would get: the client's, or a conversation's under its policy (a
    * conversation that requires the mixnet is 'none' while only the direct carrier is up: it fails closed).
    */
   privacy(conversationId?: string): PrivacyState;
+  /** The chat's conversations: care-team conversations (wellness items, not text) are not among them. */
   conversations(): readonly ConversationView[];
   /** The conversation's messages, oldest first. */
   messages(conversationId: string): readonly MessageView[];
