@@ -16,7 +16,8 @@
  * Anonymous tokens (docs/tokens.md): the service is also the token issuer (issuer.ts: `issuerKeys`, signed
  * `issueTokens` within a daily budget per identity), and claims and mailbox posts spend a token each
  * (redemption.ts) unless `tokens` is off. Signed requests carry a nonce accepted once (`spendOnce`), so a
- * captured one cannot be replayed within its freshness window.
+ * captured one cannot be replayed within its freshness window; an identical copy (a retransmission) gets the
+ * first answer again and changes nothing (signed-answers.ts).
  *
  * `handle` never throws: hostile bytes get an encoded `bad_request`, another version `unsupported_version`,
  * and a failing store `internal` (logged with its error class, never with request contents).
@@ -77,6 +78,7 @@ import {
 } from './rate-limit.ts';
 import { TokenVerifier } from './redemption.ts';
 import { AtRestSealer } from './sealing.ts';
+import { SignedAnswers } from './signed-answers.ts';
 import type {
   Clock,
   DeliveryStore,
@@ -267,6 +269,7 @@ export class DeliveryService {
   readonly #registrationLimits: RegistrationLimits;
   readonly #globalRegistrations: TokenBucket;
   readonly #peerRegistrations: KeyedBuckets;
+  readonly #signedAnswers: SignedAnswers<DeliveryResponse>;
   #unsubscribeStore: (() => Promise<void>) | undefined;
   #purging = false;
   #closed = false;
@@ -284,6 +287,7 @@ export class DeliveryService {
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger ?? silentLogger;
     this.#backend = options.backend ?? cryptoBackend;
+    this.#signedAnswers = new SignedAnswers(this.#clock);
     this.#sealer = new AtRestSealer(this.#identifierKey, this.#backend);
     this.#registrationLimits = { ...DEFAULT_REGISTRATION_LIMITS, ...options.registrationLimits };
     const limits = this.#registrationLimits;
@@ -691,24 +695,42 @@ export class DeliveryService {
   }
 
   /**
-   * Undefined when the signed request may proceed, else the error code to answer: fresh, registered, signed
-   * by the handle's key, and its nonce never seen — a replay within the window is `bad_request`.
+   * Answers a signed request: `act` runs when it is fresh, registered, signed by the handle's key, and its
+   * nonce never seen — a replay within the window is `bad_request` — except that an identical copy of a
+   * request answered within the window (a carrier's retransmission) gets the first answer again, and `act`
+   * does not run twice (signed-answers.ts).
    */
-  async #checkSigned<K extends SignedRequestKind>(
+  #answerSigned<K extends SignedRequestKind>(
     kind: K,
     body: SignedBody<K>,
     signature: Uint8Array,
+    act: () => Promise<DeliveryResponse>,
+  ): Promise<DeliveryResponse> {
+    const message = signedRequestMessage(kind, body);
+    // Remembered until the request could no longer be fresh.
+    const expiresAt = body.signedAt + SIGNED_REQUEST_WINDOW_MS + 1;
+    const digest = this.#backend.sha256(concatBytes(message, signature));
+    return this.#signedAnswers.answer(body.nonce, digest, expiresAt, async () => {
+      const problem = await this.#checkSigned(kind, body, message, signature, expiresAt);
+      return problem === undefined ? act() : refusal(problem);
+    });
+  }
+
+  /** Undefined when the signed request may proceed (see `#answerSigned`), else the error code to answer. */
+  async #checkSigned<K extends SignedRequestKind>(
+    kind: K,
+    body: SignedBody<K>,
+    message: Uint8Array,
+    signature: Uint8Array,
+    expiresAt: number,
   ): Promise<DeliveryErrorCode | undefined> {
     if (Math.abs(this.#clock() - body.signedAt) > SIGNED_REQUEST_WINDOW_MS) return 'expired';
     const identity = await this.#identity(body.handle);
     if (identity === undefined) return 'not_registered';
-    const message = signedRequestMessage(kind, body);
     if (!verifyIdentitySignature(identity.identityKey, message, signature, this.#backend)) {
       this.#logger.info('signature refused', { kind });
       return 'bad_signature';
     }
-    // Remembered until the request could no longer be fresh.
-    const expiresAt = body.signedAt + SIGNED_REQUEST_WINDOW_MS + 1;
     if (!(await this.store.spendOnce('nonce', body.nonce, expiresAt))) {
       this.#logger.info('signed request replayed', { kind });
       return 'bad_request';
@@ -716,9 +738,11 @@ export class DeliveryService {
     return undefined;
   }
 
-  async #issueTokens({ body, signature }: RequestOf<'issueTokens'>): Promise<DeliveryResponse> {
-    const problem = await this.#checkSigned('issueTokens', body, signature);
-    if (problem !== undefined) return refusal(problem);
+  #issueTokens({ body, signature }: RequestOf<'issueTokens'>): Promise<DeliveryResponse> {
+    return this.#answerSigned('issueTokens', body, signature, () => this.#issue(body));
+  }
+
+  async #issue(body: SignedBody<'issueTokens'>): Promise<DeliveryResponse> {
     let result: Awaited<ReturnType<TokenIssuer['issue']>>;
     try {
       result = await this.#issuer.issue(this.hash('handle', utf8(body.handle)), body.tokenRequests);
@@ -731,9 +755,11 @@ export class DeliveryService {
     return { kind: 'issueTokens', value: result };
   }
 
-  async #publish({ body, signature }: RequestOf<'publishKeyPackages'>): Promise<DeliveryResponse> {
-    const problem = await this.#checkSigned('publishKeyPackages', body, signature);
-    if (problem !== undefined) return refusal(problem);
+  #publish({ body, signature }: RequestOf<'publishKeyPackages'>): Promise<DeliveryResponse> {
+    return this.#answerSigned('publishKeyPackages', body, signature, () => this.#storePackages(body));
+  }
+
+  async #storePackages(body: SignedBody<'publishKeyPackages'>): Promise<DeliveryResponse> {
     const handleKey = this.#sealer.handleKey(body.handle);
     const seal = (upload: KeyPackageUpload): KeyPackageUpload => ({
       id: upload.id,
@@ -755,11 +781,11 @@ export class DeliveryService {
     return { kind: 'publishKeyPackages', value: result };
   }
 
-  async #count({ body, signature }: RequestOf<'countKeyPackages'>): Promise<DeliveryResponse> {
-    const problem = await this.#checkSigned('countKeyPackages', body, signature);
-    if (problem !== undefined) return refusal(problem);
-    const count = await this.store.countKeyPackages(this.hash('handle', utf8(body.handle)), body.deviceId);
-    return { kind: 'countKeyPackages', value: count };
+  #count({ body, signature }: RequestOf<'countKeyPackages'>): Promise<DeliveryResponse> {
+    return this.#answerSigned('countKeyPackages', body, signature, async () => ({
+      kind: 'countKeyPackages',
+      value: await this.store.countKeyPackages(this.hash('handle', utf8(body.handle)), body.deviceId),
+    }));
   }
 }
 

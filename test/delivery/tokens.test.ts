@@ -331,29 +331,71 @@ describeOnBackends('anonymous tokens', (backend) => {
     );
   });
 
-  test('a signed request is accepted once: its replay is bad_request', async (t) => {
-    const running = await startServer(backend.fresh());
+  test('a signed request acts once: an identical copy (a retransmission) gets the first answer, another request with its nonce is bad_request', async (t) => {
+    const running = await startServer(backend.fresh(), { tokensPerDay: 4 });
     t.after(() => running.close());
     const alice = await registered(running, 'alice');
     t.after(() => alice.close());
-    const body = {
+    const send = async (request: Parameters<typeof encodeRequest>[0]) =>
+      decodeResponse(await alice.carrier.request(encodeRequest(request)));
+    const signed = async <K extends 'issueTokens' | 'publishKeyPackages'>(
+      kind: K,
+      body: Parameters<typeof signedRequestMessage<K>>[1],
+    ) => ({ body, signature: await signWith(alice.identity, signedRequestMessage(kind, body)) });
+    const fresh = () => ({ nonce: randomBytes(SIGNED_REQUEST_NONCE_LENGTH), signedAt: Date.now() });
+
+    const { issuerName, keys } = await alice.client.issuerKeys();
+    const key = keys[0] ?? assert.fail();
+    const tokenRequest = async () =>
+      (
+        await new Client(BLIND_RSA_MODE).createTokenRequest(tokenChallenge(issuerName), key.tokenKey)
+      ).serialize();
+
+    // KeyPackages: a copy of a publish does not put back the KeyPackage a claim consumed since.
+    const deviceId = tag();
+    const publish = await signed('publishKeyPackages', {
       handle: 'alice',
-      deviceId: tag(),
-      nonce: randomBytes(SIGNED_REQUEST_NONCE_LENGTH),
-      signedAt: Date.now(),
-    };
-    const signature = await signWith(alice.identity, signedRequestMessage('countKeyPackages', body));
-    const captured = encodeRequest({ kind: 'countKeyPackages', value: { body, signature } });
-    assert.deepEqual(decodeResponse(await alice.carrier.request(captured)), {
-      kind: 'countKeyPackages',
-      value: { oneTime: 0, lastResort: false },
+      deviceId,
+      ...fresh(),
+      oneTime: [{ id: tag(), data: new Uint8Array(8) }],
+      lastResort: undefined,
     });
-    assert.deepEqual(decodeResponse(await alice.carrier.request(captured)), {
-      kind: 'error',
-      value: { code: 'bad_request' },
+    const published = await send({ kind: 'publishKeyPackages', value: publish });
+    assert.equal(published.kind, 'publishKeyPackages');
+    const [token] = await fetchTokens(alice.client, 'alice', 1);
+    await connect(running.server, undefined, {}, fixedTokens(token as Uint8Array)).then(async (claimer) => {
+      t.after(() => claimer.close());
+      await claimer.client.claimKeyPackages('alice');
     });
+    assert.deepEqual(await send({ kind: 'publishKeyPackages', value: publish }), published);
+    assert.equal((await alice.client.countKeyPackages('alice', deviceId)).oneTime, 0);
+
+    // Tokens: the copy is answered with the very responses of the first, and the budget is charged once.
+    const issue = await signed('issueTokens', {
+      handle: 'alice',
+      ...fresh(),
+      tokenRequests: [await tokenRequest(), await tokenRequest()],
+    });
+    const [first, copy] = await Promise.all([
+      send({ kind: 'issueTokens', value: issue }),
+      send({ kind: 'issueTokens', value: issue }),
+    ]);
+    assert.equal(first.kind === 'issueTokens' && first.value.ok && first.value.responses.length, 2);
+    assert.deepEqual(copy, first, 'the copy sent while the first was being answered');
+    assert.deepEqual(await send({ kind: 'issueTokens', value: issue }), first, 'the copy sent later');
+    const rest = await alice.client.issueTokens('alice', [await tokenRequest(), await tokenRequest()]);
+    assert.equal(rest.ok && rest.responses.length, 1, 'three of four spent, whatever the copies');
+
+    // Another request under a nonce already spent is a replay, refused; so is a copy of it.
+    const forged = await signed('issueTokens', { ...issue.body, tokenRequests: [await tokenRequest()] });
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(await send({ kind: 'issueTokens', value: forged }), {
+        kind: 'error',
+        value: { code: 'bad_request' },
+      });
+    }
     // The client signs every request with a fresh nonce, so its own repeats go through.
-    await alice.client.countKeyPackages('alice', body.deviceId);
-    await alice.client.countKeyPackages('alice', body.deviceId);
+    await alice.client.countKeyPackages('alice', deviceId);
+    await alice.client.countKeyPackages('alice', deviceId);
   });
 });
