@@ -6,8 +6,9 @@
  * and no Node built-in is reachable: if one ever is, the build fails instead of shipping a stub. (A package
  * may declare in its own `browser` field that it does without one in browsers — libsodium's Node-only
  * randomness fallback, `crypto` — and esbuild then leaves it out; such `(disabled):` inputs are not files.)
- * The portable backend's Argon2id worker is built as a second, self-contained script and carried in the app
- * as text (`argon2WorkerPlugin`), which the page starts from a Blob URL: one file to serve, no extra route.
+ * The page's workers (the portable backend's Argon2id, the mixnet carrier's packet builder) are built as
+ * self-contained scripts and carried in the app as text (`workerScriptsPlugin`), which the page starts from
+ * Blob URLs: one file to serve, no extra route.
  *
  * The result is cached under the data directory with the size and modification time of every input file,
  * so a second `umbra up` with unchanged sources skips the few seconds esbuild takes.
@@ -40,43 +41,62 @@ const ENTRY = 'web/src/main.ts';
 const CACHE_JS = 'app.js';
 const CACHE_MANIFEST = 'app.inputs.json';
 
-const ARGON2_WORKER = /[\\/]src[\\/]crypto[\\/]backends[\\/]argon2-worker\.ts$/;
+/**
+ * The scripts the page starts as dedicated workers, each carried in the app as the text its module exports:
+ * Argon2id for the vault (a classic script) and the mixnet packet builder (a module script: the portable
+ * backend awaits its WebAssembly at the top level).
+ */
+const WORKER_SCRIPTS = [
+  {
+    module: /[\\/]src[\\/]crypto[\\/]backends[\\/]argon2-worker\.ts$/,
+    serve: 'serveArgon2id',
+    exportName: 'argon2WorkerSource',
+    format: 'iife',
+  },
+  {
+    module: /[\\/]src[\\/]client[\\/]carrier[\\/]packet-worker\.ts$/,
+    serve: 'servePackets',
+    exportName: 'packetWorkerSource',
+    format: 'esm',
+  },
+] as const;
 
 /**
- * Replaces src/crypto/backends/argon2-worker.ts, as imported by the portable backend, by a module exporting
- * the worker's own bundle (a classic script running `serveArgon2id(self)`) as `argon2WorkerSource`. Its
- * inputs are that file and the WebAssembly Argon2id (argon2-wasm.ts, hash-wasm), which the app imports too,
- * so the cache fingerprint covers them.
+ * Replaces each worker module of `WORKER_SCRIPTS`, as the app imports it, by a module exporting the worker's
+ * own bundle (a script running `serve(self)` over the module) as the text the app starts the worker from.
+ * The worker's inputs are modules the app imports too, so the cache fingerprint covers them.
  */
-export function argon2WorkerPlugin(): Plugin {
+export function workerScriptsPlugin(): Plugin {
   return {
-    name: 'argon2-worker',
+    name: 'worker-scripts',
     setup(build) {
-      build.onLoad({ filter: ARGON2_WORKER }, async (args) => {
-        const worker = await build.esbuild.build({
-          stdin: {
-            contents: `import { serveArgon2id } from ${JSON.stringify(args.path)};\nserveArgon2id(self);\n`,
-            resolveDir: dirname(args.path),
-            loader: 'ts',
-            sourcefile: 'argon2-worker-entry.ts',
-          },
-          bundle: true,
-          write: false,
-          platform: 'browser',
-          format: 'iife',
-          target: build.initialOptions.target ?? 'es2023',
-          conditions: ['browser'],
-          minify: build.initialOptions.minify ?? false,
-          legalComments: 'none',
-          logLevel: 'silent',
+      for (const { module, serve, exportName, format } of WORKER_SCRIPTS) {
+        build.onLoad({ filter: module }, async (args) => {
+          const worker = await build.esbuild.build({
+            stdin: {
+              contents: `import { ${serve} } from ${JSON.stringify(args.path)};\n${serve}(self);\n`,
+              resolveDir: dirname(args.path),
+              loader: 'ts',
+              sourcefile: `${exportName}-entry.ts`,
+            },
+            bundle: true,
+            write: false,
+            platform: 'browser',
+            format,
+            target: build.initialOptions.target ?? 'es2023',
+            conditions: ['browser'],
+            minify: build.initialOptions.minify ?? false,
+            legalComments: 'none',
+            logLevel: 'silent',
+          });
+          const script = worker.outputFiles[0];
+          if (script === undefined) throw new Error(`esbuild produced no script for ${exportName}`);
+          return {
+            contents: `export const ${exportName} = ${JSON.stringify(script.text)};`,
+            loader: 'js',
+          };
         });
-        const script = worker.outputFiles[0];
-        if (script === undefined) throw new Error('esbuild produced no Argon2id worker');
-        return {
-          contents: `export const argon2WorkerSource = ${JSON.stringify(script.text)};`,
-          loader: 'js',
-        };
-      });
+      }
     },
   };
 }
@@ -134,7 +154,7 @@ export async function bundleWebApp(options: BundleOptions): Promise<WebBundle> {
       metafile: true,
       logLevel: 'silent',
       outfile: 'app.js',
-      plugins: [argon2WorkerPlugin()],
+      plugins: [workerScriptsPlugin()],
     });
     const output = result.outputFiles.find((file) => file.path.endsWith('.js'));
     if (output === undefined) throw new Error('esbuild produced no JavaScript');

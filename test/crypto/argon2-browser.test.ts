@@ -1,5 +1,5 @@
 // The portable backend's Argon2id in a real browser page, bundled as `umbra up` bundles the web app (the
-// `browser` condition and argon2WorkerPlugin) and served under the web app's Content-Security-Policy: the
+// `browser` condition and workerScriptsPlugin) and served under the web app's Content-Security-Policy: the
 // key equals the node backend's for the same inputs, and the page's own timers keep firing meanwhile (the
 // derivation runs in a worker, not on the page's thread). Skipped, with a line saying so, without Chromium.
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
 import { toHex } from '../../src/crypto/bytes.ts';
-import { argon2WorkerPlugin } from '../../src/up/bundle.ts';
+import { workerScriptsPlugin } from '../../src/up/bundle.ts';
 import { CONTENT_SECURITY_POLICY } from '../../src/up/web-server.ts';
 import { bundleForBrowser, CHROMIUM } from '../support/browser-bundle.ts';
 
@@ -38,7 +38,7 @@ if (CHROMIUM === undefined) {
 } else {
   const executablePath = CHROMIUM;
   test('Argon2id in a browser page: the node backend key, and the page stays responsive', async () => {
-    const { js } = await bundleForBrowser(ENTRY, 'argon2.js', [argon2WorkerPlugin()]);
+    const { js } = await bundleForBrowser(ENTRY, 'argon2.js', [workerScriptsPlugin()]);
     const server = createServer((request, response) => {
       const isScript = request.url === '/argon2.js';
       response.writeHead(200, {

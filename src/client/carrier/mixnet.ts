@@ -58,7 +58,6 @@ import {
 import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../protocol/carrier.ts';
 import {
   decodeForwardPayload,
-  encodeForwardPayload,
   type Geometry,
   Sphinx,
   SURB_ID_LENGTH,
@@ -67,6 +66,8 @@ import {
 import { GapHistory, GatewayConnection } from './mixnet-gateway.ts';
 import { NodeHealth, type PathCandidates, pathCandidates, selectPath } from './mixnet-path.ts';
 import { notify } from './notify.ts';
+import { PacketThread } from './packet-thread.ts';
+import { type BuiltPacket, buildPackets, type PacketOrder } from './packets.ts';
 import { type CarrierClock, PoissonScheduler, secureRandom, systemClock } from './poisson.ts';
 
 export const DEFAULT_MIXNET_TIMEOUT_MS = 60_000;
@@ -89,6 +90,12 @@ const RETRANSMIT_BACKOFF = 1.5;
 /** The loops' timeout until one has come back and measured the round trip (RFC 6298 §2.1 uses 1 s). */
 const INITIAL_LOOP_RTO_MS = 3_000;
 const LOOP_ID_LENGTH = 16;
+/**
+ * Cover packets of each kind built ahead of the ticks that send them: one when they are built on this thread
+ * (between ticks), three in the packet worker, whose batches come back a few milliseconds later.
+ */
+const COVER_AHEAD_HERE = 1;
+const COVER_AHEAD_IN_WORKER = 3;
 /**
  * Loops counted lost are remembered this long (and at most `MAX_LATE_LOOPS` of them, two minutes' worth at
  * 30 loops per second): one that still comes back was late, not lost, and its round trip teaches the
@@ -163,6 +170,8 @@ export interface MixnetCarrierStats {
   readonly retransmitTimeoutMs: number;
   /** The deadline a request gets now when none is given: at least `DEFAULT_MIXNET_TIMEOUT_MS`. */
   readonly requestTimeoutMs: number;
+  /** Whether packets are built in the packet worker (browser pages) rather than on the carrier's thread. */
+  readonly packetWorker: boolean;
 }
 
 export interface MixnetCarrierOptions {
@@ -244,10 +253,16 @@ interface Route {
   readonly exit: DocumentNode;
 }
 
+interface LoopOrder {
+  readonly order: PacketOrder;
+  readonly id: string;
+  /** The mix nodes it crosses, for `NodeHealth`. */
+  readonly mixes: readonly Uint8Array[];
+}
+
 interface PreparedLoop {
   readonly packet: Uint8Array;
   readonly id: string;
-  /** The mix nodes it crosses, for `NodeHealth`. */
   readonly mixes: readonly Uint8Array[];
 }
 
@@ -303,9 +318,15 @@ export class MixnetCarrier implements Carrier {
   #refreshTimer: unknown;
   #connecting: Promise<void> | undefined;
   #scheduler: PoissonScheduler | undefined;
-  #preparedLoop: PreparedLoop | undefined;
-  #preparedDrop: Uint8Array | undefined;
+  /** On browser pages, where packets are built; undefined: on this thread. */
+  #thread: PacketThread | undefined;
+  #preparedLoops: PreparedLoop[] = [];
+  #preparedDrops: Uint8Array[] = [];
   #prepareTimer: unknown;
+  /** Whether a batch of cover is being built in the worker. */
+  #coverBuilding = false;
+  /** Counts network documents: cover built for an earlier one is not sent. */
+  #coverGeneration = 0;
   #closed = false;
   readonly #sent: Record<PacketKind, number> = { real: 0, loop: 0, drop: 0 };
   readonly #perSecond = new Map<number, Record<PacketKind, number>>();
@@ -362,6 +383,7 @@ export class MixnetCarrier implements Carrier {
     this.#geometry = geometry;
     const backend = options.backend ?? platformBackend;
     this.#sphinx = new Sphinx(geometry, backend);
+    this.#thread = PacketThread.start(geometry);
     this.#protocol = new ClientProtocol(geometry);
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? secureRandom;
@@ -454,6 +476,7 @@ export class MixnetCarrier implements Carrier {
       epoch: this.#document?.epoch,
       retransmitTimeoutMs: Math.round(this.#baseRetransmitMs()),
       requestTimeoutMs: Math.round(this.#defaultTimeoutMs()),
+      packetWorker: this.#thread?.usable ?? false,
     };
   }
 
@@ -519,6 +542,7 @@ export class MixnetCarrier implements Carrier {
     this.#clock.clearTimeout(this.#reconnectTimer);
     this.#clock.clearTimeout(this.#refreshTimer);
     this.#clock.clearTimeout(this.#prepareTimer);
+    this.#thread?.close();
     this.#connection?.close();
     this.#connection = undefined;
     const error = new CarrierError('closed', 'the carrier was closed');
@@ -624,8 +648,9 @@ export class MixnetCarrier implements Carrier {
     this.#document = document;
     this.#candidates = candidates;
     this.#documentProblem = undefined;
-    this.#preparedLoop = undefined;
-    this.#preparedDrop = undefined;
+    this.#coverGeneration++;
+    this.#preparedLoops = [];
+    this.#preparedDrops = [];
     if (this.#scheduler) this.#scheduler.setRate(clientSendRate);
     else {
       this.#scheduler = new PoissonScheduler({
@@ -747,15 +772,13 @@ export class MixnetCarrier implements Carrier {
       }
       const share = this.#document?.parameters.loopCoverShare ?? 0;
       if (this.#random() < share) {
-        const loop = this.#preparedLoop ?? this.#buildLoop();
-        this.#preparedLoop = undefined;
+        const loop = this.#preparedLoops.shift() ?? this.#buildLoopHere();
         connection.sendPacket(loop.packet);
         this.#loops.set(loop.id, { sentAt: this.#clock.now(), mixes: loop.mixes });
         this.#loopsSent++;
         this.#count('loop');
       } else {
-        const drop = this.#preparedDrop ?? this.#buildDrop();
-        this.#preparedDrop = undefined;
+        const drop = this.#preparedDrops.shift() ?? this.#buildDropHere();
         connection.sendPacket(drop);
         this.#count('drop');
       }
@@ -784,18 +807,45 @@ export class MixnetCarrier implements Carrier {
     for (const listener of this.#packetListeners) notify(listener, event);
   }
 
-  /** Builds the next cover packets between ticks, so a tick only hands a ready packet to the socket. */
+  /**
+   * Builds the next cover packets between ticks, so a tick only hands a ready packet to the socket: on this
+   * thread, or in the packet worker, which keeps a few more ahead (its batches come back later).
+   */
   #prepareCover(): void {
-    if (this.#prepareTimer !== undefined) return;
+    if (this.#prepareTimer !== undefined || this.#coverBuilding) return;
     this.#prepareTimer = this.#clock.setTimeout(() => {
       this.#prepareTimer = undefined;
       if (this.#closed || !this.#candidates || !this.#entry()) return;
+      const ahead = this.#thread?.usable ? COVER_AHEAD_IN_WORKER : COVER_AHEAD_HERE;
+      let loops: LoopOrder[];
+      let drops: PacketOrder[];
       try {
-        this.#preparedLoop ??= this.#buildLoop();
-        this.#preparedDrop ??= this.#buildDrop();
+        loops = Array.from({ length: ahead - this.#preparedLoops.length }, () => this.#loopOrder());
+        drops = Array.from({ length: ahead - this.#preparedDrops.length }, () => this.#dropOrder());
       } catch (error) {
         if (!(error instanceof UmbraError)) throw error;
+        return;
       }
+      if (loops.length + drops.length === 0) return;
+      const generation = this.#coverGeneration;
+      this.#coverBuilding = true;
+      this.#build(
+        [...loops.map(({ order }) => order), ...drops],
+        (built) => {
+          this.#coverBuilding = false;
+          if (this.#closed || generation !== this.#coverGeneration) return;
+          loops.forEach(({ id, mixes }, i) => {
+            this.#preparedLoops.push({ packet: (built[i] as BuiltPacket).packet, id, mixes });
+          });
+          for (const { packet } of built.slice(loops.length)) this.#preparedDrops.push(packet);
+          // Ticks may have taken some while the worker built these.
+          if (this.#thread?.usable) this.#prepareCover();
+        },
+        (error) => {
+          this.#coverBuilding = false;
+          if (!(error instanceof UmbraError)) throw error;
+        },
+      );
     }, 0);
   }
 
@@ -809,7 +859,7 @@ export class MixnetCarrier implements Carrier {
     return { candidates, entry, exit };
   }
 
-  #buildLoop(): PreparedLoop {
+  #loopOrder(): LoopOrder {
     const { candidates, entry } = this.#requireRoute();
     const id = randomBytes(LOOP_ID_LENGTH);
     const path = selectPath(candidates, {
@@ -818,19 +868,58 @@ export class MixnetCarrier implements Carrier {
       exitCommands: [{ type: 'recipient', id: this.#inboxId }],
       pick: this.#pick,
     });
-    return {
-      packet: this.#sphinx.newPacket(path, encodeForwardPayload(this.#geometry, id)),
-      id: toHex(id),
-      mixes: path.slice(1, -1).map((hop) => hop.id),
-    };
+    return { order: { path, userPayload: id }, id: toHex(id), mixes: path.slice(1, -1).map((hop) => hop.id) };
   }
 
-  #buildDrop(): Uint8Array {
+  #dropOrder(): PacketOrder {
     const { candidates, entry } = this.#requireRoute();
     const gateways = [...candidates.gateways.values()];
     const exit = gateways[this.#pick(gateways.length)] as DocumentNode;
-    const path = selectPath(candidates, { entry, exit, pick: this.#pick });
-    return this.#sphinx.newPacket(path, encodeForwardPayload(this.#geometry, new Uint8Array(0)));
+    return {
+      path: selectPath(candidates, { entry, exit, pick: this.#pick }),
+      userPayload: new Uint8Array(0),
+    };
+  }
+
+  /** A loop built now on this thread, for a tick that found none ready. */
+  #buildLoopHere(): PreparedLoop {
+    const { order, id, mixes } = this.#loopOrder();
+    return { packet: (buildPackets(this.#sphinx, [order])[0] as BuiltPacket).packet, id, mixes };
+  }
+
+  #buildDropHere(): Uint8Array {
+    return (buildPackets(this.#sphinx, [this.#dropOrder()])[0] as BuiltPacket).packet;
+  }
+
+  /**
+   * Builds `orders` in the packet worker when the page has one (`onBuilt` then runs later), else here and
+   * now. A batch the worker could not build is built here instead (what failed there fails here with its
+   * typed error); a worker that failed is not asked again.
+   */
+  #build(
+    orders: readonly PacketOrder[],
+    onBuilt: (built: BuiltPacket[]) => void,
+    onFailed: (error: unknown) => void,
+  ): void {
+    const thread = this.#thread;
+    const here = (): void => {
+      let built: BuiltPacket[];
+      try {
+        built = buildPackets(this.#sphinx, orders);
+      } catch (error) {
+        onFailed(error);
+        return;
+      }
+      onBuilt(built);
+    };
+    if (!thread?.usable) {
+      here();
+      return;
+    }
+    thread.build(orders).then(onBuilt, () => {
+      if (!thread.usable) this.#thread = undefined;
+      if (!this.#closed) here();
+    });
   }
 
   readonly #pick = (bound: number): number => Math.floor(this.#random() * bound);
@@ -945,33 +1034,44 @@ export class MixnetCarrier implements Carrier {
     const attempt: Attempt = { requestId, key: toHex(requestId), unsent: 0, timer: undefined };
     if (pending.attempts.length > 0) this.#retransmissions++;
     const payloads = splitRequest(this.#geometry, requestId, pending.bytes, pending.surbCount);
-    for (const payload of payloads) {
-      const surbId = randomBytes(SURB_ID_LENGTH);
-      const surb = this.#sphinx.newSurb(
-        selectPath(candidates, {
+    const surbIds = payloads.map(() => randomBytes(SURB_ID_LENGTH));
+    const orders = payloads.map(
+      (payload, i): PacketOrder => ({
+        surbPath: selectPath(candidates, {
           exit: entry,
           exitCommands: [
             { type: 'recipient', id: this.#inboxId },
-            { type: 'surb_reply', id: surbId },
+            { type: 'surb_reply', id: surbIds[i] as Uint8Array },
           ],
           pick: this.#pick,
           avoid: this.#health.isSuspect,
         }),
-      );
-      this.#surbs.set(toHex(surbId), { keys: surb.keys, request: pending, attempt });
-      const path = selectPath(candidates, {
-        entry,
-        exit,
-        exitCommands: [{ type: 'recipient', id: this.#serviceId }],
-        pick: this.#pick,
-        avoid: this.#health.isSuspect,
-      });
-      const packet = this.#sphinx.newPacket(path, encodeForwardPayload(this.#geometry, payload, surb.surb));
-      this.#queue.push({ packet, request: pending, attempt });
-    }
+        path: selectPath(candidates, {
+          entry,
+          exit,
+          exitCommands: [{ type: 'recipient', id: this.#serviceId }],
+          pick: this.#pick,
+          avoid: this.#health.isSuspect,
+        }),
+        userPayload: payload,
+      }),
+    );
     attempt.unsent = payloads.length;
     pending.attempts.push(attempt);
     this.#attempts.set(attempt.key, pending);
+    this.#build(
+      orders,
+      (built) => {
+        // Settled, or started again (a reconnection, a retransmission) while the worker built this one.
+        if (this.#closed || pending.settled || pending.attempts.at(-1) !== attempt) return;
+        built.forEach(({ packet, surbKeys }, i) => {
+          if (surbKeys === undefined) return;
+          this.#surbs.set(toHex(surbIds[i] as Uint8Array), { keys: surbKeys, request: pending, attempt });
+          this.#queue.push({ packet, request: pending, attempt });
+        });
+      },
+      (error) => this.#fail(pending, error),
+    );
   }
 
   #onFragmentSent({ request, attempt }: QueuedPacket): void {

@@ -4,7 +4,7 @@
  * for the whole computation (rendering, timers and input stop); in a worker the page stays live, and the
  * worker is terminated after one derivation, which frees its WebAssembly memory.
  *
- * src/up/bundle.ts (`argon2WorkerPlugin`) builds `serveArgon2id(self)` over this module as a separate script
+ * src/up/bundle.ts (`workerScriptsPlugin`) builds `serveArgon2id(self)` over this module as a separate script
  * and, in the page's bundle, replaces this module by one exporting only that script's text as
  * `argon2WorkerSource`. Unbundled (Node, tests) or bundled without the plugin, the text is undefined and the
  * portable backend derives inline.

@@ -1,8 +1,8 @@
 // The mixnet carrier in a real browser: bundled for browsers (the `browser` condition, as the web app is),
 // its import graph holds the portable crypto backend and not the Node one, and no Node built-in at all;
 // loaded into Debian's Chromium, it
-// connects to the in-test gateway over the page's own WebSocket and gets an echo back through the mix
-// layers. Skipped, with a line saying so, when no Chromium is installed.
+// connects to the in-test gateway over the page's own WebSocket, builds its packets in the packet worker
+// (bundled as the web app bundles it), and gets an echo back through the mix layers. Skipped, with a line saying so, when no Chromium is installed.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +11,7 @@ import type { Plugin } from 'esbuild-wasm';
 import { chromium } from 'playwright-core';
 import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
+import { workerScriptsPlugin } from '../../../src/up/bundle.ts';
 import { bundleForBrowser, CHROMIUM } from '../../support/browser-bundle.ts';
 import { TestGateway, TestNetwork } from './support.ts';
 
@@ -30,7 +31,8 @@ globalThis.echoThroughMixnet = async (gatewayUrl, documentHex, requestHex) => {
   try {
     const status = carrier.status().state;
     const response = toHex(await carrier.request(fromHex(requestHex)));
-    return { status, response, sent: carrier.stats().sent, node: typeof process !== 'undefined' };
+    const { sent, packetWorker } = carrier.stats();
+    return { status, response, sent, packetWorker, node: typeof process !== 'undefined' };
   } finally {
     await carrier.close();
   }
@@ -60,7 +62,10 @@ describe('MixnetCarrier in a browser', () => {
       t.skip('SKIP: no Chromium installed (/usr/bin/chromium); the browser test did not run');
       return;
     }
-    const { js, inputs } = await bundleForBrowser(ENTRY, 'carrier.js', [nodeBuiltinsAsEmpty]);
+    const { js, inputs } = await bundleForBrowser(ENTRY, 'carrier.js', [
+      nodeBuiltinsAsEmpty,
+      workerScriptsPlugin(),
+    ]);
     const files = Object.keys(inputs);
     assert.ok(files.includes('src/crypto/backends/portable.ts'), 'the portable backend is bundled');
     assert.ok(!files.includes('src/crypto/backends/node.ts'), 'the Node backend is not');
@@ -100,12 +105,19 @@ describe('MixnetCarrier in a browser', () => {
               url: string,
               document: string,
               bytes: string,
-            ) => Promise<{ status: string; response: string; sent: { real: number }; node: boolean }>;
+            ) => Promise<{
+              status: string;
+              response: string;
+              sent: { real: number };
+              packetWorker: boolean;
+              node: boolean;
+            }>;
           }
         ).echoThroughMixnet(url, document, bytes),
       [gateway.url, toHex(network.body), toHex(request)] as const,
     );
     assert.equal(result.node, false, 'the page is not Node');
+    assert.equal(result.packetWorker, true, 'the packets were built in the packet worker');
     assert.equal(result.status, 'up');
     assert.equal(result.response, toHex(request));
     assert.ok(result.sent.real >= 4, 'a 1,500-byte request took several fragments');
