@@ -308,30 +308,36 @@ export class Client extends Emitter<ClientEvents> {
     const identity = this.#requireIdentity();
     const mls = this.#requireMls();
     const others = [...new Set(handles)].filter((h) => h !== identity.handle);
-    // No allowed carrier, or an unknown handle: fail before anything is created. Lookups take the carrier
-    // the conversation's policy allows, like everything it will do.
+    // No allowed carrier, or an unknown handle: fail before anything is created. The invitees' KeyPackages
+    // are claimed first, over the carrier the conversation's policy allows: a claim answers each handle's
+    // identity too, so no lookup round trip comes before it (over slow mixing rounds, seconds). A creation
+    // that fails on one handle leaves the others' claimed KeyPackages spent.
     const policy = options.privacy ?? this.#policy;
-    const api = this.#api(policy);
-    const lookup = async (handle: string) => {
-      const result = await api.lookup(handle);
-      return result.ok ? result : undefined;
-    };
-    // One round trip for all of them, not one each: over slow mixing rounds each is seconds.
-    const keys = await Promise.all(
-      others.map((handle) => this.#requireContacts().resolve(handle, lookup)),
-    ).catch((error: unknown) => {
-      throw wrap(error);
-    });
-    if (keys.includes(undefined)) {
-      throw new ClientError('unknown_contact', 'a handle has no registered identity');
-    }
+    const claimed =
+      others.length === 0
+        ? []
+        : await this.#claim(others, policy).catch((error: unknown) => {
+            throw wrap(error);
+          });
     const own = await mls.generateKeyPackage({
       identity: new TextEncoder().encode(identity.handle),
       signatureKeyPair: identity.keys.ed25519,
     });
     const group = await mls.createGroup({ keyPackage: own });
     own.secrets.wipe();
-    const conversation = await Conversation.start(this.#context(), group, options.privacy);
+    // The add below takes the KeyPackages just claimed; any later claim of this conversation is its own.
+    let preclaimed: readonly Claimed[] | undefined = claimed;
+    const context: ConversationContext = {
+      ...this.#context(),
+      claim: (wanted, wantedPolicy) => {
+        const ready = preclaimed;
+        preclaimed = undefined;
+        return ready === undefined
+          ? this.#claim(wanted, wantedPolicy)
+          : Promise.resolve(ready.filter((claim) => wanted.includes(claim.handle)));
+      },
+    };
+    const conversation = await Conversation.start(context, group, options.privacy);
     this.#conversations.set(conversation.id, conversation);
     this.#resubscribe();
     if (others.length > 0) {

@@ -1,5 +1,5 @@
 /**
- * The group story in a real browser, as weather.scenario.ts runs it in bad weather and groups.test.ts in fair
+ * The group story in a real browser, as weather.test.ts runs it in bad weather and groups.test.ts in fair
  * weather: three people sign up; one starts a group with the other two; each member sends and every other
  * member reads it (the newest member first: her epoch must be theirs); one member is removed — she is told,
  * keeps what she read, read-only, and reads nothing sent afterwards — and the other two go on.
@@ -34,12 +34,26 @@ function members(page: Page, count: number): Promise<void> {
   return waitOn(page, page.getByText(`Members (${count})`), `Members (${count})`);
 }
 
+/** Prints how long each part of the story took (a visible line per part: where a slow run spent its time). */
+function stepTimer(): (part: string) => void {
+  const start = Date.now();
+  let last = start;
+  return (part) => {
+    const now = Date.now();
+    console.log(
+      `# ${part}: ${((now - last) / 1000).toFixed(1)} s (${((now - start) / 1000).toFixed(1)} s in)`,
+    );
+    last = now;
+  };
+}
+
 /** Runs the story against `up` with pages opened with `pageOptions` (a throttled CPU in bad weather). */
 export async function groupStory(
   up: UmbraUp,
   browser: Browser,
   pageOptions: PageOptions = {},
 ): Promise<void> {
+  const done = stepTimer();
   const [alice, bob, carol] = (await Promise.all([0, 1, 2].map(() => openPage(browser, pageOptions)))) as [
     Page,
     Page,
@@ -50,10 +64,12 @@ export async function groupStory(
     signUp(bob, up.url, 'bob'),
     signUp(carol, up.url, 'carol'),
   ]);
+  done('three sign-ups');
 
   await alice.getByLabel('Start a conversation with').fill('bob, carol');
   await alice.getByRole('button', { name: 'Start' }).click();
   await members(alice, 3);
+  done('the group created');
   for (const [page, name] of [
     [bob, 'alice, carol'],
     [carol, 'alice, bob'],
@@ -61,6 +77,7 @@ export async function groupStory(
     await waitOn(page, page.getByRole('button', { name }), `the invitation (${name})`);
     await page.getByRole('button', { name }).click();
   }
+  done('both invitations accepted');
 
   // Each member sends; every other member reads it (the newest member first: her epoch must be theirs).
   const senders: [Page, string][] = [
@@ -75,6 +92,7 @@ export async function groupStory(
     }
     const acknowledged = message(sender, text).and(sender.locator('[data-state=acknowledged]'));
     await waitOn(sender, acknowledged, `"${text}" acknowledged`);
+    done(`${text} read by the others`);
   }
 
   // Carol is removed: she is told and keeps her history, read-only; the others go on without her.
@@ -83,6 +101,7 @@ export async function groupStory(
   await members(alice, 2);
   await waitOn(carol, carol.getByText('You were removed from this conversation'), 'the removal notice');
   await members(bob, 2);
+  done('the removal seen by all three');
   for (const [, text] of senders) await message(carol, text).waitFor();
   assert.equal(await carol.getByTestId('composer').count(), 0, 'a removed member has no composer');
 
@@ -90,6 +109,7 @@ export async function groupStory(
   await waitOn(alice, message(alice, 'just the two of us now'), 'the message after the removal');
   await send(alice, 'indeed');
   await waitOn(bob, message(bob, 'indeed'), 'the reply after the removal');
+  done('two messages after the removal');
   assert.equal(await message(carol, 'just the two of us now').count(), 0);
   assert.equal(await message(carol, 'indeed').count(), 0);
   for (const [, text] of senders) {

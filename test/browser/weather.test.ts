@@ -5,13 +5,13 @@
  * other two; each member sends and every other member reads it; one member is removed — she is told, keeps
  * what she read, read-only, and reads nothing sent afterwards — and the other two go on.
  *
- * `npm run test:weather` runs it (4 to 7 minutes: each mixnet round trip takes 10 to 40 s in this weather,
- * and a group change is a chain of them). It passes alone (374 s at load 12 to 16); it is not in `npm test`
- * yet because beside the suite's other browser tests it fails at the 150 s step cap: its three throttled pages
- * take about 40 % of a core each and its hog a whole one, so both it and its neighbour run starved. What it
- * took to pass alone: a gateway burst that covers the gateway's own stalls (docs/gateway.md), group changes
- * without needless round trips, request deadlines that follow the measured pace, and calls that wait for a
- * connecting carrier instead of failing.
+ * It runs in `npm test`, first, and never beside another browser test (test/run.ts): beside one, both ran
+ * starved past any honest cap. About 6 minutes: a mixnet round trip here is 10 to 30 s (each mix holds a
+ * packet two 500 ms rounds on average, both ways), and a group change is a chain of them; the parts' times
+ * are printed. What it took: a gateway burst that covers the gateway's own stalls (docs/gateway.md), group
+ * changes without needless round trips (no lookup before a claim, no catch-up before a first commit),
+ * request deadlines that follow the measured pace, calls that wait for a connecting carrier, a retransmitted
+ * signed request answered instead of refused, and packets built off the page's thread (docs/mixnet-carrier.md).
  */
 import { after, before } from 'node:test';
 import { type CpuHog, startCpuHog } from '../support/cpu-hog.ts';
