@@ -17,7 +17,7 @@
  *
  * The SDK imports nothing from Node: storage and carriers are injected, so it bundles for browsers.
  */
-import { constantTimeEqual } from '../crypto/bytes.ts';
+import { constantTimeEqual } from '../bytes.ts';
 import type { SafetyNumber } from '../crypto/safety-number.ts';
 import { ArgumentError, ClientError, DeliveryError } from '../errors.ts';
 import { type Group, Mls, type MlsCiphersuiteName } from '../mls/index.ts';

@@ -24,7 +24,7 @@
  * outside that turn (their pages are processed in it), so a send does not wait behind a read's round trip.
  */
 import { backend as platformBackend } from '#default-backend';
-import { fromBase64Url, fromUtf8, toBase64Url, toHex } from '../crypto/bytes.ts';
+import { fromBase64Url, fromUtf8, toBase64Url, toHex } from '../bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError, CarrierError, ClientError, CodecError, DeliveryError } from '../errors.ts';
 import type { Group, Member, CommitRequest as MlsCommitRequest, StagedCommit } from '../mls/index.ts';

@@ -15,7 +15,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fromHex, toHex } from '../crypto/bytes.ts';
+import { fromHex, toHex } from '../bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ConfigError } from '../errors.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';

@@ -18,7 +18,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fromHex, toHex } from '../crypto/bytes.ts';
+import { fromHex, toHex } from '../bytes.ts';
 import {
   type AuthorityPublicKeys,
   formatAuthorityPublicKeys,

@@ -12,7 +12,7 @@
  * owner has not connected for `idleMs` is deleted with its items.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { assertBytes } from '../crypto/bytes.ts';
+import { assertBytes } from '../bytes.ts';
 import { GatewayError } from '../errors.ts';
 import { openDurableSqlite, probeSqlite } from '../ops/sqlite.ts';
 import { RECIPIENT_ID_LENGTH } from '../sphinx/geometry.ts';

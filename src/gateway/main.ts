@@ -10,7 +10,7 @@
  * network. Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused configuration.
  */
 import { readFileSync } from 'node:fs';
-import { toHex } from '../crypto/bytes.ts';
+import { toHex } from '../bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
 import type { LinkDelay } from '../links/index.ts';

@@ -28,6 +28,7 @@
  * ```
  */
 import { blake2b } from '@noble/hashes/blake2.js';
+import { assertBytes, concatBytes, toHex, utf8 } from '../bytes.ts';
 import {
   type Codec,
   type CodecValue,
@@ -41,7 +42,6 @@ import {
   u16,
   Writer,
 } from '../codec/index.ts';
-import { assertBytes, concatBytes, toHex, utf8 } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError, CodecError } from '../errors.ts';
 import { type Geometry, RECIPIENT_ID_LENGTH } from '../sphinx/geometry.ts';

@@ -8,8 +8,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { toHex } from '../bytes.ts';
 import { type Conversation, isText, type Message } from '../client/index.ts';
-import { toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
 import { createLogger } from '../ops/logger.ts';

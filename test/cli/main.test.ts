@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { toHex } from '../../src/bytes.ts';
 import { DEFAULT_REGISTRATION_LIMITS } from '../../src/delivery/rate-limit.ts';
 import {
   DEFAULT_MAX_BUFFERED_BYTES,

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { DELIVERY_OPTIONS, IDENTIFIER_KEY_ENV, loadIdentifierKey } from '../../src/delivery/main.ts';
 import { ConfigError } from '../../src/errors.ts';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { toHex } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
 import type { DocumentNode, NetworkDocument } from '../../src/directory/document.ts';

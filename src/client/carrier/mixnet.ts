@@ -29,8 +29,8 @@
  * portable backend in browsers) for packet creation.
  */
 import { backend as platformBackend } from '#default-backend';
+import { toHex } from '../../bytes.ts';
 import type { CryptoBackend } from '../../crypto/backend.ts';
-import { toHex } from '../../crypto/bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import type { AuthorityPublicKeys } from '../../directory/authority-keys.ts';
 import { fetchNetworkDocument } from '../../directory/client.ts';

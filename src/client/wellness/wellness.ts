@@ -21,7 +21,7 @@
  *                       see of the owners they support (JSON)
  */
 import type { CommunicationRequest, Observation, Task } from '@medplum/fhirtypes';
-import { toHex } from '../../crypto/bytes.ts';
+import { toHex } from '../../bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { ArgumentError, ClientError, WellnessError, type WellnessErrorReason } from '../../errors.ts';
 import { handleProblem } from '../../protocol/primitives.ts';

@@ -10,7 +10,7 @@
  * it reconnects and reports `resync`, because notifications sent meanwhile are lost.
  */
 import pg from 'pg';
-import { fromHex, toHex } from '../../crypto/bytes.ts';
+import { fromHex, toHex } from '../../bytes.ts';
 import { ArgumentError } from '../../errors.ts';
 import {
   dispatch,

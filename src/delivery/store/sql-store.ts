@@ -14,7 +14,7 @@
  * pass the quota; taking that lock last in every transaction (posts, deletes, purges) keeps the hot row
  * from being part of a deadlock, and makes the total exact under any concurrency.
  */
-import { assertBytes, constantTimeEqual, fromHex, toHex } from '../../crypto/bytes.ts';
+import { assertBytes, constantTimeEqual, fromHex, toHex } from '../../bytes.ts';
 import { ArgumentError, DeliveryError } from '../../errors.ts';
 import type { SqlDriver, SqlRow, SqlTransaction } from './driver.ts';
 import {

@@ -7,9 +7,9 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket as WsSocket } from 'ws';
+import { toHex } from '../../../src/bytes.ts';
 import type { CarrierClock } from '../../../src/client/carrier/poisson.ts';
 import { nodeBackend } from '../../../src/crypto/backends/node.ts';
-import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import {
   decodeNetworkDocument,

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { toHex } from '../../../src/crypto/bytes.ts';
+import { toHex } from '../../../src/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import type { Migration, SqlDriver } from '../../../src/delivery/store/driver.ts';
 import { openStore } from '../../../src/delivery/store/index.ts';
