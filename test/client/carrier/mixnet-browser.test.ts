@@ -18,7 +18,7 @@ const ENTRY = `
 import { MixnetCarrier } from './src/client/carrier/mixnet.ts';
 import { fromHex, toHex } from './src/bytes.ts';
 import { decodeNetworkDocument } from './src/directory/document.ts';
-import { ECHO_SERVICE } from './src/gateway/service-framing.ts';
+import { ECHO_SERVICE } from './src/protocol/service-framing.ts';
 import { Geometry } from './src/sphinx/geometry.ts';
 
 globalThis.echoThroughMixnet = async (gatewayUrl, documentHex, requestHex) => {

@@ -16,8 +16,8 @@ import {
   type MixnetCarrierOptions,
 } from '../../../src/client/carrier/mixnet.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
-import { ECHO_SERVICE } from '../../../src/gateway/service-framing.ts';
 import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
+import { ECHO_SERVICE } from '../../../src/protocol/service-framing.ts';
 import { geometry, TestGateway, TestNetwork, until, VirtualClock } from './support.ts';
 
 /**

@@ -18,8 +18,8 @@ import {
 } from '../../../src/client/carrier/mixnet.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { CarrierError, DirectoryError } from '../../../src/errors.ts';
-import { ECHO_SERVICE, replyCapacity, requestCapacity } from '../../../src/gateway/service-framing.ts';
 import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
+import { ECHO_SERVICE, replyCapacity, requestCapacity } from '../../../src/protocol/service-framing.ts';
 import { geometry, seededRandom, TestGateway, TestNetwork, until, VirtualClock } from './support.ts';
 
 /** A silence bound virtual time never reaches between two frames. */

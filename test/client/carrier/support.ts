@@ -26,14 +26,14 @@ import {
   type InboxItem,
   inboxId,
   paddingFrame,
-} from '../../../src/gateway/client-protocol.ts';
+} from '../../../src/protocol/gateway-protocol.ts';
 import {
   decodeRequestFragment,
   ECHO_SERVICE,
   Reassembler,
   serviceId,
   splitReply,
-} from '../../../src/gateway/service-framing.ts';
+} from '../../../src/protocol/service-framing.ts';
 import { decodeForwardPayload, Geometry, Sphinx } from '../../../src/sphinx/index.ts';
 
 export const geometry = Geometry.create({

@@ -5,7 +5,7 @@
  *
  * Addressing: a service is the `recipient` of a packet's last hop, that hop being the exit gateway that
  * offers it; its recipient id is `serviceId(name)`, BLAKE2b-256 of a context and the name (`echo`,
- * `delivery`). Client inbox ids (`inboxId` in client-protocol.ts) hash under another context, so the two
+ * `delivery`). Client inbox ids (`inboxId` in gateway-protocol.ts) hash under another context, so the two
  * never collide.
  *
  * A request of any length is cut into fragments, one per packet, in the user payload of a geometry built
