@@ -36,6 +36,7 @@ import {
   type LogPostResult,
   MAX_PAGE_ITEMS,
 } from '../protocol/api.ts';
+import type { PrivacyPolicy } from '../protocol/carrier.ts';
 import { decodeContactKeyPackage } from '../protocol/contact.ts';
 import {
   type Content,
@@ -47,7 +48,7 @@ import {
 } from './content.ts';
 import { Emitter } from './events.ts';
 import { encodeInvitation } from './invitation.ts';
-import type { PrivacyPolicy, PrivacyState } from './privacy.ts';
+import type { PrivacyState } from './privacy.ts';
 import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';
 import type { WellnessItem } from './wellness/items.ts';
 

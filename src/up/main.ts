@@ -22,10 +22,11 @@ import { type ConfigOf, type ConfigSchema, loadConfig } from '../ops/config.ts';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../ops/logger.ts';
 import { printHelp, runProcess } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
+import { PRIVACY_POLICIES } from '../protocol/carrier.ts';
+import { WEB_CONFIG_VERSION, type WebConfig } from '../protocol/web-config.ts';
 import { bundleWebApp } from './bundle.ts';
 import { type RunningNetwork, startNetwork } from './network.ts';
 import { progress, readyLine, statusTable } from './report.ts';
-import { WEB_CONFIG_VERSION, type WebConfig } from './web-config.ts';
 import { startWebServer, type WebServer } from './web-server.ts';
 
 export const UP_OPTIONS = {
@@ -70,7 +71,7 @@ export const UP_OPTIONS = {
   privacy: {
     type: 'string',
     default: 'mixnet',
-    choices: ['mixnet', 'mixnet-or-direct', 'direct'],
+    choices: PRIVACY_POLICIES,
     description: 'privacy policy of the web app (mixnet: never falls back to direct)',
   },
   singleProcess: { type: 'boolean', description: 'run every component in this process (debugging)' },
