@@ -14,8 +14,8 @@ import { randomBytes } from '../crypto/random.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
 import { createLogger } from '../ops/logger.ts';
 import { installShutdown } from '../ops/shutdown.ts';
-import { startUp, UP_OPTIONS, type Up } from './main.ts';
 import { type NodeClient, openNodeClient, privacyText } from './node-client.ts';
+import { startUp, UP_OPTIONS, type Up } from './role.ts';
 
 export const DEMO_OPTIONS = {
   web: { type: 'string', description: 'URL of a running umbra up (default: start one for the demo)' },

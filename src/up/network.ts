@@ -23,7 +23,7 @@ import {
   loadIdentifierKey,
   SQLITE_FILE,
   storeLocation,
-} from '../delivery/main.ts';
+} from '../delivery/role.ts';
 import {
   type DeliveryServerHandle,
   REQUEST_PATH,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fromHex, toHex } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
-import { DELIVERY_OPTIONS, IDENTIFIER_KEY_ENV, loadIdentifierKey } from '../../src/delivery/main.ts';
+import { DELIVERY_OPTIONS, IDENTIFIER_KEY_ENV, loadIdentifierKey } from '../../src/delivery/role.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { loadConfig } from '../../src/ops/config.ts';
 import type { DeliveryPush } from '../../src/protocol/api.ts';
