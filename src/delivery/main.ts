@@ -1,7 +1,7 @@
 /**
- * `node src/delivery/main.ts`: `umbra delivery` as its own process, as the development network and the tests start
- * it. Only the entry point: the role is a library (role.ts: its options, `runDelivery(argv)`), which the `umbra`
- * command (src/cli) calls the same way. Nothing imports this file.
+ * `node src/delivery/main.ts`: `umbra delivery` as its own process, as the development network and the tests
+ * start it. Only the entry point: the role is a library (role.ts: its options, `runDelivery(argv)`), which
+ * the `umbra` command (src/cli) calls the same way. Nothing imports this file.
  */
 import { runProcess } from '../ops/process.ts';
 import { runDelivery } from './role.ts';

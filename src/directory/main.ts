@@ -1,7 +1,7 @@
 /**
- * `node src/directory/main.ts`: `umbra directory` as its own process, as the development network and the tests start
- * it. Only the entry point: the role is a library (role.ts: its options, `runDirectory(argv)`), which the `umbra`
- * command (src/cli) calls the same way. Nothing imports this file.
+ * `node src/directory/main.ts`: `umbra directory` as its own process, as the development network and the
+ * tests start it. Only the entry point: the role is a library (role.ts: its options, `runDirectory(argv)`),
+ * which the `umbra` command (src/cli) calls the same way. Nothing imports this file.
  */
 import { runProcess } from '../ops/process.ts';
 import { runDirectory } from './role.ts';

@@ -2,11 +2,11 @@
  * A gateway (docs/gateway.md): the first and the last Sphinx hop of every path, as the design brief (§2)
  * and issue #5 describe.
  *
- * - **Entry.** Clients connect over WebSocket (src/protocol/gateway-protocol.ts; TLS unless on loopback),
- *   say hello with their inbox secret, and send Sphinx packets whose first hop is this gateway. Each client
- *   is held to a token-bucket rate; the gateway unwraps its hop and forwards the packet to the next hop (a layer-1 mix)
- *   over a pinned TLS link, honouring a requested node delay. A client packet that would end here is dropped:
- *   every packet a client sends must cross the mix layers.
+ * - **Entry.** Clients connect over WebSocket (src/protocol/gateway-protocol.ts; TLS unless on loopback), say
+ *   hello with their inbox secret, and send Sphinx packets whose first hop is this gateway. Each client is
+ *   held to a token-bucket rate; the gateway unwraps its hop and forwards the packet to the next hop (a
+ *   layer-1 mix) over a pinned TLS link, honouring a requested node delay. A client packet that would end
+ *   here is dropped: every packet a client sends must cross the mix layers.
  * - **Exit.** A link listener takes packets from the last mix layer (and from other gateways, for SURB
  *   replies whose first hop they are). A final hop naming a client inbox is stored (inbox-store.ts); a SURB
  *   reply likewise; a final hop naming a service is collected into

@@ -1,7 +1,7 @@
 /**
- * `node src/gateway/main.ts`: `umbra gateway` as its own process, as the development network and the tests start
- * it. Only the entry point: the role is a library (role.ts: its options, `runGateway(argv)`), which the `umbra`
- * command (src/cli) calls the same way. Nothing imports this file.
+ * `node src/gateway/main.ts`: `umbra gateway` as its own process, as the development network and the tests
+ * start it. Only the entry point: the role is a library (role.ts: its options, `runGateway(argv)`), which the
+ * `umbra` command (src/cli) calls the same way. Nothing imports this file.
  */
 import { runProcess } from '../ops/process.ts';
 import { runGateway } from './role.ts';

@@ -11,9 +11,9 @@
 export type CarrierKind = 'direct' | 'mixnet';
 
 /**
- * The privacy policies, which say which carriers may carry a client's requests (src/client/privacy.ts applies
- * them): `mixnet` (the default: fail closed), `mixnet-or-direct` (fall back to direct), `direct`. Defined here
- * once because a deployment's `/config.json` (web-config.ts) names one too.
+ * The privacy policies, which say which carriers may carry a client's requests (src/client/privacy.ts
+ * applies them): `mixnet` (the default: fail closed), `mixnet-or-direct` (fall back to direct), `direct`.
+ * Defined here once because a deployment's `/config.json` (web-config.ts) names one too.
  */
 export const PRIVACY_POLICIES = ['mixnet', 'mixnet-or-direct', 'direct'] as const;
 export type PrivacyPolicy = (typeof PRIVACY_POLICIES)[number];

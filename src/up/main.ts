@@ -1,6 +1,6 @@
 /**
- * `node src/up/main.ts`: `umbra up` as its own process, as the development network and the tests start
- * it. Only the entry point: the role is a library (role.ts: its options, `runUp(argv)`), which the `umbra`
+ * `node src/up/main.ts`: `umbra up` as its own process, as the development network and the tests start it.
+ * Only the entry point: the role is a library (role.ts: its options, `runUp(argv)`), which the `umbra`
  * command (src/cli) calls the same way. Nothing imports this file.
  */
 import { runProcess } from '../ops/process.ts';

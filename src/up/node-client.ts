@@ -1,9 +1,9 @@
 /**
  * A client SDK instance in Node for `umbra demo` and `umbra client`: its vault in a directory, its carriers
- * from a deployment's `/config.json` (the SDK's `openCarriers`), exactly as the web app gets them in the page. The vault
- * is unlocked before any connection opens: Argon2id holds this thread for about a second, and a connection
- * opened before it would start with a second of no cover packets, which an observer of new connections sees
- * (issue 18).
+ * from a deployment's `/config.json` (the SDK's `openCarriers`), exactly as the web app gets them in the
+ * page. The vault is unlocked before any connection opens: Argon2id holds this thread for about a second, and
+ * a connection opened before it would start with a second of no cover packets, which an observer of new
+ * connections sees (issue 18).
  */
 import {
   type Carriers,
