@@ -8,8 +8,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { toHex } from '../src/bytes.ts';
 import { nodeBackend } from '../src/crypto/backends/node.ts';
-import { toHex } from '../src/crypto/bytes.ts';
 import { randomBytes } from '../src/crypto/random.ts';
 import { Link, LinkServer, TlsIdentity } from '../src/links/index.ts';
 import { type Logger, type Metrics, MixNode, type Topology } from '../src/mixnode/index.ts';

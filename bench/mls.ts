@@ -10,7 +10,7 @@
 import { loadavg } from 'node:os';
 import type { CryptoProvider } from 'ts-mls';
 import * as raw from 'ts-mls-upstream';
-import { constantTimeEqual, utf8 } from '../src/crypto/bytes.ts';
+import { constantTimeEqual, utf8 } from '../src/bytes.ts';
 import { mlsCryptoProvider as nativeProvider } from '../src/mls/crypto/native.ts';
 import { mlsCryptoProvider as portableProvider } from '../src/mls/crypto/portable.ts';
 import type { AuthenticationService, MlsCredential, StagedCommit, Verified } from '../src/mls/index.ts';

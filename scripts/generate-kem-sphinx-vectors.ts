@@ -8,10 +8,10 @@
  *   npx node scripts/generate-kem-sphinx-vectors.ts
  */
 import { writeFileSync } from 'node:fs';
+import { toHex, utf8 } from '../src/bytes.ts';
 import type { CryptoBackend } from '../src/crypto/backend.ts';
 import { nodeBackend } from '../src/crypto/backends/node.ts';
 import { portableBackend } from '../src/crypto/backends/portable.ts';
-import { toHex, utf8 } from '../src/crypto/bytes.ts';
 import { createXWing } from '../src/crypto/xwing.ts';
 import {
   Geometry,

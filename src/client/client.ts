@@ -17,7 +17,7 @@
  *
  * The SDK imports nothing from Node: storage and carriers are injected, so it bundles for browsers.
  */
-import { constantTimeEqual } from '../crypto/bytes.ts';
+import { constantTimeEqual } from '../bytes.ts';
 import type { SafetyNumber } from '../crypto/safety-number.ts';
 import { ArgumentError, ClientError, DeliveryError } from '../errors.ts';
 import { type Group, Mls, type MlsCiphersuiteName } from '../mls/index.ts';
@@ -28,7 +28,7 @@ import {
   MAX_SUBSCRIPTIONS,
   type MailboxItem,
 } from '../protocol/api.ts';
-import type { Carrier, CarrierKind } from '../protocol/carrier.ts';
+import type { Carrier, CarrierKind, PrivacyPolicy } from '../protocol/carrier.ts';
 import { DeliveryClient } from '../protocol/client.ts';
 import { decodeContactKeyPackage } from '../protocol/contact.ts';
 import { MAX_FETCH_MAILBOXES } from '../protocol/messages.ts';
@@ -50,14 +50,7 @@ import {
   type StoredKeyPackage,
 } from './identity.ts';
 import { decodeInvitation } from './invitation.ts';
-import {
-  allowedCarriers,
-  isPrivacyPolicy,
-  type PrivacyPolicy,
-  type PrivacyState,
-  privacyState,
-  samePrivacy,
-} from './privacy.ts';
+import { allowedCarriers, isPrivacyPolicy, type PrivacyState, privacyState, samePrivacy } from './privacy.ts';
 import { type ClientStorage, type ClientVault, type Passphrase, RECORD } from './storage.ts';
 import { type TokenIssuerApi, TokenWallet } from './tokens.ts';
 import { Wellness } from './wellness/wellness.ts';

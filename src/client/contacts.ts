@@ -7,7 +7,7 @@
  * against the handle asked for (src/protocol/client.ts).
  */
 import { backend as platformBackend } from '#default-backend';
-import { constantTimeEqual, fromBase64Url, fromUtf8, toBase64Url } from '../crypto/bytes.ts';
+import { constantTimeEqual, fromBase64Url, fromUtf8, toBase64Url } from '../bytes.ts';
 import { type SafetyNumber, safetyNumber } from '../crypto/safety-number.ts';
 import type { AuthenticationService, MlsCredential } from '../mls/index.ts';
 import type { IdentityInfo, IdentityKey } from '../protocol/api.ts';

@@ -11,7 +11,7 @@
  * Decoding is strict: anything else is a `CodecError`, which a receiver drops — a client that predates a
  * type drops that type's messages the same way, so new types never break old clients.
  */
-import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../crypto/bytes.ts';
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../bytes.ts';
 import { ArgumentError, CodecError } from '../errors.ts';
 import { decodeWellnessItem, MAX_WELLNESS_ITEM_BYTES, type WellnessItem } from './wellness/items.ts';
 

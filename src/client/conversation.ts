@@ -24,7 +24,7 @@
  * outside that turn (their pages are processed in it), so a send does not wait behind a read's round trip.
  */
 import { backend as platformBackend } from '#default-backend';
-import { fromBase64Url, fromUtf8, toBase64Url, toHex } from '../crypto/bytes.ts';
+import { fromBase64Url, fromUtf8, toBase64Url, toHex } from '../bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError, CarrierError, ClientError, CodecError, DeliveryError } from '../errors.ts';
 import type { Group, Member, CommitRequest as MlsCommitRequest, StagedCommit } from '../mls/index.ts';
@@ -36,6 +36,7 @@ import {
   type LogPostResult,
   MAX_PAGE_ITEMS,
 } from '../protocol/api.ts';
+import type { PrivacyPolicy } from '../protocol/carrier.ts';
 import { decodeContactKeyPackage } from '../protocol/contact.ts';
 import {
   type Content,
@@ -47,7 +48,7 @@ import {
 } from './content.ts';
 import { Emitter } from './events.ts';
 import { encodeInvitation } from './invitation.ts';
-import type { PrivacyPolicy, PrivacyState } from './privacy.ts';
+import type { PrivacyState } from './privacy.ts';
 import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';
 import type { WellnessItem } from './wellness/items.ts';
 

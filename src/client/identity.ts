@@ -11,7 +11,7 @@
  * used for that KeyPackage alone, and the service never sees a lasting mailbox of the handle.
  */
 import { backend as platformBackend } from '#default-backend';
-import { fromBase64Url, fromHex, toBase64Url, toHex } from '../crypto/bytes.ts';
+import { fromBase64Url, fromHex, toBase64Url, toHex } from '../bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError } from '../errors.ts';
 import { type GeneratedKeyPackage, KeyPackageSecrets, type Mls, type OwnKeyPackage } from '../mls/index.ts';

@@ -1,13 +1,33 @@
 /**
- * The umbra client SDK, browser-safe (no Node built-ins in its import graph): `Client`, conversations, the
- * privacy policy, the storage seam (`vaultStorage` over any vault `BlobStore`, `indexedDbStorage` in browsers)
- * the seeds' `ISecureTransport` / `ISecureCrypto`, and the wellness layer's types (`client.wellness`,
- * docs/wellness.md). In Node, the package root (src/index.ts) adds
+ * The umbra client SDK's package root for browsers (package.json maps `umbra` here under the `browser`
+ * condition; the web app imports nothing else): `Client`, conversations, the privacy policy, the carriers
+ * and `openCarriers` (which opens those a policy allows), a deployment's `/config.json`, the storage seam
+ * (`vaultStorage` over any vault `BlobStore`, `indexedDbStorage` in browsers), the error classes, the seeds'
+ * `ISecureTransport` / `ISecureCrypto`, and the wellness layer's types (`client.wellness`,
+ * docs/wellness.md). No Node built-in is in its import graph. In Node, the package root (src/index.ts) adds
  * `directoryStorage`. docs/client.md describes the API.
  */
 
 export type { BlobStore } from '../crypto/vault/blob-store.ts';
 export { IndexedDbStore } from '../crypto/vault/indexeddb-store.ts';
+export * from '../errors.ts';
+export {
+  type Carrier,
+  type CarrierKind,
+  type CarrierStatus,
+  PRIVACY_POLICIES,
+  type PrivacyPolicy,
+} from '../protocol/carrier.ts';
+export { WEB_CONFIG_VERSION, type WebConfig } from '../protocol/web-config.ts';
+export { DirectCarrier, type DirectCarrierOptions } from './carrier/direct.ts';
+export { MixnetCarrier, type MixnetCarrierOptions } from './carrier/mixnet.ts';
+export {
+  type CarrierEndpoints,
+  type Carriers,
+  deploymentEndpoints,
+  fetchWebConfig,
+  openCarriers,
+} from './carriers.ts';
 export {
   Client,
   type ClientEvents,
@@ -36,16 +56,9 @@ export {
   ROTATE_AFTER_POSTS,
 } from './conversation.ts';
 export { type IndexedDbStorageOptions, indexedDbStorage } from './indexeddb-storage.ts';
-export {
-  allowedCarriers,
-  PRIVACY_POLICIES,
-  type PrivacyLevel,
-  type PrivacyPolicy,
-  type PrivacyState,
-  privacyState,
-} from './privacy.ts';
+export { allowedCarriers, type PrivacyLevel, type PrivacyState, privacyState } from './privacy.ts';
 export { clientTransport, type ISecureCrypto, type ISecureTransport, secureCrypto } from './secure.ts';
-export { type ClientStorage, type ClientVault, type Passphrase, vaultStorage } from './storage.ts';
+export { type ClientStorage, type ClientVault, type Passphrase, RECORD, vaultStorage } from './storage.ts';
 export {
   ENTRY_KINDS,
   type EntryKind,

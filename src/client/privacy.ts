@@ -9,9 +9,14 @@
  * is the direct carrier, `none` when the policy allows no carrier that is up — then nothing is sent. The
  * `reason` is for people and comes from the carriers' own status reasons, which never hold user data.
  */
-import type { Carrier, CarrierKind, CarrierStatus } from '../protocol/carrier.ts';
+import {
+  type Carrier,
+  type CarrierKind,
+  type CarrierStatus,
+  PRIVACY_POLICIES,
+  type PrivacyPolicy,
+} from '../protocol/carrier.ts';
 
-export type PrivacyPolicy = 'mixnet' | 'mixnet-or-direct' | 'direct';
 export type PrivacyLevel = 'full' | 'partial' | 'none';
 
 export interface PrivacyState {
@@ -21,10 +26,8 @@ export interface PrivacyState {
   readonly reason: string;
 }
 
-export const PRIVACY_POLICIES: readonly PrivacyPolicy[] = ['mixnet', 'mixnet-or-direct', 'direct'];
-
 export function isPrivacyPolicy(value: unknown): value is PrivacyPolicy {
-  return PRIVACY_POLICIES.includes(value as PrivacyPolicy);
+  return (PRIVACY_POLICIES as readonly unknown[]).includes(value);
 }
 
 /** The carriers a policy allows, in order of preference. */

@@ -60,6 +60,7 @@ export function vaultStorage(store: BlobStore, kdf: KdfOptions = {}): ClientStor
   };
 }
 
+/** The names of the SDK's records in its vault: an app watching writes (a sign-up's progress) tells which. */
 export const RECORD = {
   identity: 'client/identity',
   contacts: 'client/contacts',

@@ -13,7 +13,7 @@
  * away) takes every other token of its key with it; the keys are fetched again at the next fill.
  */
 import { publicVerif } from '@cloudflare/privacypass-ts';
-import { constantTimeEqual, fromBase64Url, toBase64Url } from '../crypto/bytes.ts';
+import { constantTimeEqual, fromBase64Url, toBase64Url } from '../bytes.ts';
 import type { IssueResult, IssuerKeys, TokenSource } from '../protocol/api.ts';
 import { BLIND_RSA_MODE, MAX_TOKENS_PER_ISSUANCE, parseToken, tokenChallenge } from '../protocol/tokens.ts';
 import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';

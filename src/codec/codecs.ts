@@ -11,7 +11,7 @@
  * caller, never hostile input, so it gets the programming-error class and can never reach the wire. Bounds
  * given to the combinators themselves are checked when the codec is built, also with `ArgumentError`.
  */
-import { assertBytes } from '../crypto/bytes.ts';
+import { assertBytes } from '../bytes.ts';
 import { ArgumentError, CodecError } from '../errors.ts';
 import { Reader } from './reader.ts';
 import { VARINT_MAX } from './varint.ts';

@@ -10,7 +10,7 @@
  * buffer after decoding. The cursor itself works on views: `lengthPrefixed` hands out a bounded sub-reader
  * without copying.
  */
-import { assertBytes } from '../crypto/bytes.ts';
+import { assertBytes } from '../bytes.ts';
 import { ArgumentError, CodecError } from '../errors.ts';
 import { VARINT_MAX, VARINT_MIN_FOUR_BYTES, VARINT_MIN_TWO_BYTES } from './varint.ts';
 

@@ -5,7 +5,7 @@
  * not hostile input, and refusing them keeps every encoding decodable. Encoded structures often hold
  * plaintext or keys about to be encrypted, so the writer wipes every scratch buffer it lets go of.
  */
-import { wipe } from '../crypto/bytes.ts';
+import { wipe } from '../bytes.ts';
 import { ArgumentError } from '../errors.ts';
 import { VARINT_MAX, varintSize } from './varint.ts';
 

@@ -13,7 +13,6 @@ import {
 import { createSealedBox } from './sealed-box.ts';
 import { createXWing } from './xwing.ts';
 
-export type { Aead, Argon2Parameters, CryptoBackend, Kem, Nike, SignatureScheme } from './backend.ts';
 export {
   assertBytes,
   concatBytes,
@@ -25,7 +24,8 @@ export {
   toHex,
   utf8,
   wipe,
-} from './bytes.ts';
+} from '../bytes.ts';
+export type { Aead, Argon2Parameters, CryptoBackend, Kem, Nike, SignatureScheme } from './backend.ts';
 export { randomBytes, randomInt } from './random.ts';
 export type { OpenOptions, SealedBox, SealedBoxVersion, SealOptions } from './sealed-box.ts';
 export { createSealedBox, DEFAULT_SEALED_BOX_VERSION, MAX_SEALED_PLAINTEXT } from './sealed-box.ts';

@@ -5,7 +5,7 @@
  * identity (a WeakMap, so they die with the key) and hold a copy of its bytes that is compared on every hit,
  * so a caller that overwrites its key array in place never gets a stale result.
  */
-import { constantTimeEqual } from './bytes.ts';
+import { constantTimeEqual } from '../bytes.ts';
 
 export function cachedPerKey<T>(derive: (key: Uint8Array) => T): (key: Uint8Array) => T {
   const entries = new WeakMap<Uint8Array, { readonly copy: Uint8Array; readonly value: T }>();

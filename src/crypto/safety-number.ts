@@ -10,9 +10,10 @@
  * sides compute the same number whoever is local. The QR payload is version (u16, big-endian) followed by
  * the two 30-byte fingerprints in that same order: identical on both devices, compared in constant time.
  */
+
+import { assertBytes, concatBytes, constantTimeEqual, utf8 } from '../bytes.ts';
 import { ArgumentError } from '../errors.ts';
 import type { CryptoBackend } from './backend.ts';
-import { assertBytes, concatBytes, constantTimeEqual, utf8 } from './bytes.ts';
 
 export interface SafetyNumberParty {
   /** A stable identifier of the party (an account or user id); strings are taken as UTF-8. */

@@ -14,9 +14,10 @@
  * AEAD verifies under the recipient's own key id and the box's real length. The key id means a box names its
  * recipient to anyone who holds the candidate public keys: sealed boxes give no recipient anonymity.
  */
+
+import { assertBytes, concatBytes, constantTimeEqual, utf8, wipe } from '../bytes.ts';
 import { ArgumentError, AuthenticationError, SealedBoxError } from '../errors.ts';
 import type { CryptoBackend, Kem } from './backend.ts';
-import { assertBytes, concatBytes, constantTimeEqual, utf8, wipe } from './bytes.ts';
 import type { KeyPair } from './secret.ts';
 import { createXWing } from './xwing.ts';
 

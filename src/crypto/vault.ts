@@ -28,9 +28,9 @@
  * the same time are not supported.
  */
 import { backend as defaultBackend } from '#default-backend';
+import { concatBytes, constantTimeEqual, fromHex, fromUtf8, toHex, utf8, wipe } from '../bytes.ts';
 import { ArgumentError, AuthenticationError, VaultError } from '../errors.ts';
 import type { Argon2Parameters, CryptoBackend } from './backend.ts';
-import { concatBytes, constantTimeEqual, fromHex, fromUtf8, toHex, utf8, wipe } from './bytes.ts';
 import { randomBytes } from './random.ts';
 import { SecretHolder } from './secret.ts';
 import type { BlobStore } from './vault/blob-store.ts';

@@ -6,9 +6,10 @@
  * deterministic for the draft's known-answer tests. Written once against `CryptoBackend`, so both backends
  * share it.
  */
+
+import { assertBytes, concatBytes, wipe } from '../bytes.ts';
 import { ArgumentError } from '../errors.ts';
 import type { CryptoBackend, Kem } from './backend.ts';
-import { assertBytes, concatBytes, wipe } from './bytes.ts';
 import { cachedPerKey } from './key-cache.ts';
 import { randomBytes } from './random.ts';
 import { KeyPair } from './secret.ts';

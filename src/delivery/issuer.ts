@@ -26,7 +26,7 @@ import {
   publicEncrypt,
 } from 'node:crypto';
 import { promisify } from 'node:util';
-import { concatBytes, constantTimeEqual } from '../crypto/bytes.ts';
+import { concatBytes, constantTimeEqual } from '../bytes.ts';
 import { type CryptoBackend, randomBytes, utf8 } from '../crypto/index.ts';
 import { ArgumentError } from '../errors.ts';
 import type { IssueResult, IssuerKey, IssuerKeys } from '../protocol/api.ts';

@@ -14,7 +14,7 @@
  * Nothing here links a token to its issuance: the service sees a nonce it never saw before and a signature.
  */
 import { constants, createPublicKey, type KeyObject, verify } from 'node:crypto';
-import { concatBytes, constantTimeEqual, toHex } from '../crypto/bytes.ts';
+import { concatBytes, constantTimeEqual, toHex } from '../bytes.ts';
 import { CodecError } from '../errors.ts';
 import { challengeDigest, type ParsedToken, parseToken, spkiFromTokenKey } from '../protocol/tokens.ts';
 import type { AcceptedKey, TokenIssuer } from './issuer.ts';

@@ -14,8 +14,8 @@
  * collision is likely, far beyond any handle's lifetime of uploads.
  */
 
+import { concatBytes, utf8 } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { concatBytes, utf8 } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { AuthenticationError } from '../errors.ts';
 

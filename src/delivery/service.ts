@@ -66,6 +66,7 @@ import {
   type SignedRequestKind,
   signedRequestMessage,
 } from '../protocol/messages.ts';
+import type { KeyPackageUpload, MailboxItem, MailboxPostResult } from '../protocol/records.ts';
 import { DEFAULT_ISSUER_NAME } from '../protocol/tokens.ts';
 import { TokenIssuer } from './issuer.ts';
 import {
@@ -83,9 +84,6 @@ import type {
   Clock,
   DeliveryStore,
   IdentityRecord,
-  KeyPackageUpload,
-  MailboxItem,
-  MailboxPostResult,
   ClaimResult as StoreClaimResult,
   StoreEvent,
   TokenSpend,

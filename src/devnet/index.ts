@@ -18,7 +18,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fromHex, toHex } from '../crypto/bytes.ts';
+import { fromHex, toHex } from '../bytes.ts';
 import {
   type AuthorityPublicKeys,
   formatAuthorityPublicKeys,
@@ -30,7 +30,7 @@ import { type DirectoryHandle, startDirectory } from '../directory/server.ts';
 import { AUTHORITY_PUBLIC_FILE } from '../directory/store.ts';
 import { ArgumentError, MixnetError } from '../errors.ts';
 import type { GatewayLimits } from '../gateway/gateway.ts';
-import { type GatewayHandle, startGateway } from '../gateway/main.ts';
+import { type GatewayHandle, startGateway } from '../gateway/role.ts';
 import { parseServices } from '../gateway/services.ts';
 import type { LinkDelay } from '../links/index.ts';
 import type { DirectoryLink } from '../mixnode/directory-session.ts';

@@ -4,9 +4,10 @@
  * public half is what clients and nodes pin; it travels as one base64url string (the two keys encoded with
  * the codec kit) that operators hand out with their deployment. The secret half is the two 32-byte seeds.
  */
+
+import { fromBase64Url, toBase64Url, toHex } from '../bytes.ts';
 import { decode, encode, fixedBytes, struct } from '../codec/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { fromBase64Url, toBase64Url, toHex } from '../crypto/bytes.ts';
 import { type KeyPair, SecretHolder } from '../crypto/secret.ts';
 import { CodecError } from '../errors.ts';
 

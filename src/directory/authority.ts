@@ -10,8 +10,9 @@
  * or certificate but not the keys, and consecutive descriptors must agree on the key they share (epoch e's
  * `next` is epoch e+1's `current`). The document of epoch e lists every node registered for e.
  */
+
+import { constantTimeEqual, toHex } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { constantTimeEqual, toHex } from '../crypto/bytes.ts';
 import { ArgumentError, DirectoryError } from '../errors.ts';
 import { type Geometry, Sphinx } from '../sphinx/index.ts';
 import type { AuthorityKeys, AuthorityPublicKeys } from './authority-keys.ts';

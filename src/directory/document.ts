@@ -11,6 +11,7 @@
  * and the caller's clock is inside the validity window.
  */
 import { blake2b } from '@noble/hashes/blake2.js';
+import { concatBytes, constantTimeEqual, toHex, utf8 } from '../bytes.ts';
 import {
   type Codec,
   decode,
@@ -26,7 +27,6 @@ import {
   vectorOf,
 } from '../codec/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { concatBytes, constantTimeEqual, toHex, utf8 } from '../crypto/bytes.ts';
 import { cryptoBackend } from '../crypto/index.ts';
 import type { KeyPair } from '../crypto/secret.ts';
 import { ArgumentError, CodecError, DirectoryError } from '../errors.ts';

@@ -12,9 +12,9 @@
  * endpoints (/metrics, /health, /ready) listen on a separate, private address when `ops` is set.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fromHex, toHex } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { fromHex, toHex } from '../crypto/bytes.ts';
 import { CodecError, ConfigError, DirectoryError, type DirectoryErrorReason } from '../errors.ts';
 import {
   closeServer,

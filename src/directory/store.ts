@@ -7,9 +7,9 @@
  */
 import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fromBase64Url, toBase64Url, wipe } from '../bytes.ts';
 import { decode, encode, fixedBytes, literal, struct, u8 } from '../codec/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { fromBase64Url, toBase64Url, wipe } from '../crypto/bytes.ts';
 import { CodecError, ConfigError } from '../errors.ts';
 import { AUTHORITY_SEED_LENGTH, AuthorityKeys, formatAuthorityPublicKeys } from './authority-keys.ts';
 

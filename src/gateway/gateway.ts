@@ -2,11 +2,11 @@
  * A gateway (docs/gateway.md): the first and the last Sphinx hop of every path, as the design brief (§2)
  * and issue #5 describe.
  *
- * - **Entry.** Clients connect over WebSocket (client-protocol.ts; TLS unless on loopback), say hello with
- *   their inbox secret, and send Sphinx packets whose first hop is this gateway. Each client is held to a
- *   token-bucket rate; the gateway unwraps its hop and forwards the packet to the next hop (a layer-1 mix)
- *   over a pinned TLS link, honouring a requested node delay. A client packet that would end here is dropped:
- *   every packet a client sends must cross the mix layers.
+ * - **Entry.** Clients connect over WebSocket (src/protocol/gateway-protocol.ts; TLS unless on loopback), say
+ *   hello with their inbox secret, and send Sphinx packets whose first hop is this gateway. Each client is
+ *   held to a token-bucket rate; the gateway unwraps its hop and forwards the packet to the next hop (a
+ *   layer-1 mix) over a pinned TLS link, honouring a requested node delay. A client packet that would end
+ *   here is dropped: every packet a client sends must cross the mix layers.
  * - **Exit.** A link listener takes packets from the last mix layer (and from other gateways, for SURB
  *   replies whose first hop they are). A final hop naming a client inbox is stored (inbox-store.ts); a SURB
  *   reply likewise; a final hop naming a service is collected into
@@ -25,8 +25,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { constantTimeEqual, toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { constantTimeEqual, toHex } from '../crypto/bytes.ts';
 import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
 import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
 import { Egress, type LinkStatus, type Outgoing } from '../mixnode/egress.ts';
@@ -39,15 +39,6 @@ import type { Logger } from '../ops/logger.ts';
 import { DURATION_BUCKETS, MetricsRegistry } from '../ops/metrics.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
 import {
-  decodeForwardPayload,
-  type FinalResult,
-  type Geometry,
-  NODE_ID_LENGTH,
-  type ReplyResult,
-  Sphinx,
-  type UnwrapResult,
-} from '../sphinx/index.ts';
-import {
   CLIENT_PROTOCOL_PATH,
   CLIENT_PROTOCOL_VERSION,
   ClientProtocol,
@@ -58,13 +49,7 @@ import {
   type InboxItem,
   inboxId,
   paddingFrame,
-} from './client-protocol.ts';
-import {
-  DEFAULT_INBOX_IDLE_MS,
-  DEFAULT_INBOX_QUOTA,
-  DEFAULT_ITEM_TTL_MS,
-  InboxStore,
-} from './inbox-store.ts';
+} from '../protocol/gateway-protocol.ts';
 import {
   DELIVERY_SERVICE,
   decodeRequestFragment,
@@ -73,7 +58,22 @@ import {
   type ReplyStatus,
   serviceId,
   splitReply,
-} from './service-framing.ts';
+} from '../protocol/service-framing.ts';
+import {
+  decodeForwardPayload,
+  type FinalResult,
+  type Geometry,
+  NODE_ID_LENGTH,
+  type ReplyResult,
+  Sphinx,
+  type UnwrapResult,
+} from '../sphinx/index.ts';
+import {
+  DEFAULT_INBOX_IDLE_MS,
+  DEFAULT_INBOX_QUOTA,
+  DEFAULT_ITEM_TTL_MS,
+  InboxStore,
+} from './inbox-store.ts';
 import { DEFAULT_SERVICE_TIMEOUT_MS } from './services.ts';
 
 export interface GatewayLimits {

@@ -12,11 +12,11 @@
  * owner has not connected for `idleMs` is deleted with its items.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { assertBytes } from '../crypto/bytes.ts';
+import { assertBytes } from '../bytes.ts';
 import { GatewayError } from '../errors.ts';
 import { openDurableSqlite, probeSqlite } from '../ops/sqlite.ts';
+import type { InboxContent, InboxItem } from '../protocol/gateway-protocol.ts';
 import { RECIPIENT_ID_LENGTH } from '../sphinx/geometry.ts';
-import type { InboxContent, InboxItem } from './client-protocol.ts';
 
 export const DEFAULT_INBOX_QUOTA = 1_000;
 export const DEFAULT_ITEM_TTL_MS = 72 * 60 * 60 * 1000;

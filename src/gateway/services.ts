@@ -6,7 +6,7 @@
  */
 import { ConfigError, GatewayError } from '../errors.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
-import { ECHO_SERVICE } from './service-framing.ts';
+import { ECHO_SERVICE } from '../protocol/service-framing.ts';
 
 export const DEFAULT_SERVICE_TIMEOUT_MS = 10_000;
 /** Larger than any reply the framing can carry (`MAX_FRAGMENTS` SURBs). */

@@ -5,7 +5,7 @@
  * same certificate and its published fingerprint stays valid.
  */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { toHex, utf8 } from '../crypto/bytes.ts';
+import { toHex, utf8 } from '../bytes.ts';
 import { SecretHolder } from '../crypto/secret.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';
 import { ArgumentError } from '../errors.ts';

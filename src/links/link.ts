@@ -11,7 +11,7 @@
  * run a whole network as if its hops crossed slow, uneven links.
  */
 import { connect, type TLSSocket } from 'node:tls';
-import { toHex } from '../crypto/bytes.ts';
+import { toHex } from '../bytes.ts';
 import { randomInt } from '../crypto/random.ts';
 import { ArgumentError, MixnetError } from '../errors.ts';
 import type { TlsIdentity } from './identity.ts';

@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import { constantTimeEqual, toHex } from '../crypto/bytes.ts';
+import { constantTimeEqual, toHex } from '../bytes.ts';
 import { FrameReader } from './frames.ts';
 import type { TlsIdentity } from './identity.ts';
 import { peerFingerprint, serverTlsOptions } from './tls.ts';

@@ -8,7 +8,7 @@
  * we check that the certificate is the pinned one before a single frame is read or written.
  */
 import type { ConnectionOptions, TLSSocket, TlsOptions } from 'node:tls';
-import { constantTimeEqual } from '../crypto/bytes.ts';
+import { constantTimeEqual } from '../bytes.ts';
 import { certificateFingerprint } from './certificate.ts';
 import type { TlsIdentity } from './identity.ts';
 

@@ -4,8 +4,8 @@
  * are transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { wipe } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { wipe } from '../crypto/bytes.ts';
 import { SphinxError } from '../errors.ts';
 import { Geometry, type GeometryFields, Sphinx } from '../sphinx/index.ts';
 import { transferable, type WorkerReply, type WorkerRequest } from './crypto-engine.ts';

@@ -9,9 +9,9 @@
  * on another port, heals itself.
  */
 import { join } from 'node:path';
+import { constantTimeEqual, wipe } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { constantTimeEqual, wipe } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import type { KeyPair } from '../crypto/secret.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';

@@ -7,7 +7,7 @@
  * within about a second of its return, where the links' default backoff (up to 10 s) kept every path
  * through it dead for that long after it was back. An attempt at a dead peer costs one refused connection.
  */
-import { toHex } from '../crypto/bytes.ts';
+import { toHex } from '../bytes.ts';
 import type { LinkDelay, LinkObserver, TlsIdentity } from '../links/index.ts';
 import { Link } from '../links/index.ts';
 import type { PeerDescriptor } from './types.ts';

@@ -5,8 +5,9 @@
  * gives the mixnet forward secrecy at epoch granularity. Kept on disk so that a restarted node still opens the
  * packets clients built with the keys the directory published.
  */
+
+import { concatBytes, wipe } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { concatBytes, wipe } from '../crypto/bytes.ts';
 import { KeyPair, SecretHolder } from '../crypto/secret.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';
 import { createXWing } from '../crypto/xwing.ts';

@@ -4,7 +4,7 @@
  * directory has none yet, exactly as `umbra mix` or `umbra gateway` would on its first start with the same
  * `--data-dir`, so an operator can send the key to the authority before the node first runs.
  */
-import { toHex } from '../crypto/bytes.ts';
+import { toHex } from '../bytes.ts';
 import { type ConfigSchema, loadConfig } from '../ops/config.ts';
 import { printHelp, runProcess } from '../ops/process.ts';
 import { loadOrCreateNodeIdentity } from './directory-session.ts';

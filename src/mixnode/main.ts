@@ -10,7 +10,7 @@
  * configuration.
  */
 import { availableParallelism } from 'node:os';
-import { toHex } from '../crypto/bytes.ts';
+import { toHex } from '../bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
 import type { LinkDelay } from '../links/index.ts';

@@ -7,7 +7,7 @@
  *
  * Only documents that passed `verifyNetworkDocument` may be given to `update`: this class trusts them.
  */
-import { constantTimeEqual } from '../crypto/bytes.ts';
+import { constantTimeEqual } from '../bytes.ts';
 import { type DocumentNode, type NetworkDocument, parseAddress } from '../directory/document.ts';
 import { MixnetError } from '../errors.ts';
 import type { EpochClock, PeerDescriptor, RouteNode, Topology } from './types.ts';

@@ -26,8 +26,8 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { toHex } from '../crypto/bytes.ts';
 import { randomInt } from '../crypto/random.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';
 import { ArgumentError, CodecError, MixnetError } from '../errors.ts';

@@ -10,7 +10,7 @@
  * caught as well as one from a past round.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { assertBytes } from '../crypto/bytes.ts';
+import { assertBytes } from '../bytes.ts';
 import { ArgumentError } from '../errors.ts';
 import { openDurableSqlite, probeSqlite } from '../ops/sqlite.ts';
 

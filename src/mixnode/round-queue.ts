@@ -10,8 +10,9 @@
  * Saved form: "UMBRAMQ1" ‖ geometry hash (32) ‖ vector of (eligible-at ms u64 ‖ next hop id (32) ‖ packet),
  * in the codec kit's encoding (RFC 9420 §2.1 vectors).
  */
+
+import { constantTimeEqual } from '../bytes.ts';
 import { fixedBytes, literal, Reader, struct, u64, utf8String, vectorOf, Writer } from '../codec/index.ts';
-import { constantTimeEqual } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import type { Geometry } from '../sphinx/index.ts';
 import { NODE_ID_LENGTH } from '../sphinx/index.ts';

@@ -49,6 +49,7 @@ import { verifyMembershipTag } from 'ts-mls/authenticatedContent.js';
 import { toTbs } from 'ts-mls/framedContent.js';
 import { decryptSenderData } from 'ts-mls/privateMessage.js';
 import { allSecretTreeValues } from 'ts-mls/secretTree.js';
+import { assertBytes, constantTimeEqual, toHex, wipe } from '../bytes.ts';
 import {
   decode,
   encode,
@@ -61,7 +62,6 @@ import {
   vectorOf,
 } from '../codec/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { assertBytes, constantTimeEqual, toHex, wipe } from '../crypto/bytes.ts';
 import { ArgumentError, MlsError } from '../errors.ts';
 import {
   AuthenticationRecorder,

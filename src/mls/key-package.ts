@@ -5,8 +5,8 @@
  * bytes for the vault (a versioned struct built with src/codec).
  */
 import type { PrivateKeyPackage } from 'ts-mls';
+import { wipe } from '../bytes.ts';
 import { decode, encode, literal, opaque, struct, u8 } from '../codec/index.ts';
-import { wipe } from '../crypto/bytes.ts';
 import { SecretHolder } from '../crypto/secret.ts';
 
 const MAX_KEY_BYTES = 65_536;

@@ -18,8 +18,8 @@ import { makeKeyPackageRef } from 'ts-mls/keyPackage.js';
 // The platform backend straight from its import condition: src/crypto/index.ts also loads the vault's file
 // store (node:fs), which must stay out of the client SDK's browser bundle.
 import { backend as platformBackend } from '#default-backend';
+import { assertBytes } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { assertBytes } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import type { KeyPair } from '../crypto/secret.ts';
 import { ArgumentError, CodecError } from '../errors.ts';

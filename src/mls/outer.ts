@@ -18,8 +18,9 @@
  * routing ID or relabel a commit. Nonces are random: a key serves one epoch of one group, far below the
  * 2^32 messages where random 96-bit nonces become a concern.
  */
+
+import { assertBytes, concatBytes, utf8, wipe } from '../bytes.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { assertBytes, concatBytes, utf8, wipe } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { SecretHolder } from '../crypto/secret.ts';
 import { ArgumentError, CodecError } from '../errors.ts';

@@ -11,7 +11,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { toHex } from '../crypto/bytes.ts';
+import { toHex } from '../bytes.ts';
 import { randomBytes, randomInt } from '../crypto/random.ts';
 import type { PoolParameters } from '../mixnode/index.ts';
 import {

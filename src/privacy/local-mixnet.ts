@@ -13,8 +13,8 @@
  * WebSocket, no inbox storage, no replay filter.
  */
 import { join } from 'node:path';
+import { toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { toHex } from '../crypto/bytes.ts';
 import { randomBytes, randomInt } from '../crypto/random.ts';
 import type { KeyPair } from '../crypto/secret.ts';
 import { Link, LinkServer, TlsIdentity } from '../links/index.ts';

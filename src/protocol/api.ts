@@ -2,7 +2,7 @@
  * The typed delivery API (design brief §3, issue #4): what a client can ask of the delivery service, with the
  * results it gets back. The client SDK codes against `DeliveryApi`; `DeliveryClient` (client.ts) implements
  * it over any `Carrier` by encoding each call as one request of the binary protocol (messages.ts) and
- * decoding the response. Results are tagged unions, those of src/delivery/store/types.ts where they match:
+ * decoding the response. Results are tagged unions, those the store returns unchanged defined in records.ts:
  * an expected refusal (a lost commit race, a full quota, a taken handle) is a result, never an exception.
  * Anything else the service refuses (a malformed or unsigned request, a bad signature, an unknown version, an
  * internal failure) rejects with `DeliveryError` whose `reason` is the stable wire code (`DeliveryErrorCode`);
@@ -34,6 +34,9 @@
  *
  * At rest the service keeps handles, routing IDs and mailbox IDs only as keyed hashes (docs/delivery.md).
  */
+
+import type { DeliveryErrorReason } from '../errors.ts';
+import type { CarrierRequestOptions } from './carrier.ts';
 import type {
   ClaimedKeyPackage,
   KeyPackageCount,
@@ -45,10 +48,8 @@ import type {
   MailboxPost,
   MailboxPostResult,
   MessageKind,
-  RegisterResult as StoredRegistration,
-} from '../delivery/store/types.ts';
-import type { DeliveryErrorReason } from '../errors.ts';
-import type { CarrierRequestOptions } from './carrier.ts';
+  RegisterOutcome,
+} from './records.ts';
 
 // The items and results the store returns reach the client unchanged.
 export type {
@@ -68,7 +69,7 @@ export type {
   QuotaExceeded,
   StaleEpoch,
   TooLarge,
-} from '../delivery/store/types.ts';
+} from './records.ts';
 
 /** Handles are 1 to this many bytes of UTF-8, in Unicode NFC, without control characters. */
 export const MAX_HANDLE_BYTES = 64;
@@ -127,7 +128,7 @@ export type RateLimited = {
 };
 
 /** `created`, `existing` (the same key again), `handle_taken` (another key holds it), or `rate_limited`. */
-export type RegisterResult = StoredRegistration | RateLimited;
+export type RegisterResult = RegisterOutcome | RateLimited;
 
 export type LookupResult =
   | ({ readonly ok: true } & IdentityInfo)

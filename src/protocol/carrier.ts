@@ -11,6 +11,14 @@
 export type CarrierKind = 'direct' | 'mixnet';
 
 /**
+ * The privacy policies, which say which carriers may carry a client's requests (src/client/privacy.ts
+ * applies them): `mixnet` (the default: fail closed), `mixnet-or-direct` (fall back to direct), `direct`.
+ * Defined here once because a deployment's `/config.json` (web-config.ts) names one too.
+ */
+export const PRIVACY_POLICIES = ['mixnet', 'mixnet-or-direct', 'direct'] as const;
+export type PrivacyPolicy = (typeof PRIVACY_POLICIES)[number];
+
+/**
  * Whether a carrier can deliver requests now. `reason` is for people (shown beside the privacy indicator)
  * and never contains user data: e.g. "gateway unreachable", "network document expired".
  */

@@ -8,7 +8,7 @@
  * `CarrierError` when the exchange failed (including 'protocol' for a response that does not decode or
  * answers another request), `ArgumentError` for invalid arguments (caught before anything is sent).
  */
-import { constantTimeEqual } from '../crypto/bytes.ts';
+import { constantTimeEqual } from '../bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError, CarrierError, CodecError, DeliveryError } from '../errors.ts';
 import {

@@ -13,9 +13,10 @@
  * ContactKeyPackage = struct { u8 version = 1; opaque contactMailboxId[32]; opaque keyPackage<V> }
  * ```
  */
+
+import { utf8 } from '../bytes.ts';
 import { decode, encode, literal, opaque, struct, u8 } from '../codec/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { utf8 } from '../crypto/bytes.ts';
 import { ArgumentError } from '../errors.ts';
 import { ID_LENGTH } from './api.ts';
 import { mailboxIdOf } from './identity.ts';

@@ -8,9 +8,9 @@
  */
 
 import { backend as cryptoBackend } from '#default-backend';
+import { concatBytes, utf8 } from '../bytes.ts';
 import { decode, encode, struct } from '../codec/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { concatBytes, utf8 } from '../crypto/bytes.ts';
 import { type KeyPair, SecretHolder } from '../crypto/secret.ts';
 import { ArgumentError, CodecError, DeliveryError } from '../errors.ts';
 import { ID_LENGTH, type IdentityKey, type IdentitySigner, type Registration } from './api.ts';

@@ -16,6 +16,8 @@
  * body-without-signature`, re-encoded canonically. Claims and mailbox posts may carry a Privacy Pass token
  * (tokens.ts).
  */
+
+import { concatBytes } from '../bytes.ts';
 import {
   bool,
   type Codec,
@@ -34,7 +36,6 @@ import {
   varint,
   vectorOf,
 } from '../codec/index.ts';
-import { concatBytes } from '../crypto/bytes.ts';
 import { CodecError } from '../errors.ts';
 import {
   type ClaimResult,

@@ -7,7 +7,7 @@
  * field names as keys. Nodes and clients compare hashes to check they agree before exchanging packets.
  */
 import { blake2b } from '@noble/hashes/blake2.js';
-import { utf8 } from '../crypto/bytes.ts';
+import { utf8 } from '../bytes.ts';
 import { SphinxError } from '../errors.ts';
 
 export type NikeSchemeName = 'x25519';

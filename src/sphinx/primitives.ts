@@ -6,9 +6,10 @@
  * IV. Katzenpost turns the blinding seed into a scalar by reading 32 bytes of a ChaCha20 keystream (64-bit zero
  * nonce) keyed by it; the scalar is then used, clamped, as an X25519 secret.
  */
+
+import { utf8, wipe } from '../bytes.ts';
 import { aezEncipherInPlace } from '../crypto/aez/index.ts';
 import type { CryptoBackend } from '../crypto/backend.ts';
-import { utf8, wipe } from '../crypto/bytes.ts';
 import { MAC_LENGTH, SPRP_IV_LENGTH, SPRP_KEY_LENGTH } from './geometry.ts';
 
 const KDF_INFO = utf8('katzenpost-kdf-v0-hkdf-sha256');

@@ -13,8 +13,9 @@
  *
  * Every packet keeps the geometry's length at every hop; every failure on hostile bytes is a `SphinxError`.
  */
+
+import { concatBytes, constantTimeEqual, wipe } from '../bytes.ts';
 import type { CryptoBackend, Kem } from '../crypto/backend.ts';
-import { concatBytes, constantTimeEqual, wipe } from '../crypto/bytes.ts';
 import { randomBytes as systemRandomBytes } from '../crypto/random.ts';
 import { SecretHolder } from '../crypto/secret.ts';
 import { createXWing } from '../crypto/xwing.ts';

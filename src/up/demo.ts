@@ -8,14 +8,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { toHex } from '../bytes.ts';
 import { type Conversation, isText, type Message } from '../client/index.ts';
-import { toHex } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { type ConfigOf, type ConfigSchema, describeOptions, loadConfig } from '../ops/config.ts';
 import { createLogger } from '../ops/logger.ts';
 import { installShutdown } from '../ops/shutdown.ts';
-import { startUp, UP_OPTIONS, type Up } from './main.ts';
 import { type NodeClient, openNodeClient, privacyText } from './node-client.ts';
+import { startUp, UP_OPTIONS, type Up } from './role.ts';
 
 export const DEMO_OPTIONS = {
   web: { type: 'string', description: 'URL of a running umbra up (default: start one for the demo)' },

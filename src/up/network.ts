@@ -23,7 +23,7 @@ import {
   loadIdentifierKey,
   SQLITE_FILE,
   storeLocation,
-} from '../delivery/main.ts';
+} from '../delivery/role.ts';
 import {
   type DeliveryServerHandle,
   REQUEST_PATH,
@@ -37,8 +37,8 @@ import { ArgumentError } from '../errors.ts';
 import type { LinkDelay } from '../links/index.ts';
 import { loadConfig } from '../ops/config.ts';
 import type { Logger, LogLevel } from '../ops/logger.ts';
+import type { WebConfig } from '../protocol/web-config.ts';
 import type { StatusRow } from './report.ts';
-import type { WebConfig } from './web-config.ts';
 import type { Upstreams } from './web-server.ts';
 
 export interface NetworkOptions {

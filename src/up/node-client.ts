@@ -1,14 +1,19 @@
 /**
  * A client SDK instance in Node for `umbra demo` and `umbra client`: its vault in a directory, its carriers
- * from a deployment's `/config.json` (connect.ts), exactly as the web app gets them in the page. The vault
- * is unlocked before any connection opens: Argon2id holds this thread for about a second, and a connection
- * opened before it would start with a second of no cover packets, which an observer of new connections sees
- * (issue 18).
+ * from a deployment's `/config.json` (the SDK's `openCarriers`), exactly as the web app gets them in the
+ * page. The vault is unlocked before any connection opens: Argon2id holds this thread for about a second, and
+ * a connection opened before it would start with a second of no cover packets, which an observer of new
+ * connections sees (issue 18).
  */
-import { directoryStorage } from '../client/directory-storage.ts';
-import { Client } from '../client/index.ts';
-import { type Carriers, fetchWebConfig, openCarriers } from './connect.ts';
-import type { WebConfig } from './web-config.ts';
+import {
+  type Carriers,
+  Client,
+  deploymentEndpoints,
+  directoryStorage,
+  fetchWebConfig,
+  openCarriers,
+} from '../index.ts';
+import type { WebConfig } from '../protocol/web-config.ts';
 
 export interface NodeClient {
   readonly client: Client;
@@ -28,7 +33,7 @@ export async function openNodeClient(options: {
   const vault = await directoryStorage(options.dataDir).open(options.passphrase);
   let carriers: Carriers;
   try {
-    carriers = await openCarriers(config, options.web);
+    carriers = await openCarriers(config.privacy, deploymentEndpoints(config, options.web));
   } catch (error) {
     await vault.close();
     throw error;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { closeServer, createHttpServer, listen, sendJson } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
-import type { WebConfig } from './web-config.ts';
+import type { WebConfig } from '../protocol/web-config.ts';
 
 /** host:port of a TCP service. */
 export interface Endpoint {

@@ -5,8 +5,8 @@
 // invitation, messages both ways).
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import { toBase64Url, toHex, utf8 } from '../../src/bytes.ts';
 import { Client } from '../../src/client/client.ts';
-import { toBase64Url, toHex, utf8 } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import type { Carrier } from '../../src/protocol/carrier.ts';
 import { DeliveryClient } from '../../src/protocol/client.ts';

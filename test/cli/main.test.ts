@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { toHex } from '../../src/bytes.ts';
 import { DEFAULT_REGISTRATION_LIMITS } from '../../src/delivery/rate-limit.ts';
 import {
   DEFAULT_MAX_BUFFERED_BYTES,
@@ -22,7 +22,7 @@ import { DEFAULT_PURGE_INTERVAL_MS } from '../../src/delivery/service.ts';
 import { DEFAULT_LIMITS } from '../../src/delivery/store/index.ts';
 import { DEFAULT_SCHEMA } from '../../src/delivery/store/postgres.ts';
 import { DEFAULT_EPOCH_PERIOD_MS } from '../../src/directory/epoch.ts';
-import { DIRECTORY_OPTIONS, directoryConfig } from '../../src/directory/main.ts';
+import { DIRECTORY_OPTIONS, directoryConfig } from '../../src/directory/role.ts';
 import { CLIENT_BURST_SECONDS, DEFAULT_GATEWAY_LIMITS } from '../../src/gateway/gateway.ts';
 import { DEFAULT_SERVICE_TIMEOUT_MS } from '../../src/gateway/services.ts';
 import { DEFAULT_POLL_MS, loadOrCreateNodeIdentity } from '../../src/mixnode/directory-session.ts';

@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { utf8 } from '../../src/bytes.ts';
 import { decodeEnvelope, encodeEnvelope, MESSAGE_ID_LENGTH } from '../../src/client/content.ts';
 import { decodeInvitation, encodeInvitation } from '../../src/client/invitation.ts';
 import { privacyState } from '../../src/client/privacy.ts';
-import { utf8 } from '../../src/crypto/bytes.ts';
 import { ArgumentError, CodecError } from '../../src/errors.ts';
 import { OUTER_BUCKETS } from '../../src/mls/index.ts';
 import type { Carrier, CarrierKind, CarrierStatus } from '../../src/protocol/carrier.ts';

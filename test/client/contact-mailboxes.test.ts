@@ -3,6 +3,7 @@
 // on), read from one record without listing the vault, cursors noted, used ones dropped with their keys.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { toHex } from '../../src/bytes.ts';
 import {
   contactMailboxes,
   dropKeyPackage,
@@ -13,7 +14,6 @@ import {
   publishedKeyPackage,
 } from '../../src/client/identity.ts';
 import type { ClientVault } from '../../src/client/storage.ts';
-import { toHex } from '../../src/crypto/bytes.ts';
 import { Mls } from '../../src/mls/index.ts';
 import { decodeContactKeyPackage } from '../../src/protocol/contact.ts';
 import { mailboxIdOf } from '../../src/protocol/identity.ts';

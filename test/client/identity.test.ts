@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { utf8 } from '../../src/bytes.ts';
 import { Client } from '../../src/client/client.ts';
 import type { KeyChange } from '../../src/client/contacts.ts';
 import type { MembershipChange } from '../../src/client/conversation.ts';
 import { clientTransport, secureCrypto } from '../../src/client/secure.ts';
-import { utf8 } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { Vault } from '../../src/crypto/vault.ts';
 import { SealedBoxError } from '../../src/errors.ts';

@@ -2,6 +2,7 @@
 // it refuses bad input (CodecError with its reason) and bad values (ArgumentError).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import {
   bool,
   type Codec,
@@ -24,7 +25,6 @@ import {
   varint,
   vectorOf,
 } from '../../src/codec/index.ts';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
 import { ArgumentError, CodecError, type CodecErrorReason } from '../../src/errors.ts';
 
 function roundTrip<T>(codec: Codec<T>, value: T, hex: string): void {

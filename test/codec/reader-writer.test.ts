@@ -3,8 +3,8 @@
 // buffer management.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { decode, encode, Reader, VARINT_MAX, varint, Writer } from '../../src/codec/index.ts';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
 import { ArgumentError, CodecError, type CodecErrorReason } from '../../src/errors.ts';
 
 function written(write: (writer: Writer) => void): string {

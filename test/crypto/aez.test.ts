@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { aezHash, aezPrf, expandKey, extract, KEY_SCHEDULE_WORDS } from '../../src/crypto/aez/core.ts';
 import { AEZ_MAX_TAU, Aez, aezDecrypt, aezEncipherInPlace, aezEncrypt } from '../../src/crypto/aez/index.ts';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
 import { ArgumentError, AuthenticationError } from '../../src/errors.ts';
 
 function readVectors<T>(name: string): T[] {

@@ -7,8 +7,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { toHex } from '../../src/bytes.ts';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
-import { toHex } from '../../src/crypto/bytes.ts';
 import { workerScriptsPlugin } from '../../src/up/bundle.ts';
 import { CONTENT_SECURITY_POLICY } from '../../src/up/web-server.ts';
 import { bundleForBrowser, CHROMIUM } from '../support/browser-bundle.ts';
@@ -18,7 +18,7 @@ const PARAMETERS = { memoryKiB: 64 * 1024, iterations: 3, parallelism: 1 };
 
 const ENTRY = `
 import { portableBackend } from './src/crypto/backends/portable.ts';
-import { fromHex, toHex } from './src/crypto/bytes.ts';
+import { fromHex, toHex } from './src/bytes.ts';
 
 globalThis.deriveWhileTicking = async (passwordHex, saltHex, parameters) => {
   let ticks = 0;

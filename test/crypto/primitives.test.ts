@@ -15,7 +15,7 @@ import {
   toBase64Url,
   toHex,
   utf8,
-} from '../../src/crypto/bytes.ts';
+} from '../../src/bytes.ts';
 import { ArgumentError, AuthenticationError } from '../../src/errors.ts';
 import { backends, nodeBackend, portableBackend } from '../support/backends.ts';
 

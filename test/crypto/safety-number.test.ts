@@ -3,8 +3,8 @@
 // argument checks.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { fromHex, toHex, utf8 } from '../../src/bytes.ts';
 import type { CryptoBackend } from '../../src/crypto/backend.ts';
-import { fromHex, toHex, utf8 } from '../../src/crypto/bytes.ts';
 import {
   compareSafetyNumberQr,
   type SafetyNumberParty,

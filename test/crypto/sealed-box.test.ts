@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { utf8 } from '../../src/crypto/bytes.ts';
+import { utf8 } from '../../src/bytes.ts';
 import { sealedBox as defaultSealedBox } from '../../src/crypto/index.ts';
 import { createSealedBox, type SealedBoxVersion } from '../../src/crypto/sealed-box.ts';
 import { ArgumentError, SealedBoxError } from '../../src/errors.ts';

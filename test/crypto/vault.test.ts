@@ -11,8 +11,8 @@ import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { format, inspect } from 'node:util';
 import fc from 'fast-check';
+import { concatBytes, toBase64Url, toHex, utf8 } from '../../src/bytes.ts';
 import type { Argon2Parameters, CryptoBackend } from '../../src/crypto/backend.ts';
-import { concatBytes, toBase64Url, toHex, utf8 } from '../../src/crypto/bytes.ts';
 import type { BlobStore } from '../../src/crypto/vault/blob-store.ts';
 import {
   DEFAULT_KDF_PARAMETERS,

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { createXWing } from '../../src/crypto/xwing.ts';
 import { ArgumentError } from '../../src/errors.ts';
 import { backends, nodeBackend, portableBackend } from '../support/backends.ts';

@@ -9,9 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
-import { DELIVERY_OPTIONS, IDENTIFIER_KEY_ENV, loadIdentifierKey } from '../../src/delivery/main.ts';
+import { DELIVERY_OPTIONS, IDENTIFIER_KEY_ENV, loadIdentifierKey } from '../../src/delivery/role.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { loadConfig } from '../../src/ops/config.ts';
 import type { DeliveryPush } from '../../src/protocol/api.ts';

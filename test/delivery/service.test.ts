@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
-import { toBase64Url, toHex, utf8 } from '../../src/crypto/bytes.ts';
+import { toBase64Url, toHex, utf8 } from '../../src/bytes.ts';
 import { DeliveryError } from '../../src/errors.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { MetricsRegistry } from '../../src/ops/metrics.ts';

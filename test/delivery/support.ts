@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { toHex } from '../../src/bytes.ts';
 import { DirectCarrier, type DirectCarrierOptions } from '../../src/client/carrier/direct.ts';
 import type { ClientVault } from '../../src/client/storage.ts';
 import { type TokenIssuerApi, TokenWallet } from '../../src/client/tokens.ts';
-import { toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import {
   type DeliveryServerConfig,

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { toHex } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { startDevnet } from '../../src/devnet/index.ts';
 import { gatewayNode, RawClient, until } from '../gateway/support.ts';

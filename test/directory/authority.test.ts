@@ -5,9 +5,9 @@
 // epoch's nodes, verify, are re-signed only when registrations change, and old epochs are forgotten.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { toHex } from '../../src/bytes.ts';
 import { encode, opaque, struct } from '../../src/codec/index.ts';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
-import { toHex } from '../../src/crypto/bytes.ts';
 import { DirectoryAuthority, type RegistrationPolicy } from '../../src/directory/authority.ts';
 import {
   decodeSignedNetworkDocument,

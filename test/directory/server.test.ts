@@ -8,8 +8,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { toHex } from '../../src/bytes.ts';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
-import { toHex } from '../../src/crypto/bytes.ts';
 import { type AuthorityPublicKeys, parseAuthorityPublicKeys } from '../../src/directory/authority-keys.ts';
 import {
   fetchNetworkDocument,

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { ArgumentError, GatewayError } from '../../src/errors.ts';
-import type { InboxContent } from '../../src/gateway/client-protocol.ts';
 import { InboxStore } from '../../src/gateway/inbox-store.ts';
+import type { InboxContent } from '../../src/protocol/gateway-protocol.ts';
 import { temporaryDirectory } from './support.ts';
 
 function message(size = 16): InboxContent {

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { toHex } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
 import type { DocumentNode, NetworkDocument } from '../../src/directory/document.ts';
-import { newRequestId, serviceId, splitRequest } from '../../src/gateway/service-framing.ts';
+import { newRequestId, serviceId, splitRequest } from '../../src/protocol/service-framing.ts';
 import { encodeForwardPayload } from '../../src/sphinx/index.ts';
 import { eventually, gatewayNode, metric, path, RawClient, until } from './support.ts';
 

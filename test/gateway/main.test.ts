@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { toHex } from '../../src/bytes.ts';
 import { fetchNetworkDocument } from '../../src/directory/client.ts';
 import type { DirectoryHandle } from '../../src/directory/server.ts';
 import { TlsIdentity } from '../../src/links/index.ts';

@@ -13,9 +13,9 @@ import { after, before, describe, test } from 'node:test';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { type Devnet, startDevnet } from '../../src/devnet/index.ts';
 import type { NetworkDocument } from '../../src/directory/document.ts';
-import { CLIENT_PROTOCOL_VERSION, helloMessage } from '../../src/gateway/client-protocol.ts';
 import { CLIENT_BURST_SECONDS } from '../../src/gateway/gateway.ts';
-import { replyCapacity } from '../../src/gateway/service-framing.ts';
+import { CLIENT_PROTOCOL_VERSION, helloMessage } from '../../src/protocol/gateway-protocol.ts';
+import { replyCapacity } from '../../src/protocol/service-framing.ts';
 import { Geometry } from '../../src/sphinx/index.ts';
 import { eventually, gatewayNode, metric, RawClient, until } from './support.ts';
 

@@ -16,7 +16,7 @@ import {
   helloMessage,
   inboxId,
   paddingFrame,
-} from '../../src/gateway/client-protocol.ts';
+} from '../../src/protocol/gateway-protocol.ts';
 import {
   DELIVERY_SERVICE,
   decodeReplyFragment,
@@ -31,7 +31,7 @@ import {
   serviceId,
   splitReply,
   splitRequest,
-} from '../../src/gateway/service-framing.ts';
+} from '../../src/protocol/service-framing.ts';
 import { Geometry } from '../../src/sphinx/index.ts';
 
 const geometry = Geometry.create({

@@ -1,12 +1,13 @@
-// A raw test client of the gateway protocol: it speaks client-protocol.ts over a real WebSocket, builds its
-// own Sphinx packets and SURBs from the network document (entry gateway → one mix per layer → exit
-// gateway), and records what its inbox receives. No carrier logic: just enough to drive the gateways.
+// A raw test client of the gateway protocol: it speaks src/protocol/gateway-protocol.ts over a real
+// WebSocket, builds its own Sphinx packets and SURBs from the network document (entry gateway → one mix per
+// layer → exit gateway), and records what its inbox receives. No carrier logic: just enough to drive the
+// gateways.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket, { type ClientOptions } from 'ws';
+import { toHex } from '../../src/bytes.ts';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
-import { toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import type { DocumentNode, NetworkDocument } from '../../src/directory/document.ts';
 import {
@@ -16,14 +17,14 @@ import {
   type InboxItem,
   inboxId,
   type Welcome,
-} from '../../src/gateway/client-protocol.ts';
+} from '../../src/protocol/gateway-protocol.ts';
 import {
   decodeReplyFragment,
   newRequestId,
   type ReplyFragment,
   serviceId,
   splitRequest,
-} from '../../src/gateway/service-framing.ts';
+} from '../../src/protocol/service-framing.ts';
 import {
   decodeForwardPayload,
   encodeForwardPayload,

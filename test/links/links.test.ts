@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { toHex } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import {
   certificateFingerprint,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { toHex } from '../../src/crypto/bytes.ts';
+import { toHex } from '../../src/bytes.ts';
 import { fetchNetworkDocument } from '../../src/directory/client.ts';
 import type { DirectoryHandle } from '../../src/directory/server.ts';
 import { NODE_GEOMETRY as geometry, nodeFlags, startNodeDirectory } from '../support/node-directory.ts';

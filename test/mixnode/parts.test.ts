@@ -5,8 +5,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
+import { toHex } from '../../src/bytes.ts';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
-import { toHex } from '../../src/crypto/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { CodecError } from '../../src/errors.ts';
 import {

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CryptoProvider } from 'ts-mls';
-import { constantTimeEqual, utf8 } from '../../src/crypto/bytes.ts';
+import { constantTimeEqual, utf8 } from '../../src/bytes.ts';
 import { mlsCryptoProvider as nativeProvider } from '../../src/mls/crypto/native.ts';
 import { mlsCryptoProvider as portableProvider } from '../../src/mls/crypto/portable.ts';
 import type { AuthenticationService, MlsCredential } from '../../src/mls/index.ts';

@@ -2,7 +2,7 @@
 // bound to its routing ID and kind, opened the same way on both crypto backends.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { toHex, utf8 } from '../../src/crypto/bytes.ts';
+import { toHex, utf8 } from '../../src/bytes.ts';
 import { ArgumentError, AuthenticationError, CodecError } from '../../src/errors.ts';
 import {
   decodeMessage,

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
 import type { CryptoProvider } from 'ts-mls';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import {
   ciphersuiteName,
   decodeMessage,

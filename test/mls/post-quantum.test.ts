@@ -3,7 +3,7 @@
 // reported unsupported and this test is skipped with that reason.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toHex, utf8 } from '../../src/crypto/bytes.ts';
+import { toHex, utf8 } from '../../src/bytes.ts';
 import { ciphersuiteName, decodeMessage, Mls, POST_QUANTUM_CIPHERSUITE } from '../../src/mls/index.ts';
 import { DirectoryAuthenticationService } from './helpers.ts';
 

@@ -14,7 +14,7 @@ import {
   getCiphersuiteFromName,
   getCiphersuiteImpl,
 } from 'ts-mls';
-import { fromHex, toHex, utf8 } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex, utf8 } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 import { ArgumentError, AuthenticationError, CodecError } from '../../src/errors.ts';
 import { mlsCryptoProvider as nativeProvider } from '../../src/mls/crypto/native.ts';

@@ -2,7 +2,7 @@
 // still readable, lifetime checks on received KeyPackages, and the padding of application messages.
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
-import { utf8 } from '../../src/crypto/bytes.ts';
+import { utf8 } from '../../src/bytes.ts';
 import { ArgumentError } from '../../src/errors.ts';
 import {
   type Group,

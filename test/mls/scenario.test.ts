@@ -2,7 +2,7 @@
 // commits racing for one epoch, save and restore, and an authentication service that says no.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { toHex, utf8 } from '../../src/crypto/bytes.ts';
+import { toHex, utf8 } from '../../src/bytes.ts';
 import { cryptoBackend } from '../../src/crypto/index.ts';
 import { ArgumentError, MlsError } from '../../src/errors.ts';
 import {

@@ -33,7 +33,7 @@ import {
 } from 'ts-mls-upstream/secretTree.js';
 import { treeHashRoot as upstreamTreeHashRoot } from 'ts-mls-upstream/treeHash.js';
 import { enumNumberToKey as upstreamEnumNumberToKey } from 'ts-mls-upstream/util/enumHelpers.js';
-import { toHex, utf8 } from '../../src/crypto/bytes.ts';
+import { toHex, utf8 } from '../../src/bytes.ts';
 import { randomBytes } from '../../src/crypto/random.ts';
 
 const root = new URL('../../', import.meta.url);

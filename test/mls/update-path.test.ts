@@ -26,7 +26,7 @@ import { initializeEpoch } from 'ts-mls/keySchedule.js';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { treeHashRoot } from 'ts-mls/treeHash.js';
 import { applyUpdatePath } from 'ts-mls/updatePath.js';
-import { toHex, utf8 } from '../../src/crypto/bytes.ts';
+import { toHex, utf8 } from '../../src/bytes.ts';
 import { decodeSnapshot } from '../../src/mls/group.ts';
 import {
   DEFAULT_CIPHERSUITE,

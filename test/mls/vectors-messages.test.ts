@@ -13,7 +13,7 @@ import { decodeGroupSecrets, encodeGroupSecrets } from 'ts-mls/groupSecrets.js';
 import { makeKeyPackageRef } from 'ts-mls/keyPackage.js';
 import * as proposals from 'ts-mls/proposal.js';
 import { decryptGroupInfo, decryptGroupSecrets } from 'ts-mls/welcome.js';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { CodecError } from '../../src/errors.ts';
 import { ciphersuiteName, decodeMessage, encodeMessage, type ReceivedMessage } from '../../src/mls/index.ts';
 import { decodeExactly, decodeTree, encodeTree, libraryMessage } from '../../src/mls/wire.ts';

@@ -15,7 +15,7 @@ import {
   toTbs,
 } from 'ts-mls/framedContent.js';
 import { protectExternalProposalPublic } from 'ts-mls/messageProtectionPublic.js';
-import { toHex, utf8 } from '../../src/crypto/bytes.ts';
+import { toHex, utf8 } from '../../src/bytes.ts';
 import {
   type CommitResult,
   DEFAULT_CIPHERSUITE,

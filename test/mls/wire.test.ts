@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { utf8 } from '../../src/crypto/bytes.ts';
+import { utf8 } from '../../src/bytes.ts';
 import { CodecError } from '../../src/errors.ts';
 import { decodeMessage, KeyPackageSecrets, Mls } from '../../src/mls/index.ts';
 import { DirectoryAuthenticationService, member } from './helpers.ts';

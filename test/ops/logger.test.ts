@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { toBase64Url, toHex } from '../../src/bytes.ts';
 import { nodeBackend } from '../../src/crypto/backends/node.ts';
-import { toBase64Url, toHex } from '../../src/crypto/bytes.ts';
 import { DirectoryError } from '../../src/errors.ts';
 import { createLogger, type LoggerOptions, prettyLine, REDACTED } from '../../src/ops/logger.ts';
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { fromHex } from '../../src/crypto/bytes.ts';
+import { fromHex } from '../../src/bytes.ts';
 import { SphinxError } from '../../src/errors.ts';
 import { decodeCommands, encodeCommand, type RoutingCommand } from '../../src/sphinx/index.ts';
 

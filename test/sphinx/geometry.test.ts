@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { blake2b } from '@noble/hashes/blake2.js';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { SphinxError } from '../../src/errors.ts';
 import { Geometry, type GeometryFields, MAX_HOPS } from '../../src/sphinx/index.ts';
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { decodeCommands, encodeCommand, Geometry, Sphinx } from '../../src/sphinx/index.ts';
 import { backends } from '../support/backends.ts';
 

@@ -10,7 +10,7 @@ import {
   type SphinxVectorFile,
   VECTOR_SETS,
 } from '../../scripts/generate-kem-sphinx-vectors.ts';
-import { fromHex, toHex } from '../../src/crypto/bytes.ts';
+import { fromHex, toHex } from '../../src/bytes.ts';
 import { Geometry, Sphinx, SurbKeys, type UnwrapResult } from '../../src/sphinx/index.ts';
 import { backends } from '../support/backends.ts';
 

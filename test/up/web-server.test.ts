@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { silentLogger } from '../../src/ops/logger.ts';
-import { WEB_CONFIG_VERSION, type WebConfig } from '../../src/up/web-config.ts';
+import { WEB_CONFIG_VERSION, type WebConfig } from '../../src/protocol/web-config.ts';
 import { startWebServer, type WebServer } from '../../src/up/web-server.ts';
 
 const CONFIG: WebConfig = {

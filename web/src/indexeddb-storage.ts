@@ -1,2 +1,2 @@
 /** The page's vault store: the SDK's IndexedDB `BlobStore` (src/crypto/vault/indexeddb-store.ts). */
-export { IndexedDbStore } from '../../src/client/index.ts';
+export { IndexedDbStore } from 'umbra';

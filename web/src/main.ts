@@ -4,8 +4,7 @@
  * this page: the SDK encrypts before anything reaches a socket, and the server's Content-Security-Policy
  * allows connections to this origin only.
  */
-import type { WebConfig } from '../../src/up/web-config.ts';
-import { WEB_CONFIG_VERSION } from '../../src/up/web-config.ts';
+import { WEB_CONFIG_VERSION, type WebConfig } from 'umbra';
 import { type AuthActions, signUpScreen, unlockScreen } from './auth.ts';
 import { type ChatScreen, chatScreen } from './chat.ts';
 import { errorText, h, replace } from './dom.ts';

@@ -7,19 +7,23 @@
 
 import type { Observation } from '@medplum/fhirtypes';
 import {
+  ArgumentError,
+  type Carriers,
   Client,
+  ClientError,
+  type ClientVault,
   type Conversation,
+  deploymentEndpoints,
   indexedDbStorage,
   isText,
   type Message,
   maySchedule,
   OBSERVATION_CODES,
+  openCarriers,
+  RECORD,
+  type WebConfig,
   type Wellness,
-} from '../../src/client/index.ts';
-import { type ClientVault, RECORD } from '../../src/client/storage.ts';
-import { ArgumentError, ClientError } from '../../src/errors.ts';
-import { type Carriers, openCarriers } from '../../src/up/connect.ts';
-import type { WebConfig } from '../../src/up/web-config.ts';
+} from 'umbra';
 import type {
   ChangeOutcome,
   ConversationView,
@@ -388,7 +392,7 @@ export async function openAccount(
         if (!connected) report('connecting');
         return vault;
       }),
-    openCarriers(config, window.location.origin).finally(() => {
+    openCarriers(config.privacy, deploymentEndpoints(config, window.location.origin)).finally(() => {
       connected = true;
     }),
   ]);

@@ -4,7 +4,7 @@
  * touches keys, carriers or the wire. Every value here is local to the page: plaintext is shown, never sent.
  */
 
-import type { Insights, NewEntry, RawEntry, SupporterRole, Tier } from '../../src/client/index.ts';
+import type { Insights, NewEntry, PrivacyPolicy, RawEntry, SupporterRole, Tier } from 'umbra';
 
 export type { Insights, NewEntry, RawEntry, SupporterRole };
 
@@ -43,7 +43,7 @@ export interface ConversationView {
   /** Every member's handle, this user included. */
   readonly members: readonly string[];
   /** What this conversation's privacy policy allows: the mixnet only (fail-closed) or a direct fallback. */
-  readonly policy: 'mixnet' | 'mixnet-or-direct' | 'direct';
+  readonly policy: PrivacyPolicy;
   /** 'removed' or 'left': the history stays readable, nothing can be sent; `members` are those of then. */
   readonly status: 'active' | 'removed' | 'left';
   /** Who removed this user, when known. */

@@ -1,6 +1,6 @@
 /**
  * The mixnet client's connection to its gateway: one WebSocket speaking the client protocol of
- * src/gateway/client-protocol.ts (hello → welcome, packets out, one downstream frame per gateway tick in —
+ * src/protocol/gateway-protocol.ts (hello → welcome, packets out, one downstream frame per gateway tick in —
  * an inbox item or padding, which is discarded — and acks out). It uses the
  * platform's global `WebSocket` (browsers, Node ≥ 22), so the carrier runs unchanged in both. Opening
  * resolves once the gateway's `welcome` arrives and rejects with `CarrierError('unreachable')` when the
@@ -22,7 +22,7 @@ import {
   type InboxItem,
   type ProtocolErrorMessage,
   type Welcome,
-} from '../../gateway/client-protocol.ts';
+} from '../../protocol/gateway-protocol.ts';
 import type { CarrierClock } from './poisson.ts';
 
 export interface GatewayHandlers {

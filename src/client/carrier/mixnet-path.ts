@@ -12,7 +12,7 @@
  * A layer whose every node is suspect leaves no path at all: the carrier reports itself down until loops
  * through that layer come back.
  */
-import { toHex } from '../../crypto/bytes.ts';
+import { toHex } from '../../bytes.ts';
 import { randomInt } from '../../crypto/random.ts';
 import type { DocumentNode, NetworkDocument } from '../../directory/document.ts';
 import { CarrierError } from '../../errors.ts';

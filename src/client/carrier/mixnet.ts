@@ -3,7 +3,7 @@
  * Sphinx packets from the client's gateway through one mix node of each layer to the exit gateway that
  * hosts the service, and the response comes back in single-use reply blocks (SURBs) to the client's inbox
  * at its gateway, so the service never learns who asked. It implements `Carrier` (src/protocol/carrier.ts)
- * over the gateway's client protocol and service framing (src/gateway/client-protocol.ts,
+ * over the gateway's client protocol and service framing (src/protocol/gateway-protocol.ts,
  * service-framing.ts), with the Loopix sending discipline (Piotrowska et al., 2017, §4):
  *
  * - one packet per tick of a Poisson process of rate λ = the document's `clientSendRate`: the next queued
@@ -29,13 +29,14 @@
  * portable backend in browsers) for packet creation.
  */
 import { backend as platformBackend } from '#default-backend';
+import { toHex } from '../../bytes.ts';
 import type { CryptoBackend } from '../../crypto/backend.ts';
-import { toHex } from '../../crypto/bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import type { AuthorityPublicKeys } from '../../directory/authority-keys.ts';
 import { fetchNetworkDocument } from '../../directory/client.ts';
 import type { DocumentNode, NetworkDocument } from '../../directory/document.ts';
 import { ArgumentError, CarrierError, CodecError, SphinxError, UmbraError } from '../../errors.ts';
+import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../protocol/carrier.ts';
 import {
   ClientProtocol,
   INBOX_SECRET_LENGTH,
@@ -43,7 +44,7 @@ import {
   inboxId,
   NO_SEQUENCE,
   type ProtocolErrorMessage,
-} from '../../gateway/client-protocol.ts';
+} from '../../protocol/gateway-protocol.ts';
 import {
   DELIVERY_SERVICE,
   decodeReplyFragment,
@@ -54,8 +55,7 @@ import {
   requestCapacity,
   serviceId,
   splitRequest,
-} from '../../gateway/service-framing.ts';
-import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../protocol/carrier.ts';
+} from '../../protocol/service-framing.ts';
 import {
   decodeForwardPayload,
   type Geometry,

@@ -8,7 +8,7 @@
  * Days are calendar dates (`YYYY-MM-DD`) chosen by the app, the user's local day, so that a day's entries
  * stay together whatever time zone the device moves to.
  */
-import { toBase64Url } from '../../crypto/bytes.ts';
+import { toBase64Url } from '../../bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { ArgumentError } from '../../errors.ts';
 import { type ClientVault, getJson, putJson } from '../storage.ts';

@@ -21,14 +21,14 @@
  *                       see of the owners they support (JSON)
  */
 import type { CommunicationRequest, Observation, Task } from '@medplum/fhirtypes';
-import { toHex } from '../../crypto/bytes.ts';
+import { toHex } from '../../bytes.ts';
 import { randomBytes } from '../../crypto/random.ts';
 import { ArgumentError, ClientError, WellnessError, type WellnessErrorReason } from '../../errors.ts';
+import type { PrivacyPolicy } from '../../protocol/carrier.ts';
 import { handleProblem } from '../../protocol/primitives.ts';
 import { isText } from '../content.ts';
 import { type Conversation, isTransient, type Message } from '../conversation.ts';
 import { Emitter } from '../events.ts';
-import type { PrivacyPolicy } from '../privacy.ts';
 import { type ClientVault, getJson, putJson } from '../storage.ts';
 import {
   checkDate,

@@ -6,8 +6,9 @@
  * any bit of the input changes the whole output. Byte-compatible with the reference code and with the Go
  * package Katzenpost uses.
  */
+
+import { assertBytes } from '../../bytes.ts';
 import { ArgumentError, AuthenticationError } from '../../errors.ts';
-import { assertBytes } from '../bytes.ts';
 import { SecretHolder } from '../secret.ts';
 import { EXTRACTED_KEY_BYTES, encipher, expandKey, extract, KEY_SCHEDULE_WORDS, prf } from './core.ts';
 

@@ -4,9 +4,10 @@
  * `ArgumentError`, whichever backend runs. The sizes are those of RFC 7748, RFC 8032, FIPS 203 (seed-form
  * secret keys, 64 bytes) and FIPS 204 (seed-form secret keys, 32 bytes).
  */
+
+import { assertBytes } from '../../bytes.ts';
 import { ArgumentError } from '../../errors.ts';
 import type { Aead, Argon2Parameters, CryptoBackend, Kem, Nike, SignatureScheme } from '../backend.ts';
-import { assertBytes } from '../bytes.ts';
 import { randomBytes } from '../random.ts';
 import { KeyPair } from '../secret.ts';
 

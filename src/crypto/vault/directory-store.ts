@@ -11,8 +11,8 @@
  */
 import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { toHex } from '../../bytes.ts';
 import { ArgumentError } from '../../errors.ts';
-import { toHex } from '../bytes.ts';
 import { randomBytes } from '../random.ts';
 import { BLOB_NAME, type BlobStore } from './blob-store.ts';
 

@@ -10,8 +10,9 @@
  * it reconnects and reports `resync`, because notifications sent meanwhile are lost.
  */
 import pg from 'pg';
-import { fromHex, toHex } from '../../crypto/bytes.ts';
+import { fromHex, toHex } from '../../bytes.ts';
 import { ArgumentError } from '../../errors.ts';
+import type { MessageKind } from '../../protocol/records.ts';
 import {
   dispatch,
   type Migration,
@@ -21,7 +22,7 @@ import {
   type SqlSession,
   type SqlTransaction,
 } from './driver.ts';
-import type { MessageKind, StoreEvent, StoreListener } from './types.ts';
+import type { StoreEvent, StoreListener } from './types.ts';
 
 export const DEFAULT_SCHEMA = 'umbra_delivery';
 const DEFAULT_POOL_SIZE = 10;

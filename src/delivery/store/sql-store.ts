@@ -14,38 +14,40 @@
  * pass the quota; taking that lock last in every transaction (posts, deletes, purges) keeps the hot row
  * from being part of a deadlock, and makes the total exact under any concurrency.
  */
-import { assertBytes, constantTimeEqual, fromHex, toHex } from '../../crypto/bytes.ts';
+import { assertBytes, constantTimeEqual, fromHex, toHex } from '../../bytes.ts';
 import { ArgumentError, DeliveryError } from '../../errors.ts';
+import type {
+  ClaimedKeyPackage,
+  Held,
+  KeyPackageCount,
+  KeyPackageUpload,
+  LogEntry,
+  LogPage,
+  LogPost,
+  LogPostResult,
+  MailboxItem,
+  MailboxPost,
+  MailboxPostResult,
+  MessageKind,
+  RegisterOutcome,
+} from '../../protocol/records.ts';
 import type { SqlDriver, SqlRow, SqlTransaction } from './driver.ts';
 import {
   CLAIM_RECEIPT_RETENTION_MS,
-  type ClaimedKeyPackage,
   type ClaimResult,
   type Clock,
   type DeliveryLimits,
   type DeliveryStore,
-  type Held,
   type IdentityRecord,
   type IssuerKeyRecord,
   KEY_LENGTH,
-  type KeyPackageCount,
   type KeyPackagePublication,
-  type KeyPackageUpload,
-  type LogEntry,
-  type LogPage,
-  type LogPost,
-  type LogPostResult,
   MAX_IDENTITY_KEY_LENGTH,
   MAX_REGISTRATION_LENGTH,
   MAX_SPEND_ID_LENGTH,
   MAX_TAG_LENGTH,
-  type MailboxItem,
-  type MailboxPost,
-  type MailboxPostResult,
-  type MessageKind,
   type PublishResult,
   type PurgeCounts,
-  type RegisterResult,
   type SpendKind,
   type StoreListener,
   type TokenSpend,
@@ -231,7 +233,7 @@ export class SqlStore implements DeliveryStore {
     handleHash: Uint8Array,
     identityKey: Uint8Array,
     registration: Uint8Array,
-  ): Promise<RegisterResult> {
+  ): Promise<RegisterOutcome> {
     assertBytes('handleHash', handleHash, KEY_LENGTH);
     assertSized('identityKey', identityKey, MAX_IDENTITY_KEY_LENGTH);
     assertSized('registration', registration, MAX_REGISTRATION_LENGTH);

@@ -8,8 +8,22 @@
  * Expected refusals (a lost commit race, a full quota, a taken handle) are tagged results whose `error` is a
  * `DeliveryErrorReason`, ready to become the protocol's error code; only a closed store or a database from a
  * newer umbra throws `DeliveryError`. Malformed arguments (wrong identifier lengths) throw `ArgumentError`:
- * the service validates wire input before calling.
+ * the service validates wire input before calling. The items and results a client sees unchanged (posts,
+ * entries, KeyPackages, the results of posting) are the protocol's: src/protocol/records.ts.
  */
+import type {
+  ClaimedKeyPackage,
+  KeyPackageCount,
+  KeyPackageUpload,
+  LogPage,
+  LogPost,
+  LogPostResult,
+  MailboxItem,
+  MailboxPost,
+  MailboxPostResult,
+  MessageKind,
+  RegisterOutcome,
+} from '../../protocol/records.ts';
 
 /** Milliseconds since the Unix epoch. Injected so that tests can move time; defaults to `Date.now`. */
 export type Clock = () => number;
@@ -84,18 +98,7 @@ export interface IdentityRecord {
   readonly registeredAt: number;
 }
 
-export type RegisterResult =
-  | { readonly ok: true; readonly created: boolean }
-  | { readonly ok: false; readonly error: 'handle_taken' };
-
 // ---- key packages ----
-
-export interface KeyPackageUpload {
-  /** Unique per handle (a KeyPackageRef fits). Re-uploading a known id, even a claimed one, changes nothing. */
-  readonly id: Uint8Array;
-  /** The MLSMessage-framed KeyPackage (RFC 9420), opaque to the service. */
-  readonly data: Uint8Array;
-}
 
 export interface KeyPackagePublication {
   readonly handleHash: Uint8Array;
@@ -112,88 +115,10 @@ export type PublishResult =
   | { readonly ok: false; readonly error: 'quota_exceeded'; readonly limit: 'key_packages' }
   | { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
 
-export interface ClaimedKeyPackage {
-  readonly deviceId: Uint8Array;
-  readonly id: Uint8Array;
-  readonly data: Uint8Array;
-  /** True when the device had no one-time KeyPackage left: this one stays and may be handed out again. */
-  readonly lastResort: boolean;
-}
-
 /** One KeyPackage per device of the handle; `not_found` when no device has any. */
 export type ClaimResult =
   | { readonly ok: true; readonly packages: readonly ClaimedKeyPackage[] }
   | { readonly ok: false; readonly error: 'not_found' };
-
-export interface KeyPackageCount {
-  /** Unclaimed one-time KeyPackages: the client refills when this runs low. */
-  readonly oneTime: number;
-  readonly lastResort: boolean;
-}
-
-// ---- group logs and mailboxes ----
-
-export type MessageKind = 'commit' | 'application' | 'welcome';
-
-interface PostBase {
-  /** The poster's idempotency key (1–64 bytes): a retry with the same id returns the first post's seq. */
-  readonly messageId: Uint8Array;
-  /** The sealed, padded message. */
-  readonly blob: Uint8Array;
-  /** The padding bucket the client chose; stored and returned, never interpreted. */
-  readonly bucket: number;
-}
-
-/**
- * A post to a group log. A Welcome names the commit it belongs to: it is held (unreadable, without a
- * sequence number) until that commit is accepted, released right after it, and dropped if another commit
- * wins.
- */
-export type LogPost =
-  | (PostBase & { readonly kind: 'commit' | 'application' })
-  | (PostBase & { readonly kind: 'welcome'; readonly commitMessageId: Uint8Array });
-
-export type MailboxPost = PostBase;
-
-export interface MailboxItem {
-  readonly seq: number;
-  readonly messageId: Uint8Array;
-  readonly blob: Uint8Array;
-  readonly bucket: number;
-  readonly postedAt: number;
-  readonly expiresAt: number;
-}
-
-export interface LogEntry extends MailboxItem {
-  readonly kind: MessageKind;
-  /** For a Welcome, the commit it belongs to (always the routing ID's winning commit); otherwise null. */
-  readonly commitMessageId: Uint8Array | null;
-}
-
-export interface LogPage {
-  /** Readable entries after the cursor, in sequence order. */
-  readonly entries: readonly LogEntry[];
-  /** The sequence number of the accepted commit once the routing ID is closed, else null. */
-  readonly winningSeq: number | null;
-}
-
-export type QuotaLimit = 'messages' | 'bytes' | 'storage' | 'key_packages';
-
-export type Posted = { readonly ok: true; readonly status: 'stored' | 'duplicate'; readonly seq: number };
-/** A Welcome whose commit is not accepted yet. */
-export type Held = { readonly ok: true; readonly status: 'held' };
-/** The routing ID already accepted a commit (at `winningSeq`): catch up and retry in the new epoch. */
-export type StaleEpoch = { readonly ok: false; readonly error: 'stale_epoch'; readonly winningSeq: number };
-export type QuotaExceeded = {
-  readonly ok: false;
-  readonly error: 'quota_exceeded';
-  /** `storage`: the whole store holds `maxTotalBytes` of blobs (nothing this stream did). */
-  readonly limit: 'messages' | 'bytes' | 'storage';
-};
-export type TooLarge = { readonly ok: false; readonly error: 'too_large'; readonly maxBytes: number };
-
-export type LogPostResult = Posted | Held | StaleEpoch | QuotaExceeded | TooLarge;
-export type MailboxPostResult = Posted | QuotaExceeded | TooLarge;
 
 export interface PurgeCounts {
   readonly items: number;
@@ -263,7 +188,7 @@ export interface DeliveryStore {
     handleHash: Uint8Array,
     identityKey: Uint8Array,
     registration: Uint8Array,
-  ): Promise<RegisterResult>;
+  ): Promise<RegisterOutcome>;
   getIdentity(handleHash: Uint8Array): Promise<IdentityRecord | undefined>;
 
   /** Adds one-time KeyPackages and/or replaces the last resort, all or nothing. The handle must be registered. */

@@ -10,8 +10,8 @@
  * either provider signs with the other. Verification returns false for any malformed key or signature.
  */
 import type { Signature } from 'ts-mls';
+import { constantTimeEqual, fromHex } from '../../bytes.ts';
 import { nodeBackend } from '../../crypto/backends/node.ts';
-import { constantTimeEqual, fromHex } from '../../crypto/bytes.ts';
 import { ArgumentError } from '../../errors.ts';
 
 /** PKCS #8 PrivateKeyInfo for Ed25519 (RFC 8410 §7) up to the 32-byte seed it ends with. */

@@ -10,8 +10,8 @@
  * `CodecError('invalid_value')`; a ciphertext that does not open raises `AuthenticationError`.
  */
 import type { AeadAlgorithm, Hpke, HpkeAlgorithm, KdfAlgorithm, PrivateKey, PublicKey } from 'ts-mls';
+import { concatBytes, utf8, wipe } from '../../bytes.ts';
 import { nodeBackend } from '../../crypto/backends/node.ts';
-import { concatBytes, utf8, wipe } from '../../crypto/bytes.ts';
 import { SecretHolder } from '../../crypto/secret.ts';
 import { ArgumentError, CodecError } from '../../errors.ts';
 import { mlsAead } from './aead.ts';

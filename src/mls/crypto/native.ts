@@ -15,7 +15,7 @@ import {
   type Hash,
   type Kdf,
 } from 'ts-mls';
-import { constantTimeEqual } from '../../crypto/bytes.ts';
+import { constantTimeEqual } from '../../bytes.ts';
 import { ed25519Signature } from './ed25519.ts';
 import { isNativeHpke, nativeHpke } from './hpke.ts';
 import { type Sha2, sha2, sha2OfKdf } from './sha2.ts';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import type { Plugin } from 'esbuild-wasm';
 import { chromium } from 'playwright-core';
-import { toHex } from '../../../src/crypto/bytes.ts';
+import { toHex } from '../../../src/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { workerScriptsPlugin } from '../../../src/up/bundle.ts';
 import { bundleForBrowser, CHROMIUM } from '../../support/browser-bundle.ts';
@@ -17,9 +17,9 @@ import { TestGateway, TestNetwork } from './support.ts';
 
 const ENTRY = `
 import { MixnetCarrier } from './src/client/carrier/mixnet.ts';
-import { fromHex, toHex } from './src/crypto/bytes.ts';
+import { fromHex, toHex } from './src/bytes.ts';
 import { decodeNetworkDocument } from './src/directory/document.ts';
-import { ECHO_SERVICE } from './src/gateway/service-framing.ts';
+import { ECHO_SERVICE } from './src/protocol/service-framing.ts';
 import { Geometry } from './src/sphinx/geometry.ts';
 
 globalThis.echoThroughMixnet = async (gatewayUrl, documentHex, requestHex) => {

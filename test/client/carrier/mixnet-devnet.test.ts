@@ -14,7 +14,7 @@ import { MixnetCarrier } from '../../../src/client/carrier/mixnet.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { type Devnet, startDevnet } from '../../../src/devnet/index.ts';
 import { CarrierError } from '../../../src/errors.ts';
-import { replyCapacity, requestCapacity } from '../../../src/gateway/service-framing.ts';
+import { replyCapacity, requestCapacity } from '../../../src/protocol/service-framing.ts';
 import { metric } from '../../gateway/support.ts';
 import { until } from './support.ts';
 

@@ -9,15 +9,15 @@
 // connection drops goes again on the new connection without waiting for its retransmission timer.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
+import { toHex } from '../../../src/bytes.ts';
 import {
   DEFAULT_MIXNET_TIMEOUT_MS,
   MixnetCarrier,
   type MixnetCarrierOptions,
 } from '../../../src/client/carrier/mixnet.ts';
-import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
-import { ECHO_SERVICE } from '../../../src/gateway/service-framing.ts';
 import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
+import { ECHO_SERVICE } from '../../../src/protocol/service-framing.ts';
 import { geometry, TestGateway, TestNetwork, until, VirtualClock } from './support.ts';
 
 /**

@@ -5,8 +5,8 @@
 // no node that returns them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { toHex } from '../../../src/bytes.ts';
 import { NodeHealth, pathCandidates, selectPath } from '../../../src/client/carrier/mixnet-path.ts';
-import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { CarrierError } from '../../../src/errors.ts';
 import { encodeForwardPayload } from '../../../src/sphinx/index.ts';

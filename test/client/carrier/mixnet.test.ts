@@ -8,6 +8,7 @@
 // packets the carrier sent; every ack has one length whatever it acknowledges.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { toHex } from '../../../src/bytes.ts';
 import {
   ACK_SLOTS,
   DEFAULT_MIXNET_TIMEOUT_MS,
@@ -15,11 +16,10 @@ import {
   type MixnetCarrierOptions,
   type TrafficSecond,
 } from '../../../src/client/carrier/mixnet.ts';
-import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { CarrierError, DirectoryError } from '../../../src/errors.ts';
-import { ECHO_SERVICE, replyCapacity, requestCapacity } from '../../../src/gateway/service-framing.ts';
 import type { CarrierStatus } from '../../../src/protocol/carrier.ts';
+import { ECHO_SERVICE, replyCapacity, requestCapacity } from '../../../src/protocol/service-framing.ts';
 import { geometry, seededRandom, TestGateway, TestNetwork, until, VirtualClock } from './support.ts';
 
 /** A silence bound virtual time never reaches between two frames. */

@@ -7,9 +7,9 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket as WsSocket } from 'ws';
+import { toHex } from '../../../src/bytes.ts';
 import type { CarrierClock } from '../../../src/client/carrier/poisson.ts';
 import { nodeBackend } from '../../../src/crypto/backends/node.ts';
-import { toHex } from '../../../src/crypto/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import {
   decodeNetworkDocument,
@@ -26,14 +26,14 @@ import {
   type InboxItem,
   inboxId,
   paddingFrame,
-} from '../../../src/gateway/client-protocol.ts';
+} from '../../../src/protocol/gateway-protocol.ts';
 import {
   decodeRequestFragment,
   ECHO_SERVICE,
   Reassembler,
   serviceId,
   splitReply,
-} from '../../../src/gateway/service-framing.ts';
+} from '../../../src/protocol/service-framing.ts';
 import { decodeForwardPayload, Geometry, Sphinx } from '../../../src/sphinx/index.ts';
 
 export const geometry = Geometry.create({

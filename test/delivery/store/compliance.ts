@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { toHex } from '../../../src/crypto/bytes.ts';
+import { toHex } from '../../../src/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import type { Migration, SqlDriver } from '../../../src/delivery/store/driver.ts';
 import { openStore } from '../../../src/delivery/store/index.ts';
@@ -15,14 +15,16 @@ import {
   type DeliveryLimits,
   type DeliveryStore,
   type IssuerKeyRecord,
-  type LogPost,
-  type LogPostResult,
-  type MailboxPostResult,
-  type RegisterResult,
   type StoreEvent,
   type StoreLocation,
 } from '../../../src/delivery/store/types.ts';
 import { ArgumentError, DeliveryError } from '../../../src/errors.ts';
+import type {
+  LogPost,
+  LogPostResult,
+  MailboxPostResult,
+  RegisterOutcome,
+} from '../../../src/protocol/records.ts';
 import type { RaceCommand, RaceOperation, RacerMessage } from './racer.ts';
 
 export interface ComplianceTarget {
@@ -1238,7 +1240,7 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
         location,
         {},
         keys.map((identityKey) => ({ type: 'register', handleHash: handle, identityKey })),
-      )) as RegisterResult[];
+      )) as RegisterOutcome[];
       const winners = results.flatMap((result, i) => (result.ok ? [i] : []));
       assert.equal(winners.length, 1);
       assert.ok(results.every((result) => result.ok || result.error === 'handle_taken'));

@@ -1,7 +1,7 @@
 // A second process for the scale-out test: it opens its own store on the database named in argv[2] (a JSON
 // store location), posts one application message to the routing ID given in hex as argv[3], prints the
 // result as JSON and exits.
-import { fromHex } from '../../../src/crypto/bytes.ts';
+import { fromHex } from '../../../src/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { openStore } from '../../../src/delivery/store/index.ts';
 import type { StoreLocation } from '../../../src/delivery/store/types.ts';

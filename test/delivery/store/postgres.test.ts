@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { toHex } from '../../../src/crypto/bytes.ts';
+import { toHex } from '../../../src/bytes.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import { openStore } from '../../../src/delivery/store/index.ts';
 import { openPostgresDriver, POSTGRES_MIGRATIONS } from '../../../src/delivery/store/postgres.ts';

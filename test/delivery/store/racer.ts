@@ -3,13 +3,8 @@
 // "armed" and blocks on a shared gate, so that every racer starts the moment the suite opens the gate.
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore } from '../../../src/delivery/store/index.ts';
-import type {
-  DeliveryLimits,
-  DeliveryStore,
-  LogPost,
-  MailboxPost,
-  StoreLocation,
-} from '../../../src/delivery/store/types.ts';
+import type { DeliveryLimits, DeliveryStore, StoreLocation } from '../../../src/delivery/store/types.ts';
+import type { LogPost, MailboxPost } from '../../../src/protocol/records.ts';
 
 export type RaceOperation =
   | { readonly type: 'register'; readonly handleHash: Uint8Array; readonly identityKey: Uint8Array }

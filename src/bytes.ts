@@ -1,9 +1,11 @@
 /**
  * Byte helpers that every other module uses: the constant-time comparison, wiping, concatenation and the
  * text codecs (hex, base64url without padding as in RFC 4648 §5, UTF-8). Constant-time code lives here and
- * nowhere else, so it can be reviewed in one place.
+ * nowhere else, so it can be reviewed in one place. It sits at the bottom of the layers beside the error
+ * catalog (docs/ARCHITECTURE.md, "Layers"): it imports nothing else, so the codec kit and the crypto core
+ * both build on it.
  */
-import { ArgumentError } from '../errors.ts';
+import { ArgumentError } from './errors.ts';
 
 /** Throws unless `value` is a Uint8Array of exactly `length` bytes (any length when omitted). */
 export function assertBytes(argument: string, value: unknown, length?: number): asserts value is Uint8Array {

@@ -40,6 +40,7 @@
  * the same inbox closes the older connection.
  */
 import { blake2b } from '@noble/hashes/blake2.js';
+import { assertBytes, concatBytes, utf8 } from '../bytes.ts';
 import {
   bool,
   type Codec,
@@ -58,7 +59,6 @@ import {
   vectorOf,
   type Writer,
 } from '../codec/index.ts';
-import { assertBytes, concatBytes, utf8 } from '../crypto/bytes.ts';
 import { ArgumentError, CodecError, type GatewayErrorReason } from '../errors.ts';
 import { type Geometry, NODE_ID_LENGTH, RECIPIENT_ID_LENGTH, SURB_ID_LENGTH } from '../sphinx/geometry.ts';
 

@@ -5,7 +5,7 @@
  *
  * Addressing: a service is the `recipient` of a packet's last hop, that hop being the exit gateway that
  * offers it; its recipient id is `serviceId(name)`, BLAKE2b-256 of a context and the name (`echo`,
- * `delivery`). Client inbox ids (`inboxId` in client-protocol.ts) hash under another context, so the two
+ * `delivery`). Client inbox ids (`inboxId` in gateway-protocol.ts) hash under another context, so the two
  * never collide.
  *
  * A request of any length is cut into fragments, one per packet, in the user payload of a geometry built
@@ -28,6 +28,7 @@
  * ```
  */
 import { blake2b } from '@noble/hashes/blake2.js';
+import { assertBytes, concatBytes, toHex, utf8 } from '../bytes.ts';
 import {
   type Codec,
   type CodecValue,
@@ -41,7 +42,6 @@ import {
   u16,
   Writer,
 } from '../codec/index.ts';
-import { assertBytes, concatBytes, toHex, utf8 } from '../crypto/bytes.ts';
 import { randomBytes } from '../crypto/random.ts';
 import { ArgumentError, CodecError } from '../errors.ts';
 import { type Geometry, RECIPIENT_ID_LENGTH } from '../sphinx/geometry.ts';

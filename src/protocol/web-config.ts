@@ -1,10 +1,12 @@
 /**
- * `/config.json`: what the web app needs to reach a network, served by `umbra up` beside the bundled app.
+ * `/config.json`: what the web app needs to reach a network, served by `umbra up` beside the bundled app and
+ * read by the SDK (src/client/carriers.ts), in the page and in `umbra demo` / `umbra client`.
  * Every URL is relative to the page's origin: the web server proxies the directory (browsers cannot read it
  * across origins) and the WebSockets of the gateway and the delivery service, so the page talks to exactly
  * one origin. Nothing here is secret: the authority keys are public, and pinning them here is trust on first
  * use of this server (a local development deployment), not a substitute for pinning them out of band.
  */
+import type { PrivacyPolicy } from './carrier.ts';
 
 export const WEB_CONFIG_VERSION = 1;
 
@@ -26,7 +28,7 @@ export interface WebConfig {
     readonly hops: number;
   };
   /** The default privacy policy of new conversations. */
-  readonly privacy: 'mixnet' | 'mixnet-or-direct' | 'direct';
+  readonly privacy: PrivacyPolicy;
 }
 
 /** Turns a path of the config into an absolute URL on the page's origin (`ws:`/`wss:` for sockets). */
