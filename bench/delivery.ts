@@ -13,7 +13,8 @@
 //   delivery-server.ts: ws + the database with group commit or batched inserts, nothing else), from bare
 //   `ws` clients; umbra's posts/s and the reference's are each the median of RUNS runs, side by side.
 // Rates are requests completed divided by the wall time of the phase; latencies are per request.
-// `npm run bench -- delivery --posts-only` runs only the posts beside the reference and writes no file.
+// `npm run bench -- delivery --posts-only` runs only the posts beside the reference and writes no file;
+// BENCH_SERVICE_NODE_FLAGS adds Node flags to umbra's service processes (to profile them).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -44,6 +45,8 @@ const REFERENCE = fileURLToPath(new URL('./reference/delivery-server.ts', import
 /** Runs of the posts phase, umbra's and the reference's alternating; the tables show medians. */
 const RUNS = 3;
 const POSTS_ONLY = process.argv.includes('--posts-only');
+/** Node flags for umbra's service processes, e.g. BENCH_SERVICE_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/p'. */
+const SERVICE_NODE_FLAGS = (process.env.BENCH_SERVICE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 interface Service {
   readonly url: string;
@@ -61,7 +64,7 @@ async function startService(args: readonly string[]): Promise<Service> {
     String(CLIENTS),
     ...args,
   ];
-  const child: ChildProcess = spawn(process.execPath, [MAIN, ...options], {
+  const child: ChildProcess = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN, ...options], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'close');

@@ -133,6 +133,18 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       'INSERT INTO store_usage (id, blob_bytes) SELECT 1, COALESCE(SUM(LENGTH(blob)), 0) FROM items',
     ],
   },
+  {
+    version: 5,
+    name: 'per-stream item and byte counters',
+    statements: [
+      'ALTER TABLE streams ADD COLUMN item_count INTEGER NOT NULL DEFAULT 0',
+      'ALTER TABLE streams ADD COLUMN item_bytes INTEGER NOT NULL DEFAULT 0',
+      `UPDATE streams SET
+        item_count = (SELECT COUNT(*) FROM items WHERE items.space = streams.space AND items.stream_id = streams.stream_id),
+        item_bytes = (SELECT COALESCE(SUM(LENGTH(blob)), 0) FROM items
+                      WHERE items.space = streams.space AND items.stream_id = streams.stream_id)`,
+    ],
+  },
 ];
 
 /** Subscribers per database file, shared by every store instance of this process on that file. */

@@ -15,8 +15,10 @@ import {
   type DeliveryLimits,
   type DeliveryStore,
   type IssuerKeyRecord,
+  type LogEntry,
   type LogPost,
   type LogPostResult,
+  type MailboxItem,
   type MailboxPostResult,
   type RegisterResult,
   type StoreEvent,
@@ -667,6 +669,77 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
           limit: 'bytes',
         },
       );
+    });
+  });
+
+  describe(`${target.name}: per-stream counters`, () => {
+    const messagesFull = { ok: false, error: 'quota_exceeded', limit: 'messages' };
+    const mailboxPost = () => ({ messageId: tag(), blob: randomBytes(8), bucket: 0 });
+
+    test('items that expire, are deleted or are dropped Welcomes stop counting toward the quota', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock, limits: { ttlMs: HOUR, maxItemsPerStream: 2 } });
+      const mailbox = key();
+      const first = mailboxPost();
+      await store.postToMailbox(mailbox, first);
+      clock.now = T0 + HOUR / 2;
+      await store.postToMailbox(mailbox, mailboxPost());
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), messagesFull);
+      clock.now = T0 + HOUR;
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), {
+        ok: true,
+        status: 'stored',
+        seq: 3,
+      });
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), messagesFull);
+      // Deleting the expired first item (gone already) frees nothing; deleting a live one frees one place.
+      assert.equal(await store.deleteFromMailbox(mailbox, [first.messageId]), 0);
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), messagesFull);
+      const [live] = await store.fetchMailbox(mailbox, 0, 1);
+      assert.equal(await store.deleteFromMailbox(mailbox, [(live as MailboxItem).messageId]), 1);
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), {
+        ok: true,
+        status: 'stored',
+        seq: 4,
+      });
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), messagesFull);
+
+      const routingId = key();
+      assert.deepEqual(await store.postToLog(routingId, welcome(tag(), 10)), { ok: true, status: 'held' });
+      assert.deepEqual(await store.postToLog(routingId, commit()), { ok: true, status: 'stored', seq: 1 });
+      const winner = await store.fetchLog(routingId, 0, 1);
+      const winnerId = (winner.entries[0] as LogEntry).messageId;
+      const next = welcome(winnerId, 10);
+      assert.deepEqual(await store.postToLog(routingId, next), { ok: true, status: 'stored', seq: 2 });
+      assert.deepEqual(await store.postToLog(routingId, welcome(winnerId, 10)), messagesFull);
+      assert.deepEqual(await store.postToLog(routingId, next), { ok: true, status: 'duplicate', seq: 2 });
+    });
+
+    test('a database from before the counters counts the items its streams already hold', async (t) => {
+      const location = target.freshLocation();
+      const limits = { maxItemsPerStream: 2, maxBytesPerStream: 100 };
+      const before = await open(t, { location, limits });
+      const [full, large] = [key(), key()];
+      await before.postToMailbox(full, mailboxPost());
+      await before.postToMailbox(full, mailboxPost());
+      await before.postToLog(large, application(90));
+      await before.close();
+      // Start again from the same items, as if version 5 had been applied to them now.
+      const driver = await target.openDriver(location, T0, target.migrations);
+      await driver.write(async (tx) => {
+        await tx.execute("DELETE FROM schema_migrations WHERE name = 'per-stream item and byte counters'");
+        await tx.execute('ALTER TABLE streams DROP COLUMN item_count');
+        await tx.execute('ALTER TABLE streams DROP COLUMN item_bytes');
+      });
+      await driver.close();
+      const store = await open(t, { location, limits });
+      assert.deepEqual(await store.postToMailbox(full, mailboxPost()), messagesFull);
+      assert.deepEqual(await store.postToLog(large, application(11)), {
+        ok: false,
+        error: 'quota_exceeded',
+        limit: 'bytes',
+      });
+      assert.deepEqual(await store.postToLog(large, application(10)), { ok: true, status: 'stored', seq: 2 });
     });
   });
 
