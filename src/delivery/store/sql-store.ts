@@ -10,6 +10,10 @@
  * counters kept in that row (an upper bound of the live items, exact when a post recounts), so a post does
  * not scan its stream's items unless it is near a quota.
  *
+ * Where the database can run a whole post itself (PostgreSQL), unpaid posts go there in one round trip,
+ * batched with concurrent ones (`SqlDriver.postOnServer`): the same rules in the database's language,
+ * held to the same compliance suite; `#postIn` below is the reference and runs everywhere else.
+ *
  * The store-wide blob quota (`maxTotalBytes`) is a running total in the one row of `store_usage`, changed in
  * the same transaction as every insert and delete of items by exactly the bytes they add or free. A post
  * adds its bytes there with a conditional UPDATE as its last statement, and rolls back if the total would
@@ -18,7 +22,7 @@
  */
 import { assertBytes, constantTimeEqual, fromHex, toHex } from '../../crypto/bytes.ts';
 import { ArgumentError, DeliveryError } from '../../errors.ts';
-import type { SqlDriver, SqlRow, SqlTransaction } from './driver.ts';
+import type { SqlDriver, SqlRow, SqlTransaction, StreamPostOutcome } from './driver.ts';
 import {
   CLAIM_RECEIPT_RETENTION_MS,
   type ClaimedKeyPackage,
@@ -213,6 +217,23 @@ async function addStoredBytes(tx: SqlTransaction, delta: number, max: number): P
     [delta, max],
   );
   return changed === 1;
+}
+
+/** A post's result from what the database that ran it reports (`SqlDriver.postOnServer`). */
+function postResult({ outcome, seq, winningSeq }: StreamPostOutcome): LogPostResult {
+  switch (outcome) {
+    case 'stored':
+    case 'duplicate':
+      return { ok: true, status: outcome, seq: seq as number };
+    case 'held':
+      return HELD;
+    case 'stale_epoch':
+      return { ok: false, error: 'stale_epoch', winningSeq: winningSeq as number };
+    case 'messages':
+    case 'bytes':
+    case 'storage':
+      return { ok: false, error: 'quota_exceeded', limit: outcome };
+  }
 }
 
 export class SqlStore implements DeliveryStore {
@@ -708,9 +729,14 @@ export class SqlStore implements DeliveryStore {
       return { ok: false, error: 'too_large', maxBytes: maxBytesPerStream };
     }
     const now = this.#clock();
+    const driver = this.#open();
+    if (spend === undefined && driver.postOnServer !== undefined) {
+      const request = { space, streamId, now, ...post };
+      return postResult(await driver.postOnServer(request, this.limits));
+    }
     const work = (tx: SqlTransaction) => this.#postIn(tx, space, streamId, post, now);
     try {
-      if (spend === undefined) return await this.#open().write(work);
+      if (spend === undefined) return await driver.write(work);
       const paid = await this.#paid(spend, now, work);
       if (paid === 'spent') return paid;
       return 'result' in paid ? paid.result : { repeat: true };
