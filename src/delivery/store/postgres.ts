@@ -38,8 +38,8 @@ const MAX_POSTS_PER_BATCH = 256;
  * only queue on the store-wide total, which each batch takes last and holds until its commit.
  */
 const MAX_BATCHES_IN_FLIGHT = 2;
-/** Raised by `post_batch` when the store-wide total would pass the quota at its final check. */
-const STORE_FULL_AT_COMMIT = 'UMB02';
+/** Raised by `post_batch` when a post would pass the store-wide quota, and at its final check. */
+const STORE_FULL = new Set(['UMB01', 'UMB02']);
 const POST_BATCH_SQL = `SELECT post_index, outcome, out_seq, out_winning_seq FROM post_batch($1::smallint[],
   $2::bytea[], $3::bytea[], $4::text[], $5::bytea[], $6::integer[], $7::bytea[], $8::bigint[], $9, $10, $11, $12, $13)`;
 
@@ -164,7 +164,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     statements: [
       // One post, as SqlStore.#postIn does it (sql-store.ts has the rules and says why), its change events
       // included. `room` is what the store-wide quota has left for it; a post that would pass it raises
-      // UMB01 so that its caller's savepoint takes back everything it did, its stream row included.
+      // UMB01, which takes back everything its statement did, its stream row included.
       `CREATE FUNCTION post_one(p_space SMALLINT, p_stream BYTEA, p_message BYTEA, p_kind TEXT, p_commit BYTEA,
         p_bucket INTEGER, p_blob BYTEA, p_now BIGINT, p_ttl BIGINT, p_max_items BIGINT, p_max_bytes BIGINT,
         p_room BIGINT, p_channel TEXT,
@@ -266,10 +266,10 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       END
       $fn$`,
       // Posts from several clients in one statement (one transaction). They take their streams' locks in
-      // the order of (space, stream ID), the store-wide total last and once, so that batches and single
-      // writes never deadlock; each post runs in a savepoint of its own, so one that fails (UMB01: the
-      // store is full; anything else: 'failed', or the error itself for a batch of one) leaves the
-      // others be. If another writer filled the store meanwhile, the final check raises UMB02 for all.
+      // the order of (space, stream ID), the store-wide total once and last, so that batches and single
+      // writes never deadlock. Any post that fails (UMB01: the store is full) fails the statement, as does
+      // the final check (UMB02) when another writer filled the store meanwhile; the caller then runs each
+      // post alone, where a failure is that post's own. No savepoint per post: the common batch pays none.
       `CREATE FUNCTION post_batch(p_space SMALLINT[], p_stream BYTEA[], p_message BYTEA[], p_kind TEXT[],
         p_commit BYTEA[], p_bucket INTEGER[], p_blob BYTEA[], p_now BIGINT[], p_ttl BIGINT, p_max_items BIGINT,
         p_max_bytes BIGINT, p_max_total BIGINT, p_channel TEXT)
@@ -284,22 +284,13 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         SELECT u.blob_bytes INTO used FROM store_usage u WHERE u.id = 1;
         FOR k IN SELECT t.o::INTEGER FROM unnest(p_stream) WITH ORDINALITY AS t(id, o)
             ORDER BY p_space[t.o], t.id, t.o LOOP
+          SELECT * INTO one FROM post_one(p_space[k], p_stream[k], p_message[k], p_kind[k], p_commit[k],
+            p_bucket[k], p_blob[k], p_now[k], p_ttl, p_max_items, p_max_bytes, p_max_total - used - added, p_channel);
           post_index := k;
-          out_seq := NULL;
-          out_winning_seq := NULL;
-          BEGIN
-            SELECT * INTO one FROM post_one(p_space[k], p_stream[k], p_message[k], p_kind[k], p_commit[k],
-              p_bucket[k], p_blob[k], p_now[k], p_ttl, p_max_items, p_max_bytes, p_max_total - used - added, p_channel);
-            outcome := one.outcome;
-            out_seq := one.out_seq;
-            out_winning_seq := one.out_winning_seq;
-            added := added + one.added_bytes;
-          EXCEPTION
-            WHEN SQLSTATE 'UMB01' THEN outcome := 'storage';
-            WHEN OTHERS THEN
-              IF cardinality(p_stream) = 1 THEN RAISE; END IF;
-              outcome := 'failed';
-          END;
+          outcome := one.outcome;
+          out_seq := one.out_seq;
+          out_winning_seq := one.out_winning_seq;
+          added := added + one.added_bytes;
           RETURN NEXT;
         END LOOP;
         IF added > 0 THEN
@@ -553,8 +544,8 @@ class PostgresDriver implements SqlDriver {
   }
 
   /**
-   * Runs `batch` in one statement and answers each post. A post the batch could not run ('failed'), or all
-   * of them when the statement itself failed, run again each alone, where a failure is that post's own.
+   * Runs `batch` in one statement and answers each post. If the statement fails, each post runs again
+   * alone, where a failure is that post's own (the store being full is an answer, not an error).
    */
   async #runBatch(batch: readonly QueuedPost[]): Promise<void> {
     const posts = batch.map((queued) => queued.post);
@@ -583,27 +574,20 @@ class PostgresDriver implements SqlDriver {
         return;
       }
       const [queued] = batch as [QueuedPost];
-      if ((error as { code?: unknown }).code === STORE_FULL_AT_COMMIT) {
+      if (STORE_FULL.has((error as { code?: unknown }).code as string)) {
         queued.resolve({ outcome: 'storage', seq: null, winningSeq: null });
       } else {
         queued.reject(error);
       }
       return;
     }
-    const failed: QueuedPost[] = [];
     for (const row of rows) {
-      const queued = batch[(row.post_index as number) - 1] as QueuedPost;
-      if (row.outcome === 'failed') {
-        failed.push(queued);
-        continue;
-      }
-      queued.resolve({
+      batch[(row.post_index as number) - 1]?.resolve({
         outcome: row.outcome as StreamPostOutcome['outcome'],
         seq: row.out_seq as number | null,
         winningSeq: row.out_winning_seq as number | null,
       });
     }
-    await Promise.all(failed.map((queued) => this.#runBatch([queued])));
   }
 
   async read<T>(work: (session: SqlSession) => Promise<T>): Promise<T> {
