@@ -473,9 +473,10 @@ ${BLOB} bytes, a fresh routing ID every ${PER_ROUTING_ID} posts. Empty polls: fe
 routing ID (the common "anything new?" poll). Page polls: fetchLog of 10 entries of ${BLOB} bytes. Latency is
 per request, p50 / p99 in ms. Load average (1 min) when the run started: ${loadBefore.toFixed(1)}; other work on
 a shared machine slows every figure. SQLite runs with \`synchronous = FULL\` (an accepted commit survives a
-power cut) and commits in groups: the posts that arrive while one commit waits for the disk share the next
-transaction and its fsync, each answered once that commit is done. Posts are the median of ${RUNS} runs, each
-against a fresh service; polls are from the first run.
+power cut) on a worker thread of its own and commits in groups: the posts that arrive while one commit waits
+for the disk share the next transaction and its fsync, each answered once that commit is done. PostgreSQL
+runs each post as one statement (\`post_batch\`), the posts that arrive meanwhile batched into the next.
+Posts are the median of ${RUNS} runs, each against a fresh service; polls are from the first run.
 
 ## Beside a bare server of the same shape (issue 14)
 

@@ -11,7 +11,8 @@
  * its own savepoint, so one fsync covers them all and a write that fails rolls back only itself. Each is
  * answered only after the commit that holds it, so durability is what it was with a transaction each.
  * Change events reach subscribers of every store instance on the same file in this process; other
- * processes are not told (use PostgreSQL to scale out).
+ * processes are not told (use PostgreSQL to scale out). `openStore` runs this driver on a worker thread
+ * (`sqlite-thread.ts`), where the commits' fsyncs block only that thread.
  */
 import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
