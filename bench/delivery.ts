@@ -62,6 +62,10 @@ async function startService(args: readonly string[]): Promise<Service> {
     'info',
     '--max-connections-per-ip',
     String(CLIENTS),
+    // The bench process blinds thousands of tokens between phases, for minutes on a loaded machine; a pong
+    // it answers late must not have the service drop its clients.
+    '--ping-interval-ms',
+    '600000',
     ...args,
   ];
   const child: ChildProcess = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN, ...options], {
