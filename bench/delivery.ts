@@ -9,7 +9,12 @@
 // - tokens (docs/tokens.md): KeyPackage claims and mailbox posts, each spending an anonymous token, beside
 //   the same run against a service started with `--tokens off`; and tokens issued per second (the service's
 //   side of issuance: the clients blind their requests before and finalize after the timed phase).
+// - reference (issue 14): the same posts against a bare server of the same shape (bench/reference/
+//   delivery-server.ts: ws + the database with group commit or batched inserts, nothing else), from bare
+//   `ws` clients; umbra's posts/s and the reference's are each the median of RUNS runs, side by side.
 // Rates are requests completed divided by the wall time of the phase; latencies are per request.
+// `npm run bench -- delivery --posts-only` runs only the posts beside the reference and writes no file;
+// BENCH_SERVICE_NODE_FLAGS adds Node flags to umbra's service processes (to profile them).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,13 +24,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { publicVerif } from '@cloudflare/privacypass-ts';
 import pg from 'pg';
+import { WebSocket } from 'ws';
 import { toHex } from '../src/bytes.ts';
 import { DirectCarrier } from '../src/client/carrier/direct.ts';
 import { randomBytes } from '../src/crypto/random.ts';
 import { DeliveryClient } from '../src/protocol/client.ts';
 import { IdentityKeyPair } from '../src/protocol/identity.ts';
 import { BLIND_RSA_MODE, MAX_TOKENS_PER_ISSUANCE, tokenChallenge } from '../src/protocol/tokens.ts';
-import { formatRate, machine, table, writeResult } from './lib.ts';
+import { formatRate, machine, median, table, writeResult } from './lib.ts';
 
 const CLIENTS = 50;
 const POSTS_PER_CLIENT = 200;
@@ -35,6 +41,12 @@ const PER_ROUTING_ID = 50;
 /** Claims, and mailbox posts, per client in the token phases (each spends one token when tokens are on). */
 const TOKEN_OPS_PER_CLIENT = 20;
 const MAIN = fileURLToPath(new URL('../src/delivery/main.ts', import.meta.url));
+const REFERENCE = fileURLToPath(new URL('./reference/delivery-server.ts', import.meta.url));
+/** Runs of the posts phase, umbra's and the reference's alternating; the tables show medians. */
+const RUNS = 3;
+const POSTS_ONLY = process.argv.includes('--posts-only');
+/** Node flags for umbra's service processes, e.g. BENCH_SERVICE_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/p'. */
+const SERVICE_NODE_FLAGS = (process.env.BENCH_SERVICE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 interface Service {
   readonly url: string;
@@ -50,9 +62,13 @@ async function startService(args: readonly string[]): Promise<Service> {
     'info',
     '--max-connections-per-ip',
     String(CLIENTS),
+    // The bench process blinds thousands of tokens between phases, for minutes on a loaded machine; a pong
+    // it answers late must not have the service drop its clients.
+    '--ping-interval-ms',
+    '600000',
     ...args,
   ];
-  const child: ChildProcess = spawn(process.execPath, [MAIN, ...options], {
+  const child: ChildProcess = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN, ...options], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'close');
@@ -70,6 +86,56 @@ async function startService(args: readonly string[]): Promise<Service> {
       await exited;
     },
   };
+}
+
+/** Starts the bare reference server (`sqlite <file>` or `postgres <url>`) as its own process. */
+async function startReference(args: readonly string[]): Promise<Service> {
+  const child: ChildProcess = spawn(process.execPath, [REFERENCE, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'close');
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', (text) =>
+      resolve((JSON.parse(text) as { port: number }).port),
+    );
+    void exited.then(() => reject(new Error('the reference server exited')));
+  });
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** The posts phase against the reference: bare `ws` clients, one post in flight each, as in `run`. */
+async function runReference(service: Service): Promise<Phase> {
+  const sockets = await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      const socket = new WebSocket(service.url);
+      await once(socket, 'open');
+      return socket;
+    }),
+  );
+  try {
+    const blob = randomBytes(BLOB);
+    const routing = sockets.map(() => randomBytes(32));
+    const post = async (i: number): Promise<void> => {
+      const socket = sockets[i] as WebSocket;
+      const answered = once(socket, 'message');
+      socket.send(Buffer.concat([routing[i] as Uint8Array, randomBytes(16), blob]));
+      const [answer] = (await answered) as [Buffer];
+      check(answer[0] === 1, 'reference post');
+    };
+    await Promise.all(sockets.map((_, i) => post(i)));
+    return await phase(POSTS_PER_CLIENT, async (i, j) => {
+      if (j % PER_ROUTING_ID === 0) routing[i] = randomBytes(32);
+      await post(i);
+    });
+  } finally {
+    for (const socket of sockets) socket.close();
+  }
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -108,7 +174,14 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`benchmark request failed: ${what}`);
 }
 
-async function run(service: Service): Promise<{ posts: Phase; emptyPolls: Phase; pagePolls: Phase }> {
+interface Run {
+  readonly posts: Phase;
+  readonly emptyPolls?: Phase;
+  readonly pagePolls?: Phase;
+}
+
+/** Posts, then (with `polls`) the two poll phases on what was posted. */
+async function run(service: Service, polls: boolean): Promise<Run> {
   const carriers = Array.from({ length: CLIENTS }, () => new DirectCarrier({ url: service.url }));
   const clients = carriers.map((carrier) => new DeliveryClient({ carrier }));
   try {
@@ -124,6 +197,7 @@ async function run(service: Service): Promise<{ posts: Phase; emptyPolls: Phase;
       const result = await (clients[i] as DeliveryClient).postToLog(routingId, post());
       check(result.ok, 'post');
     });
+    if (!polls) return { posts };
     // Each client's current routing ID holds up to 50 entries; poll at its end, then pages of 10.
     const cursors = await Promise.all(
       clients.map(async (client, i) => {
@@ -274,18 +348,53 @@ async function tokenRowsFor(name: string, start: (tokens: boolean) => Promise<Se
   );
 }
 
-function addRow(name: string, result: Awaited<ReturnType<typeof run>>): void {
-  const { posts, emptyPolls, pagePolls } = result;
+const referenceRows: string[][] = [];
+
+/**
+ * RUNS runs of the posts phase against fresh umbra services from `start` (the first also runs the polls) and
+ * against fresh reference servers from `startBare`, alternating; a row of medians in each table.
+ */
+async function compare(
+  name: string,
+  start: (runIndex: number) => Promise<Service>,
+  startBare: (runIndex: number) => Promise<Service>,
+): Promise<void> {
+  const umbra: Run[] = [];
+  const bare: Phase[] = [];
+  for (let index = 0; index < RUNS; index++) {
+    const service = await start(index);
+    try {
+      umbra.push(await run(service, index === 0));
+    } finally {
+      await service.stop();
+    }
+    const reference = await startBare(index);
+    try {
+      bare.push(await runReference(reference));
+    } finally {
+      await reference.stop();
+    }
+    console.log(name, `run ${index + 1}`, JSON.stringify({ umbra: umbra.at(-1), reference: bare.at(-1) }));
+  }
+  const [first] = umbra as [Run];
+  const posts = median(umbra.map((result) => result.posts.rate));
+  const referencePosts = median(bare.map((result) => result.rate));
+  const rates = (phases: readonly Phase[]) => phases.map((result) => formatRate(result.rate)).join(', ');
   rows.push([
     name,
-    formatRate(posts.rate),
-    `${ms(posts.p50)} / ${ms(posts.p99)}`,
-    formatRate(emptyPolls.rate),
-    `${ms(emptyPolls.p50)} / ${ms(emptyPolls.p99)}`,
-    formatRate(pagePolls.rate),
-    `${ms(pagePolls.p50)} / ${ms(pagePolls.p99)}`,
+    formatRate(posts),
+    `${ms(median(umbra.map((result) => result.posts.p50)))} / ${ms(median(umbra.map((result) => result.posts.p99)))}`,
+    formatRate(first.emptyPolls?.rate ?? 0),
+    `${ms(first.emptyPolls?.p50 ?? 0)} / ${ms(first.emptyPolls?.p99 ?? 0)}`,
+    formatRate(first.pagePolls?.rate ?? 0),
+    `${ms(first.pagePolls?.p50 ?? 0)} / ${ms(first.pagePolls?.p99 ?? 0)}`,
   ]);
-  console.log(name, JSON.stringify(result));
+  referenceRows.push([
+    name,
+    `${formatRate(posts)} (${rates(umbra.map((result) => result.posts))})`,
+    `${formatRate(referencePosts)} (${rates(bare)})`,
+    (posts / referencePosts).toFixed(2),
+  ]);
 }
 
 /** The token runs' service flags: a budget that does not limit the benchmark, or tokens off. */
@@ -296,35 +405,23 @@ function tokenFlags(tokens: boolean): string[] {
 const loadBefore = loadavg()[0] ?? 0;
 const dataDir = await mkdtemp(join(tmpdir(), 'umbra-bench-delivery-'));
 try {
-  const sqlite = await startService(['--data-dir', dataDir]);
-  try {
-    addRow('SQLite (WAL, one file)', await run(sqlite));
-  } finally {
-    await sqlite.stop();
-  }
-  let fresh = 0;
-  await tokenRowsFor('SQLite', (tokens) =>
-    startService(['--data-dir', join(dataDir, `tokens-${fresh++}`), ...tokenFlags(tokens)]),
+  await compare(
+    'SQLite (WAL, one file)',
+    (index) => startService(['--data-dir', join(dataDir, `posts-${index}`)]),
+    (index) => startReference(['sqlite', join(dataDir, `reference-${index}.sqlite`)]),
   );
+  if (!POSTS_ONLY) {
+    let fresh = 0;
+    await tokenRowsFor('SQLite', (tokens) =>
+      startService(['--data-dir', join(dataDir, `tokens-${fresh++}`), ...tokenFlags(tokens)]),
+    );
+  }
 
   const databaseUrl = process.env.DATABASE_URL;
   if (databaseUrl) {
     const schema = `umbra_bench_${toHex(randomBytes(4))}`;
-    const postgres = await startService([
-      '--postgres',
-      databaseUrl,
-      '--postgres-schema',
-      schema,
-      '--data-dir',
-      dataDir,
-    ]);
-    try {
-      addRow('PostgreSQL (pool of 10)', await run(postgres));
-    } finally {
-      await postgres.stop();
-    }
-    const schemas = [schema];
-    await tokenRowsFor('PostgreSQL', (tokens) => {
+    const schemas: string[] = [];
+    const startPostgres = (flags: readonly string[]): Promise<Service> => {
       schemas.push(`${schema}_${schemas.length}`);
       return startService([
         '--postgres',
@@ -333,18 +430,37 @@ try {
         schemas.at(-1) as string,
         '--data-dir',
         dataDir,
-        ...tokenFlags(tokens),
+        ...flags,
       ]);
-    });
-    const admin = new pg.Client({ connectionString: databaseUrl });
-    await admin.connect();
-    for (const name of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
-    await admin.end();
+    };
+    try {
+      await compare(
+        'PostgreSQL (pool of 10)',
+        () => startPostgres([]),
+        () => startReference(['postgres', databaseUrl]),
+      );
+      if (!POSTS_ONLY) await tokenRowsFor('PostgreSQL', (tokens) => startPostgres(tokenFlags(tokens)));
+    } finally {
+      const admin = new pg.Client({ connectionString: databaseUrl });
+      await admin.connect();
+      for (const name of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+      await admin.end();
+    }
   } else {
     rows.push(['PostgreSQL', 'skipped: DATABASE_URL not set', '', '', '', '', '']);
   }
 } finally {
   await rm(dataDir, { recursive: true, force: true });
+}
+const loadAfter = loadavg()[0] ?? 0;
+
+const referenceTable = table(
+  ['database', 'umbra posts/s (runs)', 'bare server posts/s (runs)', 'ratio (target ≥ 0.8)'],
+  referenceRows,
+);
+if (POSTS_ONLY) {
+  console.log(`${machine()}; load ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}\n\n${referenceTable}`);
+  process.exit(0);
 }
 
 writeResult(
@@ -361,8 +477,24 @@ ${BLOB} bytes, a fresh routing ID every ${PER_ROUTING_ID} posts. Empty polls: fe
 routing ID (the common "anything new?" poll). Page polls: fetchLog of 10 entries of ${BLOB} bytes. Latency is
 per request, p50 / p99 in ms. Load average (1 min) when the run started: ${loadBefore.toFixed(1)}; other work on
 a shared machine slows every figure. SQLite runs with \`synchronous = FULL\` (an accepted commit survives a
-power cut) and commits in groups: the posts that arrive while one commit waits for the disk share the next
-transaction and its fsync, each answered once that commit is done.
+power cut) on a worker thread of its own and commits in groups: the posts that arrive while one commit waits
+for the disk share the next transaction and its fsync, each answered once that commit is done. PostgreSQL
+runs each post as one statement (\`post_batch\`), the posts that arrive meanwhile batched into the next.
+Posts are the median of ${RUNS} runs, each against a fresh service; polls are from the first run.
+
+## Beside a bare server of the same shape (issue 14)
+
+The same posts phase (${CLIENTS} clients, ${BLOB}-byte posts, one in flight each, a fresh stream every
+${PER_ROUTING_ID}) against \`bench/reference/delivery-server.ts\`: \`ws\` and the database and nothing else — for
+SQLite \`node:sqlite\` in WAL with \`synchronous = FULL\` and group commit (the posts that arrive during a
+commit share the next), for PostgreSQL \`pg\` with the posts that arrive during an INSERT batched into the next
+one (\`INSERT … SELECT … FROM unnest($1::bytea[], …)\`) — from bare \`ws\` clients sending one binary frame
+per post. ${RUNS} runs each, alternating umbra and the reference, each against a fresh database; medians, the
+runs in brackets. Load average (1 min) ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end.
+
+${referenceTable}
+
+## Throughput and latency
 
 ${table(
   ['database', 'posts/s', 'post ms', 'empty polls/s', 'empty poll ms', 'page polls/s', 'page poll ms'],

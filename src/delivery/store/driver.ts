@@ -5,7 +5,8 @@
  * share (UPSERT, RETURNING, partial indexes); each dialect supplies its own `Migration` list for the DDL.
  */
 import { ArgumentError, DeliveryError } from '../../errors.ts';
-import type { StoreEvent, StoreListener } from './types.ts';
+import type { MessageKind } from '../../protocol/records.ts';
+import type { DeliveryLimits, StoreEvent, StoreListener } from './types.ts';
 
 export type SqlValue = Uint8Array | number | string | null;
 export type SqlRow = Readonly<Record<string, unknown>>;
@@ -21,8 +22,35 @@ export interface SqlTransaction extends SqlSession {
   emit(event: StoreEvent): void;
 }
 
+/** A post to a group log or mailbox (`SqlStore`'s spaces 1 and 2), checked and ready to store. */
+export interface StreamPostRequest {
+  readonly space: number;
+  readonly streamId: Uint8Array;
+  readonly kind: MessageKind | null;
+  readonly messageId: Uint8Array;
+  readonly blob: Uint8Array;
+  readonly bucket: number;
+  readonly commitMessageId: Uint8Array | null;
+  readonly now: number;
+}
+
+/**
+ * What the database made of a post it ran itself: `stored`, `duplicate`, `held`, `stale_epoch`, or the quota
+ * that refused it (`messages`, `bytes`, `storage`).
+ */
+export interface StreamPostOutcome {
+  readonly outcome: 'stored' | 'duplicate' | 'held' | 'stale_epoch' | 'messages' | 'bytes' | 'storage';
+  readonly seq: number | null;
+  readonly winningSeq: number | null;
+}
+
 export interface SqlDriver {
   readonly backend: 'sqlite' | 'postgres';
+  /**
+   * Present where the database runs a whole (unpaid) post itself, its change events included, in one
+   * round trip (PostgreSQL's `post_batch`, the same rules as `SqlStore`'s): answered once committed.
+   */
+  readonly postOnServer?: (post: StreamPostRequest, limits: DeliveryLimits) => Promise<StreamPostOutcome>;
   /**
    * Appended to a `SELECT ... LIMIT 1` that picks a row to consume, so that concurrent consumers each take a
    * different row instead of queueing behind one another. Empty where writers are serialized anyway.

@@ -1,6 +1,7 @@
 /**
  * Opens the delivery service's store: `{ sqlitePath }` for the embedded default (one file under the data
- * directory) or `{ postgresUrl }` to share one PostgreSQL database between several service processes.
+ * directory, run on a worker thread of its own) or `{ postgresUrl }` to share one PostgreSQL database
+ * between several service processes.
  * Either way the schema is migrated to this build's version before the store is returned. The contract
  * itself is in `types.ts`; the rules shared by both databases are in `sql-store.ts`.
  */
@@ -24,8 +25,8 @@ export async function openStore(options: OpenStoreOptions): Promise<DeliveryStor
   const clock = options.clock ?? Date.now;
   const limits = resolveLimits(options.limits);
   if ('sqlitePath' in options) {
-    const { openSqliteDriver } = await import('./sqlite.ts');
-    return new SqlStore(await openSqliteDriver(options.sqlitePath, clock()), clock, limits);
+    const { openSqliteThreadStore } = await import('./sqlite-thread.ts');
+    return openSqliteThreadStore(options.sqlitePath, clock, limits);
   }
   if ('postgresUrl' in options) {
     const { openPostgresDriver } = await import('./postgres.ts');

@@ -6,7 +6,13 @@
  *
  * Every write begins by locking its stream row (or identity row) with an UPSERT or UPDATE, so that racing
  * writers on one stream run one after the other and each sees what the previous one committed; the checks
- * and the insert that follow are therefore atomic, in any number of processes.
+ * and the insert that follow are therefore atomic, in any number of processes. The per-stream quotas read
+ * counters kept in that row (an upper bound of the live items, exact when a post recounts), so a post does
+ * not scan its stream's items unless it is near a quota.
+ *
+ * Where the database can run a whole post itself (PostgreSQL), unpaid posts go there in one round trip,
+ * batched with concurrent ones (`SqlDriver.postOnServer`): the same rules in the database's language,
+ * held to the same compliance suite; `#postIn` below is the reference and runs everywhere else.
  *
  * The store-wide blob quota (`maxTotalBytes`) is a running total in the one row of `store_usage`, changed in
  * the same transaction as every insert and delete of items by exactly the bytes they add or free. A post
@@ -31,7 +37,7 @@ import type {
   MessageKind,
   RegisterOutcome,
 } from '../../protocol/records.ts';
-import type { SqlDriver, SqlRow, SqlTransaction } from './driver.ts';
+import type { SqlDriver, SqlRow, SqlTransaction, StreamPostOutcome } from './driver.ts';
 import {
   CLAIM_RECEIPT_RETENTION_MS,
   type ClaimResult,
@@ -213,6 +219,23 @@ async function addStoredBytes(tx: SqlTransaction, delta: number, max: number): P
     [delta, max],
   );
   return changed === 1;
+}
+
+/** A post's result from what the database that ran it reports (`SqlDriver.postOnServer`). */
+function postResult({ outcome, seq, winningSeq }: StreamPostOutcome): LogPostResult {
+  switch (outcome) {
+    case 'stored':
+    case 'duplicate':
+      return { ok: true, status: outcome, seq: seq as number };
+    case 'held':
+      return HELD;
+    case 'stale_epoch':
+      return { ok: false, error: 'stale_epoch', winningSeq: winningSeq as number };
+    case 'messages':
+    case 'bytes':
+    case 'storage':
+      return { ok: false, error: 'quota_exceeded', limit: outcome };
+  }
 }
 
 export class SqlStore implements DeliveryStore {
@@ -501,6 +524,12 @@ export class SqlStore implements DeliveryStore {
     for (const [index, messageId] of messageIds.entries()) assertTag(`messageIds[${index}]`, messageId);
     const now = this.#clock();
     return this.#open().write(async (tx) => {
+      // The stream's lock first, as posts take it, so that a delete and a post cannot deadlock.
+      const locked = await tx.execute(
+        'UPDATE streams SET item_count = item_count WHERE space = $1 AND stream_id = $2',
+        [MAILBOX_SPACE, mailboxId],
+      );
+      if (locked === 0) return 0;
       let deleted = 0;
       let freed = 0;
       for (const messageId of messageIds) {
@@ -512,6 +541,12 @@ export class SqlStore implements DeliveryStore {
         deleted += rows.length;
         freed += freedBytes(rows);
       }
+      if (deleted === 0) return 0;
+      await tx.execute(
+        `UPDATE streams SET item_count = item_count - $3, item_bytes = item_bytes - $4
+         WHERE space = $1 AND stream_id = $2`,
+        [MAILBOX_SPACE, mailboxId, deleted, freed],
+      );
       await addStoredBytes(tx, -freed, this.limits.maxTotalBytes);
       return deleted;
     });
@@ -696,9 +731,14 @@ export class SqlStore implements DeliveryStore {
       return { ok: false, error: 'too_large', maxBytes: maxBytesPerStream };
     }
     const now = this.#clock();
+    const driver = this.#open();
+    if (spend === undefined && driver.postOnServer !== undefined) {
+      const request = { space, streamId, now, ...post };
+      return postResult(await driver.postOnServer(request, this.limits));
+    }
     const work = (tx: SqlTransaction) => this.#postIn(tx, space, streamId, post, now);
     try {
-      if (spend === undefined) return await this.#open().write(work);
+      if (spend === undefined) return await driver.write(work);
       const paid = await this.#paid(spend, now, work);
       if (paid === 'spent') return paid;
       return 'result' in paid ? paid.result : { repeat: true };
@@ -721,16 +761,17 @@ export class SqlStore implements DeliveryStore {
     const [stream] = await tx.query(
       `INSERT INTO streams (space, stream_id, last_seq, touched_at) VALUES ($1, $2, 0, $3)
      ON CONFLICT (space, stream_id) DO UPDATE SET touched_at = $3
-     RETURNING last_seq, winning_seq, winning_message_id`,
+     RETURNING last_seq, winning_seq, winning_message_id, item_count, item_bytes`,
       [space, streamId, now],
     );
-    // Expired rows are ignored, not deleted here (one is replaced below if its message ID comes back):
-    // a post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
+    // An expired row is as good as absent (it is replaced below); it is not deleted by a post otherwise: a
+    // post never locks several of the rows purgeExpired deletes, so the two cannot deadlock.
     const [existing] = await tx.query(
-      'SELECT seq FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 AND expires_at > $4',
-      [space, streamId, post.messageId, now],
+      'SELECT seq, expires_at FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3',
+      [space, streamId, post.messageId],
     );
-    if (existing !== undefined) {
+    const replacesExpired = existing !== undefined && integer(existing, 'expires_at') <= now;
+    if (existing !== undefined && !replacesExpired) {
       const seq = integerOrNull(existing, 'seq');
       return seq === null ? HELD : { ok: true, status: 'duplicate', seq };
     }
@@ -743,24 +784,26 @@ export class SqlStore implements DeliveryStore {
       if (!welcomesWinner) return { ok: false, error: 'stale_epoch', winningSeq };
     }
 
-    const [usage] = await tx.query(
-      `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
-     WHERE space = $1 AND stream_id = $2 AND expires_at > $3`,
-      [space, streamId, now],
-    );
-    if (integer(usage, 'n') >= maxItemsPerStream) {
-      return { ok: false, error: 'quota_exceeded', limit: 'messages' };
+    // The stream's counters never undercount its live items (see `#countLiveItems`): a post they admit fits;
+    // only one they would refuse pays for the exact count.
+    let items = integer(stream, 'item_count');
+    let size = integer(stream, 'item_bytes');
+    if (items >= maxItemsPerStream || size + post.blob.length > maxBytesPerStream) {
+      ({ items, size } = await this.#countLiveItems(tx, space, streamId, now));
+      if (items >= maxItemsPerStream) return { ok: false, error: 'quota_exceeded', limit: 'messages' };
+      if (size + post.blob.length > maxBytesPerStream) {
+        return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
+      }
     }
-    if (integer(usage, 'size') + post.blob.length > maxBytesPerStream) {
-      return { ok: false, error: 'quota_exceeded', limit: 'bytes' };
-    }
-    // An expired item with this message ID (reads and quotas no longer see it) makes way for the new one.
-    let freed = freedBytes(
-      await tx.query(
-        'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 RETURNING LENGTH(blob) AS size',
-        [space, streamId, post.messageId],
-      ),
-    );
+    // The expired item with this message ID makes way for the new one (the counters may still count it).
+    let freed = replacesExpired
+      ? freedBytes(
+          await tx.query(
+            'DELETE FROM items WHERE space = $1 AND stream_id = $2 AND message_id = $3 RETURNING LENGTH(blob) AS size',
+            [space, streamId, post.messageId],
+          ),
+        )
+      : 0;
     // A full store refuses before writing the blob, and leaves nothing behind, not even the stream row of
     // a new ID. The exact check is the UPDATE at the end; a commit may free held Welcomes, so it goes there.
     if (post.kind !== 'commit') {
@@ -787,6 +830,8 @@ export class SqlStore implements DeliveryStore {
         now + ttlMs,
       ],
     );
+    items += 1;
+    size += post.blob.length;
     let result: LogPostResult = HELD;
     if (seq !== null) {
       this.#emitPosted(tx, streamId, seq, post.kind);
@@ -794,16 +839,37 @@ export class SqlStore implements DeliveryStore {
         const closed = await this.#closeLog(tx, streamId, post.messageId, seq, now);
         lastSeq = closed.lastSeq;
         freed += closed.freed;
+        items -= closed.dropped;
+        size -= closed.freed;
       }
-      await tx.execute('UPDATE streams SET last_seq = $3 WHERE space = $1 AND stream_id = $2', [
-        space,
-        streamId,
-        lastSeq,
-      ]);
       result = { ok: true, status: 'stored', seq };
     }
+    await tx.execute(
+      'UPDATE streams SET last_seq = $3, item_count = $4, item_bytes = $5 WHERE space = $1 AND stream_id = $2',
+      [space, streamId, lastSeq, items, size],
+    );
     if (!(await addStoredBytes(tx, post.blob.length - freed, maxTotalBytes))) throw new StorageFull();
     return result;
+  }
+
+  /**
+   * The exact number and blob bytes of a stream's live (unexpired) items, by a scan. The counters in the
+   * stream's row are an upper bound of these: every insert adds to them, deletes of live items subtract,
+   * and expiry and purges leave them alone; a post that recounts stores the exact figures, so what expired
+   * stops counting then.
+   */
+  async #countLiveItems(
+    tx: SqlTransaction,
+    space: Space,
+    streamId: Uint8Array,
+    now: number,
+  ): Promise<{ items: number; size: number }> {
+    const [usage] = await tx.query(
+      `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(blob)), 0) AS size FROM items
+     WHERE space = $1 AND stream_id = $2 AND expires_at > $3`,
+      [space, streamId, now],
+    );
+    return { items: integer(usage, 'n'), size: integer(usage, 'size') };
   }
 
   /**
@@ -856,7 +922,7 @@ export class SqlStore implements DeliveryStore {
   /**
    * Records the winning commit, releases the Welcomes held for it (numbered right after it, in the order
    * they arrived) and drops those held for any other commit, which can now never win. Returns the last
-   * sequence number used and the blob bytes dropped.
+   * sequence number used, and the number and blob bytes of the Welcomes dropped.
    */
   async #closeLog(
     tx: SqlTransaction,
@@ -864,7 +930,7 @@ export class SqlStore implements DeliveryStore {
     commitId: Uint8Array,
     commitSeq: number,
     now: number,
-  ): Promise<{ lastSeq: number; freed: number }> {
+  ): Promise<{ lastSeq: number; dropped: number; freed: number }> {
     await tx.execute(
       'UPDATE streams SET winning_seq = $3, winning_message_id = $4 WHERE space = $1 AND stream_id = $2',
       [LOG_SPACE, routingId, commitSeq, commitId],
@@ -891,7 +957,7 @@ export class SqlStore implements DeliveryStore {
        RETURNING LENGTH(blob) AS size`,
       [LOG_SPACE, routingId, now],
     );
-    return { lastSeq, freed: freedBytes(dropped) };
+    return { lastSeq, dropped: dropped.length, freed: freedBytes(dropped) };
   }
 
   /** Mailbox items are the ones without a kind. */

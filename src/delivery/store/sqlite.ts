@@ -11,7 +11,8 @@
  * its own savepoint, so one fsync covers them all and a write that fails rolls back only itself. Each is
  * answered only after the commit that holds it, so durability is what it was with a transaction each.
  * Change events reach subscribers of every store instance on the same file in this process; other
- * processes are not told (use PostgreSQL to scale out).
+ * processes are not told (use PostgreSQL to scale out). `openStore` runs this driver on a worker thread
+ * (`sqlite-thread.ts`), where the commits' fsyncs block only that thread.
  */
 import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -131,6 +132,18 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         blob_bytes INTEGER NOT NULL
       )`,
       'INSERT INTO store_usage (id, blob_bytes) SELECT 1, COALESCE(SUM(LENGTH(blob)), 0) FROM items',
+    ],
+  },
+  {
+    version: 5,
+    name: 'per-stream item and byte counters',
+    statements: [
+      'ALTER TABLE streams ADD COLUMN item_count INTEGER NOT NULL DEFAULT 0',
+      'ALTER TABLE streams ADD COLUMN item_bytes INTEGER NOT NULL DEFAULT 0',
+      `UPDATE streams SET
+        item_count = (SELECT COUNT(*) FROM items WHERE items.space = streams.space AND items.stream_id = streams.stream_id),
+        item_bytes = (SELECT COALESCE(SUM(LENGTH(blob)), 0) FROM items
+                      WHERE items.space = streams.space AND items.stream_id = streams.stream_id)`,
     ],
   },
 ];

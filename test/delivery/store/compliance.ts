@@ -3,6 +3,9 @@
 // races run in 20 worker threads, each with its own store instance (its own SQLite connection or its own
 // PostgreSQL pool) on the same database, released together through a shared gate.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { toHex } from '../../../src/bytes.ts';
@@ -20,8 +23,10 @@ import {
 } from '../../../src/delivery/store/types.ts';
 import { ArgumentError, DeliveryError } from '../../../src/errors.ts';
 import type {
+  LogEntry,
   LogPost,
   LogPostResult,
+  MailboxItem,
   MailboxPostResult,
   RegisterOutcome,
 } from '../../../src/protocol/records.ts';
@@ -672,6 +677,77 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
     });
   });
 
+  describe(`${target.name}: per-stream counters`, () => {
+    const messagesFull = { ok: false, error: 'quota_exceeded', limit: 'messages' };
+    const mailboxPost = () => ({ messageId: tag(), blob: randomBytes(8), bucket: 0 });
+
+    test('items that expire, are deleted or are dropped Welcomes stop counting toward the quota', async (t) => {
+      const clock = new ManualClock();
+      const store = await open(t, { clock, limits: { ttlMs: HOUR, maxItemsPerStream: 2 } });
+      const mailbox = key();
+      const first = mailboxPost();
+      await store.postToMailbox(mailbox, first);
+      clock.now = T0 + HOUR / 2;
+      await store.postToMailbox(mailbox, mailboxPost());
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), messagesFull);
+      clock.now = T0 + HOUR;
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), {
+        ok: true,
+        status: 'stored',
+        seq: 3,
+      });
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), messagesFull);
+      // Deleting the expired first item (gone already) frees nothing; deleting a live one frees one place.
+      assert.equal(await store.deleteFromMailbox(mailbox, [first.messageId]), 0);
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), messagesFull);
+      const [live] = await store.fetchMailbox(mailbox, 0, 1);
+      assert.equal(await store.deleteFromMailbox(mailbox, [(live as MailboxItem).messageId]), 1);
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), {
+        ok: true,
+        status: 'stored',
+        seq: 4,
+      });
+      assert.deepEqual(await store.postToMailbox(mailbox, mailboxPost()), messagesFull);
+
+      const routingId = key();
+      assert.deepEqual(await store.postToLog(routingId, welcome(tag(), 10)), { ok: true, status: 'held' });
+      assert.deepEqual(await store.postToLog(routingId, commit()), { ok: true, status: 'stored', seq: 1 });
+      const winner = await store.fetchLog(routingId, 0, 1);
+      const winnerId = (winner.entries[0] as LogEntry).messageId;
+      const next = welcome(winnerId, 10);
+      assert.deepEqual(await store.postToLog(routingId, next), { ok: true, status: 'stored', seq: 2 });
+      assert.deepEqual(await store.postToLog(routingId, welcome(winnerId, 10)), messagesFull);
+      assert.deepEqual(await store.postToLog(routingId, next), { ok: true, status: 'duplicate', seq: 2 });
+    });
+
+    test('a database from before the counters counts the items its streams already hold', async (t) => {
+      const location = target.freshLocation();
+      const limits = { maxItemsPerStream: 2, maxBytesPerStream: 100 };
+      const before = await open(t, { location, limits });
+      const [full, large] = [key(), key()];
+      await before.postToMailbox(full, mailboxPost());
+      await before.postToMailbox(full, mailboxPost());
+      await before.postToLog(large, application(90));
+      await before.close();
+      // Start again from the same items, as if version 5 had been applied to them now.
+      const driver = await target.openDriver(location, T0, target.migrations);
+      await driver.write(async (tx) => {
+        await tx.execute("DELETE FROM schema_migrations WHERE name = 'per-stream item and byte counters'");
+        await tx.execute('ALTER TABLE streams DROP COLUMN item_count');
+        await tx.execute('ALTER TABLE streams DROP COLUMN item_bytes');
+      });
+      await driver.close();
+      const store = await open(t, { location, limits });
+      assert.deepEqual(await store.postToMailbox(full, mailboxPost()), messagesFull);
+      assert.deepEqual(await store.postToLog(large, application(11)), {
+        ok: false,
+        error: 'quota_exceeded',
+        limit: 'bytes',
+      });
+      assert.deepEqual(await store.postToLog(large, application(10)), { ok: true, status: 'stored', seq: 2 });
+    });
+  });
+
   describe(`${target.name}: store-wide quota`, () => {
     const mailboxPost = (size: number) => ({ messageId: tag(), blob: randomBytes(size), bucket: 0 });
     const storageFull = { ok: false, error: 'quota_exceeded', limit: 'storage' };
@@ -975,6 +1051,89 @@ export function describeDeliveryStore(target: ComplianceTarget): void {
         store.subscribe(() => undefined),
         closed,
       );
+    });
+  });
+
+  describe(`${target.name}: posts that arrive together`, () => {
+    test('each gets its own sequence number, duplicate answer or quota refusal', async (t) => {
+      const store = await open(t, { limits: { maxItemsPerStream: 5 } });
+      const [busy, quiet] = [key(), key()];
+      const twice = application();
+      const results = await Promise.all([
+        ...Array.from({ length: 7 }, () => store.postToLog(busy, application())),
+        store.postToLog(quiet, twice),
+        store.postToLog(quiet, twice),
+        store.postToLog(quiet, application()),
+      ]);
+      const onBusy = results.slice(0, 7);
+      const stored = onBusy.filter((result) => result.ok && result.status === 'stored');
+      assert.deepEqual(
+        stored.map((result) => (result.ok && 'seq' in result ? result.seq : 0)).sort(),
+        [1, 2, 3, 4, 5],
+      );
+      assert.deepEqual(
+        onBusy.filter((result) => !result.ok),
+        [1, 2].map(() => ({ ok: false, error: 'quota_exceeded', limit: 'messages' })),
+      );
+      // The same post twice at once: stored once, and both answers name its one sequence number.
+      const [first, second, other] = results.slice(7) as [LogPostResult, LogPostResult, LogPostResult];
+      assert.ok(first.ok && second.ok && other.ok && 'seq' in first && 'seq' in second && 'seq' in other);
+      assert.equal(first.seq, second.seq);
+      assert.deepEqual([first.status, second.status].sort(), ['duplicate', 'stored']);
+      assert.deepEqual([first.seq, other.seq].sort(), [1, 2]);
+      assert.equal((await store.fetchLog(quiet, 0, 10)).entries.length, 2);
+    });
+
+    test('a post the store-wide quota refuses leaves the posts beside it stored', async (t) => {
+      const store = await open(t, { limits: { maxTotalBytes: 1000 } });
+      const sizes = [600, 300, 300];
+      const mailboxes = sizes.map(() => key());
+      const results = await Promise.all(
+        sizes.map((size, index) =>
+          store.postToMailbox(mailboxes[index] as Uint8Array, {
+            messageId: tag(),
+            blob: randomBytes(size),
+            bucket: 0,
+          }),
+        ),
+      );
+      // Whatever order they are taken in, two fit and the third does not.
+      const refused = results.filter((result) => !result.ok);
+      assert.deepEqual(refused, [{ ok: false, error: 'quota_exceeded', limit: 'storage' }]);
+      const held = await Promise.all(mailboxes.map((mailbox) => store.fetchMailbox(mailbox, 0, 10)));
+      assert.deepEqual(
+        held.map((items) => items.length),
+        results.map((result) => (result.ok ? 1 : 0)),
+      );
+    });
+
+    test('a process killed in the middle of its posts loses none it had answered', async (t) => {
+      const location = target.freshLocation();
+      await (await open(t, { location })).close();
+      const routingId = key();
+      const child = spawn(
+        process.execPath,
+        [new URL('./crash-child.ts', import.meta.url).pathname, JSON.stringify(location), toHex(routingId)],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const exited = once(child, 'exit');
+      const answered = new Map<string, number>();
+      for await (const line of createInterface({ input: child.stdout })) {
+        const { messageId, seq } = JSON.parse(line) as { messageId: string; seq: number };
+        answered.set(messageId, seq);
+        if (answered.size === 200) child.kill('SIGKILL');
+      }
+      await exited;
+      assert.ok(answered.size >= 200);
+      const store = await open(t, { location });
+      const kept = new Map<string, number>();
+      for (let after = 0; ; ) {
+        const { entries } = await store.fetchLog(routingId, after, 500);
+        if (entries.length === 0) break;
+        for (const entry of entries) kept.set(toHex(entry.messageId), entry.seq);
+        after = (entries.at(-1) as LogEntry).seq;
+      }
+      for (const [messageId, seq] of answered) assert.equal(kept.get(messageId), seq);
     });
   });
 

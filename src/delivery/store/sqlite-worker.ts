@@ -1,0 +1,47 @@
+/**
+ * The worker thread that holds an embedded (SQLite) delivery store for `sqlite-thread.ts`: it opens the
+ * file, runs each call it is sent on its `SqlStore` and answers it, and forwards the store's change events.
+ * `node:sqlite` is synchronous, so a commit's fsync blocks this thread, not the one serving the sockets.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SqlStore } from './sql-store.ts';
+import { openSqliteDriver } from './sqlite.ts';
+import {
+  type CallMessage,
+  type StoreThreadData,
+  serializeError,
+  type WorkerMessage,
+} from './sqlite-thread.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('sqlite-worker.ts runs as a worker thread');
+const { path, limits, now } = workerData as StoreThreadData;
+/**
+ * The clock of the call being started: each call carries the caller's time, which the store reads as it
+ * starts the call (before its first await).
+ */
+let callNow = now;
+
+function send(message: WorkerMessage): void {
+  port?.postMessage(message);
+}
+
+try {
+  const store = new SqlStore(await openSqliteDriver(path, now), () => callNow, limits);
+  await store.subscribe((event) => send({ type: 'event', event }));
+  port.on('message', (message: CallMessage) => {
+    callNow = message.now;
+    const method = store[message.method] as (...args: readonly unknown[]) => Promise<unknown>;
+    method.apply(store, [...message.args]).then(
+      (value) => {
+        send({ type: 'result', id: message.id, value });
+        if (message.method === 'close') port.close();
+      },
+      (error: unknown) => send({ type: 'error', id: message.id, error: serializeError(error) }),
+    );
+  });
+  send({ type: 'ready' });
+} catch (error) {
+  send({ type: 'failed', error: serializeError(error) });
+  port.close();
+}
