@@ -47,14 +47,17 @@ function stepTimer(): (part: string) => void {
   };
 }
 
-/** Runs the story against `up` with pages opened with `pageOptions` (a throttled CPU in bad weather). */
+/** Alice's, Bob's and Carol's pages: how each is opened (a throttled CPU in bad weather). */
+export type StoryPages = readonly [PageOptions, PageOptions, PageOptions];
+
+/** Runs the story against `up` with the pages opened as `pages` says. */
 export async function groupStory(
   up: UmbraUp,
   browser: Browser,
-  pageOptions: PageOptions = {},
+  pages: StoryPages = [{}, {}, {}],
 ): Promise<void> {
   const done = stepTimer();
-  const [alice, bob, carol] = (await Promise.all([0, 1, 2].map(() => openPage(browser, pageOptions)))) as [
+  const [alice, bob, carol] = (await Promise.all(pages.map((options) => openPage(browser, options)))) as [
     Page,
     Page,
     Page,
