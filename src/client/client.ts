@@ -154,6 +154,8 @@ export class Client extends Emitter<ClientEvents> {
   #readsStarted = 0;
   #mailbox: Promise<unknown> = Promise.resolve();
   #registering: Promise<void> | undefined;
+  /** The identity the service confirmed holds its handle, this session (its KeyPackages may still be on the way). */
+  #bound: OwnIdentity | undefined;
   /** After a `rate_limited` sign-up: polls do not try it again before this time (`Date.now()`). */
   #registrationRetryAt = 0;
   #resubscribing = false;
@@ -473,11 +475,12 @@ export class Client extends Emitter<ClientEvents> {
 
   /**
    * The token issuer as the wallet reaches it: over the carrier the client's policy allows now, issuance
-   * signed by this identity. Undefined before the registration finished or while no carrier is allowed.
+   * signed by this identity. Undefined before the service bound the handle or while no carrier is allowed.
    */
   #tokenIssuer(): TokenIssuerApi | undefined {
     const identity = this.#identity.current;
-    if (identity === undefined || !identity.registered || this.#state !== 'open') return undefined;
+    if (identity === undefined || this.#state !== 'open') return undefined;
+    if (!identity.registered && this.#bound !== identity) return undefined;
     let api: DeliveryApi;
     try {
       api = this.#api(this.#policy);
@@ -871,8 +874,14 @@ export class Client extends Emitter<ClientEvents> {
       throw new ClientError('handle_taken', 'another identity holds this handle');
     }
     await this.#requireContacts().observe(identity.handle, identity.publicKey);
-    if (fresh) await this.#publishKeyPackages(identity, this.#keyPackages, true);
-    else await this.#refill(identity, this.#keyPackages);
+    const publishing = fresh
+      ? this.#publishKeyPackages(identity, this.#keyPackages, true)
+      : this.#refill(identity, this.#keyPackages);
+    // Tokens are fetched beside the KeyPackages, not after: a new user's first conversation claims
+    // KeyPackages with them, and over slow mixing rounds their two round trips are many seconds.
+    this.#bound = identity;
+    if (this.#wallet !== undefined) void this.#track(this.#wallet.maintain());
+    await publishing;
     if (!identity.registered) {
       // State and event change together; should the write fail, the next open repeats these idempotent steps.
       identity.registered = true;

@@ -39,6 +39,12 @@ export interface CarrierRequestOptions {
    * before that.
    */
   readonly onSent?: () => void;
+  /**
+   * About how many bytes the response will be, when the caller can tell (a hint, never a limit). The mixnet
+   * carrier sends enough SURBs for it with the first attempt (at most `MAX_SURB_HINT`'s worth), so a large
+   * answer does not cost a `too_large` round trip; the direct carrier ignores it.
+   */
+  readonly expectedResponseBytes?: number;
 }
 
 /**

@@ -36,7 +36,14 @@ import {
   type TokenSource,
 } from './api.ts';
 import type { Carrier, CarrierRequestOptions } from './carrier.ts';
-import { createRegistration, encodeIdentityKey, signWith, verifyRegistration } from './identity.ts';
+import {
+  createRegistration,
+  encodeIdentityKey,
+  IDENTITY_KEY_LENGTH,
+  REGISTRATION_LENGTH,
+  signWith,
+  verifyRegistration,
+} from './identity.ts';
 import {
   type DeliveryRequest,
   decodePush,
@@ -47,6 +54,16 @@ import {
   SIGNED_REQUEST_NONCE_LENGTH,
   signedRequestMessage,
 } from './messages.ts';
+
+/**
+ * Responses known to be large before any came: those that hand out an identity (its hybrid key and its
+ * registration, about 7 KiB with ML-DSA-65) are at least this long. See `#expectedResponseBytes`.
+ */
+const IDENTITY_RESPONSE_BYTES = IDENTITY_KEY_LENGTH + REGISTRATION_LENGTH;
+const LEAST_RESPONSE_BYTES: Partial<Record<RequestKind, number>> = {
+  lookup: IDENTITY_RESPONSE_BYTES,
+  claimKeyPackages: IDENTITY_RESPONSE_BYTES,
+};
 
 export interface DeliveryClientOptions {
   readonly carrier: Carrier;
@@ -71,6 +88,8 @@ export class DeliveryClient implements DeliveryApi {
   readonly #tokens: TokenSource | undefined;
   readonly #pushListeners = new Set<(push: DeliveryPush) => void>();
   readonly #detach: (() => void)[] = [];
+  /** The length of the last response of each kind (see `#expectedResponseBytes`). */
+  readonly #responseBytes = new Map<RequestKind, number>();
   #subscriptions: Subscriptions = { routingIds: [], mailboxSecrets: [] };
   #wasUp: boolean;
 
@@ -288,7 +307,9 @@ export class DeliveryClient implements DeliveryApi {
     const bytes = await this.carrier.request(encoded, {
       ...options,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      expectedResponseBytes: this.#expectedResponseBytes(request.kind, options.expectedResponseBytes),
     });
+    this.#responseBytes.set(request.kind, bytes.length);
     let response: ReturnType<typeof decodeResponse>;
     try {
       response = decodeResponse(bytes);
@@ -311,6 +332,16 @@ export class DeliveryClient implements DeliveryApi {
       throw new CarrierError('protocol', `a ${response.kind} response answered a ${request.kind} request`);
     }
     return response.value as ResponseOf<K>;
+  }
+
+  /**
+   * How long a response of `kind` will probably be: at least what such responses always are, and as long as
+   * the last one of its kind (a poll that returned a full page will likely return another). Over the mixnet
+   * this sets how many SURBs the request carries, so a large answer comes back in one round trip instead of
+   * a `too_large` answer and a retry (a round trip of seconds over slow mixing rounds).
+   */
+  #expectedResponseBytes(kind: RequestKind, given: number | undefined): number {
+    return Math.max(given ?? 0, LEAST_RESPONSE_BYTES[kind] ?? 0, this.#responseBytes.get(kind) ?? 0);
   }
 
   #receivePush(bytes: Uint8Array): void {

@@ -15,10 +15,12 @@ import { type KeyPair, SecretHolder } from '../crypto/secret.ts';
 import { ArgumentError, CodecError, DeliveryError } from '../errors.ts';
 import { ID_LENGTH, type IdentityKey, type IdentitySigner, type Registration } from './api.ts';
 import {
+  ED25519_PUBLIC_KEY_LENGTH,
   handleCodec,
   IDENTITY_SIGNATURE_LENGTH,
   identityKeyCodec,
   identitySignatureCodec,
+  MLDSA65_PUBLIC_KEY_LENGTH,
   uint53,
 } from './primitives.ts';
 
@@ -118,6 +120,17 @@ const registrationCodec = struct({
   signedAt: uint53,
   signature: identitySignatureCodec,
 });
+
+/** Bytes of an identity key, and of a registration: a response that hands out an identity holds both. */
+export const IDENTITY_KEY_LENGTH = ED25519_PUBLIC_KEY_LENGTH + MLDSA65_PUBLIC_KEY_LENGTH;
+export const REGISTRATION_LENGTH = encode(registrationCodec, {
+  identityKey: {
+    ed25519: new Uint8Array(ED25519_PUBLIC_KEY_LENGTH),
+    mldsa65: new Uint8Array(MLDSA65_PUBLIC_KEY_LENGTH),
+  },
+  signedAt: 0,
+  signature: new Uint8Array(IDENTITY_SIGNATURE_LENGTH),
+}).length;
 
 function registrationMessage(body: Registration): Uint8Array {
   return concatBytes(REGISTRATION_CONTEXT, encode(registrationBodyCodec, body));

@@ -1,10 +1,10 @@
 // The round trips a user waits through when starting a group, against a real delivery server over the
 // direct carrier. Over the mixnet in slow weather each round trip is seconds, so the requests that do not
 // depend on each other go together, and none is asked that another answers: the claims of every invitee's
-// KeyPackages at once (a claim names the identity too, so no lookup comes first). The
-// stand-in is only at the network boundary: a carrier that holds each lookup or claim until a second of the
-// same kind is in flight (or a generous cap passes, so that a client asking one at a time fails rather than
-// hangs).
+// KeyPackages at once (a claim names the identity too, so no lookup comes first), and a new user's tokens
+// beside its KeyPackages. The stand-in is only at the network boundary: a carrier that holds a request until
+// its companion is in flight (or a generous cap passes, so that a client asking one at a time fails rather
+// than hangs).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client } from '../../src/client/client.ts';
@@ -21,47 +21,54 @@ import {
   user,
 } from './support.ts';
 
-/** How long a held request waits for a companion before it goes alone. */
+/** How long a held request waits for its companion before it goes alone. */
 const COMPANION_CAP_MS = 10_000;
-const PAIRED = new Set(['lookup', 'claimKeyPackages']);
 
-/** A direct carrier that pairs up lookups and claims and records how many of each were in flight at once. */
-class PairingCarrier implements Carrier {
+/**
+ * A direct carrier that holds each request of a kind named in `companions` until a request of the companion
+ * kind arrived (another one, for a kind its own companion), and records which found theirs in time.
+ */
+class CompanionCarrier implements Carrier {
   readonly kind = 'direct' as const;
   readonly #inner: Carrier;
-  readonly #inFlight = new Map<string, number>();
-  readonly #waiting = new Map<string, () => void>();
-  readonly mostAtOnce = new Map<string, number>();
+  readonly #companions: Readonly<Record<string, string>>;
+  readonly #wakers = new Set<() => void>();
+  readonly arrived = new Map<string, number>();
+  readonly together = new Set<string>();
 
-  constructor(inner: Carrier) {
+  constructor(inner: Carrier, companions: Readonly<Record<string, string>>) {
     this.#inner = inner;
+    this.#companions = companions;
   }
 
   async request(bytes: Uint8Array, options?: CarrierRequestOptions): Promise<Uint8Array> {
     const kind = decodeRequest(bytes).kind;
-    if (!PAIRED.has(kind)) return this.#inner.request(bytes, options);
-    const inFlight = (this.#inFlight.get(kind) ?? 0) + 1;
-    this.#inFlight.set(kind, inFlight);
-    this.mostAtOnce.set(kind, Math.max(this.mostAtOnce.get(kind) ?? 0, inFlight));
-    const companion = this.#waiting.get(kind);
-    if (companion) {
-      this.#waiting.delete(kind);
-      companion();
-    } else {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, COMPANION_CAP_MS);
-        this.#waiting.set(kind, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      this.#waiting.delete(kind);
+    this.arrived.set(kind, (this.arrived.get(kind) ?? 0) + 1);
+    for (const wake of [...this.#wakers]) wake();
+    const companion = this.#companions[kind];
+    if (companion !== undefined) {
+      const needed = companion === kind ? 2 : 1;
+      if (await this.#until(() => (this.arrived.get(companion) ?? 0) >= needed)) this.together.add(kind);
     }
-    try {
-      return await this.#inner.request(bytes, options);
-    } finally {
-      this.#inFlight.set(kind, (this.#inFlight.get(kind) ?? 1) - 1);
-    }
+    return this.#inner.request(bytes, options);
+  }
+
+  /** Whether `ready` held within the cap. */
+  #until(ready: () => boolean): Promise<boolean> {
+    if (ready()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wakers.delete(wake);
+        resolve(false);
+      }, COMPANION_CAP_MS);
+      const wake = (): void => {
+        if (!ready()) return;
+        clearTimeout(timer);
+        this.#wakers.delete(wake);
+        resolve(true);
+      };
+      this.#wakers.add(wake);
+    });
   }
 
   status(): CarrierStatus {
@@ -92,18 +99,39 @@ after(async () => {
 });
 
 test("starting a group claims every invitee's KeyPackages at once, with no lookup before", async () => {
-  const network = new PairingCarrier(await directCarrier(server.server));
+  const network = new CompanionCarrier(await directCarrier(server.server), {
+    claimKeyPackages: 'claimKeyPackages',
+  });
   const alice = await Client.open(clientOptions(tempDir(), [network], { pollIntervalMs: 3_600_000 }));
   try {
     await alice.register('alice');
     const chat = await alice.createConversation(['bob', 'carol']);
-    assert.equal(network.mostAtOnce.get('lookup'), undefined, 'the claims answered who bob and carol are');
-    assert.equal(network.mostAtOnce.get('claimKeyPackages'), 2, 'the two claims were in flight together');
+    assert.equal(network.arrived.get('lookup'), undefined, 'the claims answered who bob and carol are');
+    assert.ok(network.together.has('claimKeyPackages'), 'the two claims were in flight together');
     // And the group is whole: both invitees join it.
     for (const invitee of invitees) await joined(invitee.client, chat.id);
     assert.deepEqual(chat.members.toSorted(), ['alice', 'bob', 'carol']);
   } finally {
     await alice.close();
+    await network.close();
+  }
+});
+
+test('a new user fetches its tokens while its KeyPackages are published, not after', async () => {
+  const network = new CompanionCarrier(await directCarrier(server.server), {
+    publishKeyPackages: 'issuerKeys',
+  });
+  const dave = await Client.open(clientOptions(tempDir(), [network], { pollIntervalMs: 3_600_000 }));
+  try {
+    await dave.register('dave');
+    assert.ok(network.together.has('publishKeyPackages'), 'the token fill started beside the KeyPackages');
+    // The wallet fills: a first claim needs no issuance round trips of its own.
+    await dave.sync();
+    const issued = network.arrived.get('issueTokens');
+    await dave.createConversation(['bob']);
+    assert.equal(network.arrived.get('issueTokens'), issued, 'the claim spent a token already there');
+  } finally {
+    await dave.close();
     await network.close();
   }
 });

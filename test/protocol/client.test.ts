@@ -1,20 +1,27 @@
 // DeliveryClient's own checks, with a scripted carrier: a response that does not decode or answers another
 // request is a CarrierError('protocol'), a refusal becomes DeliveryError(code), subscribing over a carrier
-// without push is refused locally, and signed calls need an identity.
+// without push is refused locally, signed calls need an identity, and each request tells the carrier how
+// large its answer will probably be.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CarrierError, DeliveryError } from '../../src/errors.ts';
-import type { Carrier } from '../../src/protocol/carrier.ts';
+import type { Carrier, CarrierRequestOptions } from '../../src/protocol/carrier.ts';
 import { DeliveryClient } from '../../src/protocol/client.ts';
+import { IDENTITY_KEY_LENGTH, REGISTRATION_LENGTH } from '../../src/protocol/identity.ts';
 import { decodeRequest, encodeErrorResponse, encodeResponse } from '../../src/protocol/messages.ts';
 
-function scripted(answer: (request: Uint8Array) => Uint8Array): Carrier & { requests: Uint8Array[] } {
+function scripted(
+  answer: (request: Uint8Array) => Uint8Array,
+): Carrier & { requests: Uint8Array[]; options: CarrierRequestOptions[] } {
   const requests: Uint8Array[] = [];
+  const options: CarrierRequestOptions[] = [];
   return {
     kind: 'mixnet',
     requests,
-    request: async (request) => {
+    options,
+    request: async (request, given = {}) => {
       requests.push(request);
+      options.push(given);
       return answer(request);
     },
     status: () => ({ state: 'up' }),
@@ -60,6 +67,36 @@ describe('DeliveryClient', () => {
       client.lookup('alice'),
       (error: unknown) => error instanceof DeliveryError && error.reason === 'internal',
     );
+  });
+
+  test('each request expects an answer as long as the last of its kind, and at least an identity for a lookup', async () => {
+    const entry = {
+      seq: 1,
+      kind: 'application' as const,
+      messageId: new Uint8Array(16),
+      blob: new Uint8Array(5000),
+      bucket: 5000,
+      postedAt: 1,
+      expiresAt: 2,
+      commitMessageId: null,
+    };
+    let entries = [entry];
+    const carrier = scripted((request) =>
+      decodeRequest(request).kind === 'lookup'
+        ? encodeResponse({ kind: 'lookup', value: { ok: false, error: 'not_found' } })
+        : encodeResponse({ kind: 'fetchLog', value: { entries, winningSeq: null } }),
+    );
+    const client = new DeliveryClient({ carrier });
+    await client.fetchLog(routingId, 0);
+    entries = [];
+    await client.fetchLog(routingId, 1);
+    await client.fetchLog(routingId, 1);
+    const [first, afterLarge, afterEmpty] = carrier.options.map((o) => o.expectedResponseBytes ?? 0);
+    assert.equal(first, 0);
+    assert.ok((afterLarge ?? 0) > 5000, 'after a page of 5 kB, the next read expects as much');
+    assert.ok((afterEmpty ?? 0) < 100, 'after an empty page, an empty page');
+    await client.lookup('alice');
+    assert.ok((carrier.options[3]?.expectedResponseBytes ?? 0) >= IDENTITY_KEY_LENGTH + REGISTRATION_LENGTH);
   });
 
   test('subscribing without push is refused before anything is sent; signed calls need an identity', async () => {

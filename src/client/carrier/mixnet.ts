@@ -52,6 +52,7 @@ import {
   newRequestId,
   Reassembler,
   type ReplyFragment,
+  replyFragmentsNeeded,
   requestCapacity,
   serviceId,
   splitRequest,
@@ -108,8 +109,11 @@ const MAX_OUTAGES = 8;
 /** Reply reassembly bounds: partial responses held and their bytes. */
 const MAX_PENDING_REPLIES = 64;
 const MAX_PENDING_REPLY_BYTES = 8 * 1024 * 1024;
-/** Most SURBs a request carries because the previous response was large. */
-const MAX_SURB_HINT = 8;
+/**
+ * Most SURBs a request carries because its caller expects a large response (`expectedResponseBytes`): a
+ * response larger still pays one `too_large` round trip, and a wrong hint costs at most this many packets.
+ */
+export const MAX_SURB_HINT = 8;
 /**
  * Sequence numbers in every ack, padded with `NO_SEQUENCE`; more wait for the next tick. The gateway's
  * downstream rate is twice λ by default, so a tick has two items to acknowledge on average.
@@ -155,6 +159,8 @@ export interface MixnetCarrierStats {
   readonly sent: Readonly<Record<PacketKind, number>>;
   /** Request attempts beyond each request's first. */
   readonly retransmissions: number;
+  /** Of those, the attempts made because a response needed more SURBs than the request carried. */
+  readonly tooLargeRetries: number;
   /** Real packets built and waiting for a tick. */
   readonly queued: number;
   readonly loops: LoopStats;
@@ -331,6 +337,7 @@ export class MixnetCarrier implements Carrier {
   readonly #sent: Record<PacketKind, number> = { real: 0, loop: 0, drop: 0 };
   readonly #perSecond = new Map<number, Record<PacketKind, number>>();
   #retransmissions = 0;
+  #tooLargeRetries = 0;
   #rateLimited = 0;
   readonly #received = { items: 0, padding: 0 };
   #loopsSent = 0;
@@ -345,14 +352,6 @@ export class MixnetCarrier implements Carrier {
    */
   #lastLoopBack: number | undefined;
   #outages: { readonly from: number; readonly to: number }[] = [];
-  /**
-   * Fragments of the last complete response: the next request carries at least as many SURBs, so that a
-   * client whose responses are large (a poll returning many messages) does not pay a too_large round trip
-   * every time (up to `MAX_SURB_HINT`: one huge response must not make every later request long). All
-   * packets look alike and the rate is fixed, so the count reveals nothing on the wire.
-   */
-  #lastReplyFragments = 0;
-
   private constructor(options: MixnetCarrierOptions) {
     const { geometry } = options;
     if (!geometry.withSurb) {
@@ -461,6 +460,7 @@ export class MixnetCarrier implements Carrier {
     return {
       sent: { ...this.#sent },
       retransmissions: this.#retransmissions,
+      tooLargeRetries: this.#tooLargeRetries,
       queued: this.#queue.length,
       loops: {
         sent: this.#loopsSent,
@@ -490,6 +490,10 @@ export class MixnetCarrier implements Carrier {
     if (!(request instanceof Uint8Array)) throw new ArgumentError('request', 'expected a Uint8Array');
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? this.#defaultTimeoutMs();
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new ArgumentError('timeoutMs', 'expected > 0');
+    const expected = options.expectedResponseBytes;
+    if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) {
+      throw new ArgumentError('expectedResponseBytes', 'expected a non-negative integer');
+    }
     if (this.#closed) return Promise.reject(new CarrierError('closed', 'the carrier is closed'));
     if (this.#status.state === 'down') {
       return Promise.reject(new CarrierError('unreachable', this.#status.reason));
@@ -515,7 +519,10 @@ export class MixnetCarrier implements Carrier {
           MAX_FRAGMENTS,
           Math.max(
             this.#options.minReplySurbs ?? DEFAULT_MIN_REPLY_SURBS,
-            Math.min(MAX_SURB_HINT, this.#lastReplyFragments),
+            // All packets look alike and the rate is fixed: how many a request takes reveals nothing.
+            expected === undefined
+              ? 0
+              : Math.min(MAX_SURB_HINT, replyFragmentsNeeded(this.#geometry, expected)),
           ),
         ),
         settled: false,
@@ -1219,7 +1226,6 @@ export class MixnetCarrier implements Carrier {
         this.#replies.prune();
         const complete = this.#replies.add(fragment, undefined);
         if (complete) {
-          this.#lastReplyFragments = fragment.count;
           this.#settle(request);
           request.resolve(complete.data);
         } else this.#armRetransmit(request, attempt);
@@ -1235,6 +1241,7 @@ export class MixnetCarrier implements Carrier {
           );
         } else {
           request.surbCount = Math.min(MAX_FRAGMENTS, request.surbCount * 2);
+          this.#tooLargeRetries++;
           this.#startAttempt(request);
         }
         return;

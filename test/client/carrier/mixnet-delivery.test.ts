@@ -1,7 +1,8 @@
 // The delivery protocol over the mixnet carrier: a real DeliveryService (SQLite store) plugged into the
 // devnet's exit gateway as the 'delivery' service, and a DeliveryClient whose carrier is the MixnetCarrier —
 // the same client the direct carrier serves. Registering a handle, looking it up and a refused second
-// registration all cross the three layers and come back over SURBs; the service never sees the client.
+// registration all cross the three layers and come back over SURBs; the service never sees the client. A
+// lookup's answer (a post-quantum identity: about four SURBs' worth) comes back to its first attempt.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +39,8 @@ describe('the delivery protocol over the mixnet carrier', () => {
     const bobClient = await client(IdentityKeyPair.generate());
     const found = await bobClient.lookup('alice');
     assert.equal(found.ok, true);
+    const { tooLargeRetries } = (bobClient.carrier as Awaited<ReturnType<DeliveryMixnet['carrier']>>).stats();
+    assert.equal(tooLargeRetries, 0, 'the lookup carried enough SURBs for an identity');
     if (found.ok) assert.deepEqual(found.identityKey.ed25519, alice.publicKey.ed25519);
     assert.deepEqual(await bobClient.register('alice'), { ok: false, error: 'handle_taken' });
   });

@@ -12,6 +12,7 @@ import { toHex } from '../../../src/bytes.ts';
 import {
   ACK_SLOTS,
   DEFAULT_MIXNET_TIMEOUT_MS,
+  MAX_SURB_HINT,
   MixnetCarrier,
   type MixnetCarrierOptions,
   type TrafficSecond,
@@ -81,20 +82,31 @@ describe('MixnetCarrier', () => {
     assert.equal(toHex(gateway.serviceCalls[0] ?? new Uint8Array()), toHex(request));
   });
 
-  test('a response larger than the SURBs sent comes back after a retry with more SURBs, and the next request carries enough', async () => {
+  test('a response larger than the SURBs sent comes back after a retry with more SURBs; one expected that large needs no retry', async () => {
     const { gateway, carrier } = await setup({ minReplySurbs: 1 });
     const big = randomBytes(6 * replyCapacity(geometry));
     gateway.handler = async () => big;
     const response = await carrier.request(Uint8Array.of(1));
     assert.deepEqual(response, big);
     assert.ok(gateway.serviceCalls.length >= 2, 'the first attempt was answered too_large');
-    const { retransmissions } = carrier.stats();
+    const { retransmissions, tooLargeRetries } = carrier.stats();
     assert.ok(retransmissions >= 1);
-    // The next request carries as many SURBs as the last response needed: no too_large round trip again.
+    assert.equal(tooLargeRetries, 3, '1 → 2 → 4 → 8 SURBs');
+    // A request whose caller expects the large response carries enough SURBs: no too_large round trip.
     const calls = gateway.serviceCalls.length;
-    assert.deepEqual(await carrier.request(Uint8Array.of(2)), big);
+    const sent = carrier.stats().sent.real;
+    assert.deepEqual(await carrier.request(Uint8Array.of(2), { expectedResponseBytes: big.length }), big);
     assert.equal(gateway.serviceCalls.length, calls + 1);
     assert.equal(carrier.stats().retransmissions, retransmissions);
+    assert.equal(carrier.stats().sent.real - sent, 6, 'one packet per SURB the response needs');
+    // The hint is capped: a wrong one costs at most MAX_SURB_HINT packets.
+    gateway.handler = async (request) => request;
+    const before = carrier.stats().sent.real;
+    await carrier.request(Uint8Array.of(3), { expectedResponseBytes: 1_000_000 });
+    assert.equal(carrier.stats().sent.real - before, MAX_SURB_HINT);
+    assert.throws(() => carrier.request(Uint8Array.of(4), { expectedResponseBytes: -1 }), {
+      name: 'ArgumentError',
+    });
   });
 
   test('with nothing to send it keeps sending at λ: loops and drops, and the loops come back', async () => {
