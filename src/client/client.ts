@@ -27,6 +27,7 @@ import {
   type IdentityInfo,
   MAX_SUBSCRIPTIONS,
   type MailboxItem,
+  type PublishKeyPackagesRequest,
 } from '../protocol/api.ts';
 import type { Carrier, CarrierKind, PrivacyPolicy } from '../protocol/carrier.ts';
 import { DeliveryClient } from '../protocol/client.ts';
@@ -849,8 +850,10 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   async #bind(identity: OwnIdentity, fresh: boolean): Promise<void> {
+    // A new identity's first KeyPackages go with the registration: a sign-up is one round trip.
+    const first = fresh ? await this.#newKeyPackages(identity, this.#keyPackages, true) : undefined;
     const result = await this.#api(this.#policy)
-      .register(identity.handle)
+      .register(identity.handle, first)
       .catch((error: unknown) => {
         throw wrap(error);
       });
@@ -870,13 +873,20 @@ export class Client extends Emitter<ClientEvents> {
       if (!identity.registered && this.#identity.current === identity) {
         this.#identity.set(undefined);
         await this.#vault.delete(RECORD.identity);
+        for (const upload of [...(first?.oneTime ?? []), ...(first?.lastResort ? [first.lastResort] : [])]) {
+          await forgetKeyPackage(this.#vault, upload.id);
+        }
       }
       throw new ClientError('handle_taken', 'another identity holds this handle');
     }
     await this.#requireContacts().observe(identity.handle, identity.publicKey);
-    const publishing = fresh
-      ? this.#publishKeyPackages(identity, this.#keyPackages, true)
-      : this.#refill(identity, this.#keyPackages);
+    // Published with the registration, or to publish now (on their own, a refusal says why).
+    const publishing =
+      first === undefined
+        ? this.#refill(identity, this.#keyPackages)
+        : result.published?.ok
+          ? Promise.resolve()
+          : this.#upload(first);
     // Tokens are fetched beside the KeyPackages, not after: a new user's first conversation claims
     // KeyPackages with them, and over slow mixing rounds their two round trips are many seconds.
     this.#bound = identity;
@@ -891,8 +901,12 @@ export class Client extends Emitter<ClientEvents> {
     this.#resubscribe();
   }
 
-  /** Generates, stores and publishes `count` one-time KeyPackages (and a new last resort if asked). */
-  async #publishKeyPackages(identity: OwnIdentity, count: number, lastResort: boolean): Promise<void> {
+  /** Generates and stores `count` one-time KeyPackages (and a new last resort if asked), ready to upload. */
+  async #newKeyPackages(
+    identity: OwnIdentity,
+    count: number,
+    lastResort: boolean,
+  ): Promise<PublishKeyPackagesRequest> {
     const mls = this.#requireMls();
     const oneTime: StoredKeyPackage[] = [];
     for (let i = 0; i < count; i++) oneTime.push(await newKeyPackage(mls, identity, this.#vault, false));
@@ -901,13 +915,17 @@ export class Client extends Emitter<ClientEvents> {
       id: stored.uploadId,
       data: publishedKeyPackage(identity, stored),
     });
+    return {
+      handle: identity.handle,
+      deviceId: identity.deviceId,
+      oneTime: oneTime.map(upload),
+      ...(resort === undefined ? {} : { lastResort: upload(resort) }),
+    };
+  }
+
+  async #upload(request: PublishKeyPackagesRequest): Promise<void> {
     const result = await this.#api(this.#policy)
-      .publishKeyPackages({
-        handle: identity.handle,
-        deviceId: identity.deviceId,
-        oneTime: oneTime.map(upload),
-        ...(resort === undefined ? {} : { lastResort: upload(resort) }),
-      })
+      .publishKeyPackages(request)
       .catch((error: unknown) => {
         throw wrap(error);
       });
@@ -925,7 +943,9 @@ export class Client extends Emitter<ClientEvents> {
       });
     await this.#forgetClaimed(identity, count.oneTime);
     if (count.oneTime < below || !count.lastResort) {
-      await this.#publishKeyPackages(identity, this.#keyPackages - count.oneTime, !count.lastResort);
+      await this.#upload(
+        await this.#newKeyPackages(identity, this.#keyPackages - count.oneTime, !count.lastResort),
+      );
     }
   }
 

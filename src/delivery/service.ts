@@ -535,7 +535,19 @@ export class DeliveryService {
     return this.hash('mailbox', mailboxIdOf(secret, this.#backend));
   }
 
-  async #register(
+  /** Binds the handle (`#bind`), then publishes the KeyPackages sent along, as `publishKeyPackages` would. */
+  async #register(request: RequestOf<'register'>, context: RequestContext): Promise<DeliveryResponse> {
+    const bound = await this.#bind(request, context);
+    const { keyPackages } = request;
+    if (bound.kind !== 'register' || !bound.value.ok || keyPackages?.body.handle !== request.handle) {
+      return bound;
+    }
+    const answer = await this.#publish(keyPackages);
+    if (answer.kind !== 'publishKeyPackages') return bound;
+    return { kind: 'register', value: { ...bound.value, published: answer.value } };
+  }
+
+  async #bind(
     { handle, registration }: RequestOf<'register'>,
     context: RequestContext,
   ): Promise<DeliveryResponse> {

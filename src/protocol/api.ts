@@ -127,8 +127,15 @@ export type RateLimited = {
   readonly retryAfterMs: number;
 };
 
-/** `created`, `existing` (the same key again), `handle_taken` (another key holds it), or `rate_limited`. */
-export type RegisterResult = RegisterOutcome | RateLimited;
+/**
+ * `created`, `existing` (the same key again), `handle_taken` (another key holds it), or `rate_limited`. With
+ * KeyPackages sent along, `published` says how their upload went once the handle was bound; it is absent when
+ * none were sent or the service refused the upload (publish them on their own to learn why).
+ */
+export type RegisterResult =
+  | { readonly ok: true; readonly created: boolean; readonly published?: PublishResult }
+  | Exclude<RegisterOutcome, { readonly ok: true }>
+  | RateLimited;
 
 export type LookupResult =
   | ({ readonly ok: true } & IdentityInfo)
@@ -254,8 +261,10 @@ export interface DeliveryApi {
    * Binds `handle` to the signer's identity key with a registration signed by it (built by the client).
    * The same key again is `created: false`; another key is `handle_taken`; a service over its registration
    * limits answers `rate_limited` with when to retry (a handle already bound is answered even then).
+   * `keyPackages`, the device's first ones, are published once the handle is bound (one round trip for a
+   * sign-up instead of two).
    */
-  register(handle: string): Promise<RegisterResult>;
+  register(handle: string, keyPackages?: PublishKeyPackagesRequest): Promise<RegisterResult>;
   /** The identity bound to `handle`. Verify `registration` before trusting it (identity.ts). */
   lookup(handle: string): Promise<LookupResult>;
 

@@ -50,6 +50,7 @@ import {
   decodeResponse,
   encodeRequest,
   type RequestKind,
+  type RequestOf,
   type ResponseOf,
   SIGNED_REQUEST_NONCE_LENGTH,
   signedRequestMessage,
@@ -108,9 +109,14 @@ export class DeliveryClient implements DeliveryApi {
     this.#detach.push(this.carrier.onStatus((status) => this.#statusChanged(status.state === 'up')));
   }
 
-  async register(handle: string, options?: CarrierRequestOptions): Promise<RegisterResult> {
+  async register(
+    handle: string,
+    keyPackages?: PublishKeyPackagesRequest,
+    options?: CarrierRequestOptions,
+  ): Promise<RegisterResult> {
     const registration = await createRegistration(this.#signer(), handle, this.#clock());
-    return this.#call({ kind: 'register', value: { handle, registration } }, options);
+    const signed = keyPackages === undefined ? undefined : await this.#signedUpload(keyPackages);
+    return this.#call({ kind: 'register', value: { handle, registration, keyPackages: signed } }, options);
   }
 
   async lookup(handle: string, options?: CarrierRequestOptions): Promise<LookupResult> {
@@ -123,6 +129,11 @@ export class DeliveryClient implements DeliveryApi {
     request: PublishKeyPackagesRequest,
     options?: CarrierRequestOptions,
   ): Promise<PublishResult> {
+    return this.#call({ kind: 'publishKeyPackages', value: await this.#signedUpload(request) }, options);
+  }
+
+  /** A KeyPackage upload signed by the identity, as publishKeyPackages sends it and register carries it. */
+  async #signedUpload(request: PublishKeyPackagesRequest): Promise<RequestOf<'publishKeyPackages'>> {
     const body = {
       handle: request.handle,
       deviceId: request.deviceId,
@@ -132,7 +143,7 @@ export class DeliveryClient implements DeliveryApi {
       lastResort: request.lastResort,
     };
     const signature = await signWith(this.#signer(), signedRequestMessage('publishKeyPackages', body));
-    return this.#call({ kind: 'publishKeyPackages', value: { body, signature } }, options);
+    return { body, signature };
   }
 
   async claimKeyPackages(handle: string, options?: CarrierRequestOptions): Promise<ClaimResult> {

@@ -182,7 +182,12 @@ export const issueBodyCodec = struct({
 });
 
 const requestCases = {
-  register: struct({ handle: handleCodec, registration: registrationCodec }),
+  register: struct({
+    handle: handleCodec,
+    registration: registrationCodec,
+    // The first KeyPackages, signed as a publishKeyPackages body: a sign-up in one round trip.
+    keyPackages: optional(struct({ body: publishBodyCodec, signature: identitySignatureCodec })),
+  }),
   lookup: struct({ handle: handleCodec }),
   publishKeyPackages: struct({ body: publishBodyCodec, signature: identitySignatureCodec }),
   claimKeyPackages: struct({ handle: handleCodec, token: optional(tokenCodec) }),
@@ -252,33 +257,6 @@ const identityInfoFields = {
   registeredAt: uint53,
 };
 
-const registerResultCodec: Codec<RegisterResult> = mapped(
-  taggedUnion(enumeration(u8, { created: 1, existing: 2, handle_taken: 3, rate_limited: 4 }), {
-    created: empty,
-    existing: empty,
-    handle_taken: empty,
-    rate_limited: struct({ retryAfterMs: uint53 }),
-  }),
-)(
-  (wire): RegisterResult => {
-    switch (wire.kind) {
-      case 'created':
-      case 'existing':
-        return { ok: true, created: wire.kind === 'created' };
-      case 'handle_taken':
-        return { ok: false, error: 'handle_taken' };
-      case 'rate_limited':
-        return { ok: false, error: 'rate_limited', retryAfterMs: wire.value.retryAfterMs };
-    }
-  },
-  (result) => {
-    if (result.ok) return { kind: result.created ? 'created' : 'existing', value: {} };
-    return result.error === 'handle_taken'
-      ? { kind: 'handle_taken', value: {} }
-      : { kind: 'rate_limited', value: { retryAfterMs: result.retryAfterMs } };
-  },
-);
-
 const lookupResultCodec: Codec<LookupResult> = mapped(
   taggedUnion(enumeration(u8, { found: 1, not_found: 2 }), {
     found: struct(identityInfoFields),
@@ -312,6 +290,41 @@ const publishResultCodec: Codec<PublishResult> = mapped(
     return result.error === 'quota_exceeded'
       ? { kind: 'quota_exceeded', value: {} }
       : { kind: 'too_large', value: { maxBytes: result.maxBytes } };
+  },
+);
+
+const registerResultCodec: Codec<RegisterResult> = mapped(
+  taggedUnion(enumeration(u8, { created: 1, existing: 2, handle_taken: 3, rate_limited: 4 }), {
+    created: struct({ published: optional(publishResultCodec) }),
+    existing: struct({ published: optional(publishResultCodec) }),
+    handle_taken: empty,
+    rate_limited: struct({ retryAfterMs: uint53 }),
+  }),
+)(
+  (wire): RegisterResult => {
+    switch (wire.kind) {
+      case 'created':
+      case 'existing': {
+        const { published } = wire.value;
+        return {
+          ok: true,
+          created: wire.kind === 'created',
+          ...(published === undefined ? {} : { published }),
+        };
+      }
+      case 'handle_taken':
+        return { ok: false, error: 'handle_taken' };
+      case 'rate_limited':
+        return { ok: false, error: 'rate_limited', retryAfterMs: wire.value.retryAfterMs };
+    }
+  },
+  (result) => {
+    if (result.ok) {
+      return { kind: result.created ? 'created' : 'existing', value: { published: result.published } };
+    }
+    return result.error === 'handle_taken'
+      ? { kind: 'handle_taken', value: {} }
+      : { kind: 'rate_limited', value: { retryAfterMs: result.retryAfterMs } };
   },
 );
 

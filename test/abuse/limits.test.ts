@@ -108,7 +108,9 @@ describeOnBackends('registration limits', (backend) => {
       const response = await fetch(`${delivery.url}/v1/request`, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
-        body: new Uint8Array(encodeRequest({ kind: 'register', value: { handle, registration } })),
+        body: new Uint8Array(
+          encodeRequest({ kind: 'register', value: { handle, registration, keyPackages: undefined } }),
+        ),
       });
       const decoded = decodeResponse(new Uint8Array(await response.arrayBuffer()));
       assert.equal(decoded.kind, 'register');
@@ -157,7 +159,10 @@ describeOnBackends('registration limits', (backend) => {
       registration[registration.length - 1] = (registration[registration.length - 1] ?? 0) ^ 1;
       const answer = decodeResponse(
         await owner.carrier.request(
-          encodeRequest({ kind: 'register', value: { handle: `forged${i}`, registration } }),
+          encodeRequest({
+            kind: 'register',
+            value: { handle: `forged${i}`, registration, keyPackages: undefined },
+          }),
         ),
       );
       assert.deepEqual(answer, { kind: 'error', value: { code: 'bad_signature' } });

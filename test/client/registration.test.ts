@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '../../src/client/client.ts';
+import { decodeRequest } from '../../src/protocol/messages.ts';
 import { startDeliveryProcess, waitUp } from '../delivery/support.ts';
 import {
   eventually,
@@ -73,13 +74,22 @@ describe('sign-up while the delivery service stops', () => {
     const { client, carrier } = await openClient(delivery.server, tempDir());
     try {
       delivery.process.child.kill('SIGSTOP');
+      // The registration (with the first KeyPackages) handed to the carrier: it is written to the socket
+      // before the next turn of the event loop, and stays there unserved.
+      const handed = new Promise<void>((resolve) => {
+        const request = carrier.request.bind(carrier);
+        carrier.request = (bytes, options) => {
+          if (decodeRequest(bytes).kind === 'register') resolve();
+          return request(bytes, options);
+        };
+      });
       const first = assert.rejects(client.register('alice'), {
         reason: 'unreachable',
         message: /keys are kept/,
       });
-      // The keys are saved, then the request goes out without waiting for anything but microtasks: once
-      // the registration shows as pending from a timer, the request is on the socket, unserved.
-      await eventually(() => (client.registration === 'pending' ? true : undefined), 'the keys to be kept');
+      await handed;
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(client.registration, 'pending', 'the keys were kept before the request left');
       const { port } = delivery.server;
       delivery.process.child.kill('SIGKILL');
       await delivery.process.exited;

@@ -1,8 +1,8 @@
 // The round trips a user waits through when starting a group, against a real delivery server over the
 // direct carrier. Over the mixnet in slow weather each round trip is seconds, so the requests that do not
 // depend on each other go together, and none is asked that another answers: the claims of every invitee's
-// KeyPackages at once (a claim names the identity too, so no lookup comes first), and a new user's tokens
-// beside its KeyPackages. The stand-in is only at the network boundary: a carrier that holds a request until
+// KeyPackages at once (a claim names the identity too, so no lookup comes first); a sign-up is one request
+// (the first KeyPackages go with the registration), and the new user's tokens are fetched at once. The stand-in is only at the network boundary: a carrier that holds a request until
 // its companion is in flight (or a generous cap passes, so that a client asking one at a time fails rather
 // than hangs).
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import { sqliteBackend, startServer, type TestServer } from '../delivery/support
 import {
   clientOptions,
   directCarrier,
+  eventually,
   joined,
   removeTempDirs,
   type TestUser,
@@ -117,19 +118,24 @@ test("starting a group claims every invitee's KeyPackages at once, with no looku
   }
 });
 
-test('a new user fetches its tokens while its KeyPackages are published, not after', async () => {
-  const network = new CompanionCarrier(await directCarrier(server.server), {
-    publishKeyPackages: 'issuerKeys',
-  });
+test('a new user signs up in one round trip, and its tokens are on the way as it returns', async () => {
+  const network = new CompanionCarrier(await directCarrier(server.server), {});
   const dave = await Client.open(clientOptions(tempDir(), [network], { pollIntervalMs: 3_600_000 }));
   try {
     await dave.register('dave');
-    assert.ok(network.together.has('publishKeyPackages'), 'the token fill started beside the KeyPackages');
-    // The wallet fills: a first claim needs no issuance round trips of its own.
+    assert.equal(network.arrived.get('register'), 1);
+    assert.equal(network.arrived.get('publishKeyPackages'), undefined, 'the KeyPackages went with it');
+    assert.equal(network.arrived.get('issuerKeys'), 1, 'the token fill started at once, not at a poll');
+    // Bob can start a conversation with dave at once: dave's KeyPackages are there.
+    const bob = invitees[0];
+    assert.ok(bob !== undefined);
+    const chat = await bob.client.createConversation(['dave']);
     await dave.sync();
-    const issued = network.arrived.get('issueTokens');
-    await dave.createConversation(['bob']);
-    assert.equal(network.arrived.get('issueTokens'), issued, 'the claim spent a token already there');
+    await joined(dave, chat.id);
+    // And dave's first claim spends a token of that fill: no issuance of its own.
+    await eventually(() => network.arrived.get('issueTokens'), 'the token fill');
+    await dave.createConversation(['carol']);
+    assert.equal(network.arrived.get('issueTokens'), 1, 'the claim spent a token already on its way');
   } finally {
     await dave.close();
     await network.close();

@@ -219,6 +219,34 @@ describeOnBackends('delivery service', (backend) => {
     assert.deepEqual(await m.client.lookup('carol'), { ok: false, error: 'not_found' });
   });
 
+  test('a registration carries the first KeyPackages, published only for its own handle once bound', async (t) => {
+    const [server] = await startServers(t);
+    const carol = IdentityKeyPair.generate();
+    const c = await connect((server as TestServer).server, carol, {}, 'carol');
+    const m = await connect((server as TestServer).server, IdentityKeyPair.generate(), {}, 'mallory');
+    t.after(() => Promise.all([c.close(), m.close()]).then(() => undefined));
+    const deviceId = tag();
+    const upload = (handle: string) => ({
+      handle,
+      deviceId,
+      oneTime: [{ id: tag(), data: new Uint8Array(3) }],
+      lastResort: { id: tag(), data: new Uint8Array(4) },
+    });
+    assert.deepEqual(await c.client.register('carol', upload('carol')), {
+      ok: true,
+      created: true,
+      published: { ok: true, added: 1 },
+    });
+    assert.deepEqual(await c.client.countKeyPackages('carol', deviceId), { oneTime: 1, lastResort: true });
+    // The same registration again (a retransmission, or a resumed sign-up) publishes the new ones.
+    const again = await c.client.register('carol', upload('carol'));
+    assert.deepEqual(again, { ok: true, created: false, published: { ok: true, added: 1 } });
+    // Taken: nothing is published. KeyPackages for another handle are not published by a registration.
+    assert.deepEqual(await m.client.register('carol', upload('carol')), { ok: false, error: 'handle_taken' });
+    assert.deepEqual(await m.client.register('mallory', upload('carol')), { ok: true, created: true });
+    assert.deepEqual(await c.client.countKeyPackages('carol', deviceId), { oneTime: 2, lastResort: true });
+  });
+
   test('quotas, size limits and TTL are enforced with typed results', async (t) => {
     let now = Date.now();
     const location = backend.fresh();

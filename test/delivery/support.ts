@@ -244,11 +244,25 @@ export function waitUp(carrier: DirectCarrier): Promise<void> {
   return waitFor(carrier, 'up');
 }
 
-export function waitFor(carrier: DirectCarrier, state: 'up' | 'down' | 'connecting'): Promise<void> {
+/** Waits for the carrier's status to be `state`; a generous cap turns a hang into a failure that says so. */
+export function waitFor(
+  carrier: DirectCarrier,
+  state: 'up' | 'down' | 'connecting',
+  capMs = 120_000,
+): Promise<void> {
   if (carrier.status().state === state) return Promise.resolve();
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(
+        new Error(
+          `the carrier did not become ${state} within ${capMs} ms: ${JSON.stringify(carrier.status())}`,
+        ),
+      );
+    }, capMs);
     const off = carrier.onStatus((status) => {
       if (status.state === state) {
+        clearTimeout(timer);
         off();
         resolve();
       }

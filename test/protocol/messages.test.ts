@@ -30,7 +30,25 @@ const nonce = new Uint8Array(16).fill(3);
 const token = new Uint8Array(TOKEN_LENGTH).fill(4);
 
 const requests: DeliveryRequest[] = [
-  { kind: 'register', value: { handle: 'alice', registration } },
+  { kind: 'register', value: { handle: 'alice', registration, keyPackages: undefined } },
+  {
+    kind: 'register',
+    value: {
+      handle: 'alice',
+      registration,
+      keyPackages: {
+        body: {
+          handle: 'alice',
+          deviceId: tag('phone'),
+          nonce,
+          signedAt: 1_700_000_000_000,
+          oneTime: [{ id: tag('kp1'), data: new Uint8Array(300).fill(1) }],
+          lastResort: { id: tag('lr'), data: new Uint8Array(10) },
+        },
+        signature,
+      },
+    },
+  },
   { kind: 'lookup', value: { handle: 'alice' } },
   { kind: 'lookup', value: { handle: 'Zoë 🦊' } },
   {
@@ -138,6 +156,11 @@ const entry = {
 const responses: DeliveryResponse[] = [
   { kind: 'register', value: { ok: true, created: true } },
   { kind: 'register', value: { ok: true, created: false } },
+  { kind: 'register', value: { ok: true, created: true, published: { ok: true, added: 11 } } },
+  {
+    kind: 'register',
+    value: { ok: true, created: false, published: { ok: false, error: 'too_large', maxBytes: 9 } },
+  },
   { kind: 'register', value: { ok: false, error: 'handle_taken' } },
   { kind: 'register', value: { ok: false, error: 'rate_limited', retryAfterMs: 59_001 } },
   { kind: 'lookup', value: { ok: true, ...identityInfo } },
