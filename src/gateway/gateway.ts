@@ -28,12 +28,16 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { constantTimeEqual, toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
 import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
+import { type CryptoEngine, cryptoEngine } from '../hop/crypto-engine.ts';
+import { Egress, type LinkStatus, type Outgoing } from '../hop/egress.ts';
+import { EpochKeyStore } from '../hop/epoch-keys.ts';
+import { KeyRotation } from '../hop/key-rotation.ts';
+import { logLinkEvent } from '../hop/link-log.ts';
+import { ReplayFilter } from '../hop/replay-filter.ts';
+import type { EpochClock, NodeAddress, Topology } from '../hop/types.ts';
+import type { UnwrapOutcome } from '../hop/unwrap.ts';
+import { DEFAULT_MAX_IN_FLIGHT, type UnwrapBatch, UnwrapStage } from '../hop/unwrap-stage.ts';
 import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
-import { Egress, type LinkStatus, type Outgoing } from '../mixnode/egress.ts';
-import { type EpochKey, EpochKeyStore } from '../mixnode/epoch-keys.ts';
-import { keyWindow, logLinkEvent } from '../mixnode/node.ts';
-import { ReplayFilter } from '../mixnode/replay-filter.ts';
-import type { EpochClock, NodeAddress, Topology } from '../mixnode/types.ts';
 import { closeServer, createHttpServer, listen } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
 import { DURATION_BUCKETS, MetricsRegistry } from '../ops/metrics.ts';
@@ -59,15 +63,7 @@ import {
   serviceId,
   splitReply,
 } from '../protocol/service-framing.ts';
-import {
-  decodeForwardPayload,
-  type FinalResult,
-  type Geometry,
-  NODE_ID_LENGTH,
-  type ReplyResult,
-  Sphinx,
-  type UnwrapResult,
-} from '../sphinx/index.ts';
+import { decodeForwardPayload, type Geometry, NODE_ID_LENGTH, Sphinx } from '../sphinx/index.ts';
 import {
   DEFAULT_INBOX_IDLE_MS,
   DEFAULT_INBOX_QUOTA,
@@ -165,6 +161,8 @@ export interface GatewayOptions {
   readonly logger: Logger;
   /** Simulated latency on every outgoing link (tests and drills). */
   readonly linkDelay?: LinkDelay;
+  /** Crypto worker threads; 0 unwraps on the main thread. Default: one per core. */
+  readonly workers?: number;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -185,7 +183,9 @@ type DropReason =
   | 'bad_request'
   | 'bad_surb'
   | 'delay_queue_full'
-  | 'stopping';
+  | 'stopping'
+  /** The crypto engine failed (a bug or resource exhaustion; logged). */
+  | 'internal_error';
 
 /** `limits` over the defaults; the burst follows the rate (`CLIENT_BURST_SECONDS`) unless it is given. */
 export function gatewayLimits(limits: Partial<GatewayLimits> = {}): GatewayLimits {
@@ -239,14 +239,8 @@ interface ClientSession {
   lastFullNotice: number;
 }
 
-interface Pending {
-  readonly packet: Uint8Array;
-  readonly fromClient: boolean;
-}
-
-type Unwrapped =
-  | { readonly kind: 'ok'; readonly epoch: number; readonly result: UnwrapResult }
-  | { readonly kind: 'mac_failure' | 'malformed' };
+/** A packet that ends here: a final hop, or a SURB reply. */
+type Arrival = Extract<UnwrapOutcome, { readonly kind: 'final' | 'reply' }>;
 
 function isLoopback(host: string): boolean {
   return LOOPBACK.test(host);
@@ -260,6 +254,10 @@ export class Gateway {
   readonly #identity: TlsIdentity;
   readonly #keys: EpochKeyStore;
   readonly #replay: ReplayFilter;
+  readonly #engine: CryptoEngine;
+  readonly #rotation: KeyRotation;
+  /** Packets from links and clients on their way to the crypto engine; each says whether a client sent it. */
+  readonly #ingress: UnwrapStage<boolean>;
   readonly #store: InboxStore;
   readonly #sphinx: Sphinx;
   readonly #egress: Egress;
@@ -279,11 +277,6 @@ export class Gateway {
   #http: Server | undefined;
   #wss: WebSocketServer | undefined;
   #clientAddress: NodeAddress | undefined;
-  #pending: Pending[] = [];
-  #flush: NodeJS.Immediate | undefined;
-  #liveKeys: readonly EpochKey[] = [];
-  #epoch = -1;
-  #refreshing: Promise<void> | undefined;
   #housekeeping: NodeJS.Timeout | undefined;
   #downstream: NodeJS.Timeout | undefined;
   #ticks = 0;
@@ -291,7 +284,13 @@ export class Gateway {
 
   private constructor(
     options: GatewayOptions,
-    parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; store: InboxStore },
+    parts: {
+      identity: TlsIdentity;
+      keys: EpochKeyStore;
+      replay: ReplayFilter;
+      store: InboxStore;
+      engine: CryptoEngine;
+    },
   ) {
     this.id = options.id;
     this.#options = options;
@@ -301,6 +300,27 @@ export class Gateway {
     this.#keys = parts.keys;
     this.#replay = parts.replay;
     this.#store = parts.store;
+    this.#engine = parts.engine;
+    this.#rotation = new KeyRotation({
+      keys: parts.keys,
+      replay: parts.replay,
+      epochs: options.epochs,
+      graceMs: options.graceMs,
+      engine: parts.engine,
+      logger: options.logger,
+    });
+    this.#ingress = new UnwrapStage({
+      engine: parts.engine,
+      rotation: this.#rotation,
+      onBatch: (batch) => this.#onUnwrapped(batch),
+      onFailure: (error, count) => {
+        this.#drop('internal_error', count);
+        options.logger.error('unwrapping failed', { message: String(error), packets: count });
+      },
+      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+      pause: () => this.#links?.pause(),
+      resume: () => this.#links?.resume(),
+    });
     this.#sphinx = new Sphinx(options.geometry, nodeBackend);
     this.#metrics = createMetrics(options.metrics ?? new MetricsRegistry());
     this.#metrics.registry.onCollect(() => this.#metrics.clients.set(this.#clients.size));
@@ -323,9 +343,12 @@ export class Gateway {
 
   /** Opens its stores, listens for links and clients, and follows the epochs. */
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const { id, geometry, dataDir, clientListen, clientTls } = options;
+    const { id, geometry, dataDir, clientListen, clientTls, workers } = options;
     if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
       throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
+    }
+    if (workers !== undefined && !(Number.isSafeInteger(workers) && workers >= 0)) {
+      throw new ArgumentError('workers', 'expected an integer ≥ 0');
     }
     const rate = options.limits?.downstreamRate;
     if (rate !== undefined && !(Number.isFinite(rate) && rate > 0 && rate <= 1_000_000)) {
@@ -342,13 +365,15 @@ export class Gateway {
     const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
     const replay = ReplayFilter.open(join(dataDir, 'replay.sqlite'));
     let store: InboxStore | undefined;
+    let engine: CryptoEngine | undefined;
     try {
       store = InboxStore.open(join(dataDir, 'inboxes.sqlite'), {
         quota: limits.inboxQuota,
         ttlMs: limits.itemTtlMs,
         idleMs: limits.inboxIdleMs,
       });
-      const gateway = new Gateway(options, { identity, keys, replay, store });
+      engine = cryptoEngine(geometry, workers);
+      const gateway = new Gateway(options, { identity, keys, replay, store, engine });
       try {
         await gateway.#listen();
       } catch (error) {
@@ -359,6 +384,7 @@ export class Gateway {
     } catch (error) {
       store?.close();
       replay.close();
+      await engine?.close();
       throw error;
     }
   }
@@ -423,7 +449,7 @@ export class Gateway {
 
   async #listen(): Promise<void> {
     const { geometry, topology, clientListen, clientTls, logger } = this.#options;
-    await this.#refreshKeys();
+    await this.#rotation.start();
     this.#links = await LinkServer.listen({
       identity: this.#identity,
       host: this.#options.linkListen.host,
@@ -462,7 +488,8 @@ export class Gateway {
       clientPort: port,
       tls: clientTls !== undefined,
       services: [...this.#options.services.keys()].join(','),
-      epoch: this.#epoch,
+      epoch: this.#rotation.epoch,
+      workers: this.#engine.threads,
     });
   }
 
@@ -474,13 +501,13 @@ export class Gateway {
     this.#wss?.close();
     if (this.#http) await closeServer(this.#http);
     await this.#links?.close();
-    this.#process();
+    await this.#ingress.drain();
     while (this.#calls.size > 0) await Promise.all(this.#calls);
-    this.#process();
+    await this.#ingress.drain();
     for (const timer of this.#timers) clearTimeout(timer);
     if (this.#timers.size > 0) this.#drop('stopping', this.#timers.size);
     this.#timers.clear();
-    await this.#refreshing;
+    await this.#rotation.settled();
     await this.#release();
     logger.info('gateway stopped');
   }
@@ -489,6 +516,7 @@ export class Gateway {
     clearInterval(this.#housekeeping);
     clearTimeout(this.#downstream);
     await this.#egress.close();
+    await this.#engine.close();
     this.#replay.close();
     this.#store.close();
   }
@@ -738,51 +766,46 @@ export class Gateway {
   // Packets.
 
   #enqueue(packet: Uint8Array, fromClient: boolean): void {
-    this.#pending.push({ packet, fromClient });
     // Packets read in one turn of the event loop are unwrapped together and share one filter commit.
-    this.#flush ??= setImmediate(() => this.#process());
+    this.#ingress.push(packet, fromClient);
   }
 
-  #process(): void {
-    clearImmediate(this.#flush);
-    this.#flush = undefined;
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
-    this.#followEpochs();
+  #onUnwrapped({ outcomes }: UnwrapBatch<boolean>): void {
     const { topology, logger } = this.#options;
     const outgoing: Outgoing[] = [];
     const delayed: { outgoing: Outgoing; delay: number }[] = [];
-    const arrivals: (FinalResult | ReplyResult)[] = [];
-    for (const { packet, fromClient } of batch) {
-      const unwrapped = this.#unwrap(packet);
-      if (unwrapped.kind === 'mac_failure') {
+    const arrivals: Arrival[] = [];
+    for (const { outcome, context: fromClient } of outcomes) {
+      if (outcome.kind === 'mac_failure') {
         this.#metrics.macFailures.inc();
         continue;
       }
-      if (unwrapped.kind !== 'ok') {
+      if (outcome.kind === 'malformed') {
         this.#drop('malformed');
         continue;
       }
-      const { epoch, result } = unwrapped;
-      if (!this.#replay.admit(epoch, result.replayTag)) {
+      if (outcome.kind === 'failed') {
+        this.#drop('internal_error');
+        logger.error('unwrapping failed', { message: outcome.message });
+        continue;
+      }
+      if (!this.#replay.admit(outcome.epoch, outcome.replayTag)) {
         this.#metrics.replays.inc();
         continue;
       }
-      if (result.kind !== 'forward') {
+      if (outcome.kind !== 'forward') {
         if (fromClient) this.#drop('not_forward');
-        else arrivals.push(result);
+        else arrivals.push(outcome);
         continue;
       }
-      const delay = result.delay ?? 0;
-      const peer = topology.peer(result.nextHop);
+      const { packet, nextHop, delay } = outcome;
+      const peer = topology.peer(nextHop);
       if (delay > this.#limits.maxDelayMs) this.#drop('delay_too_long');
       else if (!peer) this.#drop('unknown_next_hop');
       else if (delay > 0 && this.#timers.size + delayed.length >= this.#limits.maxDelayedPackets)
         this.#drop('delay_queue_full');
-      else if (delay > 0)
-        delayed.push({ outgoing: { packet: result.packet, nextHop: result.nextHop, peer }, delay });
-      else outgoing.push({ packet: result.packet, nextHop: result.nextHop, peer });
+      else if (delay > 0) delayed.push({ outgoing: { packet, nextHop, peer }, delay });
+      else outgoing.push({ packet, nextHop, peer });
     }
     // Tags must be durable before anything these packets caused exists outside this process.
     this.#replay.commit();
@@ -808,21 +831,8 @@ export class Gateway {
     }
   }
 
-  #unwrap(packet: Uint8Array): Unwrapped {
-    for (const { epoch, secretKey } of this.#liveKeys) {
-      try {
-        return { kind: 'ok', epoch, result: this.#sphinx.unwrap(secretKey, packet) };
-      } catch (error) {
-        if (!(error instanceof SphinxError)) throw error;
-        // Only a MAC failure can mean "another key": every other reason is the packet's own.
-        if (error.reason !== 'mac_mismatch') return { kind: 'malformed' };
-      }
-    }
-    return { kind: 'mac_failure' };
-  }
-
   /** Handles a final hop for no one or for a service; returns what an inbox should store. */
-  #arrive(result: FinalResult | ReplyResult): { inbox: Uint8Array; content: InboxContent } | undefined {
+  #arrive(result: Arrival): { inbox: Uint8Array; content: InboxContent } | undefined {
     const { recipient } = result;
     if (!recipient) {
       this.#metrics.dummies.inc();
@@ -961,56 +971,10 @@ export class Gateway {
     this.#metrics.replies.inc(payloads.length);
   }
 
-  // Keys, epochs, housekeeping.
-
-  #keyWindow(): { epoch: number; live: number[] } {
-    return keyWindow(this.#options.epochs, this.#options.graceMs);
-  }
-
-  #followEpochs(): void {
-    const { epoch, live } = this.#keyWindow();
-    const possible = live.filter((candidate) => candidate === epoch || this.#keys.get(candidate));
-    if (epoch === this.#epoch && possible.join() === this.#liveKeys.map((key) => key.epoch).join()) return;
-    // The new epoch's key was made an epoch ahead: switch at once, so that no packet built for the new
-    // epoch meets the old window; storing the next key and shredding old ones follow asynchronously.
-    const ready = this.#liveWindow(live);
-    if (ready.some((key) => key.epoch === epoch)) this.#liveKeys = ready;
-    if (this.#refreshing) return;
-    this.#refreshing = this.#refreshKeys()
-      .catch((error: unknown) =>
-        this.#options.logger.error('key rotation failed', { message: String(error) }),
-      )
-      .finally(() => {
-        this.#refreshing = undefined;
-      });
-  }
-
-  async #refreshKeys(): Promise<void> {
-    const { epoch, live } = this.#keyWindow();
-    await this.#keys.ensure(epoch);
-    await this.#keys.ensure(epoch + 1);
-    const keys = this.#liveWindow(live);
-    const oldest = Math.min(...keys.map((key) => key.epoch));
-    // The new window is published before expired keys are shredded, so no unwrap uses a wiped key.
-    this.#liveKeys = keys;
-    const changed = epoch !== this.#epoch;
-    this.#epoch = epoch;
-    await this.#keys.destroyBefore(oldest);
-    this.#replay.forgetBefore(oldest);
-    if (changed)
-      this.#options.logger.info('epoch keys', { epoch, live: keys.map((key) => key.epoch).join(',') });
-  }
-
-  /** The keys held for `live`, newest first. */
-  #liveWindow(live: readonly number[]): EpochKey[] {
-    return live.flatMap((candidate): EpochKey[] => {
-      const pair = this.#keys.get(candidate);
-      return pair ? [{ epoch: candidate, secretKey: pair.secretKey }] : [];
-    });
-  }
+  // Housekeeping.
 
   #housekeep(): void {
-    this.#followEpochs();
+    this.#rotation.follow();
     this.#requests.prune();
     if (++this.#ticks % EXPIRY_EVERY === 0) {
       const expired = this.#store.expire();

@@ -23,7 +23,6 @@
  * packets still queued, which the next `start()` on the same data directory sends.
  */
 
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toHex } from '../bytes.ts';
@@ -31,12 +30,18 @@ import { nodeBackend } from '../crypto/backends/node.ts';
 import { randomInt } from '../crypto/random.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';
 import { ArgumentError, CodecError, MixnetError } from '../errors.ts';
+import { type CryptoEngine, cryptoEngine } from '../hop/crypto-engine.ts';
+import { Egress, type LinkStatus, type Outgoing } from '../hop/egress.ts';
+import { EpochKeyStore } from '../hop/epoch-keys.ts';
+import { KeyRotation } from '../hop/key-rotation.ts';
+import { logLinkEvent } from '../hop/link-log.ts';
+import { ReplayFilter } from '../hop/replay-filter.ts';
+import type { EpochClock, Logger, NodeAddress, Topology } from '../hop/types.ts';
+import { buildDummy, type UnwrapOutcome } from '../hop/unwrap.ts';
+import { DEFAULT_MAX_IN_FLIGHT, UnwrapStage } from '../hop/unwrap-stage.ts';
 import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
 import { type Geometry, NODE_ID_LENGTH, type PathHop, Sphinx } from '../sphinx/index.ts';
-import { type CryptoEngine, InlineEngine, WorkerPool } from './crypto-engine.ts';
-import { Egress, type LinkStatus, type Outgoing } from './egress.ts';
-import { type EpochKey, EpochKeyStore } from './epoch-keys.ts';
-import { ReplayFilter } from './replay-filter.ts';
+import type { DropReason, Metrics } from './metrics.ts';
 import {
   decodeSavedQueue,
   encodeSavedQueue,
@@ -46,8 +51,6 @@ import {
   roundSize,
 } from './round-queue.ts';
 import { shuffle } from './shuffle.ts';
-import type { DropReason, EpochClock, Logger, Metrics, NodeAddress, Topology } from './types.ts';
-import { buildDummy, type UnwrapOutcome } from './unwrap.ts';
 
 export interface RoundParameters {
   /** Length of a round; rounds end on multiples of it in wall-clock time. */
@@ -116,7 +119,6 @@ export interface RoundReport {
 const SAVED_QUEUE = 'queue.bin';
 const DEFAULT_MAX_DELAY_MS = 60_000;
 const DEFAULT_MAX_BATCHES_PER_ROUND = 2;
-const MIN_IN_FLIGHT = 256;
 
 function assertInteger(argument: string, value: number, minimum = 1): void {
   if (!Number.isSafeInteger(value) || value < minimum) {
@@ -128,6 +130,7 @@ export class MixNode {
   readonly #options: MixNodeOptions;
   readonly #identity: TlsIdentity;
   readonly #keys: EpochKeyStore;
+  readonly #rotation: KeyRotation;
   readonly #replay: ReplayFilter;
   readonly #engine: CryptoEngine;
   readonly #sphinx: Sphinx;
@@ -138,19 +141,12 @@ export class MixNode {
   readonly #maxQueued: number;
   readonly #maxBatches: number;
   readonly #pool: PoolRule;
-  readonly #maxInFlight: number;
   readonly #listeners = new Set<(report: RoundReport) => void>();
-  readonly #unwrapping = new Set<Promise<void>>();
+  readonly #ingress: UnwrapStage<undefined>;
   #server: LinkServer | undefined;
-  #inbox: Uint8Array[] = [];
-  #flush: NodeJS.Immediate | undefined;
-  #inFlight = 0;
   #round = 0;
   #timer: NodeJS.Timeout | undefined;
   #nextRoundAt = 0;
-  #epoch = -1;
-  #liveEpochs: readonly number[] = [];
-  #refreshing: Promise<void> | undefined;
   #reserve: { epoch: number; dummies: Outgoing[] } = { epoch: -1, dummies: [] };
   #refilling: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -164,6 +160,14 @@ export class MixNode {
     this.#keys = parts.keys;
     this.#replay = parts.replay;
     this.#engine = parts.engine;
+    this.#rotation = new KeyRotation({
+      keys: parts.keys,
+      replay: parts.replay,
+      epochs: options.epochs,
+      graceMs: options.graceMs,
+      engine: parts.engine,
+      logger: options.logger,
+    });
     this.#sphinx = new Sphinx(options.geometry, nodeBackend);
     this.#queueStore = new DirectoryStore(join(options.dataDir, 'queue'));
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
@@ -174,7 +178,21 @@ export class MixNode {
       leaveProbability: pool.leaveProbability,
       maxStayMs: (pool.maxStayRounds - 1) * options.round.periodMs,
     };
-    this.#maxInFlight = Math.max(MIN_IN_FLIGHT, 2 * options.round.batchSize);
+    this.#ingress = new UnwrapStage({
+      engine: parts.engine,
+      rotation: this.#rotation,
+      onBatch: ({ outcomes, receivedAt, seconds }) => {
+        options.metrics.observe('mix_unwrap_duration_seconds', seconds);
+        for (const { outcome } of outcomes) this.#admit(outcome, receivedAt);
+      },
+      onFailure: (error, count) => {
+        this.#drop('internal_error', count);
+        options.logger.error('unwrapping failed', { message: String(error), packets: count });
+      },
+      maxInFlight: Math.max(DEFAULT_MAX_IN_FLIGHT, 2 * options.round.batchSize),
+      pause: () => this.#server?.pause(),
+      resume: () => this.#server?.resume(),
+    });
     this.#egress = new Egress({
       identity: parts.identity,
       frameLength: options.geometry.packetLength,
@@ -217,11 +235,10 @@ export class MixNode {
     const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
     const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
     const replay = ReplayFilter.open(join(dataDir, 'replay.sqlite'));
-    const threads = workers ?? availableParallelism();
-    const engine = threads === 0 ? new InlineEngine(geometry) : new WorkerPool(geometry, threads);
+    const engine = cryptoEngine(geometry, workers);
     const node = new MixNode(options, { identity, keys, replay, engine });
     try {
-      await node.#refreshEpoch();
+      await node.#rotation.start();
       await node.#loadSavedQueue();
       node.#server = await LinkServer.listen({
         identity,
@@ -241,8 +258,8 @@ export class MixNode {
     options.logger.info('mix node started', {
       address: `${node.address.host}:${node.address.port}`,
       tlsFingerprint: toHex(identity.fingerprint),
-      epoch: node.#epoch,
-      workers: threads,
+      epoch: node.#rotation.epoch,
+      workers: engine.threads,
     });
     return node;
   }
@@ -272,7 +289,7 @@ export class MixNode {
 
   /** The epochs whose keys unwrap packets now, newest first. */
   get liveEpochs(): readonly number[] {
-    return this.#liveEpochs;
+    return this.#rotation.liveEpochs;
   }
 
   /** Its egress links to the next hops: how many are open, how many connected (for /ready). */
@@ -308,15 +325,14 @@ export class MixNode {
     const { logger } = this.#options;
     clearTimeout(this.#timer);
     await this.#server?.close();
-    this.#flushInbox();
-    await Promise.all(this.#unwrapping);
+    await this.#ingress.drain();
     await sleep(Math.max(0, this.#nextRoundAt - Date.now()));
     this.#runRound();
     const left = this.#queue.drain();
     if (left.length > 0) {
       await this.#queueStore.writeNew(SAVED_QUEUE, encodeSavedQueue(this.#options.geometry, left));
     }
-    await this.#refreshing;
+    await this.#rotation.settled();
     await this.#refilling;
     await this.#release();
     logger.info('mix node stopped', { rounds: this.#round, saved: left.length });
@@ -332,42 +348,7 @@ export class MixNode {
 
   #receive(frame: Uint8Array): void {
     this.#options.metrics.increment('mix_packets_in_total');
-    this.#inbox.push(frame);
-    // Frames read in one turn of the event loop go to the engine as one batch.
-    this.#flush ??= setImmediate(() => this.#flushInbox());
-  }
-
-  #flushInbox(): void {
-    clearImmediate(this.#flush);
-    this.#flush = undefined;
-    const packets = this.#inbox;
-    if (packets.length === 0) return;
-    this.#inbox = [];
-    const receivedAt = Date.now();
-    const started = performance.now();
-    this.#inFlight += packets.length;
-    if (this.#inFlight >= this.#maxInFlight) this.#server?.pause();
-    const task = this.#engine
-      .unwrap(packets)
-      .then(
-        (outcomes) => {
-          this.#options.metrics.observe('mix_unwrap_duration_seconds', (performance.now() - started) / 1000);
-          for (const outcome of outcomes) this.#admit(outcome, receivedAt);
-        },
-        (error: unknown) => {
-          this.#drop('internal_error', packets.length);
-          this.#options.logger.error('unwrapping failed', {
-            message: String(error),
-            packets: packets.length,
-          });
-        },
-      )
-      .finally(() => {
-        this.#unwrapping.delete(task);
-        this.#inFlight -= packets.length;
-        if (this.#inFlight < this.#maxInFlight / 2) this.#server?.resume();
-      });
-    this.#unwrapping.add(task);
+    this.#ingress.push(frame, undefined);
   }
 
   #admit(outcome: UnwrapOutcome, receivedAt: number): void {
@@ -377,8 +358,11 @@ export class MixNode {
         metrics.increment('mix_mac_failures_total');
         return;
       case 'malformed':
-      case 'not_forward':
-        this.#drop(outcome.kind);
+        this.#drop('malformed');
+        return;
+      case 'final':
+      case 'reply':
+        this.#drop('not_forward');
         return;
       case 'failed':
         this.#drop('internal_error');
@@ -423,7 +407,7 @@ export class MixNode {
   #runRound(): void {
     const { metrics, topology, logger, round } = this.#options;
     const started = performance.now();
-    this.#followEpochs();
+    this.#rotation.follow();
     const { batchSize } = round;
     const taken: QueuedPacket[] = [];
     const real: Outgoing[] = [];
@@ -446,7 +430,9 @@ export class MixNode {
     if (!dummies) {
       this.#queue.restore(taken);
       metrics.increment('mix_rounds_held_total');
-      logger.warn('round held: no route for dummies in the network document', { epoch: this.#epoch });
+      logger.warn('round held: no route for dummies in the network document', {
+        epoch: this.#rotation.epoch,
+      });
       return;
     }
     // Tags must be durable before the outputs they protect exist anywhere but here.
@@ -470,7 +456,8 @@ export class MixNode {
 
   /** `count` dummies of the current epoch: from the reserve built in the background, the rest built now. */
   #takeDummies(count: number): Outgoing[] | undefined {
-    if (this.#reserve.epoch !== this.#epoch) this.#reserve = { epoch: this.#epoch, dummies: [] };
+    const epoch = this.#rotation.epoch;
+    if (this.#reserve.epoch !== epoch) this.#reserve = { epoch, dummies: [] };
     const { topology } = this.#options;
     const taken: Outgoing[] = [];
     // A reserved dummy whose first hop left the document is discarded.
@@ -515,7 +502,7 @@ export class MixNode {
   /** One node of each later layer and an exit, uniformly at random; undefined if some position has none. */
   #dummyRoute(): DummyRoute | undefined {
     const { topology } = this.#options;
-    const positions = topology.hopsAfter(this.#epoch);
+    const positions = topology.hopsAfter(this.#rotation.epoch);
     const hops: PathHop[] = [];
     for (const candidates of positions) {
       if (candidates.length === 0) return undefined;
@@ -527,50 +514,6 @@ export class MixNode {
     const peer = first && topology.peer(first.id);
     if (!first || !peer) return undefined;
     return { hops, complete: (packet) => ({ packet, nextHop: first.id, peer }) };
-  }
-
-  // Epochs and keys.
-
-  #keyWindow(): { epoch: number; live: number[] } {
-    return keyWindow(this.#options.epochs, this.#options.graceMs);
-  }
-
-  /** Starts a key refresh when the window has moved since the last one. */
-  #followEpochs(): void {
-    if (this.#refreshing) return;
-    const { epoch, live } = this.#keyWindow();
-    const current = this.#liveEpochs;
-    const possible = live.filter((candidate) => candidate === epoch || this.#keys.get(candidate));
-    if (epoch === this.#epoch && possible.join() === current.join()) return;
-    this.#refreshing = this.#refreshEpoch()
-      .catch((error: unknown) =>
-        this.#options.logger.error('key rotation failed', { message: String(error) }),
-      )
-      .finally(() => {
-        this.#refreshing = undefined;
-      });
-  }
-
-  async #refreshEpoch(): Promise<void> {
-    const { epoch, live } = this.#keyWindow();
-    await this.#keys.ensure(epoch);
-    await this.#keys.ensure(epoch + 1);
-    const keys: EpochKey[] = live.flatMap((candidate) => {
-      const pair = this.#keys.get(candidate);
-      return pair ? [{ epoch: candidate, secretKey: pair.secretKey }] : [];
-    });
-    this.#engine.setKeys(keys);
-    const changedEpoch = epoch !== this.#epoch;
-    this.#epoch = epoch;
-    const liveEpochs = keys.map((key) => key.epoch);
-    const oldest = Math.min(...liveEpochs);
-    await this.#keys.destroyBefore(oldest);
-    this.#replay.forgetBefore(oldest);
-    // Published only now, so that whoever sees the new window also sees the expired keys gone.
-    this.#liveEpochs = liveEpochs;
-    if (changedEpoch) {
-      this.#options.logger.info('epoch keys', { epoch, live: this.#liveEpochs.join(',') });
-    }
   }
 
   async #loadSavedQueue(): Promise<void> {
@@ -592,40 +535,6 @@ export class MixNode {
   #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
     logLinkEvent(this.#options.logger, side, event);
     if (event.type === 'dropped') this.#drop('link_queue_full', event.frames);
-  }
-}
-
-/**
- * The current epoch and the epochs whose keys should unwrap now, newest first: the previous epoch's key too
- * during the grace period after a change (packets built just before it are still in flight). Shared with
- * the gateway, which unwraps under the same rule.
- */
-export function keyWindow(epochs: EpochClock, graceMs: number): { epoch: number; live: number[] } {
-  const now = epochs.now();
-  const epoch = epochs.epochAt(now);
-  const inGrace = epoch > 0 && now < epochs.startOf(epoch) + graceMs;
-  return { epoch, live: inGrace ? [epoch, epoch - 1] : [epoch] };
-}
-
-/**
- * Logs what a node's links report (also the gateway's, whose links are the same): connections at info,
- * refusals and full egress queues at warn, transport errors at debug. Counting is the caller's.
- */
-export function logLinkEvent(logger: Logger, side: 'ingress' | 'egress', event: LinkEvent): void {
-  switch (event.type) {
-    case 'connected':
-    case 'disconnected':
-      logger.info(`${side} link ${event.type}`, { peer: event.peer });
-      return;
-    case 'refused':
-      logger.warn(`${side} link refused`, { peer: event.peer ?? 'none', reason: event.reason });
-      return;
-    case 'error':
-      logger.debug(`${side} link error`, { peer: event.peer ?? 'none', message: event.message });
-      return;
-    case 'dropped':
-      logger.warn('egress link queue full', { peer: event.peer, frames: event.frames });
-      return;
   }
 }
 
