@@ -16,9 +16,10 @@
  *   ticks per second) each connected client gets exactly one frame of one size: its next waiting item, or
  *   padding. What its link shows is then the same whether replies and messages arrive or not.
  *
- * Keys rotate with the directory's epochs as a mix node's do (current key, the previous one during the grace
- * period); every unwrap's replay tag goes through the persistent replay filter, committed before anything the
- * batch produced leaves. Logs carry counts and reasons only: never client addresses, inbox ids or payloads.
+ * It is a composition of the hop layer (src/hop), as a mix node is: packets from links and clients go through
+ * the same unwrap stage and crypto engine (worker threads, or inline), keys rotate with the directory's
+ * epochs by the same rotation (current key, the previous one during the grace period), and every unwrap's
+ * replay tag goes through the persistent replay filter, committed before anything the batch produced leaves. Logs carry counts and reasons only: never client addresses, inbox ids or payloads.
  */
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';

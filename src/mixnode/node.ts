@@ -1,7 +1,8 @@
 /**
  * A mix node: round-based batch mixing of Sphinx packets, as cMix (Chaum et al., ACNS 2017) mixes and the
- * design brief (§2) describes. The pipeline is ingress (TLS links from the previous layer or the gateways)
- * → crypto engine (worker threads, one per core) → round queue → egress (links to the next hops). Every
+ * design brief (§2) describes, composed of the hop layer (src/hop) and a round scheduler. The pipeline is
+ * ingress (TLS links from the previous layer or the gateways) → crypto engine (worker threads, one per
+ * core; src/hop's unwrap stage) → round queue → egress (links to the next hops). Every
  * `periodMs`, on wall-clock boundaries, a round draws its real packets from the pool of queued packets whose
  * sender's node delay has passed: each independently with probability p (CSPRNG), and any that has waited
  * `maxStayRounds` rounds for sure (a binomial pool mix with a cap on the stay, docs/mixnode.md "The pool"), so

@@ -1,5 +1,5 @@
 /**
- * The mix node's `Metrics` (src/mixnode/types.ts) on the operations kit's Prometheus registry
+ * The mix node's `Metrics` (src/mixnode/metrics.ts) on the operations kit's Prometheus registry
  * (src/ops/metrics.ts), under the names docs/mixnode.md lists, for `umbra mix`'s /metrics.
  */
 import { DURATION_BUCKETS, type Histogram, type MetricsRegistry } from '../ops/metrics.ts';
