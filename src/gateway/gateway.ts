@@ -28,19 +28,13 @@ import { join } from 'node:path';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { constantTimeEqual, toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
-import { type CryptoEngine, cryptoEngine } from '../hop/crypto-engine.ts';
-import { Egress, type LinkStatus, type Outgoing } from '../hop/egress.ts';
-import { EpochKeyStore } from '../hop/epoch-keys.ts';
-import { KeyRotation } from '../hop/key-rotation.ts';
-import { logLinkEvent } from '../hop/link-log.ts';
-import { ReplayFilter } from '../hop/replay-filter.ts';
-import type { EpochClock, NodeAddress, Topology } from '../hop/types.ts';
+import { CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
+import type { LinkStatus, Outgoing } from '../hop/egress.ts';
+import { Hop, type HopOptions } from '../hop/hop.ts';
+import type { NodeAddress } from '../hop/types.ts';
 import type { UnwrapOutcome } from '../hop/unwrap.ts';
-import { DEFAULT_MAX_IN_FLIGHT, type UnwrapBatch, UnwrapStage } from '../hop/unwrap-stage.ts';
-import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
+import { DEFAULT_MAX_IN_FLIGHT, type UnwrapBatch } from '../hop/unwrap-stage.ts';
 import { closeServer, createHttpServer, listen } from '../ops/http.ts';
-import type { Logger } from '../ops/logger.ts';
 import { DURATION_BUCKETS, MetricsRegistry } from '../ops/metrics.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
 import {
@@ -64,7 +58,7 @@ import {
   serviceId,
   splitReply,
 } from '../protocol/service-framing.ts';
-import { decodeForwardPayload, type Geometry, NODE_ID_LENGTH, Sphinx } from '../sphinx/index.ts';
+import { decodeForwardPayload, Sphinx } from '../sphinx/index.ts';
 import {
   DEFAULT_INBOX_IDLE_MS,
   DEFAULT_INBOX_QUOTA,
@@ -139,31 +133,21 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   requestMaxAgeMs: 120_000,
 };
 
-export interface GatewayOptions {
-  /** The gateway's 32-byte Sphinx node id, as the network document names it. */
-  readonly id: Uint8Array;
-  readonly geometry: Geometry;
-  /** Holds the TLS identity, the epoch keys, the replay filter and the inboxes. */
-  readonly dataDir: string;
+/**
+ * The hop's options (id, geometry, data directory — which also holds the inboxes —, topology, epoch clock,
+ * grace period, logger, crypto workers, link delay) and the gateway's own.
+ */
+export interface GatewayOptions extends HopOptions {
   /** The TLS link listener (from mixes and gateways). */
   readonly linkListen: NodeAddress;
   /** The WebSocket listener for clients. */
   readonly clientListen: NodeAddress;
   /** PEM certificate and key for `wss://`; required unless `clientListen.host` is loopback. */
   readonly clientTls?: { readonly cert: string; readonly key: string };
-  readonly topology: Topology;
-  readonly epochs: EpochClock;
-  /** How long after its epoch ends a key still opens packets. */
-  readonly graceMs: number;
   /** Service name → handler (`echo`, `delivery`, …). */
   readonly services: ReadonlyMap<string, RequestHandler>;
   readonly limits?: Partial<GatewayLimits>;
   readonly metrics?: MetricsRegistry;
-  readonly logger: Logger;
-  /** Simulated latency on every outgoing link (tests and drills). */
-  readonly linkDelay?: LinkDelay;
-  /** Crypto worker threads; 0 unwraps on the main thread. Default: one per core. */
-  readonly workers?: number;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -252,16 +236,10 @@ export class Gateway {
   readonly protocol: ClientProtocol;
   readonly #options: GatewayOptions;
   readonly #limits: GatewayLimits;
-  readonly #identity: TlsIdentity;
-  readonly #keys: EpochKeyStore;
-  readonly #replay: ReplayFilter;
-  readonly #engine: CryptoEngine;
-  readonly #rotation: KeyRotation;
-  /** Packets from links and clients on their way to the crypto engine; each says whether a client sent it. */
-  readonly #ingress: UnwrapStage<boolean>;
+  /** The hop core: packets from links and clients carry whether a client sent them. */
+  readonly #hop: Hop<boolean>;
   readonly #store: InboxStore;
   readonly #sphinx: Sphinx;
-  readonly #egress: Egress;
   readonly #metrics: ReturnType<typeof createMetrics>;
   readonly #services = new Map<
     string,
@@ -274,7 +252,6 @@ export class Gateway {
   readonly #perAddress = new Map<string, number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #calls = new Set<Promise<void>>();
-  #links: LinkServer | undefined;
   #http: Server | undefined;
   #wss: WebSocketServer | undefined;
   #clientAddress: NodeAddress | undefined;
@@ -283,55 +260,16 @@ export class Gateway {
   #ticks = 0;
   #stopping: Promise<void> | undefined;
 
-  private constructor(
-    options: GatewayOptions,
-    parts: {
-      identity: TlsIdentity;
-      keys: EpochKeyStore;
-      replay: ReplayFilter;
-      store: InboxStore;
-      engine: CryptoEngine;
-    },
-  ) {
+  private constructor(options: GatewayOptions, parts: { hop: Hop<boolean>; store: InboxStore }) {
     this.id = options.id;
     this.#options = options;
     this.#limits = gatewayLimits(options.limits);
     this.protocol = new ClientProtocol(options.geometry);
-    this.#identity = parts.identity;
-    this.#keys = parts.keys;
-    this.#replay = parts.replay;
+    this.#hop = parts.hop;
     this.#store = parts.store;
-    this.#engine = parts.engine;
-    this.#rotation = new KeyRotation({
-      keys: parts.keys,
-      replay: parts.replay,
-      epochs: options.epochs,
-      graceMs: options.graceMs,
-      engine: parts.engine,
-      logger: options.logger,
-    });
-    this.#ingress = new UnwrapStage({
-      engine: parts.engine,
-      rotation: this.#rotation,
-      onBatch: (batch) => this.#onUnwrapped(batch),
-      onFailure: (error, count) => {
-        this.#drop('internal_error', count);
-        options.logger.error('unwrapping failed', { message: String(error), packets: count });
-      },
-      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
-      pause: () => this.#links?.pause(),
-      resume: () => this.#links?.resume(),
-    });
     this.#sphinx = new Sphinx(options.geometry, nodeBackend);
     this.#metrics = createMetrics(options.metrics ?? new MetricsRegistry());
     this.#metrics.registry.onCollect(() => this.#metrics.clients.set(this.#clients.size));
-    this.#egress = new Egress({
-      identity: parts.identity,
-      frameLength: options.geometry.packetLength,
-      preamble: options.geometry.hash(),
-      observer: (event) => this.#onLinkEvent('egress', event),
-      ...(options.linkDelay === undefined ? {} : { delay: options.linkDelay }),
-    });
     this.#requests = new Reassembler({
       maxPending: this.#limits.maxPendingRequests,
       maxPendingBytes: this.#limits.maxPendingRequestBytes,
@@ -344,13 +282,7 @@ export class Gateway {
 
   /** Opens its stores, listens for links and clients, and follows the epochs. */
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const { id, geometry, dataDir, clientListen, clientTls, workers } = options;
-    if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
-      throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
-    }
-    if (workers !== undefined && !(Number.isSafeInteger(workers) && workers >= 0)) {
-      throw new ArgumentError('workers', 'expected an integer ≥ 0');
-    }
+    const { dataDir, clientListen, clientTls } = options;
     const rate = options.limits?.downstreamRate;
     if (rate !== undefined && !(Number.isFinite(rate) && rate > 0 && rate <= 1_000_000)) {
       throw new ConfigError('invalid_value', 'downstreamRate must be a positive number of frames per second');
@@ -362,38 +294,29 @@ export class Gateway {
       );
     }
     const limits = gatewayLimits(options.limits);
-    const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
-    const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
-    const replay = ReplayFilter.open(join(dataDir, 'replay.sqlite'));
+    const hop = await Hop.open<boolean>(options);
     let store: InboxStore | undefined;
-    let engine: CryptoEngine | undefined;
     try {
       store = InboxStore.open(join(dataDir, 'inboxes.sqlite'), {
         quota: limits.inboxQuota,
         ttlMs: limits.itemTtlMs,
         idleMs: limits.inboxIdleMs,
       });
-      engine = cryptoEngine(geometry, workers);
-      const gateway = new Gateway(options, { identity, keys, replay, store, engine });
-      try {
-        await gateway.#listen();
-      } catch (error) {
-        await gateway.#release();
-        throw error;
-      }
+      const gateway = new Gateway(options, { hop, store });
+      await gateway.#listen();
       return gateway;
     } catch (error) {
       store?.close();
-      replay.close();
-      await engine?.close();
+      await hop.close();
       throw error;
     }
   }
 
   /** Where the link listener is (what the gateway registers). */
   get linkAddress(): NodeAddress {
-    if (!this.#links) throw new GatewayError('closed', 'the gateway is not listening');
-    return this.#links.address;
+    const address = this.#hop.listening;
+    if (!address) throw new GatewayError('closed', 'the gateway is not listening');
+    return address;
   }
 
   /** Where clients connect. */
@@ -411,7 +334,7 @@ export class Gateway {
 
   /** SHA-256 of the link certificate, for the network document. */
   get tlsFingerprint(): Uint8Array {
-    return this.#identity.fingerprint;
+    return this.#hop.tlsFingerprint;
   }
 
   get clientCount(): number {
@@ -420,23 +343,23 @@ export class Gateway {
 
   /** The Sphinx public keys it holds, by epoch (the current epoch's and the next's, at least). */
   publicKeys(): { epoch: number; publicKey: Uint8Array }[] {
-    return this.#keys.publicKeys();
+    return this.#hop.publicKeys();
   }
 
   /** Its links to the first layer: how many are open, how many connected (for /ready). */
   get links(): LinkStatus {
-    return this.#egress.status;
+    return this.#hop.links;
   }
 
   /** Throws when the replay filter's or the inboxes' file does not answer (for /ready). */
   checkStore(): void {
-    this.#replay.check();
+    this.#hop.checkStore();
     this.#store.check();
   }
 
   /** The Sphinx public key of `epoch`, created and stored first if needed. */
   async publicKeyFor(epoch: number): Promise<Uint8Array> {
-    return (await this.#keys.ensure(epoch)).publicKey;
+    return this.#hop.publicKeyFor(epoch);
   }
 
   /**
@@ -449,20 +372,18 @@ export class Gateway {
   }
 
   async #listen(): Promise<void> {
-    const { geometry, topology, clientListen, clientTls, logger } = this.#options;
-    await this.#rotation.start();
-    this.#links = await LinkServer.listen({
-      identity: this.#identity,
-      host: this.#options.linkListen.host,
-      port: this.#options.linkListen.port,
-      frameLength: geometry.packetLength,
-      preamble: geometry.hash(),
-      authorize: (fingerprint) => topology.isAllowedSender(fingerprint),
-      onFrame: (frame) => {
-        this.#metrics.linkPacketsIn.inc();
-        this.#enqueue(frame, false);
+    const { linkListen, clientListen, clientTls, logger } = this.#options;
+    await this.#hop.start({
+      listen: linkListen,
+      linkContext: false,
+      onLinkFrame: () => this.#metrics.linkPacketsIn.inc(),
+      onBatch: (batch) => this.#onUnwrapped(batch),
+      onFailure: (error, count) => {
+        this.#drop('internal_error', count);
+        logger.error('unwrapping failed', { message: String(error), packets: count });
       },
-      observer: (event) => this.#onLinkEvent('ingress', event),
+      onLinkDropped: (frames) => this.#metrics.linkDropped.inc(frames),
+      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
     });
     const refuse = (_request: IncomingMessage, response: ServerResponse) => {
       response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('WebSocket only\n');
@@ -485,12 +406,12 @@ export class Gateway {
     this.#housekeeping.unref();
     this.#scheduleDownstream(performance.now(), 0);
     logger.info('gateway listening', {
-      linkPort: this.#links.address.port,
+      linkPort: this.linkAddress.port,
       clientPort: port,
       tls: clientTls !== undefined,
       services: [...this.#options.services.keys()].join(','),
-      epoch: this.#rotation.epoch,
-      workers: this.#engine.threads,
+      epoch: this.#hop.rotation.epoch,
+      workers: this.#hop.engine.threads,
     });
   }
 
@@ -501,25 +422,16 @@ export class Gateway {
     for (const session of this.#clients) this.#fail(session, 'closed', 'the gateway is stopping');
     this.#wss?.close();
     if (this.#http) await closeServer(this.#http);
-    await this.#links?.close();
-    await this.#ingress.drain();
+    await this.#hop.stopListening();
+    await this.#hop.drain();
     while (this.#calls.size > 0) await Promise.all(this.#calls);
-    await this.#ingress.drain();
+    await this.#hop.drain();
     for (const timer of this.#timers) clearTimeout(timer);
     if (this.#timers.size > 0) this.#drop('stopping', this.#timers.size);
     this.#timers.clear();
-    await this.#rotation.settled();
-    await this.#release();
-    logger.info('gateway stopped');
-  }
-
-  async #release(): Promise<void> {
-    clearInterval(this.#housekeeping);
-    clearTimeout(this.#downstream);
-    await this.#egress.close();
-    await this.#engine.close();
-    this.#replay.close();
+    await this.#hop.close();
     this.#store.close();
+    logger.info('gateway stopped');
   }
 
   // Clients.
@@ -768,7 +680,7 @@ export class Gateway {
 
   #enqueue(packet: Uint8Array, fromClient: boolean): void {
     // Packets read in one turn of the event loop are unwrapped together and share one filter commit.
-    this.#ingress.push(packet, fromClient);
+    this.#hop.push(packet, fromClient);
   }
 
   #onUnwrapped({ outcomes }: UnwrapBatch<boolean>): void {
@@ -790,7 +702,7 @@ export class Gateway {
         logger.error('unwrapping failed', { message: outcome.message });
         continue;
       }
-      if (!this.#replay.admit(outcome.epoch, outcome.replayTag)) {
+      if (!this.#hop.replay.admit(outcome.epoch, outcome.replayTag)) {
         this.#metrics.replays.inc();
         continue;
       }
@@ -809,13 +721,13 @@ export class Gateway {
       else outgoing.push({ packet, nextHop, peer });
     }
     // Tags must be durable before anything these packets caused exists outside this process.
-    this.#replay.commit();
-    this.#egress.send(outgoing);
+    this.#hop.replay.commit();
+    this.#hop.egress.send(outgoing);
     this.#metrics.forwarded.inc(outgoing.length);
     for (const { outgoing: item, delay } of delayed) {
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
-        this.#egress.send([item]);
+        this.#hop.egress.send([item]);
         this.#metrics.forwarded.inc();
       }, delay);
       this.#timers.add(timer);
@@ -968,14 +880,14 @@ export class Gateway {
       if (peer) outgoing.push({ packet: built.packet, nextHop: built.firstHop, peer });
       else this.#drop('unknown_next_hop');
     });
-    this.#egress.send(outgoing);
+    this.#hop.egress.send(outgoing);
     this.#metrics.replies.inc(payloads.length);
   }
 
   // Housekeeping.
 
   #housekeep(): void {
-    this.#rotation.follow();
+    this.#hop.rotation.follow();
     this.#requests.prune();
     if (++this.#ticks % EXPIRY_EVERY === 0) {
       const expired = this.#store.expire();
@@ -985,11 +897,6 @@ export class Gateway {
 
   #drop(reason: DropReason, count = 1): void {
     this.#metrics.dropped.inc(count, { reason });
-  }
-
-  #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
-    logLinkEvent(this.#options.logger, side, event);
-    if (event.type === 'dropped') this.#metrics.linkDropped.inc(event.frames);
   }
 }
 

@@ -31,17 +31,12 @@ import { nodeBackend } from '../crypto/backends/node.ts';
 import { randomInt } from '../crypto/random.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';
 import { ArgumentError, CodecError, MixnetError } from '../errors.ts';
-import { type CryptoEngine, cryptoEngine } from '../hop/crypto-engine.ts';
-import { Egress, type LinkStatus, type Outgoing } from '../hop/egress.ts';
-import { EpochKeyStore } from '../hop/epoch-keys.ts';
-import { KeyRotation } from '../hop/key-rotation.ts';
-import { logLinkEvent } from '../hop/link-log.ts';
-import { ReplayFilter } from '../hop/replay-filter.ts';
-import type { EpochClock, Logger, NodeAddress, Topology } from '../hop/types.ts';
+import type { LinkStatus, Outgoing } from '../hop/egress.ts';
+import { Hop, type HopOptions } from '../hop/hop.ts';
+import type { NodeAddress } from '../hop/types.ts';
 import { buildDummy, type UnwrapOutcome } from '../hop/unwrap.ts';
-import { DEFAULT_MAX_IN_FLIGHT, UnwrapStage } from '../hop/unwrap-stage.ts';
-import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
-import { type Geometry, NODE_ID_LENGTH, type PathHop, Sphinx } from '../sphinx/index.ts';
+import { DEFAULT_MAX_IN_FLIGHT } from '../hop/unwrap-stage.ts';
+import { type PathHop, Sphinx } from '../sphinx/index.ts';
 import type { DropReason, Metrics } from './metrics.ts';
 import {
   decodeSavedQueue,
@@ -60,26 +55,16 @@ export interface RoundParameters {
   readonly batchSize: number;
 }
 
-export interface MixNodeOptions {
-  /** The node's 32-byte Sphinx node id, as the network document names it. */
-  readonly id: Uint8Array;
-  readonly geometry: Geometry;
-  /** Holds the TLS identity, the epoch keys, the replay filter and the queue saved at shutdown. */
-  readonly dataDir: string;
+/**
+ * The hop's options (id, geometry, data directory — which also holds the queue saved at shutdown —,
+ * topology, epoch clock: which epoch it is, rounds follow real time regardless; grace period, logger,
+ * workers, link delay) and the mix node's own.
+ */
+export interface MixNodeOptions extends HopOptions {
   /** Where the ingress listens (port 0 picks one). */
   readonly listen: NodeAddress;
-  readonly topology: Topology;
-  /** Which epoch it is; rounds follow real time regardless. */
-  readonly epochs: EpochClock;
   readonly metrics: Metrics;
-  readonly logger: Logger;
   readonly round: RoundParameters;
-  /** How long after its epoch ends a key still opens packets (those in flight at the change). */
-  readonly graceMs: number;
-  /** Crypto worker threads; 0 unwraps on the main thread. Default: one per core. */
-  readonly workers?: number;
-  /** Simulated latency on every outgoing link (tests and drills). */
-  readonly linkDelay?: LinkDelay;
   /** Longest node delay a sender may ask for; packets asking for more are dropped. Default 60 s. */
   readonly maxDelayMs?: number;
   /** Bound of the round queue. Default 16 batches' worth. */
@@ -129,22 +114,15 @@ function assertInteger(argument: string, value: number, minimum = 1): void {
 
 export class MixNode {
   readonly #options: MixNodeOptions;
-  readonly #identity: TlsIdentity;
-  readonly #keys: EpochKeyStore;
-  readonly #rotation: KeyRotation;
-  readonly #replay: ReplayFilter;
-  readonly #engine: CryptoEngine;
+  readonly #hop: Hop<undefined>;
   readonly #sphinx: Sphinx;
   readonly #queue = new RoundQueue();
   readonly #queueStore: DirectoryStore;
-  readonly #egress: Egress;
   readonly #maxDelayMs: number;
   readonly #maxQueued: number;
   readonly #maxBatches: number;
   readonly #pool: PoolRule;
   readonly #listeners = new Set<(report: RoundReport) => void>();
-  readonly #ingress: UnwrapStage<undefined>;
-  #server: LinkServer | undefined;
   #round = 0;
   #timer: NodeJS.Timeout | undefined;
   #nextRoundAt = 0;
@@ -152,23 +130,9 @@ export class MixNode {
   #refilling: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(
-    options: MixNodeOptions,
-    parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; engine: CryptoEngine },
-  ) {
+  private constructor(options: MixNodeOptions, hop: Hop<undefined>) {
     this.#options = options;
-    this.#identity = parts.identity;
-    this.#keys = parts.keys;
-    this.#replay = parts.replay;
-    this.#engine = parts.engine;
-    this.#rotation = new KeyRotation({
-      keys: parts.keys,
-      replay: parts.replay,
-      epochs: options.epochs,
-      graceMs: options.graceMs,
-      engine: parts.engine,
-      logger: options.logger,
-    });
+    this.#hop = hop;
     this.#sphinx = new Sphinx(options.geometry, nodeBackend);
     this.#queueStore = new DirectoryStore(join(options.dataDir, 'queue'));
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
@@ -179,50 +143,12 @@ export class MixNode {
       leaveProbability: pool.leaveProbability,
       maxStayMs: (pool.maxStayRounds - 1) * options.round.periodMs,
     };
-    this.#ingress = new UnwrapStage({
-      engine: parts.engine,
-      rotation: this.#rotation,
-      onBatch: ({ outcomes, receivedAt, seconds }) => {
-        options.metrics.observe('mix_unwrap_duration_seconds', seconds);
-        for (const { outcome } of outcomes) this.#admit(outcome, receivedAt);
-      },
-      onFailure: (error, count) => {
-        this.#drop('internal_error', count);
-        options.logger.error('unwrapping failed', { message: String(error), packets: count });
-      },
-      maxInFlight: Math.max(DEFAULT_MAX_IN_FLIGHT, 2 * options.round.batchSize),
-      pause: () => this.#server?.pause(),
-      resume: () => this.#server?.resume(),
-    });
-    this.#egress = new Egress({
-      identity: parts.identity,
-      frameLength: options.geometry.packetLength,
-      preamble: options.geometry.hash(),
-      observer: (event) => this.#onLinkEvent('egress', event),
-      ...(options.linkDelay === undefined ? {} : { delay: options.linkDelay }),
-    });
   }
 
   static async start(options: MixNodeOptions): Promise<MixNode> {
-    const {
-      id,
-      round,
-      graceMs,
-      workers,
-      maxDelayMs,
-      maxQueuedPackets,
-      maxBatchesPerRound,
-      pool,
-      geometry,
-      dataDir,
-    } = options;
-    if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
-      throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
-    }
+    const { round, maxDelayMs, maxQueuedPackets, maxBatchesPerRound, pool, metrics, logger } = options;
     assertInteger('round.periodMs', round.periodMs);
     assertInteger('round.batchSize', round.batchSize);
-    assertInteger('graceMs', graceMs, 0);
-    if (workers !== undefined) assertInteger('workers', workers, 0);
     if (maxDelayMs !== undefined) assertInteger('maxDelayMs', maxDelayMs, 0);
     if (maxQueuedPackets !== undefined) assertInteger('maxQueuedPackets', maxQueuedPackets, round.batchSize);
     if (maxBatchesPerRound !== undefined) assertInteger('maxBatchesPerRound', maxBatchesPerRound);
@@ -233,51 +159,53 @@ export class MixNode {
       assertInteger('pool.maxStayRounds', pool.maxStayRounds);
     }
 
-    const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
-    const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
-    const replay = ReplayFilter.open(join(dataDir, 'replay.sqlite'));
-    const engine = cryptoEngine(geometry, workers);
-    const node = new MixNode(options, { identity, keys, replay, engine });
+    const hop = await Hop.open<undefined>(options);
+    const node = new MixNode(options, hop);
     try {
-      await node.#rotation.start();
       await node.#loadSavedQueue();
-      node.#server = await LinkServer.listen({
-        identity,
-        host: options.listen.host,
-        port: options.listen.port,
-        frameLength: geometry.packetLength,
-        preamble: geometry.hash(),
-        authorize: (fingerprint) => options.topology.isAllowedSender(fingerprint),
-        onFrame: (frame) => node.#receive(frame),
-        observer: (event) => node.#onLinkEvent('ingress', event),
+      await hop.start({
+        listen: options.listen,
+        linkContext: undefined,
+        onLinkFrame: () => metrics.increment('mix_packets_in_total'),
+        onBatch: ({ outcomes, receivedAt, seconds }) => {
+          metrics.observe('mix_unwrap_duration_seconds', seconds);
+          for (const { outcome } of outcomes) node.#admit(outcome, receivedAt);
+        },
+        onFailure: (error, count) => {
+          node.#drop('internal_error', count);
+          logger.error('unwrapping failed', { message: String(error), packets: count });
+        },
+        onLinkDropped: (frames) => node.#drop('link_queue_full', frames),
+        maxInFlight: Math.max(DEFAULT_MAX_IN_FLIGHT, 2 * round.batchSize),
       });
     } catch (error) {
-      await node.#release();
+      await hop.close();
       throw error;
     }
     node.#scheduleRound();
-    options.logger.info('mix node started', {
+    logger.info('mix node started', {
       address: `${node.address.host}:${node.address.port}`,
-      tlsFingerprint: toHex(identity.fingerprint),
-      epoch: node.#rotation.epoch,
-      workers: engine.threads,
+      tlsFingerprint: toHex(hop.tlsFingerprint),
+      epoch: hop.rotation.epoch,
+      workers: hop.engine.threads,
     });
     return node;
   }
 
   get address(): NodeAddress {
-    if (!this.#server) throw new MixnetError('closed', 'the node is not listening');
-    return this.#server.address;
+    const address = this.#hop.listening;
+    if (!address) throw new MixnetError('closed', 'the node is not listening');
+    return address;
   }
 
   /** SHA-256 of the node's TLS certificate, for the network document. */
   get tlsFingerprint(): Uint8Array {
-    return this.#identity.fingerprint;
+    return this.#hop.tlsFingerprint;
   }
 
   /** The Sphinx public keys this node holds (the current epoch's and the next's, at least), for the directory. */
   publicKeys(): { epoch: number; publicKey: Uint8Array }[] {
-    return this.#keys.publicKeys();
+    return this.#hop.publicKeys();
   }
 
   /**
@@ -285,22 +213,22 @@ export class MixNode {
    * for the next epoch during this one must announce the key of the epoch after that as its `next` key.
    */
   async publicKeyFor(epoch: number): Promise<Uint8Array> {
-    return (await this.#keys.ensure(epoch)).publicKey;
+    return this.#hop.publicKeyFor(epoch);
   }
 
   /** The epochs whose keys unwrap packets now, newest first. */
   get liveEpochs(): readonly number[] {
-    return this.#rotation.liveEpochs;
+    return this.#hop.rotation.liveEpochs;
   }
 
   /** Its egress links to the next hops: how many are open, how many connected (for /ready). */
   get links(): LinkStatus {
-    return this.#egress.status;
+    return this.#hop.links;
   }
 
   /** Throws when the replay filter's file does not answer (for /ready). */
   checkStore(): void {
-    this.#replay.check();
+    this.#hop.checkStore();
   }
 
   get queueDepth(): number {
@@ -325,32 +253,20 @@ export class MixNode {
   async #shutdown(): Promise<void> {
     const { logger } = this.#options;
     clearTimeout(this.#timer);
-    await this.#server?.close();
-    await this.#ingress.drain();
+    await this.#hop.stopListening();
+    await this.#hop.drain();
     await sleep(Math.max(0, this.#nextRoundAt - Date.now()));
     this.#runRound();
     const left = this.#queue.drain();
     if (left.length > 0) {
       await this.#queueStore.writeNew(SAVED_QUEUE, encodeSavedQueue(this.#options.geometry, left));
     }
-    await this.#rotation.settled();
     await this.#refilling;
-    await this.#release();
+    await this.#hop.close();
     logger.info('mix node stopped', { rounds: this.#round, saved: left.length });
   }
 
-  async #release(): Promise<void> {
-    this.#replay.close();
-    await this.#egress.close();
-    await this.#engine.close();
-  }
-
   // Ingress.
-
-  #receive(frame: Uint8Array): void {
-    this.#options.metrics.increment('mix_packets_in_total');
-    this.#ingress.push(frame, undefined);
-  }
 
   #admit(outcome: UnwrapOutcome, receivedAt: number): void {
     const { metrics, topology, logger } = this.#options;
@@ -372,7 +288,7 @@ export class MixNode {
       case 'forward':
         break;
     }
-    if (!this.#replay.admit(outcome.epoch, outcome.replayTag)) {
+    if (!this.#hop.replay.admit(outcome.epoch, outcome.replayTag)) {
       metrics.increment('mix_replays_total');
       return;
     }
@@ -408,7 +324,7 @@ export class MixNode {
   #runRound(): void {
     const { metrics, topology, logger, round } = this.#options;
     const started = performance.now();
-    this.#rotation.follow();
+    this.#hop.rotation.follow();
     const { batchSize } = round;
     const taken: QueuedPacket[] = [];
     const real: Outgoing[] = [];
@@ -432,13 +348,13 @@ export class MixNode {
       this.#queue.restore(taken);
       metrics.increment('mix_rounds_held_total');
       logger.warn('round held: no route for dummies in the network document', {
-        epoch: this.#rotation.epoch,
+        epoch: this.#hop.rotation.epoch,
       });
       return;
     }
     // Tags must be durable before the outputs they protect exist anywhere but here.
-    this.#replay.commit();
-    this.#egress.send(shuffle([...real, ...dummies]));
+    this.#hop.replay.commit();
+    this.#hop.egress.send(shuffle([...real, ...dummies]));
     this.#round++;
     metrics.increment('mix_packets_out_total', size);
     metrics.increment('mix_dummies_total', dummies.length);
@@ -457,7 +373,7 @@ export class MixNode {
 
   /** `count` dummies of the current epoch: from the reserve built in the background, the rest built now. */
   #takeDummies(count: number): Outgoing[] | undefined {
-    const epoch = this.#rotation.epoch;
+    const epoch = this.#hop.rotation.epoch;
     if (this.#reserve.epoch !== epoch) this.#reserve = { epoch, dummies: [] };
     const { topology } = this.#options;
     const taken: Outgoing[] = [];
@@ -485,7 +401,7 @@ export class MixNode {
       if (!route) return;
       routes.push(route);
     }
-    this.#refilling = this.#engine
+    this.#refilling = this.#hop.engine
       .buildDummies(routes.map((route) => route.hops))
       .then(
         (packets) => {
@@ -503,7 +419,7 @@ export class MixNode {
   /** One node of each later layer and an exit, uniformly at random; undefined if some position has none. */
   #dummyRoute(): DummyRoute | undefined {
     const { topology } = this.#options;
-    const positions = topology.hopsAfter(this.#rotation.epoch);
+    const positions = topology.hopsAfter(this.#hop.rotation.epoch);
     const hops: PathHop[] = [];
     for (const candidates of positions) {
       if (candidates.length === 0) return undefined;
@@ -531,11 +447,6 @@ export class MixNode {
     await this.#queueStore.remove(SAVED_QUEUE);
     if (saved) logger.info('saved queue restored', { packets: saved.length });
     else logger.warn('saved queue discarded: unreadable or of another geometry');
-  }
-
-  #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
-    logLinkEvent(this.#options.logger, side, event);
-    if (event.type === 'dropped') this.#drop('link_queue_full', event.frames);
   }
 }
 
