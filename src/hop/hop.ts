@@ -57,13 +57,12 @@ export interface HopPipeline<Context> {
 }
 
 export class Hop<Context> {
-  readonly id: Uint8Array;
-  readonly identity: TlsIdentity;
   readonly replay: ReplayFilter;
   readonly engine: CryptoEngine;
   readonly rotation: KeyRotation;
   readonly egress: Egress;
   readonly #options: HopOptions;
+  readonly #identity: TlsIdentity;
   readonly #keys: EpochKeyStore;
   #pipeline: HopPipeline<Context> | undefined;
   #stage: UnwrapStage<Context> | undefined;
@@ -75,9 +74,8 @@ export class Hop<Context> {
     options: HopOptions,
     parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; engine: CryptoEngine },
   ) {
-    this.id = options.id;
     this.#options = options;
-    this.identity = parts.identity;
+    this.#identity = parts.identity;
     this.#keys = parts.keys;
     this.replay = parts.replay;
     this.engine = parts.engine;
@@ -131,7 +129,7 @@ export class Hop<Context> {
     });
     await this.rotation.start();
     this.#server = await LinkServer.listen({
-      identity: this.identity,
+      identity: this.#identity,
       host: pipeline.listen.host,
       port: pipeline.listen.port,
       frameLength: geometry.packetLength,
@@ -158,7 +156,7 @@ export class Hop<Context> {
 
   /** SHA-256 of the hop's TLS certificate, for the network document. */
   get tlsFingerprint(): Uint8Array {
-    return this.identity.fingerprint;
+    return this.#identity.fingerprint;
   }
 
   /** The Sphinx public keys held (the current epoch's and the next's, at least), oldest first. */
