@@ -52,7 +52,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     load: async () => (await import('../delivery/role.ts')).runDelivery,
   },
   // The same exception: the identity command reads the mix node's identity
-  // (src/mixnode/directory-session.ts).
+  // (src/hop/directory-session.ts).
   identity: {
     summary:
       "print a mix node's or gateway's identity key (for the directory's --allow), creating it if needed",

@@ -32,10 +32,10 @@ import { ArgumentError, MixnetError } from '../errors.ts';
 import type { GatewayLimits } from '../gateway/gateway.ts';
 import { type GatewayHandle, startGateway } from '../gateway/role.ts';
 import { parseServices } from '../gateway/services.ts';
+import type { DirectoryLink } from '../hop/directory-session.ts';
+import type { NodeAddress } from '../hop/types.ts';
 import type { LinkDelay } from '../links/index.ts';
-import type { DirectoryLink } from '../mixnode/directory-session.ts';
 import { type MixHandle, startMix } from '../mixnode/main.ts';
-import type { NodeAddress } from '../mixnode/types.ts';
 import { createLogger, type Logger, type LogLevel } from '../ops/logger.ts';
 import { CHILD_STDIO } from '../ops/process.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
@@ -84,7 +84,7 @@ export interface DevnetOptions {
   readonly gatewayLimits?: Partial<GatewayLimits>;
   /** How often nodes fetch the document; default 200 ms. */
   readonly pollMs?: number;
-  /** Crypto worker threads per mix; default 0 (inline). */
+  /** Crypto worker threads per node (mix or gateway); default 0 (inline). */
   readonly workers?: number;
   /** Simulated latency on every link between nodes (bad-weather tests); none by default. */
   readonly linkDelay?: LinkDelay;
@@ -358,6 +358,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     let running = false;
     // Every client of a devnet connects from this host: the per-address cap would count them as one.
     const limits = { maxClientsPerAddress: DEVNET_CLIENTS_PER_ADDRESS, ...options.gatewayLimits };
+    const workers = options.workers ?? 0;
 
     async function start(): Promise<void> {
       if (running) return;
@@ -369,7 +370,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
             directory,
             layer,
             listen: { host: '127.0.0.1', port: linkPort },
-            workers: options.workers ?? 0,
+            workers,
             ...linkDelay,
             pollMs,
             ops: { host: '127.0.0.1', port: 0 },
@@ -387,6 +388,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
             clientListen: { host: '127.0.0.1', port: clientPort },
             services: inProcessServices,
             limits,
+            workers,
             ...linkDelay,
             pollMs,
             ops: { host: '127.0.0.1', port: 0 },
@@ -401,16 +403,12 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       } else {
         const args =
           role === 'mix'
-            ? [
-                ...nodeFlags(dataDir),
-                `--layer=${layer}`,
-                `--port=${linkPort}`,
-                `--workers=${options.workers ?? 0}`,
-              ]
+            ? [...nodeFlags(dataDir), `--layer=${layer}`, `--port=${linkPort}`, `--workers=${workers}`]
             : [
                 ...nodeFlags(dataDir),
                 `--port=${linkPort}`,
                 `--client-port=${clientPort}`,
+                `--workers=${workers}`,
                 ...services.map((service) => `--service=${service}`),
                 ...(limits.inboxQuota === undefined ? [] : [`--inbox-quota=${limits.inboxQuota}`]),
                 ...(limits.sendRate === undefined ? [] : [`--client-rate=${limits.sendRate}`]),

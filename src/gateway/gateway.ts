@@ -16,9 +16,10 @@
  *   ticks per second) each connected client gets exactly one frame of one size: its next waiting item, or
  *   padding. What its link shows is then the same whether replies and messages arrive or not.
  *
- * Keys rotate with the directory's epochs as a mix node's do (current key, the previous one during the grace
- * period); every unwrap's replay tag goes through the persistent replay filter, committed before anything the
- * batch produced leaves. Logs carry counts and reasons only: never client addresses, inbox ids or payloads.
+ * It is a composition of the hop layer (src/hop), as a mix node is: packets from links and clients go through
+ * the same unwrap stage and crypto engine (worker threads, or inline), keys rotate with the directory's
+ * epochs by the same rotation (current key, the previous one during the grace period), and every unwrap's
+ * replay tag goes through the persistent replay filter, committed before anything the batch produced leaves. Logs carry counts and reasons only: never client addresses, inbox ids or payloads.
  */
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -27,15 +28,13 @@ import { join } from 'node:path';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { constantTimeEqual, toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
-import { ArgumentError, CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
-import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
-import { Egress, type LinkStatus, type Outgoing } from '../mixnode/egress.ts';
-import { type EpochKey, EpochKeyStore } from '../mixnode/epoch-keys.ts';
-import { keyWindow, logLinkEvent } from '../mixnode/node.ts';
-import { ReplayFilter } from '../mixnode/replay-filter.ts';
-import type { EpochClock, NodeAddress, Topology } from '../mixnode/types.ts';
+import { CodecError, ConfigError, GatewayError, SphinxError } from '../errors.ts';
+import type { LinkStatus, Outgoing } from '../hop/egress.ts';
+import { Hop, type HopOptions } from '../hop/hop.ts';
+import type { NodeAddress } from '../hop/types.ts';
+import type { UnwrapOutcome } from '../hop/unwrap.ts';
+import { DEFAULT_MAX_IN_FLIGHT, type UnwrapBatch } from '../hop/unwrap-stage.ts';
 import { closeServer, createHttpServer, listen } from '../ops/http.ts';
-import type { Logger } from '../ops/logger.ts';
 import { DURATION_BUCKETS, MetricsRegistry } from '../ops/metrics.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
 import {
@@ -59,15 +58,7 @@ import {
   serviceId,
   splitReply,
 } from '../protocol/service-framing.ts';
-import {
-  decodeForwardPayload,
-  type FinalResult,
-  type Geometry,
-  NODE_ID_LENGTH,
-  type ReplyResult,
-  Sphinx,
-  type UnwrapResult,
-} from '../sphinx/index.ts';
+import { decodeForwardPayload, Sphinx } from '../sphinx/index.ts';
 import {
   DEFAULT_INBOX_IDLE_MS,
   DEFAULT_INBOX_QUOTA,
@@ -142,29 +133,21 @@ export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
   requestMaxAgeMs: 120_000,
 };
 
-export interface GatewayOptions {
-  /** The gateway's 32-byte Sphinx node id, as the network document names it. */
-  readonly id: Uint8Array;
-  readonly geometry: Geometry;
-  /** Holds the TLS identity, the epoch keys, the replay filter and the inboxes. */
-  readonly dataDir: string;
+/**
+ * The hop's options (id, geometry, data directory — which also holds the inboxes —, topology, epoch clock,
+ * grace period, logger, crypto workers, link delay) and the gateway's own.
+ */
+export interface GatewayOptions extends HopOptions {
   /** The TLS link listener (from mixes and gateways). */
   readonly linkListen: NodeAddress;
   /** The WebSocket listener for clients. */
   readonly clientListen: NodeAddress;
   /** PEM certificate and key for `wss://`; required unless `clientListen.host` is loopback. */
   readonly clientTls?: { readonly cert: string; readonly key: string };
-  readonly topology: Topology;
-  readonly epochs: EpochClock;
-  /** How long after its epoch ends a key still opens packets. */
-  readonly graceMs: number;
   /** Service name → handler (`echo`, `delivery`, …). */
   readonly services: ReadonlyMap<string, RequestHandler>;
   readonly limits?: Partial<GatewayLimits>;
   readonly metrics?: MetricsRegistry;
-  readonly logger: Logger;
-  /** Simulated latency on every outgoing link (tests and drills). */
-  readonly linkDelay?: LinkDelay;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -185,7 +168,9 @@ type DropReason =
   | 'bad_request'
   | 'bad_surb'
   | 'delay_queue_full'
-  | 'stopping';
+  | 'stopping'
+  /** The crypto engine failed (a bug or resource exhaustion; logged). */
+  | 'internal_error';
 
 /** `limits` over the defaults; the burst follows the rate (`CLIENT_BURST_SECONDS`) unless it is given. */
 export function gatewayLimits(limits: Partial<GatewayLimits> = {}): GatewayLimits {
@@ -239,14 +224,8 @@ interface ClientSession {
   lastFullNotice: number;
 }
 
-interface Pending {
-  readonly packet: Uint8Array;
-  readonly fromClient: boolean;
-}
-
-type Unwrapped =
-  | { readonly kind: 'ok'; readonly epoch: number; readonly result: UnwrapResult }
-  | { readonly kind: 'mac_failure' | 'malformed' };
+/** A packet that ends here: a final hop, or a SURB reply. */
+type Arrival = Extract<UnwrapOutcome, { readonly kind: 'final' | 'reply' }>;
 
 function isLoopback(host: string): boolean {
   return LOOPBACK.test(host);
@@ -257,12 +236,10 @@ export class Gateway {
   readonly protocol: ClientProtocol;
   readonly #options: GatewayOptions;
   readonly #limits: GatewayLimits;
-  readonly #identity: TlsIdentity;
-  readonly #keys: EpochKeyStore;
-  readonly #replay: ReplayFilter;
+  /** The hop core: packets from links and clients carry whether a client sent them. */
+  readonly #hop: Hop<boolean>;
   readonly #store: InboxStore;
   readonly #sphinx: Sphinx;
-  readonly #egress: Egress;
   readonly #metrics: ReturnType<typeof createMetrics>;
   readonly #services = new Map<
     string,
@@ -275,42 +252,24 @@ export class Gateway {
   readonly #perAddress = new Map<string, number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #calls = new Set<Promise<void>>();
-  #links: LinkServer | undefined;
   #http: Server | undefined;
   #wss: WebSocketServer | undefined;
   #clientAddress: NodeAddress | undefined;
-  #pending: Pending[] = [];
-  #flush: NodeJS.Immediate | undefined;
-  #liveKeys: readonly EpochKey[] = [];
-  #epoch = -1;
-  #refreshing: Promise<void> | undefined;
   #housekeeping: NodeJS.Timeout | undefined;
   #downstream: NodeJS.Timeout | undefined;
   #ticks = 0;
   #stopping: Promise<void> | undefined;
 
-  private constructor(
-    options: GatewayOptions,
-    parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; store: InboxStore },
-  ) {
+  private constructor(options: GatewayOptions, parts: { hop: Hop<boolean>; store: InboxStore }) {
     this.id = options.id;
     this.#options = options;
     this.#limits = gatewayLimits(options.limits);
     this.protocol = new ClientProtocol(options.geometry);
-    this.#identity = parts.identity;
-    this.#keys = parts.keys;
-    this.#replay = parts.replay;
+    this.#hop = parts.hop;
     this.#store = parts.store;
     this.#sphinx = new Sphinx(options.geometry, nodeBackend);
     this.#metrics = createMetrics(options.metrics ?? new MetricsRegistry());
     this.#metrics.registry.onCollect(() => this.#metrics.clients.set(this.#clients.size));
-    this.#egress = new Egress({
-      identity: parts.identity,
-      frameLength: options.geometry.packetLength,
-      preamble: options.geometry.hash(),
-      observer: (event) => this.#onLinkEvent('egress', event),
-      ...(options.linkDelay === undefined ? {} : { delay: options.linkDelay }),
-    });
     this.#requests = new Reassembler({
       maxPending: this.#limits.maxPendingRequests,
       maxPendingBytes: this.#limits.maxPendingRequestBytes,
@@ -323,10 +282,7 @@ export class Gateway {
 
   /** Opens its stores, listens for links and clients, and follows the epochs. */
   static async start(options: GatewayOptions): Promise<Gateway> {
-    const { id, geometry, dataDir, clientListen, clientTls } = options;
-    if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
-      throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
-    }
+    const { dataDir, clientListen, clientTls } = options;
     const rate = options.limits?.downstreamRate;
     if (rate !== undefined && !(Number.isFinite(rate) && rate > 0 && rate <= 1_000_000)) {
       throw new ConfigError('invalid_value', 'downstreamRate must be a positive number of frames per second');
@@ -338,9 +294,7 @@ export class Gateway {
       );
     }
     const limits = gatewayLimits(options.limits);
-    const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
-    const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
-    const replay = ReplayFilter.open(join(dataDir, 'replay.sqlite'));
+    const hop = await Hop.open<boolean>(options);
     let store: InboxStore | undefined;
     try {
       store = InboxStore.open(join(dataDir, 'inboxes.sqlite'), {
@@ -348,25 +302,21 @@ export class Gateway {
         ttlMs: limits.itemTtlMs,
         idleMs: limits.inboxIdleMs,
       });
-      const gateway = new Gateway(options, { identity, keys, replay, store });
-      try {
-        await gateway.#listen();
-      } catch (error) {
-        await gateway.#release();
-        throw error;
-      }
+      const gateway = new Gateway(options, { hop, store });
+      await gateway.#listen();
       return gateway;
     } catch (error) {
       store?.close();
-      replay.close();
+      await hop.close();
       throw error;
     }
   }
 
   /** Where the link listener is (what the gateway registers). */
   get linkAddress(): NodeAddress {
-    if (!this.#links) throw new GatewayError('closed', 'the gateway is not listening');
-    return this.#links.address;
+    const address = this.#hop.listening;
+    if (!address) throw new GatewayError('closed', 'the gateway is not listening');
+    return address;
   }
 
   /** Where clients connect. */
@@ -384,7 +334,7 @@ export class Gateway {
 
   /** SHA-256 of the link certificate, for the network document. */
   get tlsFingerprint(): Uint8Array {
-    return this.#identity.fingerprint;
+    return this.#hop.tlsFingerprint;
   }
 
   get clientCount(): number {
@@ -393,23 +343,23 @@ export class Gateway {
 
   /** The Sphinx public keys it holds, by epoch (the current epoch's and the next's, at least). */
   publicKeys(): { epoch: number; publicKey: Uint8Array }[] {
-    return this.#keys.publicKeys();
+    return this.#hop.publicKeys();
   }
 
   /** Its links to the first layer: how many are open, how many connected (for /ready). */
   get links(): LinkStatus {
-    return this.#egress.status;
+    return this.#hop.links;
   }
 
   /** Throws when the replay filter's or the inboxes' file does not answer (for /ready). */
   checkStore(): void {
-    this.#replay.check();
+    this.#hop.checkStore();
     this.#store.check();
   }
 
   /** The Sphinx public key of `epoch`, created and stored first if needed. */
   async publicKeyFor(epoch: number): Promise<Uint8Array> {
-    return (await this.#keys.ensure(epoch)).publicKey;
+    return this.#hop.publicKeyFor(epoch);
   }
 
   /**
@@ -422,20 +372,18 @@ export class Gateway {
   }
 
   async #listen(): Promise<void> {
-    const { geometry, topology, clientListen, clientTls, logger } = this.#options;
-    await this.#refreshKeys();
-    this.#links = await LinkServer.listen({
-      identity: this.#identity,
-      host: this.#options.linkListen.host,
-      port: this.#options.linkListen.port,
-      frameLength: geometry.packetLength,
-      preamble: geometry.hash(),
-      authorize: (fingerprint) => topology.isAllowedSender(fingerprint),
-      onFrame: (frame) => {
-        this.#metrics.linkPacketsIn.inc();
-        this.#enqueue(frame, false);
+    const { linkListen, clientListen, clientTls, logger } = this.#options;
+    await this.#hop.start({
+      listen: linkListen,
+      linkContext: false,
+      onLinkFrame: () => this.#metrics.linkPacketsIn.inc(),
+      onBatch: (batch) => this.#onUnwrapped(batch),
+      onFailure: (error, count) => {
+        this.#drop('internal_error', count);
+        logger.error('unwrapping failed', { message: String(error), packets: count });
       },
-      observer: (event) => this.#onLinkEvent('ingress', event),
+      onLinkDropped: (frames) => this.#metrics.linkDropped.inc(frames),
+      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
     });
     const refuse = (_request: IncomingMessage, response: ServerResponse) => {
       response.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('WebSocket only\n');
@@ -458,11 +406,12 @@ export class Gateway {
     this.#housekeeping.unref();
     this.#scheduleDownstream(performance.now(), 0);
     logger.info('gateway listening', {
-      linkPort: this.#links.address.port,
+      linkPort: this.linkAddress.port,
       clientPort: port,
       tls: clientTls !== undefined,
       services: [...this.#options.services.keys()].join(','),
-      epoch: this.#epoch,
+      epoch: this.#hop.rotation.epoch,
+      workers: this.#hop.engine.threads,
     });
   }
 
@@ -473,24 +422,16 @@ export class Gateway {
     for (const session of this.#clients) this.#fail(session, 'closed', 'the gateway is stopping');
     this.#wss?.close();
     if (this.#http) await closeServer(this.#http);
-    await this.#links?.close();
-    this.#process();
+    await this.#hop.stopListening();
+    await this.#hop.drain();
     while (this.#calls.size > 0) await Promise.all(this.#calls);
-    this.#process();
+    await this.#hop.drain();
     for (const timer of this.#timers) clearTimeout(timer);
     if (this.#timers.size > 0) this.#drop('stopping', this.#timers.size);
     this.#timers.clear();
-    await this.#refreshing;
-    await this.#release();
-    logger.info('gateway stopped');
-  }
-
-  async #release(): Promise<void> {
-    clearInterval(this.#housekeeping);
-    clearTimeout(this.#downstream);
-    await this.#egress.close();
-    this.#replay.close();
+    await this.#hop.close();
     this.#store.close();
+    logger.info('gateway stopped');
   }
 
   // Clients.
@@ -738,60 +679,55 @@ export class Gateway {
   // Packets.
 
   #enqueue(packet: Uint8Array, fromClient: boolean): void {
-    this.#pending.push({ packet, fromClient });
     // Packets read in one turn of the event loop are unwrapped together and share one filter commit.
-    this.#flush ??= setImmediate(() => this.#process());
+    this.#hop.push(packet, fromClient);
   }
 
-  #process(): void {
-    clearImmediate(this.#flush);
-    this.#flush = undefined;
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
-    this.#followEpochs();
+  #onUnwrapped({ outcomes }: UnwrapBatch<boolean>): void {
     const { topology, logger } = this.#options;
     const outgoing: Outgoing[] = [];
     const delayed: { outgoing: Outgoing; delay: number }[] = [];
-    const arrivals: (FinalResult | ReplyResult)[] = [];
-    for (const { packet, fromClient } of batch) {
-      const unwrapped = this.#unwrap(packet);
-      if (unwrapped.kind === 'mac_failure') {
+    const arrivals: Arrival[] = [];
+    for (const { outcome, context: fromClient } of outcomes) {
+      if (outcome.kind === 'mac_failure') {
         this.#metrics.macFailures.inc();
         continue;
       }
-      if (unwrapped.kind !== 'ok') {
+      if (outcome.kind === 'malformed') {
         this.#drop('malformed');
         continue;
       }
-      const { epoch, result } = unwrapped;
-      if (!this.#replay.admit(epoch, result.replayTag)) {
+      if (outcome.kind === 'failed') {
+        this.#drop('internal_error');
+        logger.error('unwrapping failed', { message: outcome.message });
+        continue;
+      }
+      if (!this.#hop.replay.admit(outcome.epoch, outcome.replayTag)) {
         this.#metrics.replays.inc();
         continue;
       }
-      if (result.kind !== 'forward') {
+      if (outcome.kind !== 'forward') {
         if (fromClient) this.#drop('not_forward');
-        else arrivals.push(result);
+        else arrivals.push(outcome);
         continue;
       }
-      const delay = result.delay ?? 0;
-      const peer = topology.peer(result.nextHop);
+      const { packet, nextHop, delay } = outcome;
+      const peer = topology.peer(nextHop);
       if (delay > this.#limits.maxDelayMs) this.#drop('delay_too_long');
       else if (!peer) this.#drop('unknown_next_hop');
       else if (delay > 0 && this.#timers.size + delayed.length >= this.#limits.maxDelayedPackets)
         this.#drop('delay_queue_full');
-      else if (delay > 0)
-        delayed.push({ outgoing: { packet: result.packet, nextHop: result.nextHop, peer }, delay });
-      else outgoing.push({ packet: result.packet, nextHop: result.nextHop, peer });
+      else if (delay > 0) delayed.push({ outgoing: { packet, nextHop, peer }, delay });
+      else outgoing.push({ packet, nextHop, peer });
     }
     // Tags must be durable before anything these packets caused exists outside this process.
-    this.#replay.commit();
-    this.#egress.send(outgoing);
+    this.#hop.replay.commit();
+    this.#hop.egress.send(outgoing);
     this.#metrics.forwarded.inc(outgoing.length);
     for (const { outgoing: item, delay } of delayed) {
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
-        this.#egress.send([item]);
+        this.#hop.egress.send([item]);
         this.#metrics.forwarded.inc();
       }, delay);
       this.#timers.add(timer);
@@ -808,21 +744,8 @@ export class Gateway {
     }
   }
 
-  #unwrap(packet: Uint8Array): Unwrapped {
-    for (const { epoch, secretKey } of this.#liveKeys) {
-      try {
-        return { kind: 'ok', epoch, result: this.#sphinx.unwrap(secretKey, packet) };
-      } catch (error) {
-        if (!(error instanceof SphinxError)) throw error;
-        // Only a MAC failure can mean "another key": every other reason is the packet's own.
-        if (error.reason !== 'mac_mismatch') return { kind: 'malformed' };
-      }
-    }
-    return { kind: 'mac_failure' };
-  }
-
   /** Handles a final hop for no one or for a service; returns what an inbox should store. */
-  #arrive(result: FinalResult | ReplyResult): { inbox: Uint8Array; content: InboxContent } | undefined {
+  #arrive(result: Arrival): { inbox: Uint8Array; content: InboxContent } | undefined {
     const { recipient } = result;
     if (!recipient) {
       this.#metrics.dummies.inc();
@@ -957,60 +880,14 @@ export class Gateway {
       if (peer) outgoing.push({ packet: built.packet, nextHop: built.firstHop, peer });
       else this.#drop('unknown_next_hop');
     });
-    this.#egress.send(outgoing);
+    this.#hop.egress.send(outgoing);
     this.#metrics.replies.inc(payloads.length);
   }
 
-  // Keys, epochs, housekeeping.
-
-  #keyWindow(): { epoch: number; live: number[] } {
-    return keyWindow(this.#options.epochs, this.#options.graceMs);
-  }
-
-  #followEpochs(): void {
-    const { epoch, live } = this.#keyWindow();
-    const possible = live.filter((candidate) => candidate === epoch || this.#keys.get(candidate));
-    if (epoch === this.#epoch && possible.join() === this.#liveKeys.map((key) => key.epoch).join()) return;
-    // The new epoch's key was made an epoch ahead: switch at once, so that no packet built for the new
-    // epoch meets the old window; storing the next key and shredding old ones follow asynchronously.
-    const ready = this.#liveWindow(live);
-    if (ready.some((key) => key.epoch === epoch)) this.#liveKeys = ready;
-    if (this.#refreshing) return;
-    this.#refreshing = this.#refreshKeys()
-      .catch((error: unknown) =>
-        this.#options.logger.error('key rotation failed', { message: String(error) }),
-      )
-      .finally(() => {
-        this.#refreshing = undefined;
-      });
-  }
-
-  async #refreshKeys(): Promise<void> {
-    const { epoch, live } = this.#keyWindow();
-    await this.#keys.ensure(epoch);
-    await this.#keys.ensure(epoch + 1);
-    const keys = this.#liveWindow(live);
-    const oldest = Math.min(...keys.map((key) => key.epoch));
-    // The new window is published before expired keys are shredded, so no unwrap uses a wiped key.
-    this.#liveKeys = keys;
-    const changed = epoch !== this.#epoch;
-    this.#epoch = epoch;
-    await this.#keys.destroyBefore(oldest);
-    this.#replay.forgetBefore(oldest);
-    if (changed)
-      this.#options.logger.info('epoch keys', { epoch, live: keys.map((key) => key.epoch).join(',') });
-  }
-
-  /** The keys held for `live`, newest first. */
-  #liveWindow(live: readonly number[]): EpochKey[] {
-    return live.flatMap((candidate): EpochKey[] => {
-      const pair = this.#keys.get(candidate);
-      return pair ? [{ epoch: candidate, secretKey: pair.secretKey }] : [];
-    });
-  }
+  // Housekeeping.
 
   #housekeep(): void {
-    this.#followEpochs();
+    this.#hop.rotation.follow();
     this.#requests.prune();
     if (++this.#ticks % EXPIRY_EVERY === 0) {
       const expired = this.#store.expire();
@@ -1020,11 +897,6 @@ export class Gateway {
 
   #drop(reason: DropReason, count = 1): void {
     this.#metrics.dropped.inc(count, { reason });
-  }
-
-  #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
-    logLinkEvent(this.#options.logger, side, event);
-    if (event.type === 'dropped') this.#metrics.linkDropped.inc(event.frames);
   }
 }
 

@@ -13,23 +13,23 @@ import { readFileSync } from 'node:fs';
 import { toHex } from '../bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
-import type { LinkDelay } from '../links/index.ts';
 import {
   type DirectoryLink,
   type DirectorySession,
   fetchFirstDocument,
   loadOrCreateNodeIdentity,
-} from '../mixnode/directory-session.ts';
-import { gatewaySenders, NetworkView } from '../mixnode/network-view.ts';
-import { startNodeServices } from '../mixnode/node-process.ts';
+} from '../hop/directory-session.ts';
+import { gatewaySenders, NetworkView } from '../hop/network-view.ts';
+import { startNodeServices } from '../hop/node-process.ts';
 import {
   DEFAULT_STARTUP_TIMEOUT_MS,
   directoryLinkFromOptions,
   formatAddress,
   linkDelayConfig,
   NODE_OPTIONS,
-} from '../mixnode/options.ts';
-import type { NodeAddress } from '../mixnode/types.ts';
+} from '../hop/options.ts';
+import type { NodeAddress } from '../hop/types.ts';
+import type { LinkDelay } from '../links/index.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import type { OpsServer, Readiness } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
@@ -163,6 +163,8 @@ export interface GatewayConfig {
   readonly limits?: Partial<GatewayLimits>;
   /** Simulated latency on every outgoing link (tests and drills). */
   readonly linkDelay?: LinkDelay;
+  /** Crypto worker threads; 0 unwraps on the main thread. Default one per core. */
+  readonly workers?: number;
   readonly pollMs?: number;
   readonly startupTimeoutMs?: number;
   readonly ops?: { readonly host: string; readonly port: number };
@@ -219,6 +221,7 @@ export async function startGateway(config: GatewayConfig): Promise<GatewayHandle
     metrics,
     logger,
     ...(config.linkDelay === undefined ? {} : { linkDelay: config.linkDelay }),
+    ...(config.workers === undefined ? {} : { workers: config.workers }),
   });
   const services = await startNodeServices(gateway, {
     directory,
@@ -295,6 +298,7 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
     services: parseServices(options.service, { timeoutMs: options.serviceTimeoutMs }),
     limits,
     ...linkDelayConfig(options),
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
     pollMs: options.pollMs,
     startupTimeoutMs: options.startupTimeoutMs,
     ...opsFromOptions(options),

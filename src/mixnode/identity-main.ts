@@ -5,9 +5,9 @@
  * `--data-dir`, so an operator can send the key to the authority before the node first runs.
  */
 import { toHex } from '../bytes.ts';
+import { loadOrCreateNodeIdentity } from '../hop/directory-session.ts';
 import { type ConfigSchema, loadConfig } from '../ops/config.ts';
 import { printHelp, runProcess } from '../ops/process.ts';
-import { loadOrCreateNodeIdentity } from './directory-session.ts';
 
 const IDENTITY_OPTIONS = {
   dataDir: {

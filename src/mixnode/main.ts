@@ -9,10 +9,21 @@
  * around it, for the development network. Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused
  * configuration.
  */
-import { availableParallelism } from 'node:os';
 import { toHex } from '../bytes.ts';
 import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
+import type { DirectoryLink, DirectorySession } from '../hop/directory-session.ts';
+import { fetchFirstDocument, loadOrCreateNodeIdentity } from '../hop/directory-session.ts';
+import { mixSenders, NetworkView } from '../hop/network-view.ts';
+import { startNodeServices } from '../hop/node-process.ts';
+import {
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  directoryLinkFromOptions,
+  formatAddress,
+  linkDelayConfig,
+  NODE_OPTIONS,
+} from '../hop/options.ts';
+import type { NodeAddress } from '../hop/types.ts';
 import type { LinkDelay } from '../links/index.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import type { OpsServer, Readiness } from '../ops/http.ts';
@@ -20,30 +31,12 @@ import type { Logger } from '../ops/logger.ts';
 import { MetricsRegistry } from '../ops/metrics.ts';
 import { loadProcessConfig, opsFromOptions, runProcess, startUnderShutdown } from '../ops/process.ts';
 import type { Shutdown } from '../ops/shutdown.ts';
-import type { DirectoryLink, DirectorySession } from './directory-session.ts';
-import { fetchFirstDocument, loadOrCreateNodeIdentity } from './directory-session.ts';
-import { mixSenders, NetworkView } from './network-view.ts';
 import { MixNode } from './node.ts';
-import { startNodeServices } from './node-process.ts';
 import { registryMetrics } from './ops-metrics.ts';
-import {
-  DEFAULT_STARTUP_TIMEOUT_MS,
-  directoryLinkFromOptions,
-  formatAddress,
-  linkDelayConfig,
-  NODE_OPTIONS,
-} from './options.ts';
-import type { NodeAddress } from './types.ts';
 
 export const MIX_OPTIONS = {
   ...NODE_OPTIONS,
   layer: { type: 'integer', required: true, min: 1, max: 16, description: 'the mix layer this node serves' },
-  workers: {
-    type: 'integer',
-    min: 0,
-    max: 256,
-    description: 'crypto worker threads (0: unwrap on the main thread; default one per core)',
-  },
 } as const satisfies ConfigSchema;
 
 export type MixOptions = ConfigOf<typeof MIX_OPTIONS>;
@@ -110,7 +103,7 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
     logger,
     round: { periodMs: parameters.roundPeriodMs, batchSize: parameters.batchSize },
     graceMs: parameters.keyGracePeriodMs,
-    workers: config.workers ?? availableParallelism(),
+    ...(config.workers === undefined ? {} : { workers: config.workers }),
     ...(config.linkDelay === undefined ? {} : { linkDelay: config.linkDelay }),
   });
   const services = await startNodeServices(node, {

@@ -1,7 +1,8 @@
 /**
  * A mix node: round-based batch mixing of Sphinx packets, as cMix (Chaum et al., ACNS 2017) mixes and the
- * design brief (§2) describes. The pipeline is ingress (TLS links from the previous layer or the gateways)
- * → crypto engine (worker threads, one per core) → round queue → egress (links to the next hops). Every
+ * design brief (§2) describes, composed of the hop layer (src/hop) and a round scheduler. The pipeline is
+ * ingress (TLS links from the previous layer or the gateways) → crypto engine (worker threads, one per
+ * core; src/hop's unwrap stage) → round queue → egress (links to the next hops). Every
  * `periodMs`, on wall-clock boundaries, a round draws its real packets from the pool of queued packets whose
  * sender's node delay has passed: each independently with probability p (CSPRNG), and any that has waited
  * `maxStayRounds` rounds for sure (a binomial pool mix with a cap on the stay, docs/mixnode.md "The pool"), so
@@ -23,7 +24,6 @@
  * packets still queued, which the next `start()` on the same data directory sends.
  */
 
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toHex } from '../bytes.ts';
@@ -31,12 +31,13 @@ import { nodeBackend } from '../crypto/backends/node.ts';
 import { randomInt } from '../crypto/random.ts';
 import { DirectoryStore } from '../crypto/vault/directory-store.ts';
 import { ArgumentError, CodecError, MixnetError } from '../errors.ts';
-import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
-import { type Geometry, NODE_ID_LENGTH, type PathHop, Sphinx } from '../sphinx/index.ts';
-import { type CryptoEngine, InlineEngine, WorkerPool } from './crypto-engine.ts';
-import { Egress, type LinkStatus, type Outgoing } from './egress.ts';
-import { type EpochKey, EpochKeyStore } from './epoch-keys.ts';
-import { ReplayFilter } from './replay-filter.ts';
+import type { LinkStatus, Outgoing } from '../hop/egress.ts';
+import { Hop, type HopOptions } from '../hop/hop.ts';
+import type { NodeAddress } from '../hop/types.ts';
+import { buildDummy, type UnwrapOutcome } from '../hop/unwrap.ts';
+import { DEFAULT_MAX_IN_FLIGHT } from '../hop/unwrap-stage.ts';
+import { type PathHop, Sphinx } from '../sphinx/index.ts';
+import type { DropReason, Metrics } from './metrics.ts';
 import {
   decodeSavedQueue,
   encodeSavedQueue,
@@ -46,8 +47,6 @@ import {
   roundSize,
 } from './round-queue.ts';
 import { shuffle } from './shuffle.ts';
-import type { DropReason, EpochClock, Logger, Metrics, NodeAddress, Topology } from './types.ts';
-import { buildDummy, type UnwrapOutcome } from './unwrap.ts';
 
 export interface RoundParameters {
   /** Length of a round; rounds end on multiples of it in wall-clock time. */
@@ -56,26 +55,16 @@ export interface RoundParameters {
   readonly batchSize: number;
 }
 
-export interface MixNodeOptions {
-  /** The node's 32-byte Sphinx node id, as the network document names it. */
-  readonly id: Uint8Array;
-  readonly geometry: Geometry;
-  /** Holds the TLS identity, the epoch keys, the replay filter and the queue saved at shutdown. */
-  readonly dataDir: string;
+/**
+ * The hop's options (id, geometry, data directory — which also holds the queue saved at shutdown —,
+ * topology, epoch clock: which epoch it is, rounds follow real time regardless; grace period, logger,
+ * workers, link delay) and the mix node's own.
+ */
+export interface MixNodeOptions extends HopOptions {
   /** Where the ingress listens (port 0 picks one). */
   readonly listen: NodeAddress;
-  readonly topology: Topology;
-  /** Which epoch it is; rounds follow real time regardless. */
-  readonly epochs: EpochClock;
   readonly metrics: Metrics;
-  readonly logger: Logger;
   readonly round: RoundParameters;
-  /** How long after its epoch ends a key still opens packets (those in flight at the change). */
-  readonly graceMs: number;
-  /** Crypto worker threads; 0 unwraps on the main thread. Default: one per core. */
-  readonly workers?: number;
-  /** Simulated latency on every outgoing link (tests and drills). */
-  readonly linkDelay?: LinkDelay;
   /** Longest node delay a sender may ask for; packets asking for more are dropped. Default 60 s. */
   readonly maxDelayMs?: number;
   /** Bound of the round queue. Default 16 batches' worth. */
@@ -116,7 +105,6 @@ export interface RoundReport {
 const SAVED_QUEUE = 'queue.bin';
 const DEFAULT_MAX_DELAY_MS = 60_000;
 const DEFAULT_MAX_BATCHES_PER_ROUND = 2;
-const MIN_IN_FLIGHT = 256;
 
 function assertInteger(argument: string, value: number, minimum = 1): void {
   if (!Number.isSafeInteger(value) || value < minimum) {
@@ -126,44 +114,25 @@ function assertInteger(argument: string, value: number, minimum = 1): void {
 
 export class MixNode {
   readonly #options: MixNodeOptions;
-  readonly #identity: TlsIdentity;
-  readonly #keys: EpochKeyStore;
-  readonly #replay: ReplayFilter;
-  readonly #engine: CryptoEngine;
+  readonly #hop: Hop<undefined>;
   readonly #sphinx: Sphinx;
   readonly #queue = new RoundQueue();
   readonly #queueStore: DirectoryStore;
-  readonly #egress: Egress;
   readonly #maxDelayMs: number;
   readonly #maxQueued: number;
   readonly #maxBatches: number;
   readonly #pool: PoolRule;
-  readonly #maxInFlight: number;
   readonly #listeners = new Set<(report: RoundReport) => void>();
-  readonly #unwrapping = new Set<Promise<void>>();
-  #server: LinkServer | undefined;
-  #inbox: Uint8Array[] = [];
-  #flush: NodeJS.Immediate | undefined;
-  #inFlight = 0;
   #round = 0;
   #timer: NodeJS.Timeout | undefined;
   #nextRoundAt = 0;
-  #epoch = -1;
-  #liveEpochs: readonly number[] = [];
-  #refreshing: Promise<void> | undefined;
   #reserve: { epoch: number; dummies: Outgoing[] } = { epoch: -1, dummies: [] };
   #refilling: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(
-    options: MixNodeOptions,
-    parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; engine: CryptoEngine },
-  ) {
+  private constructor(options: MixNodeOptions, hop: Hop<undefined>) {
     this.#options = options;
-    this.#identity = parts.identity;
-    this.#keys = parts.keys;
-    this.#replay = parts.replay;
-    this.#engine = parts.engine;
+    this.#hop = hop;
     this.#sphinx = new Sphinx(options.geometry, nodeBackend);
     this.#queueStore = new DirectoryStore(join(options.dataDir, 'queue'));
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
@@ -174,36 +143,12 @@ export class MixNode {
       leaveProbability: pool.leaveProbability,
       maxStayMs: (pool.maxStayRounds - 1) * options.round.periodMs,
     };
-    this.#maxInFlight = Math.max(MIN_IN_FLIGHT, 2 * options.round.batchSize);
-    this.#egress = new Egress({
-      identity: parts.identity,
-      frameLength: options.geometry.packetLength,
-      preamble: options.geometry.hash(),
-      observer: (event) => this.#onLinkEvent('egress', event),
-      ...(options.linkDelay === undefined ? {} : { delay: options.linkDelay }),
-    });
   }
 
   static async start(options: MixNodeOptions): Promise<MixNode> {
-    const {
-      id,
-      round,
-      graceMs,
-      workers,
-      maxDelayMs,
-      maxQueuedPackets,
-      maxBatchesPerRound,
-      pool,
-      geometry,
-      dataDir,
-    } = options;
-    if (!(id instanceof Uint8Array) || id.length !== NODE_ID_LENGTH) {
-      throw new ArgumentError('id', `expected ${NODE_ID_LENGTH} bytes`);
-    }
+    const { round, maxDelayMs, maxQueuedPackets, maxBatchesPerRound, pool, metrics, logger } = options;
     assertInteger('round.periodMs', round.periodMs);
     assertInteger('round.batchSize', round.batchSize);
-    assertInteger('graceMs', graceMs, 0);
-    if (workers !== undefined) assertInteger('workers', workers, 0);
     if (maxDelayMs !== undefined) assertInteger('maxDelayMs', maxDelayMs, 0);
     if (maxQueuedPackets !== undefined) assertInteger('maxQueuedPackets', maxQueuedPackets, round.batchSize);
     if (maxBatchesPerRound !== undefined) assertInteger('maxBatchesPerRound', maxBatchesPerRound);
@@ -214,52 +159,53 @@ export class MixNode {
       assertInteger('pool.maxStayRounds', pool.maxStayRounds);
     }
 
-    const identity = await TlsIdentity.loadOrCreate(join(dataDir, 'tls'));
-    const keys = await EpochKeyStore.open(join(dataDir, 'sphinx-keys'), geometry, nodeBackend);
-    const replay = ReplayFilter.open(join(dataDir, 'replay.sqlite'));
-    const threads = workers ?? availableParallelism();
-    const engine = threads === 0 ? new InlineEngine(geometry) : new WorkerPool(geometry, threads);
-    const node = new MixNode(options, { identity, keys, replay, engine });
+    const hop = await Hop.open<undefined>(options);
+    const node = new MixNode(options, hop);
     try {
-      await node.#refreshEpoch();
       await node.#loadSavedQueue();
-      node.#server = await LinkServer.listen({
-        identity,
-        host: options.listen.host,
-        port: options.listen.port,
-        frameLength: geometry.packetLength,
-        preamble: geometry.hash(),
-        authorize: (fingerprint) => options.topology.isAllowedSender(fingerprint),
-        onFrame: (frame) => node.#receive(frame),
-        observer: (event) => node.#onLinkEvent('ingress', event),
+      await hop.start({
+        listen: options.listen,
+        linkContext: undefined,
+        onLinkFrame: () => metrics.increment('mix_packets_in_total'),
+        onBatch: ({ outcomes, receivedAt, seconds }) => {
+          metrics.observe('mix_unwrap_duration_seconds', seconds);
+          for (const { outcome } of outcomes) node.#admit(outcome, receivedAt);
+        },
+        onFailure: (error, count) => {
+          node.#drop('internal_error', count);
+          logger.error('unwrapping failed', { message: String(error), packets: count });
+        },
+        onLinkDropped: (frames) => node.#drop('link_queue_full', frames),
+        maxInFlight: Math.max(DEFAULT_MAX_IN_FLIGHT, 2 * round.batchSize),
       });
     } catch (error) {
-      await node.#release();
+      await hop.close();
       throw error;
     }
     node.#scheduleRound();
-    options.logger.info('mix node started', {
+    logger.info('mix node started', {
       address: `${node.address.host}:${node.address.port}`,
-      tlsFingerprint: toHex(identity.fingerprint),
-      epoch: node.#epoch,
-      workers: threads,
+      tlsFingerprint: toHex(hop.tlsFingerprint),
+      epoch: hop.rotation.epoch,
+      workers: hop.engine.threads,
     });
     return node;
   }
 
   get address(): NodeAddress {
-    if (!this.#server) throw new MixnetError('closed', 'the node is not listening');
-    return this.#server.address;
+    const address = this.#hop.listening;
+    if (!address) throw new MixnetError('closed', 'the node is not listening');
+    return address;
   }
 
   /** SHA-256 of the node's TLS certificate, for the network document. */
   get tlsFingerprint(): Uint8Array {
-    return this.#identity.fingerprint;
+    return this.#hop.tlsFingerprint;
   }
 
   /** The Sphinx public keys this node holds (the current epoch's and the next's, at least), for the directory. */
   publicKeys(): { epoch: number; publicKey: Uint8Array }[] {
-    return this.#keys.publicKeys();
+    return this.#hop.publicKeys();
   }
 
   /**
@@ -267,22 +213,22 @@ export class MixNode {
    * for the next epoch during this one must announce the key of the epoch after that as its `next` key.
    */
   async publicKeyFor(epoch: number): Promise<Uint8Array> {
-    return (await this.#keys.ensure(epoch)).publicKey;
+    return this.#hop.publicKeyFor(epoch);
   }
 
   /** The epochs whose keys unwrap packets now, newest first. */
   get liveEpochs(): readonly number[] {
-    return this.#liveEpochs;
+    return this.#hop.rotation.liveEpochs;
   }
 
   /** Its egress links to the next hops: how many are open, how many connected (for /ready). */
   get links(): LinkStatus {
-    return this.#egress.status;
+    return this.#hop.links;
   }
 
   /** Throws when the replay filter's file does not answer (for /ready). */
   checkStore(): void {
-    this.#replay.check();
+    this.#hop.checkStore();
   }
 
   get queueDepth(): number {
@@ -307,68 +253,20 @@ export class MixNode {
   async #shutdown(): Promise<void> {
     const { logger } = this.#options;
     clearTimeout(this.#timer);
-    await this.#server?.close();
-    this.#flushInbox();
-    await Promise.all(this.#unwrapping);
+    await this.#hop.stopListening();
+    await this.#hop.drain();
     await sleep(Math.max(0, this.#nextRoundAt - Date.now()));
     this.#runRound();
     const left = this.#queue.drain();
     if (left.length > 0) {
       await this.#queueStore.writeNew(SAVED_QUEUE, encodeSavedQueue(this.#options.geometry, left));
     }
-    await this.#refreshing;
     await this.#refilling;
-    await this.#release();
+    await this.#hop.close();
     logger.info('mix node stopped', { rounds: this.#round, saved: left.length });
   }
 
-  async #release(): Promise<void> {
-    this.#replay.close();
-    await this.#egress.close();
-    await this.#engine.close();
-  }
-
   // Ingress.
-
-  #receive(frame: Uint8Array): void {
-    this.#options.metrics.increment('mix_packets_in_total');
-    this.#inbox.push(frame);
-    // Frames read in one turn of the event loop go to the engine as one batch.
-    this.#flush ??= setImmediate(() => this.#flushInbox());
-  }
-
-  #flushInbox(): void {
-    clearImmediate(this.#flush);
-    this.#flush = undefined;
-    const packets = this.#inbox;
-    if (packets.length === 0) return;
-    this.#inbox = [];
-    const receivedAt = Date.now();
-    const started = performance.now();
-    this.#inFlight += packets.length;
-    if (this.#inFlight >= this.#maxInFlight) this.#server?.pause();
-    const task = this.#engine
-      .unwrap(packets)
-      .then(
-        (outcomes) => {
-          this.#options.metrics.observe('mix_unwrap_duration_seconds', (performance.now() - started) / 1000);
-          for (const outcome of outcomes) this.#admit(outcome, receivedAt);
-        },
-        (error: unknown) => {
-          this.#drop('internal_error', packets.length);
-          this.#options.logger.error('unwrapping failed', {
-            message: String(error),
-            packets: packets.length,
-          });
-        },
-      )
-      .finally(() => {
-        this.#unwrapping.delete(task);
-        this.#inFlight -= packets.length;
-        if (this.#inFlight < this.#maxInFlight / 2) this.#server?.resume();
-      });
-    this.#unwrapping.add(task);
-  }
 
   #admit(outcome: UnwrapOutcome, receivedAt: number): void {
     const { metrics, topology, logger } = this.#options;
@@ -377,8 +275,11 @@ export class MixNode {
         metrics.increment('mix_mac_failures_total');
         return;
       case 'malformed':
-      case 'not_forward':
-        this.#drop(outcome.kind);
+        this.#drop('malformed');
+        return;
+      case 'final':
+      case 'reply':
+        this.#drop('not_forward');
         return;
       case 'failed':
         this.#drop('internal_error');
@@ -387,7 +288,7 @@ export class MixNode {
       case 'forward':
         break;
     }
-    if (!this.#replay.admit(outcome.epoch, outcome.replayTag)) {
+    if (!this.#hop.replay.admit(outcome.epoch, outcome.replayTag)) {
       metrics.increment('mix_replays_total');
       return;
     }
@@ -423,7 +324,7 @@ export class MixNode {
   #runRound(): void {
     const { metrics, topology, logger, round } = this.#options;
     const started = performance.now();
-    this.#followEpochs();
+    this.#hop.rotation.follow();
     const { batchSize } = round;
     const taken: QueuedPacket[] = [];
     const real: Outgoing[] = [];
@@ -446,12 +347,14 @@ export class MixNode {
     if (!dummies) {
       this.#queue.restore(taken);
       metrics.increment('mix_rounds_held_total');
-      logger.warn('round held: no route for dummies in the network document', { epoch: this.#epoch });
+      logger.warn('round held: no route for dummies in the network document', {
+        epoch: this.#hop.rotation.epoch,
+      });
       return;
     }
     // Tags must be durable before the outputs they protect exist anywhere but here.
-    this.#replay.commit();
-    this.#egress.send(shuffle([...real, ...dummies]));
+    this.#hop.replay.commit();
+    this.#hop.egress.send(shuffle([...real, ...dummies]));
     this.#round++;
     metrics.increment('mix_packets_out_total', size);
     metrics.increment('mix_dummies_total', dummies.length);
@@ -470,7 +373,8 @@ export class MixNode {
 
   /** `count` dummies of the current epoch: from the reserve built in the background, the rest built now. */
   #takeDummies(count: number): Outgoing[] | undefined {
-    if (this.#reserve.epoch !== this.#epoch) this.#reserve = { epoch: this.#epoch, dummies: [] };
+    const epoch = this.#hop.rotation.epoch;
+    if (this.#reserve.epoch !== epoch) this.#reserve = { epoch, dummies: [] };
     const { topology } = this.#options;
     const taken: Outgoing[] = [];
     // A reserved dummy whose first hop left the document is discarded.
@@ -497,7 +401,7 @@ export class MixNode {
       if (!route) return;
       routes.push(route);
     }
-    this.#refilling = this.#engine
+    this.#refilling = this.#hop.engine
       .buildDummies(routes.map((route) => route.hops))
       .then(
         (packets) => {
@@ -515,7 +419,7 @@ export class MixNode {
   /** One node of each later layer and an exit, uniformly at random; undefined if some position has none. */
   #dummyRoute(): DummyRoute | undefined {
     const { topology } = this.#options;
-    const positions = topology.hopsAfter(this.#epoch);
+    const positions = topology.hopsAfter(this.#hop.rotation.epoch);
     const hops: PathHop[] = [];
     for (const candidates of positions) {
       if (candidates.length === 0) return undefined;
@@ -527,50 +431,6 @@ export class MixNode {
     const peer = first && topology.peer(first.id);
     if (!first || !peer) return undefined;
     return { hops, complete: (packet) => ({ packet, nextHop: first.id, peer }) };
-  }
-
-  // Epochs and keys.
-
-  #keyWindow(): { epoch: number; live: number[] } {
-    return keyWindow(this.#options.epochs, this.#options.graceMs);
-  }
-
-  /** Starts a key refresh when the window has moved since the last one. */
-  #followEpochs(): void {
-    if (this.#refreshing) return;
-    const { epoch, live } = this.#keyWindow();
-    const current = this.#liveEpochs;
-    const possible = live.filter((candidate) => candidate === epoch || this.#keys.get(candidate));
-    if (epoch === this.#epoch && possible.join() === current.join()) return;
-    this.#refreshing = this.#refreshEpoch()
-      .catch((error: unknown) =>
-        this.#options.logger.error('key rotation failed', { message: String(error) }),
-      )
-      .finally(() => {
-        this.#refreshing = undefined;
-      });
-  }
-
-  async #refreshEpoch(): Promise<void> {
-    const { epoch, live } = this.#keyWindow();
-    await this.#keys.ensure(epoch);
-    await this.#keys.ensure(epoch + 1);
-    const keys: EpochKey[] = live.flatMap((candidate) => {
-      const pair = this.#keys.get(candidate);
-      return pair ? [{ epoch: candidate, secretKey: pair.secretKey }] : [];
-    });
-    this.#engine.setKeys(keys);
-    const changedEpoch = epoch !== this.#epoch;
-    this.#epoch = epoch;
-    const liveEpochs = keys.map((key) => key.epoch);
-    const oldest = Math.min(...liveEpochs);
-    await this.#keys.destroyBefore(oldest);
-    this.#replay.forgetBefore(oldest);
-    // Published only now, so that whoever sees the new window also sees the expired keys gone.
-    this.#liveEpochs = liveEpochs;
-    if (changedEpoch) {
-      this.#options.logger.info('epoch keys', { epoch, live: this.#liveEpochs.join(',') });
-    }
   }
 
   async #loadSavedQueue(): Promise<void> {
@@ -587,45 +447,6 @@ export class MixNode {
     await this.#queueStore.remove(SAVED_QUEUE);
     if (saved) logger.info('saved queue restored', { packets: saved.length });
     else logger.warn('saved queue discarded: unreadable or of another geometry');
-  }
-
-  #onLinkEvent(side: 'ingress' | 'egress', event: LinkEvent): void {
-    logLinkEvent(this.#options.logger, side, event);
-    if (event.type === 'dropped') this.#drop('link_queue_full', event.frames);
-  }
-}
-
-/**
- * The current epoch and the epochs whose keys should unwrap now, newest first: the previous epoch's key too
- * during the grace period after a change (packets built just before it are still in flight). Shared with
- * the gateway, which unwraps under the same rule.
- */
-export function keyWindow(epochs: EpochClock, graceMs: number): { epoch: number; live: number[] } {
-  const now = epochs.now();
-  const epoch = epochs.epochAt(now);
-  const inGrace = epoch > 0 && now < epochs.startOf(epoch) + graceMs;
-  return { epoch, live: inGrace ? [epoch, epoch - 1] : [epoch] };
-}
-
-/**
- * Logs what a node's links report (also the gateway's, whose links are the same): connections at info,
- * refusals and full egress queues at warn, transport errors at debug. Counting is the caller's.
- */
-export function logLinkEvent(logger: Logger, side: 'ingress' | 'egress', event: LinkEvent): void {
-  switch (event.type) {
-    case 'connected':
-    case 'disconnected':
-      logger.info(`${side} link ${event.type}`, { peer: event.peer });
-      return;
-    case 'refused':
-      logger.warn(`${side} link refused`, { peer: event.peer ?? 'none', reason: event.reason });
-      return;
-    case 'error':
-      logger.debug(`${side} link error`, { peer: event.peer ?? 'none', message: event.message });
-      return;
-    case 'dropped':
-      logger.warn('egress link queue full', { peer: event.peer, frames: event.frames });
-      return;
   }
 }
 

@@ -1,9 +1,9 @@
 /**
- * The mix node's `Metrics` (src/mixnode/types.ts) on the operations kit's Prometheus registry
+ * The mix node's `Metrics` (src/mixnode/metrics.ts) on the operations kit's Prometheus registry
  * (src/ops/metrics.ts), under the names docs/mixnode.md lists, for `umbra mix`'s /metrics.
  */
 import { DURATION_BUCKETS, type Histogram, type MetricsRegistry } from '../ops/metrics.ts';
-import type { DropReason, Metrics, MixCounter, MixHistogram } from './types.ts';
+import type { DropReason, Metrics, MixCounter, MixHistogram } from './metrics.ts';
 
 const COUNTERS: Readonly<Record<Exclude<MixCounter, 'mix_dropped_total'>, string>> = {
   mix_packets_in_total: 'Frames read from authorized ingress connections.',

@@ -17,10 +17,10 @@ import { toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
 import { randomBytes, randomInt } from '../crypto/random.ts';
 import type { KeyPair } from '../crypto/secret.ts';
+import { generateSphinxKeyPair } from '../hop/index.ts';
 import { Link, LinkServer, TlsIdentity } from '../links/index.ts';
 import {
   type EpochClock,
-  generateSphinxKeyPair,
   type Logger,
   type Metrics,
   MixNode,

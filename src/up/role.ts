@@ -17,7 +17,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.ts';
-import { linkDelayConfig } from '../mixnode/options.ts';
+import { linkDelayConfig } from '../hop/options.ts';
 import { type ConfigOf, type ConfigSchema, loadConfig } from '../ops/config.ts';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../ops/logger.ts';
 import { printHelp } from '../ops/process.ts';

@@ -29,9 +29,9 @@ test('messages keep arriving across epoch changes', async () => {
     while (epochs.size < 3) {
       const document = await net.document();
       epochs.add(document.epoch);
-      // Mix nodes switch to a new epoch's key at their first round in it; a packet built with that key in
-      // the few milliseconds before could fail its MAC (docs/mixnode.md). Clients retransmit; this test
-      // measures rotation, so it leaves that instant alone.
+      // Every node switches to a new epoch's key on its first batch after the boundary (src/hop), as each
+      // reads the boundary off its own view of the documents; this test measures rotation, not that
+      // instant, so it leaves the first 300 ms of an epoch alone.
       if (Date.now() - document.validFrom < 300) {
         await new Promise((resolve) => setTimeout(resolve, 300));
         continue;

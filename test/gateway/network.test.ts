@@ -1,5 +1,5 @@
 // Gateways in a real network (single-process devnet: a directory, 3 mix layers, 2 gateways, real TLS links
-// and WebSockets): a raw client's message crosses entry gateway → 3 layers → exit gateway into another
+// and WebSockets; every node unwraps in one crypto worker thread, the other gateway tests inline): a raw client's message crosses entry gateway → 3 layers → exit gateway into another
 // client's inbox and is deleted once acknowledged; an echo request with SURBs comes back to its sender,
 // split over several SURBs; an offline client's inbox survives a restart of its gateway; the inbox quota
 // refuses items with a clear error and tells the owner; a client over its rate is told so and its excess
@@ -49,6 +49,7 @@ before(async () => {
     roundPeriodMs: 50,
     batchSize: 4,
     gatewayLimits: { inboxQuota: QUOTA, sendRate: RATE },
+    workers: 1,
   });
   document = await net.document();
 });

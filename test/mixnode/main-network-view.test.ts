@@ -13,7 +13,7 @@ import {
   nodeId,
 } from '../../src/directory/document.ts';
 import { MixnetError } from '../../src/errors.ts';
-import { gatewaySenders, mixSenders, NetworkView } from '../../src/mixnode/network-view.ts';
+import { gatewaySenders, mixSenders, NetworkView } from '../../src/hop/network-view.ts';
 
 const PERIOD = 60_000;
 const GENESIS = 12_345;

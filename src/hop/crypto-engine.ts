@@ -1,7 +1,8 @@
 /**
- * Where a mix node's crypto runs: inline on the main thread, or in a pool of worker threads (one per core by
- * default) so that unwrapping uses every core while the main thread keeps reading sockets and running
- * rounds. Both implement one interface, so the node and its tests do not care which; bench/mixnode.ts
+ * Where a hop's crypto runs (a mix node's or a gateway's): inline on the main thread, or in a pool of worker
+ * threads (one per core by default) so that unwrapping uses every core while the main thread keeps reading
+ * sockets, running rounds and serving clients. Both implement one interface, so the hops and their tests do
+ * not care which; bench/mixnode.ts
  * measures the difference. Batches are split across workers by their pending load; packets cross threads
  * by transfer, not copy.
  */
@@ -14,6 +15,8 @@ import type { EpochKey } from './epoch-keys.ts';
 import { buildDummy, type UnwrapOutcome, unwrapWithKeys } from './unwrap.ts';
 
 export interface CryptoEngine {
+  /** Worker threads it runs on; 0 when it runs on the main thread. */
+  readonly threads: number;
   /** The keys to try, newest epoch first. Applies to every batch submitted after this call. */
   setKeys(keys: readonly EpochKey[]): void;
   /** Unwraps `packets` (taking ownership of their buffers); outcomes are in the same order. */
@@ -49,7 +52,16 @@ export function transferable(arrays: readonly Uint8Array[]): ArrayBuffer[] {
   );
 }
 
+/**
+ * The engine a hop unwraps with: a pool of `workers` threads (default one per core), or the main thread when
+ * `workers` is 0 (small deployments, tests, and hosts where a thread costs more than it gains).
+ */
+export function cryptoEngine(geometry: Geometry, workers = availableParallelism()): CryptoEngine {
+  return workers === 0 ? new InlineEngine(geometry) : new WorkerPool(geometry, workers);
+}
+
 export class InlineEngine implements CryptoEngine {
+  readonly threads = 0;
   readonly #sphinx: Sphinx;
   #keys: readonly EpochKey[] = [];
 
@@ -103,6 +115,10 @@ export class WorkerPool implements CryptoEngine {
       const slot: Slot = { worker: this.#spawn(() => slot), load: 0, pending: new Map() };
       this.#slots.push(slot);
     }
+  }
+
+  get threads(): number {
+    return this.#slots.length;
   }
 
   setKeys(keys: readonly EpochKey[]): void {

@@ -71,6 +71,12 @@ export const NODE_OPTIONS = {
     max: 60_000,
     description: 'uniform jitter (±) around --link-delay-ms; bursts on one link keep their order',
   },
+  workers: {
+    type: 'integer',
+    min: 0,
+    max: 256,
+    description: 'crypto worker threads (0: unwrap on the main thread; default one per core)',
+  },
   ...PROCESS_OPTIONS,
 } as const satisfies ConfigSchema;
 

@@ -1,7 +1,8 @@
 /**
- * The egress of a mix node: one persistent link per next hop, opened on first use from the network
- * document's address and pinned fingerprint, and replaced when the document changes either. A round's batch
- * is split by next hop and handed to every link in the same tick, so it leaves as one burst per link.
+ * The egress of a hop (a mix node or a gateway): one persistent link per next hop, opened on first use from
+ * the network document's address and pinned fingerprint, and replaced when the document changes either. A
+ * batch (a mix round, a gateway's batch of unwrapped packets) is split by next hop and handed to every link
+ * in the same tick, so it leaves as one burst per link.
  *
  * A link that drops retries at most a second apart (`LINK_BACKOFF`): a restarted neighbour is reached again
  * within about a second of its return, where the links' default backoff (up to 10 s) kept every path

@@ -1,6 +1,6 @@
 /**
- * A mix node's Sphinx key pairs, one per epoch, in its data directory (mode 0600, written with the vault's
- * durable-rename store): the public halves go into the network document for this epoch and the next; the
+ * A hop's Sphinx key pairs (a mix node's or a gateway's), one per epoch, in its data directory (mode 0600,
+ * written with the vault's durable-rename store): the public halves go into the network document for this epoch and the next; the
  * secret halves unwrap packets during their epoch and its grace period, and are then shredded, which is what
  * gives the mixnet forward secrecy at epoch granularity. Kept on disk so that a restarted node still opens the
  * packets clients built with the keys the directory published.

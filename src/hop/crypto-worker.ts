@@ -1,6 +1,6 @@
 /**
- * A crypto worker thread of the mix node (see crypto-engine.ts): unwraps batches of packets with the epoch
- * keys the main thread last sent, and builds dummy packets, with the node backend. Packets the reply carries
+ * A crypto worker thread of a hop (see crypto-engine.ts): unwraps batches of packets with the epoch keys the
+ * main thread last sent, and builds dummy packets, with the node backend. Packets the reply carries
  * are transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -31,8 +31,18 @@ parentPort?.on('message', (request: WorkerRequest) => {
       return;
     case 'unwrap': {
       const outcomes = request.packets.map((packet) => unwrapWithKeys(sphinx, keys, packet));
-      const forwarded = outcomes.flatMap((outcome) => (outcome.kind === 'forward' ? [outcome.packet] : []));
-      reply({ type: 'unwrapped', id: request.id, outcomes }, forwarded);
+      const carried = outcomes.flatMap((outcome) => {
+        switch (outcome.kind) {
+          case 'forward':
+            return [outcome.packet];
+          case 'final':
+          case 'reply':
+            return [outcome.payload];
+          default:
+            return [];
+        }
+      });
+      reply({ type: 'unwrapped', id: request.id, outcomes }, carried);
       return;
     }
     case 'dummies':

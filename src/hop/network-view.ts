@@ -1,6 +1,6 @@
 /**
- * A node's view of the network from verified network documents (docs/network.md): it implements the mix
- * node's `Topology` and `EpochClock` (src/mixnode/types.ts) for `umbra mix` and `umbra gateway`. It holds
+ * A node's view of the network from verified network documents (docs/network.md): it implements the hop
+ * layer's `Topology` and `EpochClock` (src/hop/types.ts) for `umbra mix` and `umbra gateway`. It holds
  * the documents of the previous, current and next epochs it was given; peers are looked up in the newest
  * first, so a node that re-registers with a new address is reached there. Epoch boundaries come from the
  * documents themselves (`validFrom` and `epochPeriodMs`), so a node needs no schedule of its own.
