@@ -850,13 +850,14 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   async #bind(identity: OwnIdentity, fresh: boolean): Promise<void> {
-    // A new identity's first KeyPackages go with the registration: a sign-up is one round trip.
+    // A new identity's first KeyPackages go with the registration: a sign-up is one round trip. The token
+    // issuer's keys are fetched beside it (anonymously), so that tokens take one round trip once it is done.
     const first = fresh ? await this.#newKeyPackages(identity, this.#keyPackages, true) : undefined;
-    const result = await this.#api(this.#policy)
-      .register(identity.handle, first)
-      .catch((error: unknown) => {
-        throw wrap(error);
-      });
+    const api = this.#api(this.#policy);
+    this.#wallet?.prepareKeys(() => api.issuerKeys());
+    const result = await api.register(identity.handle, first).catch((error: unknown) => {
+      throw wrap(error);
+    });
     if (!result.ok && result.error === 'rate_limited') {
       // Nothing was stored now, but an earlier attempt may have bound the handle to these keys: they are
       // kept and the registration stays pending, finished by a later call, open or poll (polls wait the delay).

@@ -8,6 +8,8 @@
  * of its own for one user would fail to finalize anyone else's tokens, and tokens under it would stand out at
  * redemption), blind `batch` token inputs for the issuing key with privacypass-ts's client, send them in one
  * signed `issueTokens`, and finalize each blind signature (which also verifies it under the announced key).
+ * The keys are kept in memory for `ISSUER_KEYS_MAX_AGE_MS` (never past the issuing key's acceptance), and can
+ * be fetched ahead (`prepareKeys`, during a sign-up), so that a fill is one round trip, not two.
  * A `budget_exhausted` answer pauses filling until the budget renews. Tokens whose key is no longer accepted
  * are dropped; a token the service refused is gone from the wallet, and one refused as bad (its key rotated
  * away) takes every other token of its key with it; the keys are fetched again at the next fill.
@@ -22,6 +24,9 @@ import { type ClientVault, getJson, putJson, RECORD } from './storage.ts';
 export const DEFAULT_TOKEN_BATCH = 10;
 /** A refill starts when fewer than this many are left, by default. */
 export const DEFAULT_TOKEN_LOW_WATERMARK = 4;
+
+/** How long fetched issuer keys are used before they are fetched again (a rotation adds keys ahead of use). */
+export const ISSUER_KEYS_MAX_AGE_MS = 10 * 60_000;
 
 /** The issuer as the wallet reaches it: over the carrier the privacy policy allows, signed by the identity. */
 export interface TokenIssuerApi {
@@ -56,6 +61,9 @@ export class TokenWallet implements TokenSource {
   readonly #clock: () => number;
   #tokens: StoredToken[];
   #filling: Promise<number> | undefined;
+  /** The issuer's keys as last fetched, and until when they are used; one fetch at a time. */
+  #keys: { readonly value: IssuerKeys; readonly until: number } | undefined;
+  #fetchingKeys: Promise<IssuerKeys> | undefined;
   /** Takers waiting for a fill. */
   #waiting = 0;
   /** No issuance before this time (the budget is spent). */
@@ -124,7 +132,18 @@ export class TokenWallet implements TokenSource {
     this.#tokens = this.#tokens.filter(
       (stored) => !constantTimeEqual(parseToken(fromBase64Url(stored.token)).tokenKeyId, keyId),
     );
+    // The key rotated away: the next fill asks which keys are current.
+    this.#keys = undefined;
     void this.#save().catch(() => undefined);
+  }
+
+  /**
+   * Fetches the issuer's keys now, in the background, unless they are at hand: an anonymous request, so it
+   * can run before the identity may ask for tokens (beside a sign-up's registration). Failures are left for
+   * the next fill.
+   */
+  prepareKeys(fetch: () => Promise<IssuerKeys>): void {
+    this.#issuerKeys(fetch).catch(() => undefined);
   }
 
   /** Starts a refill up to the batch size in the background, unless one runs; failures wait for the next. */
@@ -158,7 +177,7 @@ export class TokenWallet implements TokenSource {
     if (this.#clock() < this.#pausedUntil) return 0;
     const issuer = this.#issuer();
     if (issuer === undefined) return 0;
-    const { issuerName, keys } = await issuer.issuerKeys();
+    const { issuerName, keys } = await this.#issuerKeys(() => issuer.issuerKeys());
     // Counted now: takers that arrived together are all waiting by the time the keys came back.
     const wanted = Math.min(
       MAX_TOKENS_PER_ISSUANCE,
@@ -189,6 +208,21 @@ export class TokenWallet implements TokenSource {
     this.#tokens = [...this.#usable(), ...fresh];
     await this.#save();
     return fresh.length;
+  }
+
+  /** The issuer's keys: those kept while fresh, else fetched (joining a fetch in flight). */
+  async #issuerKeys(fetch: () => Promise<IssuerKeys>): Promise<IssuerKeys> {
+    if (this.#keys !== undefined && this.#clock() < this.#keys.until) return this.#keys.value;
+    this.#fetchingKeys ??= fetch()
+      .then((value) => {
+        const acceptUntil = Math.min(...value.keys.map((key) => key.acceptUntil));
+        this.#keys = { value, until: Math.min(this.#clock() + ISSUER_KEYS_MAX_AGE_MS, acceptUntil) };
+        return value;
+      })
+      .finally(() => {
+        this.#fetchingKeys = undefined;
+      });
+    return this.#fetchingKeys;
   }
 
   #usable(): StoredToken[] {

@@ -1,10 +1,13 @@
 // The SDK's token wallet against a real delivery server (tokens on, the default): it fills by itself after
 // registration, claims and Welcome posts spend from it without the app seeing a token, it survives a
-// restart in the vault, and after a key rotation the refused token is dropped and the request retried once.
+// restart in the vault, and after a key rotation the refused token is dropped and the request retried once;
+// the issuer's keys are fetched once (ahead, during a sign-up) and serve the fills after, until a rotation.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import { TokenWallet } from '../../src/client/tokens.ts';
 import { MetricsRegistry } from '../../src/ops/metrics.ts';
-import { startServer } from '../delivery/support.ts';
+import { IdentityKeyPair } from '../../src/protocol/identity.ts';
+import { connect, memoryVault, startServer } from '../delivery/support.ts';
 import { joined, removeTempDirs, tempDir, user } from './support.ts';
 
 after(removeTempDirs);
@@ -90,4 +93,39 @@ test('after a key rotation the refused token is dropped and the request retried 
   const text = await metrics.render();
   assert.match(text, /umbra_delivery_tokens_refused_total\{reason="bad"\} [1-9]/);
   assert.equal(await counter(metrics, 'umbra_delivery_tokens_redeemed_total'), 2);
+});
+
+test('the issuer keys fetched ahead serve the fills after them, until a refused token says the key rotated', async (t) => {
+  const server = await startServer({ sqlitePath: `${tempDir()}/delivery.sqlite` });
+  t.after(() => server.close());
+  const dora = await connect(server.server, IdentityKeyPair.generate());
+  t.after(() => dora.close());
+  let keyFetches = 0;
+  const issuerKeys = () => {
+    keyFetches++;
+    return dora.client.issuerKeys();
+  };
+  let registered = false;
+  const wallet = await TokenWallet.load(memoryVault(), {
+    issuer: () =>
+      registered
+        ? { issuerKeys, issueTokens: (requests) => dora.client.issueTokens('dora', requests) }
+        : undefined,
+    batch: 2,
+    lowWatermark: 1,
+  });
+  // Fetched beside the registration, before the identity may ask for tokens.
+  wallet.prepareKeys(issuerKeys);
+  assert.equal((await dora.client.register('dora')).ok, true);
+  registered = true;
+  assert.equal(await wallet.fill(), 2);
+  const token = await wallet.take();
+  assert.ok(token !== undefined);
+  await wallet.take();
+  assert.equal(await wallet.fill(), 2);
+  assert.equal(keyFetches, 1, 'one fetch of the keys for the fills');
+  wallet.refused(token, 'bad_token');
+  assert.equal(wallet.size, 0, 'a refused key takes its tokens with it');
+  assert.equal(await wallet.fill(), 2);
+  assert.equal(keyFetches, 2, 'after a bad_token the keys are asked for again');
 });
