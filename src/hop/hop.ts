@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { nodeBackend } from '../crypto/backends/node.ts';
 import { ArgumentError, MixnetError } from '../errors.ts';
 import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
+import { type Clock, systemClock } from '../ops/clock.ts';
 import { type Geometry, NODE_ID_LENGTH } from '../sphinx/index.ts';
 import { type CryptoEngine, cryptoEngine } from './crypto-engine.ts';
 import { Egress, type LinkStatus } from './egress.ts';
@@ -36,6 +37,11 @@ export interface HopOptions {
   readonly workers?: number;
   /** Simulated latency on every outgoing link (tests and drills). */
   readonly linkDelay?: LinkDelay;
+  /**
+   * Time for the hop and the role composed on it (arrival times, rounds, ticks, timers). Default
+   * `systemClock`; tests pass a virtual one. Which epoch it is comes from `epochs`.
+   */
+  readonly clock?: Clock;
 }
 
 /** What the hop composed on this core does with what arrives. */
@@ -121,6 +127,7 @@ export class Hop<Context> {
     this.#stage = new UnwrapStage({
       engine: this.engine,
       rotation: this.rotation,
+      clock: this.#options.clock ?? systemClock,
       onBatch: pipeline.onBatch,
       onFailure: pipeline.onFailure,
       maxInFlight: pipeline.maxInFlight,
