@@ -4,9 +4,10 @@
  * from the exponential distribution with mean 1/λ; on every tick the carrier sends exactly one packet, real
  * or cover, so what leaves the client is the same memoryless stream whether its user types or not.
  *
- * Time and randomness are injected (`Clock` from src/ops/clock.ts, `random`) so that tests drive the process in virtual
- * time and check its distribution statistically; production uses the system timers and the CSPRNG (an
- * observer who could predict the gaps could tell a late real packet from cover).
+ * Time and randomness are injected (the `Clock` of src/ops/clock.ts, which the servers take too; `random`)
+ * so that tests drive the process in virtual time and check its distribution statistically; production uses
+ * the system timers and the CSPRNG (an observer who could predict the gaps could tell a late real packet from
+ * cover).
  */
 import { randomBytes } from '../../crypto/random.ts';
 import { ArgumentError } from '../../errors.ts';
