@@ -34,11 +34,7 @@ before(async () => {
     geometry,
     dataDir: directory.path,
     topology: { peer: () => undefined, isAllowedSender: () => false, hopsAfter: () => [] },
-    epochs: {
-      now: () => clock.now(),
-      epochAt: (time) => Math.floor(time / EPOCH_MS),
-      startOf: (epoch) => epoch * EPOCH_MS,
-    },
+    epochs: clock.epochs(EPOCH_MS),
     graceMs: 60_000,
     logger: silentLogger,
     workers: 0,

@@ -68,11 +68,7 @@ async function withRounds(
   const gateway = new Gateway(network);
   // Three rounds into an epoch and a little past a round's end, so arrivals fall inside a round.
   const clock = new VirtualClock(1_000 * EPOCH_MS + 3 * PERIOD_MS + 10);
-  const epochs: EpochClock = {
-    now: () => clock.now(),
-    epochAt: (time) => Math.floor(time / EPOCH_MS),
-    startOf: (epoch) => epoch * EPOCH_MS,
-  };
+  const epochs = clock.epochs(EPOCH_MS);
   const topology = network.topology(0);
   const dummyEpochs: number[] = [];
   const metrics = new MemoryMetrics();

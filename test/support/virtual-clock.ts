@@ -3,6 +3,7 @@
  * order, so the carrier's Poisson process and the servers' rounds, ticks and epochs run without wall time.
  * Wall and monotonic time are the same virtual milliseconds.
  */
+import type { EpochClock } from '../../src/hop/types.ts';
 import type { Clock } from '../../src/ops/clock.ts';
 
 interface Timer {
@@ -36,6 +37,15 @@ export class VirtualClock implements Clock {
 
   clearTimeout(handle: unknown): void {
     this.#timers.delete(handle as number);
+  }
+
+  /** Epochs of `lengthMs` from the Unix epoch, in this clock's time. */
+  epochs(lengthMs: number): EpochClock {
+    return {
+      now: () => this.#now,
+      epochAt: (time) => Math.floor(time / lengthMs),
+      startOf: (epoch) => epoch * lengthMs,
+    };
   }
 
   /** Timers set and not yet fired or cleared. */
