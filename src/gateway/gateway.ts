@@ -36,7 +36,7 @@ import { Hop, type HopOptions } from '../hop/hop.ts';
 import type { NodeAddress } from '../hop/types.ts';
 import type { UnwrapOutcome } from '../hop/unwrap.ts';
 import { DEFAULT_MAX_IN_FLIGHT, type UnwrapBatch } from '../hop/unwrap-stage.ts';
-import { type Clock, systemClock } from '../ops/clock.ts';
+import type { Clock } from '../ops/clock.ts';
 import { closeServer, createHttpServer, listen } from '../ops/http.ts';
 import { DURATION_BUCKETS, MetricsRegistry } from '../ops/metrics.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
@@ -271,7 +271,7 @@ export class Gateway {
   private constructor(options: GatewayOptions, parts: { hop: Hop<boolean>; store: InboxStore }) {
     this.id = options.id;
     this.#options = options;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = parts.hop.clock;
     this.#limits = gatewayLimits(options.limits);
     this.protocol = new ClientProtocol(options.geometry);
     this.#hop = parts.hop;
@@ -311,7 +311,7 @@ export class Gateway {
         quota: limits.inboxQuota,
         ttlMs: limits.itemTtlMs,
         idleMs: limits.inboxIdleMs,
-        now: () => (options.clock ?? systemClock).now(),
+        now: () => hop.clock.now(),
       });
       const gateway = new Gateway(options, { hop, store });
       await gateway.#listen();

@@ -67,6 +67,8 @@ export class Hop<Context> {
   readonly engine: CryptoEngine;
   readonly rotation: KeyRotation;
   readonly egress: Egress;
+  /** `options.clock` or the system clock: what the hop and the role composed on it read time from. */
+  readonly clock: Clock;
   readonly #options: HopOptions;
   readonly #identity: TlsIdentity;
   readonly #keys: EpochKeyStore;
@@ -81,6 +83,7 @@ export class Hop<Context> {
     parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; engine: CryptoEngine },
   ) {
     this.#options = options;
+    this.clock = options.clock ?? systemClock;
     this.#identity = parts.identity;
     this.#keys = parts.keys;
     this.replay = parts.replay;
@@ -127,7 +130,7 @@ export class Hop<Context> {
     this.#stage = new UnwrapStage({
       engine: this.engine,
       rotation: this.rotation,
-      clock: this.#options.clock ?? systemClock,
+      clock: this.clock,
       onBatch: pipeline.onBatch,
       onFailure: pipeline.onFailure,
       maxInFlight: pipeline.maxInFlight,

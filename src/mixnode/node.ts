@@ -39,7 +39,7 @@ import { Hop, type HopOptions } from '../hop/hop.ts';
 import type { NodeAddress } from '../hop/types.ts';
 import { buildDummy, type UnwrapOutcome } from '../hop/unwrap.ts';
 import { DEFAULT_MAX_IN_FLIGHT } from '../hop/unwrap-stage.ts';
-import { type Clock, sleep, systemClock } from '../ops/clock.ts';
+import { type Clock, sleep } from '../ops/clock.ts';
 import { type PathHop, Sphinx } from '../sphinx/index.ts';
 import type { DropReason, Metrics } from './metrics.ts';
 import {
@@ -142,7 +142,7 @@ export class MixNode {
     this.#hop = hop;
     this.#sphinx = new Sphinx(options.geometry, nodeBackend);
     this.#queue = new RoundQueue(options.randomBytes);
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = hop.clock;
     this.#queueStore = new DirectoryStore(join(options.dataDir, 'queue'));
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.#maxQueued = options.maxQueuedPackets ?? 16 * options.round.batchSize;
