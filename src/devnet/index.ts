@@ -221,7 +221,8 @@ export class ChildNode {
   }
 }
 
-function numberField(line: ReadyLine, name: string): number {
+/** A number the ready line carries (a port a child bound, say); throws when it carries none. */
+export function numberField(line: ReadyLine, name: string): number {
   const value = line.fields?.[name];
   if (typeof value !== 'number') throw new MixnetError('closed', `the ready line carries no ${name}`);
   return value;

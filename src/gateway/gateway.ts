@@ -20,6 +20,8 @@
  * the same unwrap stage and crypto engine (worker threads, or inline), keys rotate with the directory's
  * epochs by the same rotation (current key, the previous one during the grace period), and every unwrap's
  * replay tag goes through the persistent replay filter, committed before anything the batch produced leaves. Logs carry counts and reasons only: never client addresses, inbox ids or payloads.
+ * Its ticks, housekeeping, node delays, service timeouts, rate limits and inbox times read the hop's injected
+ * clock (src/ops/clock.ts; the system clock by default), so tests can run them in virtual time.
  */
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -34,6 +36,7 @@ import { Hop, type HopOptions } from '../hop/hop.ts';
 import type { NodeAddress } from '../hop/types.ts';
 import type { UnwrapOutcome } from '../hop/unwrap.ts';
 import { DEFAULT_MAX_IN_FLIGHT, type UnwrapBatch } from '../hop/unwrap-stage.ts';
+import type { Clock } from '../ops/clock.ts';
 import { closeServer, createHttpServer, listen } from '../ops/http.ts';
 import { DURATION_BUCKETS, MetricsRegistry } from '../ops/metrics.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
@@ -183,17 +186,20 @@ export function gatewayLimits(limits: Partial<GatewayLimits> = {}): GatewayLimit
 class TokenBucket {
   readonly #rate: number;
   readonly #burst: number;
+  readonly #clock: Clock;
   #tokens: number;
-  #last = performance.now();
+  #last: number;
 
-  constructor(rate: number, burst: number) {
+  constructor(rate: number, burst: number, clock: Clock) {
     this.#rate = rate;
     this.#burst = burst;
+    this.#clock = clock;
     this.#tokens = burst;
+    this.#last = clock.monotonic();
   }
 
   take(): boolean {
-    const now = performance.now();
+    const now = this.#clock.monotonic();
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
     this.#last = now;
     if (this.#tokens < 1) return false;
@@ -250,19 +256,22 @@ export class Gateway {
   readonly #clients = new Set<ClientSession>();
   /** Open client connections per remote address. */
   readonly #perAddress = new Map<string, number>();
-  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Packets waiting for the node delay their sender asked for. */
+  readonly #timers = new Set<unknown>();
+  readonly #clock: Clock;
   readonly #calls = new Set<Promise<void>>();
   #http: Server | undefined;
   #wss: WebSocketServer | undefined;
   #clientAddress: NodeAddress | undefined;
-  #housekeeping: NodeJS.Timeout | undefined;
-  #downstream: NodeJS.Timeout | undefined;
+  #housekeeping: unknown;
+  #downstream: unknown;
   #ticks = 0;
   #stopping: Promise<void> | undefined;
 
   private constructor(options: GatewayOptions, parts: { hop: Hop<boolean>; store: InboxStore }) {
     this.id = options.id;
     this.#options = options;
+    this.#clock = parts.hop.clock;
     this.#limits = gatewayLimits(options.limits);
     this.protocol = new ClientProtocol(options.geometry);
     this.#hop = parts.hop;
@@ -274,6 +283,7 @@ export class Gateway {
       maxPending: this.#limits.maxPendingRequests,
       maxPendingBytes: this.#limits.maxPendingRequestBytes,
       maxAgeMs: this.#limits.requestMaxAgeMs,
+      now: () => this.#clock.now(),
     });
     for (const name of [ECHO_SERVICE, DELIVERY_SERVICE, ...options.services.keys()]) {
       this.#services.set(toHex(serviceId(name)), { name, handler: options.services.get(name) });
@@ -301,6 +311,7 @@ export class Gateway {
         quota: limits.inboxQuota,
         ttlMs: limits.itemTtlMs,
         idleMs: limits.inboxIdleMs,
+        now: () => hop.clock.now(),
       });
       const gateway = new Gateway(options, { hop, store });
       await gateway.#listen();
@@ -402,9 +413,8 @@ export class Gateway {
     wss.on('connection', (socket, request) => this.#accept(socket, request.socket.remoteAddress ?? ''));
     const port = await listen(server, clientListen.host, clientListen.port);
     this.#clientAddress = { host: clientListen.host, port };
-    this.#housekeeping = setInterval(() => this.#housekeep(), HOUSEKEEPING_MS);
-    this.#housekeeping.unref();
-    this.#scheduleDownstream(performance.now(), 0);
+    this.#scheduleHousekeeping();
+    this.#scheduleDownstream(this.#clock.monotonic(), 0);
     logger.info('gateway listening', {
       linkPort: this.linkAddress.port,
       clientPort: port,
@@ -417,8 +427,8 @@ export class Gateway {
 
   async #shutdown(): Promise<void> {
     const { logger } = this.#options;
-    clearInterval(this.#housekeeping);
-    clearTimeout(this.#downstream);
+    this.#clock.clearTimeout(this.#housekeeping);
+    this.#clock.clearTimeout(this.#downstream);
     for (const session of this.#clients) this.#fail(session, 'closed', 'the gateway is stopping');
     this.#wss?.close();
     if (this.#http) await closeServer(this.#http);
@@ -426,7 +436,7 @@ export class Gateway {
     await this.#hop.drain();
     while (this.#calls.size > 0) await Promise.all(this.#calls);
     await this.#hop.drain();
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
     if (this.#timers.size > 0) this.#drop('stopping', this.#timers.size);
     this.#timers.clear();
     await this.#hop.close();
@@ -441,7 +451,7 @@ export class Gateway {
     const session: ClientSession = {
       socket,
       address,
-      bucket: new TokenBucket(sendRate, burst),
+      bucket: new TokenBucket(sendRate, burst, this.#clock),
       inbox: undefined,
       key: '',
       packetsRead: 0n,
@@ -515,7 +525,7 @@ export class Gateway {
         session.packetsRead++;
         if (!session.bucket.take()) {
           this.#metrics.rateLimited.inc();
-          const now = performance.now();
+          const now = this.#clock.monotonic();
           if (now - session.lastNotice >= NOTICE_INTERVAL_MS) {
             session.lastNotice = now;
             this.#send(
@@ -592,16 +602,16 @@ export class Gateway {
   #scheduleDownstream(start: number, tick: number): void {
     const periodMs = 1000 / this.#limits.downstreamRate;
     const next = tick + 1;
-    this.#downstream = setTimeout(
+    this.#downstream = this.#clock.setTimeout(
       () => {
         this.#downstreamTick();
         // A stalled event loop skips the ticks it missed instead of sending them in a burst.
-        const due = Math.max(next, Math.floor((performance.now() - start) / periodMs));
+        const due = Math.max(next, Math.floor((this.#clock.monotonic() - start) / periodMs));
         this.#scheduleDownstream(start, due);
       },
-      Math.max(0, start + next * periodMs - performance.now()),
+      Math.max(0, start + next * periodMs - this.#clock.monotonic()),
+      { unref: true },
     );
-    this.#downstream.unref();
   }
 
   #downstreamTick(): void {
@@ -618,7 +628,7 @@ export class Gateway {
 
   /** The tick's frame: an inbox_full notice if one is due, else the next item, else padding. */
   #sendFrame(session: ClientSession): void {
-    const now = performance.now();
+    const now = this.#clock.monotonic();
     if (session.full && now - session.lastFullNotice >= NOTICE_INTERVAL_MS) {
       session.full = false;
       session.lastFullNotice = now;
@@ -725,7 +735,7 @@ export class Gateway {
     this.#hop.egress.send(outgoing);
     this.#metrics.forwarded.inc(outgoing.length);
     for (const { outgoing: item, delay } of delayed) {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#timers.delete(timer);
         this.#hop.egress.send([item]);
         this.#metrics.forwarded.inc();
@@ -827,11 +837,11 @@ export class Gateway {
       this.#metrics.serviceRequests.inc(1, { service: name, outcome: 'busy' });
       return { status: 'failed', response: none };
     }
-    const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
+    const started = this.#clock.monotonic();
+    let timer: unknown;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
+        timer = this.#clock.setTimeout(
           () => reject(new GatewayError('service_failed', 'the service did not answer in time')),
           this.#limits.serviceTimeoutMs,
         );
@@ -847,8 +857,8 @@ export class Gateway {
       });
       return { status: 'failed', response: none };
     } finally {
-      clearTimeout(timer);
-      this.#metrics.serviceSeconds.observe((performance.now() - started) / 1000, { service: name });
+      this.#clock.clearTimeout(timer);
+      this.#metrics.serviceSeconds.observe((this.#clock.monotonic() - started) / 1000, { service: name });
     }
   }
 
@@ -885,6 +895,19 @@ export class Gateway {
   }
 
   // Housekeeping.
+
+  /** Every `HOUSEKEEPING_MS`, in the background (the timer alone keeps no process alive). */
+  #scheduleHousekeeping(): void {
+    this.#housekeeping = this.#clock.setTimeout(
+      () => {
+        // The next one first, so that a failing chore does not stop the others.
+        this.#scheduleHousekeeping();
+        this.#housekeep();
+      },
+      HOUSEKEEPING_MS,
+      { unref: true },
+    );
+  }
 
   #housekeep(): void {
     this.#hop.rotation.follow();

@@ -24,6 +24,7 @@ import {
   verifyNetworkDocument,
 } from '../directory/document.ts';
 import { ConfigError, DirectoryError } from '../errors.ts';
+import { type Clock, sleep, systemClock } from '../ops/clock.ts';
 import type { ReadinessCheck } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { MetricsRegistry } from '../ops/metrics.ts';
@@ -61,11 +62,15 @@ export interface DirectoryLink {
   readonly timeoutMs?: number;
 }
 
-/** Fetches and verifies the current document, retrying while the directory is unreachable, until `deadlineMs`. */
+/**
+ * Fetches and verifies the current document, retrying while the directory is unreachable, until `deadlineMs`
+ * (Unix milliseconds on `clock`).
+ */
 export async function fetchFirstDocument(
   directory: DirectoryLink,
   deadlineMs: number,
   logger: Logger,
+  clock: Clock = systemClock,
 ): Promise<NetworkDocument> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -77,10 +82,10 @@ export async function fetchFirstDocument(
       return document;
     } catch (error) {
       // Only an unreachable directory is worth waiting for; a refused document is a configuration fault.
-      if (!(error instanceof DirectoryError) || error.reason !== 'unavailable' || Date.now() >= deadlineMs)
+      if (!(error instanceof DirectoryError) || error.reason !== 'unavailable' || clock.now() >= deadlineMs)
         throw error;
       if (attempt === 0) logger.warn('directory unreachable, retrying', { reason: error.reason });
-      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)));
+      await sleep(clock, Math.min(100 * 2 ** attempt, 2_000));
     }
   }
 }
@@ -103,12 +108,15 @@ export interface DirectorySessionOptions {
   readonly backend?: CryptoBackend;
   /** Where to publish `network_document_nodes` and `network_document_issued_at_seconds` of the current document. */
   readonly metrics?: MetricsRegistry;
+  /** What the polls are timed on. Default `systemClock`. */
+  readonly clock?: Clock;
 }
 
 export class DirectorySession {
   readonly id: Uint8Array;
   readonly #options: DirectorySessionOptions;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: unknown;
   #running: Promise<void> | undefined;
   #stopped = false;
   #everListed = false;
@@ -117,6 +125,7 @@ export class DirectorySession {
 
   constructor(options: DirectorySessionOptions) {
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
     this.id = nodeId(options.identity.publicKey);
     if (options.metrics) {
       const listed = options.metrics.gauge({
@@ -180,13 +189,13 @@ export class DirectorySession {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     await this.#running;
   }
 
   #schedule(): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#running = this.sync()
         .then(
           () => {

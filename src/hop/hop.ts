@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { nodeBackend } from '../crypto/backends/node.ts';
 import { ArgumentError, MixnetError } from '../errors.ts';
 import { type LinkDelay, type LinkEvent, LinkServer, TlsIdentity } from '../links/index.ts';
+import { type Clock, systemClock } from '../ops/clock.ts';
 import { type Geometry, NODE_ID_LENGTH } from '../sphinx/index.ts';
 import { type CryptoEngine, cryptoEngine } from './crypto-engine.ts';
 import { Egress, type LinkStatus } from './egress.ts';
@@ -36,6 +37,11 @@ export interface HopOptions {
   readonly workers?: number;
   /** Simulated latency on every outgoing link (tests and drills). */
   readonly linkDelay?: LinkDelay;
+  /**
+   * Time for the hop and the role composed on it (arrival times, rounds, ticks, timers). Default
+   * `systemClock`; tests pass a virtual one. Which epoch it is comes from `epochs`.
+   */
+  readonly clock?: Clock;
 }
 
 /** What the hop composed on this core does with what arrives. */
@@ -61,6 +67,8 @@ export class Hop<Context> {
   readonly engine: CryptoEngine;
   readonly rotation: KeyRotation;
   readonly egress: Egress;
+  /** `options.clock` or the system clock: what the hop and the role composed on it read time from. */
+  readonly clock: Clock;
   readonly #options: HopOptions;
   readonly #identity: TlsIdentity;
   readonly #keys: EpochKeyStore;
@@ -75,6 +83,7 @@ export class Hop<Context> {
     parts: { identity: TlsIdentity; keys: EpochKeyStore; replay: ReplayFilter; engine: CryptoEngine },
   ) {
     this.#options = options;
+    this.clock = options.clock ?? systemClock;
     this.#identity = parts.identity;
     this.#keys = parts.keys;
     this.replay = parts.replay;
@@ -121,6 +130,7 @@ export class Hop<Context> {
     this.#stage = new UnwrapStage({
       engine: this.engine,
       rotation: this.rotation,
+      clock: this.clock,
       onBatch: pipeline.onBatch,
       onFailure: pipeline.onFailure,
       maxInFlight: pipeline.maxInFlight,

@@ -6,6 +6,7 @@
  * in the engine pause the hop's listener until half have come back. Replay admission and what follows are
  * the hop's own: a mix node queues for its rounds, a gateway forwards, stores or answers.
  */
+import type { Clock } from '../ops/clock.ts';
 import type { CryptoEngine } from './crypto-engine.ts';
 import type { KeyRotation } from './key-rotation.ts';
 import type { UnwrapOutcome } from './unwrap.ts';
@@ -15,7 +16,7 @@ export const DEFAULT_MAX_IN_FLIGHT = 256;
 
 export interface UnwrapBatch<Context> {
   readonly outcomes: readonly { readonly outcome: UnwrapOutcome; readonly context: Context }[];
-  /** Wall-clock milliseconds when the batch went to the engine (node delays count from it). */
+  /** The clock's Unix milliseconds when the batch went to the engine (node delays count from it). */
   readonly receivedAt: number;
   /** Time in the engine, its queue included. */
   readonly seconds: number;
@@ -24,6 +25,8 @@ export interface UnwrapBatch<Context> {
 export interface UnwrapStageOptions<Context> {
   readonly engine: CryptoEngine;
   readonly rotation: Pick<KeyRotation, 'follow'>;
+  /** What `receivedAt` and the time in the engine are read from (the hop's clock). */
+  readonly clock: Clock;
   /** Each batch's outcomes, in arrival order. */
   readonly onBatch: (batch: UnwrapBatch<Context>) => void;
   /** The engine failed a whole batch of `count` packets (a bug or resource exhaustion). */
@@ -62,17 +65,17 @@ export class UnwrapStage<Context> {
     if (packets.length === 0) return;
     this.#packets = [];
     this.#contexts = [];
-    const { engine, rotation, onBatch, onFailure, maxInFlight, pause, resume } = this.#options;
+    const { engine, rotation, clock, onBatch, onFailure, maxInFlight, pause, resume } = this.#options;
     rotation.follow();
-    const receivedAt = Date.now();
-    const started = performance.now();
+    const receivedAt = clock.now();
+    const started = clock.monotonic();
     this.#inFlight += packets.length;
     if (this.#inFlight >= maxInFlight) pause?.();
     const task = engine
       .unwrap(packets)
       .then(
         (outcomes) => {
-          const seconds = (performance.now() - started) / 1000;
+          const seconds = (clock.monotonic() - started) / 1000;
           onBatch({
             outcomes: outcomes.map((outcome, i) => ({ outcome, context: contexts[i] as Context })),
             receivedAt,

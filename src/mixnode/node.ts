@@ -17,6 +17,10 @@
  * them, so a later-layer node receives B per round on average — all it could send if rounds were capped at
  * one batch (docs/mixnode.md "Round size").
  *
+ * Time comes from the injected `clock` (src/ops/clock.ts; the system clock by default) and the pool's draws
+ * from the injected `randomBytes` (the CSPRNG by default), so tests run the rounds in virtual time with
+ * seeded draws (test/mixnode/rounds.test.ts).
+ *
  * Each packet's replay tag is checked and recorded per key epoch in a persistent filter that is committed
  * before the round leaves. Keys rotate with the directory's epochs: the current epoch's key is tried first,
  * then, during the grace period, the previous one's; afterwards that key is shredded and its tags dropped.
@@ -25,7 +29,6 @@
  */
 
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
 import { randomInt } from '../crypto/random.ts';
@@ -36,6 +39,7 @@ import { Hop, type HopOptions } from '../hop/hop.ts';
 import type { NodeAddress } from '../hop/types.ts';
 import { buildDummy, type UnwrapOutcome } from '../hop/unwrap.ts';
 import { DEFAULT_MAX_IN_FLIGHT } from '../hop/unwrap-stage.ts';
+import { type Clock, sleep } from '../ops/clock.ts';
 import { type PathHop, Sphinx } from '../sphinx/index.ts';
 import type { DropReason, Metrics } from './metrics.ts';
 import {
@@ -49,7 +53,7 @@ import {
 import { shuffle } from './shuffle.ts';
 
 export interface RoundParameters {
-  /** Length of a round; rounds end on multiples of it in wall-clock time. */
+  /** Length of a round; rounds end on multiples of it in the clock's Unix time. */
   readonly periodMs: number;
   /** B: every round sends a whole number of batches of exactly this many packets, at least one. */
   readonly batchSize: number;
@@ -57,8 +61,8 @@ export interface RoundParameters {
 
 /**
  * The hop's options (id, geometry, data directory — which also holds the queue saved at shutdown —,
- * topology, epoch clock: which epoch it is, rounds follow real time regardless; grace period, logger,
- * workers, link delay) and the mix node's own.
+ * topology, epoch clock: which epoch it is; the clock the rounds follow; grace period, logger, workers, link
+ * delay) and the mix node's own.
  */
 export interface MixNodeOptions extends HopOptions {
   /** Where the ingress listens (port 0 picks one). */
@@ -76,6 +80,8 @@ export interface MixNodeOptions extends HopOptions {
   readonly maxBatchesPerRound?: number;
   /** The pool's draw. Default `DEFAULT_POOL`. */
   readonly pool?: PoolParameters;
+  /** Where the pool's draws come from. Default the CSPRNG; tests seed it. */
+  readonly randomBytes?: (length: number) => Uint8Array;
 }
 
 /** How a round draws from the pool (docs/mixnode.md "The pool"). */
@@ -116,7 +122,8 @@ export class MixNode {
   readonly #options: MixNodeOptions;
   readonly #hop: Hop<undefined>;
   readonly #sphinx: Sphinx;
-  readonly #queue = new RoundQueue();
+  readonly #queue: RoundQueue;
+  readonly #clock: Clock;
   readonly #queueStore: DirectoryStore;
   readonly #maxDelayMs: number;
   readonly #maxQueued: number;
@@ -124,7 +131,7 @@ export class MixNode {
   readonly #pool: PoolRule;
   readonly #listeners = new Set<(report: RoundReport) => void>();
   #round = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: unknown;
   #nextRoundAt = 0;
   #reserve: { epoch: number; dummies: Outgoing[] } = { epoch: -1, dummies: [] };
   #refilling: Promise<void> | undefined;
@@ -134,6 +141,8 @@ export class MixNode {
     this.#options = options;
     this.#hop = hop;
     this.#sphinx = new Sphinx(options.geometry, nodeBackend);
+    this.#queue = new RoundQueue(options.randomBytes);
+    this.#clock = hop.clock;
     this.#queueStore = new DirectoryStore(join(options.dataDir, 'queue'));
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.#maxQueued = options.maxQueuedPackets ?? 16 * options.round.batchSize;
@@ -252,10 +261,10 @@ export class MixNode {
 
   async #shutdown(): Promise<void> {
     const { logger } = this.#options;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     await this.#hop.stopListening();
     await this.#hop.drain();
-    await sleep(Math.max(0, this.#nextRoundAt - Date.now()));
+    await sleep(this.#clock, this.#nextRoundAt - this.#clock.now());
     this.#runRound();
     const left = this.#queue.drain();
     if (left.length > 0) {
@@ -313,9 +322,9 @@ export class MixNode {
 
   #scheduleRound(): void {
     const { periodMs } = this.#options.round;
-    const now = Date.now();
+    const now = this.#clock.now();
     this.#nextRoundAt = (Math.floor(now / periodMs) + 1) * periodMs;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#runRound();
       this.#scheduleRound();
     }, this.#nextRoundAt - now);
@@ -323,12 +332,12 @@ export class MixNode {
 
   #runRound(): void {
     const { metrics, topology, logger, round } = this.#options;
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     this.#hop.rotation.follow();
     const { batchSize } = round;
     const taken: QueuedPacket[] = [];
     const real: Outgoing[] = [];
-    for (const item of this.#queue.draw(Date.now(), this.#pool)) {
+    for (const item of this.#queue.draw(this.#clock.now(), this.#pool)) {
       const peer = topology.peer(item.nextHop);
       if (!peer) {
         this.#drop('unknown_next_hop');
@@ -359,7 +368,7 @@ export class MixNode {
     metrics.increment('mix_packets_out_total', size);
     metrics.increment('mix_dummies_total', dummies.length);
     metrics.setGauge('mix_queue_depth', this.#queue.depth);
-    metrics.observe('mix_round_duration_seconds', (performance.now() - started) / 1000);
+    metrics.observe('mix_round_duration_seconds', (this.#clock.monotonic() - started) / 1000);
     metrics.observe('mix_round_fill_ratio', real.length / size);
     const report = {
       round: this.#round,

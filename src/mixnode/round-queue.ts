@@ -44,7 +44,13 @@ export function roundSize(eligible: number, batchSize: number, maxBatches: numbe
 }
 
 export class RoundQueue {
+  readonly #randomBytes: (length: number) => Uint8Array;
   #items: QueuedPacket[] = [];
+
+  /** `random` supplies the draws: the CSPRNG by default, a seeded source in tests. */
+  constructor(random: (length: number) => Uint8Array = randomBytes) {
+    this.#randomBytes = random;
+  }
 
   get depth(): number {
     return this.#items.length;
@@ -57,7 +63,7 @@ export class RoundQueue {
   /**
    * The candidates of a round at `now`, removed from the queue: first every packet eligible for
    * `rule.maxStayMs` or longer, oldest first; then each other eligible packet independently with probability
-   * `rule.leaveProbability` (CSPRNG), in random order. Whether a packet is picked does not depend on when it
+   * `rule.leaveProbability` (the queue's random source, the CSPRNG by default), in random order. Whether a packet is picked does not depend on when it
    * arrived, only on its having become eligible (and, rarely, on reaching the cap), so the picked set is a
    * uniformly random subset of the eligible pool of its size. The caller sends a prefix and gives the rest
    * back with `restore`.
@@ -66,7 +72,7 @@ export class RoundQueue {
     const due: QueuedPacket[] = [];
     const picked: QueuedPacket[] = [];
     const kept: QueuedPacket[] = [];
-    const draws = new Uint32Array(randomBytes(4 * this.#items.length).buffer);
+    const draws = new Uint32Array(this.#randomBytes(4 * this.#items.length).buffer);
     const threshold = rule.leaveProbability * 2 ** 32;
     this.#items.forEach((item, i) => {
       if (item.eligibleAt > now) kept.push(item);

@@ -9,12 +9,11 @@
  * Everything is kept under the data directory — `network/` (authority keys, node identities, Sphinx keys,
  * replay filters, inboxes), `delivery/` (SQLite database and identifier key) and `logs/` — so a second start
  * reuses keys and data. The delivery service keeps one port for the life of `umbra up`, so the gateway's
- * service address stays valid when it is stopped and started again from the console.
+ * service address stays valid when it is stopped and started again from the console: the OS picks it when the
+ * service first listens (port 0, read back from the handle or the child's ready line), never in advance.
  */
-import { once } from 'node:events';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -31,7 +30,7 @@ import {
   WEBSOCKET_PATH,
 } from '../delivery/server.ts';
 import { openStore } from '../delivery/store/index.ts';
-import { ChildNode, type Devnet, type DevnetNode, startDevnet } from '../devnet/index.ts';
+import { ChildNode, type Devnet, type DevnetNode, numberField, startDevnet } from '../devnet/index.ts';
 import { AUTHORITY_PUBLIC_FILE } from '../directory/store.ts';
 import { ArgumentError } from '../errors.ts';
 import type { LinkDelay } from '../links/index.ts';
@@ -75,34 +74,27 @@ export interface RunningNetwork {
 const DELIVERY_MAIN = fileURLToPath(new URL('../delivery/main.ts', import.meta.url));
 const DELIVERY_READY = 'delivery service listening';
 
-/** A free loopback port, chosen once so that a restarted delivery service comes back at the same address. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** The delivery service, in this process or as `node src/delivery/main.ts`. */
 interface DeliveryComponent {
   readonly running: boolean;
+  /**
+   * Where it listens: 0 until its first start, which listens on a port the OS picks; every restart comes
+   * back on that port, since the gateway was given its address.
+   */
+  readonly port: number;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
-function deliveryInProcess(
-  options: NetworkOptions,
-  dataDir: string,
-  port: number,
-  logger: Logger,
-): DeliveryComponent {
+function deliveryInProcess(options: NetworkOptions, dataDir: string, logger: Logger): DeliveryComponent {
   let running: { server: DeliveryServerHandle; close(): Promise<void> } | undefined;
+  let port = 0;
   return {
     get running() {
       return running !== undefined;
+    },
+    get port() {
+      return port;
     },
     async start() {
       if (running) return;
@@ -122,6 +114,7 @@ function deliveryInProcess(
         await store.close();
         throw error;
       });
+      port = server.port;
       running = {
         server,
         close: async () => {
@@ -138,16 +131,15 @@ function deliveryInProcess(
   };
 }
 
-function deliveryChild(
-  options: NetworkOptions,
-  dataDir: string,
-  port: number,
-  log: WriteStream,
-): DeliveryComponent {
+function deliveryChild(options: NetworkOptions, dataDir: string, log: WriteStream): DeliveryComponent {
   let child: ChildNode | undefined;
+  let port = 0;
   return {
     get running() {
       return child !== undefined;
+    },
+    get port() {
+      return port;
     },
     async start() {
       if (child) return;
@@ -163,7 +155,7 @@ function deliveryChild(
       void started.exited.then(() => {
         if (child === started) child = undefined;
       });
-      await started.ready;
+      port = numberField(await started.ready, 'port');
     },
     async stop() {
       const current = child;
@@ -199,11 +191,11 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
 
   // The delivery service first: the gateway offers it from its first moment.
   const hadIdentifierKey = existsSync(defaultIdentifierKeyPath(deliveryDir));
-  const deliveryPort = await freePort();
   const delivery = options.singleProcess
-    ? deliveryInProcess(options, deliveryDir, deliveryPort, logger.child({ component: 'delivery' }))
-    : deliveryChild(options, deliveryDir, deliveryPort, log);
+    ? deliveryInProcess(options, deliveryDir, logger.child({ component: 'delivery' }))
+    : deliveryChild(options, deliveryDir, log);
   await delivery.start();
+  const deliveryPort = delivery.port;
   const database =
     options.postgres === undefined ? `SQLite ${join(deliveryDir, SQLITE_FILE)}` : 'PostgreSQL (--postgres)';
   step(

@@ -1,11 +1,13 @@
 // The hop's ingress stage (src/hop/unwrap-stage.ts) over an engine the test controls: packets pushed in one
 // turn of the event loop make one batch, the key window follows the clock before each batch, outcomes come
 // back in arrival order with their contexts, the listener pauses at the in-flight bound and resumes at half,
-// a failed batch is reported whole, and drain() waits for every batch.
+// a failed batch is reported whole, and drain() waits for every batch. Times come from the stage's clock
+// (virtual here): a batch is stamped when it goes to the engine, its seconds are its time in the engine.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CryptoEngine, UnwrapOutcome } from '../../src/hop/index.ts';
 import { type UnwrapBatch, UnwrapStage } from '../../src/hop/unwrap-stage.ts';
+import { VirtualClock } from '../support/virtual-clock.ts';
 
 /** An engine whose batches wait until the test releases them; each outcome names its packet's first byte. */
 class HeldEngine implements CryptoEngine {
@@ -38,32 +40,39 @@ function stage(engine: HeldEngine, maxInFlight = 100) {
   const failures: { error: unknown; count: number }[] = [];
   const events: string[] = [];
   let follows = 0;
+  const clock = new VirtualClock();
   const unwrap = new UnwrapStage<string>({
     engine,
     rotation: { follow: () => follows++ },
+    clock,
     onBatch: (batch) => seen.push(batch),
     onFailure: (error, count) => failures.push({ error, count }),
     maxInFlight,
     pause: () => events.push('pause'),
     resume: () => events.push('resume'),
   });
-  return { unwrap, seen, failures, events, follows: () => follows };
+  return { unwrap, seen, failures, events, clock, follows: () => follows };
 }
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 test('one batch per turn, the window followed first, outcomes in order with their contexts', async () => {
   const engine = new HeldEngine();
-  const { unwrap, seen, follows } = stage(engine);
+  const { unwrap, seen, clock, follows } = stage(engine);
+  const start = clock.now();
   for (const n of [1, 2, 3]) unwrap.push(Uint8Array.of(n), `from ${n}`);
   await turn();
   assert.equal(engine.batches.length, 1);
   assert.equal(follows(), 1);
+  clock.advance(40);
   unwrap.push(Uint8Array.of(4), 'from 4');
   await turn();
   assert.equal(engine.batches.length, 2);
   assert.equal(follows(), 2);
+  clock.advance(10);
   engine.batches[1]?.release();
+  await turn();
+  clock.advance(50);
   engine.batches[0]?.release();
   await unwrap.drain();
   const names = seen.map((batch) =>
@@ -72,7 +81,13 @@ test('one batch per turn, the window followed first, outcomes in order with thei
     ),
   );
   assert.deepEqual(names, [['4:from 4'], ['1:from 1', '2:from 2', '3:from 3']]);
-  assert.ok(seen.every((batch) => batch.seconds >= 0 && batch.receivedAt > 0));
+  assert.deepEqual(
+    seen.map((batch) => [batch.receivedAt - start, batch.seconds]),
+    [
+      [40, 0.01],
+      [0, 0.1],
+    ],
+  );
 });
 
 test('the listener pauses at the bound and resumes at half; a failed batch is reported whole', async () => {

@@ -16,6 +16,7 @@
  * (`onFrame`): the receipt the carrier turns into "sent".
  */
 import { CarrierError } from '../../errors.ts';
+import type { Clock } from '../../ops/clock.ts';
 import {
   type ClientProtocol,
   helloMessage,
@@ -23,7 +24,6 @@ import {
   type ProtocolErrorMessage,
   type Welcome,
 } from '../../protocol/gateway-protocol.ts';
-import type { CarrierClock } from './poisson.ts';
 
 export interface GatewayHandlers {
   /** Every downstream frame: `packetsRead` of this connection's packets are in the gateway's hands. */
@@ -42,7 +42,7 @@ export interface GatewayConnectOptions {
   readonly protocol: ClientProtocol;
   readonly inboxSecret: Uint8Array;
   readonly handlers: GatewayHandlers;
-  readonly clock: CarrierClock;
+  readonly clock: Clock;
   /** How long to wait for the welcome. */
   readonly timeoutMs: number;
   /**
@@ -107,7 +107,7 @@ export class GatewayConnection {
   readonly welcome: Welcome;
   readonly #socket: WebSocket;
   readonly #protocol: ClientProtocol;
-  readonly #clock: CarrierClock;
+  readonly #clock: Clock;
   readonly #handlers: GatewayHandlers;
   readonly #silenceMs: number;
   readonly #gaps: GapHistory;

@@ -36,6 +36,7 @@ import type { AuthorityPublicKeys } from '../../directory/authority-keys.ts';
 import { fetchNetworkDocument } from '../../directory/client.ts';
 import type { DocumentNode, NetworkDocument } from '../../directory/document.ts';
 import { ArgumentError, CarrierError, CodecError, SphinxError, UmbraError } from '../../errors.ts';
+import { type Clock, systemClock } from '../../ops/clock.ts';
 import type { Carrier, CarrierRequestOptions, CarrierStatus } from '../../protocol/carrier.ts';
 import {
   ClientProtocol,
@@ -69,7 +70,7 @@ import { NodeHealth, type PathCandidates, pathCandidates, selectPath } from './m
 import { notify } from './notify.ts';
 import { PacketThread } from './packet-thread.ts';
 import { type BuiltPacket, buildPackets, type PacketOrder } from './packets.ts';
-import { type CarrierClock, PoissonScheduler, secureRandom, systemClock } from './poisson.ts';
+import { PoissonScheduler, secureRandom } from './poisson.ts';
 
 export const DEFAULT_MIXNET_TIMEOUT_MS = 60_000;
 export const DEFAULT_DOCUMENT_REFRESH_MS = 60_000;
@@ -211,7 +212,7 @@ export interface MixnetCarrierOptions {
   /** Crypto for packet creation; default the platform's (`#default-backend`). */
   readonly backend?: CryptoBackend;
   /** Timers; default the system's. Tests inject virtual time. */
-  readonly clock?: CarrierClock;
+  readonly clock?: Clock;
   /** Uniform in [0, 1) for the Poisson gaps and cover choices; default the CSPRNG. */
   readonly random?: () => number;
 }
@@ -287,7 +288,7 @@ export class MixnetCarrier implements Carrier {
   readonly #geometry: Geometry;
   readonly #sphinx: Sphinx;
   readonly #protocol: ClientProtocol;
-  readonly #clock: CarrierClock;
+  readonly #clock: Clock;
   readonly #random: () => number;
   readonly #inboxSecret: Uint8Array;
   readonly #inboxId: Uint8Array;

@@ -4,26 +4,14 @@
  * from the exponential distribution with mean 1/λ; on every tick the carrier sends exactly one packet, real
  * or cover, so what leaves the client is the same memoryless stream whether its user types or not.
  *
- * Time and randomness are injected (`CarrierClock`, `random`) so that tests drive the process in virtual
- * time and check its distribution statistically; production uses the system timers and the CSPRNG (an
- * observer who could predict the gaps could tell a late real packet from cover).
+ * Time and randomness are injected (the `Clock` of src/ops/clock.ts, which the servers take too; `random`)
+ * so that tests drive the process in virtual time and check its distribution statistically; production uses
+ * the system timers and the CSPRNG (an observer who could predict the gaps could tell a late real packet from
+ * cover).
  */
 import { randomBytes } from '../../crypto/random.ts';
 import { ArgumentError } from '../../errors.ts';
-
-/** Timers as the carrier uses them; `systemClock` in production, a virtual clock in tests. */
-export interface CarrierClock {
-  /** Milliseconds, monotonic enough for timeouts (Unix milliseconds in production). */
-  now(): number;
-  setTimeout(callback: () => void, delayMs: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: CarrierClock = {
-  now: () => Date.now(),
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+import { type Clock, systemClock } from '../../ops/clock.ts';
 
 /** A uniform double in [0, 1) with 53 random bits from the platform CSPRNG. */
 export function secureRandom(): number {
@@ -54,7 +42,7 @@ export interface PoissonSchedulerOptions {
   readonly ratePerSecond: number;
   readonly onTick: () => void;
   /** Default `systemClock`. */
-  readonly clock?: CarrierClock;
+  readonly clock?: Clock;
   /** Uniform in [0, 1); default `secureRandom`. */
   readonly random?: () => number;
 }
@@ -65,7 +53,7 @@ function checkRate(rate: number): void {
 
 export class PoissonScheduler {
   readonly #onTick: () => void;
-  readonly #clock: CarrierClock;
+  readonly #clock: Clock;
   readonly #random: () => number;
   #rate: number;
   #timer: unknown;

@@ -87,13 +87,22 @@ async function assertPostPushed(
   await other.carrier.close();
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
+/**
+ * An unreachable service: a port the OS gave a listener that resets every connection before any byte, held
+ * until `release` hands it to a real service (never a port picked free and listened on later by someone else).
+ */
+async function deadPort(): Promise<{ port: number; release(): Promise<void> }> {
+  const server = createServer((socket) => socket.destroy());
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  let released: Promise<void> | undefined;
+  const release = () => {
+    released ??= new Promise<void>((resolve) => server.close(() => resolve()));
+    return released;
+  };
+  after(release);
+  return { port, release };
 }
 
 describe('DirectCarrier', () => {
@@ -139,7 +148,8 @@ describe('DirectCarrier', () => {
   });
 
   test('is down with a reason while the service is unreachable, and fails requests at once', async () => {
-    const carrier = new DirectCarrier({ url: `ws://127.0.0.1:${await freePort()}/v1/ws`, ...FAST });
+    const { port } = await deadPort();
+    const carrier = new DirectCarrier({ url: `ws://127.0.0.1:${port}/v1/ws`, ...FAST });
     after(() => carrier.close());
     const waiting = carrier.request(Uint8Array.of(1));
     await assert.rejects(waiting, isCarrierError('unreachable'));
@@ -153,11 +163,12 @@ describe('DirectCarrier', () => {
   });
 
   test('reconnects after the service restarts; the client subscribes again and asks for a re-poll', async () => {
-    const port = await freePort();
     const store = await openStore({ sqlitePath: join(root, 'restart', 'delivery.sqlite') });
     after(() => store.close());
     const identifierKey = randomBytes(32);
-    let server = await startDeliveryServer({ store, identifierKey, port });
+    let server = await startDeliveryServer({ store, identifierKey });
+    // It comes back where it was.
+    const { port } = server;
     const carrier = new DirectCarrier({ url: server.webSocketUrl, ...FAST });
     after(() => carrier.close());
     const client = new DeliveryClient({ carrier });
@@ -177,7 +188,7 @@ describe('DirectCarrier', () => {
   });
 
   test('subscriptions asked for while the service is unreachable are sent once it is up', async () => {
-    const port = await freePort();
+    const { port, release } = await deadPort();
     const carrier = new DirectCarrier({ url: `ws://127.0.0.1:${port}/v1/ws`, ...FAST });
     after(() => carrier.close());
     const client = new DeliveryClient({ carrier });
@@ -190,6 +201,7 @@ describe('DirectCarrier', () => {
     const resynced = nextPush(client, 'resync');
     const store = await openStore({ sqlitePath: join(root, 'late', 'delivery.sqlite') });
     after(() => store.close());
+    await release();
     const server = await startDeliveryServer({ store, identifierKey: randomBytes(32), port });
     after(() => server.close());
     await resynced;

@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket as WsSocket } from 'ws';
 import { toHex } from '../../../src/bytes.ts';
-import type { CarrierClock } from '../../../src/client/carrier/poisson.ts';
 import { nodeBackend } from '../../../src/crypto/backends/node.ts';
 import { randomBytes } from '../../../src/crypto/random.ts';
 import {
@@ -45,53 +44,10 @@ export const geometry = Geometry.create({
 export const sphinx = new Sphinx(geometry, nodeBackend);
 const protocol = new ClientProtocol(geometry);
 
-/** Timers that fire only when the test advances time, in time order. */
-export class VirtualClock implements CarrierClock {
-  #now: number;
-  #nextId = 1;
-  readonly #timers = new Map<number, { at: number; callback: () => void }>();
-
-  constructor(start = 1_000_000) {
-    this.#now = start;
-  }
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(callback: () => void, delayMs: number): unknown {
-    const id = this.#nextId++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, delayMs), callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-
-  /** Moves time on without firing anything (a suspended machine), then fires what is overdue. */
-  jump(ms: number): void {
-    this.#now += ms;
-    this.advance(0);
-  }
-
-  /** Runs every timer due up to now + `ms`, earliest first (timers they set included). */
-  advance(ms: number): void {
-    const end = this.#now + ms;
-    for (;;) {
-      let next: [number, { at: number; callback: () => void }] | undefined;
-      for (const entry of this.#timers) if (!next || entry[1].at < next[1].at) next = entry;
-      if (!next || next[1].at > end) break;
-      this.#timers.delete(next[0]);
-      this.#now = Math.max(this.#now, next[1].at);
-      next[1].callback();
-    }
-    this.#now = end;
-  }
-}
-
 /** Shared with the other tests (test/support/random.ts); re-exported for the carrier tests. */
 export { seededRandom } from '../../support/random.ts';
+/** Shared with the server tests (test/support/virtual-clock.ts); re-exported for the carrier tests. */
+export { VirtualClock } from '../../support/virtual-clock.ts';
 
 export const defaultParameters: MixingParameters = {
   epochPeriodMs: 3_600_000,
