@@ -1,5 +1,5 @@
 // `npm run bench -- app`: the web app's first steps and messages as a person meets them, in Debian's Chromium
-// (playwright-core) against a real `umbra up` (default settings: 100 ms rounds, λ = 20/s), on a quiet machine
+// (playwright-core) against a real `umbra up` (default settings: 50 ms rounds, λ = 20/s), on a quiet machine
 // and beside a CPU hog (two child processes spinning, each wanting a whole core). Per condition: sign-up time
 // (click on "Create account" to the chat screen) for three new users one after the other, with the time spent
 // in each step the progress line names; unlock time (click on "Unlock" to the chat screen) three times; and
@@ -7,13 +7,15 @@
 // read from the pages' clocks on this one machine) p50/p99. Messages go one at a time, each after a random
 // pause of up to POLL_SPREAD_MS, so they sample every phase of the receiver's polling.
 //
-// `--conditions quiet` or `--conditions hog` runs one; `--messages N` sets the messages per condition.
+// `--conditions quiet` or `--conditions hog` runs one; `--messages N` sets the messages per condition;
+// `--round-ms N` runs `umbra up` with other rounds (a reference beside its default).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
+import { UP_OPTIONS } from '../src/up/role.ts';
 import { launchChromium, openPage, passphrase } from '../test/browser/support.ts';
 import { startCpuHog } from '../test/support/cpu-hog.ts';
 import { startUmbraUp, type UmbraUp } from '../test/up/umbra-up.ts';
@@ -30,12 +32,14 @@ const { values } = parseArgs({
   options: {
     conditions: { type: 'string', default: 'quiet,hog' },
     messages: { type: 'string', default: '30' },
+    'round-ms': { type: 'string', default: String(UP_OPTIONS.roundMs.default) },
   },
 });
 const conditions = (values.conditions ?? '')
   .split(',')
   .filter((c): c is Condition => c === 'quiet' || c === 'hog');
 const messageCount = Number(values.messages);
+const roundMs = Number(values['round-ms']);
 
 type Condition = 'quiet' | 'hog';
 
@@ -162,7 +166,7 @@ async function run(condition: Condition, browser: Browser): Promise<Result> {
   const hog = condition === 'hog' ? startCpuHog(HOG_PROCESSES) : undefined;
   const load: number[] = [];
   try {
-    up = await startUmbraUp(['--data-dir', dataDir]);
+    up = await startUmbraUp(['--data-dir', dataDir, '--round-ms', String(roundMs)]);
     const pages = await Promise.all(USERS.map(() => openPage(browser)));
     const [alice, bob] = pages as [Page, Page];
     const signUps: Timed[] = [];
@@ -248,8 +252,8 @@ writeResult(
 
 ${machine()}; Chromium ${chromiumVersion}
 
-\`umbra up\` with its defaults (child processes: directory, gateway, 3 mix layers of 1 node, delivery
-service; 100 ms rounds, B = 16, λ = 20 packets/s per tab) and headless Chromium on the same machine. Sign-up:
+\`umbra up\` (child processes: directory, gateway, 3 mix layers of 1 node, delivery service; ${roundMs} ms
+rounds${roundMs === UP_OPTIONS.roundMs.default ? ', its default' : ''}, B = 16, λ = 20 packets/s per tab) and headless Chromium on the same machine. Sign-up:
 the click on "Create account" to the chat screen, ${USERS.length} new users one after the other. Unlock: a reload, then the
 click on "Unlock" to the chat screen, ${UNLOCKS} times. Message: the click on Send in one tab to the text in the
 other tab's list, one message at a time both ways after a random pause of up to ${POLL_SPREAD_MS / 1000} s. "Beside

@@ -45,7 +45,7 @@ export const UP_OPTIONS = {
     max: 8,
     description: 'mix nodes in each of the 3 layers',
   },
-  roundMs: { type: 'integer', default: 100, min: 10, max: 60_000, description: 'mixing round period' },
+  roundMs: { type: 'integer', default: 50, min: 10, max: 60_000, description: 'mixing round period' },
   batchSize: { type: 'integer', default: 16, min: 1, max: 10_000, description: 'packets per mix batch' },
   sendRate: {
     type: 'number',

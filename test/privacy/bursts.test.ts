@@ -17,6 +17,7 @@ import {
   type BurstExperimentResult,
   runBurstExperiment,
 } from '../../src/privacy/index.ts';
+import { UP_OPTIONS } from '../../src/up/role.ts';
 
 const BASE = { layers: 3, nodesPerLayer: 1, gateways: 1, clients: 8, burst: 3, spacingMs: 1_000 } as const;
 
@@ -77,10 +78,17 @@ test('with the mixes not mixing and reads sent at once, the tracer names nearly 
 });
 
 test("with the pool and reads on ticks, the sender and receiver attackers, the sender's null control and the lifetime attacker stay within chance", async () => {
-  // At `umbra up`'s λ = 20 packets/s. At λ = 5 the mixes' rounds hold so few packets that the tracer sits
-  // near its bound (12 of 40 in one run of three on a quiet machine, and a CI run failed on the receiver's 12):
-  // a thin network leaks, which docs/privacy.md measures; this test holds the shipped one.
-  const result = await run({ roundPeriodMs: 100, batchSize: 16, pool: DEFAULT_POOL, rate: 20, trials: 40 });
+  // At `umbra up`'s rounds, B and λ = 20 packets/s. At λ = 5 (100 ms rounds) the mixes' rounds hold so few
+  // packets that the tracer sits near its bound (12 of 40 in one run of three on a quiet machine, and a CI run
+  // failed on the receiver's 12): a thin network leaks, which docs/privacy.md measures; this test holds the
+  // shipped one.
+  const result = await run({
+    roundPeriodMs: UP_OPTIONS.roundMs.default,
+    batchSize: UP_OPTIONS.batchSize.default,
+    pool: DEFAULT_POOL,
+    rate: UP_OPTIONS.sendRate.default,
+    trials: 40,
+  });
   const { report } = result;
   assert.equal(result.delivered, result.queued, 'every message delivered');
   assert.equal(result.reads, result.queued, 'every message read');
