@@ -69,35 +69,49 @@ function seconds(ms: number): string {
 }
 
 /**
- * Records, in the page, each text the auth screen's status line shows and when; read by `timedSubmit`. The
- * page's clock, so the numbers include nothing of playwright's round trips.
+ * Records, in the page, when the submit button was clicked, each text the auth screen's status line shows and
+ * when, and when the chat screen (its `whoami`) appeared; read by `timedSubmit`. The page's clock and its own
+ * events, so the numbers include neither playwright's actionability checks before the click nor its polling
+ * for the chat screen after it.
  */
 async function watchProgress(page: Page): Promise<void> {
   await page.evaluate(() => {
     const status = document.querySelector('[data-testid=auth-status]');
-    const shown: [string, number][] = [];
-    (globalThis as unknown as { progress: [string, number][] }).progress = shown;
-    if (status === null) return;
-    new MutationObserver(() => shown.push([status.textContent ?? '', performance.now()])).observe(status, {
-      childList: true,
-      characterData: true,
-      subtree: true,
+    const watched = { clicked: Number.NaN, chat: Number.NaN, shown: [] as [string, number][] };
+    (globalThis as unknown as { watched: typeof watched }).watched = watched;
+    document.addEventListener('submit', () => (watched.clicked = performance.now()), {
+      capture: true,
+      once: true,
     });
+    new MutationObserver((_, observer) => {
+      if (document.querySelector('[data-testid=whoami]') === null) return;
+      watched.chat = performance.now();
+      observer.disconnect();
+    }).observe(document.body, { childList: true, subtree: true });
+    if (status === null) return;
+    new MutationObserver(() => watched.shown.push([status.textContent ?? '', performance.now()])).observe(
+      status,
+      {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      },
+    );
   });
 }
 
 /** Clicks `button` and waits for the chat screen: the time between, and the time of each progress step. */
 async function timedSubmit(page: Page, button: string): Promise<Timed> {
   await watchProgress(page);
-  const start = await page.evaluate(() => performance.now());
   await page.getByRole('button', { name: button }).click();
   await page.getByTestId('whoami').waitFor({ state: 'attached', timeout: STEP_TIMEOUT_MS });
-  const [end, shown] = await page.evaluate(() => {
-    const now = performance.now();
-    return [now, (globalThis as unknown as { progress: [string, number][] }).progress] as const;
-  });
-  const steps: [string, number][] = shown.map(([text, at], i) => [text, (shown[i + 1]?.[1] ?? end) - at]);
-  return { ms: end - start, steps };
+  const { clicked, chat, shown } = await page.evaluate(
+    () =>
+      (globalThis as unknown as { watched: { clicked: number; chat: number; shown: [string, number][] } })
+        .watched,
+  );
+  const steps: [string, number][] = shown.map(([text, at], i) => [text, (shown[i + 1]?.[1] ?? chat) - at]);
+  return { ms: chat - clicked, steps };
 }
 
 async function signUp(page: Page, url: string, handle: string): Promise<Timed> {
