@@ -4,15 +4,7 @@
  * and dummy fill. The interfaces in src/hop/types.ts and ./metrics.ts are what a deployment wires in
  * (network document, epoch clock, metrics, logger). See docs/mixnode.md.
  */
-export type {
-  EpochClock,
-  LogFields,
-  Logger,
-  NodeAddress,
-  PeerDescriptor,
-  RouteNode,
-  Topology,
-} from '../hop/types.ts';
+export type * from '../hop/types.ts';
 export type { DropReason, Metrics, MixCounter, MixGauge, MixHistogram } from './metrics.ts';
 export type { MixNodeOptions, PoolParameters, RoundParameters, RoundReport } from './node.ts';
 export { DEFAULT_POOL, MixNode } from './node.ts';
