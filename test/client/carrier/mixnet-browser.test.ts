@@ -51,6 +51,9 @@ const nodeBuiltinsAsEmpty: Plugin = {
   },
 };
 
+/** How often the test gateway pads, as a real gateway's downstream ticks do (a frame at 2λ). */
+const HEARTBEAT_MS = 50;
+
 describe('MixnetCarrier in a browser', () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
@@ -76,6 +79,10 @@ describe('MixnetCarrier in a browser', () => {
 
     const network = new TestNetwork();
     const gateway = await new TestGateway(network).start();
+    // A real gateway sends a frame every downstream tick. Without them the carrier hears only its loops, and
+    // on a busy machine a gap of 2 s between two of them reads as a hung gateway: it reconnected and started
+    // the request again, over and over, until the request timed out (twice in CI, never when quiet).
+    gateway.heartbeat(HEARTBEAT_MS);
     cleanups.push(() => gateway.stop());
     const server = createServer((request, response) => {
       if (request.url === '/carrier.js') {
