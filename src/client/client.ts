@@ -888,10 +888,7 @@ export class Client extends Emitter<ClientEvents> {
         : result.published?.ok
           ? Promise.resolve()
           : this.#upload(first);
-    // Tokens are fetched beside the KeyPackages, not after: a new user's first conversation claims
-    // KeyPackages with them, and over slow mixing rounds their two round trips are many seconds.
     this.#bound = identity;
-    if (this.#wallet !== undefined) void this.#track(this.#wallet.maintain());
     await publishing;
     if (!identity.registered) {
       // State and event change together; should the write fail, the next open repeats these idempotent steps.
@@ -900,6 +897,11 @@ export class Client extends Emitter<ClientEvents> {
       await identity.save(this.#vault);
     }
     this.#resubscribe();
+    // The token wallet's first fill starts now, not beside the registration's answer: blinding a batch of
+    // token requests holds the thread for about 0.3 s in a browser, which would come before the sign-up is
+    // done. A new user's first conversation claims KeyPackages with these tokens; the issuer's keys were
+    // fetched beside the registration, so the fill is one round trip from here.
+    if (this.#wallet !== undefined) void this.#track(this.#wallet.maintain());
   }
 
   /** Generates and stores `count` one-time KeyPackages (and a new last resort if asked), ready to upload. */
