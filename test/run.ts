@@ -6,8 +6,8 @@
  * nothing else is left and the running one is not the weather scenario, which always has the browser to
  * itself. The weather scenario starts first, beside the suite's other tests: a busy machine is its weather.
  *
- * Each file's output is printed whole when it ends (skip lines included), then a summary; the exit code is 1
- * when any file failed. Arguments narrow the run to files whose path contains one of them.
+ * Each file's output is printed whole when it ends (skip lines included), then a summary that repeats each failed
+ * file's failures; the exit code is 1 when any file failed. Arguments narrow the run to files whose path contains one of them.
  */
 import { spawn } from 'node:child_process';
 import { glob } from 'node:fs/promises';
@@ -19,6 +19,7 @@ interface Finished {
   readonly file: string;
   readonly code: number | null;
   readonly seconds: number;
+  readonly output: string;
 }
 
 const isBrowser = (file: string): boolean => file.startsWith('test/browser/');
@@ -46,6 +47,27 @@ function takeNext(): string | undefined {
   return queue.splice(index, 1)[0];
 }
 
+/** Lines kept of a failed file's output at the end of the run. */
+const SUMMARY_LINES = 60;
+
+/**
+ * What a failed file's output says about its failures, repeated after the summary so that the end of a long
+ * log (what a CI page shows) names the cause: node's own "failing tests" section when it printed one (a
+ * crash or a timeout may not), else the output's last lines.
+ */
+function failureSummary(output: string): string {
+  const lines = output.trimEnd().split('\n');
+  const section = lines.findIndex((line) => line.includes('failing tests:'));
+  const kept = section >= 0 ? lines.slice(section) : lines.slice(-SUMMARY_LINES);
+  return kept.slice(0, SUMMARY_LINES).join('\n');
+}
+
+const indent = (text: string): string =>
+  text
+    .split('\n')
+    .map((line) => `#   ${line}`)
+    .join('\n');
+
 function runFile(file: string): Promise<Finished> {
   const begun = Date.now();
   return new Promise((done) => {
@@ -58,8 +80,9 @@ function runFile(file: string): Promise<Finished> {
     child.on('close', (code) => {
       const seconds = (Date.now() - begun) / 1000;
       process.stdout.write(`\n▶ ${file} (${seconds.toFixed(1)} s, exit ${code})\n`);
-      process.stdout.write(Buffer.concat(output));
-      done({ file, code, seconds });
+      const text = Buffer.concat(output).toString('utf8');
+      process.stdout.write(text);
+      done({ file, code, seconds, output: text });
     });
   });
 }
@@ -87,5 +110,7 @@ process.stdout.write(
   `\n# ${finished.length} test files in ${((Date.now() - started) / 1000).toFixed(0)} s; ${failed.length} failed\n` +
     `# slowest: ${slowest.map(({ file, seconds }) => `${file} ${seconds.toFixed(0)} s`).join(', ')}\n`,
 );
-for (const { file } of failed) process.stdout.write(`# FAILED: ${file}\n`);
+for (const { file, output } of failed) {
+  process.stdout.write(`# FAILED: ${file}\n${indent(failureSummary(output))}\n`);
+}
 process.exitCode = failed.length === 0 ? 0 : 1;

@@ -26,6 +26,8 @@ const RATE = 2;
 /** Requests per second per active client: each takes two packets (two SURBs), half of λ. */
 const REQUEST_RATE = 0.5;
 const DURATION_MS = 15_000;
+/** A generous cap on a loaded machine: the carriers retry their gateway with backoff. */
+const UP_TIMEOUT_MS = 120_000;
 
 const root = mkdtempSync(join(tmpdir(), 'umbra-privacy-devnet-'));
 const observer = new GlobalObserver();
@@ -37,6 +39,23 @@ let carriers: MixnetCarrier[] = [];
 let measured = { from: 0, to: 0 };
 let answered = 0;
 let requested = 0;
+
+/** Resolves once `carrier` is up; rejects with its status after `UP_TIMEOUT_MS`. */
+function whenUp(carrier: MixnetCarrier, name: string): Promise<void> {
+  if (carrier.status().state === 'up') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`${name} not up within ${UP_TIMEOUT_MS} ms: ${JSON.stringify(carrier.status())}`));
+    }, UP_TIMEOUT_MS);
+    const stop = carrier.onStatus((status) => {
+      if (status.state !== 'up') return;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    });
+  });
+}
 
 before(async () => {
   const counting = await startEchoService((body) =>
@@ -68,6 +87,9 @@ before(async () => {
       });
     }),
   );
+  // As an app waits for its indicator to turn green: a carrier whose first connection failed (a gateway slow
+  // to answer on a loaded machine) is down and fails requests at once, until its next try succeeds.
+  await Promise.all(carriers.map((carrier, i) => whenUp(carrier, `client${i}`)));
   // Traffic: the active clients issue requests as Poisson processes; everyone else sends cover only.
   measured = { from: wallClock(), to: 0 };
   const end = Date.now() + DURATION_MS;
