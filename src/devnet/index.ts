@@ -35,7 +35,7 @@ import { parseServices } from '../gateway/services.ts';
 import type { DirectoryLink } from '../hop/directory-session.ts';
 import type { NodeAddress } from '../hop/types.ts';
 import type { LinkDelay } from '../links/index.ts';
-import { type MixHandle, startMix } from '../mixnode/main.ts';
+import { type MixHandle, startMix } from '../mixnode/role.ts';
 import { createLogger, type Logger, type LogLevel } from '../ops/logger.ts';
 import { CHILD_STDIO } from '../ops/process.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
