@@ -397,7 +397,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
           });
           linkPort = handle.linkAddress.port;
           opsPort = handle.ops?.port ?? 0;
-          clientPort = handle.gateway.clientAddress.port;
+          clientPort = handle.node.clientAddress.port;
           id = handle.id;
           inProcess = handle;
         }

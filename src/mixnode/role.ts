@@ -9,27 +9,14 @@
  * the same without the process around it, for the development network. Exit codes: 0 after a clean stop, 1
  * after a failed one, 2 for a refused configuration.
  */
-import { toHex } from '../bytes.ts';
-import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
-import type { DirectoryLink, DirectorySession } from '../hop/directory-session.ts';
-import { fetchFirstDocument, loadOrCreateNodeIdentity } from '../hop/directory-session.ts';
-import { mixSenders, NetworkView } from '../hop/network-view.ts';
-import { startNodeServices } from '../hop/node-process.ts';
-import {
-  DEFAULT_STARTUP_TIMEOUT_MS,
-  directoryLinkFromOptions,
-  formatAddress,
-  linkDelayConfig,
-  NODE_OPTIONS,
-} from '../hop/options.ts';
+import { mixSenders } from '../hop/network-view.ts';
+import { type NodeConfig, type StartedNode, startNode } from '../hop/node-process.ts';
+import { NODE_OPTIONS, nodeConfigFromOptions } from '../hop/options.ts';
 import type { NodeAddress } from '../hop/types.ts';
-import type { LinkDelay } from '../links/index.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
-import type { OpsServer, Readiness } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
-import { MetricsRegistry } from '../ops/metrics.ts';
-import { loadProcessConfig, opsFromOptions, startUnderShutdown } from '../ops/process.ts';
+import { loadProcessConfig, startUnderShutdown } from '../ops/process.ts';
 import type { Shutdown } from '../ops/shutdown.ts';
 import { MixNode } from './node.ts';
 import { registryMetrics } from './ops-metrics.ts';
@@ -41,115 +28,52 @@ export const MIX_OPTIONS = {
 
 export type MixOptions = ConfigOf<typeof MIX_OPTIONS>;
 
-export interface MixConfig {
-  readonly dataDir: string;
-  readonly directory: DirectoryLink;
+/** The node configuration every hop shares (src/hop/node-process.ts), and the mix node's own. */
+export interface MixConfig extends NodeConfig {
   readonly layer: number;
   /** Where the link listener binds (port 0: any). */
   readonly listen: NodeAddress;
-  /** The host registered for it; default `listen.host`. */
-  readonly advertiseHost?: string;
-  /** Default one per core. */
-  readonly workers?: number;
-  /** Simulated latency on every outgoing link (tests and drills). */
-  readonly linkDelay?: LinkDelay;
-  readonly pollMs?: number;
-  readonly startupTimeoutMs?: number;
-  /** Where /metrics, /health and /ready listen; absent, they are not served. */
-  readonly ops?: { readonly host: string; readonly port: number };
-  readonly logger: Logger;
-  readonly metrics?: MetricsRegistry;
 }
 
-export interface MixHandle {
-  /** The node's Sphinx id, BLAKE2b-256 of its identity key. */
-  readonly id: Uint8Array;
-  readonly node: MixNode;
+export interface MixHandle extends StartedNode<MixNode> {
   readonly address: NodeAddress;
-  readonly view: NetworkView;
-  readonly session: DirectorySession;
-  readonly ops: OpsServer | undefined;
-  /** What /ready reports. */
-  ready(): Readiness;
-  /** Graceful: stops following the directory, then the node (round sent, queue saved), then /metrics. */
-  stop(): Promise<void>;
 }
 
-/** Starts a mix node that follows the directory. Throws `ConfigError` when the document has no such layer. */
+/**
+ * Starts a mix node that follows the directory; its rounds take their period and batch size from the
+ * network document. Throws `ConfigError` when the document has no such layer.
+ */
 export async function startMix(config: MixConfig): Promise<MixHandle> {
-  const { logger, directory, layer } = config;
-  const metrics = config.metrics ?? new MetricsRegistry();
-  const identity = await loadOrCreateNodeIdentity(config.dataDir);
-  const id = nodeId(identity.publicKey);
-  const view = new NetworkView({ layer, allowSender: mixSenders(layer) });
-  const first = await fetchFirstDocument(
-    directory,
-    Date.now() + (config.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS),
-    logger,
-  );
-  view.update(first);
-  const { parameters } = first;
-  if (layer > parameters.layers) {
-    throw new ConfigError('invalid_value', `layer: the network has ${parameters.layers} layers`);
-  }
-  const node = await MixNode.start({
-    id,
-    geometry: directory.geometry,
-    dataDir: config.dataDir,
-    listen: config.listen,
-    topology: view,
-    epochs: view,
-    metrics: registryMetrics(metrics),
-    logger,
-    round: { periodMs: parameters.roundPeriodMs, batchSize: parameters.batchSize },
-    graceMs: parameters.keyGracePeriodMs,
-    ...(config.workers === undefined ? {} : { workers: config.workers }),
-    ...(config.linkDelay === undefined ? {} : { linkDelay: config.linkDelay }),
-  });
-  const services = await startNodeServices(node, {
-    directory,
-    identity,
+  const { layer } = config;
+  const started = await startNode(config, {
     role: 'mix',
     layer,
-    address: formatAddress(config.advertiseHost ?? config.listen.host, node.address.port),
-    view,
-    logger,
-    metrics,
-    ...(config.pollMs === undefined ? {} : { pollMs: config.pollMs }),
-    ops: config.ops,
+    listenHost: config.listen.host,
+    senders: () => mixSenders(layer),
+    async start(hop, parameters, metrics) {
+      if (layer > parameters.layers) {
+        throw new ConfigError('invalid_value', `layer: the network has ${parameters.layers} layers`);
+      }
+      return MixNode.start({
+        ...hop,
+        listen: config.listen,
+        metrics: registryMetrics(metrics),
+        round: { periodMs: parameters.roundPeriodMs, batchSize: parameters.batchSize },
+      });
+    },
+    linkPort: (node) => node.address.port,
+    readyMessage: 'mix node ready',
+    readyFields: (node) => ({ port: node.address.port, layer }),
   });
-  logger.info('mix node ready', {
-    port: node.address.port,
-    nodeId: toHex(id),
-    layer,
-    epoch: view.epochAt(view.now()),
-  });
-  return {
-    id,
-    node,
-    address: node.address,
-    view,
-    session: services.session,
-    ops: services.ops,
-    ready: () => services.ready(),
-    stop: () => services.stop(),
-  };
+  return { ...started, address: started.node.address };
 }
 
 /** The `startMix` configuration the options describe. */
 export function mixConfig(options: MixOptions, logger: Logger): MixConfig {
   return {
-    dataDir: options.dataDir,
-    directory: directoryLinkFromOptions(options),
+    ...nodeConfigFromOptions(options, logger),
     layer: options.layer,
     listen: { host: options.host, port: options.port },
-    ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
-    ...(options.workers === undefined ? {} : { workers: options.workers }),
-    ...linkDelayConfig(options),
-    pollMs: options.pollMs,
-    startupTimeoutMs: options.startupTimeoutMs,
-    ...opsFromOptions(options),
-    logger,
   };
 }
 
