@@ -15,7 +15,7 @@ import {
   type BurstExperimentResult,
   runBurstExperiment,
 } from '../src/privacy/index.ts';
-import { UP_OPTIONS } from '../src/up/role.ts';
+import { UP_PARAMETERS } from '../src/up/role.ts';
 import { machine, table, writeResult } from './lib.ts';
 
 const TRIALS = Number(process.argv[3] ?? 100);
@@ -46,7 +46,7 @@ const ROWS: readonly Row[] = [
   { ...pooled(1, 8, 2), ...NO_MIXING, name: 'no mixing (B = 1, no pool), reads at once', reads: 'at-once' },
   { ...pooled(1, 8, 2), ...NO_MIXING, name: 'no mixing (B = 1, no pool)' },
   { ...pooled(1, 8, 20), name: 'oldest first (no pool), λ as umbra up', pool: NO_POOL },
-  { ...pooled(1, 8, 20), name: 'umbra up defaults, 3 × 1', roundPeriodMs: UP_OPTIONS.roundMs.default },
+  { ...pooled(1, 8, 20), name: 'umbra up defaults, 3 × 1', roundPeriodMs: UP_PARAMETERS.roundPeriodMs },
   { ...pooled(1, 8, 20), name: 'pool at 100 ms, 3 × 1' },
   { ...pooled(1, 20, 20), name: 'pool at 100 ms, 3 × 1' },
   { ...pooled(2, 8, 20), name: 'pool at 100 ms, 3 × 2' },
