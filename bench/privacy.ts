@@ -24,20 +24,20 @@ const NO_POOL: PoolParameters = { leaveProbability: 1, maxStayRounds: 1 };
 interface Row
   extends Pick<
     BurstExperimentOptions,
-    'nodesPerLayer' | 'roundPeriodMs' | 'batchSize' | 'pool' | 'clients' | 'rate' | 'reads'
+    'nodesPerLayer' | 'roundPeriodMs' | 'batchSize' | 'pool' | 'clients' | 'clientSendRate' | 'reads'
   > {
   readonly name: string;
 }
 
 /** The mixes' default pool at 100 ms rounds and B = 16, on `nodesPerLayer` nodes per layer. */
-const pooled = (nodesPerLayer: number, clients: number, rate: number): Row => ({
+const pooled = (nodesPerLayer: number, clients: number, clientSendRate: number): Row => ({
   name: `pool, 3 × ${nodesPerLayer}`,
   nodesPerLayer,
   roundPeriodMs: 100,
   batchSize: 16,
   pool: DEFAULT_POOL,
   clients,
-  rate,
+  clientSendRate,
 });
 
 const NO_MIXING = { roundPeriodMs: 20, batchSize: 1, pool: NO_POOL } as const;
@@ -115,7 +115,7 @@ ${table(
   results.map(([row, { report, queued, delivered, reads, latency, eventLoopDelayP99Ms }, load]) => [
     `${row.name}${row.reads === 'at-once' ? '' : ', reads on ticks'}`,
     `${row.roundPeriodMs} ms, ${row.batchSize}, ${row.pool.leaveProbability}, ${row.pool.maxStayRounds}`,
-    `${row.clients}, ${row.rate}/s`,
+    `${row.clients}, ${row.clientSendRate}/s`,
     rate(report.sender, report.trials),
     rate(report.nullControl, report.trials),
     rate(report.receiver, report.trials),

@@ -58,7 +58,7 @@ export interface Discipline {
 
 export interface AttackOptions {
   /** The round period that defines each message's anonymity set (the mixing-on period, for both runs). */
-  readonly roundMs: number;
+  readonly roundPeriodMs: number;
   /** Hops from the client to the exit (gateway, the mix layers). */
   readonly hops: number;
   /** Whether a link's sender is a client. */
@@ -268,10 +268,10 @@ export function timingAttack(
     conversation.logScores.push(scores);
     perRecipient.set(message.recipient, conversation);
 
-    const round = Math.floor(message.sentAt / options.roundMs);
+    const round = Math.floor(message.sentAt / options.roundPeriodMs);
     const counts = new Map<string, number>();
-    const start = lowerBound(entries, round * options.roundMs);
-    const end = lowerBound(entries, (round + 1) * options.roundMs);
+    const start = lowerBound(entries, round * options.roundPeriodMs);
+    const end = lowerBound(entries, (round + 1) * options.roundPeriodMs);
     for (const entry of entries.slice(start, end)) counts.set(entry.from, (counts.get(entry.from) ?? 0) + 1);
     const inRound = end - start;
     if (inRound > 0) {
