@@ -58,7 +58,7 @@ export async function startMix(config: MixConfig): Promise<MixHandle> {
         ...hop,
         listen: config.listen,
         metrics: registryMetrics(metrics),
-        round: { periodMs: parameters.roundPeriodMs, batchSize: parameters.batchSize },
+        round: parameters,
       });
     },
     linkPort: (node) => node.address.port,

@@ -44,12 +44,12 @@ export interface Message {
 
 /**
  * The mixes' queue discipline as the attacker models it (docs/mixnode.md "The pool"): rounds on wall-clock
- * multiples of `periodMs`; a packet arriving during a round may first leave at its end and stays a
+ * multiples of `roundPeriodMs`; a packet arriving during a round may first leave at its end and stays a
  * geometric number of rounds (p = `leaveProbability`), at most `maxStayRounds`. With p = 1 it is the
  * oldest-first round of a node with room: every packet leaves at the end of the round it arrived in.
  */
 export interface Discipline {
-  readonly periodMs: number;
+  readonly roundPeriodMs: number;
   readonly leaveProbability: number;
   readonly maxStayRounds: number;
   /** Whether a node is a mix (the gateways forward at once). */
@@ -200,12 +200,12 @@ class Tracer {
     weight: number,
     discipline: Discipline,
   ): [Observed, number][] {
-    const { periodMs, leaveProbability: p, maxStayRounds: cap } = discipline;
-    const round = Math.floor(at / periodMs);
-    const first = lowerBound(list, (round - cap - 1) * periodMs);
+    const { roundPeriodMs, leaveProbability: p, maxStayRounds: cap } = discipline;
+    const round = Math.floor(at / roundPeriodMs);
+    const first = lowerBound(list, (round - cap - 1) * roundPeriodMs);
     const candidates = list.slice(first, lowerBound(list, at));
     const weights = candidates.map((packet) => {
-      const stay = round - Math.floor(packet.at / periodMs);
+      const stay = round - Math.floor(packet.at / roundPeriodMs);
       const probability =
         stay < 1 || stay > cap ? 0 : stay === cap ? (1 - p) ** (cap - 1) : p * (1 - p) ** (stay - 1);
       return Math.max(probability, stay >= 0 && stay <= cap + 1 ? 0.01 * p : 0);

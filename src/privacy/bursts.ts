@@ -163,7 +163,7 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
         hops: options.layers + 1,
         isClient: (name) => name.startsWith('client'),
         forwards: (from, to) => to.startsWith('mix') || from.startsWith('client'),
-        discipline: { periodMs: roundPeriodMs, ...pool, isMix: (name) => name.startsWith('mix') },
+        discipline: { roundPeriodMs, ...pool, isMix: (name) => name.startsWith('mix') },
         clients: options.clients,
         shiftMs: options.spacingMs / 2,
         readDelays,

@@ -530,7 +530,7 @@ export class LocalMixnet {
       epochs: clock,
       metrics: this.metrics,
       logger: silent,
-      round: { periodMs: roundPeriodMs, batchSize },
+      round: { roundPeriodMs, batchSize },
       graceMs: GRACE_MS,
       workers: workers ?? 0,
       ...(pool === undefined ? {} : { pool }),
