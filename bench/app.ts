@@ -15,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
-import { UP_OPTIONS } from '../src/up/role.ts';
+import { UP_PARAMETERS } from '../src/up/role.ts';
 import { launchChromium, openPage, passphrase } from '../test/browser/support.ts';
 import { startCpuHog } from '../test/support/cpu-hog.ts';
 import { startUmbraUp, type UmbraUp } from '../test/up/umbra-up.ts';
@@ -32,7 +32,7 @@ const { values } = parseArgs({
   options: {
     conditions: { type: 'string', default: 'quiet,hog' },
     messages: { type: 'string', default: '30' },
-    'round-ms': { type: 'string', default: String(UP_OPTIONS.roundMs.default) },
+    'round-ms': { type: 'string', default: String(UP_PARAMETERS.roundPeriodMs) },
   },
 });
 const conditions = (values.conditions ?? '')
@@ -267,7 +267,7 @@ writeResult(
 ${machine()}; Chromium ${chromiumVersion}
 
 \`umbra up\` (child processes: directory, gateway, 3 mix layers of 1 node, delivery service; ${roundMs} ms
-rounds${roundMs === UP_OPTIONS.roundMs.default ? ', its default' : ''}, B = 16, λ = 20 packets/s per tab) and headless Chromium on the same machine. Sign-up:
+rounds${roundMs === UP_PARAMETERS.roundPeriodMs ? ', its default' : ''}, B = ${UP_PARAMETERS.batchSize}, λ = ${UP_PARAMETERS.clientSendRate} packets/s per tab) and headless Chromium on the same machine. Sign-up:
 the click on "Create account" to the chat screen, ${USERS.length} new users one after the other. Unlock: a reload, then the
 click on "Unlock" to the chat screen, ${UNLOCKS} times. Message: the click on Send in one tab to the text in the
 other tab's list, one message at a time both ways after a random pause of up to ${POLL_SPREAD_MS / 1000} s. "Beside

@@ -69,7 +69,7 @@ function start(workers: number): Promise<MixNode> {
     epochs,
     metrics,
     logger: silent,
-    round: { periodMs: PERIOD_MS, batchSize: BATCH },
+    round: { roundPeriodMs: PERIOD_MS, batchSize: BATCH },
     graceMs: 0,
     workers,
     maxQueuedPackets: PACKETS,

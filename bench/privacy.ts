@@ -15,7 +15,7 @@ import {
   type BurstExperimentResult,
   runBurstExperiment,
 } from '../src/privacy/index.ts';
-import { UP_OPTIONS } from '../src/up/role.ts';
+import { UP_PARAMETERS } from '../src/up/role.ts';
 import { machine, table, writeResult } from './lib.ts';
 
 const TRIALS = Number(process.argv[3] ?? 100);
@@ -24,20 +24,20 @@ const NO_POOL: PoolParameters = { leaveProbability: 1, maxStayRounds: 1 };
 interface Row
   extends Pick<
     BurstExperimentOptions,
-    'nodesPerLayer' | 'roundPeriodMs' | 'batchSize' | 'pool' | 'clients' | 'rate' | 'reads'
+    'nodesPerLayer' | 'roundPeriodMs' | 'batchSize' | 'pool' | 'clients' | 'clientSendRate' | 'reads'
   > {
   readonly name: string;
 }
 
 /** The mixes' default pool at 100 ms rounds and B = 16, on `nodesPerLayer` nodes per layer. */
-const pooled = (nodesPerLayer: number, clients: number, rate: number): Row => ({
+const pooled = (nodesPerLayer: number, clients: number, clientSendRate: number): Row => ({
   name: `pool, 3 × ${nodesPerLayer}`,
   nodesPerLayer,
   roundPeriodMs: 100,
   batchSize: 16,
   pool: DEFAULT_POOL,
   clients,
-  rate,
+  clientSendRate,
 });
 
 const NO_MIXING = { roundPeriodMs: 20, batchSize: 1, pool: NO_POOL } as const;
@@ -46,7 +46,7 @@ const ROWS: readonly Row[] = [
   { ...pooled(1, 8, 2), ...NO_MIXING, name: 'no mixing (B = 1, no pool), reads at once', reads: 'at-once' },
   { ...pooled(1, 8, 2), ...NO_MIXING, name: 'no mixing (B = 1, no pool)' },
   { ...pooled(1, 8, 20), name: 'oldest first (no pool), λ as umbra up', pool: NO_POOL },
-  { ...pooled(1, 8, 20), name: 'umbra up defaults, 3 × 1', roundPeriodMs: UP_OPTIONS.roundMs.default },
+  { ...pooled(1, 8, 20), name: 'umbra up defaults, 3 × 1', roundPeriodMs: UP_PARAMETERS.roundPeriodMs },
   { ...pooled(1, 8, 20), name: 'pool at 100 ms, 3 × 1' },
   { ...pooled(1, 20, 20), name: 'pool at 100 ms, 3 × 1' },
   { ...pooled(2, 8, 20), name: 'pool at 100 ms, 3 × 2' },
@@ -115,7 +115,7 @@ ${table(
   results.map(([row, { report, queued, delivered, reads, latency, eventLoopDelayP99Ms }, load]) => [
     `${row.name}${row.reads === 'at-once' ? '' : ', reads on ticks'}`,
     `${row.roundPeriodMs} ms, ${row.batchSize}, ${row.pool.leaveProbability}, ${row.pool.maxStayRounds}`,
-    `${row.clients}, ${row.rate}/s`,
+    `${row.clients}, ${row.clientSendRate}/s`,
     rate(report.sender, report.trials),
     rate(report.nullControl, report.trials),
     rate(report.receiver, report.trials),

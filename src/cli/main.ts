@@ -37,11 +37,9 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'the directory authority: signs the network document',
     load: async () => (await import('../directory/role.ts')).runDirectory,
   },
-  // Known exception to "nothing imports a main.ts" (test/structure/layers.test.ts): the mix node's role
-  // moves into a library with issue 13's hop layer, which is rebuilding src/mixnode.
   mix: {
     summary: 'a mix node of one layer',
-    load: async () => (await import('../mixnode/main.ts')).main,
+    load: async () => (await import('../mixnode/role.ts')).runMix,
   },
   gateway: {
     summary: 'a gateway: entry and exit hop, client inboxes, services',
@@ -51,12 +49,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'the delivery service: key packages, group logs, mailboxes',
     load: async () => (await import('../delivery/role.ts')).runDelivery,
   },
-  // The same exception: the identity command reads the mix node's identity
-  // (src/hop/directory-session.ts).
   identity: {
     summary:
       "print a mix node's or gateway's identity key (for the directory's --allow), creating it if needed",
-    load: async () => (await import('../mixnode/identity-main.ts')).main,
+    load: async () => (await import('../hop/identity-command.ts')).runIdentity,
   },
 };
 

@@ -25,7 +25,11 @@ import {
   parseAuthorityPublicKeys,
 } from '../directory/authority-keys.ts';
 import { fetchNetworkDocument } from '../directory/client.ts';
-import type { MixingParameters, NetworkDocument } from '../directory/document.ts';
+import {
+  DEFAULT_MIXING_PARAMETERS,
+  type MixingParameters,
+  type NetworkDocument,
+} from '../directory/document.ts';
 import { type DirectoryHandle, startDirectory } from '../directory/server.ts';
 import { AUTHORITY_PUBLIC_FILE } from '../directory/store.ts';
 import { ArgumentError, MixnetError } from '../errors.ts';
@@ -35,7 +39,7 @@ import { parseServices } from '../gateway/services.ts';
 import type { DirectoryLink } from '../hop/directory-session.ts';
 import type { NodeAddress } from '../hop/types.ts';
 import type { LinkDelay } from '../links/index.ts';
-import { type MixHandle, startMix } from '../mixnode/main.ts';
+import { type MixHandle, startMix } from '../mixnode/role.ts';
 import { createLogger, type Logger, type LogLevel } from '../ops/logger.ts';
 import { CHILD_STDIO } from '../ops/process.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
@@ -43,26 +47,41 @@ import { Geometry, type SphinxSchemeName } from '../sphinx/index.ts';
 
 export type DevnetMode = 'single-process' | 'child-processes';
 
+/**
+ * The mixing parameters a development network runs with unless told otherwise: the directory's defaults
+ * (`DEFAULT_MIXING_PARAMETERS`) but for the rounds, batches and client rate, which are sized for tests that
+ * run a whole network on one machine: 100 ms rounds instead of 500 so a round trip through the layers takes
+ * a fraction of a second, and B = 4 with λ = 5 instead of 32 and 2, so the dummies every round tops up to B
+ * and the clients' cover stay cheap on shared cores while a few test clients still fill batches. (`umbra up`
+ * passes its own.)
+ */
+export const DEVNET_PARAMETERS: MixingParameters = {
+  ...DEFAULT_MIXING_PARAMETERS,
+  roundPeriodMs: 100,
+  batchSize: 4,
+  clientSendRate: 5,
+};
+
 export interface DevnetOptions {
   /** Every node's data directory goes under it (created if needed). */
   readonly dataDir: string;
-  /** Default 3. */
+  /** Default `DEVNET_PARAMETERS` (the directory's). */
   readonly layers?: number;
   /** Default 1. */
   readonly nodesPerLayer?: number;
   /** Default 1. */
   readonly gateways?: number;
-  /** Default 100 ms. */
+  /** Default `DEVNET_PARAMETERS` (100 ms). */
   readonly roundPeriodMs?: number;
-  /** B; default 4. */
+  /** B; default `DEVNET_PARAMETERS` (4). */
   readonly batchSize?: number;
-  /** λ, packets per second per client; default 5. */
+  /** λ, packets per second per client; default `DEVNET_PARAMETERS` (5). */
   readonly clientSendRate?: number;
-  /** Default 0.5. */
+  /** Default `DEVNET_PARAMETERS` (the directory's, 0.5). */
   readonly loopCoverShare?: number;
-  /** Default 20 minutes (no rotation during a test); at least 1 s. */
+  /** Default `DEVNET_PARAMETERS` (the directory's, 20 minutes: no rotation during a test); at least 1 s. */
   readonly epochPeriodMs?: number;
-  /** Default 60 s. */
+  /** Default `DEVNET_PARAMETERS` (the directory's, 60 s). */
   readonly keyGracePeriodMs?: number;
   /** `--service` entries for every gateway: 'echo' or 'name=http(s)://…'. Default ['echo']. */
   readonly services?: readonly string[];
@@ -237,7 +256,7 @@ function stringField(line: ReadyLine, name: string): string {
 /** Starts the network and resolves once every node is in the current document. */
 export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
   const mode = options.mode ?? 'single-process';
-  const layers = options.layers ?? 3;
+  const layers = options.layers ?? DEVNET_PARAMETERS.layers;
   const nodesPerLayer = options.nodesPerLayer ?? 1;
   const gatewayCount = options.gateways ?? 1;
   for (const [name, value] of [
@@ -262,13 +281,13 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
   };
   const geometry = Geometry.create(geometryChoices);
   const parameters: MixingParameters = {
-    epochPeriodMs: options.epochPeriodMs ?? 20 * 60 * 1000,
+    epochPeriodMs: options.epochPeriodMs ?? DEVNET_PARAMETERS.epochPeriodMs,
     layers,
-    roundPeriodMs: options.roundPeriodMs ?? 100,
-    batchSize: options.batchSize ?? 4,
-    clientSendRate: options.clientSendRate ?? 5,
-    loopCoverShare: options.loopCoverShare ?? 0.5,
-    keyGracePeriodMs: options.keyGracePeriodMs ?? 60_000,
+    roundPeriodMs: options.roundPeriodMs ?? DEVNET_PARAMETERS.roundPeriodMs,
+    batchSize: options.batchSize ?? DEVNET_PARAMETERS.batchSize,
+    clientSendRate: options.clientSendRate ?? DEVNET_PARAMETERS.clientSendRate,
+    loopCoverShare: options.loopCoverShare ?? DEVNET_PARAMETERS.loopCoverShare,
+    keyGracePeriodMs: options.keyGracePeriodMs ?? DEVNET_PARAMETERS.keyGracePeriodMs,
   };
   await mkdir(options.dataDir, { recursive: true });
   const logger = (role: string, name: string): Logger =>
@@ -397,7 +416,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
           });
           linkPort = handle.linkAddress.port;
           opsPort = handle.ops?.port ?? 0;
-          clientPort = handle.gateway.clientAddress.port;
+          clientPort = handle.node.clientAddress.port;
           id = handle.id;
           inProcess = handle;
         }

@@ -32,6 +32,7 @@ import type { KeyPair } from '../crypto/secret.ts';
 import { ArgumentError, CodecError, DirectoryError } from '../errors.ts';
 import { NODE_ID_LENGTH } from '../sphinx/geometry.ts';
 import type { AuthorityKeys, AuthorityPublicKeys } from './authority-keys.ts';
+import { DEFAULT_EPOCH_PERIOD_MS } from './epoch.ts';
 
 export const DESCRIPTOR_VERSION = 1;
 export const NETWORK_DOCUMENT_VERSION = 1;
@@ -101,6 +102,20 @@ export interface MixingParameters {
   /** How long a node still unwraps packets under the previous epoch's key after rotating. */
   readonly keyGracePeriodMs: number;
 }
+
+/**
+ * The mixing parameters' defaults, kept in this one place: `umbra directory`'s flags take them, and every
+ * other starter (the development network, `umbra up`) imports them and says why where it differs.
+ */
+export const DEFAULT_MIXING_PARAMETERS: MixingParameters = {
+  epochPeriodMs: DEFAULT_EPOCH_PERIOD_MS,
+  layers: 3,
+  roundPeriodMs: 500,
+  batchSize: 32,
+  clientSendRate: 2,
+  loopCoverShare: 0.5,
+  keyGracePeriodMs: 60_000,
+};
 
 export interface NetworkDocumentContents {
   readonly epoch: number;

@@ -44,6 +44,7 @@ export type {
 } from './document.ts';
 export {
   DEFAULT_CLOCK_SKEW_MS,
+  DEFAULT_MIXING_PARAMETERS,
   DESCRIPTOR_VERSION,
   decodeDescriptor,
   decodeNetworkDocument,

@@ -11,8 +11,7 @@ import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import type { Logger } from '../ops/logger.ts';
 import { loadProcessConfig, opsFromOptions, PROCESS_OPTIONS } from '../ops/process.ts';
 import { installShutdown, type Shutdown } from '../ops/shutdown.ts';
-import { MAX_LAYERS } from './document.ts';
-import { DEFAULT_EPOCH_PERIOD_MS } from './epoch.ts';
+import { DEFAULT_MIXING_PARAMETERS, MAX_LAYERS } from './document.ts';
 import { geometryFromOptions, SPHINX_OPTIONS } from './geometry-options.ts';
 import { type DirectoryConfig, type DirectoryHandle, startDirectory } from './server.ts';
 
@@ -28,24 +27,36 @@ export const DIRECTORY_OPTIONS = {
   allow: { type: 'list', description: 'hex Ed25519 identity keys allowed to register' },
   epochPeriodMs: {
     type: 'integer',
-    default: DEFAULT_EPOCH_PERIOD_MS,
+    default: DEFAULT_MIXING_PARAMETERS.epochPeriodMs,
     min: 1_000,
     max: 24 * 60 * 60 * 1000,
     description: 'length of an epoch',
   },
   genesisMs: { type: 'integer', default: 0, min: 0, description: 'start of epoch 0, Unix milliseconds' },
-  layers: { type: 'integer', default: 3, min: 1, max: MAX_LAYERS, description: 'mix layers' },
-  roundPeriodMs: { type: 'integer', default: 500, min: 1, max: 60_000, description: 'mixing round period' },
+  layers: {
+    type: 'integer',
+    default: DEFAULT_MIXING_PARAMETERS.layers,
+    min: 1,
+    max: MAX_LAYERS,
+    description: 'mix layers',
+  },
+  roundPeriodMs: {
+    type: 'integer',
+    default: DEFAULT_MIXING_PARAMETERS.roundPeriodMs,
+    min: 1,
+    max: 60_000,
+    description: 'mixing round period',
+  },
   batchSize: {
     type: 'integer',
-    default: 32,
+    default: DEFAULT_MIXING_PARAMETERS.batchSize,
     min: 1,
     max: 1_000_000,
     description: 'packets per mix batch (B)',
   },
   clientSendRate: {
     type: 'number',
-    default: 2,
+    default: DEFAULT_MIXING_PARAMETERS.clientSendRate,
     min: 0.001,
     max: 1_000,
     // A plain rate: only the network document carries it in thousandths (its u32 encoding).
@@ -53,14 +64,14 @@ export const DIRECTORY_OPTIONS = {
   },
   loopCoverShare: {
     type: 'number',
-    default: 0.5,
+    default: DEFAULT_MIXING_PARAMETERS.loopCoverShare,
     min: 0,
     max: 1,
     description: 'share (0 to 1) of cover packets that loop back, the rest dropped; a multiple of 0.001',
   },
   keyGracePeriodMs: {
     type: 'integer',
-    default: 60_000,
+    default: DEFAULT_MIXING_PARAMETERS.keyGracePeriodMs,
     min: 0,
     max: 3_600_000,
     description: 'how long nodes keep the previous epoch key for packets in flight',

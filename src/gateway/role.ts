@@ -10,31 +10,14 @@
  * network. Exit codes: 0 after a clean stop, 1 after a failed one, 2 for a refused configuration.
  */
 import { readFileSync } from 'node:fs';
-import { toHex } from '../bytes.ts';
-import { nodeId } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
-import {
-  type DirectoryLink,
-  type DirectorySession,
-  fetchFirstDocument,
-  loadOrCreateNodeIdentity,
-} from '../hop/directory-session.ts';
-import { gatewaySenders, NetworkView } from '../hop/network-view.ts';
-import { startNodeServices } from '../hop/node-process.ts';
-import {
-  DEFAULT_STARTUP_TIMEOUT_MS,
-  directoryLinkFromOptions,
-  formatAddress,
-  linkDelayConfig,
-  NODE_OPTIONS,
-} from '../hop/options.ts';
+import { gatewaySenders } from '../hop/network-view.ts';
+import { type NodeConfig, type StartedNode, startNode } from '../hop/node-process.ts';
+import { NODE_OPTIONS, nodeConfigFromOptions } from '../hop/options.ts';
 import type { NodeAddress } from '../hop/types.ts';
-import type { LinkDelay } from '../links/index.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
-import type { OpsServer, Readiness } from '../ops/http.ts';
 import type { Logger } from '../ops/logger.ts';
-import { MetricsRegistry } from '../ops/metrics.ts';
-import { loadProcessConfig, opsFromOptions, startUnderShutdown } from '../ops/process.ts';
+import { loadProcessConfig, startUnderShutdown } from '../ops/process.ts';
 import type { Shutdown } from '../ops/shutdown.ts';
 import type { RequestHandler } from '../protocol/carrier.ts';
 import { CLIENT_BURST_SECONDS, DEFAULT_GATEWAY_LIMITS, Gateway, type GatewayLimits } from './gateway.ts';
@@ -145,13 +128,10 @@ export const GATEWAY_OPTIONS = {
 /** The options `umbra gateway` reads (not `GatewayOptions` of gateway.ts, which configure the class). */
 export type GatewayProcessOptions = ConfigOf<typeof GATEWAY_OPTIONS>;
 
-export interface GatewayConfig {
-  readonly dataDir: string;
-  readonly directory: DirectoryLink;
+/** The node configuration every hop shares (src/hop/node-process.ts), and the gateway's own. */
+export interface GatewayConfig extends NodeConfig {
   /** The TLS link listener (port 0: any). */
   readonly linkListen: NodeAddress;
-  /** The host registered for it; default `linkListen.host`. */
-  readonly advertiseHost?: string;
   readonly clientListen: NodeAddress;
   /** PEM certificate and key for `wss://`. */
   readonly clientTls?: { readonly cert: string; readonly key: string };
@@ -161,97 +141,44 @@ export interface GatewayConfig {
    * λ, at least 1.
    */
   readonly limits?: Partial<GatewayLimits>;
-  /** Simulated latency on every outgoing link (tests and drills). */
-  readonly linkDelay?: LinkDelay;
-  /** Crypto worker threads; 0 unwraps on the main thread. Default one per core. */
-  readonly workers?: number;
-  readonly pollMs?: number;
-  readonly startupTimeoutMs?: number;
-  readonly ops?: { readonly host: string; readonly port: number };
-  readonly logger: Logger;
-  readonly metrics?: MetricsRegistry;
 }
 
-export interface GatewayHandle {
-  /** The gateway's Sphinx node id. */
-  readonly id: Uint8Array;
-  readonly gateway: Gateway;
+export interface GatewayHandle extends StartedNode<Gateway> {
   /** ws:// or wss:// URL of the client endpoint. */
   readonly clientUrl: string;
   readonly linkAddress: NodeAddress;
-  readonly view: NetworkView;
-  readonly session: DirectorySession;
-  readonly ops: OpsServer | undefined;
-  /** What /ready reports. */
-  ready(): Readiness;
-  /** Graceful: stops following the directory, then the gateway, then /metrics. */
-  stop(): Promise<void>;
 }
 
 /** Starts a gateway that follows the directory. */
 export async function startGateway(config: GatewayConfig): Promise<GatewayHandle> {
-  const { logger, directory } = config;
-  const metrics = config.metrics ?? new MetricsRegistry();
-  const identity = await loadOrCreateNodeIdentity(config.dataDir);
-  const id = nodeId(identity.publicKey);
-  const first = await fetchFirstDocument(
-    directory,
-    Date.now() + (config.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS),
-    logger,
-  );
-  const { parameters } = first;
-  const view = new NetworkView({ layer: 0, allowSender: gatewaySenders(parameters.layers) });
-  view.update(first);
-  const gateway = await Gateway.start({
-    id,
-    geometry: directory.geometry,
-    dataDir: config.dataDir,
-    linkListen: config.linkListen,
-    clientListen: config.clientListen,
-    ...(config.clientTls ? { clientTls: config.clientTls } : {}),
-    topology: view,
-    epochs: view,
-    graceMs: parameters.keyGracePeriodMs,
-    services: config.services,
-    limits: {
-      sendRate: Math.max(2 * parameters.clientSendRate, 1),
-      downstreamRate: Math.max(2 * parameters.clientSendRate, 1),
-      ...config.limits,
-    },
-    metrics,
-    logger,
-    ...(config.linkDelay === undefined ? {} : { linkDelay: config.linkDelay }),
-    ...(config.workers === undefined ? {} : { workers: config.workers }),
-  });
-  const services = await startNodeServices(gateway, {
-    directory,
-    identity,
+  const started = await startNode(config, {
     role: 'gateway',
     layer: 0,
-    address: formatAddress(config.advertiseHost ?? config.linkListen.host, gateway.linkAddress.port),
-    view,
-    logger,
-    metrics,
-    ...(config.pollMs === undefined ? {} : { pollMs: config.pollMs }),
-    ops: config.ops,
+    listenHost: config.linkListen.host,
+    senders: (parameters) => gatewaySenders(parameters.layers),
+    start: (hop, parameters, metrics) =>
+      Gateway.start({
+        ...hop,
+        linkListen: config.linkListen,
+        clientListen: config.clientListen,
+        ...(config.clientTls ? { clientTls: config.clientTls } : {}),
+        services: config.services,
+        limits: {
+          sendRate: Math.max(2 * parameters.clientSendRate, 1),
+          downstreamRate: Math.max(2 * parameters.clientSendRate, 1),
+          ...config.limits,
+        },
+        metrics,
+      }),
+    linkPort: (gateway) => gateway.linkAddress.port,
+    readyMessage: 'gateway ready',
+    readyFields: (gateway) => ({
+      linkPort: gateway.linkAddress.port,
+      clientPort: gateway.clientAddress.port,
+    }),
   });
-  logger.info('gateway ready', {
-    linkPort: gateway.linkAddress.port,
-    clientPort: gateway.clientAddress.port,
-    nodeId: toHex(id),
-    epoch: view.epochAt(view.now()),
-  });
-  return {
-    id,
-    gateway,
-    clientUrl: gateway.clientUrl,
-    linkAddress: gateway.linkAddress,
-    view,
-    session: services.session,
-    ops: services.ops,
-    ready: () => services.ready(),
-    stop: () => services.stop(),
-  };
+  const { node } = started;
+  return { ...started, clientUrl: node.clientUrl, linkAddress: node.linkAddress };
 }
 
 function readPem(option: string, path: string): string {
@@ -282,10 +209,8 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
     ...(options.downstreamRate === undefined ? {} : { downstreamRate: options.downstreamRate }),
   };
   return {
-    dataDir: options.dataDir,
-    directory: directoryLinkFromOptions(options),
+    ...nodeConfigFromOptions(options, logger),
     linkListen: { host: options.host, port: options.port },
-    ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
     clientListen: { host: options.clientHost, port: options.clientPort },
     ...(clientTlsCert !== undefined && clientTlsKey !== undefined
       ? {
@@ -297,12 +222,6 @@ export function gatewayConfig(options: GatewayProcessOptions, logger: Logger): G
       : {}),
     services: parseServices(options.service, { timeoutMs: options.serviceTimeoutMs }),
     limits,
-    ...linkDelayConfig(options),
-    ...(options.workers === undefined ? {} : { workers: options.workers }),
-    pollMs: options.pollMs,
-    startupTimeoutMs: options.startupTimeoutMs,
-    ...opsFromOptions(options),
-    logger,
   };
 }
 

@@ -11,6 +11,7 @@
 import { toHex } from '../bytes.ts';
 import type { LinkDelay, LinkObserver, TlsIdentity } from '../links/index.ts';
 import { Link } from '../links/index.ts';
+import type { Clock } from '../ops/clock.ts';
 import type { PeerDescriptor } from './types.ts';
 
 export interface Outgoing {
@@ -35,6 +36,8 @@ export interface EgressOptions {
   readonly maxQueuedFrames?: number;
   /** Simulated latency on every link (tests and drills). */
   readonly delay?: LinkDelay;
+  /** The hop's clock, which the links' timers read. */
+  readonly clock: Clock;
 }
 
 export class Egress {
@@ -81,7 +84,7 @@ export class Egress {
       return existing;
     }
     void existing?.close();
-    const { identity, frameLength, preamble, observer, maxQueuedFrames, delay } = this.#options;
+    const { identity, frameLength, preamble, observer, maxQueuedFrames, delay, clock } = this.#options;
     const link = new Link({
       identity,
       peer: { host, port, fingerprint: peer.tlsFingerprint },
@@ -89,6 +92,7 @@ export class Egress {
       preamble,
       observer,
       backoff: LINK_BACKOFF,
+      clock,
       ...(maxQueuedFrames === undefined ? {} : { maxQueuedFrames }),
       ...(delay === undefined ? {} : { delay }),
     });

@@ -101,6 +101,7 @@ export class Hop<Context> {
       frameLength: options.geometry.packetLength,
       preamble: options.geometry.hash(),
       observer: (event) => this.#onLinkEvent('egress', event),
+      clock: this.clock,
       ...(options.linkDelay === undefined ? {} : { delay: options.linkDelay }),
     });
   }

@@ -2,7 +2,8 @@
  * Options every network node process shares (`umbra mix`, `umbra gateway`), in the schema language of
  * src/ops/config.ts: where the directory is and which authority keys to pin, the Sphinx geometry (the same
  * four choices and defaults as `umbra directory`, so equal options derive an equal geometry hash), the link
- * listener, the operator endpoints and logging. Also the helpers that turn them into values.
+ * listener, the operator endpoints and logging. Also the helpers that turn them into values (the `NodeConfig`
+ * of src/hop/node-process.ts).
  */
 import { readFileSync } from 'node:fs';
 import { type AuthorityPublicKeys, parseAuthorityPublicKeys } from '../directory/authority-keys.ts';
@@ -11,8 +12,10 @@ import { CodecError, ConfigError } from '../errors.ts';
 import type { LinkDelay } from '../links/index.ts';
 import type { ConfigOf, ConfigSchema } from '../ops/config.ts';
 import { hostForUrl } from '../ops/http.ts';
-import { PROCESS_OPTIONS } from '../ops/process.ts';
+import type { Logger } from '../ops/logger.ts';
+import { opsFromOptions, PROCESS_OPTIONS } from '../ops/process.ts';
 import { DEFAULT_POLL_MS, type DirectoryLink } from './directory-session.ts';
+import type { NodeConfig } from './node-process.ts';
 
 /** How long a node waits for the directory's first document when it starts. */
 export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;
@@ -115,11 +118,26 @@ function authorityKeysFromOptions(options: {
 }
 
 /** The directory a node follows, as its options name it: URL, pinned authority keys and expected geometry. */
-export function directoryLinkFromOptions(options: ConfigOf<typeof NODE_OPTIONS>): DirectoryLink {
+function directoryLinkFromOptions(options: ConfigOf<typeof NODE_OPTIONS>): DirectoryLink {
   return {
     url: options.directoryUrl,
     authorityKeys: authorityKeysFromOptions(options),
     geometry: geometryFromOptions(options),
+  };
+}
+
+/** The configuration every node shares (`startMix`, `startGateway`), as its options give it. */
+export function nodeConfigFromOptions(options: ConfigOf<typeof NODE_OPTIONS>, logger: Logger): NodeConfig {
+  return {
+    dataDir: options.dataDir,
+    directory: directoryLinkFromOptions(options),
+    ...(options.advertiseHost === undefined ? {} : { advertiseHost: options.advertiseHost }),
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...linkDelayConfig(options),
+    pollMs: options.pollMs,
+    startupTimeoutMs: options.startupTimeoutMs,
+    ...opsFromOptions(options),
+    logger,
   };
 }
 

@@ -9,11 +9,15 @@
  * A link can also carry simulated weather (`delay`): each burst leaves its delay plus or minus a uniform
  * jitter later, never before the burst ahead of it (a TCP connection keeps order), so tests and drills can
  * run a whole network as if its hops crossed slow, uneven links.
+ *
+ * Its timers (reconnection, simulated delay, the close deadline) and the times it compares are read from an
+ * injected `clock` (src/ops/clock.ts), the hop's, so tests can run them in virtual time.
  */
 import { connect, type TLSSocket } from 'node:tls';
 import { toHex } from '../bytes.ts';
 import { randomInt } from '../crypto/random.ts';
 import { ArgumentError, MixnetError } from '../errors.ts';
+import { type Clock, systemClock } from '../ops/clock.ts';
 import type { TlsIdentity } from './identity.ts';
 import { clientTlsOptions, fingerprintMatches, LINK_GROUP, negotiatedGroup } from './tls.ts';
 import type { LinkObserver } from './types.ts';
@@ -43,6 +47,8 @@ export interface LinkOptions {
   readonly observer?: LinkObserver;
   /** Simulated latency (tests and drills); none by default. */
   readonly delay?: LinkDelay;
+  /** What its timers and times are read from. Default `systemClock`. */
+  readonly clock?: Clock;
 }
 
 const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 10_000 };
@@ -56,15 +62,16 @@ export class Link {
   readonly #peerName: string;
   readonly #maxQueued: number;
   readonly #backoff: { readonly initialMs: number; readonly maxMs: number };
+  readonly #clock: Clock;
   #queue: Uint8Array[] = [];
   #socket: TLSSocket | undefined;
   #ready = false;
   #closed = false;
   #attempt = 0;
-  #retry: NodeJS.Timeout | undefined;
+  #retry: unknown;
   /** Bursts held back by `delay`, in sending order, each with the time it leaves (never before the one ahead). */
   #delayed: { readonly departureMs: number; readonly frames: readonly Uint8Array[] }[] = [];
-  #delayTimer: NodeJS.Timeout | undefined;
+  #delayTimer: unknown;
 
   constructor(options: LinkOptions) {
     const maxQueued = options.maxQueuedFrames ?? DEFAULT_MAX_QUEUED_FRAMES;
@@ -76,6 +83,7 @@ export class Link {
     this.#peerName = toHex(options.peer.fingerprint);
     this.#maxQueued = maxQueued;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.#clock = options.clock ?? systemClock;
     const { delay } = options;
     if (delay !== undefined) {
       for (const name of ['ms', 'jitterMs'] as const) {
@@ -107,7 +115,7 @@ export class Link {
     }
     const jitter = delay.jitterMs === 0 ? 0 : randomInt(2 * delay.jitterMs + 1) - delay.jitterMs;
     const ahead = this.#delayed.at(-1)?.departureMs ?? 0;
-    const departureMs = Math.max(ahead, Date.now() + Math.max(0, delay.ms + jitter));
+    const departureMs = Math.max(ahead, this.#clock.now() + Math.max(0, delay.ms + jitter));
     this.#delayed.push({ departureMs, frames: [...frames] });
     if (this.#delayed.length === 1) this.#releaseDelayed();
   }
@@ -115,13 +123,13 @@ export class Link {
   /** Sends the held bursts whose time has come, in order, then waits for the next one. */
   #releaseDelayed(): void {
     this.#delayTimer = undefined;
-    const now = Date.now();
+    const now = this.#clock.now();
     let due = 0;
     while (due < this.#delayed.length && (this.#delayed[due]?.departureMs ?? 0) <= now) due++;
     for (const { frames } of this.#delayed.splice(0, due)) this.#enqueue(frames);
     const next = this.#delayed[0];
     if (next !== undefined) {
-      this.#delayTimer = setTimeout(() => this.#releaseDelayed(), next.departureMs - now);
+      this.#delayTimer = this.#clock.setTimeout(() => this.#releaseDelayed(), next.departureMs - now);
     }
   }
 
@@ -139,9 +147,9 @@ export class Link {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#retry);
+    this.#clock.clearTimeout(this.#retry);
     // Bursts still on the simulated wire are lost with the link, as frames in a dying socket are.
-    clearTimeout(this.#delayTimer);
+    this.#clock.clearTimeout(this.#delayTimer);
     this.#delayed = [];
     const socket = this.#socket;
     if (!socket) return;
@@ -150,9 +158,9 @@ export class Link {
       return;
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS);
+      const timer = this.#clock.setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS);
       socket.once('close', () => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         resolve();
       });
       // Past backpressure now: the socket buffers the rest and end() sends it before closing.
@@ -192,7 +200,7 @@ export class Link {
         return;
       }
       this.#ready = true;
-      readySince = Date.now();
+      readySince = this.#clock.now();
       socket.write(preamble);
       observer?.({ type: 'connected', peer: this.#peerName });
       this.#flush();
@@ -208,7 +216,7 @@ export class Link {
       this.#ready = false;
       // Backoff restarts only after a connection that lasted: a peer that accepts the handshake and then
       // refuses us (not an allowed sender) must not be retried at the initial rate forever.
-      if (wasReady && Date.now() - readySince >= STABLE_CONNECTION_MS) this.#attempt = 0;
+      if (wasReady && this.#clock.now() - readySince >= STABLE_CONNECTION_MS) this.#attempt = 0;
       if (this.#socket === socket) this.#socket = undefined;
       if (wasReady) observer?.({ type: 'disconnected', peer: this.#peerName });
       if (!this.#closed) this.#scheduleReconnect();
@@ -221,6 +229,6 @@ export class Link {
     this.#attempt++;
     // Half the ceiling plus a random half: peers that lost a common neighbour do not all return at once.
     const delay = Math.floor(ceiling / 2) + randomInt(Math.max(1, Math.ceil(ceiling / 2)));
-    this.#retry = setTimeout(() => this.#connect(), delay);
+    this.#retry = this.#clock.setTimeout(() => this.#connect(), delay);
   }
 }

@@ -3,7 +3,7 @@
  * design brief (§2) describes, composed of the hop layer (src/hop) and a round scheduler. The pipeline is
  * ingress (TLS links from the previous layer or the gateways) → crypto engine (worker threads, one per
  * core; src/hop's unwrap stage) → round queue → egress (links to the next hops). Every
- * `periodMs`, on wall-clock boundaries, a round draws its real packets from the pool of queued packets whose
+ * `roundPeriodMs`, on wall-clock boundaries, a round draws its real packets from the pool of queued packets whose
  * sender's node delay has passed: each independently with probability p (CSPRNG), and any that has waited
  * `maxStayRounds` rounds for sure (a binomial pool mix with a cap on the stay, docs/mixnode.md "The pool"), so
  * the round a packet leaves in is not a function of when it arrived. It sends as many whole batches of
@@ -54,7 +54,7 @@ import { shuffle } from './shuffle.ts';
 
 export interface RoundParameters {
   /** Length of a round; rounds end on multiples of it in the clock's Unix time. */
-  readonly periodMs: number;
+  readonly roundPeriodMs: number;
   /** B: every round sends a whole number of batches of exactly this many packets, at least one. */
   readonly batchSize: number;
 }
@@ -150,13 +150,13 @@ export class MixNode {
     const pool = options.pool ?? DEFAULT_POOL;
     this.#pool = {
       leaveProbability: pool.leaveProbability,
-      maxStayMs: (pool.maxStayRounds - 1) * options.round.periodMs,
+      maxStayMs: (pool.maxStayRounds - 1) * options.round.roundPeriodMs,
     };
   }
 
   static async start(options: MixNodeOptions): Promise<MixNode> {
     const { round, maxDelayMs, maxQueuedPackets, maxBatchesPerRound, pool, metrics, logger } = options;
-    assertInteger('round.periodMs', round.periodMs);
+    assertInteger('round.roundPeriodMs', round.roundPeriodMs);
     assertInteger('round.batchSize', round.batchSize);
     if (maxDelayMs !== undefined) assertInteger('maxDelayMs', maxDelayMs, 0);
     if (maxQueuedPackets !== undefined) assertInteger('maxQueuedPackets', maxQueuedPackets, round.batchSize);
@@ -321,9 +321,9 @@ export class MixNode {
   // Rounds.
 
   #scheduleRound(): void {
-    const { periodMs } = this.#options.round;
+    const { roundPeriodMs } = this.#options.round;
     const now = this.#clock.now();
-    this.#nextRoundAt = (Math.floor(now / periodMs) + 1) * periodMs;
+    this.#nextRoundAt = (Math.floor(now / roundPeriodMs) + 1) * roundPeriodMs;
     this.#timer = this.#clock.setTimeout(() => {
       this.#runRound();
       this.#scheduleRound();

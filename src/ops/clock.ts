@@ -1,10 +1,10 @@
 /**
  * Time as every timed part of umbra takes it, injected rather than read from globals (issue 13): the mix
- * node's rounds, the hop's unwrap stage and directory session, the gateway's downstream ticks and timers, and
- * the SDK's mixnet carrier. Production uses `systemClock` (`Date.now`, `performance.now` and the platform
- * timers); tests pass a virtual clock (test/support/virtual-clock.ts) that moves only when the test says, so
- * the round rules are checked round by round without wall time. Browser-safe: no Node module, so the SDK
- * imports it too.
+ * node's rounds, the hop's unwrap stage, directory session and links (src/links), the gateway's downstream
+ * ticks and timers, and the SDK's mixnet carrier. Production uses `systemClock` (`Date.now`,
+ * `performance.now` and the platform timers); tests pass a virtual clock (test/support/virtual-clock.ts)
+ * that moves only when the test says, so the round rules are checked round by round without wall time.
+ * Browser-safe: no Node module, so the SDK imports it too.
  */
 
 /** What a clock's `setTimeout` may be asked for beyond the delay. */

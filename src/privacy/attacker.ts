@@ -44,12 +44,12 @@ export interface Message {
 
 /**
  * The mixes' queue discipline as the attacker models it (docs/mixnode.md "The pool"): rounds on wall-clock
- * multiples of `periodMs`; a packet arriving during a round may first leave at its end and stays a
+ * multiples of `roundPeriodMs`; a packet arriving during a round may first leave at its end and stays a
  * geometric number of rounds (p = `leaveProbability`), at most `maxStayRounds`. With p = 1 it is the
  * oldest-first round of a node with room: every packet leaves at the end of the round it arrived in.
  */
 export interface Discipline {
-  readonly periodMs: number;
+  readonly roundPeriodMs: number;
   readonly leaveProbability: number;
   readonly maxStayRounds: number;
   /** Whether a node is a mix (the gateways forward at once). */
@@ -58,7 +58,7 @@ export interface Discipline {
 
 export interface AttackOptions {
   /** The round period that defines each message's anonymity set (the mixing-on period, for both runs). */
-  readonly roundMs: number;
+  readonly roundPeriodMs: number;
   /** Hops from the client to the exit (gateway, the mix layers). */
   readonly hops: number;
   /** Whether a link's sender is a client. */
@@ -200,12 +200,12 @@ class Tracer {
     weight: number,
     discipline: Discipline,
   ): [Observed, number][] {
-    const { periodMs, leaveProbability: p, maxStayRounds: cap } = discipline;
-    const round = Math.floor(at / periodMs);
-    const first = lowerBound(list, (round - cap - 1) * periodMs);
+    const { roundPeriodMs, leaveProbability: p, maxStayRounds: cap } = discipline;
+    const round = Math.floor(at / roundPeriodMs);
+    const first = lowerBound(list, (round - cap - 1) * roundPeriodMs);
     const candidates = list.slice(first, lowerBound(list, at));
     const weights = candidates.map((packet) => {
-      const stay = round - Math.floor(packet.at / periodMs);
+      const stay = round - Math.floor(packet.at / roundPeriodMs);
       const probability =
         stay < 1 || stay > cap ? 0 : stay === cap ? (1 - p) ** (cap - 1) : p * (1 - p) ** (stay - 1);
       return Math.max(probability, stay >= 0 && stay <= cap + 1 ? 0.01 * p : 0);
@@ -268,10 +268,10 @@ export function timingAttack(
     conversation.logScores.push(scores);
     perRecipient.set(message.recipient, conversation);
 
-    const round = Math.floor(message.sentAt / options.roundMs);
+    const round = Math.floor(message.sentAt / options.roundPeriodMs);
     const counts = new Map<string, number>();
-    const start = lowerBound(entries, round * options.roundMs);
-    const end = lowerBound(entries, (round + 1) * options.roundMs);
+    const start = lowerBound(entries, round * options.roundPeriodMs);
+    const end = lowerBound(entries, (round + 1) * options.roundPeriodMs);
     for (const entry of entries.slice(start, end)) counts.set(entry.from, (counts.get(entry.from) ?? 0) + 1);
     const inRound = end - start;
     if (inRound > 0) {

@@ -34,7 +34,7 @@ export interface BurstExperimentOptions
   /** k: clients, all sending at λ from start to end. */
   readonly clients: number;
   /** λ: packets per second per client, real or cover. */
-  readonly rate: number;
+  readonly clientSendRate: number;
   readonly trials: number;
   /** Messages per trial, queued at once. */
   readonly burst: number;
@@ -69,7 +69,7 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   let stopped = false;
   try {
-    const clients = await network.addClients(options.clients, options.rate);
+    const clients = await network.addClients(options.clients, options.clientSendRate);
     // The service the messages and the reads go to: a recipient reads each message it is delivered.
     const service = randomBytes(clients[0]?.id.length ?? 32);
     const byId = new Map(clients.map((client) => [toHex(client.id), client]));
@@ -159,11 +159,11 @@ export async function runBurstExperiment(options: BurstExperimentOptions): Promi
     const report = burstAttack(
       { packets, bursts, arrivals, connectionStarts },
       {
-        roundMs: roundPeriodMs,
+        roundPeriodMs,
         hops: options.layers + 1,
         isClient: (name) => name.startsWith('client'),
         forwards: (from, to) => to.startsWith('mix') || from.startsWith('client'),
-        discipline: { periodMs: roundPeriodMs, ...pool, isMix: (name) => name.startsWith('mix') },
+        discipline: { roundPeriodMs, ...pool, isMix: (name) => name.startsWith('mix') },
         clients: options.clients,
         shiftMs: options.spacingMs / 2,
         readDelays,

@@ -4,6 +4,7 @@
  * then the timing-correlation attacker on what the observer recorded. Used by test/privacy and bench/.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { DEFAULT_MIXING_PARAMETERS } from '../directory/document.ts';
 import { type AttackReport, type Message, timingAttack } from './attacker.ts';
 import { exponential, KIND_CODE, LocalMixnet, readPayload } from './local-mixnet.ts';
 import { GlobalObserver } from './observer.ts';
@@ -18,27 +19,28 @@ export interface ExperimentOptions {
   readonly batchSize: number;
   readonly clients: number;
   /** λ: packets per second per client, real or cover. */
-  readonly rate: number;
+  readonly clientSendRate: number;
   /** Sender → recipient pairs among the clients (distinct senders). */
   readonly conversations: number;
-  /** Real messages each conversation queues per second (below `rate`, so that senders also send cover). */
+  /** Real messages each conversation queues per second (below `clientSendRate`, so that senders also send cover). */
   readonly messageRate: number;
   /** How long conversations queue messages. */
   readonly durationMs: number;
 }
 
 /**
- * The network and traffic the privacy test and benchmark run: 2 gateways, 3 layers × 2 mix nodes (250 ms
- * rounds, B = 32), 20 clients at the network document's default λ = 2, 10 conversations at 1 message/s.
+ * The network and traffic the privacy test and benchmark run: 2 gateways, the directory's default 3 layers
+ * (× 2 mix nodes), B = 32 and λ = 2 (`DEFAULT_MIXING_PARAMETERS`), but 250 ms rounds rather than 500 to keep
+ * the run short; 20 clients, 10 conversations at 1 message/s.
  */
 export const STANDARD_EXPERIMENT = {
-  layers: 3,
+  layers: DEFAULT_MIXING_PARAMETERS.layers,
   nodesPerLayer: 2,
   gateways: 2,
   roundPeriodMs: 250,
-  batchSize: 32,
+  batchSize: DEFAULT_MIXING_PARAMETERS.batchSize,
   clients: 20,
-  rate: 2,
+  clientSendRate: DEFAULT_MIXING_PARAMETERS.clientSendRate,
   conversations: 10,
   messageRate: 1,
 } as const satisfies Omit<ExperimentOptions, 'dataDir' | 'mixing' | 'durationMs'>;
@@ -95,7 +97,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   try {
-    const clients = await network.addClients(options.clients, options.rate);
+    const clients = await network.addClients(options.clients, options.clientSendRate);
     const startedAt = Date.now();
     // Let every link come up and the rounds settle before the first real message.
     await sleep(Math.max(500, 3 * options.roundPeriodMs));
@@ -164,7 +166,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       });
     }
     const report = timingAttack(packets, messages, {
-      roundMs: options.roundPeriodMs,
+      roundPeriodMs: options.roundPeriodMs,
       hops: options.layers + 1,
       isClient: (name) => name.startsWith('client'),
       forwards: (from, to) => to.startsWith('mix') || from.startsWith('client'),

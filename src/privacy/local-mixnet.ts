@@ -17,6 +17,7 @@ import { toHex } from '../bytes.ts';
 import { nodeBackend } from '../crypto/backends/node.ts';
 import { randomBytes, randomInt } from '../crypto/random.ts';
 import type { KeyPair } from '../crypto/secret.ts';
+import { DEFAULT_MIXING_PARAMETERS } from '../directory/document.ts';
 import { generateSphinxKeyPair } from '../hop/index.ts';
 import { Link, LinkServer, TlsIdentity } from '../links/index.ts';
 import {
@@ -363,14 +364,21 @@ export class LocalMixnet {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Adds and starts `count` clients, spread over the gateways, sending at `rate` packets per second. */
-  async addClients(count: number, rate: number, loopShare = 0.5): Promise<LocalClient[]> {
+  /**
+   * Adds and starts `count` clients, spread over the gateways, sending at `clientSendRate` packets per
+   * second, of whose cover `loopCoverShare` loops (default the directory's).
+   */
+  async addClients(
+    count: number,
+    clientSendRate: number,
+    loopCoverShare = DEFAULT_MIXING_PARAMETERS.loopCoverShare,
+  ): Promise<LocalClient[]> {
     const gateways = this.#members.filter((member) => member.role === 'gateway');
     const added: LocalClient[] = [];
     for (let i = 0; i < count; i++) {
       const index = this.clients.length;
       const gateway = gateways[index % gateways.length] as Member;
-      const client = new LocalClient(this, `client${index}`, gateway, rate, loopShare);
+      const client = new LocalClient(this, `client${index}`, gateway, clientSendRate, loopCoverShare);
       this.clients.push(client);
       added.push(client);
     }
@@ -522,7 +530,7 @@ export class LocalMixnet {
       epochs: clock,
       metrics: this.metrics,
       logger: silent,
-      round: { periodMs: roundPeriodMs, batchSize },
+      round: { roundPeriodMs, batchSize },
       graceMs: GRACE_MS,
       workers: workers ?? 0,
       ...(pool === undefined ? {} : { pool }),

@@ -44,9 +44,9 @@ export interface NetworkOptions {
   readonly dataDir: string;
   readonly layers: number;
   readonly nodesPerLayer: number;
-  readonly roundMs: number;
+  readonly roundPeriodMs: number;
   readonly batchSize: number;
-  readonly sendRate: number;
+  readonly clientSendRate: number;
   /** Simulated latency on every link between nodes (bad-weather tests and drills). */
   readonly linkDelay?: LinkDelay;
   readonly postgres: string | undefined;
@@ -210,9 +210,9 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
       layers: options.layers,
       nodesPerLayer: options.nodesPerLayer,
       gateways: 1,
-      roundPeriodMs: options.roundMs,
+      roundPeriodMs: options.roundPeriodMs,
       batchSize: options.batchSize,
-      clientSendRate: options.sendRate,
+      clientSendRate: options.clientSendRate,
       ...(options.linkDelay === undefined ? {} : { linkDelay: options.linkDelay }),
       services: ['echo', `delivery=http://127.0.0.1:${deliveryPort}${REQUEST_PATH}`],
       mode: options.singleProcess ? 'single-process' : 'child-processes',

@@ -16,6 +16,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MIXING_PARAMETERS, type MixingParameters } from '../directory/document.ts';
 import { ConfigError } from '../errors.ts';
 import { linkDelayConfig } from '../hop/options.ts';
 import { type ConfigOf, type ConfigSchema, loadConfig } from '../ops/config.ts';
@@ -28,6 +29,23 @@ import { bundleWebApp } from './bundle.ts';
 import { type RunningNetwork, startNetwork } from './network.ts';
 import { progress, readyLine, statusTable } from './report.ts';
 import { startWebServer, type WebServer } from './web-server.ts';
+
+/**
+ * `umbra up`'s mixing parameters: the directory's defaults (`DEFAULT_MIXING_PARAMETERS`, three layers among
+ * them) but for the rounds, batches and client rate, chosen for an interactive app on one machine.
+ * 50 ms rounds, not 500: the mixes' pool holds a packet 1.5 rounds a hop, so a round trip crosses its six
+ * hops in about 0.45 s where 500 ms rounds take about 4.5 s (docs/web.md "The rounds"; at 50 ms the burst
+ * attackers of docs/privacy.md still stay at chance). λ = 20 packets/s per client, not 2: a 13 kB request
+ * leaves in its seven packets within about 0.35 s. B = 16, not 32: at 50 ms rounds each client sends one
+ * packet a round, so one batch holds a round's packets from up to 16 tabs, and the dummies every round tops
+ * up to B cost half as much at twenty rounds a second.
+ */
+export const UP_PARAMETERS: MixingParameters = {
+  ...DEFAULT_MIXING_PARAMETERS,
+  roundPeriodMs: 50,
+  batchSize: 16,
+  clientSendRate: 20,
+};
 
 export const UP_OPTIONS = {
   dataDir: { type: 'string', default: '.umbra', description: 'where keys, databases and logs are kept' },
@@ -45,11 +63,24 @@ export const UP_OPTIONS = {
     max: 8,
     description: 'mix nodes in each of the 3 layers',
   },
-  roundMs: { type: 'integer', default: 50, min: 10, max: 60_000, description: 'mixing round period' },
-  batchSize: { type: 'integer', default: 16, min: 1, max: 10_000, description: 'packets per mix batch' },
+  // The flags keep the names people type; they set roundPeriodMs, batchSize and clientSendRate.
+  roundMs: {
+    type: 'integer',
+    default: UP_PARAMETERS.roundPeriodMs,
+    min: 10,
+    max: 60_000,
+    description: 'mixing round period',
+  },
+  batchSize: {
+    type: 'integer',
+    default: UP_PARAMETERS.batchSize,
+    min: 1,
+    max: 10_000,
+    description: 'packets per mix batch',
+  },
   sendRate: {
     type: 'number',
-    default: 20,
+    default: UP_PARAMETERS.clientSendRate,
     min: 0.1,
     max: 100,
     description: "each client's constant packet rate λ per second (real or cover)",
@@ -86,7 +117,6 @@ export const UP_OPTIONS = {
 export type UpOptions = ConfigOf<typeof UP_OPTIONS>;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const LAYERS = 3;
 
 /** `umbra up`'s own log lines: readable on a terminal, pino's JSON when its output goes to a file or pipe. */
 function upLogger(level: LogLevel): Logger {
@@ -167,11 +197,11 @@ export async function startUp(
   try {
     network = await startNetwork({
       dataDir,
-      layers: LAYERS,
+      layers: UP_PARAMETERS.layers,
       nodesPerLayer: options.nodesPerLayer,
-      roundMs: options.roundMs,
+      roundPeriodMs: options.roundMs,
       batchSize: options.batchSize,
-      sendRate: options.sendRate,
+      clientSendRate: options.sendRate,
       ...linkDelayConfig(options),
       postgres: options.postgres,
       singleProcess: options.singleProcess,

@@ -1,6 +1,6 @@
 // Node-to-node links over real sockets on 127.0.0.1: the hybrid post-quantum group is what TLS negotiates
 // (and nothing weaker is accepted), certificates are pinned in both directions, frames arrive intact and in
-// order, and a link reconnects by itself after its peer comes back.
+// order, and a link reconnects by itself after its peer comes back, on its backoff (run in virtual time).
 import assert from 'node:assert/strict';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
@@ -25,6 +25,7 @@ import {
   negotiatedGroup,
   TlsIdentity,
 } from '../../src/links/index.ts';
+import { VirtualClock } from '../support/virtual-clock.ts';
 
 const FRAME = 512;
 const PREAMBLE = randomBytes(32);
@@ -336,6 +337,47 @@ describe('links', () => {
       await until(() => received.frames.length === 7, 'the queued frames');
       assert.deepEqual(received.frames, during);
       assert.ok(link.connected);
+    } finally {
+      await link.close();
+      await received.server.close();
+    }
+  });
+
+  test('in virtual time, a reconnection waits its backoff, which grows over connections that did not last and starts again after one that did', async () => {
+    const clock = new VirtualClock();
+    const serverIdentity = TlsIdentity.generate();
+    const clientIdentity = TlsIdentity.generate();
+    // First a peer that drops this link right after the handshake, as one that does not list it does.
+    let received = await startServer(serverIdentity, []);
+    const { port } = received.server.address;
+    const link = new Link({
+      identity: clientIdentity,
+      peer: { host: '127.0.0.1', port, fingerprint: serverIdentity.fingerprint },
+      frameLength: FRAME,
+      preamble: PREAMBLE,
+      backoff: { initialMs: 1_000, maxMs: 60_000 },
+      clock,
+    });
+    try {
+      // The n-th retry in a row waits between half its ceiling (1 s × 2^n) and the ceiling: the only timer.
+      for (const ceiling of [1_000, 2_000, 4_000]) {
+        await until(() => clock.pending === 1, `the retry after ${ceiling / 2} ms or more`);
+        clock.advance(ceiling / 2 - 1);
+        assert.equal(clock.pending, 1, `the retry waits at least ${ceiling / 2} ms`);
+        if (ceiling === 4_000) {
+          await received.server.close();
+          received = await startServer(serverIdentity, [clientIdentity.fingerprint], port);
+        }
+        clock.advance(ceiling / 2);
+        assert.equal(clock.pending, 0, `the retry came before ${ceiling} ms`);
+      }
+      await until(() => link.connected, 'the link to the peer that admits it');
+      // A connection that lasted (5 s) resets the backoff: the next retry is again within the first ceiling.
+      clock.advance(5_000);
+      await received.server.close();
+      await until(() => !link.connected && clock.pending === 1, 'the retry after a lasting connection');
+      clock.advance(999);
+      assert.equal(clock.pending, 0, 'the backoff started again');
     } finally {
       await link.close();
       await received.server.close();

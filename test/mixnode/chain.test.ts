@@ -39,7 +39,7 @@ test('three layers forward real packets end to end, each node sending whole batc
       const options = nodeOptions(network, layer, (directories[layer] as { path: string }).path, {
         id,
         epochs: clock,
-        round: { periodMs: PERIOD_MS, batchSize: BATCH },
+        round: { roundPeriodMs: PERIOD_MS, batchSize: BATCH },
         // The middle node unwraps in worker threads, the others inline: both engines carry the chain.
         workers: layer === 1 ? 2 : 0,
       });

@@ -69,7 +69,7 @@ async function withNode(
       epochs: clock,
       metrics,
       logger,
-      round: { periodMs: PERIOD_MS, batchSize: 8 },
+      round: { roundPeriodMs: PERIOD_MS, batchSize: 8 },
       ...overrides,
     });
     const node = await MixNode.start(options);
@@ -118,7 +118,7 @@ function realIndices(sink: Sink): number[] {
 
 describe('mixing', () => {
   test('the output order of a round is shuffled', async () => {
-    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 32 }, pool: NO_POOL }, async (h) => {
+    await withNode({ round: { roundPeriodMs: PERIOD_MS, batchSize: 32 }, pool: NO_POOL }, async (h) => {
       const perRound = 24;
       const repetitions = 4;
       let ascents = 0;
@@ -137,7 +137,7 @@ describe('mixing', () => {
   });
 
   test('rounds send whole batches of B, at most two, dummies only topping up one; overflow waits', async () => {
-    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 4 }, pool: NO_POOL }, async (h) => {
+    await withNode({ round: { roundPeriodMs: PERIOD_MS, batchSize: 4 }, pool: NO_POOL }, async (h) => {
       h.send(Array.from({ length: 22 }, (_, i) => h.packet(i)));
       await until(() => h.sink.real.length === 22, 'the 22 packets');
       await h.rounds(1);
@@ -185,7 +185,11 @@ describe('mixing', () => {
   });
 
   test('maxBatchesPerRound bounds a round; with 1 every round is exactly B', async () => {
-    const options = { round: { periodMs: PERIOD_MS, batchSize: 4 }, maxBatchesPerRound: 1, pool: NO_POOL };
+    const options = {
+      round: { roundPeriodMs: PERIOD_MS, batchSize: 4 },
+      maxBatchesPerRound: 1,
+      pool: NO_POOL,
+    };
     await withNode(options, async (h) => {
       h.send(Array.from({ length: 10 }, (_, i) => h.packet(i)));
       await until(() => h.sink.real.length === 10, 'the ten packets');
@@ -282,7 +286,7 @@ describe('drop rules', () => {
 
 describe('lifecycle', () => {
   test('stop() sends the round in progress and saves the queue; the next start sends the rest', async () => {
-    await withNode({ round: { periodMs: PERIOD_MS, batchSize: 2 } }, async (h) => {
+    await withNode({ round: { roundPeriodMs: PERIOD_MS, batchSize: 2 } }, async (h) => {
       h.send(Array.from({ length: 24 }, (_, i) => h.packet(i)));
       await until(() => h.node.queueDepth >= 16, 'the packets to queue');
       await h.restart();

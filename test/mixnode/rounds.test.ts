@@ -90,7 +90,7 @@ async function withRounds(
           return topology.hopsAfter(epoch);
         },
       },
-      round: { periodMs: PERIOD_MS, batchSize: B },
+      round: { roundPeriodMs: PERIOD_MS, batchSize: B },
       ...overrides,
     }),
   );
@@ -227,7 +227,7 @@ describe('round rules in virtual time', () => {
     const R = 5;
     await withRounds(
       {
-        round: { periodMs: PERIOD_MS, batchSize: 64 },
+        round: { roundPeriodMs: PERIOD_MS, batchSize: 64 },
         pool: { leaveProbability: 0.5, maxStayRounds: R },
         randomBytes: seededBytes(13),
       },

@@ -331,7 +331,7 @@ export function nodeOptions(
     epochs: clock,
     metrics: new MemoryMetrics(),
     logger: new MemoryLogger(),
-    round: { periodMs: 100, batchSize: 8 },
+    round: { roundPeriodMs: 100, batchSize: 8 },
     graceMs: 60_000,
     workers: 0,
     ...overrides,

@@ -27,7 +27,7 @@ async function run(mixing: 'rounds' | 'off'): Promise<ExperimentResult> {
         `chance (perfect shuffle per round) ${report.chance.toFixed(3)} ± ${report.margin.toFixed(3)}; ` +
         `1/k ${report.inverseK.toFixed(3)} (mean k ${report.meanK.toFixed(1)} of ${BASE.clients}); ` +
         `latency p50 ${report.latency.p50.toFixed(0)} ms p99 ${report.latency.p99.toFixed(0)} ms; ` +
-        `packets per second per client ${result.observedRate.toFixed(2)} (λ ${BASE.rate}); ` +
+        `packets per second per client ${result.observedRate.toFixed(2)} (λ ${BASE.clientSendRate}); ` +
         `conversations identified by intersection ${report.conversations.identified}/${report.conversations.total}; ` +
         `bytes per connection beyond whole packets: ${result.residues.join(', ')}; ` +
         `event-loop delay p99 ${result.eventLoopDelayP99Ms.toFixed(0)} ms`,

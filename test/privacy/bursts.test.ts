@@ -51,7 +51,7 @@ test('with the mixes not mixing and reads sent at once, the tracer names nearly 
     roundPeriodMs: 20,
     batchSize: 1,
     pool: NO_POOL,
-    rate: 2,
+    clientSendRate: 2,
     trials: 30,
     reads: 'at-once',
   });
@@ -86,7 +86,7 @@ test("with the pool and reads on ticks, the sender and receiver attackers, the s
     roundPeriodMs: UP_OPTIONS.roundMs.default,
     batchSize: UP_OPTIONS.batchSize.default,
     pool: DEFAULT_POOL,
-    rate: UP_OPTIONS.sendRate.default,
+    clientSendRate: UP_OPTIONS.sendRate.default,
     trials: 40,
   });
   const { report } = result;

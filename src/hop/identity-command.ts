@@ -2,12 +2,13 @@
  * `umbra identity --data-dir d`: a node's Ed25519 identity public key in hex, the value the directory
  * authority's `--allow` takes. It creates the identity (`d/identity/identity.key`, mode 0600) when the data
  * directory has none yet, exactly as `umbra mix` or `umbra gateway` would on its first start with the same
- * `--data-dir`, so an operator can send the key to the authority before the node first runs.
+ * `--data-dir`, so an operator can send the key to the authority before the node first runs. A library
+ * function, `runIdentity(argv)`, beside the hop's identity it reads; the `umbra` command (src/cli) runs it.
  */
 import { toHex } from '../bytes.ts';
-import { loadOrCreateNodeIdentity } from '../hop/directory-session.ts';
 import { type ConfigSchema, loadConfig } from '../ops/config.ts';
-import { printHelp, runProcess } from '../ops/process.ts';
+import { printHelp } from '../ops/process.ts';
+import { loadOrCreateNodeIdentity } from './directory-session.ts';
 
 const IDENTITY_OPTIONS = {
   dataDir: {
@@ -18,7 +19,7 @@ const IDENTITY_OPTIONS = {
 } as const satisfies ConfigSchema;
 
 /** Prints the identity public key of the node whose data directory `argv` names; resolves with it. */
-export async function main(argv: readonly string[]): Promise<string | undefined> {
+export async function runIdentity(argv: readonly string[]): Promise<string | undefined> {
   if (printHelp('umbra identity', IDENTITY_OPTIONS, argv)) return undefined;
   const { dataDir } = loadConfig(IDENTITY_OPTIONS, argv);
   const identity = await loadOrCreateNodeIdentity(dataDir);
@@ -26,5 +27,3 @@ export async function main(argv: readonly string[]): Promise<string | undefined>
   process.stdout.write(`${hex}\n`);
   return hex;
 }
-
-if (import.meta.main) runProcess('umbra identity', main);
