@@ -87,8 +87,19 @@ export interface ConversationEvents {
   members: MembershipChange;
   /** This client was removed from the group: nothing sent afterwards can be read. */
   removed: { readonly by: string | undefined };
+  /** The group moved to a new epoch: keys from `exportKey` change (derive them again). */
+  epoch: { readonly epoch: bigint };
   error: unknown;
 }
+
+/** A key `Conversation.exportKey` derived, with the epoch it belongs to. */
+export interface ExportedKey {
+  readonly epoch: bigint;
+  readonly key: Uint8Array;
+}
+
+/** `exportKey`'s length when none is given: a 256-bit key. */
+export const EXPORTED_KEY_LENGTH = 32;
 
 /** What a conversation needs from its client. */
 export interface ConversationContext {
@@ -537,6 +548,28 @@ export class Conversation extends Emitter<ConversationEvents> {
     return result;
   }
 
+  /**
+   * A key for the application bound to this conversation's current epoch: every member in this epoch derives
+   * the same key for the same label (and context), nobody else can, and it changes with every epoch (the
+   * `epoch` event says when) — e.g. a trading app's per-trade key, labelled with the trade. The MLS exporter
+   * (RFC 9420 §8.5) under an application label apart from umbra's own (`Group.exportSecret`: limits on the
+   * label, context and length there, `ArgumentError` past them). `ClientError('not_a_member')` once this
+   * client was removed or left. The key is the caller's to keep or wipe; umbra keeps no copy.
+   */
+  async exportKey(
+    label: string,
+    options: { readonly context?: Uint8Array; readonly length?: number } = {},
+  ): Promise<ExportedKey> {
+    const group = this.#activeGroup();
+    const epoch = group.epoch;
+    const key = await group.exportSecret(
+      label,
+      options.context ?? new Uint8Array(0),
+      options.length ?? EXPORTED_KEY_LENGTH,
+    );
+    return { epoch, key };
+  }
+
   #assertActive(): void {
     if (this.#record.status !== 'active' || this.#group === undefined) {
       throw new ClientError('not_a_member', `this conversation is ${this.#record.status}`);
@@ -763,6 +796,8 @@ export class Conversation extends Emitter<ConversationEvents> {
     }
     this.#record.routingId = toBase64Url(await group.routingId());
     this.#record.cursor = 0;
+    const epoch = group.epoch;
+    events.push(() => this.emit('epoch', { epoch }));
   }
 
   /** The group is over for this client: its keys are deleted; the history stays. */

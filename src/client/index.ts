@@ -50,6 +50,8 @@ export {
   type ConversationEvents,
   type ConversationStatus,
   type DeliveryState,
+  EXPORTED_KEY_LENGTH,
+  type ExportedKey,
   HISTORY_LIMIT,
   type MembershipChange,
   type Message,

@@ -71,7 +71,17 @@ import {
 } from './authentication.ts';
 import type { MlsCiphersuiteName } from './ciphersuites.ts';
 import { applicationPadding, clientConfig, privateMessageOverhead } from './config.ts';
-import { OUTER_KEY_LABEL, OUTER_KEY_LENGTH, OuterKey, ROUTING_ID_LABEL, ROUTING_ID_LENGTH } from './outer.ts';
+import {
+  APPLICATION_EXPORT_PREFIX,
+  MAX_EXPORT_CONTEXT_BYTES,
+  MAX_EXPORT_LABEL_BYTES,
+  MAX_EXPORT_LENGTH,
+  OUTER_KEY_LABEL,
+  OUTER_KEY_LENGTH,
+  OuterKey,
+  ROUTING_ID_LABEL,
+  ROUTING_ID_LENGTH,
+} from './outer.ts';
 import {
   type ContentType,
   decodeMessage,
@@ -449,10 +459,33 @@ export class Group {
     return new OuterKey(this.#context.backend, key, this.epoch);
   }
 
-  #export(label: string, length: number): Promise<Uint8Array> {
+  /**
+   * A secret of this epoch for the application (RFC 9420 §8.5 MLS-Exporter): every member in this epoch
+   * derives the same value for the same label, context and length, and nobody outside the epoch can. The
+   * label is prefixed with `APPLICATION_EXPORT_PREFIX`, so no application label can ask for the routing ID's
+   * or the outer key's value. Labels of 1 to `MAX_EXPORT_LABEL_BYTES` UTF-8 bytes, context of at most
+   * `MAX_EXPORT_CONTEXT_BYTES`, length of 1 to `MAX_EXPORT_LENGTH` bytes; otherwise `ArgumentError`.
+   */
+  exportSecret(label: string, context: Uint8Array, length: number): Promise<Uint8Array> {
+    if (typeof label !== 'string') throw new ArgumentError('label', 'expected a string');
+    const labelBytes = new TextEncoder().encode(label).length;
+    if (labelBytes < 1 || labelBytes > MAX_EXPORT_LABEL_BYTES) {
+      throw new ArgumentError('label', `expected 1 to ${MAX_EXPORT_LABEL_BYTES} UTF-8 bytes`);
+    }
+    assertBytes('context', context);
+    if (context.length > MAX_EXPORT_CONTEXT_BYTES) {
+      throw new ArgumentError('context', `at most ${MAX_EXPORT_CONTEXT_BYTES} bytes`);
+    }
+    if (!Number.isSafeInteger(length) || length < 1 || length > MAX_EXPORT_LENGTH) {
+      throw new ArgumentError('length', `expected 1 to ${MAX_EXPORT_LENGTH} bytes`);
+    }
+    return this.#export(`${APPLICATION_EXPORT_PREFIX}${label}`, length, context);
+  }
+
+  #export(label: string, length: number, context: Uint8Array = new Uint8Array(0)): Promise<Uint8Array> {
     this.#assertActive();
     const exporterSecret = this.#state.keySchedule.exporterSecret;
-    return mlsExporter(exporterSecret, label, new Uint8Array(0), length, this.#context.cipherSuite);
+    return mlsExporter(exporterSecret, label, context, length, this.#context.cipherSuite);
   }
 
   /**

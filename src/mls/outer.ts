@@ -30,6 +30,12 @@ export const ROUTING_ID_LABEL = 'umbra routing id v1';
 export const OUTER_KEY_LABEL = 'umbra outer key v1';
 export const ROUTING_ID_LENGTH = 32;
 export const OUTER_KEY_LENGTH = 32;
+/** Prefix of every application's exporter label (`Group.exportSecret`): apart from umbra's own labels. */
+export const APPLICATION_EXPORT_PREFIX = 'umbra app v1 ';
+export const MAX_EXPORT_LABEL_BYTES = 64;
+export const MAX_EXPORT_CONTEXT_BYTES = 4096;
+/** 64 bytes: two 256-bit keys; well under HKDF's limit (255 hash lengths). */
+export const MAX_EXPORT_LENGTH = 64;
 
 export const OUTER_BUCKETS = [1024, 4096, 16_384, 65_536, 262_144, 1_048_576] as const;
 
