@@ -16,11 +16,19 @@ import { fileURLToPath } from 'node:url';
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const READY = /^umbra is ready at (http:\/\/\S+)$/m;
 
+/** A line of standard output and when it arrived: milliseconds from the spawn. */
+export interface TimedLine {
+  readonly text: string;
+  readonly ms: number;
+}
+
 export interface UmbraUp {
   readonly process: ChildProcess;
   readonly url: string;
   /** Everything written to standard output and error so far. */
   output(): string;
+  /** Each complete line of standard output so far, timed from the spawn (for the start-up bench). */
+  lines(): readonly TimedLine[];
   /** Writes a console command and resolves when the output shows `expect`. */
   command(line: string, expect: RegExp, timeoutMs?: number): Promise<void>;
   /** SIGINT; resolves with the exit code (null if killed by a signal). */
@@ -90,6 +98,7 @@ function descendantsOf(pid: number): number[] {
 }
 
 export async function startUmbraUp(args: readonly string[], timeoutMs = 120_000): Promise<UmbraUp> {
+  const spawnedAt = performance.now();
   const child = spawn(process.execPath, [CLI, 'up', '--port', '0', ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
@@ -99,8 +108,14 @@ export async function startUmbraUp(args: readonly string[], timeoutMs = 120_000)
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));
   let output = '';
+  const lines: TimedLine[] = [];
+  let partial = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
     output += text;
+    const ms = performance.now() - spawnedAt;
+    const split = (partial + text).split('\n');
+    partial = split.pop() ?? '';
+    for (const line of split) lines.push({ text: line, ms });
   });
   child.stderr.setEncoding('utf8').on('data', (text: string) => {
     output += text;
@@ -119,6 +134,7 @@ export async function startUmbraUp(args: readonly string[], timeoutMs = 120_000)
     process: child,
     url,
     output: read,
+    lines: () => lines,
     command: async (line, expect, commandTimeoutMs = 60_000) => {
       const before = output.length;
       child.stdin.write(`${line}\n`);
