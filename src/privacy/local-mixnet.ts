@@ -8,9 +8,9 @@
  *
  * With `mixing: 'off'`, each mix position is a `Relay` that unwraps and forwards every packet the moment it
  * arrives: the "batch size 1, no round" network, for showing that the harness detects the leak. `MixNode`
- * itself cannot be configured that way (its rounds are at least 1 ms and always exactly B packets, topped up
- * with dummies that would flood the later layers). The gateways here are stand-ins for `src/gateway/`: no
- * WebSocket, no inbox storage, no replay filter.
+ * itself cannot be configured that way (its rounds are at least 1 ms and always whole batches of B packets,
+ * topped up with dummies that would flood the later layers). The gateways here are stand-ins for
+ * `src/gateway/`: no WebSocket, no inbox storage, no replay filter.
  */
 import { join } from 'node:path';
 import { toHex } from '../bytes.ts';
