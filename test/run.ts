@@ -1,13 +1,14 @@
 /**
  * `npm test`: every `test/**\/*.test.ts` file, each in its own `node --test` process, two at a time (the
- * machine has two cores), with the browser tests kept apart. Each browser test starts a whole network and
- * Chromium; the weather scenario adds three CPU-throttled pages and a CPU hog. Two of them side by side
+ * machine has two cores), with the browser tests (test/browser/ and every `*-browser.test.ts`) kept apart.
+ * Each browser test starts Chromium, most a whole network too; the weather scenario adds three CPU-throttled pages and a CPU hog. Two of them side by side
  * starve each other past any honest cap, so a browser test starts only while no other one runs — unless
  * nothing else is left and the running one is not the weather scenario, which always has the browser to
  * itself. The weather scenario starts first, beside the suite's other tests: a busy machine is its weather.
  *
- * Each file's output is printed whole when it ends (skip lines included), then a summary that repeats each failed
- * file's failures; the exit code is 1 when any file failed. Arguments narrow the run to files whose path contains one of them.
+ * Each file's output is printed whole when it ends (skip lines included), then a summary that repeats each
+ * failed file's failures; the exit code is 1 when any file failed. Arguments narrow the run to files whose
+ * path contains one of them.
  */
 import { spawn } from 'node:child_process';
 import { glob } from 'node:fs/promises';
@@ -22,7 +23,9 @@ interface Finished {
   readonly output: string;
 }
 
-const isBrowser = (file: string): boolean => file.startsWith('test/browser/');
+/** test/browser/, and the files elsewhere that start Chromium themselves (named `*-browser.test.ts`). */
+const isBrowser = (file: string): boolean =>
+  file.startsWith('test/browser/') || file.endsWith('-browser.test.ts');
 
 const filters = process.argv.slice(2);
 const all: string[] = [];

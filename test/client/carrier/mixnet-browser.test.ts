@@ -28,11 +28,17 @@ globalThis.echoThroughMixnet = async (gatewayUrl, documentHex, requestHex) => {
   const carrier = await MixnetCarrier.connect({
     gatewayUrl, geometry, fetchDocument: async () => document, service: ECHO_SERVICE,
   });
+  const statuses = [];
+  carrier.onStatus((status) => statuses.push(status.state === 'up' ? 'up' : status.state + ': ' + status.reason));
   try {
     const status = carrier.status().state;
     const response = toHex(await carrier.request(fromHex(requestHex)));
     const { sent, packetWorker } = carrier.stats();
     return { status, response, sent, packetWorker, node: typeof process !== 'undefined' };
+  } catch (error) {
+    // What the carrier went through, for the failure message: a bare timeout says nothing of why.
+    throw new Error(error.message + '; statuses ' + JSON.stringify(statuses) + '; stats ' +
+      JSON.stringify(carrier.stats(), (_, value) => (typeof value === 'bigint' ? String(value) : value)));
   } finally {
     await carrier.close();
   }
