@@ -11,6 +11,8 @@
 export type { BlobStore } from '../crypto/vault/blob-store.ts';
 export { IndexedDbStore } from '../crypto/vault/indexeddb-store.ts';
 export * from '../errors.ts';
+/** The limits of `Conversation.exportKey`'s label, context and length (docs/client.md). */
+export { MAX_EXPORT_CONTEXT_BYTES, MAX_EXPORT_LABEL_BYTES, MAX_EXPORT_LENGTH } from '../mls/index.ts';
 export {
   type Carrier,
   type CarrierKind,

@@ -9,7 +9,7 @@
  * deadline, the view's epochs, the hop's rounds and ticks, the session's polls) comes from one `clock`.
  */
 import { toHex } from '../bytes.ts';
-import { type MixingParameters, type NetworkDocument, nodeId } from '../directory/document.ts';
+import { type MixingParameters, type NetworkDocument, type NodeRole, nodeId } from '../directory/document.ts';
 import type { LinkDelay } from '../links/index.ts';
 import { type Clock, systemClock } from '../ops/clock.ts';
 import { type OpsServer, probeCheck, type Readiness, startOpsServer } from '../ops/http.ts';
@@ -60,8 +60,8 @@ export interface NodeConfig {
 }
 
 /** What a role adds to the shared start: its place in the network and how it starts its node. */
-export interface NodeRole<N extends ListeningNode> {
-  readonly role: 'mix' | 'gateway';
+export interface RoleStart<N extends ListeningNode> {
+  readonly role: Exclude<NodeRole, 'service'>;
   /** 1..layers for a mix, 0 for a gateway. */
   readonly layer: number;
   /** The host its link listener binds (registered unless `advertiseHost` is given). */
@@ -97,7 +97,7 @@ export interface StartedNode<N> {
  */
 export async function startNode<N extends ListeningNode>(
   config: NodeConfig,
-  role: NodeRole<N>,
+  role: RoleStart<N>,
 ): Promise<StartedNode<N>> {
   const { logger, directory } = config;
   const clock = config.clock ?? systemClock;

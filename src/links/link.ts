@@ -200,7 +200,7 @@ export class Link {
         return;
       }
       this.#ready = true;
-      readySince = this.#clock.now();
+      readySince = this.#clock.monotonic();
       socket.write(preamble);
       observer?.({ type: 'connected', peer: this.#peerName });
       this.#flush();
@@ -216,7 +216,7 @@ export class Link {
       this.#ready = false;
       // Backoff restarts only after a connection that lasted: a peer that accepts the handshake and then
       // refuses us (not an allowed sender) must not be retried at the initial rate forever.
-      if (wasReady && this.#clock.now() - readySince >= STABLE_CONNECTION_MS) this.#attempt = 0;
+      if (wasReady && this.#clock.monotonic() - readySince >= STABLE_CONNECTION_MS) this.#attempt = 0;
       if (this.#socket === socket) this.#socket = undefined;
       if (wasReady) observer?.({ type: 'disconnected', peer: this.#peerName });
       if (!this.#closed) this.#scheduleReconnect();

@@ -466,7 +466,7 @@ export class Group {
    * or the outer key's value. Labels of 1 to `MAX_EXPORT_LABEL_BYTES` UTF-8 bytes, context of at most
    * `MAX_EXPORT_CONTEXT_BYTES`, length of 1 to `MAX_EXPORT_LENGTH` bytes; otherwise `ArgumentError`.
    */
-  exportSecret(label: string, context: Uint8Array, length: number): Promise<Uint8Array> {
+  async exportSecret(label: string, context: Uint8Array, length: number): Promise<Uint8Array> {
     if (typeof label !== 'string') throw new ArgumentError('label', 'expected a string');
     const labelBytes = new TextEncoder().encode(label).length;
     if (labelBytes < 1 || labelBytes > MAX_EXPORT_LABEL_BYTES) {

@@ -35,7 +35,6 @@ export {
   type OwnKeyPackage,
 } from './mls.ts';
 export {
-  APPLICATION_EXPORT_PREFIX,
   MAX_EXPORT_CONTEXT_BYTES,
   MAX_EXPORT_LABEL_BYTES,
   MAX_EXPORT_LENGTH,
@@ -47,6 +46,7 @@ export {
   type OuterKind,
   outerBucket,
   ROUTING_ID_LABEL,
+  ROUTING_ID_LENGTH,
 } from './outer.ts';
 export {
   type ContentType,

@@ -42,7 +42,6 @@ export const DEFAULT_GEOMETRY = Geometry.create({
 });
 
 const EPOCH_MS = 3_600_000;
-const GRACE_MS = 60_000;
 
 /** Wall-clock epochs of an hour: a run crossing a boundary is covered by the grace period. */
 const clock: EpochClock = {
@@ -227,25 +226,31 @@ export function readPayload(payload: Uint8Array): { kind: number; message: numbe
   return { kind: view.getUint8(0), message: view.getUint32(1) };
 }
 
-/** A client that sends one packet per tick of a Poisson process of rate `rate` per second. */
+/** A client that sends one packet per tick of a Poisson process of rate `clientSendRate` per second. */
 export class LocalClient {
   readonly label: string;
   readonly id = randomBytes(32);
   readonly identity = TlsIdentity.generate();
   readonly #network: LocalMixnet;
   readonly #gateway: Member;
-  readonly #rate: number;
-  readonly #loopShare: number;
+  readonly #clientSendRate: number;
+  readonly #loopCoverShare: number;
   readonly #queue: { message: number; recipient: Uint8Array; kind: 'real' | 'read' }[] = [];
   #link: Link | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(network: LocalMixnet, label: string, gateway: Member, rate: number, loopShare: number) {
+  constructor(
+    network: LocalMixnet,
+    label: string,
+    gateway: Member,
+    clientSendRate: number,
+    loopCoverShare: number,
+  ) {
     this.#network = network;
     this.label = label;
     this.#gateway = gateway;
-    this.#rate = rate;
-    this.#loopShare = loopShare;
+    this.#clientSendRate = clientSendRate;
+    this.#loopCoverShare = loopCoverShare;
   }
 
   get queued(): number {
@@ -283,7 +288,7 @@ export class LocalClient {
   #tick(next = wallClock()): void {
     // Exponential gaps from the previous tick's scheduled time, not from when its timer ran: a Poisson
     // process of rate λ however late the event loop is.
-    const at = next + exponential(this.#rate);
+    const at = next + exponential(this.#clientSendRate);
     this.#timer = setTimeout(
       () => {
         this.#send();
@@ -307,7 +312,7 @@ export class LocalClient {
     if (next) {
       kind = next.kind;
       recipient = next.recipient;
-    } else if (uniform() < this.#loopShare) {
+    } else if (uniform() < this.#loopCoverShare) {
       kind = 'loop';
       recipient = this.id;
     } else {
@@ -531,7 +536,7 @@ export class LocalMixnet {
       metrics: this.metrics,
       logger: silent,
       round: { roundPeriodMs, batchSize },
-      graceMs: GRACE_MS,
+      graceMs: DEFAULT_MIXING_PARAMETERS.keyGracePeriodMs,
       workers: workers ?? 0,
       ...(pool === undefined ? {} : { pool }),
     });

@@ -31,6 +31,7 @@ import {
 } from '../delivery/server.ts';
 import { openStore } from '../delivery/store/index.ts';
 import { ChildNode, type Devnet, type DevnetNode, numberField, startDevnet } from '../devnet/index.ts';
+import type { MixingParameters } from '../directory/document.ts';
 import { AUTHORITY_PUBLIC_FILE } from '../directory/store.ts';
 import { ArgumentError } from '../errors.ts';
 import type { LinkDelay } from '../links/index.ts';
@@ -42,11 +43,9 @@ import type { Upstreams } from './web-server.ts';
 
 export interface NetworkOptions {
   readonly dataDir: string;
-  readonly layers: number;
+  /** What the directory signs into every network document: layers, rounds, B, λ, cover, epochs. */
+  readonly parameters: MixingParameters;
   readonly nodesPerLayer: number;
-  readonly roundPeriodMs: number;
-  readonly batchSize: number;
-  readonly clientSendRate: number;
   /** Simulated latency on every link between nodes (bad-weather tests and drills). */
   readonly linkDelay?: LinkDelay;
   readonly postgres: string | undefined;
@@ -181,7 +180,7 @@ function hostPort(url: string): { host: string; port: number; path: string } {
 
 export async function startNetwork(options: NetworkOptions): Promise<RunningNetwork> {
   const { step, logger } = options;
-  if (options.layers < 1) throw new ArgumentError('layers', 'expected at least one layer');
+  if (options.parameters.layers < 1) throw new ArgumentError('layers', 'expected at least one layer');
   const networkDir = join(options.dataDir, 'network');
   const deliveryDir = join(options.dataDir, 'delivery');
   const logDir = join(options.dataDir, 'logs');
@@ -207,12 +206,9 @@ export async function startNetwork(options: NetworkOptions): Promise<RunningNetw
   try {
     devnet = await startDevnet({
       dataDir: networkDir,
-      layers: options.layers,
+      ...options.parameters,
       nodesPerLayer: options.nodesPerLayer,
       gateways: 1,
-      roundPeriodMs: options.roundPeriodMs,
-      batchSize: options.batchSize,
-      clientSendRate: options.clientSendRate,
       ...(options.linkDelay === undefined ? {} : { linkDelay: options.linkDelay }),
       services: ['echo', `delivery=http://127.0.0.1:${deliveryPort}${REQUEST_PATH}`],
       mode: options.singleProcess ? 'single-process' : 'child-processes',

@@ -61,7 +61,7 @@ export const UP_OPTIONS = {
     default: 1,
     min: 1,
     max: 8,
-    description: 'mix nodes in each of the 3 layers',
+    description: `mix nodes in each of the ${UP_PARAMETERS.layers} layers`,
   },
   // The flags keep the names people type; they set roundPeriodMs, batchSize and clientSendRate.
   roundMs: {
@@ -197,11 +197,13 @@ export async function startUp(
   try {
     network = await startNetwork({
       dataDir,
-      layers: UP_PARAMETERS.layers,
+      parameters: {
+        ...UP_PARAMETERS,
+        roundPeriodMs: options.roundMs,
+        batchSize: options.batchSize,
+        clientSendRate: options.sendRate,
+      },
       nodesPerLayer: options.nodesPerLayer,
-      roundPeriodMs: options.roundMs,
-      batchSize: options.batchSize,
-      clientSendRate: options.sendRate,
       ...linkDelayConfig(options),
       postgres: options.postgres,
       singleProcess: options.singleProcess,

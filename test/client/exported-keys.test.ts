@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { toHex } from '../../src/bytes.ts';
 import { type Conversation, EXPORTED_KEY_LENGTH } from '../../src/client/conversation.ts';
 import { ArgumentError, ClientError } from '../../src/errors.ts';
-import { ROUTING_ID_LABEL } from '../../src/mls/index.ts';
+import { ROUTING_ID_LABEL, ROUTING_ID_LENGTH } from '../../src/mls/index.ts';
 import { sqliteBackend, startServer, type TestServer } from '../delivery/support.ts';
 import { eventually, joined, removeTempDirs, sameEpoch, type TestUser, user } from './support.ts';
 
@@ -58,8 +58,8 @@ describe('keys exported from a conversation', { timeout: TIMEOUT_MS }, () => {
     assert.equal((await bobChat.exportKey('trade 42', { length: 64 })).key.length, 64);
     // An application's label is kept apart from umbra's own: asking for the routing ID's label gives
     // another value than the routing ID the delivery service sees.
-    const routing = await hex(chat, ROUTING_ID_LABEL);
-    assert.notEqual(routing.key, toHex(chat.routingId ?? new Uint8Array()));
+    const routing = await chat.exportKey(ROUTING_ID_LABEL, { length: ROUTING_ID_LENGTH });
+    assert.notEqual(toHex(routing.key), toHex(chat.routingId ?? new Uint8Array()));
   });
 
   test('the key changes with the epoch, and every member is told', async () => {

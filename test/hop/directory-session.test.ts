@@ -11,12 +11,14 @@ import { nodeBackend } from '../../src/crypto/backends/node.ts';
 import { DirectoryError } from '../../src/errors.ts';
 import { type DirectoryLink, DirectorySession, fetchFirstDocument } from '../../src/hop/directory-session.ts';
 import { NetworkView } from '../../src/hop/network-view.ts';
+import { startMix } from '../../src/mixnode/role.ts';
 import { silentLogger } from '../../src/ops/logger.ts';
 import { temporaryDirectory, until } from '../mixnode/support.ts';
 import { NODE_GEOMETRY, startNodeDirectory } from '../support/node-directory.ts';
 import { VirtualClock } from '../support/virtual-clock.ts';
 
-test('the first document: retries back off on the clock and stop at the deadline', async () => {
+/** A listener that resets every connection (counting them), and a link to it with a real directory's keys. */
+async function unreachableDirectory(): Promise<{ link: DirectoryLink; attempts: () => number }> {
   let attempts = 0;
   const unreachable = createServer((socket) => {
     attempts++;
@@ -36,28 +38,65 @@ test('the first document: retries back off on the clock and stop at the deadline
     authorityKeys: directory.publicKeys,
     geometry: NODE_GEOMETRY,
   };
-  const clock = new VirtualClock();
-  const fetching = fetchFirstDocument(link, clock.now() + 1_000, silentLogger, clock);
-  const outcome = fetching.then(
-    () => 'fetched',
-    (error: unknown) => (error instanceof DirectoryError ? error.reason : String(error)),
-  );
-  // Each failed attempt sleeps on the clock; the next attempt waits until the test moves it that far.
+  return { link, attempts: () => attempts };
+}
+
+/**
+ * Moves `clock` through the first document's backoff (100, 200, 400, 800 ms) as each failed attempt starts
+ * its sleep, checking that no attempt comes before its whole backoff has passed on the clock.
+ */
+async function stepThroughBackoff(clock: VirtualClock, attempts: () => number): Promise<void> {
   for (const [n, backoff] of [
     [1, 100],
     [2, 200],
     [3, 400],
     [4, 800],
   ] as const) {
-    await until(() => attempts === n && clock.pending === 1, `attempt ${n} and its backoff`);
+    await until(() => attempts() === n && clock.pending === 1, `attempt ${n} and its backoff`);
     clock.advance(backoff - 1);
     assert.equal(clock.pending, 1, `attempt ${n + 1} waits the whole ${backoff} ms`);
     clock.advance(1);
   }
+}
+
+const reasonOf = (error: unknown): string => (error instanceof DirectoryError ? error.reason : String(error));
+
+test('the first document: retries back off on the clock and stop at the deadline', async () => {
+  const { link, attempts } = await unreachableDirectory();
+  const clock = new VirtualClock();
+  const outcome = fetchFirstDocument(link, clock.now() + 1_000, silentLogger, clock).then(
+    () => 'fetched',
+    reasonOf,
+  );
+  // Each failed attempt sleeps on the clock; the next attempt waits until the test moves it that far.
+  await stepThroughBackoff(clock, attempts);
   // The fifth attempt fails past the deadline (1,500 ms of virtual time): no more backoff.
   assert.equal(await outcome, 'unavailable');
-  assert.equal(attempts, 5);
+  assert.equal(attempts(), 5);
   assert.equal(clock.pending, 0);
+});
+
+test('startMix waits for its first document on the clock it is given, and gives up at its deadline', async () => {
+  const { link, attempts } = await unreachableDirectory();
+  const data = await temporaryDirectory();
+  after(() => data[Symbol.asyncDispose]());
+  const clock = new VirtualClock();
+  const outcome = startMix({
+    dataDir: data.path,
+    directory: link,
+    layer: 1,
+    listen: { host: '127.0.0.1', port: 0 },
+    workers: 0,
+    startupTimeoutMs: 1_000,
+    logger: silentLogger,
+    clock,
+  }).then(async (mix) => {
+    await mix.stop();
+    return 'started';
+  }, reasonOf);
+  await stepThroughBackoff(clock, attempts);
+  assert.equal(await outcome, 'unavailable', 'no document by the deadline on its clock');
+  assert.equal(attempts(), 5);
 });
 
 test('the session polls the directory every pollMs on its clock', async () => {

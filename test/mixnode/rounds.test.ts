@@ -125,11 +125,17 @@ async function withRounds(
       },
     });
   } finally {
-    // stop() sends the round in progress at its scheduled end: move the clock there once it waits.
-    const stopped = running.stop();
-    await until(() => clock.pending > 0, 'the last round scheduled');
-    clock.advance(PERIOD_MS);
-    await stopped;
+    // stop() sends the round in progress at its scheduled end, and its links close within their deadline,
+    // all on this clock: move it a period at a time whenever something waits on it, until stop() is done.
+    let stopped = false;
+    const stopping = running.stop().then(() => {
+      stopped = true;
+    });
+    while (!stopped) {
+      await until(() => stopped || clock.pending > 0, 'the node stopped or waiting on its clock');
+      if (!stopped) clock.advance(PERIOD_MS);
+    }
+    await stopping;
     await gateway.close();
     await sink.close();
   }
