@@ -12,11 +12,15 @@
 // - reference (issue 14): the same posts against a bare server of the same shape (bench/reference/
 //   delivery-server.ts: ws + the database with group commit or batched inserts, nothing else), from bare
 //   `ws` clients; umbra's posts/s and the reference's are each the median of RUNS runs, side by side.
-// Rates are requests completed divided by the wall time of the phase; latencies are per request.
+// Rates are requests completed divided by the wall time of the phase; latencies are per request. Beside the
+// rates, the posts phases report CPU time per post (Linux /proc): the server process (all its threads), the
+// bench process (the clients), and PostgreSQL's own processes — on a shared 2-core machine the wall-clock rate
+// follows the sum of these more than any one server's speed.
 // `npm run bench -- delivery --posts-only` runs only the posts beside the reference and writes no file;
 // BENCH_SERVICE_NODE_FLAGS adds Node flags to umbra's service processes (to profile them).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +54,52 @@ const SERVICE_NODE_FLAGS = (process.env.BENCH_SERVICE_NODE_FLAGS ?? '').split(' 
 
 interface Service {
   readonly url: string;
+  /** The server's process ID, for its CPU time. */
+  readonly pid: number;
   stop(): Promise<void>;
+}
+
+/** User + system CPU microseconds of one process (all its threads), or of every process named `name`. */
+function processCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // utime and stime, fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+function cpuOfProcessesNamed(name: string): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === name) total += processCpu(Number(entry));
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return total;
+}
+
+/** CPU microseconds per post of the server, of this process (the clients) and of PostgreSQL's processes. */
+interface CpuPerPost {
+  readonly server: number;
+  readonly clients: number;
+  readonly database: number;
+}
+
+/** Starts counting CPU time; the returned function gives it per post for `posts` posts (undefined off Linux). */
+function cpuMeter(serverPid: number): (posts: number) => CpuPerPost | undefined {
+  if (process.platform !== 'linux') return () => undefined;
+  const server = processCpu(serverPid);
+  const database = cpuOfProcessesNamed('postgres');
+  const clients = process.cpuUsage();
+  return (posts) => {
+    const used = process.cpuUsage(clients);
+    return {
+      server: (processCpu(serverPid) - server) / posts,
+      clients: (used.user + used.system) / posts,
+      database: (cpuOfProcessesNamed('postgres') - database) / posts,
+    };
+  };
 }
 
 async function startService(args: readonly string[]): Promise<Service> {
@@ -81,6 +130,7 @@ async function startService(args: readonly string[]): Promise<Service> {
   });
   return {
     url: `ws://127.0.0.1:${port}/v1/ws`,
+    pid: child.pid as number,
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -102,6 +152,7 @@ async function startReference(args: readonly string[]): Promise<Service> {
   });
   return {
     url: `ws://127.0.0.1:${port}`,
+    pid: child.pid as number,
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -129,10 +180,12 @@ async function runReference(service: Service): Promise<Phase> {
       check(answer[0] === 1, 'reference post');
     };
     await Promise.all(sockets.map((_, i) => post(i)));
-    return await phase(POSTS_PER_CLIENT, async (i, j) => {
+    const cpu = cpuMeter(service.pid);
+    const posts = await phase(POSTS_PER_CLIENT, async (i, j) => {
       if (j % PER_ROUTING_ID === 0) routing[i] = randomBytes(32);
       await post(i);
     });
+    return withCpu(posts, cpu(CLIENTS * POSTS_PER_CLIENT));
   } finally {
     for (const socket of sockets) socket.close();
   }
@@ -146,6 +199,12 @@ interface Phase {
   readonly rate: number;
   readonly p50: number;
   readonly p99: number;
+  /** The posts phases only. */
+  readonly cpu?: CpuPerPost;
+}
+
+function withCpu(phase: Phase, cpu: CpuPerPost | undefined): Phase {
+  return cpu === undefined ? phase : { ...phase, cpu };
 }
 
 /** Runs `perClient(i, j)` `count` times per client, sequentially within a client, all clients at once. */
@@ -191,12 +250,14 @@ async function run(service: Service, polls: boolean): Promise<Run> {
     // Warm-up: every connection opens and the database caches fill.
     await Promise.all(clients.map((client, i) => client.postToLog(routing[i] as Uint8Array, post())));
 
-    const posts = await phase(POSTS_PER_CLIENT, async (i, j) => {
+    const cpu = cpuMeter(service.pid);
+    const postsPhase = await phase(POSTS_PER_CLIENT, async (i, j) => {
       if (j % PER_ROUTING_ID === 0) routing[i] = randomBytes(32);
       const routingId = routing[i] as Uint8Array;
       const result = await (clients[i] as DeliveryClient).postToLog(routingId, post());
       check(result.ok, 'post');
     });
+    const posts = withCpu(postsPhase, cpu(CLIENTS * POSTS_PER_CLIENT));
     if (!polls) return { posts };
     // Each client's current routing ID holds up to 50 entries; poll at its end, then pages of 10.
     const cursors = await Promise.all(
@@ -349,6 +410,7 @@ async function tokenRowsFor(name: string, start: (tokens: boolean) => Promise<Se
 }
 
 const referenceRows: string[][] = [];
+const cpuRows: string[][] = [];
 
 /**
  * RUNS runs of the posts phase against fresh umbra services from `start` (the first also runs the polls) and
@@ -395,6 +457,22 @@ async function compare(
     `${formatRate(referencePosts)} (${rates(bare)})`,
     (posts / referencePosts).toFixed(2),
   ]);
+  const umbraCpu = umbra.flatMap((result) => (result.posts.cpu ? [result.posts.cpu] : []));
+  const bareCpu = bare.flatMap((result) => (result.cpu ? [result.cpu] : []));
+  if (umbraCpu.length > 0 && bareCpu.length > 0) {
+    const of = (all: readonly CpuPerPost[], part: (cpu: CpuPerPost) => number) => median(all.map(part));
+    const sum = (cpu: CpuPerPost) => cpu.server + cpu.clients + cpu.database;
+    const pair = (part: (cpu: CpuPerPost) => number) =>
+      `${of(umbraCpu, part).toFixed(0)} / ${of(bareCpu, part).toFixed(0)}`;
+    cpuRows.push([
+      name,
+      pair((cpu) => cpu.server),
+      pair((cpu) => cpu.clients),
+      pair((cpu) => cpu.database),
+      pair(sum),
+      (of(bareCpu, sum) / of(umbraCpu, sum)).toFixed(2),
+    ]);
+  }
 }
 
 /** The token runs' service flags: a budget that does not limit the benchmark, or tokens off. */
@@ -458,8 +536,21 @@ const referenceTable = table(
   ['database', 'umbra posts/s (runs)', 'bare server posts/s (runs)', 'ratio (target ≥ 0.8)'],
   referenceRows,
 );
+const cpuTable = table(
+  [
+    'database',
+    'server µs/post (umbra / bare)',
+    'clients µs/post',
+    'PostgreSQL µs/post',
+    'sum µs/post',
+    'bare / umbra sum',
+  ],
+  cpuRows,
+);
 if (POSTS_ONLY) {
-  console.log(`${machine()}; load ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}\n\n${referenceTable}`);
+  console.log(
+    `${machine()}; load ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}\n\n${referenceTable}\n\n${cpuTable}`,
+  );
   process.exit(0);
 }
 
@@ -493,6 +584,12 @@ per post. ${RUNS} runs each, alternating umbra and the reference, each against a
 runs in brackets. Load average (1 min) ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end.
 
 ${referenceTable}
+
+CPU time per post in the same phases (medians of the runs; user + system from /proc, the server process with
+all its threads, the bench process running the 50 clients, and PostgreSQL's own processes): the clients and
+the servers share the machine's 2 cores, so the wall-clock ratio above follows the ratio of the sums.
+
+${cpuTable}
 
 ## Throughput and latency
 

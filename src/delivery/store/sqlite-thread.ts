@@ -3,7 +3,9 @@
  * file and all of `SqlStore`'s work on a worker thread of its own (`sqlite-worker.ts`). `node:sqlite` is
  * synchronous and each group commit waits for an fsync (`synchronous = FULL`); on the worker, that wait no
  * longer stops the event loop that reads and answers the sockets, so the next group fills while the last
- * one reaches the disk. Each call is one message each way (arguments and results are structured clones);
+ * one reaches the disk. Calls cross in batches, one message per turn of the event loop (all the requests
+ * read from the sockets that were ready), and answers come back one message per group commit: a message
+ * per call each way cost more CPU than the SQL it carried. Arguments and results are structured clones;
  * errors from the closed catalog cross as themselves. Change events cross too, and reach the subscribers of
  * every store instance on the same file in this process, as the driver's own do (sqlite.ts).
  */
@@ -114,6 +116,8 @@ class SqliteThreadStore implements DeliveryStore {
   readonly #exited: Promise<void>;
   #nextId = 1;
   #closing: Promise<void> | undefined;
+  /** Calls for the worker, posted together once this turn's requests are read (see `#flush`). */
+  #outbox: CallMessage[] = [];
 
   constructor(worker: Worker, file: string, clock: Clock, limits: DeliveryLimits) {
     this.#worker = worker;
@@ -121,7 +125,9 @@ class SqliteThreadStore implements DeliveryStore {
     this.#clock = clock;
     this.limits = limits;
     this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    worker.on('message', (message: WorkerMessage) => this.#receive(message));
+    worker.on('message', (messages: readonly WorkerMessage[]) => {
+      for (const message of messages) this.#receive(message);
+    });
     worker.on('error', (error) => this.#failAll(error));
     worker.on('exit', () => this.#failAll(new DeliveryError('closed', 'the delivery store is closed')));
     // The thread keeps the process alive only while a call waits for it, as a file handle would not.
@@ -255,8 +261,14 @@ class SqliteThreadStore implements DeliveryStore {
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       if (this.#pending.size === 1) this.#worker.ref();
       const message: CallMessage = { id, method, args, now: this.#clock() };
-      this.#worker.postMessage(message);
+      if (this.#outbox.push(message) === 1) setImmediate(() => this.#flush());
     });
+  }
+
+  #flush(): void {
+    const messages = this.#outbox;
+    this.#outbox = [];
+    this.#worker.postMessage(messages);
   }
 
   #receive(message: WorkerMessage): void {
@@ -295,7 +307,7 @@ export async function openSqliteThreadStore(
   const absolute = resolve(path);
   const data: StoreThreadData = { path: absolute, limits, now: clock() };
   const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: data });
-  const [message] = (await once(worker, 'message')) as [WorkerMessage];
+  const [[message]] = (await once(worker, 'message')) as [readonly [WorkerMessage, ...WorkerMessage[]]];
   if (message.type !== 'ready') {
     await once(worker, 'exit');
     throw message.type === 'failed' ? deserializeError(message.error) : new Error('the store thread failed');
