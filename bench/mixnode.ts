@@ -4,22 +4,36 @@
 // measured in the same run. Default network geometry (X25519, 5 hops, 2,000-byte user payload with a SURB).
 // A gateway in the same process sends a fixed set of packets as fast as the node takes them; the figure is
 // packets admitted to the round queue divided by the time from the first send to the last admission.
+//
+// Then the CPU table (issue 14's metric): a node at 100 ms rounds of B = 32 — the devnet's — takes a steady
+// LOAD_RATE packets/s for LOAD_SECONDS from a gateway in a child process (bench/support/mixnode-load.ts, which
+// also holds the sink standing for every next hop), so that rounds, dummies (over two later layers and an
+// exit, as a first-layer node's) and TLS both ways all run; its CPU time (process.cpuUsage: the main thread and
+// the crypto workers) over the real packets it forwarded, beside one bare `Sphinx.unwrap` of the same run.
+// `npm run bench -- mixnode cpu` measures and prints the CPU table alone (for before/after comparisons).
 
+import { fork } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toHex } from '../src/bytes.ts';
+import { fromHex, toHex } from '../src/bytes.ts';
 import { nodeBackend } from '../src/crypto/backends/node.ts';
 import { randomBytes } from '../src/crypto/random.ts';
 import { Link, LinkServer, TlsIdentity } from '../src/links/index.ts';
 import { type Logger, type Metrics, MixNode, type Topology } from '../src/mixnode/index.ts';
 import { Geometry, Sphinx } from '../src/sphinx/index.ts';
-import { formatRate, machine, measure, table, writeResult } from './lib.ts';
+import { formatRate, machine, measure, median, table, writeResult } from './lib.ts';
+import type { Hello, NodeInfo } from './support/mixnode-load.ts';
 
 const PACKETS = 8_000;
 const RUNS = 3;
 const BATCH = 512;
 const PERIOD_MS = 250;
+const LOAD_PERIOD_MS = 100;
+const LOAD_BATCH = 32;
+const LOAD_RATE = 250;
+const LOAD_SECONDS = 8;
+const cpuOnly = process.argv[3] === 'cpu';
 
 const geometry = Geometry.create({
   scheme: 'x25519',
@@ -117,8 +131,8 @@ const path = [
     commands: [{ type: 'recipient' as const, id: randomBytes(32) }],
   },
 ];
-console.log(`building ${PACKETS} packets…`);
-const packets = Array.from({ length: PACKETS }, () => sphinx.newPacket(path, randomBytes(100)));
+if (!cpuOnly) console.log(`building ${PACKETS} packets…`);
+const packets = Array.from({ length: cpuOnly ? 1 : PACKETS }, () => sphinx.newPacket(path, randomBytes(100)));
 
 const secret = (await readFile(join(dataDir, 'sphinx-keys', 'e1.key'))).subarray(32);
 const sample = packets[0] as Uint8Array;
@@ -126,7 +140,7 @@ const bare = measure(() => sphinx.unwrap(secret, sample), 1500).opsPerSecond;
 
 const threads = availableParallelism();
 const rows: string[][] = [];
-for (const workers of [0, 1, threads]) {
+for (const workers of cpuOnly ? [] : [0, 1, threads]) {
   const rates: number[] = [];
   for (let run = 0; run < RUNS; run++) rates.push(await throughput(workers, packets));
   const bestRate = Math.max(...rates);
@@ -136,12 +150,126 @@ for (const workers of [0, 1, threads]) {
     `${(bestRate / bare).toFixed(2)}×`,
   ]);
 }
+
+interface CpuRun {
+  readonly cpuPerPacketUs: number;
+  readonly forwardedPerSecond: number;
+  readonly dummiesPerSecond: number;
+}
+
+/** One node under LOAD_RATE packets/s for LOAD_SECONDS: its CPU time per real packet forwarded. */
+async function cpuPerPacket(workers: number): Promise<CpuRun> {
+  const child = fork(new URL('./support/mixnode-load.ts', import.meta.url), [
+    String(geometry.packetLength),
+    toHex(geometry.hash()),
+  ]);
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve) => {
+      const listener = (message: { type: string }) => {
+        if (message.type !== type) return;
+        child.off('message', listener);
+        resolve(message as T);
+      };
+      child.on('message', listener);
+    });
+  const hello = await next<Hello>('hello');
+  const sinkPeer = { address: hello.sink, tlsFingerprint: fromHex(hello.sinkFingerprint) };
+  const later = Array.from({ length: 2 }, () => ({
+    id: randomBytes(32),
+    sphinxPublicKey: nodeBackend.x25519.generateKeyPair().publicKey,
+  }));
+  const nextHops = new Set([toHex(exit.id), ...later.map((hop) => toHex(hop.id))]);
+  const loadDir = await mkdtemp(join(tmpdir(), 'umbra-bench-mix-load-'));
+  const node = await MixNode.start({
+    id: randomBytes(32),
+    geometry,
+    dataDir: loadDir,
+    listen: { host: '127.0.0.1', port: 0 },
+    topology: {
+      peer: (id) => (nextHops.has(toHex(id)) ? sinkPeer : undefined),
+      isAllowedSender: (fingerprint) => toHex(fingerprint) === hello.gatewayFingerprint,
+      hopsAfter: () => [
+        ...later.map((hop) => [hop]),
+        [{ id: exit.id, sphinxPublicKey: exit.keys.publicKey }],
+      ],
+    },
+    epochs,
+    metrics,
+    logger: silent,
+    round: { roundPeriodMs: LOAD_PERIOD_MS, batchSize: LOAD_BATCH },
+    graceMs: 0,
+    workers,
+  });
+  const publicKey = node.publicKeys().find((entry) => entry.epoch === 1)?.publicKey;
+  if (!publicKey) throw new Error('no epoch key');
+  const ready = next('ready');
+  child.send({
+    type: 'node',
+    geometry: geometry.toJSON(),
+    address: node.address,
+    fingerprint: toHex(node.tlsFingerprint),
+    publicKey: toHex(publicKey),
+    nextHop: toHex(exit.id),
+    nextHopPublicKey: toHex(exit.keys.publicKey),
+    packetsPerSecond: LOAD_RATE,
+    seconds: LOAD_SECONDS,
+  } satisfies NodeInfo);
+  await ready;
+  let forwarded = 0;
+  let dummies = 0;
+  node.onRound((report) => {
+    forwarded += report.real;
+    dummies += report.dummies;
+  });
+  const sent = next<{ packets: number }>('sent');
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  child.send({ type: 'go' });
+  const { packets } = await sent;
+  // The rest leave within the pool's cap (10 rounds); a packet lost on the way ends the wait at 3 s.
+  const deadline = performance.now() + 3000;
+  while (forwarded < packets && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const used = process.cpuUsage(cpu);
+  const seconds = (performance.now() - started) / 1000;
+  await node.stop();
+  child.send({ type: 'exit' });
+  await new Promise((resolve) => child.once('exit', resolve));
+  await rm(loadDir, { recursive: true, force: true });
+  return {
+    cpuPerPacketUs: (used.user + used.system) / forwarded,
+    forwardedPerSecond: forwarded / seconds,
+    dummiesPerSecond: dummies / seconds,
+  };
+}
+
+const bareUs = 1e6 / bare;
+const cpuRows: string[][] = [];
+for (const workers of [0, threads]) {
+  const runs: CpuRun[] = [];
+  for (let run = 0; run < RUNS; run++) runs.push(await cpuPerPacket(workers));
+  const perPacket = median(runs.map((run) => run.cpuPerPacketUs));
+  cpuRows.push([
+    workers === 0 ? 'inline (main thread)' : `worker pool, ${workers} thread${workers > 1 ? 's' : ''}`,
+    formatRate(median(runs.map((run) => run.forwardedPerSecond))),
+    formatRate(median(runs.map((run) => run.dummiesPerSecond))),
+    `${Math.round(perPacket)} µs`,
+    `${(perPacket / bareUs).toFixed(2)}×`,
+  ]);
+}
 await sink.close();
 await rm(dataDir, { recursive: true, force: true });
 
-writeResult(
-  'mixnode',
-  `# Mix node pipeline
+const cpuTable = table(
+  ['crypto', 'forwarded/s', 'dummies/s', 'CPU per forwarded packet', 'vs. one bare unwrap'],
+  cpuRows,
+);
+if (cpuOnly) console.log(`one bare unwrap: ${Math.round(bareUs)} µs\n${cpuTable}`);
+else
+  writeResult(
+    'mixnode',
+    `# Mix node pipeline
 
 ${machine()}
 
@@ -155,5 +283,15 @@ ${table(
   ['pipeline', 'unwraps/s', 'vs. bare single-thread unwrap'],
   [...rows, ['bare `Sphinx.unwrap`, one thread', formatRate(bare), '1.00×']],
 )}
+
+## CPU per packet with rounds and dummies running
+
+One node at ${LOAD_PERIOD_MS} ms rounds of B = ${LOAD_BATCH} (the devnet's), ${LOAD_RATE} packets/s for ${LOAD_SECONDS} s from a gateway in a child process
+(bench/support/mixnode-load.ts); each round tops up to B with dummies over two later layers and an exit, as a
+first-layer node's. CPU is the node process's (main thread and crypto workers: \`process.cpuUsage\`) from the first
+packet sent until the last real one left, over the real packets forwarded. Medians of ${RUNS} runs. One bare
+\`Sphinx.unwrap\` in the same run: ${Math.round(bareUs)} µs. Target (issue 14): ≤ 1.5×.
+
+${cpuTable}
 `,
-);
+  );
